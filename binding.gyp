@@ -1,0 +1,18 @@
+{
+  "targets": [
+    {
+      "target_name": "weft",
+      "sources": [
+        "native/addon.cc",
+        "native/shm.cc",
+        "native/futex.cc",
+        "native/proc.cc",
+        "native/socket.cc",
+        "native/select.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

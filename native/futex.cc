@@ -1,0 +1,239 @@
+// Futex wait and wake on a 32-bit word of shared memory, across processes and
+// threads alike. FUTEX_PRIVATE_FLAG is left off on purpose: a private futex is
+// keyed by (mm, address) and a child process mapping the same memfd elsewhere
+// would never be woken; a shared futex is keyed by the page, so every mapping of
+// the memfd meets on it. Atomics.wait/notify are private to one process, which
+// is why weft does not use them (futex(2), "FUTEX_PRIVATE_FLAG").
+//
+// futexWaitAsync keeps Node's event loop free: the wait runs on a parked helper
+// thread (one per wait in flight, reused, never more than the waits pending) and
+// its result comes back through one uv_async_t per environment.
+#include "weft.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <math.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace weft {
+namespace {
+
+long Futex(int* addr, int op, int val, const struct timespec* ts) {
+  return syscall(SYS_futex, addr, op, val, ts, nullptr, 0);
+}
+
+double NowSeconds() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+// Wait while *addr == expected, for at most `timeout` seconds (< 0: forever).
+// Returns 0 when woken (or spuriously), -EAGAIN when the word differed, -ETIMEDOUT.
+// EINTR is retried with the time that remains.
+int WaitOn(int* addr, int expected, double timeout) {
+  double deadline = timeout < 0 ? 0 : NowSeconds() + timeout;
+  for (;;) {
+    struct timespec ts, *tsp = nullptr;
+    if (timeout >= 0) {
+      double left = deadline - NowSeconds();
+      if (left <= 0) return -ETIMEDOUT;
+      ts.tv_sec = static_cast<time_t>(left);
+      ts.tv_nsec = static_cast<long>((left - ts.tv_sec) * 1e9);
+      tsp = &ts;
+    }
+    if (Futex(addr, FUTEX_WAIT, expected, tsp) == 0) return 0;
+    if (errno == EINTR) continue;
+    return -errno;
+  }
+}
+
+struct EnvState;
+
+struct WaitRequest {
+  int* addr;
+  int expected;
+  double timeout;
+  int result = 0;
+  std::shared_ptr<EnvState> owner;
+  napi_ref buffer = nullptr;  // keeps the mapping alive while a helper waits on it
+  napi_ref callback = nullptr;
+};
+
+// Per-environment (main thread or worker) completion queue.
+struct EnvState {
+  napi_env env;
+  uv_async_t async;
+  std::mutex mu;
+  std::deque<WaitRequest*> done;
+  int pending = 0;             // touched on the JS thread only
+  std::atomic<bool> closing{false};
+  std::deque<WaitRequest*> inflight_addrs;  // JS thread only: for waking on teardown
+  std::shared_ptr<EnvState> self;  // keeps `async` valid until uv_close calls back
+};
+
+// The helper threads, shared by every environment of the process.
+struct Helpers {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<WaitRequest*> queue;
+  int idle = 0;
+};
+Helpers* helpers = new Helpers();  // leaked on purpose: detached threads use it until exit
+
+void HelperLoop() {
+  for (;;) {
+    WaitRequest* req;
+    {
+      std::unique_lock<std::mutex> lock(helpers->mu);
+      helpers->idle++;
+      helpers->cv.wait(lock, [] { return !helpers->queue.empty(); });
+      helpers->idle--;
+      req = helpers->queue.front();
+      helpers->queue.pop_front();
+    }
+    std::shared_ptr<EnvState> owner = req->owner;
+    req->result = owner->closing ? -ECANCELED : WaitOn(req->addr, req->expected, req->timeout);
+    std::lock_guard<std::mutex> lock(owner->mu);
+    owner->done.push_back(req);
+    if (!owner->closing) uv_async_send(&owner->async);
+  }
+}
+
+void Submit(WaitRequest* req) {
+  bool spawn;
+  {
+    std::lock_guard<std::mutex> lock(helpers->mu);
+    helpers->queue.push_back(req);
+    spawn = helpers->idle < static_cast<int>(helpers->queue.size());
+  }
+  if (spawn) std::thread(HelperLoop).detach();
+  helpers->cv.notify_one();
+}
+
+void Deliver(uv_async_t* handle) {
+  EnvState* state = static_cast<EnvState*>(handle->data);
+  std::deque<WaitRequest*> batch;
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    batch.swap(state->done);
+  }
+  napi_env env = state->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  for (WaitRequest* req : batch) {
+    state->pending--;
+    for (auto it = state->inflight_addrs.begin(); it != state->inflight_addrs.end(); ++it) {
+      if (*it == req) { state->inflight_addrs.erase(it); break; }
+    }
+    napi_value cb, global, arg;
+    napi_get_reference_value(env, req->callback, &cb);
+    napi_get_global(env, &global);
+    napi_create_int32(env, req->result, &arg);
+    napi_delete_reference(env, req->callback);
+    napi_delete_reference(env, req->buffer);
+    delete req;
+    // A callback made with an undefined receiver was seen never to run: pass an object.
+    napi_value ignored;
+    if (napi_make_callback(env, nullptr, global, cb, 1, &arg, &ignored) == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+  }
+  if (state->pending == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&state->async));
+  napi_close_handle_scope(env, scope);
+}
+
+std::shared_ptr<EnvState>* StateOf(Napi::Env env) {
+  return env.GetInstanceData<std::shared_ptr<EnvState>>();
+}
+
+// futexWait(sab, byteOffset, expected, timeoutSeconds) -> 0 | -EAGAIN | -ETIMEDOUT
+Napi::Value FutexWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int* addr = static_cast<int*>(SabAddress(env, info[0], info[1], 4));
+  if (!addr) return env.Undefined();
+  int expected = info[2].As<Napi::Number>().Int32Value();
+  double timeout = info[3].As<Napi::Number>().DoubleValue();
+  if (std::isnan(timeout) || std::isinf(timeout)) timeout = -1;
+  return Napi::Number::New(env, WaitOn(addr, expected, timeout));
+}
+
+// futexWake(sab, byteOffset, count) -> number of waiters woken
+Napi::Value FutexWake(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int* addr = static_cast<int*>(SabAddress(env, info[0], info[1], 4));
+  if (!addr) return env.Undefined();
+  int count = info[2].As<Napi::Number>().Int32Value();
+  long woken = Futex(addr, FUTEX_WAKE, count <= 0 ? INT_MAX : count, nullptr);
+  return Napi::Number::New(env, woken < 0 ? -errno : woken);
+}
+
+// futexWaitAsync(sab, byteOffset, expected, timeoutSeconds, callback(result))
+Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int* addr = static_cast<int*>(SabAddress(env, info[0], info[1], 4));
+  if (!addr) return env.Undefined();
+  std::shared_ptr<EnvState> state = *StateOf(env);
+  WaitRequest* req = new WaitRequest();
+  req->addr = addr;
+  req->expected = info[2].As<Napi::Number>().Int32Value();
+  req->timeout = info[3].As<Napi::Number>().DoubleValue();
+  if (std::isnan(req->timeout) || std::isinf(req->timeout)) req->timeout = -1;
+  req->owner = state;
+  napi_create_reference(env, info[0], 1, &req->buffer);
+  napi_create_reference(env, info[4], 1, &req->callback);
+  if (state->pending++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&state->async));
+  state->inflight_addrs.push_back(req);
+  Submit(req);
+  return env.Undefined();
+}
+
+// A worker thread going away: stop delivering, and wake its helpers so none
+// stays parked on memory that may be unmapped (waiters re-check, so a spurious
+// wake-up of another process's waiter on the same word is harmless).
+void Teardown(void* arg) {
+  auto* holder = static_cast<std::shared_ptr<EnvState>*>(arg);
+  std::shared_ptr<EnvState> state = *holder;
+  state->closing = true;
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    for (WaitRequest* req : state->inflight_addrs) Futex(req->addr, FUTEX_WAKE, INT_MAX, nullptr);
+  }
+  state->self = state;
+  uv_close(reinterpret_cast<uv_handle_t*>(&state->async),
+           [](uv_handle_t* h) { static_cast<EnvState*>(h->data)->self.reset(); });
+}
+
+}  // namespace
+
+void InitFutex(Napi::Env env, Napi::Object exports) {
+  auto* holder = new std::shared_ptr<EnvState>(std::make_shared<EnvState>());
+  EnvState* state = holder->get();
+  state->env = env;
+  uv_loop_t* loop;
+  napi_get_uv_event_loop(env, &loop);
+  uv_async_init(loop, &state->async, Deliver);
+  state->async.data = state;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&state->async));
+  env.SetInstanceData<std::shared_ptr<EnvState>>(holder);
+  napi_add_env_cleanup_hook(env, Teardown, holder);
+
+  exports.Set("futexWait", Napi::Function::New(env, FutexWait));
+  exports.Set("futexWake", Napi::Function::New(env, FutexWake));
+  exports.Set("futexWaitAsync", Napi::Function::New(env, FutexWaitAsync));
+}
+
+}  // namespace weft

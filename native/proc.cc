@@ -1,0 +1,70 @@
+// Process facts the multiprocessing layer needs and Node does not expose:
+// the calling thread's kernel id (a worker thread's unique "pid"), liveness of
+// an id, the parent-death signal, and socket pairs used as liveness tokens.
+#include "weft.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace weft {
+namespace {
+
+Napi::Value GetTid(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
+}
+
+// isAlive(id): a process or thread id still names a live task. kill(2) with
+// signal 0 checks existence and permission only; EPERM still means "exists".
+Napi::Value IsAlive(const Napi::CallbackInfo& info) {
+  int id = info[0].As<Napi::Number>().Int32Value();
+  if (id <= 0) return Napi::Boolean::New(info.Env(), false);
+  bool alive = kill(id, 0) == 0 || errno == EPERM;
+  return Napi::Boolean::New(info.Env(), alive);
+}
+
+// setParentDeathSignal(sig) -> 0 or -errno: the kernel sends `sig` to this
+// process when the thread that forked it exits, SIGKILL included (prctl(2)).
+Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
+  int sig = info[0].As<Napi::Number>().Int32Value();
+  return Napi::Number::New(info.Env(), prctl(PR_SET_PDEATHSIG, sig) < 0 ? -errno : 0);
+}
+
+// socketPair() -> [fd, fd] (close-on-exec, AF_UNIX stream) or -errno.
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return Napi::Number::New(env, -errno);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, sv[0]);
+  out.Set(1u, sv[1]);
+  return out;
+}
+
+// peerClosed(fd): every copy of the other end of a liveness socket is closed
+// (its holders closed it or died). Nothing is ever written on these sockets, so
+// "readable" can only mean EOF or an error.
+Napi::Value PeerClosed(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct pollfd p = {fd, POLLIN | POLLRDHUP, 0};
+  int n;
+  do n = poll(&p, 1, 0); while (n < 0 && errno == EINTR);
+  bool closed = n > 0 && (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+  return Napi::Boolean::New(info.Env(), closed);
+}
+
+}  // namespace
+
+void InitProc(Napi::Env env, Napi::Object exports) {
+  exports.Set("gettid", Napi::Function::New(env, GetTid));
+  exports.Set("isAlive", Napi::Function::New(env, IsAlive));
+  exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal));
+  exports.Set("socketPair", Napi::Function::New(env, SocketPair));
+  exports.Set("peerClosed", Napi::Function::New(env, PeerClosed));
+}
+
+}  // namespace weft

@@ -1,0 +1,5 @@
+/**
+ * weft/coro: greenlets and a gevent-style hub on Node's event loop.
+ * @module
+ */
+export {};

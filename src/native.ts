@@ -1,0 +1,58 @@
+/**
+ * The one loader of weft's native addon (`build/Release/weft.node`, built by
+ * `npm ci` through node-gyp). Everything platform-specific lives behind this
+ * typed surface; the rest of weft never touches `process.platform`.
+ *
+ * Conventions: functions that can fail return `-errno` (a negative number) and
+ * callers turn it into Python's exception through `errors.ts`.
+ * @module
+ */
+import { createRequire } from 'node:module';
+
+/** Typed surface of `weft.node`. Internal: not re-exported. */
+export interface NativeAddon {
+  // shm.cc
+  shmCreate(size: number): number;
+  shmMap(fd: number): SharedArrayBuffer | number;
+  fdDup(fd: number): number;
+  fdClose(fd: number): number;
+  fdSetCloexec(fd: number, on: boolean): number;
+  // futex.cc
+  futexWait(buffer: SharedArrayBuffer, byteOffset: number, expected: number, timeoutSeconds: number): number;
+  futexWake(buffer: SharedArrayBuffer, byteOffset: number, count: number): number;
+  futexWaitAsync(
+    buffer: SharedArrayBuffer,
+    byteOffset: number,
+    expected: number,
+    timeoutSeconds: number,
+    callback: (result: number) => void,
+  ): void;
+  // proc.cc
+  gettid(): number;
+  isAlive(id: number): boolean;
+  setParentDeathSignal(signal: number): number;
+  socketPair(): [number, number] | number;
+  peerClosed(fd: number): boolean;
+  // socket.cc and select.cc add their functions here.
+  [name: string]: unknown;
+}
+
+const require = createRequire(import.meta.url);
+
+function load(): NativeAddon {
+  if (process.platform !== 'linux') {
+    throw new Error(`weft needs Linux (memfd, futex, epoll); this is ${process.platform}`);
+  }
+  try {
+    return require('../../build/Release/weft.node') as NativeAddon;
+  } catch (err) {
+    throw new Error(
+      'weft: the native addon is not built (build/Release/weft.node). Run `npm ci` or `npm run build:native` ' +
+        '(needs g++, make and python3).',
+      { cause: err },
+    );
+  }
+}
+
+/** The loaded addon, shared by every module of this realm. */
+export const native: NativeAddon = load();
