@@ -1,0 +1,189 @@
+/**
+ * Python's exception classes, shared by every part of weft: the `OSError`
+ * family with `errno` (native code returns `-errno`; {@link fromErrno} raises the
+ * matching class with Python's message), and the non-OS errors Python's
+ * concurrency modules raise (`EOFError`, `ValueError`, `KeyError`, queue's
+ * `Empty` and `Full`). The twin of CPython's `Objects/exceptions.c` hierarchy.
+ * @module
+ */
+
+/** errno -> [symbolic name, strerror text] as glibc (and so Python) prints them. */
+const errnoTable = new Map<number, [string, string]>([
+  [1, ['EPERM', 'Operation not permitted']],
+  [2, ['ENOENT', 'No such file or directory']],
+  [3, ['ESRCH', 'No such process']],
+  [4, ['EINTR', 'Interrupted system call']],
+  [5, ['EIO', 'Input/output error']],
+  [9, ['EBADF', 'Bad file descriptor']],
+  [10, ['ECHILD', 'No child processes']],
+  [11, ['EAGAIN', 'Resource temporarily unavailable']],
+  [12, ['ENOMEM', 'Cannot allocate memory']],
+  [13, ['EACCES', 'Permission denied']],
+  [14, ['EFAULT', 'Bad address']],
+  [16, ['EBUSY', 'Device or resource busy']],
+  [17, ['EEXIST', 'File exists']],
+  [20, ['ENOTDIR', 'Not a directory']],
+  [21, ['EISDIR', 'Is a directory']],
+  [22, ['EINVAL', 'Invalid argument']],
+  [23, ['ENFILE', 'Too many open files in system']],
+  [24, ['EMFILE', 'Too many open files']],
+  [28, ['ENOSPC', 'No space left on device']],
+  [32, ['EPIPE', 'Broken pipe']],
+  [34, ['ERANGE', 'Numerical result out of range']],
+  [38, ['ENOSYS', 'Function not implemented']],
+  [88, ['ENOTSOCK', 'Socket operation on non-socket']],
+  [89, ['EDESTADDRREQ', 'Destination address required']],
+  [90, ['EMSGSIZE', 'Message too long']],
+  [91, ['EPROTOTYPE', 'Protocol wrong type for socket']],
+  [92, ['ENOPROTOOPT', 'Protocol not available']],
+  [93, ['EPROTONOSUPPORT', 'Protocol not supported']],
+  [95, ['EOPNOTSUPP', 'Operation not supported']],
+  [97, ['EAFNOSUPPORT', 'Address family not supported by protocol']],
+  [98, ['EADDRINUSE', 'Address already in use']],
+  [99, ['EADDRNOTAVAIL', 'Cannot assign requested address']],
+  [100, ['ENETDOWN', 'Network is down']],
+  [101, ['ENETUNREACH', 'Network is unreachable']],
+  [103, ['ECONNABORTED', 'Software caused connection abort']],
+  [104, ['ECONNRESET', 'Connection reset by peer']],
+  [105, ['ENOBUFS', 'No buffer space available']],
+  [106, ['EISCONN', 'Transport endpoint is already connected']],
+  [107, ['ENOTCONN', 'Transport endpoint is not connected']],
+  [108, ['ESHUTDOWN', 'Cannot send after transport endpoint shutdown']],
+  [110, ['ETIMEDOUT', 'Connection timed out']],
+  [111, ['ECONNREFUSED', 'Connection refused']],
+  [113, ['EHOSTUNREACH', 'No route to host']],
+  [114, ['EALREADY', 'Operation already in progress']],
+  [115, ['EINPROGRESS', 'Operation now in progress']],
+  [125, ['ECANCELED', 'Operation canceled']],
+  [75, ['EOVERFLOW', 'Value too large for defined data type']],
+  [6, ['ENXIO', 'No such device or address']],
+  [36, ['ENAMETOOLONG', 'File name too long']],
+  [40, ['ELOOP', 'Too many levels of symbolic links']],
+  [112, ['EHOSTDOWN', 'Host is down']],
+  [39, ['ENOTEMPTY', 'Directory not empty']],
+  [30, ['EROFS', 'Read-only file system']],
+]);
+
+/**
+ * Python's `OSError`: a failed system call, with `errno`, the symbolic `code`
+ * (`'ECONNRESET'`) and Python's message (`[Errno 104] Connection reset by peer`).
+ * @example
+ * try { sock.connect(['127.0.0.1', 1]); } catch (e) { if (e instanceof OSError) console.log(e.errno); }
+ */
+export class OSError extends Error {
+  /** The errno value, e.g. 104. */
+  readonly errno: number;
+  /** The symbolic errno name, e.g. `'ECONNRESET'`. */
+  readonly code: string;
+  /** The C library's text for errno, e.g. `'Connection reset by peer'`. */
+  readonly strerror: string;
+  constructor(errno: number, strerror?: string, options?: ErrorOptions) {
+    const [code, text] = errnoTable.get(errno) ?? [`E${errno}`, `Unknown error ${errno}`];
+    super(`[Errno ${errno}] ${strerror ?? text}`, options);
+    this.errno = errno;
+    this.code = code;
+    this.strerror = strerror ?? text;
+  }
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** EAGAIN, EWOULDBLOCK, EALREADY, EINPROGRESS: a non-blocking call would block. */
+export class BlockingIOError extends OSError {}
+/** ECHILD. */
+export class ChildProcessError extends OSError {}
+/** Base of the connection errors. */
+export class ConnectionError extends OSError {}
+/** EPIPE, ESHUTDOWN: writing to a closed peer. */
+export class BrokenPipeError extends ConnectionError {}
+/** ECONNABORTED. */
+export class ConnectionAbortedError extends ConnectionError {}
+/** ECONNREFUSED. */
+export class ConnectionRefusedError extends ConnectionError {}
+/** ECONNRESET. */
+export class ConnectionResetError extends ConnectionError {}
+/** EEXIST (e.g. registering an fd twice with epoll). */
+export class FileExistsError extends OSError {}
+/** ENOENT (e.g. modifying an fd epoll does not know). */
+export class FileNotFoundError extends OSError {}
+/** EINTR. weft retries it itself, so it never escapes a weft call. */
+export class InterruptedError extends OSError {}
+/** EACCES, EPERM. */
+export class PermissionError extends OSError {}
+/** ESRCH. */
+export class ProcessLookupError extends OSError {}
+
+/**
+ * Python's `TimeoutError` (an `OSError` with errno ETIMEDOUT): a wait ran out of time.
+ * Raised with a plain message (`new TimeoutError('timed out')`) as Python's socket does.
+ */
+export class TimeoutError extends OSError {
+  constructor(message = 'timed out', options?: ErrorOptions) {
+    super(110, message, options);
+    this.message = message;
+  }
+}
+
+const byErrno = new Map<string, new (errno: number) => OSError>([
+  ['EAGAIN', BlockingIOError],
+  ['EALREADY', BlockingIOError],
+  ['EINPROGRESS', BlockingIOError],
+  ['ECHILD', ChildProcessError],
+  ['EPIPE', BrokenPipeError],
+  ['ESHUTDOWN', BrokenPipeError],
+  ['ECONNABORTED', ConnectionAbortedError],
+  ['ECONNREFUSED', ConnectionRefusedError],
+  ['ECONNRESET', ConnectionResetError],
+  ['EEXIST', FileExistsError],
+  ['ENOENT', FileNotFoundError],
+  ['EINTR', InterruptedError],
+  ['EACCES', PermissionError],
+  ['EPERM', PermissionError],
+  ['ESRCH', ProcessLookupError],
+]);
+
+/**
+ * The `OSError` subclass Python raises for `errno` (positive, or the negative
+ * value native calls return).
+ * @example
+ * fromErrno(-104) // ConnectionResetError: [Errno 104] Connection reset by peer
+ */
+export function fromErrno(errno: number): OSError {
+  const n = Math.abs(errno);
+  if (n === 110) return new TimeoutError('[Errno 110] Connection timed out');
+  const code = errnoTable.get(n)?.[0] ?? '';
+  const Class = byErrno.get(code) ?? OSError;
+  return new Class(n);
+}
+
+/** Native convention: a negative result is `-errno`; raise it, else return the value. */
+export function check(result: number): number {
+  if (result < 0) throw fromErrno(result);
+  return result;
+}
+
+/** Python's `ValueError`: the right type but a bad value (also used on a closed object). */
+export class ValueError extends Error {
+  override name = 'ValueError';
+}
+
+/** Python's `KeyError`: a missing key (a selector with no such file object, a dict key). */
+export class KeyError extends Error {
+  override name = 'KeyError';
+}
+
+/** Python's `EOFError`: the other end of a connection closed or died. */
+export class EOFError extends Error {
+  override name = 'EOFError';
+}
+
+/** Python's `queue.Empty`: `getNowait()` (or a `get` that timed out) on an empty queue. */
+export class Empty extends Error {
+  override name = 'Empty';
+}
+
+/** Python's `queue.Full`: `putNowait()` (or a `put` that timed out) on a full queue. */
+export class Full extends Error {
+  override name = 'Full';
+}
