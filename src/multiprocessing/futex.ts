@@ -1,0 +1,134 @@
+/**
+ * Waiting on a word of shared memory (no Python twin: CPython's semaphores hide
+ * this in `_multiprocessing/semaphore.c`). Every lock, queue and event of weft
+ * waits here, so one set of rules holds everywhere:
+ *
+ * - a wait first spins briefly (holders keep locks for nanoseconds, and a
+ *   futex sleep plus a cross-core wake-up costs tens of microseconds);
+ * - then it sleeps on the word with FUTEX_WAIT (shared, not private, so
+ *   processes meet on it) — synchronously in `…Sync` calls, on a helper thread
+ *   in async calls so Node's event loop runs on;
+ * - sleeps are cut into slices so the caller can re-check conditions no
+ *   futex can signal: a lock owner that died, a pipe peer that closed.
+ * @module
+ */
+import { native } from '../native.js';
+
+/** How long one sleep lasts before the caller re-checks the world, in seconds. */
+export const SLICE = 0.1;
+
+/** Spins of a wait before it sleeps; each is one Atomics.load. */
+const SPINS = 2000;
+
+/** A deadline in seconds, Python style: `null` means forever. */
+export class Deadline {
+  readonly at: number;
+  constructor(timeout: number | null | undefined) {
+    if (timeout != null && !(timeout >= 0)) {
+      throw new RangeError(`timeout must be a non-negative number of seconds or null, got ${timeout}`);
+    }
+    this.at = timeout == null ? Infinity : performance.now() / 1000 + timeout;
+  }
+  /** Seconds left (0 once expired, Infinity when there is no deadline). */
+  remaining(): number {
+    return this.at === Infinity ? Infinity : Math.max(0, this.at - performance.now() / 1000);
+  }
+  get expired(): boolean {
+    return this.remaining() === 0;
+  }
+  /** The next sleep: a slice, or less when the deadline is nearer. */
+  slice(): number {
+    return Math.min(SLICE, this.remaining());
+  }
+}
+
+/**
+ * A 32-bit word in shared memory that can be waited on, and a count of its
+ * sleepers so that a wake costs no system call when nobody sleeps.
+ */
+export class Word {
+  readonly i32: Int32Array;
+  readonly index: number;
+  readonly waitersIndex: number;
+  readonly #byteOffset: number;
+
+  constructor(i32: Int32Array, index: number, waitersIndex: number) {
+    this.i32 = i32;
+    this.index = index;
+    this.waitersIndex = waitersIndex;
+    this.#byteOffset = i32.byteOffset + index * 4;
+  }
+
+  load(): number {
+    return Atomics.load(this.i32, this.index);
+  }
+
+  /** Wakes up to `count` sleepers (all when omitted). */
+  wake(count = 0): void {
+    if (Atomics.load(this.i32, this.waitersIndex) > 0) {
+      native.futexWake(this.i32.buffer as SharedArrayBuffer, this.#byteOffset, count);
+    }
+  }
+
+  /** Spins until the word differs from `seen`; true if it did. */
+  spin(seen: number, spins = SPINS): boolean {
+    for (let i = 0; i < spins; i++) if (Atomics.load(this.i32, this.index) !== seen) return true;
+    return false;
+  }
+
+  /** Sleeps (blocking the thread) while the word equals `seen`, for at most `seconds`. */
+  sleepSync(seen: number, seconds: number): void {
+    Atomics.add(this.i32, this.waitersIndex, 1);
+    try {
+      if (Atomics.load(this.i32, this.index) === seen) {
+        native.futexWait(this.i32.buffer as SharedArrayBuffer, this.#byteOffset, seen, seconds);
+      }
+    } finally {
+      Atomics.sub(this.i32, this.waitersIndex, 1);
+    }
+  }
+
+  /** Sleeps without blocking the event loop while the word equals `seen`, for at most `seconds`. */
+  sleep(seen: number, seconds: number): Promise<void> {
+    Atomics.add(this.i32, this.waitersIndex, 1);
+    if (Atomics.load(this.i32, this.index) !== seen) {
+      Atomics.sub(this.i32, this.waitersIndex, 1);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      native.futexWaitAsync(this.i32.buffer as SharedArrayBuffer, this.#byteOffset, seen, seconds, () => {
+        Atomics.sub(this.i32, this.waitersIndex, 1);
+        resolve();
+      });
+    });
+  }
+}
+
+/**
+ * Waits until `ready()` returns a value other than `undefined`, sleeping on
+ * `word` between checks, and returns that value; `undefined` when the deadline
+ * passes first. `ready` is also where callers re-check dead owners or peers:
+ * it runs at least once per slice.
+ */
+export async function waitFor<T>(word: Word, deadline: Deadline, ready: () => T | undefined): Promise<T | undefined> {
+  for (;;) {
+    const seen = word.load();
+    const value = ready();
+    if (value !== undefined) return value;
+    if (deadline.expired) return undefined;
+    if (word.spin(seen)) continue;
+    await word.sleep(seen, deadline.slice());
+  }
+}
+
+/** The blocking twin of {@link waitFor}, for `…Sync` calls. */
+export function waitForSync<T>(word: Word, deadline: Deadline, ready: () => T | undefined): T | undefined {
+  for (;;) {
+    const seen = word.load();
+    const value = ready();
+    if (value !== undefined) return value;
+    if (deadline.expired) return undefined;
+    if (word.spin(seen)) continue;
+    word.sleepSync(seen, deadline.slice());
+  }
+}

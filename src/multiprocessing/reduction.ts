@@ -1,0 +1,300 @@
+/**
+ * How values cross between processes and threads — the twin of CPython's
+ * `multiprocessing/reduction.py`, with structured-clone data instead of pickle
+ * (nothing received is ever evaluated as code).
+ *
+ * Two kinds of payload:
+ * - **plain data** (strings, numbers, booleans, null, undefined, plain objects and
+ *   arrays, the bulk of queue traffic) goes through msgpackr, ~5x faster than
+ *   `v8.serialize` for small messages;
+ * - **everything else** structured clone can carry (Map, Set, Date, RegExp,
+ *   Buffer and typed arrays, BigInt, circular references) goes through
+ *   `v8.serialize`, after a walk that keeps what V8 would drop: an `Error`'s class
+ *   name and own properties, and weft's own shareable objects (locks, queues,
+ *   pipe ends, shared values, manager proxies), which travel as
+ *   `{type, state, fds}` and are rebuilt by the type registered for them.
+ *
+ * A value that cannot cross (a function, a symbol, a socket or any other class
+ * instance with native state) is refused before anything is sent, with an error
+ * naming its path in the message (`args[1].handler`).
+ * @module
+ */
+import v8 from 'node:v8';
+import { Packr } from 'msgpackr';
+
+/** Symbol under which a shareable weft object describes itself for transfer. */
+export const reduce: unique symbol = Symbol.for('weft.reduce');
+
+/** What a shareable object turns into on the wire. */
+export interface Reduced {
+  /** Name of the registered rebuilder, e.g. `'Lock'`. */
+  type: string;
+  /** Plain data the rebuilder needs. */
+  state: unknown;
+  /** fds the object lives on; they cross only when a process or thread starts. */
+  fds?: number[];
+}
+
+/** An object that can be passed to a child: it reduces to {@link Reduced}. */
+export interface Shareable {
+  [reduce](): Reduced;
+}
+
+/** Rebuilds a shareable object in the receiving realm from its state and its (now local) fds. */
+export type Rebuilder = (state: unknown, fds: number[]) => object;
+
+const rebuilders = new Map<string, Rebuilder>();
+
+/** Registers how to rebuild objects of `type` on the receiving side. */
+export function registerType(type: string, rebuild: Rebuilder): void {
+  rebuilders.set(type, rebuild);
+}
+
+function isShareable(value: object): value is Shareable {
+  return typeof (value as Partial<Shareable>)[reduce] === 'function';
+}
+
+/**
+ * Fd passing for one transfer: `collect` gathers the fds of shareable objects
+ * on the sending side; `resolve` maps them to local fds on the receiving side.
+ * Without a channel (queue and pipe messages) objects that live on fds are
+ * refused, as Python refuses to pickle a Lock outside of process start.
+ */
+export interface FdChannel {
+  collect(fd: number): number;
+}
+
+const MARK = '\u0000weft';
+const PLAIN = 0;
+const STRUCTURED = 1;
+const BYTES = 2;
+
+const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
+
+/** True for data msgpackr carries exactly: JSON-like trees, shallow enough to have no cycle. */
+function isPlain(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return true;
+    case 'object': {
+      if (value === null) return true;
+      if (depth > 16) return false;
+      if (Array.isArray(value)) {
+        if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+        for (let i = 0; i < value.length; i++) if (!isPlain(value[i], depth + 1)) return false;
+        return true;
+      }
+      if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+      for (const key in value) {
+        if (key === '__proto__' || !isPlain((value as Record<string, unknown>)[key], depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** An error naming the path of a value that cannot cross. */
+export class UnsendableError extends TypeError {
+  override name = 'UnsendableError';
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'function') return `a function (${value.name || 'anonymous'})`;
+  if (typeof value === 'symbol') return `a symbol (${String(value)})`;
+  const name = (value as object)?.constructor?.name;
+  return name ? `a ${name}` : 'an object';
+}
+
+const cloneable = new Set<unknown>([
+  Object.prototype, Array.prototype, Map.prototype, Set.prototype, Date.prototype, RegExp.prototype,
+  ArrayBuffer.prototype, SharedArrayBuffer.prototype, DataView.prototype, Buffer.prototype, null,
+  Boolean.prototype, Number.prototype, String.prototype,
+]);
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
+
+/**
+ * Copies `value` into something `v8.serialize` carries faithfully: errors and
+ * shareables become marked records, everything unsendable throws with its path.
+ */
+function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<object, unknown>): unknown {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol')) {
+    return value;
+  }
+  if (typeof value !== 'object') throw new UnsendableError(`cannot send ${describe(value)} at ${path}`);
+  const done = seen.get(value);
+  if (done !== undefined) return done;
+  if (isShareable(value)) {
+    const { type, state, fds: own = [] } = value[reduce]();
+    if (own.length && !fds) {
+      throw new UnsendableError(
+        `${value.constructor.name} objects can only be shared with a process or thread by passing them in its ` +
+          `args (found at ${path})`,
+      );
+    }
+    const record = { [MARK]: 'shareable', type, state, fds: own.map((fd) => fds!.collect(fd)) };
+    seen.set(value, record);
+    return record;
+  }
+  if (value instanceof Error) {
+    const record: Record<string, unknown> = { [MARK]: 'error', className: value.constructor.name, name: value.name };
+    seen.set(value, record);
+    record.message = value.message;
+    record.stack = value.stack;
+    if ('cause' in value) record.cause = prepare(value.cause, `${path}.cause`, fds, seen);
+    const props: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) {
+      if (key !== 'cause') props[key] = prepare((value as unknown as Record<string, unknown>)[key], `${path}.${key}`, fds, seen);
+    }
+    record.props = props;
+    return record;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (!cloneable.has(proto) && Object.getPrototypeOf(proto) !== typedArrayProto && !ArrayBuffer.isView(value)) {
+    throw new UnsendableError(`cannot send ${describe(value)} at ${path}: only structured-clone data crosses`);
+  }
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array(value.length);
+    seen.set(value, out);
+    for (let i = 0; i < value.length; i++) out[i] = prepare(value[i], `${path}[${i}]`, fds, seen);
+    return out;
+  }
+  if (value instanceof Map) {
+    const out = new Map();
+    seen.set(value, out);
+    let i = 0;
+    for (const [k, v] of value) {
+      out.set(prepare(k, `${path}.<key ${i}>`, fds, seen), prepare(v, `${path}.get(${String(k)})`, fds, seen));
+      i++;
+    }
+    return out;
+  }
+  if (value instanceof Set) {
+    const out = new Set();
+    seen.set(value, out);
+    let i = 0;
+    for (const v of value) out.add(prepare(v, `${path}.<item ${i++}>`, fds, seen));
+    return out;
+  }
+  if (proto === Object.prototype || proto === null) {
+    const out: Record<string, unknown> = proto === null ? Object.create(null) : {};
+    seen.set(value, out);
+    for (const key of Object.keys(value)) {
+      out[key] = prepare((value as Record<string, unknown>)[key], `${path}.${key}`, fds, seen);
+    }
+    return out;
+  }
+  return value; // Date, RegExp, buffers, boxed primitives: V8 copies them whole
+}
+
+const errorClasses = new Map<string, ErrorConstructor>(
+  [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError].map((C) => [C.name, C]),
+);
+
+/** A stand-in class with the sender's class name, so `err.constructor.name` survives. */
+function errorClass(name: string): ErrorConstructor {
+  let C = errorClasses.get(name);
+  if (!C) {
+    C = { [name]: class extends Error {} }[name] as unknown as ErrorConstructor;
+    errorClasses.set(name, C);
+  }
+  return C;
+}
+
+/** Receiving side: rebuilds errors and shareables from their records. */
+function revive(value: unknown, fds: number[] | null, seen: Map<object, unknown>): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  const done = seen.get(value);
+  if (done !== undefined) return done;
+  const mark = (value as Record<string, unknown>)[MARK];
+  if (mark === 'shareable') {
+    const record = value as { type: string; state: unknown; fds: number[] };
+    const rebuild = rebuilders.get(record.type);
+    if (!rebuild) throw new TypeError(`weft: no rebuilder for shared object type '${record.type}'`);
+    const out = rebuild(revive(record.state, fds, seen), record.fds.map((i) => fds![i]!));
+    seen.set(value, out);
+    return out;
+  }
+  if (mark === 'error') {
+    const record = value as { className: string; name: string; message: string; stack?: string; cause?: unknown; props: Record<string, unknown> };
+    const err = new (errorClass(record.className))(record.message);
+    seen.set(value, err);
+    Object.defineProperty(err, 'stack', { value: record.stack, writable: true, configurable: true });
+    if (record.name !== err.name) Object.defineProperty(err, 'name', { value: record.name, writable: true, configurable: true });
+    if ('cause' in record) Object.defineProperty(err, 'cause', { value: revive(record.cause, fds, seen), writable: true, configurable: true });
+    for (const [k, v] of Object.entries(record.props)) (err as unknown as Record<string, unknown>)[k] = revive(v, fds, seen);
+    return err;
+  }
+  if (Array.isArray(value)) {
+    seen.set(value, value);
+    for (let i = 0; i < value.length; i++) value[i] = revive(value[i], fds, seen);
+  } else if (value instanceof Map) {
+    seen.set(value, value);
+    const entries = [...value];
+    value.clear();
+    for (const [k, v] of entries) value.set(revive(k, fds, seen), revive(v, fds, seen));
+  } else if (value instanceof Set) {
+    seen.set(value, value);
+    const items = [...value];
+    value.clear();
+    for (const v of items) value.add(revive(v, fds, seen));
+  } else if (!ArrayBuffer.isView(value) && !(value instanceof Date) && !(value instanceof RegExp)) {
+    seen.set(value, value);
+    for (const key of Object.keys(value)) {
+      (value as Record<string, unknown>)[key] = revive((value as Record<string, unknown>)[key], fds, seen);
+    }
+  }
+  return value;
+}
+
+/**
+ * Serialises one message. `path` names the value in errors (`'obj'`, `'args'`);
+ * `fds` is given only when a process or thread is being started.
+ * @throws {UnsendableError} when part of `value` cannot cross; nothing is sent.
+ */
+export function dumps(value: unknown, path = 'obj', fds: FdChannel | null = null): Uint8Array {
+  if (isPlain(value, 0)) {
+    const body = packr.pack(value);
+    const out = new Uint8Array(body.length + 1);
+    out[0] = PLAIN;
+    out.set(body, 1);
+    return out;
+  }
+  const body = v8.serialize(prepare(value, path, fds, new Map()));
+  const out = new Uint8Array(body.length + 1);
+  out[0] = STRUCTURED;
+  out.set(body, 1);
+  return out;
+}
+
+/** Frames raw bytes (`Connection.sendBytes`) so `loads` hands them back untouched. */
+export function dumpsBytes(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length + 1);
+  out[0] = BYTES;
+  out.set(bytes, 1);
+  return out;
+}
+
+/** True when a payload was framed by {@link dumpsBytes}. */
+export function isBytes(payload: Uint8Array): boolean {
+  return payload[0] === BYTES;
+}
+
+/** Deserialises one message; `fds` are the local fds that arrived with it. */
+export function loads(payload: Uint8Array, fds: number[] | null = null): unknown {
+  const body = payload.subarray(1);
+  switch (payload[0]) {
+    case PLAIN:
+      return packr.unpack(body);
+    case STRUCTURED:
+      return revive(v8.deserialize(body), fds, new Map());
+    case BYTES:
+      return Buffer.from(body);
+    default:
+      throw new TypeError(`weft: corrupt message (unknown tag ${payload[0]})`);
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Task references: how a child process or thread finds the function it runs.
+ * No Python twin — Python pickles a function as "module + qualified name" and
+ * the spawn start method re-imports the module in the child; weft does the same
+ * with `task(import.meta, fn)`, which records the declaring module's URL and a
+ * name, so the child can `import()` that URL and look the function up again.
+ * @module
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+
+/** Any function a child may run. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TaskFunction = (...args: any[]) => unknown;
+
+/** Where a task lives: the module that declared it and its name there. */
+export interface TaskRef {
+  url: string;
+  name: string;
+}
+
+const refs = new WeakMap<TaskFunction, TaskRef>();
+const byKey = new Map<string, TaskFunction>();
+const anonymousCount = new Map<string, number>();
+
+/**
+ * Declares `fn` as a task of the module `meta` belongs to, so that it can run in
+ * another process or thread, and returns it unchanged (it stays callable here).
+ * Declare tasks at the top level of a module: the child re-imports the module
+ * and must meet the same declarations. A name is taken from the function; give
+ * one when two anonymous functions share a module.
+ *
+ * @example
+ * import { task, Process, isMainModule } from 'weft';
+ * export const greet = task(import.meta, (who: string) => console.log(`hello ${who}`));
+ * if (isMainModule(import.meta)) new Process({ target: greet, args: ['world'] }).start();
+ * @throws {TypeError} when `fn` is not a function or `meta` is not an `import.meta`.
+ */
+export function task<F extends TaskFunction>(meta: ImportMeta, fn: F, name?: string): F {
+  if (typeof meta?.url !== 'string') throw new TypeError('task(import.meta, fn): the first argument must be import.meta');
+  if (typeof fn !== 'function') throw new TypeError(`task(import.meta, fn): fn must be a function, got ${typeof fn}`);
+  if (refs.has(fn)) return fn;
+  let base = name ?? fn.name;
+  if (!base) {
+    const n = (anonymousCount.get(meta.url) ?? 0) + 1;
+    anonymousCount.set(meta.url, n);
+    base = `<anonymous ${n}>`;
+  }
+  const key = `${meta.url}#${base}`;
+  if (byKey.has(key)) throw new TypeError(`task name '${base}' is declared twice in ${meta.url}; pass a distinct name as the third argument`);
+  byKey.set(key, fn);
+  refs.set(fn, { url: meta.url, name: base });
+  return fn;
+}
+
+/** The reference of a declared task, or `undefined`. */
+export function taskRef(fn: unknown): TaskRef | undefined {
+  return typeof fn === 'function' ? refs.get(fn as TaskFunction) : undefined;
+}
+
+/**
+ * The reference of `fn`, or a TypeError naming the fix — what `Process.start()`
+ * and the pools call before sending work away.
+ */
+export function requireTaskRef(fn: unknown, what = 'target'): TaskRef {
+  const ref = taskRef(fn);
+  if (ref) return ref;
+  const name = typeof fn === 'function' ? fn.name || 'an anonymous function' : typeof fn;
+  throw new TypeError(
+    `${what} ${name} was not declared with task(): wrap it at the top level of its module, ` +
+      `e.g. export const ${typeof fn === 'function' && fn.name ? fn.name : 'work'} = task(import.meta, ${typeof fn === 'function' && fn.name ? fn.name : 'fn'}), ` +
+      'so another process or thread can import it',
+  );
+}
+
+/** Imports the module of `ref` and returns the task it declares (in a child). */
+export async function loadTask(ref: TaskRef): Promise<TaskFunction> {
+  await import(ref.url);
+  const fn = byKey.get(`${ref.url}#${ref.name}`);
+  if (!fn) {
+    throw new TypeError(
+      `task '${ref.name}' was not found in ${ref.url}: declare it with task(import.meta, fn) at the top level ` +
+        '(not inside an `if (isMainModule(import.meta))` block)',
+    );
+  }
+  return fn;
+}
+
+let mainUrl: string | null | undefined;
+
+/** Set by the child bootstrap: no user module is the main module of a child. */
+export function markChild(): void {
+  mainUrl = null;
+}
+
+/**
+ * Python's `if __name__ == '__main__':` — true only in the module that was run
+ * directly (`node app.js`, `tsx app.ts`), never when a child imports it to find a task.
+ *
+ * @example
+ * if (isMainModule(import.meta)) await main();
+ */
+export function isMainModule(meta: ImportMeta): boolean {
+  if (mainUrl === undefined) {
+    const script = process.argv[1];
+    try {
+      mainUrl = script ? pathToFileURL(realpathSync(script)).href : null;
+    } catch {
+      mainUrl = script ? pathToFileURL(script).href : null;
+    }
+  }
+  if (mainUrl === null) return false;
+  let url = meta.url;
+  try {
+    url = pathToFileURL(realpathSync(new URL(meta.url))).href;
+  } catch {
+    // not a file URL: compare as given
+  }
+  return url === mainUrl;
+}
