@@ -17,3 +17,20 @@ export const selfId: number = isMainThread ? process.pid : native.gettid();
 export function isAlive(id: number): boolean {
   return native.isAlive(id);
 }
+
+const flushers = new Set<() => Promise<void>>();
+
+/**
+ * Registers work a child must finish before it exits, like the feeder threads
+ * CPython joins at exit (`util._exit_function`): a queue's locally buffered
+ * messages. Returns a function that unregisters it.
+ */
+export function registerFlush(flush: () => Promise<void>): () => void {
+  flushers.add(flush);
+  return () => flushers.delete(flush);
+}
+
+/** Runs every registered flush; called by a child after its target returns. */
+export async function flushAll(): Promise<void> {
+  await Promise.all([...flushers].map((flush) => flush()));
+}

@@ -1,0 +1,82 @@
+/**
+ * Contexts: the one place that knows how children start — the twin of
+ * CPython's `multiprocessing/context.py`. `'process'` (the default) starts a
+ * Node.js process per child; `'thread'` a worker thread. Everything else in
+ * weft works the same in both (and across both at once), because queues,
+ * locks and shared values live in shared memory with futex waits either way.
+ * @module
+ */
+import { ValueError } from '../errors.js';
+import type { Popen, StartRequest } from './popen.js';
+import { startProcess } from './popen_spawn.js';
+import { startThread } from './popen_thread.js';
+import { Process, type ProcessOptions, activeChildren, cpuCount, currentProcess, parentProcess } from './process.js';
+import type { TaskFunction } from './task.js';
+
+/** The start methods: an OS process per child, or a worker thread per child. */
+export type ContextName = 'process' | 'thread';
+
+const startMethods: Record<ContextName, (request: StartRequest) => Popen> = {
+  process: startProcess,
+  thread: startThread,
+};
+
+/**
+ * A start method and every class and function of weft bound to it:
+ * `ctx.Process`, `ctx.Queue`, `ctx.Pipe`, `ctx.Lock`, `ctx.Value`, …
+ *
+ * @example
+ * const ctx = getContext('thread');
+ * const q = new ctx.Queue();
+ * const p = new ctx.Process({ target: producer, args: [q] });
+ */
+export class BaseContext {
+  /** The start method's name. */
+  readonly name: ContextName;
+  /** `Process` whose children start with this context. */
+  readonly Process: new <F extends TaskFunction>(options: ProcessOptions<F>) => Process<F>;
+  readonly currentProcess = currentProcess;
+  readonly parentProcess = parentProcess;
+  readonly activeChildren = activeChildren;
+  readonly cpuCount = cpuCount;
+
+  constructor(name: ContextName) {
+    this.name = name;
+    const ctx = this;
+    this.Process = class extends Process {
+      constructor(options: ProcessOptions) {
+        super({ ...options, context: ctx });
+      }
+    } as BaseContext['Process'];
+  }
+
+  /** @internal Starts a child with this context's start method. */
+  start(request: StartRequest): Popen {
+    return startMethods[this.name](request);
+  }
+
+  /** Python's `get_start_method()`. */
+  getStartMethod(): ContextName {
+    return this.name;
+  }
+}
+
+const contexts = new Map<ContextName, BaseContext>();
+
+/**
+ * The context for a start method: `'process'` (default) or `'thread'`.
+ * @example
+ * const { Process, Queue } = getContext('thread');
+ * @throws {ValueError} for any other name.
+ */
+export function getContext(method: ContextName = 'process'): BaseContext {
+  if (method !== 'process' && method !== 'thread') {
+    throw new ValueError(`cannot find context for '${String(method)}': use 'process' or 'thread'`);
+  }
+  let ctx = contexts.get(method);
+  if (!ctx) {
+    ctx = new BaseContext(method);
+    contexts.set(method, ctx);
+  }
+  return ctx;
+}

@@ -1,0 +1,63 @@
+/**
+ * Start method `thread`: a worker thread running `spawn_main.js` (no CPython
+ * twin; it plays the role of a `popen_*` module). Shared objects' fds are
+ * process-wide, so the worker dups its own copies and records them in a
+ * ledger; when the worker ends — normally, by an error or by `terminate()` —
+ * the starter closes whatever the ledger still lists, which is what the kernel
+ * does for a dead process.
+ * @module
+ */
+import { Worker } from 'node:worker_threads';
+import { native } from '../native.js';
+import { leftovers, newLedgerBuffer } from './ledger.js';
+import type { Popen, StartRequest } from './popen.js';
+
+const mainScript = new URL('./spawn_main.js', import.meta.url);
+
+const SIGTERM = 15;
+const SIGKILL = 9;
+
+/** Starts a worker thread. */
+export function startThread({ prep, fds, daemon }: StartRequest): Popen {
+  const ledgerBuffer = newLedgerBuffer();
+  const tid = new SharedArrayBuffer(4);
+  const worker = new Worker(mainScript, {
+    workerData: { prep, fds, ledger: ledgerBuffer, tid },
+    execArgv: process.execArgv,
+    stdin: false,
+  });
+  let exitCode: number | null = null;
+  let stoppedBy = 0;
+  const exited = new Promise<number>((resolve) => {
+    worker.on('error', () => {
+      // An uncaught error escaping spawn_main's own handler; 'exit' follows with code 1.
+    });
+    worker.on('exit', (code) => {
+      for (const fd of leftovers(ledgerBuffer)) native.fdClose(fd);
+      exitCode = stoppedBy ? -stoppedBy : code;
+      resolve(exitCode);
+    });
+  });
+  const stop = (signal: number) => {
+    if (exitCode !== null || stoppedBy) return;
+    stoppedBy = signal;
+    void worker.terminate();
+  };
+  const popen: Popen = {
+    get pid() {
+      const view = new Int32Array(tid);
+      // The tid is published by the thread as its first act; wait for it.
+      if (Atomics.load(view, 0) === 0) Atomics.wait(view, 0, 0, 10_000);
+      return Atomics.load(view, 0);
+    },
+    get exitCode() {
+      return exitCode;
+    },
+    exited,
+    terminate: () => stop(SIGTERM),
+    kill: () => stop(SIGKILL),
+    unref: () => worker.unref(),
+  };
+  if (daemon) popen.unref();
+  return popen;
+}

@@ -1,0 +1,310 @@
+/**
+ * `Process` and the questions a process asks about itself — the twin of
+ * CPython's `multiprocessing/process.py`. How a child is started (an OS
+ * process or a worker thread) is the context's business; this module only
+ * names, starts, joins and stops children.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { ValueError } from '../errors.js';
+import type { BaseContext, ContextName } from './context.js';
+import { getContext } from './context.js';
+import type { Popen } from './popen.js';
+import { dumps, type FdChannel } from './reduction.js';
+import type { Preparation } from './spawn.js';
+import { requireTaskRef, type TaskFunction } from './task.js';
+import { isAlive, selfId } from './util.js';
+
+/** Options of {@link Process}. */
+export interface ProcessOptions<F extends TaskFunction = TaskFunction> {
+  /** The function to run, declared with `task(import.meta, fn)`. */
+  target: F;
+  /** Arguments for `target`: structured-clone data, and weft's queues, pipe ends, locks and shared values. */
+  args?: Parameters<F>;
+  /** A name; `Process-N` (`Process-N:M` in a child) by default. */
+  name?: string;
+  /** Daemon children are stopped when their parent exits and may not start children. Inherited by default. */
+  daemon?: boolean;
+  /** `'process'` (default) or `'thread'`, or a context from `getContext`. */
+  context?: ContextName | BaseContext;
+}
+
+interface Self {
+  name: string;
+  daemon: boolean;
+  identity: number[];
+  authkey: Uint8Array;
+  parent: { pid: number; name: string } | null;
+}
+
+let self: Self = {
+  name: 'MainProcess',
+  daemon: false,
+  identity: [],
+  authkey: randomBytes(32),
+  parent: null,
+};
+let childCounter = 0;
+let bootstrapping = false;
+const children = new Set<Process>();
+
+/** @internal Called by the child bootstrap with what its parent said. */
+export function setChildState(prep: Preparation): void {
+  self = {
+    name: prep.name,
+    daemon: prep.daemon,
+    identity: prep.identity,
+    authkey: prep.authkey,
+    parent: { pid: prep.parentPid, name: prep.parentName },
+  };
+}
+
+/** @internal True while a child imports its task's module. */
+export function setBootstrapping(on: boolean): void {
+  bootstrapping = on;
+}
+
+/**
+ * A child process or thread running `target(...args)`: Python's
+ * `multiprocessing.Process`.
+ *
+ * @example
+ * import { Process, task, isMainModule } from 'weft';
+ * export const work = task(import.meta, (n: number) => console.log('child got', n));
+ * if (isMainModule(import.meta)) {
+ *   const p = new Process({ target: work, args: [42] });
+ *   p.start();
+ *   await p.join();
+ *   console.log(p.exitCode); // 0
+ * }
+ */
+export class Process<F extends TaskFunction = TaskFunction> {
+  readonly #target: F;
+  readonly #args: unknown[];
+  readonly #context: BaseContext;
+  readonly #identity: number[];
+  #name: string;
+  #daemon: boolean;
+  #popen: Popen | null = null;
+  #closed = false;
+
+  constructor(options: ProcessOptions<F>) {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError('new Process({ target, args }): pass an options object');
+    }
+    this.#target = options.target;
+    this.#args = options.args ? [...options.args] : [];
+    const ctx = options.context ?? 'process';
+    this.#context = typeof ctx === 'string' ? getContext(ctx) : ctx;
+    this.#identity = [...self.identity, ++childCounter];
+    this.#name = options.name ?? `Process-${this.#identity.join(':')}`;
+    this.#daemon = options.daemon ?? self.daemon;
+  }
+
+  /** The name; settable until started. */
+  get name(): string {
+    return this.#name;
+  }
+  set name(value: string) {
+    this.#name = String(value);
+  }
+
+  /** Whether the child is a daemon; settable until started. */
+  get daemon(): boolean {
+    return this.#daemon;
+  }
+  set daemon(value: boolean) {
+    if (this.#popen) throw new Error('process has already started');
+    this.#daemon = Boolean(value);
+  }
+
+  /** The child's pid (a worker thread's kernel tid in the thread context); undefined before start. */
+  get pid(): number | undefined {
+    return this.#popen?.pid;
+  }
+
+  /** Python's `ident`, the same as {@link pid}. */
+  get ident(): number | undefined {
+    return this.pid;
+  }
+
+  /** null while running or before start; then 0, 1 when the target threw, N from `process.exit(N)`, or -signal. */
+  get exitCode(): number | null {
+    return this.#popen?.exitCode ?? null;
+  }
+
+  /** The start method in use. */
+  get context(): ContextName {
+    return this.#context.name;
+  }
+
+  /**
+   * Starts the child; returns at once (the child runs concurrently).
+   * @throws {TypeError} when the target was not declared with `task()`.
+   * @throws {UnsendableError} when an argument cannot cross to the child.
+   * @throws {Error} when called twice, from a daemon, or while this process is still bootstrapping.
+   */
+  start(): void {
+    this.#checkOpen();
+    if (this.#popen) throw new Error('cannot start a process twice');
+    if (bootstrapping) {
+      throw new Error(
+        'An attempt has been made to start a new process before the current process has finished its ' +
+          'bootstrapping phase: a child imported a module that starts processes at its top level. Guard that code ' +
+          'with `if (isMainModule(import.meta)) { ... }`.',
+      );
+    }
+    if (self.daemon) throw new Error('daemonic processes are not allowed to have children');
+    const task = requireTaskRef(this.#target);
+    const fds: number[] = [];
+    const channel: FdChannel = {
+      collect(fd) {
+        const i = fds.indexOf(fd);
+        return i >= 0 ? i : fds.push(fd) - 1;
+      },
+    };
+    const prep: Preparation = {
+      task,
+      args: dumps(this.#args, 'args', channel),
+      name: this.#name,
+      daemon: this.#daemon,
+      identity: this.#identity,
+      parentPid: currentProcess().pid,
+      parentName: self.name,
+      authkey: self.authkey,
+      context: this.#context.name,
+    };
+    this.#popen = this.#context.start({ prep, fds, daemon: this.#daemon });
+    children.add(this);
+    void this.#popen.exited.then(() => children.delete(this));
+  }
+
+  /**
+   * Waits until the child ends, or `timeout` seconds pass; check `exitCode` to tell which.
+   * @throws {Error} when the process was never started.
+   */
+  async join(timeout: number | null = null): Promise<void> {
+    this.#checkOpen();
+    if (!this.#popen) throw new Error('can only join a started process');
+    if (timeout == null) {
+      await this.#popen.exited;
+      return;
+    }
+    if (!(timeout >= 0)) throw new RangeError(`timeout must be a non-negative number of seconds, got ${timeout}`);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#popen.exited,
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, timeout * 1000);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** True from `start()` until the child ends. */
+  isAlive(): boolean {
+    this.#checkOpen();
+    return this.#popen !== null && this.#popen.exitCode === null;
+  }
+
+  /** Asks the child to stop: SIGTERM for a process; a thread is stopped and reports -15. */
+  terminate(): void {
+    this.#checkOpen();
+    this.#popen?.terminate();
+  }
+
+  /** Stops the child at once: SIGKILL for a process; a thread is stopped and reports -9. */
+  kill(): void {
+    this.#checkOpen();
+    this.#popen?.kill();
+  }
+
+  /**
+   * Releases the child's resources; later calls other than `close` throw ValueError.
+   * @throws {ValueError} while the child is still running.
+   */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#popen && this.#popen.exitCode === null) {
+      throw new ValueError('Cannot close a process while it is still running. You should first call join() or terminate().');
+    }
+    this.#closed = true;
+    children.delete(this);
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ValueError('process object is closed');
+  }
+
+  /** Python's repr: `<Process name='Process-1' pid=123 started>`. */
+  toString(): string {
+    const state = !this.#popen ? 'initial' : this.#popen.exitCode === null ? 'started' : `stopped exitcode=${this.#popen.exitCode}`;
+    return `<Process name='${this.#name}'${this.#popen ? ` pid=${this.#popen.pid}` : ''} ${state}${this.#daemon ? ' daemon' : ''}>`;
+  }
+}
+
+/** The running process (or worker thread) as its children and it see it. */
+export interface CurrentProcess {
+  /** `MainProcess`, or the name its parent gave it. */
+  readonly name: string;
+  /** The pid, or a worker thread's kernel tid. */
+  readonly pid: number;
+  readonly daemon: boolean;
+  /** Python's `_identity`: the path of child numbers from the main process. */
+  readonly identity: readonly number[];
+  /** The key children inherit to authenticate to managers. */
+  readonly authkey: Uint8Array;
+}
+
+/**
+ * The running process: Python's `current_process()`.
+ * @example
+ * console.log(currentProcess().name, currentProcess().pid);
+ */
+export function currentProcess(): CurrentProcess {
+  return { name: self.name, pid: selfId, daemon: self.daemon, identity: self.identity, authkey: self.authkey };
+}
+
+
+/** The parent of a child, Python's `parent_process()` result. */
+export interface ParentProcess {
+  readonly pid: number;
+  readonly name: string;
+  /** Whether the parent still runs. */
+  isAlive(): boolean;
+}
+
+/**
+ * The parent process (or the starter of a worker thread), or null in the main process.
+ * @example
+ * console.log('my parent is', parentProcess()?.pid);
+ */
+export function parentProcess(): ParentProcess | null {
+  const parent = self.parent;
+  if (!parent) return null;
+  return { pid: parent.pid, name: parent.name, isAlive: () => isAlive(parent.pid) };
+}
+
+/**
+ * Children started by this process that are still running.
+ * @example
+ * for (const p of activeChildren()) p.terminate();
+ */
+export function activeChildren(): Process[] {
+  return [...children].filter((p) => p.isAlive());
+}
+
+/**
+ * The number of CPUs this process may use (`os.availableParallelism()`).
+ * @example
+ * const pool = new Pool({ processes: cpuCount() });
+ */
+export function cpuCount(): number {
+  return availableParallelism();
+}
+
+/** @internal Stop daemon children when this process exits, as Python's atexit handler does. */
+process.on('exit', () => {
+  for (const child of children) if (child.daemon && child.exitCode === null) child.terminate();
+});

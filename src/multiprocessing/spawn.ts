@@ -1,0 +1,56 @@
+/**
+ * What a parent hands a child and what the child does with it — the twin of
+ * CPython's `multiprocessing/spawn.py`. The parent serialises a
+ * {@link Preparation} (the task reference, the pickled-in-spirit args and the
+ * fds of the shared objects among them); the child imports the task's module,
+ * rebuilds the args, runs the target, flushes its queues and exits with
+ * Python's codes: 0, 1 when the target threw, or what it passed to `process.exit`.
+ * @module
+ */
+import { inspect } from 'node:util';
+import { loads } from './reduction.js';
+import { loadTask, markChild, type TaskRef } from './task.js';
+import { flushAll } from './util.js';
+import { setChildState, setBootstrapping } from './process.js';
+
+/** Everything a child needs to run its target. */
+export interface Preparation {
+  task: TaskRef;
+  /** `dumps(args, 'args', channel)`. */
+  args: Uint8Array;
+  name: string;
+  daemon: boolean;
+  identity: number[];
+  parentPid: number;
+  parentName: string;
+  authkey: Uint8Array;
+  context: 'process' | 'thread';
+}
+
+/** Runs a child to completion; `fds` are the child's own fds for the shared objects. */
+export async function runChild(prep: Preparation, fds: number[]): Promise<never> {
+  markChild();
+  setChildState(prep);
+  let code = 0;
+  try {
+    setBootstrapping(true);
+    let target;
+    try {
+      target = await loadTask(prep.task);
+    } finally {
+      setBootstrapping(false);
+    }
+    const args = loads(prep.args, fds) as unknown[];
+    await target(...args);
+  } catch (err) {
+    process.stderr.write(`Process ${prep.name}:\n${inspect(err)}\n`);
+    code = 1;
+  }
+  try {
+    await flushAll();
+  } catch (err) {
+    process.stderr.write(`Process ${prep.name}: while flushing queues at exit:\n${inspect(err)}\n`);
+    code ||= 1;
+  }
+  process.exit(code);
+}
