@@ -163,6 +163,27 @@ export function check(result: number): number {
   return result;
 }
 
+/**
+ * Python's `socket.gaierror`: name resolution failed. `errno` is getaddrinfo's
+ * (negative) EAI code, as in Python: `[Errno -2] Name or service not known`.
+ * @example
+ * try { createConnection(['no.such.host.invalid', 80]); } catch (e) { if (e instanceof gaierror) console.log(e.errno); }
+ */
+export class gaierror extends OSError {}
+
+/** Python's `socket.herror`: an address-related error of the legacy resolver calls. */
+export class herror extends OSError {}
+
+/** Python's `RuntimeError` (e.g. `getKey` on a closed selector: 'Selector is closed'). */
+export class RuntimeError extends Error {
+  override name = 'RuntimeError';
+}
+
+/** Python's `OverflowError` (e.g. a port outside 0-65535: 'port must be 0-65535.'). */
+export class OverflowError extends Error {
+  override name = 'OverflowError';
+}
+
 /** Python's `ValueError`: the right type but a bad value (also used on a closed object). */
 export class ValueError extends Error {
   override name = 'ValueError';

@@ -1,5 +1,21 @@
 /**
- * weft/io: Python's socket, select and selectors modules over the native addon.
+ * weft/io: Python's `socket`, `select` and `selectors` modules over the native
+ * addon. Blocking calls block the calling thread, as in Python; selectors'
+ * `selectAsync` waits without blocking Node's event loop.
  * @module
  */
-export {};
+export * from './constants.js';
+export {
+  socket, socketpair, fromFd, createConnection, createServer, resolveHost,
+  type Address, type BytesLike, type CreateServerOptions,
+} from './socket.js';
+export { select, poll, Poll, epoll, type FileLike } from './select.js';
+export {
+  BaseSelector, SelectSelector, PollSelector, EpollSelector, DefaultSelector, SelectorKey, SelectorMapping,
+  EVENT_READ, EVENT_WRITE, type Ready,
+} from './selectors.js';
+export {
+  OSError, BlockingIOError, ConnectionError, ConnectionResetError, ConnectionRefusedError, ConnectionAbortedError,
+  BrokenPipeError, TimeoutError, InterruptedError, FileExistsError, FileNotFoundError, gaierror, herror,
+  OverflowError, ValueError, KeyError, RuntimeError,
+} from '../errors.js';

@@ -1,0 +1,276 @@
+/**
+ * Python's `select` module (the twin of CPython's Modules/selectmodule.c):
+ * `select()`, `poll()` objects and `epoll` objects. Each accepts sockets, any
+ * object with `fileno()`, or fd numbers. Waits block the calling thread, as in
+ * Python; times are seconds except `Poll.poll`, which takes milliseconds as
+ * Python's does.
+ * @module
+ */
+import { FileNotFoundError, KeyError, ValueError } from '../errors.js';
+import { io, ok } from './_native.js';
+import { EPOLLIN, EPOLLOUT, EPOLLPRI, FD_SETSIZE, POLLIN, POLLOUT, POLLPRI } from './constants.js';
+
+/** What select/poll/epoll/selectors accept: an fd or an object with `fileno()`. */
+export type FileLike = number | { fileno(): number };
+
+/**
+ * An fd from a FileLike, as CPython's `PyObject_AsFileDescriptor`.
+ * @throws {TypeError} neither a number nor an object with fileno().
+ * @throws {ValueError} a negative fd.
+ */
+export function fdOf(fileobj: FileLike): number {
+  let fd: unknown;
+  if (typeof fileobj === 'number') fd = fileobj;
+  else if (fileobj !== null && typeof fileobj === 'object' && typeof fileobj.fileno === 'function') fd = fileobj.fileno();
+  else throw new TypeError('argument must be an int, or have a fileno() method.');
+  if (typeof fd !== 'number' || !Number.isInteger(fd)) throw new TypeError('fileno() returned a non-integer');
+  if (fd < 0) throw new ValueError(`file descriptor cannot be a negative integer (${fd})`);
+  return fd;
+}
+
+function seconds(timeout: number | null | undefined, what = 'timeout'): number {
+  if (timeout === null || timeout === undefined) return -1;
+  if (typeof timeout !== 'number' || Number.isNaN(timeout)) throw new TypeError(`${what} must be a number or null`);
+  if (timeout < 0) throw new ValueError(`${what} must be non-negative`);
+  return timeout;
+}
+
+function fdsForSelect<T extends FileLike>(list: readonly T[]): Int32Array {
+  const fds = new Int32Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const fd = fdOf(list[i] as T);
+    if (fd >= FD_SETSIZE) throw new ValueError('filedescriptor out of range in select()');
+    fds[i] = fd;
+  }
+  return fds;
+}
+
+/**
+ * Python's `select.select(rlist, wlist, xlist, timeout)`: wait until some are
+ * ready to read, to write, or have an exceptional condition; returns the ready
+ * objects of each list (the same objects, in order). `timeout` in seconds,
+ * `null`/omitted waits forever, 0 polls.
+ * @throws {ValueError} an fd >= 1024 ('filedescriptor out of range in select()'), checked before any call;
+ *   a negative fd or timeout.
+ * @throws {OSError} EBADF for a closed fd.
+ * @example
+ * const [readable, writable] = select([server, conn], [conn], [], 1.0);
+ */
+export function select<R extends FileLike, W extends FileLike, X extends FileLike>(
+  rlist: readonly R[],
+  wlist: readonly W[],
+  xlist: readonly X[],
+  timeout: number | null = null,
+): [R[], W[], X[]] {
+  const t = seconds(timeout);
+  const r = fdsForSelect(rlist);
+  const w = fdsForSelect(wlist);
+  const x = fdsForSelect(xlist);
+  ok(io.selectWait(r, w, x, t));
+  return [rlist.filter((_, i) => r[i] !== -1), wlist.filter((_, i) => w[i] !== -1), xlist.filter((_, i) => x[i] !== -1)];
+}
+
+/**
+ * Python's poll object (`select.poll()`): a set of fds with event masks, waited
+ * on with poll(2). Registration is kept in a map and the `struct pollfd` array
+ * is rebuilt only when it changed, as CPython does (`ufd_uptodate`).
+ * @example
+ * const p = poll();
+ * p.register(sock, POLLIN);
+ * for (const [fd, events] of p.poll(1000)) console.log(fd, events);
+ */
+export class Poll {
+  #fds = new Map<number, number>();
+  #ufds = new Int32Array(16);
+  #uptodate = false;
+
+  /**
+   * Watch `fd` for `eventmask` (default POLLIN | POLLPRI | POLLOUT); re-registering modifies.
+   * @example p.register(sock, POLLIN | POLLOUT);
+   */
+  register(fd: FileLike, eventmask: number = POLLIN | POLLPRI | POLLOUT): void {
+    this.#fds.set(fdOf(fd), eventmask & 0xffff);
+    this.#uptodate = false;
+  }
+
+  /**
+   * Change the mask of a registered fd.
+   * @throws {FileNotFoundError} the fd is not registered ([Errno 2], as Python).
+   * @example p.modify(sock, POLLOUT);
+   */
+  modify(fd: FileLike, eventmask: number): void {
+    const n = fdOf(fd);
+    if (!this.#fds.has(n)) throw new FileNotFoundError(2);
+    this.#fds.set(n, eventmask & 0xffff);
+    this.#uptodate = false;
+  }
+
+  /**
+   * Stop watching `fd`.
+   * @throws {KeyError} the fd is not registered.
+   * @example p.unregister(sock);
+   */
+  unregister(fd: FileLike): void {
+    const n = fdOf(fd);
+    if (!this.#fds.delete(n)) throw new KeyError(String(n));
+    this.#uptodate = false;
+  }
+
+  /**
+   * Wait up to `timeout` **milliseconds** (null/omitted or negative: forever);
+   * returns `[fd, revents]` pairs for the ready fds.
+   * @example const events = p.poll(0);
+   */
+  poll(timeout: number | null = null): [fd: number, events: number][] {
+    const t = timeout === null || timeout < 0 ? -1 : Math.ceil(timeout) / 1000;
+    if (!this.#uptodate) this.#rebuild();
+    const count = this.#fds.size;
+    const n = ok(io.pollWait(this.#ufds, count, t));
+    const out: [number, number][] = [];
+    if (n === 0) return out;
+    const ufds = this.#ufds;
+    for (let i = 0; i < count && out.length < n; i++) {
+      const revents = ufds[2 * i + 1]! >>> 16;
+      if (revents) out.push([ufds[2 * i]!, revents]);
+    }
+    return out;
+  }
+
+  #rebuild(): void {
+    if (this.#ufds.length < this.#fds.size * 2) this.#ufds = new Int32Array(this.#fds.size * 4);
+    let i = 0;
+    for (const [fd, mask] of this.#fds) {
+      this.#ufds[i++] = fd;
+      this.#ufds[i++] = mask; // events in the low half, revents (high half) cleared
+    }
+    this.#uptodate = true;
+  }
+}
+
+/**
+ * Python's `select.poll()`: a new {@link Poll} object.
+ * @example const p = poll(); p.register(conn, POLLIN);
+ */
+export function poll(): Poll {
+  return new Poll();
+}
+
+const EPOLL_CTL_ADD = 1;
+const EPOLL_CTL_DEL = 2;
+const EPOLL_CTL_MOD = 3;
+
+const epollFinalizer = new FinalizationRegistry<number>((fd) => {
+  io.sockClose(fd);
+});
+
+/**
+ * Python's `select.epoll`: an edge- or level-triggered interest list in the
+ * kernel (epoll(7)); `poll` returns only the ready fds, without scanning.
+ * @example
+ * const ep = new epoll();
+ * ep.register(conn, EPOLLIN);
+ * for (const [fd, events] of ep.poll(1.0)) console.log(fd, events);
+ * ep.close();
+ */
+export class epoll {
+  #fd: number;
+  #out = new Int32Array(2 * 64);
+
+  /**
+   * @param sizehint ignored by Linux (kept for Python's signature); must be -1 or positive.
+   * @param flags only EPOLL_CLOEXEC, which weft always sets.
+   * @throws {ValueError} sizehint 0 or below -1 ('negative sizehint').
+   */
+  constructor(sizehint = -1, flags = 0) {
+    if (sizehint === 0 || sizehint < -1) throw new ValueError('negative sizehint');
+    void flags;
+    this.#fd = ok(io.epollCreate());
+    epollFinalizer.register(this, this.#fd, this);
+  }
+
+  /**
+   * Python's `select.epoll.fromfd(fd)`: adopt an existing epoll fd.
+   * @example const ep2 = epoll.fromFd(fd);
+   */
+  static fromFd(fd: number): epoll {
+    const ep: epoll = Object.create(epoll.prototype);
+    ep.#fd = fd;
+    ep.#out = new Int32Array(2 * 64);
+    epollFinalizer.register(ep, fd, ep);
+    return ep;
+  }
+
+  /** Whether `close()` was called. @example ep.closed // false */
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** The epoll fd. @throws {ValueError} closed. @example ep.fileno() */
+  fileno(): number {
+    return this.#live();
+  }
+
+  /** Close the epoll fd (idempotent). @example ep.close(); */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    epollFinalizer.unregister(this);
+    io.sockClose(fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * Add `fd` with `eventmask` (default EPOLLIN | EPOLLPRI | EPOLLOUT).
+   * @throws {FileExistsError} already registered. @throws {ValueError} closed epoll.
+   * @throws {OSError} EPERM for a regular file, EBADF for a closed fd.
+   * @example ep.register(sock, EPOLLIN | EPOLLET);
+   */
+  register(fd: FileLike, eventmask: number = EPOLLIN | EPOLLPRI | EPOLLOUT): void {
+    ok(io.epollCtl(this.#live(), EPOLL_CTL_ADD, fdOf(fd), eventmask | 0));
+  }
+
+  /**
+   * Change a registered fd's mask.
+   * @throws {FileNotFoundError} not registered. @throws {ValueError} closed epoll.
+   * @example ep.modify(sock, EPOLLOUT);
+   */
+  modify(fd: FileLike, eventmask: number): void {
+    ok(io.epollCtl(this.#live(), EPOLL_CTL_MOD, fdOf(fd), eventmask | 0));
+  }
+
+  /**
+   * Remove a registered fd.
+   * @throws {FileNotFoundError} not registered. @throws {ValueError} closed epoll.
+   * @example ep.unregister(sock);
+   */
+  unregister(fd: FileLike): void {
+    ok(io.epollCtl(this.#live(), EPOLL_CTL_DEL, fdOf(fd), 0));
+  }
+
+  /**
+   * Wait up to `timeout` seconds (null/-1: forever) for at most `maxevents`
+   * events (-1: FD_SETSIZE - 1, as Python); returns `[fd, events]` pairs.
+   * @throws {ValueError} closed epoll, or maxevents 0 / below -1.
+   * @example const events = ep.poll(0.5);
+   */
+  poll(timeout: number | null = -1, maxevents = -1): [fd: number, events: number][] {
+    const epfd = this.#live();
+    const t = timeout === null || timeout < 0 ? -1 : timeout;
+    if (maxevents === -1) maxevents = FD_SETSIZE - 1;
+    else if (maxevents < 1) throw new ValueError(`maxevents must be greater than 0, got ${maxevents}`);
+    if (this.#out.length < maxevents * 2) this.#out = new Int32Array(maxevents * 2);
+    const n = ok(io.epollWait(epfd, this.#out, maxevents, t));
+    const out: [number, number][] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = [this.#out[2 * i]!, this.#out[2 * i + 1]! >>> 0];
+    return out;
+  }
+
+  #live(): number {
+    if (this.#fd < 0) throw new ValueError('I/O operation on closed epoll object');
+    return this.#fd;
+  }
+}

@@ -1,0 +1,525 @@
+/**
+ * Python's `selectors` module, the twin of CPython's Lib/selectors.py:
+ * `BaseSelector`, `SelectSelector`, `_PollLikeSelector` with `PollSelector` and
+ * `EpollSelector`, and `DefaultSelector` (epoll on Linux, picked once by probing).
+ * Same `KeyError`/`ValueError` cases and messages, same roll-back when the
+ * kernel call fails.
+ *
+ * weft adds `selectAsync(timeout)`: it waits without blocking Node's event loop
+ * through one libuv poll handle on an epoll fd — the selector's own for
+ * EpollSelector, a shadow interest list for the others (only a wake-up device:
+ * readiness is always decided by the selector's own `select(0)` afterwards).
+ * libuv forces O_NONBLOCK on the fds it polls, which is harmless on an epoll fd
+ * but would change a blocking socket: that is why sockets are never polled directly.
+ * @module
+ */
+import { inspect } from 'node:util';
+import { KeyError, RuntimeError, ValueError } from '../errors.js';
+import { io, ok, type WatchHandle } from './_native.js';
+import { EPOLLIN, EPOLLOUT, FD_SETSIZE, POLLIN, POLLOUT } from './constants.js';
+import { epoll, Poll, type FileLike } from './select.js';
+
+/** The file object is ready to read. @example sel.register(sock, EVENT_READ) */
+export const EVENT_READ = 1 << 0;
+/** The file object is ready to write. @example sel.register(sock, EVENT_READ | EVENT_WRITE) */
+export const EVENT_WRITE = 1 << 1;
+
+/**
+ * Python's `SelectorKey` named tuple: the registered file object, its fd, the
+ * events watched and the caller's `data` (e.g. a callback).
+ * @example for (const [key, mask] of sel.select()) (key.data as Handler)(key.fileobj, mask);
+ */
+export class SelectorKey<D = unknown> {
+  constructor(
+    /** What was registered (a socket, an object with fileno(), or an fd). */
+    readonly fileobj: FileLike,
+    /** Its file descriptor. */
+    readonly fd: number,
+    /** EVENT_READ and/or EVENT_WRITE. */
+    readonly events: number,
+    /** The data given at registration. */
+    readonly data: D,
+  ) {}
+}
+
+function repr(obj: unknown): string {
+  if (typeof obj === 'object' && obj !== null && obj.toString !== Object.prototype.toString) return String(obj);
+  return inspect(obj);
+}
+
+/**
+ * CPython's `_fileobj_to_fd`.
+ * @throws {ValueError} 'Invalid file object: ...' or 'Invalid file descriptor: -1'.
+ */
+function fileobjToFd(fileobj: FileLike): number {
+  let fd: unknown = fileobj;
+  if (typeof fileobj !== 'number') {
+    const f = (fileobj as { fileno?: unknown } | null)?.fileno;
+    if (typeof f !== 'function') throw new ValueError(`Invalid file object: ${repr(fileobj)}`);
+    fd = f.call(fileobj);
+  }
+  if (typeof fd !== 'number' || !Number.isInteger(fd)) throw new ValueError(`Invalid file object: ${repr(fileobj)}`);
+  if (fd < 0) throw new ValueError(`Invalid file descriptor: ${fd}`);
+  return fd;
+}
+
+/**
+ * Python's `_SelectorMapping`: a read-only view from file objects (or fds) to keys;
+ * iterating yields fds.
+ * @example for (const key of sel.getMap()!.values()) console.log(key.fd);
+ */
+export class SelectorMapping<D = unknown> {
+  constructor(
+    private readonly selector: BaseSelectorImpl<D>,
+    private readonly fdToKey: Map<number, SelectorKey<D>>,
+  ) {}
+  /** Number of registered file objects. */
+  get size(): number {
+    return this.fdToKey.size;
+  }
+  /** The key of `fileobj`, or undefined. */
+  get(fileobj: FileLike): SelectorKey<D> | undefined {
+    try {
+      return this.fdToKey.get(this.selector.fileobjLookup(fileobj));
+    } catch {
+      return undefined;
+    }
+  }
+  /** Whether `fileobj` is registered. */
+  has(fileobj: FileLike): boolean {
+    return this.get(fileobj) !== undefined;
+  }
+  /** The registered keys. */
+  values(): IterableIterator<SelectorKey<D>> {
+    return this.fdToKey.values();
+  }
+  /** The registered fds. */
+  [Symbol.iterator](): IterableIterator<number> {
+    return this.fdToKey.keys();
+  }
+}
+
+/** A selector's event list: each ready key with the events ready on it. */
+export type Ready<D> = [key: SelectorKey<D>, events: number][];
+
+/**
+ * Python's `selectors.BaseSelector`: the interface of every selector.
+ * @example
+ * const sel: BaseSelector = new DefaultSelector();
+ */
+export abstract class BaseSelector<D = unknown> {
+  /**
+   * Watch `fileobj` for `events`; `data` comes back in the key.
+   * @throws {ValueError} events is 0 or has bits other than EVENT_READ | EVENT_WRITE, or a bad file object.
+   * @throws {KeyError} already registered.
+   */
+  abstract register(fileobj: FileLike, events: number, data?: D): SelectorKey<D>;
+  /** Stop watching `fileobj`. @throws {KeyError} not registered. */
+  abstract unregister(fileobj: FileLike): SelectorKey<D>;
+  /** Change the events or data of a registered file object. @throws {KeyError} not registered. */
+  modify(fileobj: FileLike, events: number, data?: D): SelectorKey<D> {
+    this.unregister(fileobj);
+    return this.register(fileobj, events, data);
+  }
+  /**
+   * Wait up to `timeout` seconds (null: forever, <= 0: poll) and return the ready keys with their events.
+   * Blocks the calling thread, like Python's.
+   */
+  abstract select(timeout?: number | null): Ready<D>;
+  /** Like `select`, but waits without blocking Node's event loop. */
+  abstract selectAsync(timeout?: number | null): Promise<Ready<D>>;
+  /** Release the selector's resources. */
+  close(): void {}
+  /** The key of a registered file object. @throws {RuntimeError} closed. @throws {KeyError} not registered. */
+  getKey(fileobj: FileLike): SelectorKey<D> {
+    const mapping = this.getMap();
+    if (mapping === null) throw new RuntimeError('Selector is closed');
+    const key = mapping.get(fileobj);
+    if (key === undefined) throw new KeyError(`${repr(fileobj)} is not registered`);
+    return key;
+  }
+  /** The file object → key mapping, or null once closed. */
+  abstract getMap(): SelectorMapping<D> | null;
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** The async wake-up: a libuv poll handle's callback target (holds no selector). */
+class Waiter {
+  resolve: (() => void) | null = null;
+}
+function onReadable(this: Waiter): void {
+  const resolve = this.resolve;
+  this.resolve = null;
+  resolve?.();
+}
+
+/** What must be released when a selector is closed or collected, in this order. */
+interface Resources {
+  waiter: Waiter;
+  watch: WatchHandle | null;
+  shadow: number; // shadow epoll fd for SelectSelector/PollSelector, -1 if none
+  poller: epoll | null;
+}
+
+function release(res: Resources): void {
+  if (res.watch) io.watchClose(res.watch); // before its fd is closed (uv_poll_init(3))
+  res.watch = null;
+  if (res.shadow >= 0) io.sockClose(res.shadow);
+  res.shadow = -1;
+  res.poller?.close();
+  const resolve = res.waiter.resolve;
+  res.waiter.resolve = null;
+  resolve?.();
+}
+
+const finalizer = new FinalizationRegistry<Resources>(release);
+
+const now = (): number => performance.now() / 1000;
+
+/** Python's `_BaseSelectorImpl`: the fd → key bookkeeping shared by every selector. */
+abstract class BaseSelectorImpl<D> extends BaseSelector<D> {
+  protected fdToKey = new Map<number, SelectorKey<D>>();
+  protected map: SelectorMapping<D> | null = new SelectorMapping<D>(this, this.fdToKey);
+  protected readonly res: Resources;
+
+  constructor(poller: epoll | null) {
+    super();
+    this.res = { waiter: new Waiter(), watch: null, shadow: -1, poller };
+    finalizer.register(this, this.res, this);
+  }
+
+  /** CPython's `_fileobj_lookup`: the fd, or that of a registered object whose fileno() now fails. @internal */
+  fileobjLookup(fileobj: FileLike): number {
+    try {
+      return fileobjToFd(fileobj);
+    } catch (err) {
+      for (const key of this.fdToKey.values()) if (key.fileobj === fileobj) return key.fd;
+      throw err;
+    }
+  }
+
+  override register(fileobj: FileLike, events: number, data?: D): SelectorKey<D> {
+    if (!events || events & ~(EVENT_READ | EVENT_WRITE)) throw new ValueError(`Invalid events: ${repr(events)}`);
+    const key = new SelectorKey<D>(fileobj, this.fileobjLookup(fileobj), events, data as D);
+    if (this.fdToKey.has(key.fd)) throw new KeyError(`${repr(fileobj)} (FD ${key.fd}) is already registered`);
+    this.fdToKey.set(key.fd, key);
+    this.shadowSet(key.fd, events, true);
+    return key;
+  }
+
+  override unregister(fileobj: FileLike): SelectorKey<D> {
+    const fd = this.fileobjLookup(fileobj);
+    const key = this.fdToKey.get(fd);
+    if (key === undefined) throw new KeyError(`${repr(fileobj)} is not registered`);
+    this.fdToKey.delete(fd);
+    this.shadowDel(fd);
+    return key;
+  }
+
+  override modify(fileobj: FileLike, events: number, data?: D): SelectorKey<D> {
+    let key: SelectorKey<D> | undefined;
+    try {
+      key = this.fdToKey.get(this.fileobjLookup(fileobj));
+    } catch {
+      key = undefined;
+    }
+    if (key === undefined) throw new KeyError(`${repr(fileobj)} is not registered`);
+    if (events !== key.events) {
+      this.unregister(fileobj);
+      return this.register(fileobj, events, data);
+    }
+    if (data !== key.data) {
+      key = new SelectorKey<D>(key.fileobj, key.fd, key.events, data as D);
+      this.fdToKey.set(key.fd, key);
+    }
+    return key;
+  }
+
+  override close(): void {
+    this.fdToKey.clear();
+    this.map = null;
+    finalizer.unregister(this);
+    release(this.res);
+  }
+
+  override getMap(): SelectorMapping<D> | null {
+    return this.map;
+  }
+
+  override async selectAsync(timeout: number | null = null): Promise<Ready<D>> {
+    const deadline = timeout === null ? Infinity : now() + Math.max(timeout, 0);
+    for (;;) {
+      const ready = this.select(0);
+      const left = deadline - now();
+      if (ready.length > 0 || left <= 0 || this.map === null) return ready;
+      await this.waitReadable(left);
+      if (this.map === null) return [];
+    }
+  }
+
+  /** The epoll fd whose readability means "something may be ready". */
+  protected wakeFd(): number {
+    if (this.res.shadow < 0) {
+      this.res.shadow = ok(io.epollCreate());
+      for (const key of this.fdToKey.values()) this.shadowSet(key.fd, key.events, true);
+    }
+    return this.res.shadow;
+  }
+
+  /** Mirror a registration into the shadow epoll, if there is one (tolerant: it only wakes). */
+  protected shadowSet(fd: number, events: number, add: boolean): void {
+    if (this.res.shadow < 0) return;
+    const mask = (events & EVENT_READ ? EPOLLIN : 0) | (events & EVENT_WRITE ? EPOLLOUT : 0);
+    if (io.epollCtl(this.res.shadow, add ? 1 : 3, fd, mask) === -17) io.epollCtl(this.res.shadow, 3, fd, mask);
+  }
+
+  protected shadowDel(fd: number): void {
+    if (this.res.shadow >= 0) io.epollCtl(this.res.shadow, 2, fd, 0);
+  }
+
+  private waitReadable(left: number): Promise<void> {
+    const res = this.res;
+    if (res.waiter.resolve) throw new RuntimeError('selectAsync() is already waiting on this selector');
+    if (res.watch === null) {
+      const w = io.watchOpen(this.wakeFd(), res.waiter, onReadable);
+      if (typeof w === 'number') ok(w);
+      res.watch = w as WatchHandle;
+    }
+    const watch = res.watch;
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      res.waiter.resolve = () => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+      ok(io.watchStart(watch));
+      if (left !== Infinity) {
+        timer = setTimeout(() => {
+          io.watchStop(watch);
+          res.waiter.resolve = null;
+          resolve();
+        }, Math.min(Math.ceil(left * 1000), 0x7fffffff));
+      }
+    });
+  }
+}
+
+/**
+ * Python's `selectors.SelectSelector`, on select(2). Limited to fds below 1024.
+ * @example const sel = new SelectSelector(); sel.register(sock, EVENT_READ);
+ */
+export class SelectSelector<D = unknown> extends BaseSelectorImpl<D> {
+  #readers = new Set<number>();
+  #writers = new Set<number>();
+
+  constructor() {
+    super(null);
+  }
+
+  override register(fileobj: FileLike, events: number, data?: D): SelectorKey<D> {
+    const key = super.register(fileobj, events, data);
+    if (events & EVENT_READ) this.#readers.add(key.fd);
+    if (events & EVENT_WRITE) this.#writers.add(key.fd);
+    return key;
+  }
+
+  override unregister(fileobj: FileLike): SelectorKey<D> {
+    const key = super.unregister(fileobj);
+    this.#readers.delete(key.fd);
+    this.#writers.delete(key.fd);
+    return key;
+  }
+
+  /**
+   * @throws {ValueError} an fd >= 1024 ('filedescriptor out of range in select()').
+   * @example for (const [key, events] of sel.select(1)) console.log(key.fd, events);
+   */
+  override select(timeout: number | null = null): Ready<D> {
+    const t = timeout === null ? -1 : Math.max(timeout, 0);
+    const r = Int32Array.from(this.#readers);
+    const w = Int32Array.from(this.#writers);
+    for (const fd of r) if (fd >= FD_SETSIZE) throw new ValueError('filedescriptor out of range in select()');
+    for (const fd of w) if (fd >= FD_SETSIZE) throw new ValueError('filedescriptor out of range in select()');
+    const ready: Ready<D> = [];
+    if (ok(io.selectWait(r, w, new Int32Array(0), t)) === 0) return ready;
+    const events = new Map<number, number>();
+    for (const fd of r) if (fd >= 0) events.set(fd, EVENT_READ);
+    for (const fd of w) if (fd >= 0) events.set(fd, (events.get(fd) ?? 0) | EVENT_WRITE);
+    for (const [fd, mask] of events) {
+      const key = this.fdToKey.get(fd);
+      if (key) ready.push([key, mask & key.events]);
+    }
+    return ready;
+  }
+
+  override close(): void {
+    this.#readers.clear();
+    this.#writers.clear();
+    super.close();
+  }
+}
+
+/** The kernel-side interface `_PollLikeSelector` drives: a poll or epoll object. */
+interface Poller {
+  register(fd: number, mask: number): void;
+  modify(fd: number, mask: number): void;
+  unregister(fd: number): void;
+}
+
+/** Python's `_PollLikeSelector`: poll and epoll differ only in their object and event bits. */
+abstract class PollLikeSelector<D> extends BaseSelectorImpl<D> {
+  protected abstract readonly selector: Poller;
+  protected abstract readonly EVENT_READ_BIT: number;
+  protected abstract readonly EVENT_WRITE_BIT: number;
+
+  protected mask(events: number): number {
+    return (events & EVENT_READ ? this.EVENT_READ_BIT : 0) | (events & EVENT_WRITE ? this.EVENT_WRITE_BIT : 0);
+  }
+
+  override register(fileobj: FileLike, events: number, data?: D): SelectorKey<D> {
+    const key = super.register(fileobj, events, data);
+    try {
+      this.selector.register(key.fd, this.mask(events));
+    } catch (err) {
+      super.unregister(fileobj);
+      throw err;
+    }
+    return key;
+  }
+
+  override unregister(fileobj: FileLike): SelectorKey<D> {
+    const key = super.unregister(fileobj);
+    try {
+      this.selector.unregister(key.fd);
+    } catch {
+      // The fd may have been closed already: it was removed from the kernel's set with it.
+    }
+    return key;
+  }
+
+  override modify(fileobj: FileLike, events: number, data?: D): SelectorKey<D> {
+    let key: SelectorKey<D> | undefined;
+    try {
+      key = this.fdToKey.get(this.fileobjLookup(fileobj));
+    } catch {
+      key = undefined;
+    }
+    if (key === undefined) throw new KeyError(`${repr(fileobj)} is not registered`);
+    let changed = false;
+    if (events !== key.events) {
+      if (!events || events & ~(EVENT_READ | EVENT_WRITE)) throw new ValueError(`Invalid events: ${repr(events)}`);
+      try {
+        this.selector.modify(key.fd, this.mask(events));
+      } catch (err) {
+        super.unregister(fileobj);
+        throw err;
+      }
+      changed = true;
+    }
+    if (data !== key.data) changed = true;
+    if (changed) {
+      key = new SelectorKey<D>(key.fileobj, key.fd, events, data as D);
+      this.fdToKey.set(key.fd, key);
+      this.shadowSet(key.fd, events, false);
+    }
+    return key;
+  }
+
+  /** Turn one kernel event into EVENT_* bits, as CPython: anything but "readable" counts as writable and vice versa. */
+  protected readyEvents(ready: Ready<D>, fd: number, event: number): void {
+    let events = 0;
+    if (event & ~this.EVENT_READ_BIT) events |= EVENT_WRITE;
+    if (event & ~this.EVENT_WRITE_BIT) events |= EVENT_READ;
+    const key = this.fdToKey.get(fd);
+    if (key) ready.push([key, events & key.events]);
+  }
+}
+
+/**
+ * Python's `selectors.PollSelector`, on poll(2).
+ * @example const sel = new PollSelector(); sel.register(sock, EVENT_READ, onRead);
+ */
+export class PollSelector<D = unknown> extends PollLikeSelector<D> {
+  protected override readonly selector = new Poll();
+  protected override readonly EVENT_READ_BIT = POLLIN;
+  protected override readonly EVENT_WRITE_BIT = POLLOUT;
+
+  constructor() {
+    super(null);
+  }
+
+  /** @example for (const [key, events] of sel.select(0)) console.log(key.fd, events); */
+  override select(timeout: number | null = null): Ready<D> {
+    const ms = timeout === null ? null : timeout <= 0 ? 0 : Math.ceil(timeout * 1e3);
+    const ready: Ready<D> = [];
+    for (const [fd, event] of this.selector.poll(ms)) this.readyEvents(ready, fd, event);
+    return ready;
+  }
+}
+
+/**
+ * Python's `selectors.EpollSelector`, on epoll(7): the wait costs the same
+ * whatever the number of idle connections.
+ * @example const sel = new EpollSelector(); sel.register(sock, EVENT_READ, onRead);
+ */
+export class EpollSelector<D = unknown> extends PollLikeSelector<D> {
+  protected override readonly selector: epoll;
+  protected override readonly EVENT_READ_BIT = EPOLLIN;
+  protected override readonly EVENT_WRITE_BIT = EPOLLOUT;
+  #out = new Int32Array(2 * 64);
+
+  constructor() {
+    const poller = new epoll();
+    super(poller);
+    this.selector = poller;
+  }
+
+  /** The epoll fd. @example sel.fileno() */
+  fileno(): number {
+    return this.selector.fileno();
+  }
+
+  /** @example for (const [key, events] of sel.select()) (key.data as Handler)(key.fileobj, events); */
+  override select(timeout: number | null = null): Ready<D> {
+    const t = timeout === null ? -1 : Math.max(timeout, 0);
+    // Python asks for max(len(fd_to_key), 1) events; weft reuses one array for them.
+    const maxev = Math.max(this.fdToKey.size, 1);
+    if (this.#out.length < maxev * 2) this.#out = new Int32Array(maxev * 2);
+    const out = this.#out;
+    const n = ok(io.epollWait(this.selector.fileno(), out, maxev, t));
+    const ready: Ready<D> = [];
+    for (let i = 0; i < n; i++) this.readyEvents(ready, out[2 * i]!, out[2 * i + 1]!);
+    return ready;
+  }
+
+  /** The selector's own epoll fd is the wake-up fd: no shadow set to maintain. */
+  protected override wakeFd(): number {
+    return this.selector.fileno();
+  }
+
+  protected override shadowSet(): void {}
+  protected override shadowDel(): void {}
+}
+
+/** The best selector here, probed once: epoll if the kernel has it, else poll. */
+const Best: typeof EpollSelector = (() => {
+  try {
+    new epoll().close();
+    return EpollSelector;
+  } catch {
+    return PollSelector as unknown as typeof EpollSelector;
+  }
+})();
+
+/**
+ * Python's `selectors.DefaultSelector`: the most efficient selector available
+ * (EpollSelector on Linux).
+ * @example
+ * const sel = new DefaultSelector<(sock: socket, mask: number) => void>();
+ * sel.register(server, EVENT_READ, accept);
+ * for (const [key, mask] of sel.select()) key.data(key.fileobj as socket, mask);
+ */
+export class DefaultSelector<D = unknown> extends Best<D> {}
