@@ -159,6 +159,9 @@ const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;
 const EPOLL_CTL_MOD = 3;
 
+/** The fd `epoll.fromFd` hands to the constructor (-1: create one). */
+let adopting = -1;
+
 const epollFinalizer = new FinalizationRegistry<number>((fd) => {
   io.sockClose(fd);
 });
@@ -184,7 +187,7 @@ export class epoll {
   constructor(sizehint = -1, flags = 0) {
     if (sizehint === 0 || sizehint < -1) throw new ValueError('negative sizehint');
     void flags;
-    this.#fd = ok(io.epollCreate());
+    this.#fd = adopting >= 0 ? adopting : ok(io.epollCreate());
     epollFinalizer.register(this, this.#fd, this);
   }
 
@@ -193,11 +196,12 @@ export class epoll {
    * @example const ep2 = epoll.fromFd(fd);
    */
   static fromFd(fd: number): epoll {
-    const ep: epoll = Object.create(epoll.prototype);
-    ep.#fd = fd;
-    ep.#out = new Int32Array(2 * 64);
-    epollFinalizer.register(ep, fd, ep);
-    return ep;
+    adopting = fd;
+    try {
+      return new epoll();
+    } finally {
+      adopting = -1;
+    }
   }
 
   /** Whether `close()` was called. @example ep.closed // false */

@@ -1,0 +1,187 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  DefaultSelector, EVENT_READ, EVENT_WRITE, EpollSelector, KeyError, RuntimeError, SelectorKey, ValueError,
+  socketpair, type BaseSelector,
+} from 'weft/io';
+import { backends, openFds, sleep } from './helpers.js';
+
+let fdsBefore = 0;
+before(() => {
+  fdsBefore = openFds();
+});
+after(() => {
+  assert.equal(openFds(), fdsBefore, 'the selectors suite leaked fds');
+});
+
+test('DefaultSelector is the epoll selector on Linux', () => {
+  const sel = new DefaultSelector();
+  assert.ok(sel instanceof EpollSelector);
+  sel.close();
+});
+
+for (const [name, Selector] of backends) {
+  describe(`selectors: ${name}`, () => {
+    const make = (): BaseSelector<unknown> => new Selector();
+
+    test('register returns the key; getKey and getMap find it by object or fd', () => {
+      const sel = make();
+      const [a, b] = socketpair();
+      try {
+        const key = sel.register(a, EVENT_READ, 'data');
+        assert.ok(key instanceof SelectorKey);
+        assert.equal(key.fileobj, a);
+        assert.equal(key.fd, a.fileno());
+        assert.equal(key.events, EVENT_READ);
+        assert.equal(key.data, 'data');
+        assert.equal(sel.getKey(a), key);
+        assert.equal(sel.getKey(a.fileno()), key);
+        const map = sel.getMap()!;
+        assert.equal(map.size, 1);
+        assert.equal(map.get(a), key);
+        assert.deepEqual([...map], [a.fileno()]);
+        assert.throws(() => sel.getKey(b), (e: unknown) => e instanceof KeyError && /is not registered$/.test(e.message));
+      } finally {
+        sel.close();
+        a.close();
+        b.close();
+      }
+    });
+
+    test("KeyError and ValueError cases as CPython's selectors", () => {
+      const sel = make();
+      const [a, b] = socketpair();
+      try {
+        sel.register(a, EVENT_READ);
+        assert.throws(() => sel.register(a, EVENT_READ), (e: unknown) => e instanceof KeyError && e.message.endsWith(`(FD ${a.fileno()}) is already registered`));
+        assert.throws(() => sel.register(b, 0), (e: unknown) => e instanceof ValueError && e.message === 'Invalid events: 0');
+        assert.throws(() => sel.register(b, 4), (e: unknown) => e instanceof ValueError && e.message === 'Invalid events: 4');
+        assert.throws(() => sel.register(-1, EVENT_READ), (e: unknown) => e instanceof ValueError && e.message === 'Invalid file descriptor: -1');
+        assert.throws(() => sel.register({} as never, EVENT_READ), (e: unknown) => e instanceof ValueError && e.message.startsWith('Invalid file object'));
+        assert.throws(() => sel.unregister(b), KeyError);
+        assert.throws(() => sel.modify(b, EVENT_READ), KeyError);
+        assert.equal(sel.getMap()!.size, 1, 'failed registrations leave nothing behind');
+      } finally {
+        sel.close();
+        a.close();
+        b.close();
+      }
+    });
+
+    test('select reports reads and writes, masked by the registered events', () => {
+      const sel = make();
+      const [a, b] = socketpair();
+      try {
+        sel.register(a, EVENT_READ, 'a');
+        sel.register(b, EVENT_WRITE, 'b');
+        let ready = sel.select(0);
+        assert.deepEqual(ready.map(([k, m]) => [k.data, m]), [['b', EVENT_WRITE]]);
+        b.send(Buffer.from('x'));
+        ready = sel.select(1);
+        assert.deepEqual(ready.map(([k, m]) => [k.data, m]).sort(), [['a', EVENT_READ], ['b', EVENT_WRITE]]);
+        sel.unregister(b);
+        ready = sel.select(0);
+        assert.deepEqual(ready.map(([k, m]) => [k.data, m]), [['a', EVENT_READ]]);
+        a.recv(1);
+        const t0 = performance.now();
+        assert.deepEqual(sel.select(0.05), []);
+        assert.ok(performance.now() - t0 >= 49);
+      } finally {
+        sel.close();
+        a.close();
+        b.close();
+      }
+    });
+
+    test('modify changes events or just the data', () => {
+      const sel = make();
+      const [a, b] = socketpair();
+      try {
+        const k1 = sel.register(a, EVENT_READ, 1);
+        const k2 = sel.modify(a, EVENT_READ, 2);
+        assert.notEqual(k1, k2);
+        assert.equal(k2.data, 2);
+        assert.equal(sel.modify(a, EVENT_READ, 2), k2, 'nothing changed: same key');
+        const k3 = sel.modify(a, EVENT_WRITE, 3);
+        assert.equal(k3.events, EVENT_WRITE);
+        assert.deepEqual(sel.select(0).map(([k, m]) => [k.data, m]), [[3, EVENT_WRITE]]);
+        assert.equal(sel.getKey(a), k3);
+      } finally {
+        sel.close();
+        a.close();
+        b.close();
+      }
+    });
+
+    test('a socket closed before unregister is still found by identity', () => {
+      const sel = make();
+      const [a, b] = socketpair();
+      sel.register(a, EVENT_READ);
+      a.close();
+      const key = sel.unregister(a);
+      assert.equal(key.fileobj, a);
+      assert.equal(sel.getMap()!.size, 0);
+      sel.close();
+      b.close();
+    });
+
+    test("close(): getKey raises RuntimeError('Selector is closed'), getMap is null", () => {
+      const sel = make();
+      const [a, b] = socketpair();
+      sel.register(a, EVENT_READ);
+      sel.close();
+      assert.equal(sel.getMap(), null);
+      assert.throws(() => sel.getKey(a), (e: unknown) => e instanceof RuntimeError && e.message === 'Selector is closed');
+      a.close();
+      b.close();
+    });
+
+    test('selectAsync waits without blocking the event loop and returns the ready keys', async () => {
+      const sel = make();
+      const [a, b] = socketpair();
+      try {
+        sel.register(a, EVENT_READ, 'a');
+        let ticks = 0;
+        const timer = setInterval(() => ticks++, 5);
+        setTimeout(() => b.send(Buffer.from('x')), 60);
+        const ready = await sel.selectAsync(5);
+        clearInterval(timer);
+        assert.deepEqual(ready.map(([k, m]) => [k.data, m]), [['a', EVENT_READ]]);
+        assert.ok(ticks >= 3, `the loop ran ${ticks} timer ticks while waiting`);
+        a.recv(1);
+        // Registrations made after the first wait are seen by the next one.
+        const [c, d] = socketpair();
+        sel.register(c, EVENT_READ, 'c');
+        setTimeout(() => d.send(Buffer.from('y')), 20);
+        assert.deepEqual((await sel.selectAsync(5)).map(([k]) => k.data), ['c']);
+        sel.unregister(c);
+        c.close();
+        d.close();
+      } finally {
+        sel.close();
+        a.close();
+        b.close();
+      }
+    });
+
+    test('selectAsync times out with an empty list; a second concurrent wait is refused; close ends a wait', async () => {
+      const sel = make();
+      const [a, b] = socketpair();
+      try {
+        sel.register(a, EVENT_READ);
+        const t0 = performance.now();
+        assert.deepEqual(await sel.selectAsync(0.05), []);
+        assert.ok(performance.now() - t0 >= 45);
+        const first = sel.selectAsync(5);
+        await assert.rejects(sel.selectAsync(5), RuntimeError);
+        await sleep(10);
+        sel.close();
+        assert.deepEqual(await first, []);
+      } finally {
+        sel.close();
+        a.close();
+        b.close();
+      }
+    });
+  });
+}
