@@ -1,0 +1,327 @@
+/**
+ * Numbers and arrays of numbers in shared memory — the twin of CPython's
+ * `Lib/multiprocessing/sharedctypes.py` (`Value`, and `Array` as
+ * `SharedArray`, since `Array` is JavaScript's own).
+ *
+ * A Value or SharedArray owns one {@link SharedBlock}; a child process or
+ * worker thread handed it as a `Process` arg maps the same bytes, so a write
+ * anywhere is seen everywhere. Like Python's, reads and writes are plain
+ * loads and stores: `v.value += 1` is a read then a write, and needs the lock
+ * (`getLock()`, an RLock by default) when several writers race.
+ *
+ * Typecodes are Python's (the `array` module and ctypes on 64-bit Linux):
+ *
+ * | code | C type             | bytes | JS type |
+ * |------|--------------------|-------|---------|
+ * | b B  | signed/unsigned char | 1   | number  |
+ * | h H  | short              | 2     | number  |
+ * | i I  | int                | 4     | number  |
+ * | l L  | long               | 8     | number (exact up to 2^53) |
+ * | q Q  | long long          | 8     | bigint  |
+ * | f    | float              | 4     | number  |
+ * | d    | double             | 8     | number  |
+ *
+ * Integers wrap on overflow as in C (and ctypes); a non-integer written to an
+ * integer code throws TypeError, as ctypes does.
+ * @module
+ */
+import { reduce, registerType, type Reduced, type Shareable } from './reduction.js';
+import { SharedBlock } from './shared_memory.js';
+import { Lock, RLock, rebuildLock } from './synchronize.js';
+
+/** Python's typecodes, as accepted by {@link Value} and {@link SharedArray}. */
+export type Typecode = 'b' | 'B' | 'h' | 'H' | 'i' | 'I' | 'l' | 'L' | 'q' | 'Q' | 'f' | 'd';
+
+/** The JS type of a typecode's items: `bigint` for 'q' and 'Q', `number` otherwise. */
+export type ItemType<C extends Typecode> = C extends 'q' | 'Q' ? bigint : number;
+
+type View = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array |
+  BigUint64Array | Float32Array | Float64Array;
+
+interface Codec {
+  size: number;
+  ctype: string;
+  view: (buffer: SharedArrayBuffer, length: number) => View;
+  /** JS value → stored value; throws TypeError for the wrong kind. */
+  encode: (v: unknown) => number | bigint;
+  /** Stored value → JS value. */
+  decode: (v: number | bigint) => number | bigint;
+}
+
+function int(code: string): (v: unknown) => number {
+  return (v) => {
+    if (typeof v === 'number' && Number.isInteger(v)) return v;
+    if (typeof v === 'bigint') return Number(v);
+    throw new TypeError(`typecode '${code}' holds integers: int expected instead of ${describe(v)}`);
+  };
+}
+
+function big(code: string): (v: unknown) => bigint {
+  return (v) => {
+    if (typeof v === 'bigint') return v;
+    if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
+    throw new TypeError(`typecode '${code}' holds integers: int expected instead of ${describe(v)}`);
+  };
+}
+
+function float(code: string): (v: unknown) => number {
+  return (v) => {
+    if (typeof v === 'number') return v;
+    if (typeof v === 'bigint') return Number(v);
+    throw new TypeError(`typecode '${code}' holds numbers: must be real number, not ${describe(v)}`);
+  };
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'number') return `float (${v})`;
+  return v === null ? 'null' : typeof v;
+}
+
+const same = (v: number | bigint): number | bigint => v;
+const toNumber = (v: number | bigint): number => Number(v);
+
+const codecs: Record<Typecode, Codec> = {
+  b: { size: 1, ctype: 'c_byte', view: (b, n) => new Int8Array(b, 0, n), encode: int('b'), decode: same },
+  B: { size: 1, ctype: 'c_ubyte', view: (b, n) => new Uint8Array(b, 0, n), encode: int('B'), decode: same },
+  h: { size: 2, ctype: 'c_short', view: (b, n) => new Int16Array(b, 0, n), encode: int('h'), decode: same },
+  H: { size: 2, ctype: 'c_ushort', view: (b, n) => new Uint16Array(b, 0, n), encode: int('H'), decode: same },
+  i: { size: 4, ctype: 'c_int', view: (b, n) => new Int32Array(b, 0, n), encode: int('i'), decode: same },
+  I: { size: 4, ctype: 'c_uint', view: (b, n) => new Uint32Array(b, 0, n), encode: int('I'), decode: same },
+  l: { size: 8, ctype: 'c_long', view: (b, n) => new BigInt64Array(b, 0, n), encode: big('l'), decode: toNumber },
+  L: { size: 8, ctype: 'c_ulong', view: (b, n) => new BigUint64Array(b, 0, n), encode: big('L'), decode: toNumber },
+  q: { size: 8, ctype: 'c_longlong', view: (b, n) => new BigInt64Array(b, 0, n), encode: big('q'), decode: same },
+  Q: { size: 8, ctype: 'c_ulonglong', view: (b, n) => new BigUint64Array(b, 0, n), encode: big('Q'), decode: same },
+  f: { size: 4, ctype: 'c_float', view: (b, n) => new Float32Array(b, 0, n), encode: float('f'), decode: same },
+  d: { size: 8, ctype: 'c_double', view: (b, n) => new Float64Array(b, 0, n), encode: float('d'), decode: same },
+};
+
+const CODES = Object.keys(codecs) as Typecode[];
+
+function codecOf(typecode: unknown): Codec {
+  if (typeof typecode === 'string' && Object.hasOwn(codecs, typecode)) return codecs[typecode as Typecode];
+  const shown = typeof typecode === 'string' ? `'${typecode}'` : String(typecode);
+  throw new TypeError(`bad typecode ${shown} (must be ${CODES.slice(0, -1).join(', ')} or ${CODES.at(-1)})`);
+}
+
+/** Options of {@link Value} and {@link SharedArray}. */
+export interface SharedOptions {
+  /**
+   * `true` (default): a new RLock guards the object (`getLock()`); a Lock or
+   * RLock: that one; `false`: no lock (Python's `lock=False`, a raw value).
+   */
+  lock?: boolean | Lock | RLock;
+}
+
+/** The block and lock a rebuilder hands to the next constructor. */
+let adopting: { block: SharedBlock; lock: Lock | RLock | null } | null = null;
+
+function adopt<T>(block: SharedBlock, lock: Lock | RLock | null, make: () => T): T {
+  adopting = { block, lock };
+  try {
+    return make();
+  } finally {
+    adopting = null;
+  }
+}
+
+/** Storage shared by Value and SharedArray: a block, a typed view, an optional lock. */
+abstract class SharedCData implements Shareable {
+  readonly typecode: Typecode;
+  /** @internal */ protected readonly codec: Codec;
+  /** @internal */ protected readonly view: View;
+  /** @internal */ protected readonly block: SharedBlock;
+  readonly #lock: Lock | RLock | null;
+
+  constructor(typecode: Typecode, length: number, options: SharedOptions | undefined) {
+    this.codec = codecOf(typecode);
+    this.typecode = typecode;
+    if (adopting) {
+      this.block = adopting.block;
+      this.#lock = adopting.lock;
+    } else {
+      const lock = options?.lock ?? true;
+      if (lock !== true && lock !== false && !(lock instanceof Lock) && !(lock instanceof RLock)) {
+        throw new TypeError(`lock must be true, false, a Lock or an RLock, got ${describe(lock)}`);
+      }
+      this.block = SharedBlock.create(Math.max(8, length * this.codec.size));
+      this.#lock = lock === true ? new RLock() : lock === false ? null : lock;
+    }
+    this.view = this.codec.view(this.block.buffer, length);
+  }
+
+  /**
+   * The lock guarding this object (an RLock unless another was given).
+   * @example
+   * { using held = await counter.getLock().hold(); counter.value += 1; }
+   * @throws {TypeError} when created with `lock: false`.
+   */
+  getLock(): Lock | RLock {
+    if (!this.#lock) throw new TypeError(`this ${this.constructor.name} was created with lock: false and has no lock`);
+    return this.#lock;
+  }
+
+  /** @internal */
+  protected abstract get typeName(): string;
+
+  /** @internal */
+  [reduce](): Reduced {
+    const lock = this.#lock?.[reduce]();
+    return {
+      type: this.typeName,
+      state: { typecode: this.typecode, length: this.view.length, lock: lock?.type ?? null },
+      fds: [this.block.fd, ...(lock?.fds ?? [])],
+    };
+  }
+}
+
+/**
+ * One number in shared memory: Python's `multiprocessing.Value`.
+ *
+ * @example
+ * import { Value, Process, task, isMainModule } from 'weft';
+ * export const add = task(import.meta, async (v: Value<'i'>) => {
+ *   using held = await v.getLock().hold();
+ *   v.value += 1;
+ * });
+ * if (isMainModule(import.meta)) {
+ *   const counter = new Value('i', 0);
+ *   const p = new Process({ target: add, args: [counter] });
+ *   p.start();
+ *   await p.join();
+ *   console.log(counter.value); // 1
+ * }
+ */
+export class Value<C extends Typecode = Typecode> extends SharedCData {
+  /**
+   * @param typecode one of Python's typecodes (see the module notes).
+   * @param initial the first value (0 by default).
+   * @throws {TypeError} for an unknown typecode (the message lists the valid ones),
+   *   or an initial value of the wrong kind.
+   */
+  constructor(typecode: C, initial?: ItemType<C>, options?: SharedOptions) {
+    super(typecode, 1, options);
+    if (!adopting && initial !== undefined) this.value = initial;
+  }
+
+  /** The current value; a write is seen by every process and thread at once. */
+  get value(): ItemType<C> {
+    return this.codec.decode(this.view[0]!) as ItemType<C>;
+  }
+  /** @throws {TypeError} for a value of the wrong kind (a fraction for an integer code, a string). */
+  set value(v: ItemType<C>) {
+    this.view[0] = this.codec.encode(v) as never;
+  }
+
+  protected get typeName(): string {
+    return 'weft.Value';
+  }
+
+  /** Python's repr: `<Synchronized wrapper for c_int(5)>`. */
+  override toString(): string {
+    return `<Synchronized wrapper for ${this.codec.ctype}(${this.value})>`;
+  }
+}
+
+/**
+ * A fixed-length array of numbers in shared memory: Python's
+ * `multiprocessing.Array`. Read and write with `get(i)` / `set(i, v)`
+ * (negative indexes count from the end, as in Python), iterate with
+ * `for (const x of arr)`, copy out with `toArray()`.
+ *
+ * @example
+ * const arr = new SharedArray('d', [1.5, 2.5, 3.5]);
+ * arr.set(0, 9);
+ * arr.get(-1); // 3.5
+ * arr.toArray(); // [9, 2.5, 3.5]
+ */
+export class SharedArray<C extends Typecode = Typecode> extends SharedCData implements Iterable<ItemType<C>> {
+  /**
+   * @param typecode one of Python's typecodes (see the module notes).
+   * @param lengthOrValues a length (zero-filled) or the initial items.
+   * @throws {TypeError} for an unknown typecode or an item of the wrong kind.
+   * @throws {RangeError} for a negative or fractional length.
+   */
+  constructor(typecode: C, lengthOrValues: number | Iterable<ItemType<C>>, options?: SharedOptions) {
+    const values = typeof lengthOrValues === 'number' ? null : [...lengthOrValues];
+    const length = values ? values.length : (lengthOrValues as number);
+    if (!Number.isSafeInteger(length) || length < 0) {
+      throw new RangeError(`SharedArray length must be a non-negative integer, got ${length}`);
+    }
+    super(typecode, length, options);
+    if (values && !adopting) values.forEach((v, i) => this.set(i, v));
+  }
+
+  /** The number of items. */
+  get length(): number {
+    return this.view.length;
+  }
+
+  #index(i: number): number {
+    const n = this.view.length;
+    const j = Number.isInteger(i) && i < 0 ? i + n : i;
+    if (!Number.isInteger(j) || j < 0 || j >= n) {
+      throw new RangeError(`index ${i} out of range for a SharedArray of length ${n}`);
+    }
+    return j;
+  }
+
+  /**
+   * The item at `i` (negative counts from the end).
+   * @example
+   * arr.get(0);
+   * @throws {RangeError} when `i` is out of range (Python's IndexError).
+   */
+  get(i: number): ItemType<C> {
+    return this.codec.decode(this.view[this.#index(i)]!) as ItemType<C>;
+  }
+
+  /**
+   * Writes the item at `i` (negative counts from the end).
+   * @example
+   * arr.set(0, 42);
+   * @throws {RangeError} when `i` is out of range.
+   * @throws {TypeError} for a value of the wrong kind.
+   */
+  set(i: number, v: ItemType<C>): void {
+    this.view[this.#index(i)] = this.codec.encode(v) as never;
+  }
+
+  /** A copy of the items as a plain array. */
+  toArray(): ItemType<C>[] {
+    return Array.from(this.view as ArrayLike<number | bigint>, (v) => this.codec.decode(v) as ItemType<C>);
+  }
+
+  *[Symbol.iterator](): Iterator<ItemType<C>> {
+    for (let i = 0; i < this.view.length; i++) yield this.codec.decode(this.view[i]!) as ItemType<C>;
+  }
+
+  protected get typeName(): string {
+    return 'weft.SharedArray';
+  }
+
+  /** Python's repr: `<SynchronizedArray wrapper for c_int_Array_3 ([1, 2, 3])>`. */
+  override toString(): string {
+    return `<SynchronizedArray wrapper for ${this.codec.ctype}_Array_${this.length} ([${this.toArray().join(', ')}])>`;
+  }
+}
+
+interface CState {
+  typecode: Typecode;
+  length: number;
+  lock: string | null;
+}
+
+function rebuildParts(state: unknown, fds: number[]): [CState, SharedBlock, Lock | RLock | null] {
+  const s = state as CState;
+  const lock = s.lock ? rebuildLock(s.lock, fds.slice(1)) : null;
+  return [s, SharedBlock.adopt(fds[0]!), lock];
+}
+
+registerType('weft.Value', (state, fds) => {
+  const [s, block, lock] = rebuildParts(state, fds);
+  return adopt(block, lock, () => new Value(s.typecode));
+});
+registerType('weft.SharedArray', (state, fds) => {
+  const [s, block, lock] = rebuildParts(state, fds);
+  return adopt(block, lock, () => new SharedArray(s.typecode, s.length));
+});

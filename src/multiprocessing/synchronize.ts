@@ -1,0 +1,1025 @@
+/**
+ * Locks, semaphores, events, conditions and barriers that work across
+ * processes and threads alike — the twin of CPython's
+ * `Lib/multiprocessing/synchronize.py`.
+ *
+ * Each object lives in its own {@link SharedBlock} (one page of a memfd), so a
+ * child process or worker thread handed the object as a `Process` arg maps the
+ * same words. Waiting goes through `futex.ts` (spin briefly, then a shared
+ * futex sleep in slices); the fast paths are one compare-and-swap in JS, with
+ * no native call, and a release wakes only when the sleeper count is non-zero.
+ *
+ * Word layouts (Int32 indexes into the block; `WAITERS` is always the sleeper
+ * count of the futex word next to it):
+ *
+ * | class            | [0]                              | [1]     | [2]                 | [3]          |
+ * |------------------|----------------------------------|---------|---------------------|--------------|
+ * | Lock             | owner id (0 = free)              | WAITERS | abandoned flag      |              |
+ * | RLock            | owner id (0 = free)              | WAITERS | abandoned flag      | depth        |
+ * | Semaphore        | value                            | WAITERS | initial value       | bounded flag |
+ * | Event            | generation << 1 \| flag          | WAITERS |                     |              |
+ * | Condition        | tickets (granted notifies)       | WAITERS | sleepers            |              |
+ * | Barrier          | count \| gen << 16 \| broken<<30 | WAITERS | parties             | reset gen+1  |
+ *
+ * Owner ids are kernel thread ids (`util.selfId`: the pid in a process's main
+ * thread, the tid in a worker thread), so a waiter can ask the kernel whether
+ * the owner still runs and take over a lock whose owner died — see
+ * `docs/synchronize.md`.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { RuntimeError, TimeoutError, ValueError } from '../errors.js';
+import { Deadline, Word, waitFor, waitForSync } from './futex.js';
+import { reduce, registerType, type Reduced, type Shareable } from './reduction.js';
+import { SharedBlock } from './shared_memory.js';
+import { loadTask, taskRef, type TaskRef } from './task.js';
+import { isAlive, selfId } from './util.js';
+
+/** Bytes asked of each block (the kernel rounds up to a page). */
+const BLOCK_SIZE = 64;
+const WAITERS = 1;
+
+/** How often a waiter asks the kernel whether a lock's owner still lives, in ms. */
+const OWNER_CHECK_MS = 25;
+
+/** Options of every `acquire`: Python's `acquire(block=True, timeout=None)`. */
+export interface AcquireOptions {
+  /** `false`: try once and return at once. Default `true`. */
+  block?: boolean;
+  /** Seconds to wait at most; `null`/omitted waits forever. Negative counts as 0, as in Python. */
+  timeout?: number | null;
+}
+
+/** Options of `hold()`. */
+export interface HoldOptions {
+  /** Seconds to wait at most; `null`/omitted waits forever. */
+  timeout?: number | null;
+}
+
+const TRUE = Promise.resolve(true);
+const FALSE = Promise.resolve(false);
+
+/** The block the next constructor adopts instead of creating one (set only by rebuilders). */
+let adopting: SharedBlock | null = null;
+
+function adopt<T>(block: SharedBlock, make: () => T): T {
+  adopting = block;
+  try {
+    return make();
+  } finally {
+    adopting = null;
+  }
+}
+
+/** A deadline in seconds; negative timeouts count as 0 (as in Python), NaN is refused by Deadline. */
+function deadline(timeout: number | null | undefined): Deadline {
+  return new Deadline(timeout == null ? null : timeout < 0 ? 0 : timeout);
+}
+
+function deadlineOf(options: AcquireOptions | undefined): Deadline {
+  return options?.block === false ? new Deadline(0) : deadline(options?.timeout);
+}
+
+/**
+ * True when `id` no longer names a running task: gone, or a zombie nobody has
+ * reaped yet (`kill(pid, 0)` succeeds on a zombie, proc(5) shows state `Z`).
+ */
+function ownerGone(id: number): boolean {
+  if (!isAlive(id)) return true;
+  try {
+    const stat = readFileSync(`/proc/${id}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * One shared-memory object: a block, its Int32 view and its reduction.
+ * Internal base of every class here.
+ */
+abstract class SharedObject implements Shareable {
+  /** @internal */ protected readonly block: SharedBlock;
+  /** @internal */ protected readonly i32: Int32Array;
+  /** @internal */ protected readonly word: Word;
+  /** @internal True when this realm created the block (and must initialise it). */
+  protected readonly fresh: boolean;
+
+  constructor() {
+    this.fresh = adopting === null;
+    this.block = adopting ?? SharedBlock.create(BLOCK_SIZE);
+    this.i32 = new Int32Array(this.block.buffer, 0, BLOCK_SIZE / 4);
+    this.word = new Word(this.i32, 0, WAITERS);
+  }
+
+  /** Registered type name used by the rebuilder. */
+  protected abstract get typeName(): string;
+
+  /** @internal Extra state for the rebuilder. */
+  protected reduceState(): unknown {
+    return null;
+  }
+
+  /** @internal */
+  [reduce](): Reduced {
+    return { type: this.typeName, state: this.reduceState(), fds: [this.block.fd] };
+  }
+}
+
+/**
+ * The base of Lock, RLock, Semaphore and BoundedSemaphore: Python's `SemLock`.
+ * Not constructed directly.
+ */
+export abstract class SemLock extends SharedObject {
+  /** One attempt without waiting; true when acquired. */
+  protected abstract tryAcquire(): boolean;
+
+  /** The slow path's check, run after each spin or sleep: `true` once acquired. */
+  protected ready(): () => true | undefined {
+    return () => (this.tryAcquire() ? true : undefined);
+  }
+
+  /**
+   * Acquires, waiting without blocking the event loop; resolves `true` when
+   * acquired, `false` when `block` is false or `timeout` seconds passed first.
+   * @example
+   * if (await lock.acquire({ timeout: 1 })) {
+   *   try { work(); } finally { lock.release(); }
+   * }
+   * @throws {RangeError} when `timeout` is not a number.
+   */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    if (this.tryAcquire()) return TRUE;
+    const deadline = deadlineOf(options);
+    if (deadline.expired) return FALSE;
+    return waitFor(this.word, deadline, this.ready()).then((got) => got === true);
+  }
+
+  /**
+   * Acquires, blocking this thread (and its event loop) while it waits; for
+   * code that wants to block. Same results as {@link acquire}.
+   * @example
+   * lock.acquireSync();
+   * try { work(); } finally { lock.release(); }
+   * @throws {RangeError} when `timeout` is not a number.
+   */
+  acquireSync(options?: AcquireOptions): boolean {
+    if (this.tryAcquire()) return true;
+    const deadline = deadlineOf(options);
+    if (deadline.expired) return false;
+    return waitForSync(this.word, deadline, this.ready()) === true;
+  }
+
+  /** Releases one acquisition. */
+  abstract release(): void;
+
+  /**
+   * Acquires and returns a handle that releases when disposed: Python's
+   * `with lock:`. Use with `using` (TypeScript lowers it).
+   * @example
+   * {
+   *   using held = await lock.hold({ timeout: 5 });
+   *   counter.value += 1;
+   * } // released here, also when the block throws
+   * @throws {TimeoutError} when not acquired within `timeout` seconds.
+   */
+  async hold(options?: HoldOptions): Promise<Disposable> {
+    if (!(await this.acquire({ timeout: options?.timeout }))) {
+      throw new TimeoutError(`could not acquire the ${this.constructor.name} within ${options?.timeout} s`);
+    }
+    let released = false;
+    return {
+      [Symbol.dispose]: () => {
+        if (released) return;
+        released = true;
+        this.release();
+      },
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Lock and RLock
+
+const OWNER = 0;
+const ABANDONED = 2;
+const DEPTH = 3;
+
+/** The part Lock and RLock share: an owner word, abandonment take-over, and what Condition needs. */
+abstract class OwnedLock extends SemLock {
+  /**
+   * True while the current holding was taken over from an owner that died
+   * holding the lock (SIGKILL, a terminated worker thread): whatever the lock
+   * protected may be half-updated. Set by the acquire that took over, cleared
+   * by the next `release()`. Python has no such notion (its lock stays locked
+   * forever).
+   * @example
+   * await lock.acquire();
+   * if (lock.abandoned) repair(shared);
+   */
+  get abandoned(): boolean {
+    return Atomics.load(this.i32, ABANDONED) === 1;
+  }
+
+  /** The id (pid or thread id) of the holder, or `null` when free. */
+  get owner(): number | null {
+    const id = Atomics.load(this.i32, OWNER);
+    return id === 0 ? null : id;
+  }
+
+  /** Called once the caller became owner by taking over from a dead one. */
+  protected tookOver(): void {
+    Atomics.store(this.i32, ABANDONED, 1);
+  }
+
+  protected override ready(): () => true | undefined {
+    let nextCheck = performance.now() + OWNER_CHECK_MS;
+    return () => {
+      if (this.tryAcquire()) return true;
+      const now = performance.now();
+      if (now < nextCheck) return undefined;
+      nextCheck = now + OWNER_CHECK_MS;
+      const owner = Atomics.load(this.i32, OWNER);
+      if (owner !== 0 && owner !== selfId && ownerGone(owner) &&
+          Atomics.compareExchange(this.i32, OWNER, owner, selfId) === owner) {
+        this.tookOver();
+        return true;
+      }
+      return undefined;
+    };
+  }
+
+  /** Frees the owner word and wakes one sleeper if any. */
+  protected unlock(): void {
+    Atomics.store(this.i32, ABANDONED, 0);
+    Atomics.store(this.i32, OWNER, 0);
+    this.word.wake(1);
+  }
+
+  /** @internal Condition: true when this realm holds the lock. */
+  isMine(): boolean {
+    return Atomics.load(this.i32, OWNER) === selfId;
+  }
+
+  /** @internal Condition.wait: release completely, returning what restore() needs. */
+  abstract releaseAll(): number;
+  /** @internal Condition.wait: re-acquire as saved by releaseAll(). */
+  abstract restore(saved: number): Promise<void>;
+}
+
+/**
+ * A non-recursive lock shared by processes and threads: Python's
+ * `multiprocessing.Lock`. Like Python's (a semaphore underneath), any process
+ * may release it. The holder's id is recorded; when the holder dies holding
+ * it, the next acquirer takes it over within a fraction of a second and sees
+ * `abandoned === true`.
+ *
+ * @example
+ * import { Lock, Process, task, isMainModule } from 'weft';
+ * export const f = task(import.meta, async (l: Lock, i: number) => {
+ *   using held = await l.hold();
+ *   console.log('hello world', i);
+ * });
+ * if (isMainModule(import.meta)) {
+ *   const lock = new Lock();
+ *   for (let i = 0; i < 10; i++) new Process({ target: f, args: [lock, i] }).start();
+ * }
+ */
+export class Lock extends OwnedLock {
+  protected get typeName(): string {
+    return 'weft.Lock';
+  }
+
+  protected tryAcquire(): boolean {
+    return Atomics.compareExchange(this.i32, OWNER, 0, selfId) === 0;
+  }
+
+  /**
+   * Releases the lock; any process or thread may (Python's Lock is a semaphore).
+   * @example
+   * lock.release();
+   * @throws {ValueError} when the lock is not held ("semaphore or lock released too many times").
+   */
+  release(): void {
+    if (Atomics.load(this.i32, OWNER) === 0) throw new ValueError('semaphore or lock released too many times');
+    this.unlock();
+  }
+
+  /** @internal */
+  releaseAll(): number {
+    this.release();
+    return 1;
+  }
+
+  /** @internal */
+  async restore(): Promise<void> {
+    await this.acquire();
+  }
+
+  /** Python's repr: `<Lock(owner=1234)>` or `<Lock(owner=None)>`. */
+  override toString(): string {
+    return `<Lock(owner=${this.owner ?? 'None'})>`;
+  }
+}
+
+/**
+ * A recursive lock: Python's `multiprocessing.RLock`. The realm (process, or
+ * worker thread) that acquired it may acquire it again and must release it as
+ * many times; only that realm may release it. All async code of one realm
+ * counts as one owner, as all code of one Python thread does. Abandonment as
+ * for {@link Lock}.
+ *
+ * @example
+ * const rlock = new RLock();
+ * await rlock.acquire();
+ * await rlock.acquire(); // re-entered, depth 2
+ * rlock.release();
+ * rlock.release();
+ */
+export class RLock extends OwnedLock {
+  protected get typeName(): string {
+    return 'weft.RLock';
+  }
+
+  protected tryAcquire(): boolean {
+    const i32 = this.i32;
+    const owner = Atomics.compareExchange(i32, OWNER, 0, selfId);
+    if (owner === 0) {
+      Atomics.store(i32, DEPTH, 1);
+      return true;
+    }
+    if (owner === selfId) {
+      Atomics.add(i32, DEPTH, 1);
+      return true;
+    }
+    return false;
+  }
+
+  protected override tookOver(): void {
+    Atomics.store(this.i32, DEPTH, 1);
+    super.tookOver();
+  }
+
+  /**
+   * Releases one level; the lock is free once every acquire was matched.
+   * @example
+   * rlock.release();
+   * @throws {RuntimeError} when this realm does not hold the lock ("cannot release un-acquired lock").
+   */
+  release(): void {
+    if (Atomics.load(this.i32, OWNER) !== selfId) throw new RuntimeError('cannot release un-acquired lock');
+    if (Atomics.sub(this.i32, DEPTH, 1) === 1) this.unlock();
+  }
+
+  /** How many times the owner holds it (0 when free). */
+  get depth(): number {
+    return Atomics.load(this.i32, OWNER) === 0 ? 0 : Atomics.load(this.i32, DEPTH);
+  }
+
+  /** @internal */
+  releaseAll(): number {
+    if (!this.isMine()) throw new RuntimeError('cannot release un-acquired lock');
+    const depth = Atomics.load(this.i32, DEPTH);
+    Atomics.store(this.i32, DEPTH, 0);
+    this.unlock();
+    return depth;
+  }
+
+  /** @internal */
+  async restore(depth: number): Promise<void> {
+    await this.acquire();
+    Atomics.store(this.i32, DEPTH, depth);
+  }
+
+  /** Python's repr: `<RLock(1234, 2)>` or `<RLock(None, 0)>`. */
+  override toString(): string {
+    return `<RLock(${this.owner ?? 'None'}, ${this.depth})>`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Semaphore and BoundedSemaphore
+
+const VALUE = 0;
+const MAX = 2;
+const BOUNDED = 3;
+/** Largest semaphore value: the word is a signed 32-bit integer. */
+const SEM_VALUE_MAX = 0x7fffffff;
+
+/**
+ * A counting semaphore: Python's `multiprocessing.Semaphore(value=1)`.
+ * `acquire` takes one unit (waiting while none is left), `release` gives one back.
+ *
+ * @example
+ * const slots = new Semaphore(2); // at most two at a time
+ * {
+ *   using slot = await slots.hold();
+ *   await download();
+ * }
+ */
+export class Semaphore extends SemLock {
+  /**
+   * @param value the initial count (default 1).
+   * @throws {ValueError} when `value` is negative or not an integer up to 2^31-1.
+   */
+  constructor(value = 1) {
+    if (!Number.isInteger(value) || value < 0 || value > SEM_VALUE_MAX) {
+      throw new ValueError(`semaphore initial value must be an integer from 0 to ${SEM_VALUE_MAX}, got ${value}`);
+    }
+    super();
+    if (this.fresh) {
+      Atomics.store(this.i32, VALUE, value);
+      Atomics.store(this.i32, MAX, value);
+      Atomics.store(this.i32, BOUNDED, this.isBounded() ? 1 : 0);
+    }
+  }
+
+  /** @internal Whether release() stops at the initial value. */
+  protected isBounded(): boolean {
+    return false;
+  }
+
+  protected get typeName(): string {
+    return 'weft.Semaphore';
+  }
+
+  protected tryAcquire(): boolean {
+    const i32 = this.i32;
+    let v = Atomics.load(i32, VALUE);
+    while (v > 0) {
+      const seen = Atomics.compareExchange(i32, VALUE, v, v - 1);
+      if (seen === v) return true;
+      v = seen;
+    }
+    return false;
+  }
+
+  /**
+   * Gives one unit back and wakes one waiter.
+   * @example
+   * sem.release();
+   * @throws {ValueError} for a BoundedSemaphore already at its initial value
+   *   ("Semaphore released too many times"), or when the count would pass 2^31-1.
+   */
+  release(): void {
+    const i32 = this.i32;
+    const max = Atomics.load(i32, BOUNDED) ? Atomics.load(i32, MAX) : SEM_VALUE_MAX;
+    let v = Atomics.load(i32, VALUE);
+    for (;;) {
+      if (v >= max) throw new ValueError('Semaphore released too many times');
+      const seen = Atomics.compareExchange(i32, VALUE, v, v + 1);
+      if (seen === v) break;
+      v = seen;
+    }
+    this.word.wake(1);
+  }
+
+  /**
+   * The current count: Python's `get_value()`.
+   * @example
+   * new Semaphore(3).getValue(); // 3
+   */
+  getValue(): number {
+    return Atomics.load(this.i32, VALUE);
+  }
+
+  /** Python's repr: `<Semaphore(value=2)>`. */
+  override toString(): string {
+    return `<${this.constructor.name}(value=${this.getValue()})>`;
+  }
+}
+
+/**
+ * A semaphore that refuses to be released above its initial value: Python's
+ * `multiprocessing.BoundedSemaphore`.
+ *
+ * @example
+ * const sem = new BoundedSemaphore(1);
+ * await sem.acquire();
+ * sem.release();
+ * sem.release(); // throws ValueError: Semaphore released too many times
+ */
+export class BoundedSemaphore extends Semaphore {
+  protected override isBounded(): boolean {
+    return true;
+  }
+
+  protected override get typeName(): string {
+    return 'weft.BoundedSemaphore';
+  }
+
+  /**
+   * Gives one unit back and wakes one waiter.
+   * @example
+   * sem.release();
+   * @throws {ValueError} when the count is already at the initial value ("Semaphore released too many times").
+   */
+  override release(): void {
+    super.release();
+  }
+
+  /** Python's repr: `<BoundedSemaphore(value=1, maxvalue=1)>`. */
+  override toString(): string {
+    return `<BoundedSemaphore(value=${this.getValue()}, maxvalue=${Atomics.load(this.i32, MAX)})>`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Event
+
+const FLAG = 0;
+
+/**
+ * A flag processes and threads can wait for: Python's `multiprocessing.Event`.
+ *
+ * @example
+ * const ready = new Event();
+ * // in a child: ready.set();
+ * if (await ready.wait(5)) console.log('child is ready');
+ */
+export class Event extends SharedObject {
+  protected get typeName(): string {
+    return 'weft.Event';
+  }
+
+  /** True once set, until cleared. */
+  isSet(): boolean {
+    return (Atomics.load(this.i32, FLAG) & 1) === 1;
+  }
+
+  /**
+   * Sets the flag and wakes every waiter.
+   * @example
+   * event.set();
+   */
+  set(): void {
+    const i32 = this.i32;
+    let s = Atomics.load(i32, FLAG);
+    for (;;) {
+      if (s & 1) return;
+      // a new generation, so a waiter that misses a set-then-clear still wakes
+      const seen = Atomics.compareExchange(i32, FLAG, s, ((s >>> 1) + 1) << 1 | 1);
+      if (seen === s) break;
+      s = seen;
+    }
+    this.word.wake();
+  }
+
+  /**
+   * Clears the flag; later waits block until the next `set()`.
+   * @example
+   * event.clear();
+   */
+  clear(): void {
+    Atomics.and(this.i32, FLAG, ~1);
+  }
+
+  #ready(start: number): () => true | undefined {
+    return () => {
+      const s = Atomics.load(this.i32, FLAG);
+      return s & 1 || s >>> 1 !== start >>> 1 ? true : undefined;
+    };
+  }
+
+  /**
+   * Waits until the flag is set, without blocking the event loop; `true` when
+   * it is (or was set while waiting, as `threading.Event`), `false` when
+   * `timeout` seconds passed first.
+   * @example
+   * const ok = await event.wait(0.5);
+   * @throws {RangeError} when `timeout` is not a non-negative number.
+   */
+  async wait(timeout: number | null = null): Promise<boolean> {
+    const start = Atomics.load(this.i32, FLAG);
+    if (start & 1) return true;
+    return (await waitFor(this.word, deadline(timeout), this.#ready(start))) === true;
+  }
+
+  /**
+   * The blocking twin of {@link wait}, for code that wants to block.
+   * @example
+   * event.waitSync(1);
+   * @throws {RangeError} when `timeout` is not a non-negative number.
+   */
+  waitSync(timeout: number | null = null): boolean {
+    const start = Atomics.load(this.i32, FLAG);
+    if (start & 1) return true;
+    return waitForSync(this.word, deadline(timeout), this.#ready(start)) === true;
+  }
+
+  /** Python's repr: `<Event(set)>` / `<Event(unset)>`. */
+  override toString(): string {
+    return `<Event(${this.isSet() ? 'set' : 'unset'})>`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Condition
+
+const TICKETS = 0;
+const SLEEPERS = 2;
+
+/**
+ * A condition variable over a Lock or RLock: Python's
+ * `multiprocessing.Condition`. `wait` and `notify` require the lock to be held
+ * by the caller's realm (process or worker thread).
+ *
+ * Unlike Python, the default lock is a {@link Lock}, not an RLock: an RLock
+ * is owned by a whole realm, so two async functions of one process would both
+ * "hold" it at once; a Lock makes them take turns, as Python threads do.
+ *
+ * A notify grants "tickets": `notify(n)` lets up to `n` of the current
+ * waiters go; each ticket wakes exactly one waiter. Tickets are not tied to a
+ * particular waiter, so a waiter that started waiting after the notify may
+ * take one before an older waiter wakes (the count stays exact).
+ *
+ * @example
+ * const cond = new Condition();
+ * // consumer
+ * {
+ *   using held = await cond.hold();
+ *   await cond.waitFor(() => items.length > 0, 5);
+ * }
+ * // producer
+ * {
+ *   using held = await cond.hold();
+ *   items.push(1);
+ *   cond.notify();
+ * }
+ */
+export class Condition extends SharedObject {
+  /** The lock `wait` releases and re-acquires. */
+  readonly lock: Lock | RLock;
+
+  /** @param lock the lock to use; a new Lock by default (see above). */
+  constructor(lock?: Lock | RLock) {
+    const inner = adopting ? null : lock ?? new Lock();
+    super();
+    this.lock = inner ?? conditionLock!;
+  }
+
+  protected get typeName(): string {
+    return 'weft.Condition';
+  }
+
+  override [reduce](): Reduced {
+    const inner = this.lock[reduce]();
+    return { type: this.typeName, state: { lock: inner.type }, fds: [this.block.fd, ...(inner.fds ?? [])] };
+  }
+
+  /**
+   * Acquires the underlying lock.
+   * @example
+   * await cond.acquire();
+   * @throws {RangeError} when `timeout` is not a number.
+   */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    return this.lock.acquire(options);
+  }
+
+  /**
+   * Releases the underlying lock.
+   * @example
+   * cond.release();
+   * @throws {RuntimeError} / {ValueError} as the lock's `release()`.
+   */
+  release(): void {
+    this.lock.release();
+  }
+
+  /**
+   * Holds the underlying lock for a `using` block.
+   * @example
+   * { using held = await cond.hold(); cond.notifyAll(); }
+   * @throws {TimeoutError} when not acquired within `timeout` seconds.
+   */
+  hold(options?: HoldOptions): Promise<Disposable> {
+    return this.lock.hold(options);
+  }
+
+  #check(what: string): void {
+    if (!this.lock.isMine()) throw new RuntimeError(`cannot ${what} on un-acquired lock`);
+  }
+
+  #takeTicket = (): true | undefined => {
+    const i32 = this.i32;
+    let t = Atomics.load(i32, TICKETS);
+    while (t > 0) {
+      const seen = Atomics.compareExchange(i32, TICKETS, t, t - 1);
+      if (seen === t) return true;
+      t = seen;
+    }
+    return undefined;
+  };
+
+  /**
+   * Releases the lock, waits for a notify (or `timeout` seconds), re-acquires
+   * the lock; `true` when notified, `false` on timeout.
+   * @example
+   * while (!done()) await cond.wait();
+   * @throws {RuntimeError} when the caller's realm does not hold the lock ("cannot wait on un-acquired lock").
+   */
+  async wait(timeout: number | null = null): Promise<boolean> {
+    this.#check('wait');
+    const until = deadline(timeout);
+    Atomics.add(this.i32, SLEEPERS, 1);
+    const saved = this.lock.releaseAll();
+    let notified = false;
+    try {
+      notified = (await waitFor(this.word, until, this.#takeTicket)) === true;
+    } finally {
+      await this.lock.restore(saved);
+      // Under the lock again. A notify may have counted us after the timeout:
+      // then a ticket is waiting and we take it; otherwise we are still a sleeper.
+      if (!notified) {
+        if (this.#takeTicket()) notified = true;
+        else Atomics.sub(this.i32, SLEEPERS, 1);
+      }
+    }
+    return notified;
+  }
+
+  /**
+   * Waits until `predicate()` returns a truthy value, or `timeout` seconds
+   * pass; returns the predicate's last result (Python's `wait_for`).
+   * @example
+   * const ok = await cond.waitFor(() => queue.length > 0, 2);
+   * @throws {RuntimeError} when the caller's realm does not hold the lock.
+   */
+  async waitFor<T>(predicate: () => T, timeout: number | null = null): Promise<T> {
+    let result = predicate();
+    const until = deadline(timeout);
+    while (!result) {
+      const left = until.remaining();
+      if (left === 0) break;
+      await this.wait(left === Infinity ? null : left);
+      result = predicate();
+    }
+    return result;
+  }
+
+  /**
+   * Wakes up to `n` waiters (1 by default).
+   * @example
+   * cond.notify(2);
+   * @throws {RuntimeError} when the caller's realm does not hold the lock ("cannot notify on un-acquired lock").
+   */
+  notify(n = 1): void {
+    this.#check('notify');
+    const i32 = this.i32;
+    const k = Math.min(n, Atomics.load(i32, SLEEPERS));
+    if (k <= 0) return;
+    Atomics.sub(i32, SLEEPERS, k);
+    Atomics.add(i32, TICKETS, k);
+    this.word.wake(k);
+  }
+
+  /**
+   * Wakes every waiter.
+   * @example
+   * cond.notifyAll();
+   * @throws {RuntimeError} when the caller's realm does not hold the lock.
+   */
+  notifyAll(): void {
+    this.#check('notify');
+    this.notify(Atomics.load(this.i32, SLEEPERS));
+  }
+
+  /** Python's repr: `<Condition(<Lock(owner=None)>, 0)>`. */
+  override toString(): string {
+    return `<Condition(${this.lock}, ${Atomics.load(this.i32, SLEEPERS)})>`;
+  }
+}
+
+/** The lock a Condition being rebuilt adopts (set only by its rebuilder). */
+let conditionLock: Lock | RLock | null = null;
+
+// ---------------------------------------------------------------------------
+// Barrier
+
+const STATE = 0;
+const PARTIES = 2;
+const RESET_GEN = 3;
+const COUNT_MASK = 0xffff;
+const GEN_SHIFT = 16;
+const GEN_MASK = 0x3fff;
+const BROKEN = 1 << 30;
+
+/** Python's `threading.BrokenBarrierError`: the barrier was aborted, reset, timed out, or its action threw. */
+export class BrokenBarrierError extends RuntimeError {
+  override name = 'BrokenBarrierError';
+  constructor(message = 'barrier is broken') {
+    super(message);
+  }
+}
+
+/**
+ * A barrier for a fixed number of parties: Python's `multiprocessing.Barrier`.
+ * Each `wait()` blocks until `parties` callers are waiting, then all go on;
+ * each gets a distinct index from 0 to parties-1 (arrival order). The last to
+ * arrive runs `action` first. A timeout breaks the barrier, as in Python.
+ *
+ * To cross to a child the action must be declared with `task(import.meta, fn)`.
+ *
+ * @example
+ * const barrier = new Barrier(3);
+ * // in each of three processes:
+ * const index = await barrier.wait();
+ * if (index === 0) console.log('all three arrived');
+ */
+export class Barrier extends SharedObject {
+  #action: (() => unknown) | undefined;
+  #actionRef: TaskRef | undefined;
+  #actionLoad: Promise<() => unknown> | undefined;
+  /** Default timeout of `wait()`, in seconds (`null`: forever). */
+  readonly timeout: number | null;
+
+  /**
+   * @param parties how many callers the barrier waits for (1 to 65535).
+   * @param action run by the last caller to arrive, before the others go on.
+   * @param timeout default timeout of `wait()` in seconds.
+   * @throws {ValueError} when `parties` is not an integer from 1 to 65535.
+   */
+  constructor(parties: number, action?: (() => unknown) | null, timeout: number | null = null) {
+    if (!adopting && (!Number.isInteger(parties) || parties < 1 || parties > COUNT_MASK)) {
+      throw new ValueError(`parties must be an integer from 1 to ${COUNT_MASK}, got ${parties}`);
+    }
+    super();
+    if (this.fresh) Atomics.store(this.i32, PARTIES, parties);
+    this.#action = action ?? undefined;
+    this.timeout = timeout;
+  }
+
+  protected get typeName(): string {
+    return 'weft.Barrier';
+  }
+
+  protected override reduceState(): unknown {
+    let action: TaskRef | null = null;
+    if (this.#action) {
+      action = taskRef(this.#action) ?? null;
+      if (!action) {
+        throw new TypeError(
+          'a Barrier action must be declared with task(import.meta, fn) to cross to another process or thread',
+        );
+      }
+    } else if (this.#actionRef) {
+      action = this.#actionRef;
+    }
+    return { action, timeout: this.timeout };
+  }
+
+  /** @internal Set by the rebuilder. */
+  setActionRef(ref: TaskRef): void {
+    this.#actionRef = ref;
+    this.#actionLoad = loadTask(ref) as Promise<() => unknown>;
+    this.#actionLoad.catch(() => {}); // reported when the action is needed
+  }
+
+  /** The number of parties. */
+  get parties(): number {
+    return Atomics.load(this.i32, PARTIES);
+  }
+
+  /** How many callers are waiting now (0 when broken). */
+  get nWaiting(): number {
+    const s = Atomics.load(this.i32, STATE);
+    return s & BROKEN ? 0 : Math.min(s & COUNT_MASK, this.parties);
+  }
+
+  /** True once aborted, timed out or its action threw, until `reset()`. */
+  get broken(): boolean {
+    return (Atomics.load(this.i32, STATE) & BROKEN) !== 0;
+  }
+
+  /**
+   * Waits until all parties wait; resolves with this caller's index.
+   * @example
+   * const i = await barrier.wait(10);
+   * @throws {BrokenBarrierError} when the barrier is or becomes broken, is
+   *   reset while waiting, or `timeout` passes (which breaks it for all).
+   * @throws {RangeError} when `timeout` is not a non-negative number.
+   */
+  async wait(timeout: number | null = null): Promise<number> {
+    const i32 = this.i32;
+    const parties = this.parties;
+    const until = deadline(timeout ?? this.timeout);
+    for (;;) {
+      const s = Atomics.load(i32, STATE);
+      if (s & BROKEN) throw new BrokenBarrierError();
+      const count = s & COUNT_MASK;
+      const gen = (s >>> GEN_SHIFT) & GEN_MASK;
+      if (count >= parties) {
+        // the last arrival is running the action: wait for the next generation
+        const r = await waitFor(this.word, until, () => (Atomics.load(i32, STATE) !== s ? true : undefined));
+        if (r === undefined) this.#timedOut(gen);
+        continue;
+      }
+      if (Atomics.compareExchange(i32, STATE, s, s + 1) !== s) continue;
+      if (count + 1 === parties) {
+        await this.#runAction();
+        const next = ((gen + 1) & GEN_MASK) << GEN_SHIFT;
+        if (Atomics.compareExchange(i32, STATE, s + 1, next) !== s + 1) throw new BrokenBarrierError();
+        this.word.wake();
+        return count;
+      }
+      const outcome = await waitFor(this.word, until, () => {
+        const now = Atomics.load(i32, STATE);
+        if (((now >>> GEN_SHIFT) & GEN_MASK) !== gen) {
+          return Atomics.load(i32, RESET_GEN) === gen + 1 ? 'reset' : 'passed';
+        }
+        return now & BROKEN ? 'broken' : undefined;
+      });
+      if (outcome === 'passed') return count;
+      if (outcome === undefined) this.#timedOut(gen);
+      throw new BrokenBarrierError();
+    }
+  }
+
+  async #runAction(): Promise<void> {
+    let action = this.#action;
+    try {
+      if (!action && this.#actionLoad) action = await this.#actionLoad;
+      if (action) await action();
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+  }
+
+  #timedOut(gen: number): never {
+    const i32 = this.i32;
+    let s = Atomics.load(i32, STATE);
+    while (((s >>> GEN_SHIFT) & GEN_MASK) === gen && !(s & BROKEN)) {
+      const seen = Atomics.compareExchange(i32, STATE, s, s | BROKEN);
+      if (seen === s) break;
+      s = seen;
+    }
+    this.word.wake();
+    throw new BrokenBarrierError();
+  }
+
+  /**
+   * Returns the barrier to its empty state; callers waiting now get BrokenBarrierError.
+   * @example
+   * barrier.reset();
+   */
+  reset(): void {
+    const i32 = this.i32;
+    let s = Atomics.load(i32, STATE);
+    for (;;) {
+      const gen = (s >>> GEN_SHIFT) & GEN_MASK;
+      Atomics.store(i32, RESET_GEN, gen + 1);
+      const seen = Atomics.compareExchange(i32, STATE, s, ((gen + 1) & GEN_MASK) << GEN_SHIFT);
+      if (seen === s) break;
+      s = seen;
+    }
+    this.word.wake();
+  }
+
+  /**
+   * Breaks the barrier: callers waiting now and later get BrokenBarrierError until `reset()`.
+   * @example
+   * barrier.abort();
+   */
+  abort(): void {
+    Atomics.or(this.i32, STATE, BROKEN);
+    this.word.wake();
+  }
+
+  /** Python's repr: `<Barrier(parties=3, waiting=1)>`. */
+  override toString(): string {
+    return `<Barrier(parties=${this.parties}, waiting=${this.nWaiting}${this.broken ? ', broken' : ''})>`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Rebuilding in a child
+
+/** @internal Rebuilds a Lock or RLock from its registered type and fds (used by sharedctypes too). */
+export function rebuildLock(type: string, fds: number[]): Lock | RLock {
+  const block = SharedBlock.adopt(fds[0]!);
+  return adopt(block, () => (type === 'weft.RLock' ? new RLock() : new Lock()));
+}
+
+registerType('weft.Lock', (_state, fds) => rebuildLock('weft.Lock', fds));
+registerType('weft.RLock', (_state, fds) => rebuildLock('weft.RLock', fds));
+registerType('weft.Semaphore', (_state, fds) => adopt(SharedBlock.adopt(fds[0]!), () => new Semaphore()));
+registerType('weft.BoundedSemaphore', (_state, fds) => adopt(SharedBlock.adopt(fds[0]!), () => new BoundedSemaphore()));
+registerType('weft.Event', (_state, fds) => adopt(SharedBlock.adopt(fds[0]!), () => new Event()));
+registerType('weft.Condition', (state, fds) => {
+  const lock = rebuildLock((state as { lock: string }).lock, fds.slice(1));
+  conditionLock = lock;
+  try {
+    return adopt(SharedBlock.adopt(fds[0]!), () => new Condition());
+  } finally {
+    conditionLock = null;
+  }
+});
+registerType('weft.Barrier', (state, fds) => {
+  const { action, timeout } = state as { action: TaskRef | null; timeout: number | null };
+  const barrier = adopt(SharedBlock.adopt(fds[0]!), () => new Barrier(1, null, timeout));
+  if (action) barrier.setActionRef(action);
+  return barrier;
+});
