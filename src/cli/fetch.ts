@@ -1,0 +1,154 @@
+/**
+ * `weft fetch URL… [-i file] [-c N] [-o dir]`: the seed's concurrent page
+ * download on weft/coro. Prints `Get: url`, then `N bytes received from url`
+ * for each URL (a progress bar on a TTY), an error line per failed URL while
+ * the others go on, a summary, and exits 1 if any URL failed.
+ * @module
+ */
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type FetchResult, fetchAll } from '../coro/fetch.js';
+import type { Command } from './main.js';
+
+const help = [
+  'Usage: weft fetch URL... [-i FILE] [-c N] [-o DIR] [--timeout SECONDS] [--retries N] [-q]',
+  '',
+  'Downloads the URLs concurrently on greenlets (the seed\'s gevent download):',
+  'prints "Get: URL" as each starts and "N bytes received from URL" as each ends.',
+  '',
+  '  -i, --input FILE        read more URLs from FILE, one per line (# comments allowed; - for stdin)',
+  '  -c, --concurrency N     at most N downloads at once (default 10)',
+  '  -o, --output DIR        save each body in DIR (file named after the URL)',
+  '      --timeout SECONDS   give up on a try after SECONDS (default 30)',
+  '      --retries N         retry a network error, timeout or 5xx N times (default 0)',
+  '  -q, --quiet             no per-URL lines, only errors and the summary',
+  '',
+  'Exit status: 0 when every URL was fetched, 1 when any failed, 2 on bad usage.',
+].join('\n');
+
+/** A file name for a URL: host and path, with unsafe characters replaced. */
+function fileNameFor(url: string, taken: Set<string>): string {
+  let name: string;
+  try {
+    const u = new URL(url);
+    const path = u.pathname.replace(/\/$/, '/index.html');
+    name = `${u.host}${path}${u.search}`;
+  } catch {
+    name = url;
+  }
+  name = name.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 150) || 'download';
+  let unique = name;
+  for (let i = 2; taken.has(unique); i++) unique = `${name}.${i}`;
+  taken.add(unique);
+  return unique;
+}
+
+function bar(done: number, total: number, bytes: number): string {
+  const width = 24;
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  return `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}  ${(bytes / 1024).toFixed(1)} KiB `;
+}
+
+export const command: Command = {
+  summary: 'download URLs concurrently on greenlets (the seed\'s gevent download)',
+  help,
+  async run(argv) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          input: { type: 'string', short: 'i' },
+          concurrency: { type: 'string', short: 'c', default: '10' },
+          output: { type: 'string', short: 'o' },
+          timeout: { type: 'string', default: '30' },
+          retries: { type: 'string', default: '0' },
+          quiet: { type: 'boolean', short: 'q', default: false },
+        },
+      });
+    } catch (e) {
+      console.error(`weft fetch: ${(e as Error).message}\n\n${help}`);
+      return 2;
+    }
+    const { values, positionals } = parsed;
+    const urls = [...positionals];
+    if (values.input !== undefined) {
+      let text: string;
+      try {
+        text = readFileSync(values.input === '-' ? 0 : values.input, 'utf8');
+      } catch (e) {
+        console.error(`weft fetch: cannot read ${values.input}: ${(e as Error).message}`);
+        return 2;
+      }
+      for (const line of text.split('\n')) {
+        const url = line.trim();
+        if (url && !url.startsWith('#')) urls.push(url);
+      }
+    }
+    if (urls.length === 0) {
+      console.error(`weft fetch: no URLs given\n\n${help}`);
+      return 2;
+    }
+    const concurrency = Number(values.concurrency);
+    const timeout = Number(values.timeout);
+    const retries = Number(values.retries);
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      console.error(`weft fetch: -c/--concurrency must be an integer >= 1, got ${values.concurrency}`);
+      return 2;
+    }
+    if (!(timeout > 0)) {
+      console.error(`weft fetch: --timeout must be a positive number of seconds, got ${values.timeout}`);
+      return 2;
+    }
+    if (!Number.isInteger(retries) || retries < 0) {
+      console.error(`weft fetch: --retries must be an integer >= 0, got ${values.retries}`);
+      return 2;
+    }
+    const outDir = values.output;
+    if (outDir !== undefined && !existsSync(outDir)) mkdirSync(outDir, { recursive: true });
+    const tty = process.stderr.isTTY === true && !values.quiet;
+    const quiet = values.quiet;
+    let received = 0;
+    const clearBar = (): void => {
+      if (tty) process.stderr.write('\r\x1b[K');
+    };
+    const t0 = performance.now();
+    const results: FetchResult[] = await fetchAll(urls, {
+      concurrency,
+      timeout,
+      retries,
+      onProgress(e) {
+        clearBar();
+        if (e.type === 'start' && e.attempt === 1 && !quiet) console.log(`Get: ${e.url}`);
+        else if (e.type === 'retry') console.error(`retry ${e.attempt}/${retries}: ${e.url}: ${e.error.message}`);
+        else if (e.type === 'done') {
+          received += e.result.bytes;
+          if (e.result.ok) {
+            if (!quiet) console.log(`${e.result.bytes} bytes received from ${e.url}`);
+          } else console.error(`error: ${e.url}: ${e.result.error?.message ?? 'failed'}`);
+        }
+        if (tty) {
+          const done = e.type === 'done' ? e.finished : undefined;
+          if (done !== undefined || e.type === 'start') process.stderr.write(bar(done ?? 0, urls.length, received));
+        }
+      },
+    });
+    clearBar();
+    const taken = new Set<string>();
+    if (outDir !== undefined) {
+      for (const r of results) {
+        if (r.ok && r.body) writeFileSync(join(outDir, fileNameFor(r.url, taken)), r.body);
+      }
+    }
+    const failed = results.filter((r) => !r.ok);
+    const seconds = ((performance.now() - t0) / 1000).toFixed(2);
+    console.log(
+      `fetched ${results.length - failed.length} of ${results.length} URLs, ${received} bytes in ${seconds} s` +
+        (failed.length ? `; ${failed.length} failed` : '') +
+        (outDir !== undefined ? `; saved in ${outDir}` : ''),
+    );
+    return failed.length ? 1 : 0;
+  },
+};

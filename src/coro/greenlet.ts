@@ -1,0 +1,474 @@
+/**
+ * `Greenlet`, `spawn`, `joinAll`, `killAll`: the twin of gevent's
+ * `src/gevent/greenlet.py`. A greenlet is an async function run in its own
+ * context (so `getCurrent()` names it across `await`), with gevent's
+ * life cycle: started, running, dead; a value or an exception; links; kill.
+ * @module
+ */
+import {
+  type Runner,
+  type TimeoutLike,
+  type Waiter,
+  currentRunner,
+  getHub,
+  lastStarted,
+  newWaiter,
+  setMainRunner,
+  storage,
+  throwInto,
+  toMs,
+} from './hub.js';
+import { Timeout } from './timeout.js';
+
+/**
+ * Raised inside a greenlet by {@link Greenlet.kill} (gevent's `GreenletExit`).
+ * A greenlet that ends with it counts as successful; its `value` is the exception.
+ * @example
+ * try { await sleep(10); } catch (e) { if (e instanceof GreenletExit) cleanUp(); throw e; }
+ */
+export class GreenletExit extends Error {
+  override name = 'GreenletExit';
+  constructor(message = 'killed') {
+    super(message);
+  }
+}
+
+/** An exception class or instance, as gevent's `kill(exception=...)` accepts. */
+export type ExceptionLike = Error | (new () => Error);
+
+function toError(e: ExceptionLike): Error {
+  return typeof e === 'function' ? new e() : e;
+}
+
+/** A callback given to {@link Greenlet.link}: called once with the dead greenlet. */
+export type LinkCallback<T> = (greenlet: Greenlet<T>) => void;
+
+const NOT_STARTED = 0;
+const SCHEDULED = 1;
+const RUNNING = 2;
+const DEAD = 3;
+
+let counter = 0;
+
+/**
+ * A lightweight cooperative task (gevent's `Greenlet`): runs `fn(...args)` on
+ * the event loop. Create and start it with {@link spawn}, or
+ * `new Greenlet(fn, ...args).start()`.
+ * @typeParam T what `fn` returns (the greenlet's `value`)
+ * @example
+ * const g = spawn(async (x: number) => { await sleep(0.01); return x * 2; }, 21);
+ * console.log(await g.get());   // 42
+ */
+export class Greenlet<T = unknown> implements Runner {
+  /** @internal */ _pending: Error | undefined = undefined;
+  /** @internal */ _waiter: Waiter<unknown> | undefined = undefined;
+  /** @internal */ _moreWaiters: Set<Waiter<unknown>> | undefined = undefined;
+  /** @internal */ _timeouts: TimeoutLike[] | undefined = undefined;
+  /** Called synchronously at death, before the links (Group bookkeeping, imap results). @internal */
+  _hooks: ((g: Greenlet) => void)[] | undefined = undefined;
+  /** Set when a caller receives the exception anyway (Pool.apply/map): the hub does not print it. @internal */
+  _quiet = false;
+  private state = NOT_STARTED;
+  private fn: ((...args: unknown[]) => T | PromiseLike<T>) | undefined;
+  private args: unknown[] | undefined;
+  private result: T | undefined = undefined;
+  private error: unknown = undefined;
+  private failed = false;
+  private links: LinkCallback<T>[] | undefined = undefined;
+  private controller: AbortController | undefined = undefined;
+  private killError: Error | undefined = undefined;
+  private laterTimer: NodeJS.Timeout | undefined = undefined;
+  private readonly id: number;
+  private givenName: string | undefined = undefined;
+
+  /**
+   * @param fn the function the greenlet runs (sync or async)
+   * @param args its arguments
+   */
+  constructor(fn: (...args: never) => T | PromiseLike<T>, ...args: unknown[]) {
+    if (typeof fn !== 'function') {
+      throw new TypeError(`Greenlet: expected a function to run, got ${typeof fn}; pass spawn(fn, ...args)`);
+    }
+    this.fn = fn as (...args: unknown[]) => T | PromiseLike<T>;
+    this.args = args;
+    this.id = ++counter;
+  }
+
+  /**
+   * Spawn a greenlet (gevent's `Greenlet.spawn`).
+   * @example
+   * const g = Greenlet.spawn(() => 1);
+   */
+  static spawn<T, A extends unknown[]>(fn: (...args: A) => T | PromiseLike<T>, ...args: A): Greenlet<T> {
+    const g = new Greenlet<T>(fn, ...args);
+    g.start();
+    return g;
+  }
+
+  /**
+   * The greenlet's name: `Greenlet-N` unless set.
+   * @example
+   * spawn(work).name = 'worker-1';
+   */
+  get name(): string {
+    return this.givenName ?? `Greenlet-${this.id}`;
+  }
+  set name(value: string) {
+    this.givenName = value;
+  }
+
+  /** True once `start()` (or `startLater`) was called. */
+  get started(): boolean {
+    return this.state !== NOT_STARTED;
+  }
+
+  /** True when the greenlet finished, failed, or was killed before it ran; it will not run again. */
+  get dead(): boolean {
+    return this.state === DEAD;
+  }
+
+  /** Same as {@link dead} (gevent's `ready()`). @example if (g.ready()) console.log(g.value); */
+  ready(): boolean {
+    return this.state === DEAD;
+  }
+
+  /** True when dead without an exception (a `GreenletExit` counts as success). @example g.successful() */
+  successful(): boolean {
+    return this.state === DEAD && !this.failed;
+  }
+
+  /** What `fn` returned (or the `GreenletExit` that ended it); `undefined` until then. */
+  get value(): T | undefined {
+    return this.result;
+  }
+
+  /** The exception `fn` died of, or `undefined`. */
+  get exception(): unknown {
+    return this.failed ? this.error : undefined;
+  }
+
+  /**
+   * An `AbortSignal` that fires when the greenlet is killed: hand it to
+   * foreign APIs (`fetch`, streams) so a kill cancels them too.
+   * @example
+   * await fetch(url, { signal: getCurrent().signal });
+   */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.killError !== undefined) this.controller.abort(this.killError);
+    }
+    return this.controller.signal;
+  }
+
+  /**
+   * Schedule the greenlet to run (it starts when the running one next waits).
+   * @example
+   * new Greenlet(work).start();
+   */
+  start(): this {
+    if (this.state !== NOT_STARTED) return this;
+    this.state = SCHEDULED;
+    queueMicrotask(() => this.run());
+    return this;
+  }
+
+  /**
+   * Start the greenlet after `seconds` (gevent's `start_later`).
+   * @throws {RangeError} when `seconds` is negative
+   * @example
+   * new Greenlet(work).startLater(0.5);
+   */
+  startLater(seconds: number): this {
+    const ms = toMs(seconds);
+    if (this.state !== NOT_STARTED) return this;
+    this.state = SCHEDULED;
+    this.laterTimer = setTimeout(() => {
+      this.laterTimer = undefined;
+      this.run();
+    }, ms);
+    return this;
+  }
+
+  private run(): void {
+    if (this.state !== SCHEDULED) return; // killed before it ran
+    this.state = RUNNING;
+    const fn = this.fn!;
+    const args = this.args!;
+    this.fn = undefined;
+    this.args = undefined;
+    lastStarted.runner = this;
+    storage.run(this, () => {
+      let out: T | PromiseLike<T>;
+      try {
+        out = fn(...args);
+      } catch (e) {
+        this.finish(e, true);
+        return;
+      }
+      if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<T>).then === 'function') {
+        (out as PromiseLike<T>).then(
+          (v) => this.finish(v, false),
+          (e: unknown) => this.finish(e, true),
+        );
+      } else this.finish(out, false);
+    });
+  }
+
+  private finish(outcome: unknown, threw: boolean): void {
+    if (this.state === DEAD) return;
+    this.state = DEAD;
+    this._pending = undefined;
+    if (threw && !(outcome instanceof GreenletExit)) {
+      this.failed = true;
+      this.error = outcome;
+      if (!this._quiet) getHub().handleError(this.toString(), outcome);
+    } else {
+      this.result = outcome as T;
+    }
+    const hooks = this._hooks;
+    if (hooks !== undefined) {
+      this._hooks = undefined;
+      for (const hook of hooks) hook(this as Greenlet);
+    }
+    const links = this.links;
+    if (links !== undefined) {
+      this.links = undefined;
+      queueMicrotask(() => {
+        for (const cb of links) {
+          try {
+            cb(this);
+          } catch (e) {
+            getHub().handleError(`link of ${this.name}`, e);
+          }
+        }
+      });
+    }
+  }
+
+  /**
+   * Call `callback(greenlet)` once the greenlet is dead (at once, on the next
+   * turn, if it is already dead). gevent's `link`.
+   * @example
+   * g.link((g) => console.log(g.name, 'done'));
+   */
+  link(callback: LinkCallback<T>): void {
+    if (this.state === DEAD) {
+      queueMicrotask(() => callback(this));
+      return;
+    }
+    (this.links ??= []).push(callback);
+  }
+
+  /** Like {@link link}, only if the greenlet ends successfully. @example g.linkValue((g) => use(g.value)); */
+  linkValue(callback: LinkCallback<T>): void {
+    const wrapped: LinkCallback<T> = (g) => {
+      if (g.successful()) callback(g);
+    };
+    (wrapped as { inner?: LinkCallback<T> }).inner = callback;
+    this.link(wrapped);
+  }
+
+  /** Like {@link link}, only if the greenlet dies of an exception. @example g.linkException((g) => log(g.exception)); */
+  linkException(callback: LinkCallback<T>): void {
+    const wrapped: LinkCallback<T> = (g) => {
+      if (!g.successful()) callback(g);
+    };
+    (wrapped as { inner?: LinkCallback<T> }).inner = callback;
+    this.link(wrapped);
+  }
+
+  /** Remove a callback given to `link`, `linkValue` or `linkException`. @example g.unlink(cb); */
+  unlink(callback: LinkCallback<T>): void {
+    const links = this.links;
+    if (links === undefined) return;
+    const i = links.findIndex((cb) => cb === callback || (cb as { inner?: LinkCallback<T> }).inner === callback);
+    if (i >= 0) links.splice(i, 1);
+  }
+
+  /**
+   * Wait until the greenlet is dead, or `timeout` seconds have passed.
+   * Returns whether it is dead (gevent returns nothing; the flag is handy).
+   * @throws {GreenletExit} when the *waiting* greenlet is killed meanwhile
+   * @example
+   * await g.join();       // until it ends
+   * await g.join(0.5);    // at most 0.5 s
+   */
+  join(timeout?: number): Promise<boolean> {
+    if (this.state === DEAD) return Promise.resolve(true);
+    if (this === currentRunner()) {
+      throw new Error(`${this.name} cannot join itself: it would wait forever`);
+    }
+    const w = newWaiter<boolean>();
+    const cb: LinkCallback<T> = () => w.switch(true);
+    (this.links ??= []).push(cb);
+    w.cleanup = () => this.unlink(cb);
+    if (timeout !== undefined) w.setTimeout(timeout, () => false);
+    return w.promise;
+  }
+
+  /**
+   * Wait for the greenlet and return its value, or raise the exception it died of.
+   * @param options.block false: do not wait; raise `Timeout` if not dead yet
+   * @param options.timeout seconds to wait at most
+   * @throws the greenlet's exception, or a gevent `Timeout` when the wait ran out
+   * @example
+   * const v = await g.get({ timeout: 1 });
+   */
+  async get(options: { block?: boolean; timeout?: number } = {}): Promise<T> {
+    if (this.state !== DEAD) {
+      if (options.block === false) throw new Timeout(0);
+      const done = await this.join(options.timeout);
+      if (!done) throw new Timeout(options.timeout ?? 0);
+    }
+    if (this.failed) throw this.error;
+    return this.result as T;
+  }
+
+  /**
+   * Kill the greenlet: raise `GreenletExit` (or `exception`) inside it at its
+   * next wait; its `finally` blocks run. A greenlet that has not run yet never
+   * runs. Fires {@link signal}. By default waits until it is dead.
+   * @param options.exception the exception (class or instance) to raise; default `GreenletExit`
+   * @param options.block wait for it to die (default true)
+   * @param options.timeout seconds to wait at most when blocking
+   * @example
+   * await g.kill();
+   * await g.kill({ exception: new Error('stop'), block: false });
+   */
+  async kill(options: { exception?: ExceptionLike; block?: boolean; timeout?: number } = {}): Promise<void> {
+    if (this.state === DEAD) return;
+    const error = toError(options.exception ?? GreenletExit);
+    if (this.state === NOT_STARTED || this.state === SCHEDULED) {
+      if (this.laterTimer !== undefined) clearTimeout(this.laterTimer);
+      this.fn = undefined;
+      this.args = undefined;
+      this.killError = error;
+      this.controller?.abort(error);
+      this.finish(error, true);
+      return;
+    }
+    this.killError = error;
+    throwInto(this, error, true);
+    this.controller?.abort(error);
+    if (options.block !== false) await this.join(options.timeout);
+  }
+
+  /** `<Greenlet "Greenlet-3" (fnName)>`, as printed in error reports and by `monitor`. */
+  toString(): string {
+    return `<Greenlet "${this.name}">`;
+  }
+}
+
+/** The greenlet of code that runs outside any spawned greenlet (gevent's main greenlet). */
+class MainGreenlet extends Greenlet<never> {
+  constructor() {
+    super(() => {
+      throw new Error('the main greenlet cannot be started');
+    });
+    this.name = 'MainGreenlet';
+  }
+  override start(): this {
+    throw new Error('the main greenlet is already running');
+  }
+  override async kill(): Promise<void> {
+    throw new Error('the main greenlet cannot be killed; stop the program instead');
+  }
+}
+
+const mainGreenlet = new MainGreenlet();
+setMainRunner(mainGreenlet);
+
+/**
+ * The running greenlet (gevent's `getcurrent()`), correct across `await`; the
+ * main greenlet outside any spawned one.
+ * @example
+ * spawn(async () => { await sleep(0); console.log(getCurrent().name); });
+ */
+export function getCurrent(): Greenlet {
+  return currentRunner() as Greenlet;
+}
+
+/**
+ * Create and start a greenlet running `fn(...args)` (gevent's `spawn`).
+ * @throws {TypeError} when `fn` is not a function
+ * @example
+ * const g = spawn(async (url: string) => (await fetch(url)).status, 'http://127.0.0.1:8000/');
+ */
+export function spawn<T, A extends unknown[]>(fn: (...args: A) => T | PromiseLike<T>, ...args: A): Greenlet<T> {
+  const g = new Greenlet<T>(fn, ...args);
+  g.start();
+  return g;
+}
+
+/**
+ * Create a greenlet that starts after `seconds` (gevent's `spawn_later`).
+ * @throws {RangeError} when `seconds` is negative
+ * @example
+ * spawnLater(1, () => console.log('a second later'));
+ */
+export function spawnLater<T, A extends unknown[]>(
+  seconds: number,
+  fn: (...args: A) => T | PromiseLike<T>,
+  ...args: A
+): Greenlet<T> {
+  return new Greenlet<T>(fn, ...args).startLater(seconds);
+}
+
+/**
+ * Wait for greenlets to finish (gevent's `joinall`); returns those that did.
+ * @param options.timeout seconds to wait at most
+ * @param options.raiseError raise the first exception a greenlet dies of (and stop waiting)
+ * @param options.count return once this many have finished
+ * @throws the exception of a failed greenlet, when `raiseError` is set
+ * @example
+ * await joinAll([spawn(foo), spawn(bar)]);
+ */
+export async function joinAll<G extends Greenlet<unknown>>(
+  greenlets: Iterable<G>,
+  options: { timeout?: number; raiseError?: boolean; count?: number } = {},
+): Promise<G[]> {
+  const list = [...greenlets];
+  const want = Math.min(options.count ?? list.length, list.length);
+  const done: G[] = [];
+  let failure: G | undefined;
+  for (const g of list) {
+    if (!g.dead) continue;
+    done.push(g);
+    if (options.raiseError && !g.successful() && failure === undefined) failure = g;
+  }
+  if (failure !== undefined) throw failure.exception;
+  if (done.length >= want) return done.slice(0, Math.max(want, 0));
+  const w = newWaiter<void>();
+  const cb = (g: G): void => {
+    done.push(g);
+    if (options.raiseError && !g.successful()) w.throw(g.exception);
+    else if (done.length >= want) w.switch(undefined);
+  };
+  const waiting = list.filter((g) => !g.dead);
+  for (const g of waiting) g.link(cb as LinkCallback<unknown>);
+  w.cleanup = () => {
+    for (const g of waiting) g.unlink(cb as LinkCallback<unknown>);
+  };
+  if (options.timeout !== undefined) w.setTimeout(options.timeout, () => undefined);
+  try {
+    await w.promise;
+  } finally {
+    if (w.cleanup !== undefined) w.cleanup();
+  }
+  return done;
+}
+
+/**
+ * Kill several greenlets (gevent's `killall`); by default waits until all are dead.
+ * @example
+ * await killAll(workers, { timeout: 1 });
+ */
+export async function killAll(
+  greenlets: Iterable<Greenlet<unknown>>,
+  options: { exception?: ExceptionLike; block?: boolean; timeout?: number } = {},
+): Promise<void> {
+  const list = [...greenlets].filter((g) => !g.dead);
+  for (const g of list) void g.kill({ exception: options.exception, block: false });
+  if (options.block !== false && list.length > 0) await joinAll(list, { timeout: options.timeout });
+}

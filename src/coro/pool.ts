@@ -1,0 +1,361 @@
+/**
+ * `Group` and `Pool`: the twin of gevent's `src/gevent/pool.py`. A Group
+ * tracks greenlets (each leaves it when it dies); a Pool is a Group with a
+ * size, whose `spawn` waits for a free slot. `map`/`imap`/`imapUnordered`
+ * run one greenlet per item, pulling items lazily from a sync or async
+ * iterable only when a slot is free.
+ * @module
+ */
+import { ValueError } from '../errors.js';
+import { Event } from './event.js';
+import { type ExceptionLike, Greenlet, joinAll, killAll } from './greenlet.js';
+import { Semaphore } from './lock.js';
+import { Queue } from './queue.js';
+
+type Fn<T, A extends unknown[]> = (...args: A) => T | PromiseLike<T>;
+
+/** One finished job of an imap: its index and outcome. */
+interface Outcome<R> {
+  index: number;
+  ok: boolean;
+  value: R | unknown;
+}
+
+const END = Symbol('end of imap');
+
+/**
+ * A set of greenlets handled together (gevent's `Group`): join them, kill
+ * them, map over inputs with no limit on concurrency.
+ * @example
+ * const group = new Group();
+ * await group.spawn(work, 1); await group.spawn(work, 2);
+ * await group.join();
+ */
+export class Group {
+  /** @internal */ protected readonly members = new Set<Greenlet<unknown>>();
+  private readonly emptied = new Event();
+
+  constructor() {
+    this.emptied.set();
+  }
+
+  /** How many greenlets are in the group. @example group.length */
+  get length(): number {
+    return this.members.size;
+  }
+
+  /** True when `greenlet` is in the group. @example group.has(g) */
+  has(greenlet: Greenlet<unknown>): boolean {
+    return this.members.has(greenlet);
+  }
+
+  /** The live greenlets. @example for (const g of group) console.log(g.name); */
+  [Symbol.iterator](): IterableIterator<Greenlet<unknown>> {
+    return this.members.values();
+  }
+
+  /** Free slots: unlimited for a Group. @example group.freeCount() */
+  freeCount(): number {
+    return Infinity;
+  }
+
+  /** True when `spawn` would wait (never for a Group). @example group.full() */
+  full(): boolean {
+    return this.freeCount() <= 0;
+  }
+
+  /**
+   * Wait until a slot is free; returns the free count (gevent's `wait_available`).
+   * @example
+   * await pool.waitAvailable();
+   */
+  async waitAvailable(timeout?: number): Promise<number> {
+    void timeout;
+    return this.freeCount();
+  }
+
+  /** Take a slot (Pool waits); false when the timeout ran out. @internal */
+  protected acquireSlot(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  /** Give a slot back. @internal */
+  protected releaseSlot(): void {}
+
+  /**
+   * Put a greenlet (spawned elsewhere) in the group; a Pool waits for a slot.
+   * @example
+   * await group.add(spawn(work));
+   */
+  async add(greenlet: Greenlet<unknown>): Promise<void> {
+    if (this.members.has(greenlet) || greenlet.dead) return;
+    await this.acquireSlot();
+    this.track(greenlet);
+  }
+
+  private track(greenlet: Greenlet<unknown>): void {
+    this.members.add(greenlet);
+    this.emptied.clear();
+    (greenlet._hooks ??= []).push(this.reap);
+  }
+
+  private readonly reap = (greenlet: Greenlet<unknown>): void => {
+    if (!this.members.delete(greenlet)) return;
+    this.releaseSlot();
+    if (this.members.size === 0) this.emptied.set();
+  };
+
+  /**
+   * Take a greenlet out of the group without killing it (it frees its slot).
+   * @example
+   * group.discard(g);
+   */
+  discard(greenlet: Greenlet<unknown>): void {
+    const hooks = greenlet._hooks;
+    if (hooks !== undefined) {
+      const i = hooks.indexOf(this.reap);
+      if (i >= 0) hooks.splice(i, 1);
+    }
+    this.reap(greenlet);
+  }
+
+  /**
+   * Spawn `fn(...args)` in the group; a Pool first waits for a free slot.
+   * @throws {GreenletExit} when the spawning greenlet is killed while waiting
+   * @example
+   * const g = await pool.spawn(download, url);
+   */
+  async spawn<T, A extends unknown[]>(fn: Fn<T, A>, ...args: A): Promise<Greenlet<T>> {
+    await this.acquireSlot();
+    return this.startTracked(new Greenlet<T>(fn, ...args));
+  }
+
+  private startTracked<T>(g: Greenlet<T>): Greenlet<T> {
+    this.track(g as Greenlet<unknown>);
+    return g.start();
+  }
+
+  /**
+   * Run `fn(...args)` in the group and return its result (gevent's `apply`).
+   * @throws whatever `fn` throws
+   * @example
+   * const n = await pool.apply(countLines, 'a.txt');
+   */
+  async apply<T, A extends unknown[]>(fn: Fn<T, A>, ...args: A): Promise<T> {
+    await this.acquireSlot();
+    const g = new Greenlet<T>(fn, ...args);
+    g._quiet = true;
+    this.startTracked(g);
+    return g.get();
+  }
+
+  /**
+   * Wait until the group is empty; false if `timeout` ran out.
+   * @param options.raiseError raise the exception of the first greenlet that fails
+   * @throws the exception of a failed greenlet, with `raiseError`
+   * @example
+   * await group.join({ timeout: 5 });
+   */
+  async join(options: { timeout?: number; raiseError?: boolean } = {}): Promise<boolean> {
+    if (!options.raiseError) return this.emptied.wait(options.timeout);
+    const deadline = options.timeout === undefined ? Infinity : performance.now() + options.timeout * 1000;
+    while (this.members.size > 0) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      await joinAll([...this.members], {
+        raiseError: true,
+        timeout: left === Infinity ? undefined : left / 1000,
+      });
+    }
+    return true;
+  }
+
+  /**
+   * Kill every greenlet of the group; by default waits until they are dead.
+   * @example
+   * await group.kill({ timeout: 1 });
+   */
+  async kill(options: { exception?: ExceptionLike; block?: boolean; timeout?: number } = {}): Promise<void> {
+    await killAll([...this.members], options);
+  }
+
+  /**
+   * Kill one greenlet of the group (gevent's `killone`).
+   * @example
+   * await group.killone(g);
+   */
+  async killone(
+    greenlet: Greenlet<unknown>,
+    options: { exception?: ExceptionLike; block?: boolean; timeout?: number } = {},
+  ): Promise<void> {
+    if (this.members.has(greenlet)) await greenlet.kill(options);
+  }
+
+  /**
+   * Apply `fn` to every item, concurrently, and return the results in order
+   * (gevent's `map`).
+   * @throws the first exception a call raises
+   * @example
+   * const sizes = await pool.map((u: string) => fetchSize(u), urls);
+   */
+  async map<I, R>(fn: (item: I) => R | PromiseLike<R>, items: Iterable<I> | AsyncIterable<I>): Promise<R[]> {
+    const out: R[] = [];
+    for await (const r of this.imap(fn, items)) out.push(r);
+    return out;
+  }
+
+  /**
+   * Lazily apply `fn` to every item, yielding results in input order
+   * (gevent's `imap`).
+   * @throws (while iterating) the exception of a call, at its place in the order
+   * @example
+   * for await (const page of pool.imap(download, urls)) save(page);
+   */
+  async *imap<I, R>(fn: (item: I) => R | PromiseLike<R>, items: Iterable<I> | AsyncIterable<I>): AsyncGenerator<R> {
+    const early = new Map<number, Outcome<R>>();
+    let next = 0;
+    for await (const o of this.run(fn, items)) {
+      early.set(o.index, o);
+      for (let x = early.get(next); x !== undefined; x = early.get(next)) {
+        early.delete(next++);
+        if (!x.ok) throw x.value;
+        yield x.value as R;
+      }
+    }
+  }
+
+  /**
+   * Lazily apply `fn` to every item, yielding results as they finish
+   * (gevent's `imap_unordered`).
+   * @throws (while iterating) the first exception a call raises
+   * @example
+   * for await (const n of pool.imapUnordered(async (x: number) => x * x, [1, 2, 3])) console.log(n);
+   */
+  async *imapUnordered<I, R>(
+    fn: (item: I) => R | PromiseLike<R>,
+    items: Iterable<I> | AsyncIterable<I>,
+  ): AsyncGenerator<R> {
+    for await (const o of this.run(fn, items)) {
+      if (!o.ok) throw o.value;
+      yield o.value as R;
+    }
+  }
+
+  /** The engine of map/imap: a feeder greenlet spawns one greenlet per item, slot by slot. */
+  private async *run<I, R>(
+    fn: (item: I) => R | PromiseLike<R>,
+    items: Iterable<I> | AsyncIterable<I>,
+  ): AsyncGenerator<Outcome<R>> {
+    if (typeof fn !== 'function') throw new TypeError(`map/imap: expected a function, got ${typeof fn}`);
+    const results = new Queue<Outcome<R> | typeof END>();
+    let running = 0;
+    let fed = false;
+    const collect = (g: Greenlet<R>, index: number): void => {
+      running--;
+      results.putNowait({ index, ok: g.successful(), value: g.successful() ? g.value : g.exception });
+      if (fed && running === 0) results.putNowait(END);
+    };
+    const feeder = new Greenlet(async () => {
+      let index = 0;
+      try {
+        const iterator = isSync(items) ? items[Symbol.iterator]() : items[Symbol.asyncIterator]();
+        for (;;) {
+          await this.acquireSlot();
+          let step: IteratorResult<I>;
+          try {
+            step = await iterator.next();
+          } catch (e) {
+            this.releaseSlot();
+            throw e;
+          }
+          if (step.done) {
+            this.releaseSlot();
+            break;
+          }
+          const i = index++;
+          const g = new Greenlet<R>(fn, step.value);
+          g._quiet = true;
+          running++;
+          (g._hooks ??= []).push((done) => collect(done as Greenlet<R>, i));
+          this.startTracked(g);
+        }
+      } catch (e) {
+        results.putNowait({ index, ok: false, value: e });
+      } finally {
+        fed = true;
+        if (running === 0) results.putNowait(END);
+      }
+    });
+    feeder._quiet = true;
+    feeder.start();
+    try {
+      for (;;) {
+        const o = await results.get();
+        if (o === END) return;
+        yield o;
+      }
+    } finally {
+      if (!feeder.dead) await feeder.kill();
+    }
+  }
+}
+
+function isSync<I>(items: Iterable<I> | AsyncIterable<I>): items is Iterable<I> {
+  return typeof (items as Iterable<I>)[Symbol.iterator] === 'function';
+}
+
+/**
+ * A Group of at most `size` greenlets (gevent's `Pool`): `spawn` waits for a
+ * free slot, so a Pool bounds concurrency.
+ * @example
+ * const pool = new Pool(10);
+ * for await (const body of pool.imapUnordered(download, urls)) console.log(body.length);
+ */
+export class Pool extends Group {
+  /** The number of slots. */
+  readonly size: number;
+  private readonly slots: Semaphore;
+
+  /**
+   * @param size how many greenlets may run at once (an integer >= 1)
+   * @throws {ValueError} when `size` is not an integer >= 1
+   */
+  constructor(size: number) {
+    super();
+    if (!Number.isInteger(size) || size < 1) {
+      throw new ValueError(`Pool size must be an integer >= 1, got ${size}; use Group for no limit`);
+    }
+    this.size = size;
+    this.slots = new Semaphore(size);
+  }
+
+  /** Free slots (gevent's `free_count`). @example pool.freeCount() */
+  override freeCount(): number {
+    return this.slots.counter;
+  }
+
+  /**
+   * Wait until a slot is free; returns the free count (0 if `timeout` ran out).
+   * @throws {GreenletExit} when the waiting greenlet is killed
+   * @example
+   * await pool.waitAvailable(1);
+   */
+  override async waitAvailable(timeout?: number): Promise<number> {
+    if (this.slots.counter > 0) return this.slots.counter;
+    if (await this.slots.acquire({ timeout })) {
+      this.slots.release();
+      return this.slots.counter;
+    }
+    return 0;
+  }
+
+  /** @internal */
+  protected override acquireSlot(): Promise<boolean> {
+    return this.slots.acquire();
+  }
+
+  /** @internal */
+  protected override releaseSlot(): void {
+    this.slots.release();
+  }
+}

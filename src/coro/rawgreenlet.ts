@@ -1,0 +1,147 @@
+/**
+ * Explicit switching: the twin of the `greenlet` package itself (its C
+ * `greenlet.greenlet` type), which gevent builds on. Named `rawgreenlet.ts`
+ * because `greenlet.ts` is gevent's `Greenlet`. Python's greenlets switch C
+ * stacks; here each one is an async function parked on a promise, and
+ * `switch` resolves the target's promise and parks the caller. Exactly one
+ * raw greenlet runs at a time, as in Python, so the running one is a plain
+ * variable (code between switches should not await other things).
+ * @module
+ */
+import { GreenletExit } from './greenlet.js';
+
+interface Resume {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * A greenlet with explicit switching (Python's `greenlet.greenlet`).
+ * Create with {@link greenlet}.
+ * @example
+ * const g = greenlet(async (x: unknown) => { const y = await main.switch(x); return y; });
+ */
+export class RawGreenlet {
+  /** Where control goes when this greenlet's function ends (its creator by default). */
+  parent: RawGreenlet | null;
+  private fn: ((...args: never) => unknown) | undefined;
+  private isStarted = false;
+  private isDead = false;
+  private resume: Resume | undefined = undefined;
+
+  /** @internal */
+  constructor(fn: ((...args: never) => unknown) | undefined, parent: RawGreenlet | null) {
+    this.fn = fn;
+    this.parent = parent;
+  }
+
+  /** True once its function has returned or raised. */
+  get dead(): boolean {
+    return this.isDead;
+  }
+
+  /** True once switched into for the first time. */
+  get started(): boolean {
+    return this.isStarted;
+  }
+
+  /**
+   * Suspend the running greenlet and run this one: the first switch calls
+   * its function with `args`; later ones make its pending `switch()` return
+   * `args[0]`. Resolves with what is switched back to the caller (or the
+   * return value of a child that ended).
+   * @throws {Error} when this greenlet is dead
+   * @throws whatever is `throw()`n into the caller, or raised by a child that ends with an exception
+   * @example
+   * await gr2.switch();
+   */
+  switch(...args: unknown[]): Promise<unknown> {
+    return this.enter((target) => {
+      if (!target.isStarted) target.begin(args);
+      else target.resume!.resolve(args[0]);
+    });
+  }
+
+  /**
+   * Raise `error` in this greenlet at its pending `switch()` (default
+   * `GreenletExit`, which ends it quietly). A greenlet never started dies at once.
+   * @example
+   * await g.throw(new Error('stop'));
+   */
+  throw(error: Error = new GreenletExit()): Promise<unknown> {
+    return this.enter((target) => {
+      if (!target.isStarted) {
+        target.isStarted = true;
+        target.fn = undefined;
+        target.die(error, true);
+      } else target.resume!.reject(error);
+    });
+  }
+
+  private enter(act: (target: RawGreenlet) => void): Promise<unknown> {
+    if (this.isDead) throw new Error('cannot switch to a dead greenlet');
+    const caller = current;
+    if (caller === this) return Promise.resolve(undefined);
+    const parked = new Promise<unknown>((resolve, reject) => {
+      caller.resume = { resolve, reject };
+    });
+    current = this;
+    act(this);
+    return parked;
+  }
+
+  private begin(args: unknown[]): void {
+    this.isStarted = true;
+    const fn = this.fn as (...a: unknown[]) => unknown;
+    this.fn = undefined;
+    Promise.resolve()
+      .then(() => fn(...args))
+      .then(
+        (value) => this.die(value, false),
+        (error: unknown) => this.die(error, true),
+      );
+  }
+
+  /** The function ended: control (and the outcome) goes to the nearest live parent. */
+  private die(outcome: unknown, threw: boolean): void {
+    this.isDead = true;
+    let parent = this.parent;
+    while (parent !== null && parent.isDead) parent = parent.parent;
+    if (parent === null || parent.resume === undefined) {
+      if (threw && !(outcome instanceof GreenletExit)) throw outcome;
+      return;
+    }
+    current = parent;
+    const resume = parent.resume;
+    parent.resume = undefined;
+    if (threw && !(outcome instanceof GreenletExit)) resume.reject(outcome);
+    else resume.resolve(outcome);
+  }
+}
+
+const mainRaw = new RawGreenlet(undefined, null);
+// the main greenlet runs from the start
+(mainRaw as unknown as { isStarted: boolean }).isStarted = true;
+let current: RawGreenlet = mainRaw;
+
+/**
+ * Create a greenlet that runs `fn` on its first `switch` (Python's
+ * `greenlet(run, parent)`); its parent is the running greenlet unless given.
+ * @example
+ * const gr1 = greenlet(async () => { console.log(12); await gr2.switch(); console.log(34); await gr2.switch(); });
+ * const gr2 = greenlet(async () => { console.log(56); await gr1.switch(); console.log(78); await gr1.switch(); });
+ * await gr1.switch();   // 12 56 34 78
+ */
+export function greenlet(fn: (...args: never) => unknown, parent?: RawGreenlet): RawGreenlet {
+  if (typeof fn !== 'function') throw new TypeError(`greenlet: expected a function to run, got ${typeof fn}`);
+  return new RawGreenlet(fn, parent ?? current);
+}
+
+/**
+ * The running raw greenlet (Python's `greenlet.getcurrent()`).
+ * @example
+ * const main = getCurrentRaw();
+ */
+export function getCurrentRaw(): RawGreenlet {
+  return current;
+}
