@@ -25,3 +25,5 @@ export {
   Empty,
   Full,
 } from './errors.js';
+export { Queue, JoinableQueue, SimpleQueue, type QueueOptions, type WaitOptions } from './multiprocessing/queues.js';
+export { Pipe, Connection, type PipeOptions } from './multiprocessing/connection.js';

@@ -18,7 +18,7 @@ import { native } from '../native.js';
 export const SLICE = 0.1;
 
 /** Spins of a wait before it sleeps; each is one Atomics.load. */
-const SPINS = 2000;
+const SPINS = 20000;
 
 /** A deadline in seconds, Python style: `null` means forever. */
 export class Deadline {

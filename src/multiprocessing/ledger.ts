@@ -18,9 +18,10 @@ class Ledger {
     this.#slots = new Int32Array(buffer);
   }
 
+  /** Records `fd` as this worker's (once: the starter pre-lists the fds it hands over). */
   remember(fd: number): void {
     const slots = this.#slots;
-    if (!slots) return;
+    if (!slots || slots.includes(fd + 1)) return;
     for (let i = 0; i < slots.length; i++) {
       if (Atomics.compareExchange(slots, i, 0, fd + 1) === 0) return;
     }

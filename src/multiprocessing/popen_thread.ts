@@ -1,13 +1,14 @@
 /**
  * Start method `thread`: a worker thread running `spawn_main.js` (no CPython
  * twin; it plays the role of a `popen_*` module). Shared objects' fds are
- * process-wide, so the worker dups its own copies and records them in a
+ * process-wide, so the worker gets its own copies (dup'd here) listed in a
  * ledger; when the worker ends — normally, by an error or by `terminate()` —
  * the starter closes whatever the ledger still lists, which is what the kernel
  * does for a dead process.
  * @module
  */
 import { Worker } from 'node:worker_threads';
+import { check } from '../errors.js';
 import { native } from '../native.js';
 import { leftovers, newLedgerBuffer } from './ledger.js';
 import type { Popen, StartRequest } from './popen.js';
@@ -19,10 +20,14 @@ const SIGKILL = 9;
 
 /** Starts a worker thread. */
 export function startThread({ prep, fds, daemon }: StartRequest): Popen {
+  // The worker's own copies of the fds, made now: the starter may close its
+  // copies as soon as start() returns. They are in the ledger from the outset.
   const ledgerBuffer = newLedgerBuffer();
+  const own = fds.map((fd) => check(native.fdDup(fd)));
+  new Int32Array(ledgerBuffer).set(own.map((fd) => fd + 1));
   const tid = new SharedArrayBuffer(4);
   const worker = new Worker(mainScript, {
-    workerData: { prep, fds, ledger: ledgerBuffer, tid },
+    workerData: { prep, fds: own, ledger: ledgerBuffer, tid },
     execArgv: process.execArgv,
     stdin: false,
   });

@@ -158,11 +158,13 @@ export class Process<F extends TaskFunction = TaskFunction> {
     if (self.daemon) throw new Error('daemonic processes are not allowed to have children');
     const task = requireTaskRef(this.#target);
     const fds: number[] = [];
+    const handOvers: (() => void)[] = [];
     const channel: FdChannel = {
       collect(fd) {
         const i = fds.indexOf(fd);
         return i >= 0 ? i : fds.push(fd) - 1;
       },
+      handOver: (fn) => handOvers.push(fn),
     };
     const prep: Preparation = {
       task,
@@ -176,6 +178,7 @@ export class Process<F extends TaskFunction = TaskFunction> {
       context: this.#context.name,
     };
     this.#popen = this.#context.start({ prep, fds, daemon: this.#daemon });
+    for (const handOver of handOvers) handOver();
     children.add(this);
     void this.#popen.exited.then(() => children.delete(this));
   }

@@ -33,6 +33,8 @@ export interface Reduced {
   state: unknown;
   /** fds the object lives on; they cross only when a process or thread starts. */
   fds?: number[];
+  /** Runs once the child started with the object: for objects whose starter gives up its own share. */
+  handOver?: () => void;
 }
 
 /** An object that can be passed to a child: it reduces to {@link Reduced}. */
@@ -62,6 +64,7 @@ function isShareable(value: object): value is Shareable {
  */
 export interface FdChannel {
   collect(fd: number): number;
+  handOver(fn: () => void): void;
 }
 
 const MARK = '\u0000weft';
@@ -129,7 +132,7 @@ function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<
   const done = seen.get(value);
   if (done !== undefined) return done;
   if (isShareable(value)) {
-    const { type, state, fds: own = [] } = value[reduce]();
+    const { type, state, fds: own = [], handOver } = value[reduce]();
     if (own.length && !fds) {
       throw new UnsendableError(
         `${value.constructor.name} objects can only be shared with a process or thread by passing them in its ` +
@@ -137,6 +140,7 @@ function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<
       );
     }
     const record = { [MARK]: 'shareable', type, state, fds: own.map((fd) => fds!.collect(fd)) };
+    if (handOver) fds?.handOver(handOver);
     seen.set(value, record);
     return record;
   }

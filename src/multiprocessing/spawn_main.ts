@@ -2,7 +2,7 @@
  * Entry point of every weft child, process or worker thread (CPython's
  * `spawn_main`). A process child reads its {@link Preparation} from fd 3 and
  * finds its shared objects' fds in the slots after it; a worker thread gets both
- * in `workerData` and dups the fds, which belong to its starter.
+ * in `workerData`, with fds dup'd for it by its starter.
  * @module
  */
 import { readFileSync } from 'node:fs';
@@ -36,6 +36,5 @@ if (isMainThread) {
   const tid = new Int32Array(data.tid);
   Atomics.store(tid, 0, native.gettid());
   Atomics.notify(tid, 0);
-  const fds = data.fds.map((fd) => check(native.fdDup(fd)));
-  await runChild(data.prep, fds);
+  await runChild(data.prep, data.fds);
 }

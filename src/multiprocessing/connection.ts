@@ -1,0 +1,268 @@
+/**
+ * `Pipe` and `Connection` — the twins of CPython's
+ * `multiprocessing/connection.py`, on shared-memory rings instead of a socket.
+ *
+ * Each direction is a {@link Ring}; a Unix socket pair carries no data and only
+ * answers "is anyone still holding the other end?": when every copy of the
+ * peer's socket is closed — by `close()` or by the death of the processes and
+ * threads that held it — `recv()` drains what was sent and then throws
+ * `EOFError` instead of waiting forever.
+ *
+ * An end passed to a child in `args` is handed over: the starter keeps using
+ * its object if it likes, but no longer counts as holding that end, so that
+ * the starter's `recv()` on the other end sees EOFError once the child is gone
+ * (with Python, the starter must remember to close its copy, or it hangs).
+ * @module
+ */
+import { BrokenPipeError, EOFError, OSError, ValueError, check } from '../errors.js';
+import { native } from '../native.js';
+import { Feeder } from './feeder.js';
+import { Deadline, waitFor } from './futex.js';
+import { ledger } from './ledger.js';
+import { dumps, dumpsBytes, isBytes, loads, reduce, registerType, type Reduced } from './reduction.js';
+import { EMPTY, PARTIAL, Ring, checkCapacity, ringBytes } from './ring.js';
+import { SharedBlock } from './shared_memory.js';
+
+/** Options of {@link Pipe}. */
+export interface PipeOptions {
+  /** Both ends send and receive (default); false gives `[receiveOnly, sendOnly]`, as Python. */
+  duplex?: boolean;
+  /** Bytes of shared memory per direction (a power of two; default 1 MiB). Larger messages are chunked. */
+  capacity?: number;
+}
+
+const DEFAULT_CAPACITY = 1 << 20;
+
+const closer = new FinalizationRegistry<number>((fd) => {
+  native.fdClose(fd);
+  ledger.forget(fd);
+});
+
+interface EndState {
+  /** Ring index this end reads from, or -1. */
+  readFrom: number;
+  /** Ring index this end writes to, or -1. */
+  writeTo: number;
+}
+
+/**
+ * One end of a {@link Pipe}: Python's `multiprocessing.connection.Connection`.
+ *
+ * @example
+ * const [a, b] = Pipe();
+ * a.send({ hello: 'world' });
+ * console.log(await b.recv()); // { hello: 'world' }
+ */
+export class Connection {
+  readonly #block: SharedBlock;
+  readonly #state: EndState;
+  readonly #in: Ring | null;
+  readonly #out: Ring | null;
+  #feeder: Feeder | null = null;
+  #socket: number;
+  #handedOver = false;
+  #closed = false;
+
+  /** @internal Use {@link Pipe}. */
+  constructor(block: SharedBlock, state: EndState, socket: number) {
+    this.#block = block;
+    this.#state = state;
+    this.#socket = socket;
+    ledger.remember(socket);
+    closer.register(this, socket, this);
+    this.#in = state.readFrom >= 0 ? ringAt(block, state.readFrom) : null;
+    this.#out = state.writeTo >= 0 ? ringAt(block, state.writeTo) : null;
+  }
+
+  /** False after `close()`. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+  /** Whether this end can receive. */
+  get readable(): boolean {
+    return this.#in !== null;
+  }
+  /** Whether this end can send. */
+  get writable(): boolean {
+    return this.#out !== null;
+  }
+
+  /** True once every holder of the other end closed it or died. */
+  #peerGone(): boolean {
+    return this.#socket >= 0 && native.peerClosed(this.#socket);
+  }
+
+  /**
+   * Sends `obj` to the other end; returns at once (a full ring buffers it locally, as a pipe's feeder would).
+   * @throws {UnsendableError} when `obj` cannot cross; nothing is sent.
+   * @throws {BrokenPipeError} when the other end is closed or its holders died.
+   * @throws {OSError} when this end is closed or cannot send.
+   */
+  send(obj: unknown): void {
+    this.#checkWritable();
+    this.#sendPayload(dumps(obj));
+  }
+
+  /**
+   * Sends raw bytes (`buffer[offset, offset + size)`); the other end gets them with `recvBytes()`.
+   * @throws {BrokenPipeError} when the other end is gone.
+   */
+  sendBytes(buffer: ArrayBufferView, offset = 0, size?: number): void {
+    this.#checkWritable();
+    const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    if (offset < 0 || offset > bytes.length) throw new ValueError('offset is out of bounds');
+    const end = size === undefined ? bytes.length : offset + size;
+    if (size !== undefined && (size < 0 || end > bytes.length)) throw new ValueError('buffer length < offset + size');
+    this.#sendPayload(dumpsBytes(bytes.subarray(offset, end)));
+  }
+
+  #sendPayload(payload: Uint8Array): void {
+    if (this.#peerGone()) throw new BrokenPipeError(32);
+    (this.#feeder ??= new Feeder(this.#out!, () => (this.#peerGone() ? new BrokenPipeError(32) : undefined))).send(payload);
+  }
+
+  /**
+   * Waits for and returns the next message.
+   * @throws {EOFError} when nothing is left and every holder of the other end closed it or died.
+   * @throws {OSError} when this end is closed or cannot receive.
+   */
+  async recv(): Promise<unknown> {
+    const payload = await this.#recvPayload();
+    return loads(payload);
+  }
+
+  /**
+   * Waits for the next message sent with `sendBytes()` and returns its bytes.
+   * @throws {OSError} when the message is longer than `maxlength` (it is dropped, as Python's is).
+   * @throws {EOFError} when the other end is gone.
+   */
+  async recvBytes(maxlength?: number): Promise<Buffer> {
+    if (maxlength !== undefined && !(maxlength >= 0)) throw new ValueError('negative maxlength');
+    const payload = await this.#recvPayload();
+    const bytes = isBytes(payload) ? Buffer.from(payload.buffer, payload.byteOffset + 1, payload.length - 1) : Buffer.from(payload);
+    if (maxlength !== undefined && bytes.length > maxlength) throw new OSError(90, 'bad message length');
+    return bytes;
+  }
+
+  async #recvPayload(): Promise<Uint8Array> {
+    const ring = this.#checkReadable();
+    for (;;) {
+      if (!ring.isEmpty() && ring.getLock.tryAcquire()) {
+        let payload;
+        try {
+          payload = ring.readNow();
+          if (payload === PARTIAL) payload = await ring.read();
+        } finally {
+          ring.getLock.release();
+        }
+        if (payload !== EMPTY) return payload;
+        continue;
+      }
+      const ready = await waitFor(ring.data, new Deadline(null), () => {
+        if (!ring.isEmpty()) return 'data';
+        return this.#peerGone() ? 'eof' : undefined;
+      });
+      if (ready === 'eof' && ring.isEmpty()) throw new EOFError('the other end of the pipe was closed');
+      if (ready !== 'data' && ready !== 'eof') continue;
+      await ring.getLock.acquire(new Deadline(null));
+      let payload;
+      try {
+        payload = await ring.read();
+      } finally {
+        ring.getLock.release();
+      }
+      if (payload !== EMPTY) return payload;
+    }
+  }
+
+  /**
+   * Whether a message (or EOF) is waiting, after waiting up to `timeout` seconds (0: just look; null: forever).
+   */
+  async poll(timeout: number | null = 0): Promise<boolean> {
+    const ring = this.#checkReadable();
+    const ready = await waitFor(ring.data, new Deadline(timeout), () => (!ring.isEmpty() || this.#peerGone() ? true : undefined));
+    return ready === true;
+  }
+
+  /** Closes this end here; the other end sees EOFError once no one else holds this one. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#dropSocket();
+    // Messages still buffered locally are flushed by the feeder before the process exits.
+  }
+
+  #dropSocket(): void {
+    if (this.#socket < 0) return;
+    closer.unregister(this);
+    native.fdClose(this.#socket);
+    ledger.forget(this.#socket);
+    this.#socket = -1;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new OSError(9, 'handle is closed');
+  }
+
+  #checkReadable(): Ring {
+    this.#checkOpen();
+    if (!this.#in) throw new OSError(9, 'connection is write-only');
+    return this.#in;
+  }
+
+  #checkWritable(): void {
+    this.#checkOpen();
+    if (!this.#out) throw new OSError(9, 'connection is read-only');
+  }
+
+  /** @internal */
+  [reduce](): Reduced {
+    this.#checkOpen();
+    if (this.#handedOver) {
+      throw new ValueError('this Connection end was already handed to a child; create another Pipe for another child');
+    }
+    return {
+      type: 'Connection',
+      state: this.#state,
+      fds: [this.#block.fd, this.#socket],
+      handOver: () => {
+        this.#handedOver = true;
+        this.#dropSocket();
+      },
+    };
+  }
+}
+
+function ringAt(block: SharedBlock, index: number): Ring {
+  const capacity = (block.buffer.byteLength / 2 - 128) | 0;
+  return new Ring(block.buffer, index * (block.buffer.byteLength / 2), capacity, false);
+}
+
+/**
+ * A connected pair of {@link Connection} ends: Python's `multiprocessing.Pipe`.
+ *
+ * @example
+ * import { Pipe, Process, task, isMainModule } from 'weft';
+ * export const child = task(import.meta, async (conn: Connection) => { conn.send('qqqqqq'); conn.close(); });
+ * if (isMainModule(import.meta)) {
+ *   const [parentConn, childConn] = Pipe();
+ *   new Process({ target: child, args: [childConn] }).start();
+ *   console.log(await parentConn.recv()); // qqqqqq
+ * }
+ */
+export function Pipe({ duplex = true, capacity = DEFAULT_CAPACITY }: PipeOptions = {}): [Connection, Connection] {
+  checkCapacity(capacity);
+  const block = SharedBlock.create(2 * ringBytes(capacity));
+  new Ring(block.buffer, 0, capacity, true);
+  new Ring(block.buffer, ringBytes(capacity), capacity, true);
+  const pair = native.socketPair();
+  if (typeof pair === 'number') check(pair);
+  const [s0, s1] = pair as [number, number];
+  const dup = SharedBlock.adopt(check(native.fdDup(block.fd)));
+  if (duplex) {
+    return [new Connection(block, { readFrom: 0, writeTo: 1 }, s0), new Connection(dup, { readFrom: 1, writeTo: 0 }, s1)];
+  }
+  return [new Connection(block, { readFrom: 0, writeTo: -1 }, s0), new Connection(dup, { readFrom: -1, writeTo: 0 }, s1)];
+}
+
+registerType('Connection', (state, fds) => new Connection(SharedBlock.adopt(fds[0]!), state as EndState, fds[1]!));

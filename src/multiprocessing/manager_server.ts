@@ -1,0 +1,479 @@
+/**
+ * The manager's server process — the twin of CPython's `managers.Server`.
+ * It owns every shared object, listens on a Unix socket in a private
+ * directory (and, after `serve()`, on TCP), authenticates each connection
+ * with the mutual HMAC handshake, then runs the calls of each connection in
+ * the order they arrive and answers each with its request id. Calls that wait
+ * (a queue `get`, a lock `acquire`) answer when they are done, so one waiting
+ * call never holds up the others on its connection.
+ *
+ * References: every proxy in a client process holds one reference, counted
+ * per connection; when a connection closes (its process died or exited) its
+ * references are dropped, and an object nobody refers to — no client and no
+ * other shared object holding a proxy to it — is freed.
+ * @module
+ */
+import { rmSync } from 'node:fs';
+import net from 'node:net';
+import { constants } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
+import { native } from '../native.js';
+import { dumps, reduce, type Reduced } from './reduction.js';
+import { loadTask, task, type TaskRef } from './task.js';
+import { isAlive } from './util.js';
+import { arrayType, dictType, listType, namespaceType, valueType, type CallContext, type TypeSpec } from './manager_types.js';
+import { syncTypes } from './manager_sync_types.js';
+import { DEFAULT_MAX_FRAME, PROXY_TYPE, ProtocolError, decode, deliverChallenge, frame, type FrameReader, type ProxyState } from './manager_wire.js';
+
+/** A type registered with `Manager.register`, as the server receives it. */
+export interface RegisteredType {
+  typeid: string;
+  factory: TaskRef;
+  exposed?: string[];
+}
+
+/** What the parent tells a new server. */
+export interface ServerConfig {
+  /** Unix socket path; its directory is private to this manager and removed on exit. */
+  path: string;
+  dir: string;
+  authkey: string;
+  registry: RegisteredType[];
+  parentPid: number;
+  handshakeTimeout?: number;
+  maxFrame?: number;
+}
+
+interface Entry {
+  typeid: string;
+  obj: unknown;
+  spec: TypeSpec;
+  refs: number;
+  exposed?: string[];
+}
+
+interface Endpoint {
+  address: string;
+  authkey: Buffer;
+  idleMs: number;
+}
+
+/** A proxy held inside the server (stored in a shared dict, published by `serve`). */
+class ServerRef {
+  constructor(readonly state: ProxyState, readonly server: ManagerServer | null) {}
+  [reduce](): Reduced {
+    return { type: PROXY_TYPE, state: this.server ? this.server.stateFor(this) : this.state };
+  }
+}
+
+const builtins: Record<string, TypeSpec> = {
+  dict: dictType,
+  list: listType,
+  Namespace: namespaceType,
+  Value: valueType,
+  Array: arrayType,
+  ...syncTypes,
+};
+
+let nextConn = 1;
+
+/** One authenticated client connection. */
+class ServerConn implements CallContext {
+  readonly conn = nextConn++;
+  readonly refs = new Map<number, number>();
+  #out: Buffer[] = [];
+  #flushing = false;
+  #closers = new Set<() => void>();
+  closed = false;
+  constructor(readonly sock: net.Socket, readonly endpoint: Endpoint) {}
+
+  onClose(fn: () => void): () => void {
+    this.#closers.add(fn);
+    return () => this.#closers.delete(fn);
+  }
+
+  runClosers(): void {
+    for (const fn of this.#closers) {
+      try {
+        fn();
+      } catch {
+        // cleanup of one waiter must not stop the others
+      }
+    }
+    this.#closers.clear();
+  }
+
+  send(body: Uint8Array): void {
+    if (this.closed) return;
+    this.#out.push(frame(body));
+    if (!this.#flushing) {
+      this.#flushing = true;
+      queueMicrotask(() => {
+        this.#flushing = false;
+        if (this.closed || !this.#out.length) return;
+        const out = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out);
+        this.#out = [];
+        this.sock.write(out);
+      });
+    }
+  }
+}
+
+const refsFinalizer = new FinalizationRegistry<{ server: ManagerServer; id: number }>(({ server, id }) => server.release(id, 1));
+
+/** The server: objects, listeners and connections. */
+export class ManagerServer {
+  readonly objects = new Map<number, Entry>();
+  readonly types = new Map<string, TypeSpec>(Object.entries(builtins));
+  readonly published = new Map<string, ServerRef>();
+  readonly conns = new Set<ServerConn>();
+  #listeners: net.Server[] = [];
+  #own = new Set<string>();
+  #nextId = 1;
+  /** The connection a response is being encoded for: proxies inside it are counted for it. */
+  #encodingFor: ServerConn | null = null;
+  #stopped: Promise<void>;
+  #stop!: () => void;
+  readonly handshakeMs: number;
+  readonly maxFrame: number;
+
+  constructor(readonly authkey: Buffer, options: { handshakeTimeout?: number; maxFrame?: number } = {}) {
+    this.handshakeMs = (options.handshakeTimeout ?? 10) * 1000;
+    this.maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
+    this.#stopped = new Promise((resolve) => (this.#stop = resolve));
+  }
+
+  /** Resolves when `shutdown` ran. */
+  get stopped(): Promise<void> {
+    return this.#stopped;
+  }
+
+  /** Adds the types registered by the user's modules (their factories are task references). */
+  async register(registry: RegisteredType[]): Promise<void> {
+    for (const { typeid, factory, exposed } of registry) {
+      const make = await loadTask(factory);
+      this.types.set(typeid, {
+        create: (args) => make(...args),
+        methods: new Proxy({}, {
+          // Only the exposed names (or, without a list, public methods) are callable: never `constructor`, `__proto__`.
+          get: (_t, name) => {
+            if (typeof name !== 'string') return undefined;
+            return (obj: Record<string, unknown>, args: unknown[]) => {
+              const allowed = exposed ? exposed.includes(name) : publicMethods(obj).includes(name);
+              const fn = obj[name];
+              if (!allowed || typeof fn !== 'function') throw new AttributeError(`'${typeid}' object has no exposed method '${name}'`);
+              return (fn as (...a: unknown[]) => unknown).apply(obj, args);
+            };
+          },
+          has: () => true,
+        }) as TypeSpec['methods'],
+      });
+      if (exposed) this.#exposed.set(typeid, exposed);
+    }
+  }
+  #exposed = new Map<string, string[]>();
+
+  /** Listens on a Unix socket path or a TCP host/port with its own authkey; resolves to the address proxies use. */
+  async listen(where: { path: string } | { host: string; port: number }, authkey: Buffer, idleTimeout = 0): Promise<{ address: string; host?: string; port?: number }> {
+    const server = net.createServer({ pauseOnConnect: false, noDelay: true });
+    server.maxConnections = 4096;
+    const endpoint: Endpoint = { address: '', authkey, idleMs: idleTimeout * 1000 };
+    server.on('connection', (sock) => this.#accept(sock, endpoint));
+    server.on('error', () => {
+      // listening errors surface through the listen promise below; later ones (EMFILE) only drop that connection
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if ('path' in where) server.listen(where.path, () => resolve());
+      else server.listen(where.port, where.host, () => resolve());
+    });
+    this.#listeners.push(server);
+    const addr = server.address();
+    if (typeof addr === 'string' || addr === null) {
+      endpoint.address = (where as { path: string }).path;
+      this.#own.add(endpoint.address);
+      return { address: endpoint.address };
+    }
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    endpoint.address = `tcp://${host}:${addr.port}`;
+    this.#own.add(endpoint.address);
+    return { address: endpoint.address, host: addr.address, port: addr.port };
+  }
+
+  #accept(sock: net.Socket, endpoint: Endpoint): void {
+    sock.setNoDelay(true);
+    sock.on('error', () => sock.destroy());
+    deliverChallenge(sock, endpoint.authkey, this.handshakeMs, this.maxFrame).then(
+      ({ reader, queue }) => this.#serve(sock, endpoint, reader, queue),
+      () => sock.destroy(),
+    );
+  }
+
+  #serve(sock: net.Socket, endpoint: Endpoint, reader: FrameReader, queue: Buffer[]): void {
+    if (sock.destroyed) return;
+    const conn = new ServerConn(sock, endpoint);
+    this.conns.add(conn);
+    const stallMs = 30_000;
+    sock.setTimeout(endpoint.idleMs > 0 ? Math.min(endpoint.idleMs, stallMs) : stallMs);
+    let lastActivity = Date.now();
+    sock.on('timeout', () => {
+      // Drop a peer that stalls mid-frame, or any peer idle past the endpoint's limit.
+      if (reader.pending > 0 || (endpoint.idleMs > 0 && Date.now() - lastActivity >= endpoint.idleMs)) sock.destroy();
+    });
+    const frames: Buffer[] = queue;
+    const onData = (chunk: Buffer | null) => {
+      lastActivity = Date.now();
+      try {
+        if (chunk) reader.push(chunk, frames);
+        for (let i = 0; i < frames.length; i++) this.#handle(conn, frames[i]!);
+      } catch {
+        sock.destroy(); // malformed or hostile input: drop this connection only
+      }
+      frames.length = 0;
+    };
+    sock.on('data', onData);
+    sock.on('close', () => this.#closeConn(conn));
+    if (frames.length) onData(null);
+  }
+
+  #closeConn(conn: ServerConn): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    this.conns.delete(conn);
+    conn.runClosers();
+    for (const [id, n] of conn.refs) this.release(id, n);
+    conn.refs.clear();
+  }
+
+  /** Drops `n` references to object `id`; frees it at zero. */
+  release(id: number, n: number): void {
+    const entry = this.objects.get(id);
+    if (!entry) return;
+    entry.refs -= n;
+    if (entry.refs <= 0) this.objects.delete(id);
+  }
+
+  #handle(conn: ServerConn, payload: Buffer): void {
+    const msg = decode(payload, (state) => this.#adopt(state));
+    if (!Array.isArray(msg) || msg.length !== 4) throw new ProtocolError('a request is [id, object, method, args]');
+    const [req, oid, method, args] = msg as [unknown, unknown, unknown, unknown];
+    if (!Number.isSafeInteger(req) || !Number.isSafeInteger(oid) || typeof method !== 'string' || !Array.isArray(args)) {
+      throw new ProtocolError('malformed request');
+    }
+    let result: unknown;
+    try {
+      result = oid === 0 ? this.#serverCall(conn, method, args) : this.#objectCall(conn, oid as number, method, args);
+    } catch (err) {
+      this.#reply(conn, req as number, err, true);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (value) => this.#reply(conn, req as number, value, false),
+        (err) => this.#reply(conn, req as number, err, true),
+      );
+    } else {
+      this.#reply(conn, req as number, result, false);
+    }
+  }
+
+  #objectCall(conn: ServerConn, id: number, method: string, args: unknown[]): unknown {
+    const entry = this.objects.get(id);
+    if (!entry) throw new ReferenceError(`shared object ${id} no longer exists on the manager (every proxy to it was released)`);
+    const methods = entry.spec.methods;
+    // Builtin tables are plain objects: only their own names, never `constructor` or `__proto__`.
+    const fn = Object.hasOwn(methods, method) || this.#isCustom(entry) ? methods[method] : undefined;
+    if (typeof fn !== 'function') {
+      throw new AttributeError(`'${entry.typeid}' object has no exposed method '${method}'`);
+    }
+    return (fn as (obj: unknown, args: unknown[], ctx: CallContext) => unknown)(entry.obj, args, conn);
+  }
+
+  #isCustom(entry: Entry): boolean {
+    return !(entry.typeid in builtins);
+  }
+
+  #serverCall(conn: ServerConn, method: string, args: unknown[]): unknown {
+    switch (method) {
+      case 'create': {
+        const [typeid, cargs] = args as [unknown, unknown];
+        if (typeof typeid !== 'string' || !this.types.has(typeid)) throw new TypeError(`the manager knows no type '${String(typeid)}': register it before start()`);
+        if (!Array.isArray(cargs)) throw new TypeError('create: arguments must be an array');
+        const spec = this.types.get(typeid)!;
+        const made = spec.create(cargs);
+        const finish = (obj: unknown): ServerRef => {
+          const id = this.#nextId++;
+          const exposed = this.#exposed.get(typeid) ?? (typeid in builtins ? undefined : publicMethods(obj));
+          this.objects.set(id, { typeid, obj, spec, refs: 0, exposed });
+          return new ServerRef({ address: '', authkey: '', id, typeid, exposed }, this);
+        };
+        return made instanceof Promise ? made.then(finish) : finish(made);
+      }
+      case 'incref': {
+        const id = args[0] as number;
+        const entry = this.objects.get(id);
+        if (!entry) throw new ReferenceError(`shared object ${String(id)} no longer exists on the manager`);
+        entry.refs++;
+        conn.refs.set(id, (conn.refs.get(id) ?? 0) + 1);
+        return null;
+      }
+      case 'decref': {
+        const id = args[0] as number;
+        const held = conn.refs.get(id) ?? 0;
+        if (held > 0) {
+          if (held === 1) conn.refs.delete(id);
+          else conn.refs.set(id, held - 1);
+          this.release(id, 1);
+        }
+        return null;
+      }
+      case 'ping':
+        return 'pong';
+      case 'info':
+        return { objects: this.objects.size, connections: this.conns.size, pid: process.pid };
+      case 'lookup': {
+        const name = args[0];
+        const ref = typeof name === 'string' ? this.published.get(name) : undefined;
+        if (!ref) throw new KeyError(`no object published as ${JSON.stringify(name)}`);
+        return ref;
+      }
+      case 'serve':
+        return this.#serveTcp(args[0]);
+      case 'shutdown':
+        setImmediate(() => this.shutdown());
+        return null;
+      default:
+        throw new AttributeError(`the manager has no operation '${method}'`);
+    }
+  }
+
+  async #serveTcp(options: unknown): Promise<{ host: string; port: number }> {
+    const o = options as { host?: unknown; port?: unknown; authkey?: unknown; exposed?: unknown; idleTimeout?: unknown };
+    const host = typeof o.host === 'string' ? o.host : '127.0.0.1';
+    const port = typeof o.port === 'number' ? o.port : 0;
+    if (typeof o.authkey !== 'string' || o.authkey.length === 0) throw new TypeError('serve: an authkey is required');
+    const exposed = (o.exposed ?? {}) as Record<string, unknown>;
+    for (const [name, ref] of Object.entries(exposed)) {
+      if (!(ref instanceof ServerRef) || !ref.server) throw new TypeError(`serve: exposed.${name} is not a proxy of this manager`);
+    }
+    const idle = typeof o.idleTimeout === 'number' ? o.idleTimeout : 0;
+    const { host: h, port: p } = await this.listen({ host, port }, Buffer.from(o.authkey, 'hex'), idle);
+    for (const [name, ref] of Object.entries(exposed)) this.published.set(name, ref as ServerRef);
+    return { host: h!, port: p! };
+  }
+
+  /** A proxy record arrived inside a request: hold it as a reference (and count it if it is ours). */
+  #adopt(state: ProxyState): ServerRef {
+    const entry = this.#own.has(state.address) ? this.objects.get(state.id) : undefined;
+    if (!entry) return new ServerRef(state, null);
+    entry.refs++;
+    const ref = new ServerRef({ ...state, address: '', authkey: '' }, this);
+    refsFinalizer.register(ref, { server: this, id: state.id });
+    return ref;
+  }
+
+  /** The state a proxy to one of our objects travels as, on the connection being answered (which now holds it). */
+  stateFor(ref: ServerRef): ProxyState {
+    const conn = this.#encodingFor;
+    const entry = this.objects.get(ref.state.id);
+    if (!conn) throw new Error('manager proxies are only sent inside answers');
+    if (entry) {
+      entry.refs++;
+      conn.refs.set(ref.state.id, (conn.refs.get(ref.state.id) ?? 0) + 1);
+    }
+    return { ...ref.state, address: conn.endpoint.address, authkey: conn.endpoint.authkey.toString('hex') };
+  }
+
+  #reply(conn: ServerConn, req: number, value: unknown, failed: boolean): void {
+    if (conn.closed) return;
+    let body: Uint8Array;
+    this.#encodingFor = conn;
+    try {
+      body = failed ? dumps([req, 1, errorRecord(value)]) : dumps([req, 0, value], 'result');
+    } catch (err) {
+      body = dumps([req, 1, errorRecord(err)]);
+    } finally {
+      this.#encodingFor = null;
+    }
+    conn.send(body);
+  }
+
+  /** Closes every listener and connection; removes nothing itself (the caller owns the directory). */
+  shutdown(): void {
+    for (const l of this.#listeners) l.close();
+    for (const conn of this.conns) conn.sock.destroy();
+    this.#stop();
+  }
+}
+
+/** Python's `AttributeError`: the method is not exposed. */
+export class AttributeError extends Error {
+  override name = 'AttributeError';
+}
+
+/** Python's `KeyError` re-stated here so the server module needs nothing else from errors.ts. */
+class KeyError extends Error {
+  override name = 'KeyError';
+}
+
+function errorRecord(err: unknown): [string, string, string] {
+  if (err instanceof Error) return [err.name || err.constructor.name, err.message, err.stack ?? ''];
+  return ['Error', String(err), ''];
+}
+
+/** Public methods of an object: functions on it or its prototypes, not `constructor`, not `_private`. */
+function publicMethods(obj: unknown): string[] {
+  const names = new Set<string>();
+  for (let o = obj as object | null; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const name of Object.getOwnPropertyNames(o)) {
+      if (name === 'constructor' || name.startsWith('_')) continue;
+      const desc = Object.getOwnPropertyDescriptor(o, name);
+      if (desc && typeof desc.value === 'function') names.add(name);
+    }
+  }
+  return [...names];
+}
+
+/**
+ * The server process's target: listens on `config.path`, serves until
+ * `shutdown` or until its parent dies, then removes its directory.
+ */
+export const managerServerMain = task(import.meta, async function managerServerMain(config: ServerConfig): Promise<void> {
+  const authkey = Buffer.from(config.authkey, 'hex');
+  const server = new ManagerServer(authkey, { handshakeTimeout: config.handshakeTimeout, maxFrame: config.maxFrame });
+  let cleaned = false;
+  const cleanup = () => {
+    if (cleaned) return;
+    cleaned = true;
+    server.shutdown();
+    rmSync(config.dir, { recursive: true, force: true });
+  };
+  let watch: NodeJS.Timeout | undefined;
+  if (isMainThread) {
+    // Die with the parent, but by SIGTERM so the socket directory goes too
+    // (prctl PR_SET_PDEATHSIG; spawn_main set SIGKILL). A parent-gone poll closes the race.
+    native.setParentDeathSignal(constants.signals.SIGTERM);
+    process.on('SIGTERM', () => {
+      cleanup();
+      process.exit(0);
+    });
+    // Python's manager ignores SIGINT so that Ctrl-C in the parent does not kill it first.
+    process.on('SIGINT', () => {});
+    watch = setInterval(() => {
+      if (!isAlive(config.parentPid) || process.ppid !== config.parentPid) {
+        cleanup();
+        process.exit(0);
+      }
+    }, 500);
+    if (!isAlive(config.parentPid)) {
+      cleanup();
+      process.exit(0);
+    }
+  }
+  process.on('exit', cleanup);
+  await server.register(config.registry);
+  await server.listen({ path: config.path }, authkey);
+  await server.stopped;
+  clearInterval(watch);
+  cleanup();
+});

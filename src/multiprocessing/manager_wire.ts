@@ -1,0 +1,295 @@
+/**
+ * The manager's wire: length-prefixed frames, the mutual HMAC handshake and
+ * the message codec — the part of CPython's `multiprocessing/connection.py`
+ * (`deliver_challenge`, `answer_challenge`) and `managers.py` (`dispatch`)
+ * that managers use, without pickle.
+ *
+ * Frame: a 4-byte big-endian length, then that many bytes. Handshake (before
+ * any data; see docs/manager.md):
+ *   server → client  `WEFTMGR1` + 32-byte nonce S
+ *   client → server  HMAC(key, "c2s" | S | C) + 32-byte nonce C
+ *   server → client  HMAC(key, "s2c" | C | S)  or  `FAILURE`
+ * Each side proves it holds the key, on a nonce the other chose, so neither a
+ * replayed nor a reflected answer passes. Messages after it are encoded with
+ * `reduction.dumps`; decoding rebuilds only plain data, errors and manager
+ * proxies — never another shareable type, never code.
+ * @module
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
+import v8 from 'node:v8';
+import { Packr } from 'msgpackr';
+import { EOFError } from '../errors.js';
+
+/** Python's `multiprocessing.AuthenticationError`: the other side does not hold the same authkey. */
+export class AuthenticationError extends Error {
+  override name = 'AuthenticationError';
+}
+
+/**
+ * Python's `multiprocessing.managers.RemoteError`: the server raised an error
+ * of a class this process does not know; `remoteStack` holds its stack text.
+ */
+export class RemoteError extends Error {
+  override name = 'RemoteError';
+  /** The class name the error had on the server. */
+  readonly remoteName: string;
+  /** The stack trace as the server printed it. */
+  readonly remoteStack: string;
+  constructor(remoteName: string, message: string, remoteStack = '') {
+    super(`${remoteName}: ${message}`);
+    this.remoteName = remoteName;
+    this.remoteStack = remoteStack;
+  }
+}
+
+/** Python's `IndexError`: a list index out of range. */
+export class IndexError extends Error {
+  override name = 'IndexError';
+}
+
+export const MAGIC = Buffer.from('WEFTMGR1');
+export const FAILURE = Buffer.from('FAILURE');
+const NONCE = 32;
+/** Largest frame a peer accepts before dropping the connection (bytes). */
+export const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
+/** Handshake frames are tiny; anything bigger before authentication is hostile. */
+const HANDSHAKE_MAX = 256;
+
+function mac(key: Uint8Array, label: string, a: Uint8Array, b: Uint8Array): Buffer {
+  return createHmac('sha256', key).update(label).update(a).update(b).digest();
+}
+
+/** Encodes one frame: length prefix + body. */
+export function frame(body: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(4 + body.length);
+  out.writeUInt32BE(body.length, 0);
+  out.set(body, 4);
+  return out;
+}
+
+/** A frame longer than the limit, or a malformed one: the connection is dropped. */
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+}
+
+/**
+ * Splits a byte stream into frames. `push` returns the complete frames;
+ * a length above `maxFrame` throws {@link ProtocolError}.
+ */
+export class FrameReader {
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #need = -1;
+  constructor(public maxFrame: number = DEFAULT_MAX_FRAME) {}
+
+  /** Bytes received that do not yet form a frame. */
+  get pending(): number {
+    return this.#buffered;
+  }
+
+  push(chunk: Buffer, out: Buffer[]): void {
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    for (;;) {
+      if (this.#need < 0) {
+        if (this.#buffered < 4) return;
+        const head = this.#take(4);
+        const len = head.readUInt32BE(0);
+        if (len > this.maxFrame) throw new ProtocolError(`frame of ${len} bytes exceeds the limit of ${this.maxFrame}`);
+        this.#need = len;
+      }
+      if (this.#buffered < this.#need) return;
+      out.push(this.#take(this.#need));
+      this.#need = -1;
+    }
+  }
+
+  #take(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length >= n) {
+      this.#buffered -= n;
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const all = Buffer.concat(this.#chunks, this.#buffered);
+    this.#chunks = all.length > n ? [all.subarray(n)] : [];
+    this.#buffered -= n;
+    return all.subarray(0, n);
+  }
+}
+
+/** Reads the next frame off a socket during the handshake (before the data handler is attached). */
+function nextFrame(sock: Socket, reader: FrameReader, queue: Buffer[], timeoutMs: number): Promise<Buffer> {
+  if (queue.length) return Promise.resolve(queue.shift()!);
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      clearTimeout(timer);
+      sock.off('data', onData);
+      sock.off('close', onClose);
+      sock.off('error', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        reader.push(chunk, queue);
+      } catch (err) {
+        cleanup();
+        reject(err);
+        return;
+      }
+      if (queue.length) {
+        cleanup();
+        resolve(queue.shift()!);
+      }
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new EOFError('connection closed during the manager handshake'));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new AuthenticationError(`manager handshake did not complete within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    sock.on('data', onData);
+    sock.once('close', onClose);
+    sock.once('error', onClose);
+  });
+}
+
+/**
+ * Server side of the handshake. Resolves with the frames that arrived behind
+ * it (pipelined requests); rejects with AuthenticationError on a wrong key.
+ */
+export async function deliverChallenge(sock: Socket, key: Uint8Array, timeoutMs: number, maxFrame: number): Promise<{ reader: FrameReader; queue: Buffer[] }> {
+  const reader = new FrameReader(HANDSHAKE_MAX);
+  const queue: Buffer[] = [];
+  const nonceS = randomBytes(NONCE);
+  sock.write(frame(Buffer.concat([MAGIC, nonceS])));
+  const answer = await nextFrame(sock, reader, queue, timeoutMs);
+  if (answer.length !== 32 + NONCE) {
+    sock.end(frame(FAILURE));
+    throw new AuthenticationError('malformed handshake answer');
+  }
+  const nonceC = answer.subarray(32);
+  if (!timingSafeEqual(answer.subarray(0, 32), mac(key, 'c2s', nonceS, nonceC))) {
+    sock.end(frame(FAILURE));
+    throw new AuthenticationError('digest received was wrong');
+  }
+  sock.write(frame(mac(key, 's2c', nonceC, nonceS)));
+  reader.maxFrame = maxFrame;
+  return { reader, queue };
+}
+
+/** Client side of the handshake; rejects with AuthenticationError when either side's key is wrong. */
+export async function answerChallenge(sock: Socket, key: Uint8Array, timeoutMs: number, maxFrame: number): Promise<{ reader: FrameReader; queue: Buffer[] }> {
+  const reader = new FrameReader(HANDSHAKE_MAX);
+  const queue: Buffer[] = [];
+  const hello = await nextFrame(sock, reader, queue, timeoutMs);
+  if (hello.length !== MAGIC.length + NONCE || !hello.subarray(0, MAGIC.length).equals(MAGIC)) {
+    throw new AuthenticationError('the peer is not a weft manager (bad greeting)');
+  }
+  const nonceS = hello.subarray(MAGIC.length);
+  const nonceC = randomBytes(NONCE);
+  sock.write(frame(Buffer.concat([mac(key, 'c2s', nonceS, nonceC), nonceC])));
+  const verdict = await nextFrame(sock, reader, queue, timeoutMs);
+  if (verdict.equals(FAILURE)) throw new AuthenticationError('digest sent was rejected: the manager holds a different authkey');
+  if (verdict.length !== 32 || !timingSafeEqual(verdict, mac(key, 's2c', nonceC, nonceS))) {
+    throw new AuthenticationError('digest received was wrong: the manager does not hold this authkey');
+  }
+  reader.maxFrame = maxFrame;
+  return { reader, queue };
+}
+
+// ---- codec -------------------------------------------------------------------
+
+/** The key `reduction.prepare` marks its records with (errors, shareables). */
+const MARK = '\u0000weft';
+/** The shareable type name of every manager proxy. */
+export const PROXY_TYPE = 'weft.manager.Proxy';
+const PLAIN = 0;
+const STRUCTURED = 1;
+const MAX_DEPTH = 512;
+const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
+
+/** The state a proxy travels as: where its server is, how to authenticate, which object. */
+export interface ProxyState {
+  address: string;
+  authkey: string;
+  id: number;
+  typeid: string;
+  exposed?: string[];
+}
+
+/** Checks the state of a proxy record received from the wire before anything uses it. */
+export function checkProxyState(state: unknown): ProxyState {
+  const s = state as Partial<ProxyState> | null;
+  if (
+    !s || typeof s !== 'object' || typeof s.address !== 'string' || typeof s.authkey !== 'string' ||
+    !Number.isSafeInteger(s.id) || typeof s.typeid !== 'string' ||
+    (s.exposed !== undefined && !(Array.isArray(s.exposed) && s.exposed.every((m) => typeof m === 'string')))
+  ) {
+    throw new TypeError('malformed manager proxy record');
+  }
+  return s as ProxyState;
+}
+
+/**
+ * Decodes one message from the wire. Plain data comes from msgpackr; anything
+ * else from `v8.deserialize`, after which only errors and manager proxies
+ * (rebuilt by `proxy`) are turned back into objects: a record of any other
+ * shareable type is refused, so a peer cannot make this process map memory or
+ * adopt fds.
+ * @throws {TypeError} on a corrupt or refused message.
+ */
+export function decode(payload: Uint8Array, proxy: (state: ProxyState) => object): unknown {
+  const body = payload.subarray(1);
+  switch (payload[0]) {
+    case PLAIN:
+      return packr.unpack(body);
+    case STRUCTURED:
+      return revive(v8.deserialize(body), proxy, new Map(), 0);
+    default:
+      throw new TypeError(`corrupt manager message (unknown tag ${payload[0]})`);
+  }
+}
+
+function revive(value: unknown, proxy: (state: ProxyState) => object, seen: Map<object, unknown>, depth: number): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_DEPTH) throw new TypeError('manager message nested too deeply');
+  const done = seen.get(value);
+  if (done !== undefined) return done;
+  const record = value as Record<string, unknown>;
+  const mark = record[MARK];
+  if (mark === 'shareable') {
+    if (record.type !== PROXY_TYPE) throw new TypeError(`refused shared object of type '${String(record.type)}' from a manager connection`);
+    const out = proxy(checkProxyState(record.state));
+    seen.set(value, out);
+    return out;
+  }
+  if (mark === 'error') {
+    const err = new Error(String(record.message));
+    Object.defineProperty(err, 'name', { value: String(record.className), configurable: true, writable: true });
+    seen.set(value, err);
+    return err;
+  }
+  if (mark !== undefined) throw new TypeError('corrupt manager message (unknown record)');
+  seen.set(value, value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = revive(value[i], proxy, seen, depth + 1);
+  } else if (value instanceof Map) {
+    const entries = [...value];
+    value.clear();
+    for (const [k, v] of entries) value.set(revive(k, proxy, seen, depth + 1), revive(v, proxy, seen, depth + 1));
+  } else if (value instanceof Set) {
+    const items = [...value];
+    value.clear();
+    for (const v of items) value.add(revive(v, proxy, seen, depth + 1));
+  } else if (!ArrayBuffer.isView(value) && !(value instanceof Date) && !(value instanceof RegExp) && !(value instanceof ArrayBuffer)) {
+    for (const key of Object.keys(value)) {
+      if (key === '__proto__') continue;
+      record[key] = revive(record[key], proxy, seen, depth + 1);
+    }
+  }
+  return value;
+}
