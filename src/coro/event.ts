@@ -45,6 +45,7 @@ export class Event {
   wait(timeout?: number): Promise<boolean> {
     if (this.flag) return Promise.resolve(true);
     const w = newWaiter<boolean>();
+    if (w.settled) return w.promise;
     this.waiters.add(w);
     w.cleanup = () => this.waiters.delete(w);
     if (timeout !== undefined) w.setTimeout(timeout, () => this.flag);
@@ -119,6 +120,7 @@ export class AsyncResult<T = unknown> {
   wait(timeout?: number): Promise<boolean> {
     if (this.done) return Promise.resolve(true);
     const w = newWaiter<boolean>();
+    if (w.settled) return w.promise;
     this.waiters.add(w);
     w.cleanup = () => this.waiters.delete(w);
     if (timeout !== undefined) w.setTimeout(timeout, () => this.done);

@@ -74,7 +74,7 @@ export class Greenlet<T = unknown> implements Runner {
   private result: T | undefined = undefined;
   private error: unknown = undefined;
   private failed = false;
-  private links: LinkCallback<T>[] | undefined = undefined;
+  private links: ((g: never) => void)[] | undefined = undefined;
   private controller: AbortController | undefined = undefined;
   private killError: Error | undefined = undefined;
   private laterTimer: NodeJS.Timeout | undefined = undefined;
@@ -138,7 +138,7 @@ export class Greenlet<T = unknown> implements Runner {
   }
 
   /** What `fn` returned (or the `GreenletExit` that ended it); `undefined` until then. */
-  get value(): T | undefined {
+  get value(): T | GreenletExit | undefined {
     return this.result;
   }
 
@@ -237,7 +237,7 @@ export class Greenlet<T = unknown> implements Runner {
       queueMicrotask(() => {
         for (const cb of links) {
           try {
-            cb(this);
+            (cb as LinkCallback<T>)(this);
           } catch (e) {
             getHub().handleError(`link of ${this.name}`, e);
           }
@@ -282,7 +282,7 @@ export class Greenlet<T = unknown> implements Runner {
   unlink(callback: LinkCallback<T>): void {
     const links = this.links;
     if (links === undefined) return;
-    const i = links.findIndex((cb) => cb === callback || (cb as { inner?: LinkCallback<T> }).inner === callback);
+    const i = links.findIndex((cb) => cb === callback || (cb as { inner?: unknown }).inner === callback);
     if (i >= 0) links.splice(i, 1);
   }
 
@@ -300,6 +300,7 @@ export class Greenlet<T = unknown> implements Runner {
       throw new Error(`${this.name} cannot join itself: it would wait forever`);
     }
     const w = newWaiter<boolean>();
+    if (w.settled) return w.promise;
     const cb: LinkCallback<T> = () => w.switch(true);
     (this.links ??= []).push(cb);
     w.cleanup = () => this.unlink(cb);
@@ -440,6 +441,10 @@ export async function joinAll<G extends Greenlet<unknown>>(
   if (failure !== undefined) throw failure.exception;
   if (done.length >= want) return done.slice(0, Math.max(want, 0));
   const w = newWaiter<void>();
+  if (w.settled) {
+    await w.promise;
+    return done;
+  }
   const cb = (g: G): void => {
     done.push(g);
     if (options.raiseError && !g.successful()) w.throw(g.exception);

@@ -139,17 +139,20 @@ export class Waiter<T> {
 }
 
 /**
- * Start a wait for the running greenlet. Raises a pending kill/timeout first,
- * as gevent does at every blocking call. @internal
+ * Start a wait for the running greenlet. A pending kill/timeout makes it
+ * settled (rejected) at once, as gevent raises it at every blocking call;
+ * callers return `w.promise` without arming anything then. @internal
  */
 export function newWaiter<T>(): Waiter<T> {
   const runner = currentRunner();
+  const w = new Waiter<T>(runner);
   const pending = runner._pending;
   if (pending !== undefined) {
+    // already settled: callers check `settled` and return the rejected promise
     runner._pending = undefined;
-    throw pending;
+    w.throw(pending);
   }
-  return new Waiter<T>(runner);
+  return w;
 }
 
 /**
@@ -162,8 +165,9 @@ export function throwInto(runner: Runner, error: Error, replace: boolean): void 
   const waiter = runner._waiter;
   if (waiter !== undefined) {
     const more = runner._moreWaiters;
+    const others = more !== undefined && more.size > 0 ? [...more] : undefined;
     waiter.throw(error);
-    if (more !== undefined) for (const w of [...more]) w.throw(error);
+    if (others !== undefined) for (const w of others) w.throw(error);
     return;
   }
   if (runner._pending === undefined || replace) runner._pending = error;
@@ -192,6 +196,7 @@ export function toMs(seconds: number): number {
 export function sleep(seconds = 0): Promise<void> {
   const ms = toMs(seconds);
   const w = newWaiter<void>();
+  if (w.settled) return w.promise;
   if (ms === 0) {
     const handle = setImmediate(() => w.switch(undefined));
     w.cleanup = () => clearImmediate(handle);
@@ -212,6 +217,7 @@ export function sleep(seconds = 0): Promise<void> {
  */
 export function idle(): Promise<void> {
   const w = newWaiter<void>();
+  if (w.settled) return w.promise;
   // Two check phases: the first lets everything queued now run, the second
   // lets what that triggered (microtasks, a poll phase) run too.
   let handle = setImmediate(() => {
@@ -231,6 +237,7 @@ export function idle(): Promise<void> {
  */
 export function wait<T>(promise: PromiseLike<T>): Promise<T> {
   const w = newWaiter<T>();
+  if (w.settled) return w.promise;
   promise.then(
     (v) => w.switch(v),
     (e: unknown) => w.throw(e),

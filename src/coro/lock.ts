@@ -55,6 +55,7 @@ export class Semaphore {
     }
     if (options.blocking === false) return Promise.resolve(false);
     const w = newWaiter<boolean>();
+    if (w.settled) return w.promise;
     this.waiters.push(w);
     w.cleanup = () => this.forget(w);
     if (options.timeout !== undefined) w.setTimeout(options.timeout, () => false);

@@ -147,6 +147,7 @@ export class Queue<T> {
     if (this.offer(item)) return Promise.resolve();
     if (options.block === false) return Promise.reject(new Full());
     const w = newWaiter<void>();
+    if (w.settled) return w.promise;
     const putter: Putter<T> = { waiter: w, item };
     this.putters.push(putter);
     w.cleanup = () => this.putters.remove(putter);
@@ -202,6 +203,7 @@ export class Queue<T> {
     if (this.size() > 0 || this.putters.length > 0) return Promise.resolve(this.takeNow());
     if (options.block === false) return Promise.reject(new Empty());
     const w = newWaiter<T>();
+    if (w.settled) return w.promise;
     this.getters.push(w);
     w.cleanup = () => this.getters.remove(w);
     if (options.timeout !== undefined) {

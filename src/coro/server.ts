@@ -93,6 +93,10 @@ export class CoroSocket {
       if (this.eof || this.closed) return Buffer.alloc(0);
       if (this.reader !== undefined) throw new Error('recv(): another greenlet is already reading this socket');
       const w = newWaiter<void>();
+      if (w.settled) {
+        await w.promise;
+        continue;
+      }
       this.reader = w;
       w.cleanup = () => {
         if (this.reader === w) this.reader = undefined;
@@ -126,6 +130,7 @@ export class CoroSocket {
     if (this.closed || this.socket.writableEnded || this.socket.destroyed) throw new BrokenPipeError(32);
     if (this.socket.write(data)) return;
     const w = newWaiter<void>();
+    if (w.settled) return w.promise;
     const onDrain = (): void => w.switch(undefined);
     const onClose = (): void => w.throw(this.error ?? new BrokenPipeError(32));
     this.socket.once('drain', onDrain);
