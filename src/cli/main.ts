@@ -19,6 +19,7 @@ export interface Command {
 /** Subcommands, loaded on demand so `weft tour` does not pay for the others. */
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   tour: () => import('./tour.js'),
+  load: () => import('./load.js'),
   fetch: () => import('./fetch.js'),
 };
 
