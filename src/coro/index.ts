@@ -27,7 +27,7 @@ export {
   StopIteration,
   type QueueWaitOptions,
 } from './queue.js';
-export { Group, Pool } from './pool.js';
+export { Group, Pool, type ImapOptions } from './pool.js';
 export { Empty, Full } from '../errors.js';
 export { greenlet, getCurrentRaw, type RawGreenlet } from './rawgreenlet.js';
 export { prime } from './coroutine.js';

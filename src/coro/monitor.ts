@@ -69,8 +69,9 @@ export function monitor(
       lastStarted.runner = undefined;
     },
     after() {
+      // the callback running when the hook was enabled ends without a `before`
+      if (depth === 0) return;
       if (--depth > 0) return;
-      if (depth < 0) depth = 0;
       const ms = performance.now() - started;
       if (ms <= limitMs) return;
       const who = (lastStarted.runner ?? runner ?? main) as { name?: string };

@@ -23,6 +23,16 @@ interface Outcome<R> {
 
 const END = Symbol('end of imap');
 
+/** Options of `imap`/`imapUnordered`. */
+export interface ImapOptions {
+  /**
+   * At most this many results running or finished but not yet read; the
+   * input is not pulled further until the reader catches up (default: twice
+   * the pool size; unbounded for a Group).
+   */
+  maxsize?: number;
+}
+
 /**
  * A set of greenlets handled together (gevent's `Group`): join them, kill
  * them, map over inputs with no limit on concurrency.
@@ -72,6 +82,11 @@ export class Group {
   async waitAvailable(timeout?: number): Promise<number> {
     void timeout;
     return this.freeCount();
+  }
+
+  /** The number of slots: unlimited for a Group. @internal */
+  protected capacity(): number {
+    return Infinity;
   }
 
   /** Take a slot (Pool waits); false when the timeout ran out. @internal */
@@ -211,10 +226,14 @@ export class Group {
    * @example
    * for await (const page of pool.imap(download, urls)) save(page);
    */
-  async *imap<I, R>(fn: (item: I) => R | PromiseLike<R>, items: Iterable<I> | AsyncIterable<I>): AsyncGenerator<R> {
+  async *imap<I, R>(
+    fn: (item: I) => R | PromiseLike<R>,
+    items: Iterable<I> | AsyncIterable<I>,
+    options: ImapOptions = {},
+  ): AsyncGenerator<R> {
     const early = new Map<number, Outcome<R>>();
     let next = 0;
-    for await (const o of this.run(fn, items)) {
+    for await (const o of this.run(fn, items, options)) {
       early.set(o.index, o);
       for (let x = early.get(next); x !== undefined; x = early.get(next)) {
         early.delete(next++);
@@ -234,8 +253,9 @@ export class Group {
   async *imapUnordered<I, R>(
     fn: (item: I) => R | PromiseLike<R>,
     items: Iterable<I> | AsyncIterable<I>,
+    options: ImapOptions = {},
   ): AsyncGenerator<R> {
-    for await (const o of this.run(fn, items)) {
+    for await (const o of this.run(fn, items, options)) {
       if (!o.ok) throw o.value;
       yield o.value as R;
     }
@@ -245,8 +265,13 @@ export class Group {
   private async *run<I, R>(
     fn: (item: I) => R | PromiseLike<R>,
     items: Iterable<I> | AsyncIterable<I>,
+    options: ImapOptions,
   ): AsyncGenerator<Outcome<R>> {
     if (typeof fn !== 'function') throw new TypeError(`map/imap: expected a function, got ${typeof fn}`);
+    const maxsize = options.maxsize ?? 2 * this.capacity();
+    if (!(maxsize >= 1)) throw new ValueError(`imap: maxsize must be >= 1, got ${maxsize}`);
+    // results running or waiting for the reader: the feeder stops pulling items at maxsize
+    const room = Number.isFinite(maxsize) ? new Semaphore(maxsize) : undefined;
     const results = new Queue<Outcome<R> | typeof END>();
     let running = 0;
     let fed = false;
@@ -260,6 +285,7 @@ export class Group {
       try {
         const iterator = isSync(items) ? items[Symbol.iterator]() : items[Symbol.asyncIterator]();
         for (;;) {
+          if (room !== undefined) await room.acquire();
           await this.acquireSlot();
           let step: IteratorResult<I>;
           try {
@@ -292,6 +318,7 @@ export class Group {
       for (;;) {
         const o = await results.get();
         if (o === END) return;
+        room?.release();
         yield o;
       }
     } finally {
@@ -347,6 +374,11 @@ export class Pool extends Group {
       return this.slots.counter;
     }
     return 0;
+  }
+
+  /** @internal */
+  protected override capacity(): number {
+    return this.size;
   }
 
   /** @internal */

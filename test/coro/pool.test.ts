@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { Group, Pool, getCurrent, sleep, spawn } from 'weft/coro';
+import { ValueError } from '../../src/errors.js';
+import { assertNoLeaks } from './helpers.js';
+
+after(assertNoLeaks);
+
+test('Pool.spawn waits for a free slot; freeCount and full follow', async () => {
+  const pool = new Pool(2);
+  let running = 0;
+  let peak = 0;
+  const job = async (): Promise<void> => {
+    running++;
+    peak = Math.max(peak, running);
+    await sleep(0.01);
+    running--;
+  };
+  assert.equal(pool.freeCount(), 2);
+  await pool.spawn(job);
+  await pool.spawn(job);
+  assert.equal(pool.full(), true);
+  assert.equal(pool.freeCount(), 0);
+  const t0 = performance.now();
+  await pool.spawn(job); // must wait for a slot
+  assert.ok(performance.now() - t0 >= 5);
+  assert.equal(pool.length, 2);
+  assert.equal(await pool.join({ timeout: 1 }), true);
+  assert.equal(peak, 2);
+  assert.equal(pool.freeCount(), 2);
+  assert.equal(pool.length, 0);
+});
+
+test('waitAvailable waits for a slot, or returns 0 on timeout', async () => {
+  const pool = new Pool(1);
+  await pool.spawn(() => sleep(0.02));
+  assert.equal(await pool.waitAvailable(0.001), 0);
+  assert.equal(await pool.waitAvailable(1), 1);
+});
+
+test('map keeps input order; imap yields in order; imapUnordered as they finish', async () => {
+  const pool = new Pool(3);
+  const delay = async (x: number): Promise<number> => {
+    await sleep(0.002 * (5 - x));
+    return x * 10;
+  };
+  assert.deepEqual(await pool.map(delay, [1, 2, 3, 4]), [10, 20, 30, 40]);
+  const ordered: number[] = [];
+  for await (const r of pool.imap(delay, [1, 2, 3, 4])) ordered.push(r);
+  assert.deepEqual(ordered, [10, 20, 30, 40]);
+  const unordered: number[] = [];
+  for await (const r of pool.imapUnordered(delay, [1, 2, 3])) unordered.push(r);
+  assert.deepEqual(unordered, [30, 20, 10]);
+});
+
+test('imapUnordered pulls items lazily, never more than the pool size ahead', async () => {
+  const pool = new Pool(2);
+  let pulled = 0;
+  function* items(): Generator<number> {
+    for (let i = 0; i < 100; i++) {
+      pulled++;
+      yield i;
+    }
+  }
+  let consumed = 0;
+  for await (const r of pool.imapUnordered(async (x: number) => x, items())) {
+    void r;
+    consumed++;
+    assert.ok(pulled - consumed <= 2 * 2 + 1, `pulled ${pulled} with ${consumed} consumed`);
+    if (consumed === 5) break;
+  }
+  assert.ok(pulled <= 5 + 2 * 2, `pulled ${pulled} items for 5 results (maxsize 2 x pool size)`);
+  await pool.join({ timeout: 1 });
+});
+
+test('imap works over async iterables and runs each item in its own greenlet of the pool', async () => {
+  const pool = new Pool(4);
+  async function* items(): AsyncGenerator<number> {
+    for (let i = 0; i < 6; i++) {
+      await sleep(0);
+      yield i;
+    }
+  }
+  const names = new Set<string>();
+  const out = await pool.map(async (x: number) => {
+    names.add(getCurrent().name);
+    await sleep(0.001);
+    return x + 1;
+  }, items());
+  assert.deepEqual(out, [1, 2, 3, 4, 5, 6]);
+  assert.equal(names.size, 6);
+});
+
+test('an exception in map is raised to the caller (and not printed by the hub)', async () => {
+  const pool = new Pool(2);
+  await assert.rejects(
+    pool.map(async (x: number) => {
+      if (x === 3) throw new ValueError(`bad ${x}`);
+      return x;
+    }, [1, 2, 3, 4]),
+    /bad 3/,
+  );
+  await pool.join({ timeout: 1 });
+});
+
+test('apply returns the result; Group has no limit; kill stops the members', async () => {
+  const pool = new Pool(2);
+  assert.equal(await pool.apply((a: number, b: number) => a + b, 2, 3), 5);
+  const group = new Group();
+  const log: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    await group.spawn(async () => {
+      try {
+        await sleep(5);
+      } finally {
+        log.push('stopped');
+      }
+    });
+  }
+  assert.equal(group.length, 5);
+  assert.equal(group.full(), false);
+  await sleep(0);
+  await group.kill();
+  assert.equal(log.length, 5);
+  assert.equal(group.length, 0);
+});
+
+test('Group.join({ raiseError }) raises the first failure; add and discard', async () => {
+  const group = new Group();
+  const ok = spawn(() => sleep(0.01));
+  await group.add(ok);
+  assert.equal(group.has(ok), true);
+  group.discard(ok);
+  assert.equal(group.has(ok), false);
+  const quiet = await group.spawn(async () => {
+    await sleep(0.005);
+    throw new TypeError('fail');
+  });
+  quiet._quiet = true;
+  await assert.rejects(group.join({ raiseError: true }), TypeError);
+  await ok.join();
+});
+
+test('Pool size must be a positive integer', () => {
+  assert.throws(() => new Pool(0), ValueError);
+  assert.throws(() => new Pool(1.5), /integer >= 1/);
+});
