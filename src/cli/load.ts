@@ -212,7 +212,7 @@ export function runLoad(opts: LoadOptions, onProgress?: (elapsed: number, messag
     if (!rate) for (const c of conns) send(c, depth, now);
 
     while (now < tEnd) {
-      let timeout = Math.min(tEnd - now, nextProgress - now);
+      let timeout = Math.min(tEnd - now, nextProgress - now, measuring ? Infinity : tWarm - now);
       if (rate) timeout = Math.min(timeout, t0 + scheduled * interval - now);
       const n = io.epollWait(epfd, out, connections, Math.max(timeout, 0) / 1000);
       if (n < 0) throw new Error(`epoll_wait failed: errno ${-n}`);

@@ -1,0 +1,259 @@
+/**
+ * weft/io benchmarks, side by side in one run (about 3-4 minutes):
+ *
+ * 1. Echo servers — weft (selectors/epoll), Node `net`, Python `selectors`,
+ *    uvloop and a C epoll server — driven by `weft load` at 1 x 64 B,
+ *    100 x 1 KiB and 1000 x 64 B (closed loop, depth 1), server pinned to
+ *    core 0 and load generator to core 1, servers interleaved within each
+ *    repetition; messages/s, server CPU µs/message (from /proc/PID/stat) and
+ *    the load generator's own CPU µs/message.
+ * 2. The cost of one select / poll / epoll wait with 1 active and
+ *    10 / 100 / 1000 / 10,000 idle connections (table + docs/io-wait-cost.svg).
+ *
+ * Medians of REPEATS runs with [min, max]; JSON to bench/results/io.json.
+ * Usage: node dist/bench/io/run.js [--quick]
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { measure, type WaitCost } from './waitcost.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const dist = root + 'dist/';
+const quick = process.argv.includes('--quick');
+const REPEATS = quick ? 1 : 3;
+const WARMUP = 0.5;
+const DURATION = quick ? 1 : 2.5;
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+interface Server {
+  name: string;
+  cmd: string[];
+  child?: ChildProcess;
+  port?: number;
+}
+
+const configs = [
+  { name: '1 x 64 B', connections: 1, size: 64 },
+  { name: '100 x 1 KiB', connections: 100, size: 1024 },
+  { name: '1000 x 64 B', connections: 1000, size: 64 },
+];
+
+interface Run {
+  server: string;
+  config: string;
+  messagesPerSecond: number;
+  serverCpuUsPerMessage: number;
+  loadCpuUsPerMessage: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14, 15 of stat)
+}
+
+function start(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = ['taskset', '-c', '0', ...server.cmd];
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    server.child = child;
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${server.name} did not start: ${out}`)), 10_000);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /ready (\d+)/.exec(out);
+      if (m && server.port === undefined) {
+        clearTimeout(timer);
+        server.port = Number(m[1]);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => {
+      if (server.port === undefined) reject(new Error(`${server.name} exited with ${code}: ${out}`));
+    });
+  });
+}
+
+/** One `weft load` run against `server`, sampling the server's CPU over the steady part. */
+function loadRun(server: Server, cfg: (typeof configs)[number]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const args = [
+      '-c', '1', process.execPath, dist + 'src/cli/main.js', 'load', '--port', String(server.port),
+      '--connections', String(cfg.connections), '--size', String(cfg.size), '--depth', '1',
+      '--warmup', String(WARMUP), '--duration', String(DURATION), '--json',
+    ];
+    const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pid = server.child!.pid!;
+    let a = { t: 0, cpu: 0 };
+    let b = { t: 0, cpu: 0 };
+    const sample = () => ({ t: performance.now(), cpu: cpuTicks(pid) });
+    const ta = setTimeout(() => (a = sample()), (WARMUP + 0.35) * 1000);
+    const tb = setTimeout(() => (b = sample()), (WARMUP + DURATION - 0.05) * 1000);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.on('exit', () => {
+      clearTimeout(ta);
+      clearTimeout(tb);
+      try {
+        const r = JSON.parse(out);
+        if (!b.t) b = sample();
+        const serverCpuUs = ((b.cpu - a.cpu) / CLK_TCK) * 1e6;
+        const msgs = r.messagesPerSecond * ((b.t - a.t) / 1000);
+        resolve({
+          server: server.name,
+          config: cfg.name,
+          messagesPerSecond: r.messagesPerSecond,
+          serverCpuUsPerMessage: msgs > 0 ? serverCpuUs / msgs : NaN,
+          loadCpuUsPerMessage: r.cpuUsPerMessage,
+          p50: r.latencyUs.p50,
+          p99: r.latencyUs.p99,
+          errors: r.errors,
+        });
+      } catch (err) {
+        reject(new Error(`load against ${server.name} (${cfg.name}) failed: ${out}`, { cause: err }));
+      }
+    });
+  });
+}
+
+const median = (xs: number[]): number => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const spread = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
+const f0 = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
+
+/** A log-log plot of µs per wait against idle connections, one line per mechanism. */
+function plot(rows: WaitCost[]): string {
+  const W = 640, H = 400, L = 70, R = 130, T = 30, B = 50;
+  const xs = rows.map((r) => r.idle);
+  const ys = rows.flatMap((r) => [r.poll.median, r.epoll.median, ...(r.select ? [r.select.median] : [])]);
+  const [x0, x1] = [Math.log10(Math.min(...xs)), Math.log10(Math.max(...xs))];
+  const [y0, y1] = [Math.floor(Math.log10(Math.min(...ys))), Math.ceil(Math.log10(Math.max(...ys)))];
+  const px = (x: number) => L + ((Math.log10(x) - x0) / (x1 - x0)) * (W - L - R);
+  const py = (y: number) => H - B - ((Math.log10(y) - y0) / (y1 - y0)) * (H - T - B);
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="14">One wait (timeout 0, 1 active fd): µs vs idle connections</text>`];
+  for (let e = y0; e <= y1; e++) {
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${py(10 ** e)}" y2="${py(10 ** e)}" stroke="#ddd"/>`,
+      `<text x="${L - 6}" y="${py(10 ** e) + 4}" text-anchor="end">${10 ** e >= 1 ? 10 ** e : (10 ** e).toFixed(-e)}</text>`);
+  }
+  for (const x of xs) {
+    parts.push(`<line x1="${px(x)}" x2="${px(x)}" y1="${T}" y2="${H - B}" stroke="#eee"/>`,
+      `<text x="${px(x)}" y="${H - B + 18}" text-anchor="middle">${x.toLocaleString('en-US')}</text>`);
+  }
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">idle connections (log)</text>`,
+    `<text x="16" y="${H / 2}" transform="rotate(-90 16 ${H / 2})" text-anchor="middle">µs per wait (log)</text>`);
+  const series: [string, string, (r: WaitCost) => number | undefined][] = [
+    ['select', '#d62728', (r) => r.select?.median], ['poll', '#1f77b4', (r) => r.poll.median], ['epoll', '#2ca02c', (r) => r.epoll.median],
+  ];
+  series.forEach(([name, color, get], i) => {
+    const pts = rows.filter((r) => get(r) !== undefined).map((r) => `${px(r.idle)},${py(get(r)!)}`);
+    parts.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    for (const p of pts) parts.push(`<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="3" fill="${color}"/>`);
+    parts.push(`<text x="${W - R + 12}" y="${T + 20 + i * 18}" fill="${color}">${name}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const build = mkdtempSync(tmpdir() + '/weft-io-bench-');
+  execFileSync('cc', ['-O2', '-o', build + '/c-epoll-echo', root + 'bench/io/c-epoll-echo.c']);
+  const servers: Server[] = [
+    { name: 'weft selectors (epoll)', cmd: [process.execPath, dist + 'bench/io/weft-echo-server.js', '0'] },
+    { name: 'Node net', cmd: [process.execPath, dist + 'bench/io/node-net-echo-server.js', '0'] },
+    { name: 'Python selectors', cmd: ['/usr/bin/python3', root + 'bench/io/py_selectors_echo.py', '0'] },
+    { name: 'uvloop', cmd: ['/usr/bin/python3', root + 'bench/io/py_uvloop_echo.py', '0'] },
+    { name: 'C epoll', cmd: [build + '/c-epoll-echo', '0'] },
+  ];
+  const runs: Run[] = [];
+  try {
+    for (const s of servers) await start(s);
+    for (let rep = 0; rep < REPEATS; rep++) {
+      for (const cfg of configs) {
+        for (const s of servers) {
+          const r = await loadRun(s, cfg);
+          runs.push(r);
+          process.stderr.write(`  [${rep + 1}/${REPEATS}] ${cfg.name.padEnd(12)} ${s.name.padEnd(24)} ${f0(r.messagesPerSecond).padStart(9)} msg/s  server ${f2(r.serverCpuUsPerMessage)} µs/msg  load ${f2(r.loadCpuUsPerMessage)} µs/msg  errors ${r.errors}\n`);
+        }
+      }
+    }
+  } finally {
+    for (const s of servers) s.child?.kill('SIGKILL');
+    rmSync(build, { recursive: true, force: true });
+  }
+
+  process.stderr.write('  wait cost: select / poll / epoll with 1 active + N idle connections\n');
+  const waits: WaitCost[] = [];
+  for (const idle of [10, 100, 1000, 10_000]) waits.push(await measure(idle, REPEATS));
+
+  // Summaries.
+  const summary = configs.flatMap((cfg) =>
+    servers.map((s) => {
+      const rs = runs.filter((r) => r.server === s.name && r.config === cfg.name);
+      const mps = rs.map((r) => r.messagesPerSecond);
+      return {
+        server: s.name,
+        config: cfg.name,
+        messagesPerSecond: { median: median(mps), spread: spread(mps), runs: mps },
+        serverCpuUsPerMessage: median(rs.map((r) => r.serverCpuUsPerMessage)),
+        loadCpuUsPerMessage: median(rs.map((r) => r.loadCpuUsPerMessage)),
+        p50: median(rs.map((r) => r.p50)),
+        p99: median(rs.map((r) => r.p99)),
+        errors: rs.reduce((a, r) => a + r.errors, 0),
+      };
+    }),
+  );
+  const get = (server: string, config: string) => summary.find((x) => x.server === server && x.config === config)!;
+  const weft = get('weft selectors (epoll)', '100 x 1 KiB');
+  const node = get('Node net', '100 x 1 KiB');
+  const uv = get('uvloop', '100 x 1 KiB');
+  const c = get('C epoll', '100 x 1 KiB');
+  const ratios = {
+    weftVsNodeNetMsgs: weft.messagesPerSecond.median / node.messagesPerSecond.median,
+    weftVsUvloopMsgs: weft.messagesPerSecond.median / uv.messagesPerSecond.median,
+    weftVsCServerCpuPerMsg: weft.serverCpuUsPerMessage / c.serverCpuUsPerMessage,
+    loadVsNodeNetServerCpuPerMsg: node.loadCpuUsPerMessage / node.serverCpuUsPerMessage,
+  };
+
+  const lines: string[] = [];
+  lines.push(`### Echo servers (closed loop, depth 1; server on core 0, \`weft load\` on core 1; median of ${REPEATS} × ${DURATION} s, [min–max])`, '');
+  lines.push('| load | server | messages/s | [min–max] | server CPU µs/msg | load CPU µs/msg | p50 µs | p99 µs | errors |');
+  lines.push('|---|---|---:|---|---:|---:|---:|---:|---:|');
+  for (const x of summary) {
+    lines.push(`| ${x.config} | ${x.server} | ${f0(x.messagesPerSecond.median)} | ${f0(x.messagesPerSecond.spread[0])}–${f0(x.messagesPerSecond.spread[1])} | ${f2(x.serverCpuUsPerMessage)} | ${f2(x.loadCpuUsPerMessage)} | ${f0(x.p50)} | ${f0(x.p99)} | ${x.errors} |`);
+  }
+  lines.push('', '### Targets at 100 × 1 KiB', '');
+  lines.push('| target | goal | measured |', '|---|---|---:|');
+  lines.push(`| weft vs Node net, messages/s | ≥ 1.2× | ${ratios.weftVsNodeNetMsgs.toFixed(2)}× |`);
+  lines.push(`| weft vs uvloop, messages/s | ≥ 1.0× | ${ratios.weftVsUvloopMsgs.toFixed(2)}× |`);
+  lines.push(`| weft server CPU/msg vs C epoll | ≤ 1.25× | ${ratios.weftVsCServerCpuPerMsg.toFixed(2)}× |`);
+  lines.push(`| weft load CPU/msg vs Node net server CPU/msg | ≤ 0.8× | ${ratios.loadVsNodeNetServerCpuPerMsg.toFixed(2)}× |`);
+  lines.push('', `### One wait, timeout 0, 1 active + N idle connections: µs per call (median of ${REPEATS}, [min–max])`, '');
+  lines.push('| idle connections | select | poll | epoll |', '|---:|---:|---:|---:|');
+  const cell = (s: WaitCost['poll'] | null) => (s ? `${f2(s.median)} [${f2(s.min)}–${f2(s.max)}]` : 'n/a (fd ≥ 1024)');
+  for (const w of waits) lines.push(`| ${w.idle.toLocaleString('en-US')} | ${cell(w.select)} | ${cell(w.poll)} | ${cell(w.epoll)} |`);
+  console.log(lines.join('\n'));
+
+  mkdirSync(root + 'bench/results', { recursive: true });
+  writeFileSync(
+    root + 'bench/results/io.json',
+    JSON.stringify({ date: new Date().toISOString(), node: process.version, repeats: REPEATS, duration: DURATION, warmup: WARMUP, summary, ratios, waits, runs }, null, 2) + '\n',
+  );
+  mkdirSync(root + 'docs', { recursive: true });
+  writeFileSync(root + 'docs/io-wait-cost.svg', plot(waits) + '\n');
+  console.log(`\n(bench/results/io.json and docs/io-wait-cost.svg written; ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+}
+
+await main();
