@@ -11,7 +11,8 @@ import {
   type Waiter,
   currentRunner,
   getHub,
-  lastStarted,
+  monitorHooks,
+  schedule,
   newWaiter,
   setMainRunner,
   storage,
@@ -169,7 +170,7 @@ export class Greenlet<T = unknown> implements Runner {
   start(): this {
     if (this.state !== NOT_STARTED) return this;
     this.state = SCHEDULED;
-    queueMicrotask(() => this.run());
+    schedule(this);
     return this;
   }
 
@@ -190,6 +191,12 @@ export class Greenlet<T = unknown> implements Runner {
     return this;
   }
 
+  /** The hub's turn came: start running. @internal */
+  _runCallback(): void {
+    if (this.state === DEAD) this.notifyLinks();
+    else this.run();
+  }
+
   private run(): void {
     if (this.state !== SCHEDULED) return; // killed before it ran
     this.state = RUNNING;
@@ -197,7 +204,8 @@ export class Greenlet<T = unknown> implements Runner {
     const args = this.args!;
     this.fn = undefined;
     this.args = undefined;
-    lastStarted.runner = this;
+    const observe = monitorHooks.onStart;
+    const t0 = observe === undefined ? 0 : performance.now();
     storage.run(this, () => {
       let out: T | PromiseLike<T>;
       try {
@@ -213,6 +221,7 @@ export class Greenlet<T = unknown> implements Runner {
         );
       } else this.finish(out, false);
     });
+    if (observe !== undefined) observe(this, performance.now() - t0);
   }
 
   private finish(outcome: unknown, threw: boolean): void {
@@ -231,18 +240,19 @@ export class Greenlet<T = unknown> implements Runner {
       this._hooks = undefined;
       for (const hook of hooks) hook(this as Greenlet);
     }
+    if (this.links !== undefined) schedule(this);
+  }
+
+  private notifyLinks(): void {
     const links = this.links;
-    if (links !== undefined) {
-      this.links = undefined;
-      queueMicrotask(() => {
-        for (const cb of links) {
-          try {
-            (cb as LinkCallback<T>)(this);
-          } catch (e) {
-            getHub().handleError(`link of ${this.name}`, e);
-          }
-        }
-      });
+    if (links === undefined) return;
+    this.links = undefined;
+    for (const cb of links) {
+      try {
+        (cb as LinkCallback<T>)(this);
+      } catch (e) {
+        getHub().handleError(`link of ${this.name}`, e);
+      }
     }
   }
 
@@ -253,11 +263,9 @@ export class Greenlet<T = unknown> implements Runner {
    * g.link((g) => console.log(g.name, 'done'));
    */
   link(callback: LinkCallback<T>): void {
-    if (this.state === DEAD) {
-      queueMicrotask(() => callback(this));
-      return;
-    }
+    const first = this.links === undefined;
     (this.links ??= []).push(callback);
+    if (this.state === DEAD && first) schedule(this);
   }
 
   /** Like {@link link}, only if the greenlet ends successfully. @example g.linkValue((g) => use(g.value)); */
@@ -286,6 +294,14 @@ export class Greenlet<T = unknown> implements Runner {
     if (i >= 0) links.splice(i, 1);
   }
 
+  /** @internal */
+  _removeHook(hook: (g: Greenlet) => void): void {
+    const hooks = this._hooks;
+    if (hooks === undefined) return;
+    const i = hooks.indexOf(hook);
+    if (i >= 0) hooks.splice(i, 1);
+  }
+
   /**
    * Wait until the greenlet is dead, or `timeout` seconds have passed.
    * Returns whether it is dead (gevent returns nothing; the flag is handy).
@@ -301,9 +317,9 @@ export class Greenlet<T = unknown> implements Runner {
     }
     const w = newWaiter<boolean>();
     if (w.settled) return w.promise;
-    const cb: LinkCallback<T> = () => w.switch(true);
-    (this.links ??= []).push(cb);
-    w.cleanup = () => this.unlink(cb);
+    const hook = (): void => w.switch(true);
+    (this._hooks ??= []).push(hook);
+    w.cleanup = () => this._removeHook(hook);
     if (timeout !== undefined) w.setTimeout(timeout, () => false);
     return w.promise;
   }
@@ -451,9 +467,10 @@ export async function joinAll<G extends Greenlet<unknown>>(
     else if (done.length >= want) w.switch(undefined);
   };
   const waiting = list.filter((g) => !g.dead);
-  for (const g of waiting) g.link(cb as LinkCallback<unknown>);
+  const hook = cb as (g: Greenlet) => void;
+  for (const g of waiting) (g._hooks ??= []).push(hook);
   w.cleanup = () => {
-    for (const g of waiting) g.unlink(cb as LinkCallback<unknown>);
+    for (const g of waiting) g._removeHook(hook);
   };
   if (options.timeout !== undefined) w.setTimeout(options.timeout, () => undefined);
   try {

@@ -36,10 +36,11 @@ export interface TimeoutLike {
 }
 
 /**
- * The greenlet that most recently began running (its first slice does not
- * run inside its own async resource, so `monitor` reads it from here). @internal
+ * Set by `monitor` while it runs: told how long each greenlet's first slice
+ * took (the hub starts a batch of greenlets in one callback, so the
+ * callback's duration alone cannot say which one blocked). @internal
  */
-export const lastStarted: { runner: Runner | undefined } = { runner: undefined };
+export const monitorHooks: { onStart: ((runner: Runner, ms: number) => void) | undefined } = { onStart: undefined };
 
 /** The greenlet context. @internal */
 export const storage = new AsyncLocalStorage<Runner>();
@@ -56,6 +57,35 @@ export function currentRunner(): Runner {
   const r = storage.getStore() ?? mainRunner;
   if (r === undefined) throw new Error('weft/coro: the hub is not initialised (import from weft/coro)');
   return r;
+}
+
+/** Something the hub runs on its next turn: a greenlet to start, links to call. @internal */
+export interface Callback {
+  _runCallback(): void;
+}
+
+const callbacks: Callback[] = [];
+let draining = false;
+const resolved = Promise.resolve();
+
+function drain(): void {
+  // Items scheduled while draining run in this same turn, in order.
+  for (let i = 0; i < callbacks.length; i++) callbacks[i]!._runCallback();
+  callbacks.length = 0;
+  draining = false;
+}
+
+/**
+ * Run `item._runCallback()` on the hub's next turn (gevent's
+ * `loop.run_callback`). One microtask serves every item scheduled before it
+ * runs, so spawning 100k greenlets costs one hop, not 100k. @internal
+ */
+export function schedule(item: Callback): void {
+  callbacks.push(item);
+  if (!draining) {
+    draining = true;
+    storage.exit(() => resolved.then(drain));
+  }
 }
 
 /**
@@ -182,6 +212,11 @@ export function toMs(seconds: number): number {
   return Math.min(seconds * 1000, 2 ** 31 - 1);
 }
 
+function wake(w: Waiter<void>): void {
+  w.timer = undefined;
+  w.switch(undefined);
+}
+
 /**
  * Suspend the running greenlet for `seconds` (gevent's `sleep`). `sleep(0)`
  * yields: other greenlets and pending I/O callbacks run before it returns.
@@ -198,11 +233,10 @@ export function sleep(seconds = 0): Promise<void> {
   const w = newWaiter<void>();
   if (w.settled) return w.promise;
   if (ms === 0) {
-    const handle = setImmediate(() => w.switch(undefined));
+    const handle = setImmediate(wake, w);
     w.cleanup = () => clearImmediate(handle);
   } else {
-    const handle = setTimeout(() => w.switch(undefined), ms);
-    w.cleanup = () => clearTimeout(handle);
+    w.timer = setTimeout(wake, ms, w); // cleared by the waiter when it is woken another way
   }
   return w.promise;
 }

@@ -11,7 +11,7 @@
  */
 import { createHook } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import { type Runner, lastStarted, storage, toMs } from './hub.js';
+import { type Runner, monitorHooks, storage, toMs } from './hub.js';
 import { getCurrent } from './greenlet.js';
 
 /** What `monitor` reports about one blocking episode. */
@@ -59,29 +59,34 @@ export function monitor(
       ));
   let depth = 0;
   let started = 0;
+  let firstSlices = 0; // time spent starting greenlets inside this callback, reported on its own
   let runner: Runner | undefined;
   const main = getCurrent();
+  const name = (r: Runner | undefined): string => (r as { name?: string } | undefined)?.name ?? main.name;
   const hook = createHook({
     before() {
       if (depth++ > 0) return;
       started = performance.now();
+      firstSlices = 0;
       runner = storage.getStore();
-      lastStarted.runner = undefined;
     },
     after() {
       // the callback running when the hook was enabled ends without a `before`
       if (depth === 0) return;
       if (--depth > 0) return;
-      const ms = performance.now() - started;
-      if (ms <= limitMs) return;
-      const who = (lastStarted.runner ?? runner ?? main) as { name?: string };
-      report({ greenlet: who.name ?? 'MainGreenlet', seconds: ms / 1000 });
+      const ms = performance.now() - started - firstSlices;
+      if (ms > limitMs) report({ greenlet: name(runner), seconds: ms / 1000 });
     },
   });
+  monitorHooks.onStart = (r, ms) => {
+    firstSlices += ms;
+    if (ms > limitMs) report({ greenlet: name(r), seconds: ms / 1000 });
+  };
   hook.enable();
   const m: Monitor = {
     stop() {
       hook.disable();
+      monitorHooks.onStart = undefined;
       if (active === m) active = undefined;
     },
     [Symbol.dispose]() {

@@ -1,0 +1,179 @@
+/**
+ * The weft/coro side of the benchmark: `node points.js <point> [n]` measures
+ * one point in a fresh process and prints one JSON line. Run by run.ts, which
+ * puts it beside the gevent anchors (gevent_points.py) and the npm peers.
+ * Each point runs a short warm-up first so the JIT has compiled the paths.
+ */
+import { Pool, Queue, StreamServer, greenlet, joinAll, sleep, spawn, type CoroSocket } from 'weft/coro';
+
+type Result = Record<string, number | string>;
+
+const now = (): number => performance.now() / 1000;
+
+async function spawnJoin(n: number): Promise<Result> {
+  const noop = (): void => {};
+  const once = async (k: number): Promise<number> => {
+    const t0 = now();
+    const gs = new Array(k);
+    for (let i = 0; i < k; i++) gs[i] = spawn(noop);
+    await joinAll(gs);
+    return now() - t0;
+  };
+  await once(10_000);
+  const s = await once(n);
+  return { n, seconds: s, rate: n / s, unit: 'greenlets/s' };
+}
+
+async function switchPingPong(n: number): Promise<Result> {
+  const once = async (k: number): Promise<number> => {
+    let count = 0;
+    const a = greenlet(async () => {
+      while (count < k) {
+        count++;
+        await b.switch();
+      }
+    });
+    const b = greenlet(async () => {
+      for (;;) {
+        count++;
+        await a.switch();
+      }
+    });
+    const t0 = now();
+    await a.switch();
+    return now() - t0;
+  };
+  await once(20_000);
+  const s = await once(n);
+  return { n, seconds: s, rate: n / s, unit: 'switches/s' };
+}
+
+async function sleepingMemory(n: number): Promise<Result> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  // warm the paths, then measure from a collected heap
+  const warm = Array.from({ length: 1000 }, () => spawn(() => sleep(0.01)));
+  await joinAll(warm);
+  gc();
+  await sleep(0.05);
+  gc();
+  const before = process.memoryUsage();
+  const gs = new Array(n);
+  for (let i = 0; i < n; i++) gs[i] = spawn(() => sleep(30));
+  await sleep(0.05); // every greenlet has started and parked on its sleep
+  gc();
+  const during = process.memoryUsage();
+  const rss = (during.rss - before.rss) / n;
+  const heap = (during.heapUsed - before.heapUsed + during.external - before.external) / n;
+  for (const g of gs) void g.kill({ block: false });
+  await joinAll(gs);
+  return { n, rssPerGreenlet: rss, heapPerGreenlet: heap, rate: rss, unit: 'bytes RSS/greenlet' };
+}
+
+async function queuePingPong(n: number): Promise<Result> {
+  const once = async (k: number): Promise<number> => {
+    const ping = new Queue<number>();
+    const pong = new Queue<number>();
+    const echo = spawn(async () => {
+      for (let i = 0; i < k; i++) await pong.put(await ping.get());
+    });
+    const t0 = now();
+    for (let i = 0; i < k; i++) {
+      await ping.put(i);
+      await pong.get();
+    }
+    const s = now() - t0;
+    await echo.join();
+    return s;
+  };
+  await once(20_000);
+  const s = await once(n);
+  return { n, seconds: s, rate: n / s, unit: 'round trips/s' };
+}
+
+const tiny = async (x: number): Promise<number> => x * 2;
+
+async function poolImap(n: number): Promise<Result> {
+  const once = async (k: number): Promise<number> => {
+    const pool = new Pool(100);
+    const t0 = now();
+    let sum = 0;
+    for await (const r of pool.imapUnordered(tiny, range(k))) sum += r;
+    if (sum !== k * (k - 1)) throw new Error('wrong sum');
+    return now() - t0;
+  };
+  await once(10_000);
+  const s = await once(n);
+  return { n, seconds: s, rate: n / s, unit: 'jobs/s' };
+}
+
+function* range(n: number): Generator<number> {
+  for (let i = 0; i < n; i++) yield i;
+}
+
+async function pMapPoint(n: number): Promise<Result> {
+  const { default: pMap } = await import('p-map');
+  const once = async (k: number): Promise<number> => {
+    const t0 = now();
+    const out = await pMap(range(k), tiny, { concurrency: 100 });
+    if (out.length !== k) throw new Error('wrong length');
+    return now() - t0;
+  };
+  await once(10_000);
+  const s = await once(n);
+  return { n, seconds: s, rate: n / s, unit: 'jobs/s' };
+}
+
+async function pLimitPoint(n: number): Promise<Result> {
+  const { default: pLimit } = await import('p-limit');
+  const once = async (k: number): Promise<number> => {
+    const limit = pLimit(100);
+    const t0 = now();
+    const jobs = new Array(k);
+    for (let i = 0; i < k; i++) jobs[i] = limit(tiny, i);
+    await Promise.all(jobs);
+    return now() - t0;
+  };
+  await once(10_000);
+  const s = await once(n);
+  return { n, seconds: s, rate: n / s, unit: 'jobs/s' };
+}
+
+/** The echo server for the StreamServer point: prints its port, serves until stdin closes. */
+async function echoServer(): Promise<Result> {
+  const handle = async (sock: CoroSocket): Promise<void> => {
+    for (;;) {
+      const data = await sock.recv(65536);
+      if (data.length === 0) return;
+      await sock.sendAll(data);
+    }
+  };
+  const server = new StreamServer(['127.0.0.1', 0], handle, { backlog: 1024 });
+  await server.start();
+  process.stdout.write(`${server.address[1]}\n`);
+  await new Promise<void>((resolve) => {
+    process.stdin.on('end', resolve).on('close', resolve).resume();
+  });
+  await server.stop(0.1);
+  return { port: server.address[1] };
+}
+
+const points: Record<string, (n: number) => Promise<Result>> = {
+  spawn: spawnJoin,
+  switch: switchPingPong,
+  memory: sleepingMemory,
+  queue: queuePingPong,
+  imap: poolImap,
+  pmap: pMapPoint,
+  plimit: pLimitPoint,
+  echoserver: echoServer,
+};
+
+const [name, count] = process.argv.slice(2);
+const point = points[name ?? ''];
+if (!point) {
+  console.error(`usage: points.js <${Object.keys(points).join('|')}> [n]`);
+  process.exit(2);
+}
+const result = await point(Number(count ?? 100_000));
+if (name !== 'echoserver') console.log(JSON.stringify(result));
