@@ -26,17 +26,26 @@ print('ok', flush=True)
 sys.stdin.read()
 `;
 
-/** µs per call of `fn`, timed over ~`ms` milliseconds. */
+/**
+ * µs per call of `fn`: the median over batches of about `ms / 12` milliseconds
+ * each (a batch the scheduler preempted does not move the median), after a warm-up.
+ */
 function perCall(fn: () => void, ms: number): number {
-  let calls = 0;
-  const t0 = performance.now();
-  let t = t0;
-  while (t - t0 < ms || calls < 20) {
-    for (let i = 0; i < 10; i++) fn();
-    calls += 10;
-    t = performance.now();
-  }
-  return ((t - t0) * 1000) / calls;
+  const batch = (budget: number): number => {
+    let calls = 0;
+    const t0 = performance.now();
+    let t = t0;
+    while (t - t0 < budget || calls < 10) {
+      for (let i = 0; i < 5; i++) fn();
+      calls += 5;
+      t = performance.now();
+    }
+    return ((t - t0) * 1000) / calls;
+  };
+  batch(ms / 12); // warm-up: JIT and caches
+  const xs: number[] = [];
+  for (let b = 0; b < 12; b++) xs.push(batch(ms / 12));
+  return stats(xs).median;
 }
 
 function stats(xs: number[]): { median: number; min: number; max: number } {

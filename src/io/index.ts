@@ -6,7 +6,7 @@
  */
 export * from './constants.js';
 export {
-  socket, socketpair, fromFd, createConnection, createServer, resolveHost,
+  socket, socketpair, fromFd, createConnection, createServer,
   type Address, type BytesLike, type CreateServerOptions,
 } from './socket.js';
 export { select, poll, Poll, epoll, type FileLike } from './select.js';
