@@ -3,6 +3,8 @@
 // (every cross-realm test runs in both contexts, and once with a mix).
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Process, activeChildren } from '../../src/multiprocessing/process.js';
 import type { ContextName } from '../../src/multiprocessing/context.js';
 import {
@@ -494,5 +496,19 @@ describe('across a mix of process and thread children', () => {
     const mine = await barrier.wait(15);
     await joinAll(procs);
     assert.deepEqual([mine, ...out.toArray()].sort(), [0, 1, 2]);
+  });
+});
+
+describe('examples/14-lock (the seed program)', () => {
+  it('ten processes each print "hello world i" once, whole lines, and it exits 0', async () => {
+    const script = fileURLToPath(new URL('../../examples/14-lock.js', import.meta.url));
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [script], { env: { ...process.env, WEFT_TOUR: '1' }, timeout: 30_000 }, (err, out) =>
+        err ? reject(err) : resolve(out),
+      );
+    });
+    const lines = stdout.trim().split('\n');
+    assert.equal(lines.length, 10);
+    assert.deepEqual([...lines].sort(), Array.from({ length: 10 }, (_, i) => `hello world ${i}`).sort());
   });
 });
