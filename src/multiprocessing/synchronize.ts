@@ -43,12 +43,13 @@ const WAITERS = 1;
 const OWNER_CHECK_MS = 25;
 
 /**
- * Loads of a contended word before an acquire leaves its fast path. Holders
- * keep weft locks for well under a microsecond, so most contended acquires end
- * here, without the cost of an async wait (a helper thread and an event-loop
- * wake-up, tens of microseconds).
+ * How long a contended acquire watches the word before it leaves its fast
+ * path, in ms. Holders keep weft locks for about a microsecond, so most
+ * contended acquires end here, without the cost of a futex sleep (a wake-up
+ * of tens of microseconds, and for an async wait a helper thread and an
+ * event-loop turn on top).
  */
-const FAST_SPINS = 500;
+const FAST_SPIN_MS = 0.05;
 
 /** Options of every `acquire`: Python's `acquire(block=True, timeout=None)`. */
 export interface AcquireOptions {
@@ -148,10 +149,15 @@ export abstract class SemLock extends SharedObject {
 
   /** Test-and-test-and-set: watch the word for a short while, attempt when it looks free. */
   #spinAcquire(): boolean {
-    for (let i = 0; i < FAST_SPINS; i++) {
+    let until = 0;
+    for (let i = 1; ; i++) {
       if (this.looksFree() && this.tryAcquire()) return true;
+      if ((i & 63) === 0) {
+        const now = performance.now();
+        if (until === 0) until = now + FAST_SPIN_MS;
+        else if (now > until) return false;
+      }
     }
-    return false;
   }
 
   /** The slow path's check, run after each spin or sleep: `true` once acquired. */
