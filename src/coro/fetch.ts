@@ -122,7 +122,14 @@ async function fetchOne(
   for (let attempt = 1; ; attempt++) {
     options.onProgress?.({ type: 'start', url, attempt });
     const parts = [...outer, getCurrent().signal];
-    if (options.timeout !== undefined) parts.push(AbortSignal.timeout(options.timeout * 1000));
+    // our own timer rather than AbortSignal.timeout, so it is cleared as soon as the try ends
+    let timer: NodeJS.Timeout | undefined;
+    if (options.timeout !== undefined) {
+      const expiry = new AbortController();
+      const ms = options.timeout * 1000;
+      timer = setTimeout(() => expiry.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')), ms);
+      parts.push(expiry.signal);
+    }
     const signal = AbortSignal.any(parts);
     let status: number | undefined;
     try {
@@ -140,6 +147,8 @@ async function fetchOne(
       }
       options.onProgress?.({ type: 'retry', url, attempt, error });
       await sleep(Math.min(0.1 * 2 ** (attempt - 1), 2));
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
     }
   }
 }

@@ -44,6 +44,9 @@ function toError(e: ExceptionLike): Error {
 /** A callback given to {@link Greenlet.link}: called once with the dead greenlet. */
 export type LinkCallback<T> = (greenlet: Greenlet<T>) => void;
 
+/** A synchronous death hook (internal bookkeeping: joins, groups, imap). @internal */
+type DeathHook = (g: Greenlet) => void;
+
 const NOT_STARTED = 0;
 const SCHEDULED = 1;
 const RUNNING = 2;
@@ -66,7 +69,7 @@ export class Greenlet<T = unknown> implements Runner {
   /** @internal */ _moreWaiters: Set<Waiter<unknown>> | undefined = undefined;
   /** @internal */ _timeouts: TimeoutLike[] | undefined = undefined;
   /** Called synchronously at death, before the links (Group bookkeeping, imap results). @internal */
-  _hooks: ((g: Greenlet) => void)[] | undefined = undefined;
+  _hooks: DeathHook | DeathHook[] | undefined = undefined;
   /** Set when a caller receives the exception anyway (Pool.apply/map): the hub does not print it. @internal */
   _quiet = false;
   private state = NOT_STARTED;
@@ -206,22 +209,25 @@ export class Greenlet<T = unknown> implements Runner {
     this.args = undefined;
     const observe = monitorHooks.onStart;
     const t0 = observe === undefined ? 0 : performance.now();
-    storage.run(this, () => {
-      let out: T | PromiseLike<T>;
-      try {
-        out = fn(...args);
-      } catch (e) {
-        this.finish(e, true);
-        return;
-      }
-      if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<T>).then === 'function') {
-        (out as PromiseLike<T>).then(
-          (v) => this.finish(v, false),
-          (e: unknown) => this.finish(e, true),
-        );
-      } else this.finish(out, false);
-    });
+    storage.run(this, Greenlet.body, this as Greenlet, fn, args);
     if (observe !== undefined) observe(this, performance.now() - t0);
+  }
+
+  /** Runs `fn` inside the greenlet's context (a static function: no closure per greenlet). */
+  private static body<T>(g: Greenlet<T>, fn: (...args: unknown[]) => T | PromiseLike<T>, args: unknown[]): void {
+    let out: T | PromiseLike<T>;
+    try {
+      out = fn(...args);
+    } catch (e) {
+      g.finish(e, true);
+      return;
+    }
+    if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<T>).then === 'function') {
+      (out as PromiseLike<T>).then(
+        (v) => g.finish(v, false),
+        (e: unknown) => g.finish(e, true),
+      );
+    } else g.finish(out, false);
   }
 
   private finish(outcome: unknown, threw: boolean): void {
@@ -238,7 +244,8 @@ export class Greenlet<T = unknown> implements Runner {
     const hooks = this._hooks;
     if (hooks !== undefined) {
       this._hooks = undefined;
-      for (const hook of hooks) hook(this as Greenlet);
+      if (typeof hooks === 'function') hooks(this as Greenlet);
+      else for (const hook of hooks) hook(this as Greenlet);
     }
     if (this.links !== undefined) schedule(this);
   }
@@ -294,12 +301,22 @@ export class Greenlet<T = unknown> implements Runner {
     if (i >= 0) links.splice(i, 1);
   }
 
-  /** @internal */
-  _removeHook(hook: (g: Greenlet) => void): void {
+  /** Call `hook` synchronously at death. @internal */
+  _addHook(hook: DeathHook): void {
     const hooks = this._hooks;
-    if (hooks === undefined) return;
-    const i = hooks.indexOf(hook);
-    if (i >= 0) hooks.splice(i, 1);
+    if (hooks === undefined) this._hooks = hook;
+    else if (typeof hooks === 'function') this._hooks = [hooks, hook];
+    else hooks.push(hook);
+  }
+
+  /** @internal */
+  _removeHook(hook: DeathHook): void {
+    const hooks = this._hooks;
+    if (hooks === hook) this._hooks = undefined;
+    else if (Array.isArray(hooks)) {
+      const i = hooks.indexOf(hook);
+      if (i >= 0) hooks.splice(i, 1);
+    }
   }
 
   /**
@@ -318,7 +335,7 @@ export class Greenlet<T = unknown> implements Runner {
     const w = newWaiter<boolean>();
     if (w.settled) return w.promise;
     const hook = (): void => w.switch(true);
-    (this._hooks ??= []).push(hook);
+    this._addHook(hook);
     w.cleanup = () => this._removeHook(hook);
     if (timeout !== undefined) w.setTimeout(timeout, () => false);
     return w.promise;
@@ -468,7 +485,7 @@ export async function joinAll<G extends Greenlet<unknown>>(
   };
   const waiting = list.filter((g) => !g.dead);
   const hook = cb as (g: Greenlet) => void;
-  for (const g of waiting) (g._hooks ??= []).push(hook);
+  for (const g of waiting) g._addHook(hook);
   w.cleanup = () => {
     for (const g of waiting) g._removeHook(hook);
   };
@@ -476,7 +493,8 @@ export async function joinAll<G extends Greenlet<unknown>>(
   try {
     await w.promise;
   } finally {
-    if (w.cleanup !== undefined) w.cleanup();
+    // those still running keep no hook (on a timeout the waiter already did this)
+    if (done.length < list.length && w.cleanup !== undefined) w.cleanup();
   }
   return done;
 }

@@ -62,6 +62,15 @@ export class Semaphore {
     return w.promise;
   }
 
+  /** Take one slot if free and nobody waits, without waiting. @internal */
+  _tryAcquire(): boolean {
+    if (this.count > 0 && this.head === this.waiters.length) {
+      this.count--;
+      return true;
+    }
+    return false;
+  }
+
   private forget(w: Waiter<boolean>): void {
     const i = this.waiters.indexOf(w, this.head);
     if (i >= 0) this.waiters.splice(i, 1);

@@ -89,6 +89,11 @@ export class Group {
     return Infinity;
   }
 
+  /** Take a slot if one is free, without waiting. @internal */
+  protected tryAcquireSlot(): boolean {
+    return true;
+  }
+
   /** Take a slot (Pool waits); false when the timeout ran out. @internal */
   protected acquireSlot(): Promise<boolean> {
     return Promise.resolve(true);
@@ -111,7 +116,7 @@ export class Group {
   private track(greenlet: Greenlet<unknown>): void {
     this.members.add(greenlet);
     this.emptied.clear();
-    (greenlet._hooks ??= []).push(this.reap);
+    greenlet._addHook(this.reap);
   }
 
   private readonly reap = (greenlet: Greenlet<unknown>): void => {
@@ -126,11 +131,7 @@ export class Group {
    * group.discard(g);
    */
   discard(greenlet: Greenlet<unknown>): void {
-    const hooks = greenlet._hooks;
-    if (hooks !== undefined) {
-      const i = hooks.indexOf(this.reap);
-      if (i >= 0) hooks.splice(i, 1);
-    }
+    greenlet._removeHook(this.reap);
     this.reap(greenlet);
   }
 
@@ -215,7 +216,15 @@ export class Group {
    */
   async map<I, R>(fn: (item: I) => R | PromiseLike<R>, items: Iterable<I> | AsyncIterable<I>): Promise<R[]> {
     const out: R[] = [];
-    for await (const r of this.imap(fn, items)) out.push(r);
+    const feed = this.feed(fn, items, {});
+    try {
+      for (let o = await feed.next(); o !== END; o = await feed.next()) {
+        if (!o.ok) throw o.value;
+        out[o.index] = o.value as R;
+      }
+    } finally {
+      await feed.close();
+    }
     return out;
   }
 
@@ -233,13 +242,18 @@ export class Group {
   ): AsyncGenerator<R> {
     const early = new Map<number, Outcome<R>>();
     let next = 0;
-    for await (const o of this.run(fn, items, options)) {
-      early.set(o.index, o);
-      for (let x = early.get(next); x !== undefined; x = early.get(next)) {
-        early.delete(next++);
-        if (!x.ok) throw x.value;
-        yield x.value as R;
+    const feed = this.feed(fn, items, options);
+    try {
+      for (let o = await feed.next(); o !== END; o = await feed.next()) {
+        early.set(o.index, o);
+        for (let x = early.get(next); x !== undefined; x = early.get(next)) {
+          early.delete(next++);
+          if (!x.ok) throw x.value;
+          yield x.value as R;
+        }
       }
+    } finally {
+      await feed.close();
     }
   }
 
@@ -255,18 +269,26 @@ export class Group {
     items: Iterable<I> | AsyncIterable<I>,
     options: ImapOptions = {},
   ): AsyncGenerator<R> {
-    for await (const o of this.run(fn, items, options)) {
-      if (!o.ok) throw o.value;
-      yield o.value as R;
+    const feed = this.feed(fn, items, options);
+    try {
+      for (let o = await feed.next(); o !== END; o = await feed.next()) {
+        if (!o.ok) throw o.value;
+        yield o.value as R;
+      }
+    } finally {
+      await feed.close();
     }
   }
 
-  /** The engine of map/imap: a feeder greenlet spawns one greenlet per item, slot by slot. */
-  private async *run<I, R>(
+  /**
+   * The engine of map/imap: a feeder greenlet spawns one greenlet per item,
+   * slot by slot, and their outcomes go to a queue the reader drains.
+   */
+  private feed<I, R>(
     fn: (item: I) => R | PromiseLike<R>,
     items: Iterable<I> | AsyncIterable<I>,
     options: ImapOptions,
-  ): AsyncGenerator<Outcome<R>> {
+  ): Feed<R> {
     if (typeof fn !== 'function') throw new TypeError(`map/imap: expected a function, got ${typeof fn}`);
     const maxsize = options.maxsize ?? 2 * this.capacity();
     if (!(maxsize >= 1)) throw new ValueError(`imap: maxsize must be >= 1, got ${maxsize}`);
@@ -277,19 +299,22 @@ export class Group {
     let fed = false;
     const collect = (g: Greenlet<R>, index: number): void => {
       running--;
-      results.putNowait({ index, ok: g.successful(), value: g.successful() ? g.value : g.exception });
+      const ok = g.successful();
+      results.putNowait({ index, ok, value: ok ? g.value : g.exception });
       if (fed && running === 0) results.putNowait(END);
     };
     const feeder = new Greenlet(async () => {
       let index = 0;
       try {
-        const iterator = isSync(items) ? items[Symbol.iterator]() : items[Symbol.asyncIterator]();
+        const sync = isSync(items);
+        const iterator = sync ? items[Symbol.iterator]() : items[Symbol.asyncIterator]();
         for (;;) {
-          if (room !== undefined) await room.acquire();
-          await this.acquireSlot();
+          // the awaits are skipped when a permit is free: one item costs no extra hop
+          if (room !== undefined && !room._tryAcquire()) await room.acquire();
+          if (!this.tryAcquireSlot()) await this.acquireSlot();
           let step: IteratorResult<I>;
           try {
-            step = await iterator.next();
+            step = sync ? (iterator as Iterator<I>).next() : await iterator.next();
           } catch (e) {
             this.releaseSlot();
             throw e;
@@ -302,7 +327,7 @@ export class Group {
           const g = new Greenlet<R>(fn, step.value);
           g._quiet = true;
           running++;
-          (g._hooks ??= []).push((done) => collect(done as Greenlet<R>, i));
+          g._addHook((done) => collect(done as Greenlet<R>, i));
           this.startTracked(g);
         }
       } catch (e) {
@@ -314,17 +339,31 @@ export class Group {
     });
     feeder._quiet = true;
     feeder.start();
-    try {
-      for (;;) {
-        const o = await results.get();
-        if (o === END) return;
-        room?.release();
-        yield o;
-      }
-    } finally {
-      if (!feeder.dead) await feeder.kill();
-    }
+    return {
+      next(): Promise<Outcome<R> | typeof END> | Outcome<R> | typeof END {
+        const o = results.qsize() > 0 ? results.getNowait() : undefined;
+        if (o === undefined) {
+          return results.get().then((x) => {
+            if (x !== END) room?.release();
+            return x;
+          });
+        }
+        if (o !== END) room?.release();
+        return o;
+      },
+      async close(): Promise<void> {
+        if (!feeder.dead) await feeder.kill();
+      },
+    };
   }
+}
+
+/** The reader's side of a running map/imap. */
+interface Feed<R> {
+  /** The next outcome (at once when one is waiting), or END. */
+  next(): Promise<Outcome<R> | typeof END> | Outcome<R> | typeof END;
+  /** Stop pulling items (the reader left early). */
+  close(): Promise<void>;
 }
 
 function isSync<I>(items: Iterable<I> | AsyncIterable<I>): items is Iterable<I> {
@@ -379,6 +418,11 @@ export class Pool extends Group {
   /** @internal */
   protected override capacity(): number {
     return this.size;
+  }
+
+  /** @internal */
+  protected override tryAcquireSlot(): boolean {
+    return this.slots._tryAcquire();
   }
 
   /** @internal */

@@ -32,7 +32,8 @@ before(async () => {
       if (flaky++ < 2) res.writeHead(503).end('busy');
       else res.end('finally');
     } else if (url === '/slow') {
-      setTimeout(() => res.end('late'), 2000);
+      const timer = setTimeout(() => res.end('late'), 2000);
+      res.on('close', () => clearTimeout(timer));
     } else res.end('ok');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
