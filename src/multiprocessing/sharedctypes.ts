@@ -29,10 +29,18 @@ import { reduce, registerType, type Reduced, type Shareable } from './reduction.
 import { SharedBlock } from './shared_memory.js';
 import { Lock, RLock, rebuildLock } from './synchronize.js';
 
-/** Python's typecodes, as accepted by {@link Value} and {@link SharedArray}. */
+/**
+ * Python's typecodes, as accepted by {@link Value} and {@link SharedArray}.
+ * @example
+ * const code: Typecode = 'd';
+ */
 export type Typecode = 'b' | 'B' | 'h' | 'H' | 'i' | 'I' | 'l' | 'L' | 'q' | 'Q' | 'f' | 'd';
 
-/** The JS type of a typecode's items: `bigint` for 'q' and 'Q', `number` otherwise. */
+/**
+ * The JS type of a typecode's items: `bigint` for 'q' and 'Q', `number` otherwise.
+ * @example
+ * const big: ItemType<'q'> = 1n;
+ */
 export type ItemType<C extends Typecode> = C extends 'q' | 'Q' ? bigint : number;
 
 type View = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array |
@@ -103,7 +111,12 @@ function codecOf(typecode: unknown): Codec {
   throw new TypeError(`bad typecode ${shown} (must be ${CODES.slice(0, -1).join(', ')} or ${CODES.at(-1)})`);
 }
 
-/** Options of {@link Value} and {@link SharedArray}. */
+/**
+ * Options of {@link Value} and {@link SharedArray}.
+ * @example
+ * new Value('i', 0, { lock: false }); // no lock: Python's RawValue
+ * new SharedArray('d', 8, { lock: new Lock() });
+ */
 export interface SharedOptions {
   /**
    * `true` (default): a new RLock guards the object (`getLock()`); a Lock or

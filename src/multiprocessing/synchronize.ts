@@ -51,7 +51,12 @@ const OWNER_CHECK_MS = 25;
  */
 const FAST_SPIN_MS = 0.05;
 
-/** Options of every `acquire`: Python's `acquire(block=True, timeout=None)`. */
+/**
+ * Options of every `acquire`: Python's `acquire(block=True, timeout=None)`.
+ * @example
+ * await lock.acquire({ timeout: 0.5 }); // false after half a second
+ * lock.acquireSync({ block: false }); // one attempt
+ */
 export interface AcquireOptions {
   /** `false`: try once and return at once. Default `true`. */
   block?: boolean;
@@ -59,7 +64,11 @@ export interface AcquireOptions {
   timeout?: number | null;
 }
 
-/** Options of `hold()`. */
+/**
+ * Options of `hold()`.
+ * @example
+ * using held = await lock.hold({ timeout: 2 });
+ */
 export interface HoldOptions {
   /** Seconds to wait at most; `null`/omitted waits forever. */
   timeout?: number | null;
@@ -138,7 +147,12 @@ abstract class SharedObject implements Shareable {
 
 /**
  * The base of Lock, RLock, Semaphore and BoundedSemaphore: Python's `SemLock`.
- * Not constructed directly.
+ * Not constructed directly; useful as a type for "anything acquirable".
+ * @example
+ * async function guarded(lock: SemLock, work: () => void) {
+ *   using held = await lock.hold();
+ *   work();
+ * }
  */
 export abstract class SemLock extends SharedObject {
   /** One attempt without waiting; true when acquired. */
@@ -856,7 +870,12 @@ const GEN_SHIFT = 16;
 const GEN_MASK = 0x3fff;
 const BROKEN = 1 << 30;
 
-/** Python's `threading.BrokenBarrierError`: the barrier was aborted, reset, timed out, or its action threw. */
+/**
+ * Python's `threading.BrokenBarrierError`: the barrier was aborted, reset,
+ * timed out, or its action threw.
+ * @example
+ * try { await barrier.wait(1); } catch (e) { if (e instanceof BrokenBarrierError) barrier.reset(); }
+ */
 export class BrokenBarrierError extends RuntimeError {
   override name = 'BrokenBarrierError';
   constructor(message = 'barrier is broken') {
@@ -1047,7 +1066,10 @@ export class Barrier extends SharedObject {
 // ---------------------------------------------------------------------------
 // Rebuilding in a child
 
-/** @internal Rebuilds a Lock or RLock from its registered type and fds (used by sharedctypes too). */
+/**
+ * @internal Rebuilds a Lock or RLock from its registered type and fds (used by
+ * sharedctypes for a Value's lock). Not re-exported by the package.
+ */
 export function rebuildLock(type: string, fds: number[]): Lock | RLock {
   const block = SharedBlock.adopt(fds[0]!);
   return adopt(block, () => (type === 'weft.RLock' ? new RLock() : new Lock()));
