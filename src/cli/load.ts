@@ -323,37 +323,48 @@ export const command: Command = {
   summary: 'drive a TCP echo server: messages/s, latency percentiles, errors, own CPU',
   help,
   async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '10000' },
-        connections: { type: 'string' },
-        size: { type: 'string' },
-        duration: { type: 'string' },
-        depth: { type: 'string' },
-        rate: { type: 'string' },
-        warmup: { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-    });
-    const opts: LoadOptions = {
-      host: values.host!,
-      port: positive('port', values.port, 10000),
-      connections: positive('connections', values.connections, 100),
-      size: positive('size', values.size, 1024),
-      duration: positive('duration', values.duration, 10, false),
-      depth: positive('depth', values.depth, 1),
-      rate: values.rate === undefined ? undefined : positive('rate', values.rate, 0, false),
-      warmup: values.warmup === undefined ? 0 : Number(values.warmup),
-    };
-    if (!(opts.warmup >= 0)) throw new RangeError(`--warmup must be >= 0, got ${values.warmup}`);
-    const tty = process.stderr.isTTY;
-    const result = runLoad(opts, (elapsed, messages, errors) => {
-      if (tty) writeSync(2, `\r  ${fmt(elapsed, 0)} s  ${fmt(messages)} messages  ${errors} errors   `);
-    });
-    if (tty) writeSync(2, '\r\x1b[K');
-    console.log(values.json ? JSON.stringify(result) : formatResult(result));
-    return result.errors === 0 && result.messages > 0 ? 0 : 1;
+    try {
+      return runCommand(argv);
+    } catch (err) {
+      if (!(err instanceof RangeError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) throw err;
+      console.error(`weft load: ${(err as Error).message}`);
+      return 2;
+    }
   },
 };
+
+/** Parse the options, run, print; the exit status. */
+function runCommand(argv: string[]): number {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '10000' },
+      connections: { type: 'string' },
+      size: { type: 'string' },
+      duration: { type: 'string' },
+      depth: { type: 'string' },
+      rate: { type: 'string' },
+      warmup: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const opts: LoadOptions = {
+    host: values.host!,
+    port: positive('port', values.port, 10000),
+    connections: positive('connections', values.connections, 100),
+    size: positive('size', values.size, 1024),
+    duration: positive('duration', values.duration, 10, false),
+    depth: positive('depth', values.depth, 1),
+    rate: values.rate === undefined ? undefined : positive('rate', values.rate, 0, false),
+    warmup: values.warmup === undefined ? 0 : Number(values.warmup),
+  };
+  if (!(opts.warmup >= 0)) throw new RangeError(`--warmup must be >= 0, got ${values.warmup}`);
+  const tty = process.stderr.isTTY;
+  const result = runLoad(opts, (elapsed, messages, errors) => {
+    if (tty) writeSync(2, `\r  ${fmt(elapsed, 0)} s  ${fmt(messages)} messages  ${errors} errors   `);
+  });
+  if (tty) writeSync(2, '\r\x1b[K');
+  console.log(values.json ? JSON.stringify(result) : formatResult(result));
+  return result.errors === 0 && result.messages > 0 ? 0 : 1;
+}

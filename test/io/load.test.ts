@@ -1,0 +1,114 @@
+/**
+ * `weft load` against small Python echo servers: closed and open loop, JSON
+ * fields, byte checking (a server that corrupts one byte must be caught), help.
+ * Loads are tiny and bounded (a fraction of a second each).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/** An echo server in Python; `corrupt` flips the first byte of every 50th chunk. */
+const SERVER = `
+import selectors, socket, sys
+corrupt = sys.argv[1] == '1'
+sel = selectors.DefaultSelector()
+srv = socket.create_server(('127.0.0.1', 0), backlog=128)
+srv.setblocking(False)
+sel.register(srv, selectors.EVENT_READ)
+print(srv.getsockname()[1], flush=True)
+n = 0
+while True:
+    for key, _ in sel.select():
+        if key.fileobj is srv:
+            c, _ = srv.accept(); c.setblocking(True); sel.register(c, selectors.EVENT_READ)
+            continue
+        try:
+            data = key.fileobj.recv(65536)
+        except OSError:
+            data = b''
+        if not data:
+            sel.unregister(key.fileobj); key.fileobj.close(); continue
+        n += 1
+        if corrupt and n % 50 == 0:
+            data = bytes([data[0] ^ 0xff]) + data[1:]
+        key.fileobj.sendall(data)
+`;
+
+function startServer(corrupt: boolean): Promise<{ child: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/python3', ['-c', SERVER, corrupt ? '1' : '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout!.once('data', (d) => resolve({ child, port: Number(String(d).trim()) }));
+    child.once('error', reject);
+  });
+}
+
+function load(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, 'load', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+describe('weft load', () => {
+  let good: { child: ChildProcess; port: number };
+  let bad: { child: ChildProcess; port: number };
+  before(async () => {
+    [good, bad] = await Promise.all([startServer(false), startServer(true)]);
+  });
+  after(() => {
+    good.child.kill();
+    bad.child.kill();
+  });
+
+  test('closed loop: counts messages, checks every byte, reports latency percentiles and its own CPU', async () => {
+    const { code, out } = await load(['--port', String(good.port), '--connections', '4', '--size', '300', '--depth', '2', '--duration', '0.4', '--json']);
+    assert.equal(code, 0, out);
+    const r = JSON.parse(out);
+    assert.equal(r.errors, 0);
+    assert.equal(r.connections, 4);
+    assert.equal(r.depth, 2);
+    assert.ok(r.messages > 20, `only ${r.messages} messages`);
+    assert.ok(r.messagesPerSecond > 0 && r.megabytesPerSecond > 0);
+    const l = r.latencyUs;
+    assert.ok(0 < l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max * 1.001, JSON.stringify(l));
+    assert.ok(r.cpuUsPerMessage > 0);
+  });
+
+  test('open loop: sends at the given rate, latency from the intended send time', async () => {
+    const { code, out } = await load(['--port', String(good.port), '--connections', '2', '--size', '64', '--rate', '500', '--duration', '0.5', '--json']);
+    assert.equal(code, 0, out);
+    const r = JSON.parse(out);
+    assert.equal(r.rate, 500);
+    assert.ok(r.messages >= 150 && r.messages <= 300, `${r.messages} messages at 500/s over 0.5 s`);
+  });
+
+  test('a server that corrupts a byte is caught: errors counted, exit status 1', async () => {
+    const { code, out } = await load(['--port', String(bad.port), '--connections', '2', '--size', '100', '--duration', '0.4', '--json']);
+    assert.equal(code, 1);
+    const r = JSON.parse(out);
+    assert.ok(r.errors >= 1);
+    assert.ok(r.errorKinds['echo mismatch'] >= 1, JSON.stringify(r.errorKinds));
+  });
+
+  test('human-readable report, --help, and bad options', async () => {
+    const { code, out } = await load(['--port', String(good.port), '--connections', '1', '--size', '10', '--duration', '0.2']);
+    assert.equal(code, 0);
+    assert.match(out, /^weft load: 1 connections x 10 B, closed loop, depth 1/);
+    assert.match(out, /latency µs +p50 [\d,]+ +p90 [\d,]+ +p99 [\d,]+ +p99\.9 [\d,]+ +max [\d,]+/);
+    const help = await load(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.out, /--connections N/);
+    assert.match(help.out, /--rate MSGS_PER_S/);
+    const badOpt = await load(['--port', String(good.port), '--size', '-5', '--duration', '0.2']);
+    assert.notEqual(badOpt.code, 0);
+  });
+});
