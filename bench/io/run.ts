@@ -121,6 +121,19 @@ function loadRun(server: Server, cfg: (typeof configs)[number]): Promise<Run> {
   });
 }
 
+/** Run `fn`, retrying twice after a pause (a shared machine can fail a run, e.g. a rebuild in progress). */
+async function retry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      process.stderr.write(`  (run failed, retrying: ${(err as Error).message.split('\n')[0]})\n`);
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+  }
+}
+
 const median = (xs: number[]): number => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (!s.length) return NaN;
@@ -183,7 +196,7 @@ async function main(): Promise<void> {
     for (let rep = 0; rep < REPEATS; rep++) {
       for (const cfg of configs) {
         for (const s of servers) {
-          const r = await loadRun(s, cfg);
+          const r = await retry(() => loadRun(s, cfg));
           runs.push(r);
           process.stderr.write(`  [${rep + 1}/${REPEATS}] ${cfg.name.padEnd(12)} ${s.name.padEnd(24)} ${f0(r.messagesPerSecond).padStart(9)} msg/s  server ${f2(r.serverCpuUsPerMessage)} µs/msg  load ${f2(r.loadCpuUsPerMessage)} µs/msg  errors ${r.errors}\n`);
         }

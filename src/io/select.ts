@@ -10,7 +10,7 @@ import { FileNotFoundError, KeyError, ValueError } from '../errors.js';
 import { io, ok } from './_native.js';
 import { EPOLLIN, EPOLLOUT, EPOLLPRI, FD_SETSIZE, POLLIN, POLLOUT, POLLPRI } from './constants.js';
 
-/** What select/poll/epoll/selectors accept: an fd or an object with `fileno()`. */
+/** What select/poll/epoll/selectors accept: an fd or an object with `fileno()`. @example select([sock, 0, { fileno: () => 5 }], [], []) */
 export type FileLike = number | { fileno(): number };
 
 /**

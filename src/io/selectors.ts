@@ -99,7 +99,7 @@ export class SelectorMapping<D = unknown> {
   }
 }
 
-/** A selector's event list: each ready key with the events ready on it. */
+/** A selector's event list: each ready key with the events ready on it. @example const ready: Ready<string> = sel.select(0); */
 export type Ready<D> = [key: SelectorKey<D>, events: number][];
 
 /**

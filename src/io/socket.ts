@@ -23,6 +23,7 @@ import {
  * A socket address as Python spells it: `[host, port]` for IPv4,
  * `[host, port, flowinfo?, scopeId?]` for IPv6, a path for AF_UNIX (a Buffer
  * starting with a NUL byte for Linux's abstract namespace).
+ * @example const addr: Address = ['127.0.0.1', 10000];
  */
 export type Address =
   | readonly [host: string, port: number]
@@ -30,7 +31,7 @@ export type Address =
   | string
   | Buffer;
 
-/** Bytes accepted by `send` and friends. */
+/** Bytes accepted by `send` and friends (a Buffer or any Uint8Array). @example sock.send(Buffer.from('hi')) */
 export type BytesLike = Uint8Array;
 
 /** Closes the fd of a socket that was garbage-collected without `close()`. */
@@ -462,7 +463,7 @@ export function createConnection(
   throw last;
 }
 
-/** Options of {@link createServer}, Python's keyword arguments. */
+/** Options of {@link createServer}, Python's keyword arguments. @example createServer(['::', 0], { family: AF_INET6, dualstackIpv6: true }) */
 export interface CreateServerOptions {
   /** AF_INET (default) or AF_INET6. */
   family?: number;
