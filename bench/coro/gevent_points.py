@@ -117,19 +117,23 @@ def pool_imap(n):
 
 def echo_server(_n):
     def handle(sock, _address):
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            sock.sendall(data)
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                sock.sendall(data)
+        except OSError:
+            pass  # the load generator resets its connections at the end
 
     server = StreamServer(("127.0.0.1", 0), handle, backlog=1024)
     server.start()
     sys.stdout.write("%d\n" % server.server_port)
     sys.stdout.flush()
     # serve until stdin closes
-    from gevent.os import nb_read
+    from gevent.os import make_nonblocking, nb_read
 
+    make_nonblocking(sys.stdin.fileno())  # else the read would block the whole hub
     while nb_read(sys.stdin.fileno(), 1):
         pass
     server.stop(0.1)
