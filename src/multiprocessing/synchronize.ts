@@ -988,6 +988,8 @@ export class Barrier extends SharedObject {
       if (Atomics.compareExchange(i32, STATE, s, s + 1) !== s) continue;
       if (count + 1 === parties) {
         await this.#runAction();
+        // a normal release: forget an old reset, or one 2^14 generations ago would read as ours
+        Atomics.store(i32, RESET_GEN, 0);
         const next = ((gen + 1) & GEN_MASK) << GEN_SHIFT;
         if (Atomics.compareExchange(i32, STATE, s + 1, next) !== s + 1) throw new BrokenBarrierError();
         this.word.wake();
