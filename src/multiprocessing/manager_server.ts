@@ -330,7 +330,7 @@ export class ManagerServer {
       case 'ping':
         return 'pong';
       case 'info':
-        return { objects: this.objects.size, connections: this.conns.size, pid: process.pid };
+        return { objects: this.objects.size, connections: this.conns.size, refs: [...this.objects.values()].reduce((n, e) => n + e.refs, 0), pid: process.pid };
       case 'lookup': {
         const name = args[0];
         const ref = typeof name === 'string' ? this.published.get(name) : undefined;

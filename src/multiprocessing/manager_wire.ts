@@ -254,6 +254,21 @@ export function decode(payload: Uint8Array, proxy: (state: ProxyState) => object
   }
 }
 
+const errorClasses = new Map<string, ErrorConstructor>(
+  [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError].map((C) => [C.name, C]),
+);
+
+/** A stand-in class carrying the sender's class name (nothing of the sender's class runs here). */
+function errorClass(name: string): ErrorConstructor {
+  let C = errorClasses.get(name);
+  if (!C) {
+    if (errorClasses.size > 1000) return Error;
+    C = { [name]: class extends Error {} }[name] as unknown as ErrorConstructor;
+    errorClasses.set(name, C);
+  }
+  return C;
+}
+
 function revive(value: unknown, proxy: (state: ProxyState) => object, seen: Map<object, unknown>, depth: number): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (depth > MAX_DEPTH) throw new TypeError('manager message nested too deeply');
@@ -268,8 +283,9 @@ function revive(value: unknown, proxy: (state: ProxyState) => object, seen: Map<
     return out;
   }
   if (mark === 'error') {
-    const err = new Error(String(record.message));
-    Object.defineProperty(err, 'name', { value: String(record.className), configurable: true, writable: true });
+    const err = new (errorClass(String(record.className)))(String(record.message));
+    if (record.name !== err.name) Object.defineProperty(err, 'name', { value: String(record.name), configurable: true, writable: true });
+    if (typeof record.stack === 'string') Object.defineProperty(err, 'stack', { value: record.stack, configurable: true, writable: true });
     seen.set(value, err);
     return err;
   }

@@ -1,0 +1,393 @@
+/**
+ * `Manager`: shared objects served by a server process — the twin of CPython's
+ * `multiprocessing/managers.py` (`BaseManager`, `SyncManager`). The server
+ * lives in its own process (or worker thread) and owns the objects; every
+ * other process holds proxies and calls through a socket: a Unix socket in a
+ * private directory for local use, TCP with a shared authkey for remote use.
+ *
+ * Split into: `manager_wire.ts` (frames, handshake, codec),
+ * `manager_server.ts` (the server process), `manager_types.ts` and
+ * `manager_sync_types.ts` (what it serves), `manager_proxy.ts` (proxies).
+ * @module
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ValueError } from '../errors.js';
+import type { BaseContext, ContextName } from './context.js';
+import { Process, currentProcess } from './process.js';
+import { requireTaskRef, type TaskFunction } from './task.js';
+import { managerServerMain, type RegisteredType, type ServerConfig } from './manager_server.js';
+import {
+  ArrayProxy, AutoProxy, BarrierProxy, BaseProxy, Client, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy,
+  LockProxy, NamespaceProxy, QueueProxy, SemaphoreProxy, ValueProxy, clientFor, type Key, type Remote,
+} from './manager_proxy.js';
+import { ConnectionRefusedError, FileNotFoundError } from '../errors.js';
+
+export {
+  ArrayProxy, AutoProxy, BarrierProxy, BaseProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy, LockProxy,
+  NamespaceProxy, QueueProxy, SemaphoreProxy, ValueProxy,
+};
+export type { Key, Remote, WaitOptions } from './manager_proxy.js';
+export { AuthenticationError, IndexError, RemoteError } from './manager_wire.js';
+export { BrokenBarrierError } from './manager_sync_types.js';
+
+/** An authkey: bytes, or a string (its UTF-8 bytes). */
+export type Authkey = Uint8Array | string;
+
+function keyBytes(key: Authkey, what: string): Buffer {
+  const buf = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key);
+  if (buf.length === 0) throw new ValueError(`${what}: the authkey must not be empty`);
+  return buf;
+}
+
+/** Options of {@link Manager.start}. */
+export interface ManagerStartOptions {
+  /** Where the server runs: `'process'` (default) or `'thread'`, or a context. */
+  context?: ContextName | BaseContext;
+  /** The key clients must prove they hold; `currentProcess().authkey` (inherited by children) by default. */
+  authkey?: Authkey;
+  /** Seconds to wait for the server to come up (default 30). */
+  startTimeout?: number;
+  /** Seconds a new connection has to complete the handshake (default 10). */
+  handshakeTimeout?: number;
+}
+
+/** Options of {@link Manager.serve}. */
+export interface ServeOptions {
+  /** Interface to listen on (default `'127.0.0.1'`). */
+  host?: string;
+  /** Port; 0 (default) picks a free one. */
+  port?: number;
+  /** The key remote clients must hold (required). */
+  authkey: Authkey;
+  /** Objects remote clients may look up by name with `remote.get(name)`. */
+  exposed?: Record<string, BaseProxy>;
+  /** Seconds an authenticated remote connection may stay silent before it is dropped (default: no limit). */
+  idleTimeout?: number;
+}
+
+/** Options of {@link Manager.connect}. */
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  authkey: Authkey;
+}
+
+/** What {@link Manager.stats} reports. */
+export interface ManagerStats {
+  /** Shared objects alive on the server. */
+  objects: number;
+  /** Authenticated connections (about one per client process). */
+  connections: number;
+  /** References held to those objects, by clients and by other shared objects. */
+  refs: number;
+  /** The server's pid. */
+  pid: number;
+}
+
+/** Options of {@link Manager.register}. */
+export interface RegisterOptions {
+  /** Method names remote callers may use; by default every public method (no leading `_`). */
+  exposed?: string[];
+}
+
+const registry = new Map<string, RegisteredType>();
+const liveDirs = new Set<string>();
+let exitHooked = false;
+let managerCount = 0;
+
+function removeDir(dir: string): void {
+  liveDirs.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  // The server removes its own directory; this covers a server that was SIGKILLed or never came up.
+  process.on('exit', () => {
+    for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A manager: Python's `multiprocessing.Manager()` / `SyncManager`. Start one
+ * with {@link Manager.start} (a server of your own) or reach another with
+ * {@link Manager.connect}; make shared objects with `dict()`, `list()`,
+ * `Queue()`, `Lock()` …, pass their proxies to children.
+ *
+ * @example
+ * import { Manager, Process, task, isMainModule } from 'weft';
+ * export const work = task(import.meta, async (d: DictProxy<number, number>) => { await d.set(process.pid, process.pid); });
+ * if (isMainModule(import.meta)) {
+ *   await using manager = await Manager.start();
+ *   const d = await manager.dict<number, number>();
+ *   const p = new Process({ target: work, args: [d] });
+ *   p.start();
+ *   await p.join();
+ *   console.log(await d.toObject());
+ * }
+ */
+export class Manager implements AsyncDisposable {
+  /** The server's address: a Unix socket path, or `tcp://host:port` for a connected manager. */
+  readonly address: string;
+  readonly #client: Client;
+  readonly #process: Process | null;
+  readonly #dir: string | null;
+  #shut = false;
+
+  private constructor(address: string, client: Client, process: Process | null, dir: string | null) {
+    this.address = address;
+    this.#client = client;
+    this.#process = process;
+    this.#dir = dir;
+  }
+
+  /**
+   * Declares a shared type, Python's `BaseManager.register(typeid, callable, exposed=…)`:
+   * `factory` (declared with `task(import.meta, fn)`, so the server can import it)
+   * makes the object from `create()`'s arguments. Register before `start()`.
+   * @example
+   * class Counter { n = 0; add(k: number) { return (this.n += k); } }
+   * export const makeCounter = task(import.meta, (start: number) => Object.assign(new Counter(), { n: start }));
+   * Manager.register('Counter', makeCounter, { exposed: ['add'] });
+   * @throws {TypeError} when `factory` was not declared with `task()`, or `typeid` is a built-in type.
+   */
+  static register(typeid: string, factory: TaskFunction, options: RegisterOptions = {}): void {
+    if (typeof typeid !== 'string' || !typeid) throw new TypeError('register(typeid, factory): typeid must be a non-empty string');
+    if (builtinTypes.has(typeid)) throw new TypeError(`register: '${typeid}' is a built-in manager type`);
+    const ref = requireTaskRef(factory, 'factory');
+    registry.set(typeid, { typeid, factory: ref, exposed: options.exposed ? [...options.exposed] : undefined });
+  }
+
+  /**
+   * Starts a server process and connects to it.
+   * @example
+   * await using manager = await Manager.start();
+   * @throws {Error} when the server process exits before it is ready or does not come up in `startTimeout` seconds.
+   */
+  static async start(options: ManagerStartOptions = {}): Promise<Manager> {
+    const authkey = options.authkey === undefined ? Buffer.from(currentProcess().authkey) : keyBytes(options.authkey, 'Manager.start');
+    hookExit();
+    const dir = mkdtempSync(join(tmpdir(), 'weft-manager-')); // mode 0700: only this user may connect
+    liveDirs.add(dir);
+    const path = join(dir, 'manager.sock');
+    const config: ServerConfig = {
+      path,
+      dir,
+      authkey: authkey.toString('hex'),
+      registry: [...registry.values()],
+      parentPid: process.pid,
+      handshakeTimeout: options.handshakeTimeout,
+    };
+    const proc = new Process({ target: managerServerMain, args: [config], daemon: true, context: options.context, name: `SyncManager-${++managerCount}` });
+    try {
+      proc.start();
+    } catch (err) {
+      removeDir(dir);
+      throw err;
+    }
+    void proc.join().then(() => removeDir(dir)); // a server SIGKILLed cannot clean up after itself
+    const deadline = Date.now() + (options.startTimeout ?? 30) * 1000;
+    for (;;) {
+      const client = clientFor(path, authkey);
+      try {
+        await client.connect();
+        return new Manager(path, client, proc, dir);
+      } catch (err) {
+        if (!(err instanceof FileNotFoundError || err instanceof ConnectionRefusedError)) {
+          proc.kill();
+          throw err;
+        }
+        if (proc.exitCode !== null) throw new Error(`the manager server process exited with code ${proc.exitCode} before it was ready`, { cause: err });
+        if (Date.now() > deadline) {
+          proc.kill();
+          throw new Error(`the manager server did not come up within ${options.startTimeout ?? 30} s`, { cause: err });
+        }
+        await sleep(5);
+      }
+    }
+  }
+
+  /**
+   * Connects to a manager another process published with {@link Manager.serve}
+   * (Python's `BaseManager(address, authkey).connect()`).
+   * @example
+   * const remote = await Manager.connect({ host: '127.0.0.1', port, authkey: 'secret' });
+   * const d = await remote.get<DictProxy>('shared');
+   * @throws {AuthenticationError} when the authkeys differ.
+   * @throws {ConnectionRefusedError} when nothing listens there.
+   */
+  static async connect(options: ConnectOptions): Promise<Manager> {
+    const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+    const address = `tcp://${host}:${options.port}`;
+    const client = clientFor(address, keyBytes(options.authkey, 'Manager.connect'));
+    await client.connect();
+    return new Manager(address, client, null, null);
+  }
+
+  /** The server's pid (the worker's tid in the thread context); undefined for a connected manager. */
+  get pid(): number | undefined {
+    return this.#process?.pid;
+  }
+
+  #call(method: string, args: unknown[]): Promise<unknown> {
+    return this.#client.call(0, method, args);
+  }
+
+  /**
+   * Makes an object of a registered (or built-in) type on the server.
+   * @example
+   * const counter = await manager.create<Counter>('Counter', 5);
+   * @throws {TypeError} when the server knows no such type.
+   */
+  create<T = unknown>(typeid: string, ...args: unknown[]): Promise<AutoProxy & Remote<T>> {
+    return this.#call('create', [typeid, args]) as Promise<AutoProxy & Remote<T>>;
+  }
+
+  /** A shared dict, filled from an object, a Map or pairs. @example const d = await manager.dict({ a: 1 }); */
+  dict<K extends Key = Key, V = unknown>(init?: Record<string, V> | Map<K, V> | [K, V][]): Promise<DictProxy<K, V>> {
+    return this.#call('create', ['dict', [init]]) as Promise<DictProxy<K, V>>;
+  }
+
+  /** A shared list. @example const l = await manager.list([1, 2]); */
+  list<T = unknown>(init?: T[]): Promise<ListProxy<T>> {
+    return this.#call('create', ['list', [init]]) as Promise<ListProxy<T>>;
+  }
+
+  /** A shared namespace. @example const ns = await manager.Namespace({ x: 1 }); */
+  Namespace(init?: Record<string, unknown>): Promise<NamespaceProxy> {
+    return this.#call('create', ['Namespace', [init]]) as Promise<NamespaceProxy>;
+  }
+
+  /** A shared value with a typecode (`'i'`, `'d'`…). @example const v = await manager.Value('i', 0); @throws {TypeError} when the value does not fit. */
+  Value<T = number>(typecode: string, value: T): Promise<ValueProxy<T>> {
+    return this.#call('create', ['Value', [typecode, value]]) as Promise<ValueProxy<T>>;
+  }
+
+  /** A shared fixed-length array. @example const a = await manager.Array('d', 4); */
+  Array(typecode: string, lengthOrValues: number | number[]): Promise<ArrayProxy> {
+    return this.#call('create', ['Array', [typecode, lengthOrValues]]) as Promise<ArrayProxy>;
+  }
+
+  /** A queue on the server (0: unbounded). @example const q = await manager.Queue(); */
+  Queue<T = unknown>(maxsize = 0): Promise<QueueProxy<T>> {
+    return this.#call('create', ['Queue', [maxsize]]) as Promise<QueueProxy<T>>;
+  }
+
+  /** @example const q = await manager.JoinableQueue(); */
+  JoinableQueue<T = unknown>(maxsize = 0): Promise<JoinableQueueProxy<T>> {
+    return this.#call('create', ['JoinableQueue', [maxsize]]) as Promise<JoinableQueueProxy<T>>;
+  }
+
+  /** @example const lock = await manager.Lock(); */
+  Lock(): Promise<LockProxy> {
+    return this.#call('create', ['Lock', []]) as Promise<LockProxy>;
+  }
+
+  /** @example const rlock = await manager.RLock(); */
+  RLock(): Promise<LockProxy> {
+    return this.#call('create', ['RLock', []]) as Promise<LockProxy>;
+  }
+
+  /** @example const sem = await manager.Semaphore(3); @throws {ValueError} for a negative value. */
+  Semaphore(value = 1): Promise<SemaphoreProxy> {
+    return this.#call('create', ['Semaphore', [value]]) as Promise<SemaphoreProxy>;
+  }
+
+  /** @example const sem = await manager.BoundedSemaphore(3); @throws {ValueError} for a negative value. */
+  BoundedSemaphore(value = 1): Promise<SemaphoreProxy> {
+    return this.#call('create', ['BoundedSemaphore', [value]]) as Promise<SemaphoreProxy>;
+  }
+
+  /** @example const ev = await manager.Event(); */
+  Event(): Promise<EventProxy> {
+    return this.#call('create', ['Event', []]) as Promise<EventProxy>;
+  }
+
+  /** @example const cond = await manager.Condition(); */
+  Condition(): Promise<ConditionProxy> {
+    return this.#call('create', ['Condition', []]) as Promise<ConditionProxy>;
+  }
+
+  /** @example const b = await manager.Barrier(3); @throws {ValueError} when `parties` < 1. */
+  Barrier(parties: number, timeout: number | null = null): Promise<BarrierProxy> {
+    return this.#call('create', ['Barrier', [parties, timeout]]) as Promise<BarrierProxy>;
+  }
+
+  /**
+   * Publishes this manager over TCP for other machines (Python's
+   * `BaseManager(address=(host, port), authkey=…)` server side): clients
+   * connect with {@link Manager.connect} and look objects up by name.
+   * @example
+   * const { port } = await manager.serve({ port: 0, authkey: 'secret', exposed: { shared: d } });
+   * @throws {TypeError} without an authkey, or when an exposed value is not a proxy of this manager.
+   * @throws {OSError} when the address cannot be bound.
+   */
+  async serve(options: ServeOptions): Promise<{ host: string; port: number }> {
+    const key = keyBytes(options.authkey, 'serve');
+    return (await this.#call('serve', [{
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 0,
+      authkey: key.toString('hex'),
+      exposed: options.exposed ?? {},
+      idleTimeout: options.idleTimeout ?? 0,
+    }])) as { host: string; port: number };
+  }
+
+  /**
+   * The object published as `name` by the server's {@link Manager.serve}.
+   * @example
+   * const d = await remote.get<DictProxy<string, number>>('shared');
+   * @throws {KeyError} when nothing is published under that name.
+   */
+  get<P extends BaseProxy = BaseProxy>(name: string): Promise<P> {
+    return this.#call('lookup', [name]) as Promise<P>;
+  }
+
+  /**
+   * Counts on the server: live objects and connections (for tests and monitoring).
+   * @example
+   * console.log(await manager.stats()); // { objects: 2, connections: 1, refs: 2, pid: 1234 }
+   */
+  stats(): Promise<ManagerStats> {
+    return this.#call('info', []) as Promise<ManagerStats>;
+  }
+
+  /**
+   * Stops the server (a manager started here) and removes its socket
+   * directory; for a connected manager, closes this process's connection.
+   * Calls still pending in any process reject with EOFError. Idempotent.
+   * @example
+   * await manager.shutdown();
+   */
+  async shutdown(): Promise<void> {
+    if (this.#shut) return;
+    this.#shut = true;
+    if (!this.#process) {
+      this.#client.close();
+      return;
+    }
+    await this.#call('shutdown', []).catch(() => {});
+    await this.#process.join(5);
+    if (this.#process.exitCode === null) {
+      this.#process.kill();
+      await this.#process.join(5);
+    }
+    this.#client.close();
+    if (this.#dir) removeDir(this.#dir);
+  }
+
+  /** `await using manager = await Manager.start()` shuts it down at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+}
+
+const builtinTypes = new Set([
+  'dict', 'list', 'Namespace', 'Value', 'Array', 'Queue', 'JoinableQueue', 'Lock', 'RLock', 'Semaphore', 'BoundedSemaphore',
+  'Event', 'Condition', 'Barrier',
+]);

@@ -1,0 +1,262 @@
+/**
+ * Manager: shared dict, list and friends over a local server, in both contexts.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { EOFError, KeyError, ValueError } from '../../src/errors.js';
+import { Process } from '../../src/multiprocessing/process.js';
+import { IndexError, Manager, type DictProxy, type ListProxy } from '../../src/multiprocessing/managers.js';
+import { appendNested, casMany, incrMany, recordPid } from './fixtures/manager-tasks.js';
+
+const dirs = new Set<string>();
+after(() => {
+  for (const dir of dirs) assert.equal(existsSync(dir), false, `socket directory ${dir} was left behind`);
+});
+
+async function started(context: 'process' | 'thread' = 'process'): Promise<Manager> {
+  const m = await Manager.start({ context });
+  dirs.add(dirname(m.address));
+  return m;
+}
+
+for (const context of ['process', 'thread'] as const) {
+  describe(`Manager (${context})`, () => {
+    test('the seed: ten processes share a dict and a list', async () => {
+      await using m = await started(context);
+      const d = await m.dict<number, number>();
+      const l = await m.list<number>();
+      const ps = Array.from({ length: 10 }, () => new Process({ target: recordPid, args: [d, l], context }));
+      for (const p of ps) p.start();
+      for (const p of ps) await p.join();
+      assert.deepEqual(ps.map((p) => p.exitCode), Array(10).fill(0));
+      const pids = ps.map((p) => p.pid!).sort((a, b) => a - b);
+      assert.deepEqual([...(await l.toArray())].sort((a, b) => a - b), pids);
+      const map = await d.toMap();
+      assert.equal(map.size, 10);
+      for (const pid of pids) assert.equal(map.get(pid), pid);
+    });
+
+    test('incr and compareAndSet from two children give exact counts', async () => {
+      await using m = await started(context);
+      const d = await m.dict<string, number>();
+      const ps = [
+        new Process({ target: incrMany, args: [d, 'n', 2000], context }),
+        new Process({ target: incrMany, args: [d, 'n', 2000], context }),
+        new Process({ target: casMany, args: [d, 'c', 200], context }),
+        new Process({ target: casMany, args: [d, 'c', 200], context }),
+      ];
+      for (const p of ps) p.start();
+      for (const p of ps) await p.join();
+      assert.equal(await d.get('n'), 4000);
+      assert.equal(await d.get('c'), 400);
+    });
+
+    test('a dict of lists: proxies inside managed objects work in children', async () => {
+      await using m = await started(context);
+      const d = await m.dict<string, ListProxy<string>>();
+      await d.set('a', await m.list<string>());
+      await d.set('b', await m.list<string>(['x']));
+      const ps = ['a', 'b', 'a'].map((k, i) => new Process({ target: appendNested, args: [d, k, `v${i}`], context }));
+      for (const p of ps) p.start();
+      for (const p of ps) await p.join();
+      assert.deepEqual((await (await d.get('a'))!.toArray()).sort(), ['v0', 'v2']);
+      assert.deepEqual(await (await d.get('b'))!.toArray(), ['x', 'v1']);
+    });
+  });
+}
+
+describe('Manager (dict, list and values)', () => {
+  let m: Manager;
+  test('start', async () => {
+    m = await started();
+    const dir = dirname(m.address);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.equal(typeof m.pid, 'number');
+  });
+
+  test('dict operations follow Python', async () => {
+    const d = await m.dict<string | number, unknown>({ a: 1 });
+    await d.set('b', 2);
+    await d.set(3, 'three');
+    assert.equal(await d.get('a'), 1);
+    assert.equal(await d.get('zz'), undefined);
+    assert.equal(await d.get('zz', 'dflt'), 'dflt');
+    assert.equal(await d.getItem(3), 'three');
+    await assert.rejects(d.getItem('zz'), KeyError);
+    assert.equal(await d.has('b'), true);
+    assert.deepEqual(await d.keys(), ['a', 'b', 3]);
+    assert.deepEqual(await d.values(), [1, 2, 'three']);
+    assert.deepEqual(await d.items(), [['a', 1], ['b', 2], [3, 'three']]);
+    assert.equal(await d.len(), 3);
+    await d.update({ c: 4 });
+    await d.update(new Map([['d', 5]]));
+    await d.update([['e', 6]]);
+    assert.equal(await d.pop('e'), 6);
+    assert.equal(await d.pop('e', null), null);
+    await assert.rejects(d.pop('e'), KeyError);
+    assert.deepEqual(await d.popitem(), ['d', 5]);
+    assert.equal(await d.setdefault('f', 7), 7);
+    assert.equal(await d.setdefault('f', 8), 7);
+    await d.delete('f');
+    await assert.rejects(d.delete('f'), KeyError);
+    assert.deepEqual(await d.toObject(), { a: 1, b: 2, 3: 'three', c: 4 });
+    const copy = await d.copy();
+    assert.ok(copy instanceof Map);
+    assert.equal(copy.get(3), 'three');
+    const keys: unknown[] = [];
+    for await (const k of d) keys.push(k);
+    assert.deepEqual(keys, ['a', 'b', 3, 'c']);
+    await assert.rejects(d.set({} as unknown as string, 1), /unhashable type/);
+    await d.clear();
+    assert.equal(await d.len(), 0);
+    await assert.rejects(d.popitem(), KeyError);
+  });
+
+  test('dict values keep structured-clone types', async () => {
+    const d = await m.dict<string, unknown>();
+    const value = { when: new Date(0), set: new Set([1]), map: new Map([[1, 'a']]), big: 10n, buf: Buffer.from('hi'), err: new RangeError('x') };
+    await d.set('v', value);
+    const back = (await d.get('v')) as typeof value;
+    assert.deepEqual(back.when, new Date(0));
+    assert.deepEqual(back.set, new Set([1]));
+    assert.deepEqual(back.map, new Map([[1, 'a']]));
+    assert.equal(back.big, 10n);
+    assert.equal(Buffer.from(back.buf).toString(), 'hi');
+    assert.equal(back.err.name, 'RangeError');
+    await assert.rejects(d.set('f', (() => 1) as unknown), /cannot send a function/);
+  });
+
+  test('atomic incr and compareAndSet', async () => {
+    const d = await m.dict<string, number>();
+    assert.equal(await d.incr('n'), 1);
+    assert.equal(await d.incr('n', 5), 6);
+    assert.equal(await d.compareAndSet('n', 5, 0), false);
+    assert.equal(await d.compareAndSet('n', 6, 0), true);
+    assert.equal(await d.compareAndSet('new', undefined, 1), true);
+    assert.equal(await d.get('n'), 0);
+    await d.set('s', 'text' as unknown as number);
+    await assert.rejects(d.incr('s'), TypeError);
+  });
+
+  test('list operations follow Python', async () => {
+    const l = await m.list<number>([3, 1, 2]);
+    assert.equal(await l.get(0), 3);
+    assert.equal(await l.get(-1), 2);
+    await assert.rejects(l.get(3), IndexError);
+    await l.set(-1, 20);
+    await l.append(5);
+    assert.equal(await l.appendMany([6, 7]), 6);
+    await l.extend([8]);
+    await l.insert(0, 0);
+    assert.deepEqual(await l.toArray(), [0, 3, 1, 20, 5, 6, 7, 8]);
+    assert.equal(await l.pop(), 8);
+    assert.equal(await l.pop(0), 0);
+    await l.remove(20);
+    await assert.rejects(l.remove(99), ValueError);
+    assert.equal(await l.index(5), 2);
+    await assert.rejects(l.index(99), ValueError);
+    await l.append(5);
+    assert.equal(await l.count(5), 2);
+    await l.sort();
+    assert.deepEqual(await l.toArray(), [1, 3, 5, 5, 6, 7]);
+    await l.sort({ reverse: true });
+    await l.reverse();
+    assert.deepEqual(await l.slice(1, -1), [3, 5, 5, 6]);
+    assert.equal(await l.len(), 6);
+    const items: number[] = [];
+    for await (const x of l) items.push(x);
+    assert.deepEqual(items, [1, 3, 5, 5, 6, 7]);
+    await l.delete(0);
+    assert.equal(await l.incr(0, 10), 13);
+    await l.clear();
+    await assert.rejects(l.pop(), IndexError);
+    const mixed = await m.list<unknown>([1, 'a']);
+    await assert.rejects(mixed.sort(), TypeError);
+  });
+
+  test('Namespace, Value and Array', async () => {
+    const ns = await m.Namespace({ x: 1 });
+    await ns.set('y', 2);
+    assert.equal(await ns.get('x'), 1);
+    assert.equal(await ns.incr('x'), 2);
+    assert.deepEqual(await ns.toObject(), { x: 2, y: 2 });
+    await ns.delete('y');
+    await assert.rejects(ns.delete('y'), KeyError);
+    const v = await m.Value('i', 5);
+    assert.equal(await v.get(), 5);
+    await v.set(7);
+    assert.equal(await v.incr(3), 10);
+    await assert.rejects(v.set(1.5), TypeError);
+    await assert.rejects(v.set(2 ** 40), RangeError);
+    const a = await m.Array('d', 3);
+    await a.set(1, 2.5);
+    assert.deepEqual(await a.toArray(), [0, 2.5, 0]);
+    await assert.rejects(a.get(3), IndexError);
+    assert.equal(await a.len(), 3);
+  });
+
+  test('pipelined calls run in order with distinct answers', async () => {
+    const l = await m.list<number>();
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 5000; i++) calls.push(l.append(i));
+    const lens = await Promise.all(Array.from({ length: 100 }, () => l.len()));
+    await Promise.all(calls);
+    assert.ok(lens.every((n) => n === 5000), 'len() calls queued after 5000 appends see all of them');
+    assert.deepEqual(await l.toArray(), Array.from({ length: 5000 }, (_, i) => i));
+    const d = await m.dict<number, number>();
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 1000; i++) writes.push(d.set(i % 10, i));
+    const gets = await Promise.all(Array.from({ length: 10 }, (_, k) => d.get(k)));
+    await Promise.all(writes);
+    assert.deepEqual(gets, Array.from({ length: 10 }, (_, k) => 990 + k));
+  });
+
+  test('a garbage-collected proxy releases its object on the server', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const before = (await m.stats()).objects;
+    let held: unknown[] | null = [];
+    for (let i = 0; i < 20; i++) held.push(await m.dict());
+    assert.equal((await m.stats()).objects, before + 20);
+    assert.equal(held.length, 20);
+    held = null;
+    for (let i = 0; i < 50 && (await m.stats()).objects > before; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // Objects of earlier tests whose proxies are gone may be freed too.
+    assert.ok((await m.stats()).objects <= before);
+  });
+
+  test('shutdown: pending and later calls reject, the directory is gone', async () => {
+    const q = await m.Queue<number>();
+    const pending = assert.rejects(q.get(), EOFError);
+    const d = await m.dict();
+    const dir = dirname(m.address);
+    await m.shutdown();
+    await pending;
+    await assert.rejects(d.get('x'), /cannot reach the manager .*shut down or died/);
+    assert.equal(existsSync(dir), false);
+    await m.shutdown(); // idempotent
+  });
+});
+
+describe('Manager errors', () => {
+  test('a proxy of a dead object says so', async () => {
+    await using m = await started();
+    const d = await m.dict<string, DictProxy>();
+    await d.set('x', await m.dict());
+    await assert.rejects(m.create('NoSuchType'), /knows no type 'NoSuchType'/);
+    await assert.rejects(d.callMethod('constructor'), /no exposed method 'constructor'/);
+    await assert.rejects(d.callMethod('__proto__'), /no exposed method/);
+  });
+
+  test('Manager.register refuses what the server could not load', () => {
+    assert.throws(() => Manager.register('Thing', () => ({})), /was not declared with task\(\)/);
+    assert.throws(() => Manager.register('dict', () => ({})), /built-in manager type/);
+  });
+});
