@@ -303,7 +303,7 @@ abstract class OwnedLock extends SemLock {
 
   /** Frees the owner word and wakes one sleeper if any. */
   protected unlock(): void {
-    Atomics.store(this.i32, ABANDONED, 0);
+    if (Atomics.load(this.i32, ABANDONED) !== 0) Atomics.store(this.i32, ABANDONED, 0);
     Atomics.store(this.i32, OWNER, 0);
     this.word.wake(1);
   }
