@@ -4,6 +4,9 @@
 #include "weft.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -18,12 +21,27 @@ Napi::Value GetTid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
 }
 
-// isAlive(id): a process or thread id still names a live task. kill(2) with
-// signal 0 checks existence and permission only; EPERM still means "exists".
+// isAlive(id): a process or thread id still names a running task. kill(2)
+// with signal 0 checks existence (EPERM still means "exists"); a zombie — dead
+// but not yet reaped, as orphans stay where init does not reap — exists too,
+// so its state letter in /proc/<id>/stat (proc(5)) settles it.
 Napi::Value IsAlive(const Napi::CallbackInfo& info) {
   int id = info[0].As<Napi::Number>().Int32Value();
-  if (id <= 0) return Napi::Boolean::New(info.Env(), false);
-  bool alive = kill(id, 0) == 0 || errno == EPERM;
+  bool alive = id > 0 && (kill(id, 0) == 0 || errno == EPERM);
+  if (alive) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ssize_t n = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      if (n > 0) {
+        buf[n] = 0;
+        const char* end = strrchr(buf, ')');  // the command name may hold spaces and parentheses
+        if (end && (end[2] == 'Z' || end[2] == 'X')) alive = false;
+      }
+    }
+  }
   return Napi::Boolean::New(info.Env(), alive);
 }
 

@@ -12,6 +12,8 @@ import { startProcess } from './popen_spawn.js';
 import { startThread } from './popen_thread.js';
 import { Process, type ProcessOptions, activeChildren, cpuCount, currentProcess, parentProcess } from './process.js';
 import type { TaskFunction } from './task.js';
+import { Pipe } from './connection.js';
+import { JoinableQueue, Queue, SimpleQueue } from './queues.js';
 
 /** The start methods: an OS process per child, or a worker thread per child. */
 export type ContextName = 'process' | 'thread';
@@ -39,6 +41,12 @@ export class BaseContext {
   readonly parentProcess = parentProcess;
   readonly activeChildren = activeChildren;
   readonly cpuCount = cpuCount;
+  // Queues, pipes, locks and shared values work alike under both start methods
+  // (and across them), so the context hands out the same classes.
+  readonly Queue = Queue;
+  readonly JoinableQueue = JoinableQueue;
+  readonly SimpleQueue = SimpleQueue;
+  readonly Pipe = Pipe;
 
   constructor(name: ContextName) {
     this.name = name;

@@ -3,15 +3,41 @@
  * twin of CPython's `popen_spawn_posix.py`. The preparation goes down a pipe on
  * fd 3; each shared object's fd is placed in a stdio slot from fd 4 on, so
  * nothing but the intended fds crosses (weft's own fds are close-on-exec).
- * The child inherits `execArgv`, so a loader such as tsx applies there too.
+ * The child inherits the parent's loader options (`--import tsx`), so a task
+ * declared in a `.ts` file runs there too.
  * @module
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import v8 from 'node:v8';
-import type { Popen, StartRequest } from './popen.js';
+import { childMain, type Popen, type StartRequest } from './popen.js';
 
-const mainScript = new URL('./spawn_main.js', import.meta.url);
+
+/**
+ * The parent's Node options a child should share — loaders (`--import tsx`),
+ * conditions, memory limits, warnings — without those that name what to run
+ * or how to run it once (`-e`, `-p`, `--test`, `--watch`, `--inspect`):
+ * CPython's `_args_from_interpreter_flags`. Passing `-e` on would make every
+ * child run the parent's script again.
+ */
+export function childExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
+  const takesValue = new Set(['-e', '--eval', '-p', '--print', '--input-type', '--test-reporter',
+    '--test-reporter-destination', '--test-name-pattern', '--test-skip-pattern', '--test-concurrency',
+    '--test-timeout', '--test-shard', '--watch-path', '--inspect-port', '--debug-port']);
+  const alone = /^(-c|--check|-i|--interactive|--test(-.*)?|--watch(-.*)?|--inspect(-.*)?|--debug(-.*)?)$/;
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    if (takesValue.has(flag)) {
+      if (eq < 0) i++; // the value is the next argument
+      continue;
+    }
+    if (!alone.test(flag)) out.push(arg);
+  }
+  return out;
+}
 
 function signalNumber(signal: NodeJS.Signals): number {
   return constants.signals[signal] ?? 0;
@@ -19,7 +45,7 @@ function signalNumber(signal: NodeJS.Signals): number {
 
 /** Starts a child process. */
 export function startProcess({ prep, fds, daemon }: StartRequest): Popen {
-  const child = spawn(process.execPath, [...process.execArgv, mainScript.pathname], {
+  const child = spawn(process.execPath, [...childExecArgv(), childMain.pathname], {
     stdio: ['ignore', 'inherit', 'inherit', 'pipe', ...fds],
     env: process.env,
   });

@@ -11,24 +11,33 @@ import { Worker } from 'node:worker_threads';
 import { check } from '../errors.js';
 import { native } from '../native.js';
 import { leftovers, newLedgerBuffer } from './ledger.js';
-import type { Popen, StartRequest } from './popen.js';
+import { childMain, type Popen, type StartRequest } from './popen.js';
+import { childExecArgv } from './popen_spawn.js';
 
-const mainScript = new URL('./spawn_main.js', import.meta.url);
 
 const SIGTERM = 15;
 const SIGKILL = 9;
 
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+
 /** Starts a worker thread. */
 export function startThread({ prep, fds, daemon }: StartRequest): Popen {
+  if (nodeMajor < 22 && [childMain.href, prep.task.url].some((url) => /\.[mc]?ts$/.test(url))) {
+    // Node 20 does not apply module loader hooks (tsx's) inside worker threads.
+    throw new Error(
+      `cannot start a worker thread for ${prep.task.url}: Node ${process.versions.node} worker threads cannot load ` +
+        "TypeScript through a loader (Node 22 can). Use getContext('process'), or run the compiled JavaScript.",
+    );
+  }
   // The worker's own copies of the fds, made now: the starter may close its
   // copies as soon as start() returns. They are in the ledger from the outset.
   const ledgerBuffer = newLedgerBuffer();
   const own = fds.map((fd) => check(native.fdDup(fd)));
   new Int32Array(ledgerBuffer).set(own.map((fd) => fd + 1));
   const tid = new SharedArrayBuffer(4);
-  const worker = new Worker(mainScript, {
+  const worker = new Worker(childMain, {
     workerData: { prep, fds: own, ledger: ledgerBuffer, tid },
-    execArgv: process.execArgv,
+    execArgv: childExecArgv(),
     stdin: false,
   });
   let exitCode: number | null = null;

@@ -1,0 +1,911 @@
+/**
+ * `Pool` — the twin of CPython's `multiprocessing/pool.py`: a fixed number of
+ * worker processes (or threads) running tasks declared with `task()`.
+ *
+ * How it differs inside (docs/pool.md has the full story):
+ * - each worker has its own task ring in shared memory and the parent decides
+ *   which worker gets which task, so when a worker dies the parent knows what
+ *   it held: the task it was running rejects with {@link WorkerLostError}, the
+ *   tasks it had not started go to the other workers, a new worker replaces it.
+ *   Python's `Pool` hangs forever there;
+ * - tasks travel in batches sized from the measured task duration (about 2 ms
+ *   of work per worker in flight): tiny tasks cost no system call each, long
+ *   ones go one at a time so the load stays balanced;
+ * - CPython's three helper threads (task handler, result handler, worker
+ *   handler) are one async loop here, `#pump`, woken by the result ring's futex
+ *   or by a worker's exit.
+ * @module
+ */
+import { TimeoutError, ValueError } from '../errors.js';
+import type { BaseContext, ContextName } from './context.js';
+import { Deadline, waitFor } from './futex.js';
+import { Feeder } from './feeder.js';
+import { Process, cpuCount } from './process.js';
+import { AbortError, AsyncResult, WorkerLostError } from './pool_result.js';
+import {
+  CALL,
+  CANCEL_MASK,
+  DONE,
+  FINISHED,
+  INIT_FAILED,
+  MAP,
+  OK,
+  PoolBlock,
+  PoolChannel,
+  RUNNING,
+  SKIPPED,
+  STARMAP,
+  WorkerBlock,
+  decodeResults,
+  encodeStop,
+  encodeTasks,
+  type Mode,
+} from './pool_wire.js';
+import { poolWorker } from './pool_worker.js';
+import { dumps, loads } from './reduction.js';
+import { EMPTY, PARTIAL } from './ring.js';
+import { requireTaskRef, type TaskRef } from './task.js';
+
+export { AbortError, AsyncResult, WorkerLostError } from './pool_result.js';
+
+/** Any task function; parameters are checked against the arguments given. */
+export type PoolTask = (...args: never[]) => unknown;
+/** What a task's call resolves to (a returned promise is awaited in the worker). */
+export type TaskResult<F extends PoolTask> = Awaited<ReturnType<F>>;
+/** A one-argument task, as `map` and `imap` take. */
+export type MapTask = (arg: never) => unknown;
+/** Input of the map family: any iterable, or an async iterable. */
+export type Items<T> = Iterable<T> | AsyncIterable<T>;
+
+/** Options of {@link Pool}. */
+export interface PoolOptions {
+  /** Number of workers; `cpuCount()` by default. */
+  processes?: number;
+  /** `'process'` (default) or `'thread'`, or a context from `getContext`. */
+  context?: ContextName | BaseContext;
+  /** A task run once in each worker before its first task (Python's `initializer`). */
+  initializer?: PoolTask | null;
+  /** Arguments of `initializer`: data, and weft's queues, locks and shared values. */
+  initargs?: unknown[];
+  /** A worker exits after this many tasks and is replaced (Python's `maxtasksperchild`); null: never. */
+  maxTasksPerChild?: number | null;
+}
+
+/** Options every submitting call takes last. */
+export interface CallOptions {
+  /** Stops the call: tasks not started are dropped, a running one's worker is replaced; rejects with {@link AbortError}. */
+  signal?: AbortSignal;
+  /** Seconds the whole call may take; then as for `signal`, rejecting with `TimeoutError`. */
+  timeout?: number | null;
+}
+
+/** Options of `applyAsync`: callbacks run in this process, like Python's. */
+export interface ApplyOptions<R> extends CallOptions {
+  callback?: (value: R) => void;
+  errorCallback?: (error: Error) => void;
+}
+
+/** Options of the map family. */
+export interface MapOptions<R = unknown> extends CallOptions {
+  /** Items per task; `map` picks `ceil(n / (4 × workers))` like Python, `imap` 1. */
+  chunksize?: number;
+  callback?: (value: R) => void;
+  errorCallback?: (error: Error) => void;
+}
+
+/** One worker's figures in {@link PoolStats}. */
+export interface WorkerStats {
+  pid: number;
+  /** Tasks this worker finished (a map chunk counts as one). */
+  tasksDone: number;
+  /** Seconds spent running tasks. */
+  busySeconds: number;
+}
+
+/** What {@link Pool.stats} reports. Counts are tasks as sent (a map chunk counts as one). */
+export interface PoolStats {
+  /** Tasks waiting in this process for a worker. */
+  queued: number;
+  /** Tasks sent to a worker and not finished. */
+  running: number;
+  completed: number;
+  failed: number;
+  workers: WorkerStats[];
+}
+
+const QUEUED = 0;
+const SENT = 1;
+const SETTLED = 2;
+
+const RUN = 0;
+const CLOSE = 1;
+const TERMINATE = 2;
+
+/** Work in flight per worker, in seconds of measured task time. */
+const WINDOW_SECONDS = 0.002;
+const MAX_WINDOW = 1024;
+/** Payload bytes per task frame (a ring message up to a quarter of the ring goes in whole). */
+const FRAME_BYTES = 1 << 18;
+
+/** The timeout and signal of one call, shared by its tasks. */
+class Group {
+  readonly jobs = new Set<Job>();
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  dispose(): void {
+    clearTimeout(this.timer);
+    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
+    this.onAbort = undefined;
+  }
+}
+
+/** One task: a call, or one chunk of a map. */
+class Job {
+  seq = 0;
+  state = QUEUED;
+  worker: Worker | null = null;
+  constructor(
+    readonly ref: TaskRef,
+    readonly mode: Mode,
+    readonly payload: Uint8Array,
+    readonly sink: Sink,
+    readonly group: Group | null,
+  ) {}
+}
+
+/** Where a job's outcome goes: an AsyncResult itself (no closure per task), or a function. */
+type Sink = ((ok: boolean, value: unknown) => void) | { settle(ok: boolean, value: unknown): void };
+
+/** The parent's view of one worker. */
+class Worker {
+  readonly proc: Process;
+  readonly blk: WorkerBlock;
+  readonly feeder: Feeder;
+  /** Jobs sent to it, in order (settled ones are pruned now and then). */
+  held: Job[] = [];
+  outstanding = 0;
+  sent = 0;
+  alive = true;
+  accepting = true;
+  constructor(proc: Process, blk: WorkerBlock) {
+    this.proc = proc;
+    this.blk = blk;
+    this.feeder = new Feeder(blk.ring, () => (this.alive ? undefined : new Error('worker gone')));
+  }
+}
+
+/**
+ * A pool of worker processes (or threads): Python's `multiprocessing.Pool`.
+ * Tasks are functions declared with `task(import.meta, fn)`; results and
+ * errors come back to this process, callbacks run here.
+ *
+ * @example
+ * import { Pool, task, isMainModule } from 'weft';
+ * export const square = task(import.meta, (x: number) => x * x);
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 2 });
+ *   console.log(await pool.map(square, [1, 2, 3])); // [1, 4, 9]
+ * }
+ * @throws {ValueError} when `processes` is not a positive integer or `maxTasksPerChild` not a positive integer or null.
+ * @throws {TypeError} when `initializer` was not declared with `task()`.
+ */
+export class Pool {
+  readonly #processes: number;
+  readonly #context: ContextName | BaseContext | undefined;
+  readonly #initializer: TaskRef | null;
+  readonly #initargs: unknown[];
+  readonly #maxTasks: number;
+  readonly #shared: PoolBlock;
+  #workers: Worker[] = [];
+  #deaths: Worker[] = [];
+  #pending: Job[] = [];
+  #head = 0;
+  #pendingLive = 0;
+  readonly #inflight = new Map<number, Job>();
+  #seq = 0;
+  #state = RUN;
+  #stopsSent = false;
+  #broken: unknown = null;
+  #scheduled = false;
+  #pumping = false;
+  #completed = 0;
+  #failed = 0;
+  #retiredBusy = 0;
+  #retiredDone = 0;
+  #startFailures = 0;
+  #exited: (() => void)[] = [];
+  /** Ref'd while tasks are unfinished: workers are daemons and keep no event loop alive by themselves. */
+  readonly #keepAlive = setInterval(() => {}, 1 << 30);
+
+  constructor(options: PoolOptions = {}) {
+    const processes = options.processes ?? cpuCount();
+    if (!Number.isInteger(processes) || processes < 1) throw new ValueError(`Number of processes must be at least 1, got ${processes}`);
+    const maxTasks = options.maxTasksPerChild ?? 0;
+    if (options.maxTasksPerChild != null && (!Number.isInteger(maxTasks) || maxTasks < 1)) {
+      throw new ValueError(`maxTasksPerChild must be a positive integer or null, got ${options.maxTasksPerChild}`);
+    }
+    this.#keepAlive.unref();
+    this.#processes = processes;
+    this.#context = options.context;
+    this.#initializer = options.initializer ? requireTaskRef(options.initializer, 'initializer') : null;
+    this.#initargs = options.initargs ? [...options.initargs] : [];
+    this.#maxTasks = maxTasks;
+    this.#shared = PoolBlock.create();
+    this.#shared.results.getLock.tryAcquire(); // this process is the only reader, for good
+    try {
+      for (let i = 0; i < processes; i++) this.#spawn();
+    } catch (err) {
+      for (const w of this.#workers) w.proc.kill();
+      throw err;
+    }
+  }
+
+  /** The number of workers. */
+  get processes(): number {
+    return this.#processes;
+  }
+
+  // ---------------------------------------------------------------- submitting
+
+  /**
+   * Runs `fn(...args)` in a worker and waits for its value: Python's `apply`.
+   * @example
+   * const n = await pool.apply(square, [7]); // 49
+   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {ValueError} when the pool is closed or terminated.
+   * @throws {Error} (rejection) the task's error with its class name, message, remote stack and cause;
+   *   {@link WorkerLostError}, `TimeoutError`, {@link AbortError}, or `UnsendableError` naming an argument or result that cannot cross.
+   */
+  apply<F extends PoolTask>(fn: F, args: Parameters<F>, options: CallOptions = {}): Promise<TaskResult<F>> {
+    return this.applyAsync(fn, args, options).get();
+  }
+
+  /**
+   * Starts `fn(...args)` in a worker and returns at once: Python's `apply_async`.
+   * `callback` / `errorCallback` run in this process when it finishes.
+   * @example
+   * const r = pool.applyAsync(square, [7], { callback: (v) => console.log('got', v) });
+   * await r.get(); // 49
+   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {ValueError} when the pool is closed or terminated.
+   */
+  applyAsync<F extends PoolTask>(fn: F, args: Parameters<F>, options: ApplyOptions<TaskResult<F>> = {}): AsyncResult<TaskResult<F>> {
+    this.#checkRunning();
+    const ref = requireTaskRef(fn, 'task');
+    const result = new AsyncResult<TaskResult<F>>(options.callback, options.errorCallback);
+    let payload: Uint8Array;
+    try {
+      payload = dumps(args ?? [], 'args');
+    } catch (err) {
+      result.settle(false, err);
+      return result;
+    }
+    const group = this.#group(options, (err) => result.settle(false, err));
+    const job = new Job(ref, CALL, payload, group ? (ok, value) => {
+      group.dispose();
+      result.settle(ok, value);
+    } : result, group);
+    group?.jobs.add(job);
+    this.#submit(job);
+    return result;
+  }
+
+  /**
+   * Applies `fn` to every item and resolves with the values in order: Python's `map`.
+   * Items go in chunks (`chunksize`, default `ceil(n / (4 × workers))`).
+   * @example
+   * await pool.map(square, [1, 2, 3]); // [1, 4, 9]
+   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {ValueError} when the pool is closed or terminated.
+   * @throws {Error} (rejection) the first error of any item, as `apply` does.
+   */
+  map<F extends MapTask>(fn: F, iterable: Items<Parameters<F>[0]>, chunksize?: number | MapOptions<TaskResult<F>[]>, options?: MapOptions<TaskResult<F>[]>): Promise<TaskResult<F>[]> {
+    return this.mapAsync(fn, iterable, chunksize, options).get();
+  }
+
+  /**
+   * `map` that returns an {@link AsyncResult} at once: Python's `map_async`.
+   * @example
+   * const r = pool.mapAsync(square, [1, 2], { callback: (values) => console.log(values) });
+   * await r.get(); // [1, 4]
+   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {ValueError} when the pool is closed or terminated.
+   */
+  mapAsync<F extends MapTask>(fn: F, iterable: Items<Parameters<F>[0]>, chunksize?: number | MapOptions<TaskResult<F>[]>, options?: MapOptions<TaskResult<F>[]>): AsyncResult<TaskResult<F>[]> {
+    return this.#mapCall(fn, iterable, MAP, chunksize, options) as AsyncResult<TaskResult<F>[]>;
+  }
+
+  /**
+   * Like `map`, with each item spread as the arguments: Python's `starmap`.
+   * @example
+   * await pool.starmap(add, [[1, 2], [3, 4]]); // [3, 7]
+   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {ValueError} when the pool is closed or terminated.
+   */
+  starmap<F extends PoolTask>(fn: F, iterable: Items<Parameters<F>>, chunksize?: number | MapOptions<TaskResult<F>[]>, options?: MapOptions<TaskResult<F>[]>): Promise<TaskResult<F>[]> {
+    return this.starmapAsync(fn, iterable, chunksize, options).get();
+  }
+
+  /**
+   * `starmap` that returns an {@link AsyncResult} at once: Python's `starmap_async`.
+   * @example
+   * await pool.starmapAsync(add, [[1, 2]]).get(); // [3]
+   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {ValueError} when the pool is closed or terminated.
+   */
+  starmapAsync<F extends PoolTask>(fn: F, iterable: Items<Parameters<F>>, chunksize?: number | MapOptions<TaskResult<F>[]>, options?: MapOptions<TaskResult<F>[]>): AsyncResult<TaskResult<F>[]> {
+    return this.#mapCall(fn, iterable, STARMAP, chunksize, options) as AsyncResult<TaskResult<F>[]>;
+  }
+
+  /**
+   * Applies `fn` to each item, yielding values in order as they are ready: Python's `imap`.
+   * The input is read lazily (an endless or async iterable works; memory stays bounded).
+   * @example
+   * for await (const v of pool.imap(square, naturals())) if (v > 100) break;
+   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {ValueError} when the pool is closed or terminated.
+   */
+  imap<F extends MapTask>(fn: F, iterable: Items<Parameters<F>[0]>, chunksize?: number | MapOptions, options?: MapOptions): AsyncGenerator<TaskResult<F>, void, undefined> {
+    return this.#imapCall(fn, iterable, true, chunksize, options) as AsyncGenerator<TaskResult<F>, void, undefined>;
+  }
+
+  /**
+   * Like `imap`, yielding values in the order they finish: Python's `imap_unordered`.
+   * @example
+   * for await (const v of pool.imapUnordered(square, [1, 2, 3])) console.log(v);
+   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {ValueError} when the pool is closed or terminated.
+   */
+  imapUnordered<F extends MapTask>(fn: F, iterable: Items<Parameters<F>[0]>, chunksize?: number | MapOptions, options?: MapOptions): AsyncGenerator<TaskResult<F>, void, undefined> {
+    return this.#imapCall(fn, iterable, false, chunksize, options) as AsyncGenerator<TaskResult<F>, void, undefined>;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** No more tasks may be submitted; workers exit once every task is done. Python's `close`. */
+  close(): void {
+    if (this.#state === RUN) this.#state = CLOSE;
+    this.#maybeStop();
+    this.#kick();
+  }
+
+  /**
+   * Stops every worker now (SIGTERM, then SIGKILL after 1 s) and waits until they are gone;
+   * unfinished tasks reject with a ValueError. Python's `terminate`.
+   * @example
+   * await pool.terminate();
+   */
+  async terminate(): Promise<void> {
+    if (this.#state !== TERMINATE) {
+      this.#state = TERMINATE;
+      const reason = new ValueError('the pool was terminated before the task finished');
+      for (const job of [...this.#inflight.values(), ...this.#pending.slice(this.#head)]) this.#settle(job, false, reason);
+      this.#pending = [];
+      this.#head = 0;
+      for (const w of this.#workers) {
+        w.accepting = false;
+        w.proc.terminate();
+      }
+      const escalate = setTimeout(() => {
+        for (const w of this.#workers) w.proc.kill();
+      }, 1000);
+      await this.#allExited();
+      clearTimeout(escalate);
+      clearInterval(this.#keepAlive);
+      this.#kick();
+    }
+    await this.#allExited();
+  }
+
+  /**
+   * Waits until every worker has exited, after `close()` or `terminate()`. Python's `join`.
+   * @example
+   * pool.close();
+   * await pool.join();
+   * @throws {ValueError} while the pool is still running (call `close()` or `terminate()` first).
+   */
+  async join(): Promise<void> {
+    if (this.#state === RUN) throw new ValueError('Pool is still running: call close() or terminate() before join()');
+    await this.#allExited();
+  }
+
+  /** `await using pool = new Pool()`: terminates the pool, as Python's `with Pool() as pool` does. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.terminate();
+  }
+
+  /**
+   * Counts of tasks and each worker's pid, tasks done and busy seconds.
+   * @example
+   * const { queued, running, completed, workers } = pool.stats();
+   */
+  stats(): PoolStats {
+    return {
+      queued: this.#pendingLive,
+      running: this.#inflight.size,
+      completed: this.#completed,
+      failed: this.#failed,
+      workers: this.#workers.map((w) => ({
+        pid: w.proc.pid ?? 0,
+        tasksDone: Atomics.load(w.blk.slots, DONE),
+        busySeconds: w.blk.busy[0]!,
+      })),
+    };
+  }
+
+  /** Python's repr: `<Pool state=RUN pool_size=2>`. */
+  toString(): string {
+    return `<Pool state=${['RUN', 'CLOSE', 'TERMINATE'][this.#state]} pool_size=${this.#processes}>`;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #checkRunning(): void {
+    if (this.#state !== RUN) throw new ValueError('Pool not running');
+  }
+
+  /** A group for a call's timeout and signal, or null when it has neither. */
+  #group(options: CallOptions, fail: (err: unknown) => void): Group | null {
+    const { signal, timeout } = options;
+    if (signal == null && timeout == null) return null;
+    if (timeout != null && !(timeout >= 0)) throw new RangeError(`timeout must be a non-negative number of seconds, got ${timeout}`);
+    const group = new Group();
+    const stop = (reason: Error) => {
+      group.dispose();
+      fail(reason);
+      for (const job of [...group.jobs]) this.#cancel(job, reason);
+    };
+    if (timeout != null) group.timer = setTimeout(() => stop(new TimeoutError(`the call did not finish within ${timeout} s`)), timeout * 1000);
+    if (signal) {
+      group.signal = signal;
+      const abort = () => stop(new AbortError('the call was aborted', { cause: signal.reason }));
+      if (signal.aborted) queueMicrotask(abort);
+      else {
+        group.onAbort = abort;
+        signal.addEventListener('abort', abort, { once: true });
+      }
+    }
+    return group;
+  }
+
+  #submit(job: Job): void {
+    if (this.#broken) {
+      this.#pendingLive++;
+      this.#settle(job, false, this.#broken);
+      return;
+    }
+    this.#pending.push(job);
+    if (this.#pendingLive++ === 0) this.#keepAlive.ref();
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        this.#dispatch();
+        this.#kick();
+      });
+    }
+  }
+
+  #settle(job: Job, ok: boolean, value: unknown): void {
+    if (job.state === SETTLED) return;
+    if (job.state === SENT) {
+      this.#inflight.delete(job.seq);
+      job.worker!.outstanding--;
+    } else {
+      this.#pendingLive--;
+    }
+    job.state = SETTLED;
+    job.group?.jobs.delete(job);
+    if (ok) this.#completed++;
+    else this.#failed++;
+    const sink = job.sink;
+    if (typeof sink === 'function') sink(ok, value);
+    else sink.settle(ok, value);
+  }
+
+  /** Drops a task not started, or stops the worker running it; rejects it with `reason`. */
+  #cancel(job: Job, reason: unknown): void {
+    if (job.state === SENT) {
+      Atomics.store(this.#shared.cancel, job.seq & CANCEL_MASK, job.seq);
+      const { slots } = job.worker!.blk;
+      if (Atomics.load(slots, RUNNING) === job.seq && Atomics.load(slots, FINISHED) !== job.seq) job.worker!.proc.kill();
+    }
+    this.#settle(job, false, reason);
+  }
+
+  /** Tasks per worker in flight: about WINDOW_SECONDS of measured work, 1 before anything was measured. */
+  #window(): number {
+    let busy = this.#retiredBusy;
+    let done = this.#retiredDone;
+    for (const w of this.#workers) {
+      busy += w.blk.busy[0]!;
+      done += Atomics.load(w.blk.slots, DONE);
+    }
+    if (done === 0) return 1;
+    return Math.max(1, Math.min(MAX_WINDOW, Math.round(WINDOW_SECONDS / Math.max(busy / done, 1e-7))));
+  }
+
+  #dispatch(): void {
+    if (this.#pendingLive === 0 || this.#state === TERMINATE) return;
+    const window = this.#window();
+    const workers = this.#workers.filter((w) => w.accepting);
+    if (!workers.length) return;
+    for (let progress = true; progress && this.#pendingLive > 0; ) {
+      progress = false;
+      const share = Math.max(1, Math.ceil(this.#pendingLive / workers.length));
+      for (const w of workers) {
+        let room = Math.min(window - w.outstanding, share);
+        if (this.#maxTasks) room = Math.min(room, this.#maxTasks - w.sent);
+        if (room <= 0) continue;
+        const jobs = this.#take(room);
+        if (!jobs.length) break;
+        this.#send(w, jobs);
+        progress = true;
+      }
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
+      this.#pending = this.#pending.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #take(n: number): Job[] {
+    const out: Job[] = [];
+    while (out.length < n && this.#head < this.#pending.length) {
+      const job = this.#pending[this.#head++]!;
+      if (job.state === QUEUED) out.push(job);
+    }
+    return out;
+  }
+
+  #send(w: Worker, jobs: Job[]): void {
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i]!;
+      job.seq = this.#seq = this.#seq >= 0x7fffffff ? 1 : this.#seq + 1;
+      job.state = SENT;
+      job.worker = w;
+      this.#inflight.set(job.seq, job);
+      w.held.push(job);
+      bytes += job.payload.length;
+      if (bytes >= FRAME_BYTES || i === jobs.length - 1) {
+        w.feeder.send(encodeTasks(jobs.slice(start, i + 1)));
+        start = i + 1;
+        bytes = 0;
+      }
+    }
+    this.#pendingLive -= jobs.length;
+    w.outstanding += jobs.length;
+    w.sent += jobs.length;
+    if (this.#maxTasks && w.sent >= this.#maxTasks) w.accepting = false;
+    if (w.held.length > 4096 && w.held.length > 4 * w.outstanding) w.held = w.held.filter((j) => j.state === SENT && j.worker === w);
+  }
+
+  #spawn(): void {
+    const blk = WorkerBlock.create();
+    const proc = new Process({
+      target: poolWorker,
+      args: [new PoolChannel(blk, this.#shared), this.#initializer, this.#initargs, this.#maxTasks],
+      context: this.#context,
+      daemon: true,
+      name: 'PoolWorker',
+    });
+    try {
+      proc.start();
+    } catch (err) {
+      blk.block.close();
+      throw err;
+    }
+    const w = new Worker(proc, blk);
+    this.#workers.push(w);
+    void proc.join().then(() => {
+      w.alive = false;
+      this.#deaths.push(w);
+      const data = this.#shared.results.data;
+      Atomics.add(data.i32, data.index, 1); // wake the pump if it sleeps on the result ring
+      data.wake();
+      this.#kick();
+    });
+  }
+
+  /** Starts the pump unless it runs. */
+  #kick(): void {
+    if (!this.#pumping) void this.#pump();
+  }
+
+  /** CPython's result handler and worker handler in one loop: reads results, buries workers, sends work. */
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    const ring = this.#shared.results;
+    try {
+      for (;;) {
+        await this.#drain();
+        if (this.#deaths.length) this.#bury();
+        this.#dispatch();
+        this.#maybeStop();
+        if (this.#workers.length === 0 && this.#state !== RUN) {
+          for (const resolve of this.#exited.splice(0)) resolve();
+        }
+        if (this.#pendingLive === 0 && this.#inflight.size === 0) this.#keepAlive.unref();
+        else this.#keepAlive.ref();
+        if (this.#inflight.size === 0 && this.#deaths.length === 0) break;
+        await waitFor(ring.data, new Deadline(null), () => (ring.isEmpty() && this.#deaths.length === 0 ? undefined : true));
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  readonly #onResult = (seq: number, status: number, payload: Uint8Array): void => {
+    const job = this.#inflight.get(seq);
+    if (!job || status === SKIPPED) return;
+    this.#startFailures = 0;
+    let ok = status === OK;
+    let value: unknown;
+    try {
+      value = loads(payload);
+    } catch (err) {
+      ok = false;
+      value = err;
+    }
+    this.#settle(job, ok, value);
+  };
+
+  async #drain(): Promise<void> {
+    const ring = this.#shared.results;
+    for (;;) {
+      let frame = ring.readNow();
+      if (frame === EMPTY) return;
+      if (frame === PARTIAL) {
+        frame = await ring.read();
+        if (frame === EMPTY) continue;
+      }
+      let initError: unknown;
+      const kind = decodeResults(frame, (seq, status, payload) => {
+        if (seq === 0) initError = loads(payload);
+        else this.#onResult(seq, status, payload);
+      });
+      if (kind === INIT_FAILED) this.#breakPool(initError);
+    }
+  }
+
+  /** The initializer failed: every task, now and later, rejects with its error. */
+  #breakPool(error: unknown): void {
+    if (this.#broken) return;
+    this.#broken = error;
+    for (const job of [...this.#inflight.values(), ...this.#pending.slice(this.#head)]) this.#settle(job, false, error);
+    this.#pending = [];
+    this.#head = 0;
+  }
+
+  /** Handles workers that exited: their tasks are lost (the running one) or go back to the queue (the rest). */
+  #bury(): void {
+    for (const w of this.#deaths.splice(0)) {
+      const { slots } = w.blk;
+      const running = Atomics.load(slots, RUNNING);
+      const finished = Atomics.load(slots, FINISHED);
+      const exitCode = w.proc.exitCode;
+      const pid = w.proc.pid ?? 0;
+      const requeue: Job[] = [];
+      for (const job of w.held) {
+        if (job.state !== SENT || job.worker !== w) continue;
+        if (running !== 0 && job.seq <= running) {
+          this.#settle(job, false, new WorkerLostError(pid, exitCode, job.seq <= finished));
+        } else {
+          this.#inflight.delete(job.seq);
+          job.state = QUEUED;
+          job.worker = null;
+          requeue.push(job);
+        }
+      }
+      this.#retiredBusy += w.blk.busy[0]!;
+      this.#retiredDone += Atomics.load(slots, DONE);
+      w.held = [];
+      w.blk.block.close();
+      this.#workers.splice(this.#workers.indexOf(w), 1);
+      if (requeue.length) {
+        this.#pending = [...requeue, ...this.#pending.slice(this.#head)];
+        this.#head = 0;
+        this.#pendingLive += requeue.length;
+      }
+      // A worker that died before starting anything, again and again, would respawn forever.
+      if (running === 0 && exitCode !== 0) this.#startFailures++;
+      if (this.#startFailures >= 3 && !this.#broken) {
+        this.#breakPool(new WorkerLostError(pid, exitCode));
+      }
+      const workLeft = this.#pendingLive > 0 || this.#inflight.size > 0;
+      if (this.#state === RUN || (this.#state === CLOSE && workLeft && !this.#broken)) {
+        if (!this.#broken || this.#state === RUN) this.#spawn();
+      }
+    }
+  }
+
+  /** After close(), once all work is done: tell every worker to exit. */
+  #maybeStop(): void {
+    if (this.#state !== CLOSE || this.#stopsSent || this.#pendingLive > 0 || this.#inflight.size > 0) return;
+    this.#stopsSent = true;
+    for (const w of this.#workers) {
+      w.accepting = false;
+      w.feeder.send(encodeStop());
+    }
+  }
+
+  #allExited(): Promise<void> {
+    if (this.#workers.length === 0) return Promise.resolve();
+    // Workers are daemons and keep no event loop alive: hold it open while waiting for them.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    return new Promise<void>((resolve) => {
+      this.#exited.push(resolve);
+      this.#kick();
+    }).finally(() => clearInterval(keepAlive));
+  }
+
+  // ---------------------------------------------------------------- the map family
+
+  #mapOptions(chunksize: unknown, options: unknown): MapOptions<unknown> {
+    const o = (typeof chunksize === 'object' && chunksize !== null ? chunksize : options ?? {}) as MapOptions<unknown>;
+    const size = typeof chunksize === 'number' ? chunksize : o.chunksize;
+    if (size != null && (!Number.isInteger(size) || size < 1)) throw new ValueError(`chunksize must be a positive integer, got ${size}`);
+    return { ...o, chunksize: size };
+  }
+
+  #mapCall(fn: PoolTask, iterable: Items<unknown>, mode: Mode, chunksize: unknown, options: unknown): AsyncResult<unknown[]> {
+    this.#checkRunning();
+    const ref = requireTaskRef(fn, 'task');
+    const o = this.#mapOptions(chunksize, options) as MapOptions<unknown[]>;
+    const result = new AsyncResult<unknown[]>(o.callback, o.errorCallback);
+    const group = this.#group(o, (err) => result.settle(false, err));
+    const finish = (ok: boolean, value: unknown) => {
+      group?.dispose();
+      result.settle(ok, value);
+    };
+    const go = (items: unknown[]) => {
+      if (result.ready()) return;
+      if (this.#state === TERMINATE) return finish(false, new ValueError('Pool not running'));
+      if (items.length === 0) return finish(true, []);
+      let size = o.chunksize;
+      if (size == null) {
+        size = Math.floor(items.length / (this.#processes * 4));
+        if (items.length % (this.#processes * 4)) size++;
+      }
+      const out = new Array<unknown>(items.length);
+      const jobs: Job[] = [];
+      let remaining = 0;
+      for (let start = 0; start < items.length; start += size) {
+        let payload: Uint8Array;
+        try {
+          payload = dumps(items.slice(start, start + size), `items[${start}..${start + size - 1}]`);
+        } catch (err) {
+          return finish(false, err);
+        }
+        const at = start;
+        remaining++;
+        jobs.push(
+          new Job(ref, mode, payload, (ok, value) => {
+            if (!ok) return finish(false, value);
+            const values = value as unknown[];
+            for (let k = 0; k < values.length; k++) out[at + k] = values[k];
+            if (--remaining === 0) finish(true, out);
+          }, group),
+        );
+      }
+      for (const job of jobs) {
+        group?.jobs.add(job);
+        this.#submit(job);
+      }
+    };
+    if (Array.isArray(iterable)) go(iterable);
+    else if (Symbol.iterator in iterable) {
+      try {
+        go(Array.from(iterable as Iterable<unknown>));
+      } catch (err) {
+        finish(false, err);
+      }
+    } else {
+      void (async () => {
+        const items: unknown[] = [];
+        for await (const item of iterable as AsyncIterable<unknown>) {
+          if (result.ready()) return;
+          items.push(item);
+        }
+        go(items);
+      })().catch((err: unknown) => finish(false, err));
+    }
+    return result;
+  }
+
+  #imapCall(fn: PoolTask, iterable: Items<unknown>, ordered: boolean, chunksize: unknown, options: unknown): AsyncGenerator<unknown, void, undefined> {
+    this.#checkRunning();
+    const ref = requireTaskRef(fn, 'task');
+    const o = this.#mapOptions(chunksize, options);
+    const size = o.chunksize ?? 1;
+    return this.#imap(ref, iterable, ordered, size, o);
+  }
+
+  async *#imap(ref: TaskRef, iterable: Items<unknown>, ordered: boolean, size: number, o: MapOptions): AsyncGenerator<unknown, void, undefined> {
+    const sync = Symbol.iterator in iterable;
+    const source = sync ? (iterable as Iterable<unknown>)[Symbol.iterator]() : (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    /** Chunks submitted and not yet yielded: bounds memory whatever the input's length. */
+    const ahead = Math.max(2 * this.#processes, Math.ceil(8192 / size));
+    const ready = new Map<number, { ok: boolean; value: unknown }>();
+    const arrived: { ok: boolean; value: unknown }[] = [];
+    let failure = null as { error: unknown } | null;
+    let wake: (() => void) | null = null;
+    const notify = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const group = this.#group(o, (err) => {
+      failure ??= { error: err };
+      notify();
+    });
+    const live = new Set<Job>();
+    let submitted = 0;
+    let yielded = 0;
+    let exhausted = false;
+    try {
+      for (;;) {
+        while (!exhausted && submitted - yielded < ahead && !failure) {
+          const chunk: unknown[] = [];
+          while (chunk.length < size) {
+            const next = sync ? (source as Iterator<unknown>).next() : await (source as AsyncIterator<unknown>).next();
+            if (next.done) {
+              exhausted = true;
+              break;
+            }
+            chunk.push(next.value);
+          }
+          if (!chunk.length) break;
+          if (this.#state === TERMINATE) throw new ValueError('Pool not running');
+          const index = submitted++;
+          let payload: Uint8Array;
+          try {
+            payload = dumps(chunk, `items[${index * size}]`);
+          } catch (err) {
+            const entry = { ok: false, value: err };
+            if (ordered) ready.set(index, entry);
+            else arrived.push(entry);
+            continue;
+          }
+          const job: Job = new Job(ref, MAP, payload, (ok, value) => {
+            live.delete(job);
+            const entry = { ok, value };
+            if (ordered) ready.set(index, entry);
+            else arrived.push(entry);
+            notify();
+          }, group);
+          live.add(job);
+          group?.jobs.add(job);
+          this.#submit(job);
+        }
+        if (failure) throw failure.error;
+        const entry = ordered ? ready.get(yielded) : arrived.shift();
+        if (entry) {
+          if (ordered) ready.delete(yielded);
+          yielded++;
+          if (!entry.ok) throw entry.value;
+          for (const value of entry.value as unknown[]) yield value;
+          continue;
+        }
+        if (exhausted && submitted === yielded) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    } finally {
+      group?.dispose();
+      // The consumer stopped early or a task failed: drop what has not started.
+      for (const job of live) if (job.state === QUEUED) this.#settle(job, false, new AbortError('imap consumer stopped'));
+      if (!exhausted) {
+        try {
+          await (source as AsyncIterator<unknown>).return?.();
+        } catch {
+          // the input's own clean-up failed: nothing more to do
+        }
+      }
+    }
+  }
+}

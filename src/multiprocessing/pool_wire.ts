@@ -1,0 +1,244 @@
+/**
+ * What the pool's parent and its workers share, and the frames they exchange
+ * (no Python twin: CPython's `pool.py` pickles `(job, i, func, args, kwds)`
+ * tuples onto a `SimpleQueue` per direction; weft packs many tasks, or many
+ * results, into one ring message so a busy worker costs no system call per task).
+ *
+ * Memory:
+ * - one *worker block* per worker: a few slot words the worker publishes
+ *   (the task it is running, tasks done, busy time), then its task ring, which
+ *   only the parent writes and only that worker reads — so the parent always
+ *   knows which tasks a dead worker held;
+ * - one *pool block*: a cancel table (a task that is dropped before it starts
+ *   is marked there, the worker skips it) and the result ring every worker
+ *   writes and only the parent reads.
+ *
+ * Task frame:   u32 kind (0 tasks, 1 stop) · u32 count · u32 refsLength · refs (JSON `[[url, name], …]`)
+ *               then per task: u32 seq · u8 mode · u16 ref index · u32 length · payload (`dumps(args)`)
+ * Result frame: u32 kind (0 results, 2 initializer failed) · u32 count
+ *               then per result: u32 seq · u8 status · u32 length · payload (`dumps(value)`)
+ * @module
+ */
+import { reduce, registerType, type Reduced } from './reduction.js';
+import { Ring, ringBytes } from './ring.js';
+import { SharedBlock } from './shared_memory.js';
+import type { TaskRef } from './task.js';
+
+/** Slot words at the start of a worker block (Int32 indices). */
+export const RUNNING = 0; // seq of the task started last (0: none yet)
+export const DONE = 1; // tasks finished (cancelled ones included)
+export const FINISHED = 2; // seq of the task finished last
+/** Byte offset of the worker's busy seconds (a float64 only the worker writes). */
+export const BUSY_BYTE = 8;
+const SLOT_BYTES = 64;
+
+/** Cancel table: `cancel[seq & CANCEL_MASK] === seq` marks task `seq` as dropped. */
+export const CANCEL_SLOTS = 4096;
+export const CANCEL_MASK = CANCEL_SLOTS - 1;
+const CANCEL_BYTES = CANCEL_SLOTS * 4;
+
+export const TASK_RING = 1 << 21;
+export const RESULT_RING = 1 << 22;
+
+/** Task modes: call `fn(...args)`, map `fn` over a chunk, or starmap it. */
+export const CALL = 0;
+export const MAP = 1;
+export const STARMAP = 2;
+export type Mode = typeof CALL | typeof MAP | typeof STARMAP;
+
+/** Frame kinds. */
+export const TASKS = 0;
+export const STOP = 1;
+export const INIT_FAILED = 2;
+
+/** Result statuses. */
+export const OK = 0;
+export const FAILED = 1;
+export const SKIPPED = 2;
+
+/** The views of a worker block. */
+export class WorkerBlock {
+  readonly block: SharedBlock;
+  readonly slots: Int32Array;
+  readonly busy: Float64Array;
+  readonly ring: Ring;
+  constructor(block: SharedBlock, init: boolean) {
+    this.block = block;
+    this.slots = new Int32Array(block.buffer, 0, SLOT_BYTES / 4);
+    this.busy = new Float64Array(block.buffer, BUSY_BYTE, 1);
+    this.ring = new Ring(block.buffer, SLOT_BYTES, TASK_RING, init);
+  }
+  static create(): WorkerBlock {
+    return new WorkerBlock(SharedBlock.create(SLOT_BYTES + ringBytes(TASK_RING)), true);
+  }
+}
+
+/** The views of the pool block. */
+export class PoolBlock {
+  readonly block: SharedBlock;
+  readonly cancel: Int32Array;
+  readonly results: Ring;
+  constructor(block: SharedBlock, init: boolean) {
+    this.block = block;
+    this.cancel = new Int32Array(block.buffer, 0, CANCEL_SLOTS);
+    this.results = new Ring(block.buffer, CANCEL_BYTES, RESULT_RING, init);
+  }
+  static create(): PoolBlock {
+    return new PoolBlock(SharedBlock.create(CANCEL_BYTES + ringBytes(RESULT_RING)), true);
+  }
+}
+
+/** A worker's two blocks, handed to it in its `args` (a shareable object). */
+export class PoolChannel {
+  readonly worker: WorkerBlock;
+  readonly pool: PoolBlock;
+  constructor(worker: WorkerBlock, pool: PoolBlock) {
+    this.worker = worker;
+    this.pool = pool;
+  }
+  /** @internal */
+  [reduce](): Reduced {
+    return { type: 'weft.PoolChannel', state: null, fds: [this.worker.block.fd, this.pool.block.fd] };
+  }
+}
+
+registerType(
+  'weft.PoolChannel',
+  (_state, fds) => new PoolChannel(new WorkerBlock(SharedBlock.adopt(fds[0]!), false), new PoolBlock(SharedBlock.adopt(fds[1]!), false)),
+);
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** One task as the parent sends it. */
+export interface WireTask {
+  seq: number;
+  mode: Mode;
+  ref: TaskRef;
+  payload: Uint8Array;
+}
+
+/** Packs tasks into one frame. */
+export function encodeTasks(tasks: readonly WireTask[]): Uint8Array {
+  const refIndex = new Map<TaskRef, number>();
+  const refs: [string, string][] = [];
+  let size = 12;
+  for (const t of tasks) {
+    if (!refIndex.has(t.ref)) {
+      refIndex.set(t.ref, refs.length);
+      refs.push([t.ref.url, t.ref.name]);
+    }
+    size += 11 + t.payload.length;
+  }
+  const refBytes = encoder.encode(JSON.stringify(refs));
+  size += refBytes.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, TASKS, true);
+  view.setUint32(4, tasks.length, true);
+  view.setUint32(8, refBytes.length, true);
+  out.set(refBytes, 12);
+  let at = 12 + refBytes.length;
+  for (const t of tasks) {
+    view.setUint32(at, t.seq, true);
+    view.setUint8(at + 4, t.mode);
+    view.setUint16(at + 5, refIndex.get(t.ref)!, true);
+    view.setUint32(at + 7, t.payload.length, true);
+    out.set(t.payload, at + 11);
+    at += 11 + t.payload.length;
+  }
+  return out;
+}
+
+/** The stop frame: the worker finishes what it holds, then exits 0. */
+export function encodeStop(): Uint8Array {
+  const out = new Uint8Array(12);
+  new DataView(out.buffer).setUint32(0, STOP, true);
+  return out;
+}
+
+/** A decoded task frame. */
+export interface TaskFrame {
+  kind: number;
+  refs: [string, string][];
+  tasks: { seq: number; mode: Mode; ref: number; payload: Uint8Array }[];
+}
+
+export function decodeTasks(frame: Uint8Array): TaskFrame {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const kind = view.getUint32(0, true);
+  const count = view.getUint32(4, true);
+  const refLength = view.getUint32(8, true);
+  const refs = refLength ? (JSON.parse(decoder.decode(frame.subarray(12, 12 + refLength))) as [string, string][]) : [];
+  const tasks: TaskFrame['tasks'] = new Array(count);
+  let at = 12 + refLength;
+  for (let i = 0; i < count; i++) {
+    const length = view.getUint32(at + 7, true);
+    tasks[i] = {
+      seq: view.getUint32(at, true),
+      mode: view.getUint8(at + 4) as Mode,
+      ref: view.getUint16(at + 5, true),
+      payload: frame.subarray(at + 11, at + 11 + length),
+    };
+    at += 11 + length;
+  }
+  return { kind, refs, tasks };
+}
+
+/** Accumulates results in a worker until they are flushed as one frame. */
+export class ResultBuffer {
+  #seqs: number[] = [];
+  #statuses: number[] = [];
+  #payloads: Uint8Array[] = [];
+  #bytes = 8;
+
+  get length(): number {
+    return this.#seqs.length;
+  }
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  push(seq: number, status: number, payload: Uint8Array): void {
+    this.#seqs.push(seq);
+    this.#statuses.push(status);
+    this.#payloads.push(payload);
+    this.#bytes += 9 + payload.length;
+  }
+
+  /** The frame of everything pushed since the last take, and a fresh start. */
+  take(kind = TASKS): Uint8Array {
+    const out = new Uint8Array(this.#bytes);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, kind, true);
+    view.setUint32(4, this.#seqs.length, true);
+    let at = 8;
+    for (let i = 0; i < this.#seqs.length; i++) {
+      const payload = this.#payloads[i]!;
+      view.setUint32(at, this.#seqs[i]!, true);
+      view.setUint8(at + 4, this.#statuses[i]!);
+      view.setUint32(at + 5, payload.length, true);
+      out.set(payload, at + 9);
+      at += 9 + payload.length;
+    }
+    this.#seqs = [];
+    this.#statuses = [];
+    this.#payloads = [];
+    this.#bytes = 8;
+    return out;
+  }
+}
+
+/** Calls `each(seq, status, payload)` for every result of a frame; returns the frame kind. */
+export function decodeResults(frame: Uint8Array, each: (seq: number, status: number, payload: Uint8Array) => void): number {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const kind = view.getUint32(0, true);
+  const count = view.getUint32(4, true);
+  let at = 8;
+  for (let i = 0; i < count; i++) {
+    const length = view.getUint32(at + 5, true);
+    each(view.getUint32(at, true), view.getUint8(at + 4), frame.subarray(at + 9, at + 9 + length));
+    at += 9 + length;
+  }
+  return kind;
+}

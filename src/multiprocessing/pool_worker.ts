@@ -1,0 +1,152 @@
+/**
+ * The pool's worker loop — the twin of `worker()` in CPython's
+ * `multiprocessing/pool.py`. A worker runs the initializer, then drains every
+ * task frame its ring holds, running tasks one at a time in order, and sends
+ * results back in batches: when its ring runs dry, every 0.5 ms of work, or
+ * every 64 KiB of results. Before each task it publishes the task's seq, so the
+ * parent knows, if the worker dies, which task it was running and which ones it
+ * never started.
+ * @module
+ */
+import { Deadline, waitFor } from './futex.js';
+import { Feeder } from './feeder.js';
+import {
+  CALL,
+  CANCEL_MASK,
+  DONE,
+  FAILED,
+  FINISHED,
+  INIT_FAILED,
+  MAP,
+  OK,
+  RUNNING,
+  ResultBuffer,
+  SKIPPED,
+  STOP,
+  decodeTasks,
+  type PoolChannel,
+} from './pool_wire.js';
+import { dumps, loads } from './reduction.js';
+import { EMPTY, PARTIAL } from './ring.js';
+import { loadTask, task, type TaskFunction, type TaskRef } from './task.js';
+
+const FLUSH_SECONDS = 0.0005;
+const FLUSH_BYTES = 1 << 16;
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+
+/** Serialises a task's outcome; a value that cannot cross becomes that task's error. */
+function encode(status: number, value: unknown): [number, Uint8Array] {
+  try {
+    return [status, dumps(value, status === OK ? 'result' : 'error')];
+  } catch (err) {
+    try {
+      return [FAILED, dumps(err)];
+    } catch {
+      return [FAILED, dumps(new Error(String(err)))];
+    }
+  }
+}
+
+/**
+ * The worker's target. `initializer` runs once with `initargs` before any
+ * task; `maxTasks` (0: no limit) is Python's `maxtasksperchild`.
+ */
+export const poolWorker = task(
+  import.meta,
+  async function poolWorker(channel: PoolChannel, initializer: TaskRef | null, initargs: unknown[], maxTasks: number): Promise<void> {
+    const { ring, slots, busy } = channel.worker;
+    const { cancel, results } = channel.pool;
+    const feeder = new Feeder(results);
+    const out = new ResultBuffer();
+    ring.getLock.tryAcquire(); // the only reader of this ring, for good
+
+    if (initializer) {
+      try {
+        const init = await loadTask(initializer);
+        const r = init(...initargs);
+        if (isThenable(r)) await r;
+      } catch (err) {
+        out.push(0, ...encode(FAILED, err));
+        feeder.send(out.take(INIT_FAILED));
+        await feeder.flush();
+        throw err;
+      }
+    }
+
+    const fns = new Map<string, TaskFunction>();
+    let done = 0;
+    let lastFlush = performance.now();
+    const flush = () => {
+      if (out.length) feeder.send(out.take());
+      lastFlush = performance.now();
+    };
+
+    for (;;) {
+      let frame = ring.readNow();
+      if (frame === EMPTY) {
+        flush();
+        await waitFor(ring.data, new Deadline(null), () => (ring.isEmpty() ? undefined : true));
+        continue;
+      }
+      if (frame === PARTIAL) {
+        frame = await ring.read();
+        if (frame === EMPTY) continue;
+      }
+      const { kind, refs, tasks } = decodeTasks(frame);
+      if (kind === STOP) break;
+      for (const t of tasks) {
+        Atomics.store(slots, RUNNING, t.seq);
+        if (Atomics.load(cancel, t.seq & CANCEL_MASK) === t.seq) {
+          out.push(t.seq, SKIPPED, new Uint8Array(0));
+        } else {
+          const [url, name] = refs[t.ref]!;
+          const key = `${url}#${name}`;
+          let fn = fns.get(key);
+          let status: number;
+          let value: unknown;
+          let started = performance.now();
+          try {
+            if (!fn) {
+              fn = await loadTask({ url, name }); // its import is not counted as busy time
+              fns.set(key, fn);
+              started = performance.now();
+            }
+            const args = loads(t.payload) as unknown[];
+            if (t.mode === CALL) {
+              value = fn(...args);
+              if (isThenable(value)) value = await value;
+            } else {
+              const items = new Array<unknown>(args.length);
+              for (let i = 0; i < args.length; i++) {
+                let v = t.mode === MAP ? fn(args[i]) : fn(...(args[i] as unknown[]));
+                if (isThenable(v)) v = await v;
+                items[i] = v;
+              }
+              value = items;
+            }
+            status = OK;
+          } catch (err) {
+            status = FAILED;
+            value = err;
+          }
+          const [s, payload] = encode(status, value);
+          out.push(t.seq, s, payload);
+          Atomics.store(slots, FINISHED, t.seq);
+          const now = performance.now();
+          busy[0] = busy[0]! + (now - started) / 1000;
+          if (now - lastFlush > FLUSH_SECONDS * 1000 || out.bytes > FLUSH_BYTES) flush();
+        }
+        Atomics.store(slots, DONE, ++done);
+        if (maxTasks > 0 && done >= maxTasks) {
+          flush();
+          await feeder.flush();
+          return;
+        }
+      }
+    }
+    flush();
+    await feeder.flush();
+  },
+);
