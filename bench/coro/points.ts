@@ -125,6 +125,12 @@ async function pMapPoint(n: number): Promise<Result> {
   return { n, seconds: s, rate: n / s, unit: 'jobs/s' };
 }
 
+/** p-map in a process where weft/coro's context tracking is on (a greenlet was spawned): the cost all promises pay then. */
+async function pMapWithContext(n: number): Promise<Result> {
+  await spawn(() => 0).join();
+  return pMapPoint(n);
+}
+
 async function pLimitPoint(n: number): Promise<Result> {
   const { default: pLimit } = await import('p-limit');
   const once = async (k: number): Promise<number> => {
@@ -170,6 +176,7 @@ const points: Record<string, (n: number) => Promise<Result>> = {
   queue: queuePingPong,
   imap: poolImap,
   pmap: pMapPoint,
+  pmapctx: pMapWithContext,
   plimit: pLimitPoint,
   echoserver: echoServer,
 };

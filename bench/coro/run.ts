@@ -155,6 +155,7 @@ function points(n: number, echoSeconds: number): Point[] {
         { name: 'gevent', measure: gevent('imap') },
         { name: 'p-map', measure: weft('pmap') },
         { name: 'p-limit', measure: weft('plimit') },
+        { name: 'p-map, context tracking on', measure: weft('pmapctx') },
       ],
     },
     {

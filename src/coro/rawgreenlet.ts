@@ -10,11 +10,6 @@
  */
 import { GreenletExit } from './greenlet.js';
 
-interface Resume {
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-}
-
 /**
  * A greenlet with explicit switching (Python's `greenlet.greenlet`).
  * Create with {@link greenlet}.
@@ -27,7 +22,8 @@ export class RawGreenlet {
   private fn: ((...args: never) => unknown) | undefined;
   private isStarted = false;
   private isDead = false;
-  private resume: Resume | undefined = undefined;
+  private resolveFn: ((value: unknown) => void) | undefined = undefined;
+  private rejectFn: ((error: unknown) => void) | undefined = undefined;
 
   /** @internal */
   constructor(fn: ((...args: never) => unknown) | undefined, parent: RawGreenlet | null) {
@@ -56,38 +52,54 @@ export class RawGreenlet {
    * await gr2.switch();
    */
   switch(...args: unknown[]): Promise<unknown> {
-    return this.enter((target) => {
-      if (!target.isStarted) target.begin(args);
-      else target.resume!.resolve(args[0]);
-    });
+    // the hot path of explicit switching: no closures beyond the promise executor
+    if (this.isDead) throw new Error('cannot switch to a dead greenlet');
+    const caller = current;
+    if (caller === this) return Promise.resolve(args[0]);
+    const parked = caller.park();
+    current = this;
+    if (!this.isStarted) this.begin(args);
+    else {
+      const resolve = this.resolveFn!;
+      this.resolveFn = undefined;
+      this.rejectFn = undefined;
+      resolve(args[0]);
+    }
+    return parked;
   }
 
   /**
    * Raise `error` in this greenlet at its pending `switch()` (default
    * `GreenletExit`, which ends it quietly). A greenlet never started dies at once.
+   * @throws {Error} when this greenlet is dead
    * @example
    * await g.throw(new Error('stop'));
    */
   throw(error: Error = new GreenletExit()): Promise<unknown> {
-    return this.enter((target) => {
-      if (!target.isStarted) {
-        target.isStarted = true;
-        target.fn = undefined;
-        target.die(error, true);
-      } else target.resume!.reject(error);
-    });
+    if (this.isDead) throw new Error('cannot throw into a dead greenlet');
+    const caller = current;
+    if (caller === this) return Promise.reject(error);
+    const parked = caller.park();
+    current = this;
+    if (!this.isStarted) {
+      this.isStarted = true;
+      this.fn = undefined;
+      this.die(error, true);
+    } else {
+      const reject = this.rejectFn!;
+      this.resolveFn = undefined;
+      this.rejectFn = undefined;
+      reject(error);
+    }
+    return parked;
   }
 
-  private enter(act: (target: RawGreenlet) => void): Promise<unknown> {
-    if (this.isDead) throw new Error('cannot switch to a dead greenlet');
-    const caller = current;
-    if (caller === this) return Promise.resolve(undefined);
-    const parked = new Promise<unknown>((resolve, reject) => {
-      caller.resume = { resolve, reject };
+  /** Suspend: the promise the next switch into this greenlet settles. */
+  private park(): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      this.resolveFn = resolve;
+      this.rejectFn = reject;
     });
-    current = this;
-    act(this);
-    return parked;
   }
 
   private begin(args: unknown[]): void {
@@ -107,15 +119,17 @@ export class RawGreenlet {
     this.isDead = true;
     let parent = this.parent;
     while (parent !== null && parent.isDead) parent = parent.parent;
-    if (parent === null || parent.resume === undefined) {
+    if (parent === null || parent.resolveFn === undefined) {
       if (threw && !(outcome instanceof GreenletExit)) throw outcome;
       return;
     }
     current = parent;
-    const resume = parent.resume;
-    parent.resume = undefined;
-    if (threw && !(outcome instanceof GreenletExit)) resume.reject(outcome);
-    else resume.resolve(outcome);
+    const resolve = parent.resolveFn;
+    const reject = parent.rejectFn!;
+    parent.resolveFn = undefined;
+    parent.rejectFn = undefined;
+    if (threw && !(outcome instanceof GreenletExit)) reject(outcome);
+    else resolve(outcome);
   }
 }
 

@@ -73,7 +73,7 @@ test('imapUnordered pulls items lazily, never more than the pool size ahead', as
   await pool.join({ timeout: 1 });
 });
 
-test('imap works over async iterables and runs each item in its own greenlet of the pool', async () => {
+test('imap works over async iterables and runs the items in greenlets of the pool, size at most', async () => {
   const pool = new Pool(4);
   async function* items(): AsyncGenerator<number> {
     for (let i = 0; i < 6; i++) {
@@ -82,13 +82,22 @@ test('imap works over async iterables and runs each item in its own greenlet of 
     }
   }
   const names = new Set<string>();
+  let inPool = true;
+  let running = 0;
+  let peak = 0;
   const out = await pool.map(async (x: number) => {
     names.add(getCurrent().name);
-    await sleep(0.001);
+    inPool &&= pool.has(getCurrent());
+    running++;
+    peak = Math.max(peak, running);
+    await sleep(0.005);
+    running--;
     return x + 1;
   }, items());
   assert.deepEqual(out, [1, 2, 3, 4, 5, 6]);
-  assert.equal(names.size, 6);
+  assert.ok(inPool, 'every item runs in a greenlet of the pool');
+  assert.ok(names.size >= 2 && names.size <= 4, `${names.size} greenlets`);
+  assert.equal(peak, 4, 'items that wait run concurrently, up to the pool size');
 });
 
 test('an exception in map is raised to the caller (and not printed by the hub)', async () => {
