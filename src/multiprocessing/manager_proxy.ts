@@ -125,7 +125,11 @@ export class Client {
       this.#flush();
     } catch (err) {
       sock.destroy();
-      const e = err instanceof AuthenticationError || err instanceof EOFError ? err : connectError(this.address, err as NodeJS.ErrnoException);
+      const e = err instanceof AuthenticationError
+        ? err
+        : err instanceof EOFError
+          ? new EOFError(`cannot reach the manager at ${this.address}: the connection closed during the handshake (its server has shut down or died)`)
+          : connectError(this.address, err as NodeJS.ErrnoException);
       this.#fail(e);
       throw e;
     }

@@ -10,13 +10,14 @@
  * `manager_sync_types.ts` (what it serves), `manager_proxy.ts` (proxies).
  * @module
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ValueError } from '../errors.js';
 import type { BaseContext, ContextName } from './context.js';
 import { Process, currentProcess } from './process.js';
 import { requireTaskRef, type TaskFunction } from './task.js';
+import { isAlive } from './util.js';
 import { managerServerMain, type RegisteredType, type ServerConfig } from './manager_server.js';
 import {
   ArrayProxy, AutoProxy, BarrierProxy, BaseProxy, Client, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy,
@@ -111,6 +112,26 @@ function hookExit(): void {
   });
 }
 
+const DIR_PREFIX = 'weft-manager-';
+
+/**
+ * Removes socket directories whose owner process is gone. A server in a worker
+ * thread dies with its process when that process is SIGKILLed and cannot
+ * clean up; the next manager started on the machine does it.
+ */
+function sweepStaleDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^weft-manager-(\d+)-/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !isAlive(Number(m[1]))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -172,7 +193,8 @@ export class Manager implements AsyncDisposable {
   static async start(options: ManagerStartOptions = {}): Promise<Manager> {
     const authkey = options.authkey === undefined ? Buffer.from(currentProcess().authkey) : keyBytes(options.authkey, 'Manager.start');
     hookExit();
-    const dir = mkdtempSync(join(tmpdir(), 'weft-manager-')); // mode 0700: only this user may connect
+    sweepStaleDirs();
+    const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`)); // mode 0700: only this user may connect
     liveDirs.add(dir);
     const path = join(dir, 'manager.sock');
     const config: ServerConfig = {
@@ -371,11 +393,17 @@ export class Manager implements AsyncDisposable {
       this.#client.close();
       return;
     }
-    await this.#call('shutdown', []).catch(() => {});
-    await this.#process.join(5);
-    if (this.#process.exitCode === null) {
-      this.#process.kill();
+    // The server is a daemon child (unref'd): hold the event loop open while waiting for it to exit.
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      await this.#call('shutdown', []).catch(() => {});
       await this.#process.join(5);
+      if (this.#process.exitCode === null) {
+        this.#process.kill();
+        await this.#process.join(5);
+      }
+    } finally {
+      clearInterval(keepAlive);
     }
     this.#client.close();
     if (this.#dir) removeDir(this.#dir);
