@@ -27,7 +27,6 @@
  * `docs/synchronize.md`.
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { RuntimeError, TimeoutError, ValueError } from '../errors.js';
 import { Deadline, Word, waitFor, waitForSync } from './futex.js';
 import { reduce, registerType, type Reduced, type Shareable } from './reduction.js';
@@ -96,21 +95,6 @@ function deadline(timeout: number | null | undefined): Deadline {
 
 function deadlineOf(options: AcquireOptions | undefined): Deadline {
   return options?.block === false ? new Deadline(0) : deadline(options?.timeout);
-}
-
-/**
- * True when `id` no longer names a running task: gone, or a zombie nobody has
- * reaped yet (`kill(pid, 0)` succeeds on a zombie, proc(5) shows state `Z`).
- */
-function ownerGone(id: number): boolean {
-  if (!isAlive(id)) return true;
-  try {
-    const stat = readFileSync(`/proc/${id}/stat`, 'latin1');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
-  } catch {
-    return true;
-  }
 }
 
 /**
@@ -292,7 +276,7 @@ abstract class OwnedLock extends SemLock {
       if (now < nextCheck) return undefined;
       nextCheck = now + OWNER_CHECK_MS;
       const owner = Atomics.load(this.i32, OWNER);
-      if (owner !== 0 && owner !== selfId && ownerGone(owner) &&
+      if (owner !== 0 && owner !== selfId && !isAlive(owner) &&
           Atomics.compareExchange(this.i32, OWNER, owner, selfId) === owner) {
         this.tookOver();
         return true;
