@@ -216,7 +216,7 @@ export class Pool {
   #startFailures = 0;
   #exited: (() => void)[] = [];
   /** Ref'd while tasks are unfinished: workers are daemons and keep no event loop alive by themselves. */
-  readonly #keepAlive = setInterval(() => {}, 1 << 30);
+  readonly #keepAlive = setInterval(() => {}, 1 << 30).unref();
 
   constructor(options: PoolOptions = {}) {
     const processes = options.processes ?? cpuCount();
@@ -225,7 +225,6 @@ export class Pool {
     if (options.maxTasksPerChild != null && (!Number.isInteger(maxTasks) || maxTasks < 1)) {
       throw new ValueError(`maxTasksPerChild must be a positive integer or null, got ${options.maxTasksPerChild}`);
     }
-    this.#keepAlive.unref();
     this.#processes = processes;
     this.#context = options.context;
     this.#initializer = options.initializer ? requireTaskRef(options.initializer, 'initializer') : null;

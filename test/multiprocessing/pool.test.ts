@@ -1,0 +1,263 @@
+// Pool over both start methods: the API, ordering, errors, and the faults
+// Python's Pool gets wrong (a worker dying mid-task hangs it forever).
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { TimeoutError, UnsendableError, ValueError } from 'weft';
+import { AbortError, AsyncResult, Pool, WorkerLostError } from '../../src/multiprocessing/pool.js';
+import { eventually, pidAlive } from '../helpers/run.js';
+import {
+  CustomError,
+  add,
+  countCalls,
+  echo,
+  exitNow,
+  nap,
+  fail,
+  failInit,
+  init,
+  makeFunction,
+  readInit,
+  sleepThen,
+  square,
+  whoami,
+} from './fixtures/pool-tasks.js';
+
+/** A worker is gone: its process (process context) or its thread (thread context). */
+const gone = (context: 'process' | 'thread', id: number) =>
+  context === 'process' ? !pidAlive(id) : !existsSync(`/proc/self/task/${id}`);
+
+async function* naturals(pulled: { n: number; returned: boolean }) {
+  try {
+    for (let i = 0; ; i++) {
+      pulled.n++;
+      yield i;
+    }
+  } finally {
+    pulled.returned = true;
+  }
+}
+
+for (const context of ['process', 'thread'] as const) {
+  describe(`Pool (${context})`, () => {
+    let pool: Pool;
+    before(() => {
+      pool = new Pool({ processes: 2, context });
+    });
+    after(async () => {
+      await pool.terminate();
+    });
+
+    test('apply, applyAsync with callbacks, map, starmap, typed from the task', async () => {
+      const n: number = await pool.apply(square, [7]);
+      assert.equal(n, 49);
+      const seen: number[] = [];
+      const r: AsyncResult<number> = pool.applyAsync(add, [2, 3], { callback: (v) => seen.push(v) });
+      assert.equal(await r.get(), 5);
+      assert.deepEqual(seen, [5]);
+      assert.equal(r.ready(), true);
+      assert.equal(r.successful(), true);
+      const squares: number[] = await pool.map(square, [1, 2, 3, 4, 5]);
+      assert.deepEqual(squares, [1, 4, 9, 16, 25]);
+      assert.deepEqual(await pool.starmap(add, [[1, 2], [3, 4]]), [3, 7]);
+      assert.deepEqual(await pool.map(square, []), []);
+      // @ts-expect-error square takes a number
+      void pool.applyAsync(square, ['x']).wait();
+    });
+
+    test('map keeps order over many chunks; mapAsync calls back with the list', async () => {
+      const items = Array.from({ length: 10_000 }, (_, i) => i);
+      assert.deepEqual(await pool.map(square, items, 7), items.map((i) => i * i));
+      let got: number[] | null = null;
+      const r = pool.mapAsync(square, new Set([3, 1, 2]), { callback: (v) => (got = v) });
+      assert.deepEqual(await r.get(), [9, 1, 4]);
+      assert.deepEqual(got, [9, 1, 4]);
+      assert.deepEqual(await pool.starmapAsync(add, [[1, 1]]).get(), [2]);
+    });
+
+    test('imap yields in order, imapUnordered as they finish; async iterables as input', async () => {
+      const delays = [0.2, 0.0, 0.1, 0.0];
+      const ordered: number[] = [];
+      for await (const v of pool.imap(nap, delays)) ordered.push(v);
+      assert.deepEqual(ordered, delays);
+      const values: number[] = [];
+      async function* input() {
+        for (let i = 0; i < 50; i++) yield i;
+      }
+      for await (const v of pool.imap(square, input(), 3)) values.push(v);
+      assert.deepEqual(values, Array.from({ length: 50 }, (_, i) => i * i));
+      const unordered: number[] = [];
+      for await (const v of pool.imapUnordered(square, [1, 2, 3, 4])) unordered.push(v);
+      assert.deepEqual(unordered.sort((a, b) => a - b), [1, 4, 9, 16]);
+      // order of completion: the slow item comes last
+      const finish: number[] = [];
+      for await (const v of pool.imapUnordered(nap, [0.5, 0])) finish.push(v);
+      assert.deepEqual(finish, [0, 0.5]);
+    });
+
+    test('imap reads an endless input lazily and closes it when the consumer stops', async () => {
+      const pulled = { n: 0, returned: false };
+      const got: number[] = [];
+      for await (const v of pool.imap(square, naturals(pulled))) {
+        got.push(v);
+        if (got.length === 20) break;
+      }
+      assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i * i));
+      assert.equal(pulled.returned, true);
+      assert.ok(pulled.n < 20_000, `pulled ${pulled.n} items ahead`);
+    });
+
+    test("a task's error keeps its class name, message, remote stack and cause; the worker lives on", async () => {
+      const before = pool.stats().workers.map((w) => w.pid);
+      const err = await pool.apply(fail, ['boom']).catch((e: unknown) => e);
+      assert.ok(err instanceof Error);
+      assert.equal(err.constructor.name, CustomError.name);
+      assert.equal(err.message, 'boom');
+      assert.equal((err as CustomError).code, 'E_CUSTOM');
+      assert.match(err.stack!, /pool-tasks/);
+      assert.ok(err.cause instanceof RangeError);
+      assert.equal((err.cause as Error).message, 'the cause');
+      const r = pool.applyAsync(fail, ['again'], { errorCallback: (e) => assert.equal(e.message, 'again') });
+      await r.wait();
+      assert.equal(r.successful(), false);
+      assert.deepEqual(pool.stats().workers.map((w) => w.pid), before);
+    });
+
+    test('an argument or result that cannot be sent fails only that task', async () => {
+      const bad = pool.applyAsync(echo, [() => 1]);
+      const good = pool.applyAsync(square, [3]);
+      await assert.rejects(bad.get(), (e: Error) => e instanceof UnsendableError && /args\[0\]/.test(e.message));
+      assert.equal(await good.get(), 9);
+      await assert.rejects(pool.apply(makeFunction, []), (e: Error) => e.name === 'UnsendableError' && /result/.test(e.message));
+      const results: unknown[] = [];
+      await assert.rejects(async () => {
+        for await (const v of pool.imap(echo, [1, Symbol('no'), 3])) results.push(v);
+      }, UnsendableError);
+      assert.deepEqual(results, [1]);
+    });
+
+    test('AsyncResult.get(timeout) gives up waiting but the task goes on', async () => {
+      const r = pool.applyAsync(sleepThen, [0.4, 8]);
+      await assert.rejects(r.get(0.05), TimeoutError);
+      assert.equal(r.ready(), false);
+      assert.throws(() => r.successful(), ValueError);
+      assert.equal(await r.get(), 8);
+    });
+
+    test('stats() counts tasks and reports each worker', async () => {
+      await pool.map(square, [1, 2, 3, 4], 1);
+      const s = pool.stats();
+      assert.equal(s.queued, 0);
+      assert.equal(s.running, 0);
+      assert.ok(s.completed >= 4);
+      assert.equal(s.workers.length, 2);
+      for (const w of s.workers) assert.ok(w.pid > 0 && w.busySeconds >= 0 && w.tasksDone >= 0);
+    });
+  });
+
+  describe(`Pool faults (${context})`, () => {
+    test('a worker that exits mid-task rejects that task with WorkerLostError; the rest complete', async () => {
+      await using pool = new Pool({ processes: 2, context });
+      const others = Array.from({ length: 40 }, (_, i) => pool.applyAsync(sleepThen, [0.01, i]));
+      const dying = pool.applyAsync(exitNow, [3]);
+      const more = Array.from({ length: 40 }, (_, i) => pool.applyAsync(square, [i]));
+      const err = await dying.get().catch((e: unknown) => e);
+      assert.ok(err instanceof WorkerLostError, String(err));
+      assert.equal(err.exitCode, 3);
+      assert.equal(err.signal, null);
+      assert.ok(err.pid > 0);
+      assert.deepEqual(await Promise.all(others.map((r) => r.get())), Array.from({ length: 40 }, (_, i) => i));
+      assert.deepEqual(await Promise.all(more.map((r) => r.get())), Array.from({ length: 40 }, (_, i) => i * i));
+      assert.equal(pool.stats().workers.length, 2);
+      assert.ok(!pool.stats().workers.some((w) => w.pid === err.pid), 'the dead worker was replaced');
+    });
+
+    if (context === 'process') {
+      test('SIGKILL of a busy worker: WorkerLostError naming the signal; replaced; never hangs', async () => {
+        await using pool = new Pool({ processes: 2, context });
+        await pool.map(square, [1, 2], 1); // both workers up
+        const long = pool.applyAsync(sleepThen, [30, 1]);
+        await eventually(() => pool.stats().running === 1, 5, 'the long task to be sent');
+        await new Promise((r) => setTimeout(r, 200));
+        const pids = pool.stats().workers.map((w) => w.pid);
+        for (const pid of pids) process.kill(pid, 'SIGKILL');
+        const err = await long.get().catch((e: unknown) => e);
+        assert.ok(err instanceof WorkerLostError, String(err));
+        assert.equal(err.signal, 'SIGKILL');
+        assert.equal(err.exitCode, -9);
+        assert.match(err.message, /killed by SIGKILL/);
+        assert.deepEqual(await pool.map(square, [1, 2, 3], 1), [1, 4, 9]);
+      });
+    }
+
+    test('timeout: a running task is stopped (its worker replaced), a queued one dropped', async () => {
+      await using pool = new Pool({ processes: 1, context });
+      const first = await pool.apply(whoami, []);
+      const started = performance.now();
+      const running = pool.apply(sleepThen, [30, 1], { timeout: 0.3 });
+      const queued = pool.apply(countCalls, [], { timeout: 0.3 });
+      await assert.rejects(running, TimeoutError);
+      await assert.rejects(queued, TimeoutError);
+      assert.ok(performance.now() - started < 5000);
+      // the new worker never ran the dropped task: its first call counts 1
+      assert.equal(await pool.apply(countCalls, []), 1);
+      assert.notEqual(await pool.apply(whoami, []), first);
+    });
+
+    test('signal: aborting stops the call with AbortError carrying the reason', async () => {
+      await using pool = new Pool({ processes: 1, context });
+      const ac = new AbortController();
+      const r = pool.apply(sleepThen, [30, 1], { signal: ac.signal });
+      setTimeout(() => ac.abort(new Error('stop now')), 100);
+      await assert.rejects(r, (e: Error) => e instanceof AbortError && (e.cause as Error).message === 'stop now');
+      await assert.rejects(pool.map(square, [1, 2], { signal: AbortSignal.abort() }), AbortError);
+      assert.equal(await pool.apply(square, [5]), 25);
+    });
+
+    test('maxTasksPerChild recycles workers without losing a task', async () => {
+      await using pool = new Pool({ processes: 2, context, maxTasksPerChild: 3 });
+      const ids = await pool.map(whoami, Array.from({ length: 21 }, () => undefined as never), 1);
+      assert.equal(ids.length, 21);
+      assert.ok(new Set(ids).size >= 7, `only ${new Set(ids).size} distinct workers`);
+      const values = await pool.map(square, Array.from({ length: 30 }, (_, i) => i), 1);
+      assert.deepEqual(values, Array.from({ length: 30 }, (_, i) => i * i));
+    });
+
+    test('initializer runs in each worker with its initargs; a failing one fails tasks, no hang', async () => {
+      await using good = new Pool({ processes: 2, context, initializer: init, initargs: ['ready'] });
+      assert.deepEqual(await good.map(readInit, [undefined as never, undefined as never], 1), ['ready', 'ready']);
+      await using bad = new Pool({ processes: 1, context, initializer: failInit });
+      await assert.rejects(bad.apply(square, [1]), (e: Error) => e.name === 'TypeError' && /on purpose/.test(e.message));
+    });
+
+    test('close() then join() finishes the work; the workers exit; no submits after close', async () => {
+      const pool = new Pool({ processes: 2, context });
+      const ids = new Set(pool.stats().workers.map((w) => w.pid));
+      const r = pool.mapAsync(nap, [0.1, 0.1, 0.1]);
+      await assert.rejects(pool.join(), ValueError);
+      pool.close();
+      assert.throws(() => pool.applyAsync(square, [1]), ValueError);
+      assert.throws(() => pool.imap(square, [1]), ValueError);
+      await pool.join();
+      assert.deepEqual(await r.get(), [0.1, 0.1, 0.1]);
+      for (const id of ids) assert.ok(gone(context, id), `worker ${id} still there`);
+    });
+
+    test('terminate() stops busy workers and leaves no process or thread behind', async () => {
+      const pool = new Pool({ processes: 2, context });
+      await pool.map(square, [1, 2], 1);
+      const ids = pool.stats().workers.map((w) => w.pid);
+      const r = pool.applyAsync(sleepThen, [30, 1]);
+      await pool.terminate();
+      await assert.rejects(r.get(), ValueError);
+      for (const id of ids) await eventually(() => gone(context, id), 2, `worker ${id} to be gone`);
+      await pool.join();
+    });
+  });
+}
+
+test('constructor options are checked', () => {
+  assert.throws(() => new Pool({ processes: 0 }), ValueError);
+  assert.throws(() => new Pool({ processes: 1, maxTasksPerChild: 0 }), ValueError);
+  assert.throws(() => new Pool({ processes: 1, initializer: () => 1 }), TypeError);
+});
