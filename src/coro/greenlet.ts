@@ -223,11 +223,24 @@ export class Greenlet<T = unknown> implements Runner {
       return;
     }
     if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<T>).then === 'function') {
-      (out as PromiseLike<T>).then(
-        (v) => g.finish(v, false),
-        (e: unknown) => g.finish(e, true),
-      );
+      if (out instanceof Promise) {
+        // shared handlers, no closure per greenlet: a native promise runs them in the greenlet's context
+        out.then(Greenlet.onValue, Greenlet.onError);
+      } else {
+        (out as PromiseLike<T>).then(
+          (v) => g.finish(v, false),
+          (e: unknown) => g.finish(e, true),
+        );
+      }
     } else g.finish(out, false);
+  }
+
+  private static onValue(this: void, value: unknown): void {
+    (storage.getStore() as Greenlet).finish(value, false);
+  }
+
+  private static onError(this: void, error: unknown): void {
+    (storage.getStore() as Greenlet).finish(error, true);
   }
 
   private finish(outcome: unknown, threw: boolean): void {

@@ -292,3 +292,14 @@ test('bad input gives clear errors', async () => {
   assert.throws(() => spawnLater(-1, () => 0), RangeError);
   await assert.rejects(getCurrent().kill(), /main greenlet cannot be killed/);
 });
+
+test('a greenlet whose function returns a foreign thenable finishes with its value', async () => {
+  const thenable: PromiseLike<number> = {
+    then(onFulfilled) {
+      setTimeout(() => onFulfilled?.(5), 1);
+      return thenable as never;
+    },
+  };
+  const g = spawn(() => thenable);
+  assert.equal(await g.get({ timeout: 1 }), 5);
+});
