@@ -417,7 +417,7 @@ class KeyError extends Error {
 }
 
 function errorRecord(err: unknown): [string, string, string] {
-  if (err instanceof Error) return [err.name || err.constructor.name, err.message, err.stack ?? ''];
+  if (err instanceof Error) return [err.name && err.name !== 'Error' ? err.name : err.constructor.name, err.message, err.stack ?? ''];
   return ['Error', String(err), ''];
 }
 

@@ -129,7 +129,7 @@ class SLock {
 
   async restore(ctx: CallContext, n: number): Promise<void> {
     await this.acquire(ctx, true, null);
-    this.count = n;
+    this.count += n - 1; // re-entrant: another task of the same client may hold it meanwhile
   }
 }
 
