@@ -11,7 +11,11 @@ import { getCurrent } from './greenlet.js';
 import { sleep, wait } from './hub.js';
 import { Pool } from './pool.js';
 
-/** What happened to one URL. */
+/**
+ * What happened to one URL.
+ * @example
+ * for (const r of await fetchAll(urls)) console.log(r.url, r.ok ? r.bytes : r.error?.message);
+ */
 export interface FetchResult {
   /** The URL as given. */
   url: string;
@@ -31,13 +35,21 @@ export interface FetchResult {
   seconds: number;
 }
 
-/** A progress event of {@link fetchAll}. */
+/**
+ * A progress event of {@link fetchAll}.
+ * @example
+ * const onProgress = (e: FetchProgress) => { if (e.type === 'start') console.log(`Get: ${e.url}`); };
+ */
 export type FetchProgress =
   | { type: 'start'; url: string; attempt: number }
   | { type: 'retry'; url: string; attempt: number; error: Error }
   | { type: 'done'; url: string; result: FetchResult; finished: number; total: number };
 
-/** Options of {@link fetchAll}. */
+/**
+ * Options of {@link fetchAll}.
+ * @example
+ * await fetchAll(urls, { concurrency: 5, timeout: 10, retries: 2 });
+ */
 export interface FetchAllOptions {
   /** At most this many downloads at once (default 10). */
   concurrency?: number;
@@ -51,7 +63,12 @@ export interface FetchAllOptions {
   onProgress?: (event: FetchProgress) => void;
 }
 
-/** A response with a non-2xx status (Python's `urllib.error.HTTPError`). */
+/**
+ * A response with a non-2xx status (Python's `urllib.error.HTTPError`).
+ * @example
+ * const [r] = await fetchAll([url]);
+ * if (r.error instanceof HTTPError) console.log(r.error.status);   // 404
+ */
 export class HTTPError extends Error {
   override name = 'HTTPError';
   constructor(

@@ -34,14 +34,22 @@ export class GreenletExit extends Error {
   }
 }
 
-/** An exception class or instance, as gevent's `kill(exception=...)` accepts. */
+/**
+ * An exception class or instance, as gevent's `kill(exception=...)` accepts.
+ * @example
+ * await g.kill({ exception: RangeError });
+ */
 export type ExceptionLike = Error | (new () => Error);
 
 function toError(e: ExceptionLike): Error {
   return typeof e === 'function' ? new e() : e;
 }
 
-/** A callback given to {@link Greenlet.link}: called once with the dead greenlet. */
+/**
+ * A callback given to {@link Greenlet.link}: called once with the dead greenlet.
+ * @example
+ * const cb: LinkCallback<number> = (g) => console.log(g.value);
+ */
 export type LinkCallback<T> = (greenlet: Greenlet<T>) => void;
 
 /** A synchronous death hook (internal bookkeeping: joins, groups, imap). @internal */

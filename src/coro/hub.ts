@@ -284,7 +284,11 @@ export function wait<T>(promise: PromiseLike<T>): Promise<T> {
   return w.promise;
 }
 
-/** Where the hub reports a greenlet that died of an exception. */
+/**
+ * Where the hub reports a greenlet that died of an exception.
+ * @example
+ * getHub().handleError = (who, e) => log.warn(who, e);
+ */
 export interface Hub {
   /**
    * Called with the greenlet (by its name) and the error when a greenlet dies

@@ -14,7 +14,11 @@ import { performance } from 'node:perf_hooks';
 import { type Runner, monitorHooks, storage, toMs } from './hub.js';
 import { getCurrent } from './greenlet.js';
 
-/** What `monitor` reports about one blocking episode. */
+/**
+ * What `monitor` reports about one blocking episode.
+ * @example
+ * monitor({ report: (r: BlockingReport) => log.warn(`${r.greenlet} blocked ${r.seconds} s`) });
+ */
 export interface BlockingReport {
   /** The name of the greenlet that was running (`MainGreenlet` outside any). */
   greenlet: string;
@@ -22,7 +26,11 @@ export interface BlockingReport {
   seconds: number;
 }
 
-/** The running monitor; stop it with `stop()` or `using`. */
+/**
+ * The running monitor; stop it with `stop()` or `using`.
+ * @example
+ * using m = monitor();
+ */
 export interface Monitor {
   /** Stop monitoring and remove the hooks. */
   stop(): void;

@@ -24,7 +24,11 @@ interface Outcome<R> {
 
 const END = Symbol('end of imap');
 
-/** Options of `imap`/`imapUnordered`. */
+/**
+ * Options of `imap`/`imapUnordered`.
+ * @example
+ * pool.imap(work, items, { maxsize: 10 });
+ */
 export interface ImapOptions {
   /**
    * At most this many results running or finished but not yet read; the

@@ -18,7 +18,11 @@ import { Event } from './event.js';
  */
 export const StopIteration: unique symbol = Symbol('StopIteration');
 
-/** Options of a waiting `get`/`put`. */
+/**
+ * Options of a waiting `get`/`put`.
+ * @example
+ * await q.get({ timeout: 0.5 });
+ */
 export interface QueueWaitOptions {
   /** false: raise `Empty`/`Full` at once instead of waiting (default true). */
   block?: boolean;

@@ -13,7 +13,11 @@ import { getCurrent } from './greenlet.js';
 import { type Waiter, getHub, newWaiter } from './hub.js';
 import { Group, Pool } from './pool.js';
 
-/** A TCP address as Python writes it: `[host, port]`. */
+/**
+ * A TCP address as Python writes it: `[host, port]`.
+ * @example
+ * const a: Address = ['127.0.0.1', 5566];
+ */
 export type Address = [host: string, port: number];
 
 /** Past this many unread bytes the socket stops reading until `recv` catches up. */
@@ -183,7 +187,11 @@ export class CoroSocket {
   }
 }
 
-/** Options of a {@link StreamServer}. */
+/**
+ * Options of a {@link StreamServer}.
+ * @example
+ * new StreamServer(':5566', handle, { spawn: 1000, backlog: 500 });
+ */
 export interface StreamServerOptions {
   /** Run handlers in this pool (bounds concurrent connections). */
   pool?: Pool | Group;
@@ -193,7 +201,11 @@ export interface StreamServerOptions {
   backlog?: number;
 }
 
-/** The handler: gets the connection's socket and the peer's `[host, port]`. */
+/**
+ * The handler: gets the connection's socket and the peer's `[host, port]`.
+ * @example
+ * const handle: StreamHandler = async (sock, [host, port]) => { await sock.sendAll(`hi ${host}:${port}\n`); };
+ */
 export type StreamHandler = (socket: CoroSocket, address: Address) => unknown;
 
 function parseAddress(listener: Address | string | number): Address {
