@@ -383,7 +383,8 @@ export class Greenlet<T = unknown> implements Runner {
   /**
    * Kill the greenlet: raise `GreenletExit` (or `exception`) inside it at its
    * next wait; its `finally` blocks run. A greenlet that has not run yet never
-   * runs. Fires {@link signal}. By default waits until it is dead.
+   * runs; a greenlet that kills itself raises at once. Fires {@link signal}.
+   * By default waits until it is dead.
    * @param options.exception the exception (class or instance) to raise; default `GreenletExit`
    * @param options.block wait for it to die (default true)
    * @param options.timeout seconds to wait at most when blocking
@@ -404,6 +405,11 @@ export class Greenlet<T = unknown> implements Runner {
       return;
     }
     this.killError = error;
+    if (this === currentRunner()) {
+      // killing oneself raises at once, like a wait that was interrupted right away
+      this.controller?.abort(error);
+      throw error;
+    }
     throwInto(this, error, true);
     this.controller?.abort(error);
     if (options.block !== false) await this.join(options.timeout);

@@ -303,3 +303,19 @@ test('a greenlet whose function returns a foreign thenable finishes with its val
   const g = spawn(() => thenable);
   assert.equal(await g.get({ timeout: 1 }), 5);
 });
+
+test('a greenlet that kills itself raises GreenletExit at once and ends', async () => {
+  const log: string[] = [];
+  const g = spawn(async () => {
+    try {
+      await getCurrent().kill();
+      log.push('not reached');
+    } finally {
+      log.push('finally');
+    }
+  });
+  await g.join(1);
+  assert.deepEqual(log, ['finally']);
+  assert.ok(g.successful());
+  assert.ok((g.value as unknown) instanceof GreenletExit);
+});
