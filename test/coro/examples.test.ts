@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { assertNoLeaks } from './helpers.js';
+
+after(assertNoLeaks);
 
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 

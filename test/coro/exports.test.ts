@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import * as coro from 'weft/coro';
+import { assertNoLeaks } from './helpers.js';
+
+after(assertNoLeaks);
 
 test('weft/coro exports exactly its public names', () => {
   assert.deepEqual(Object.keys(coro).sort(), [

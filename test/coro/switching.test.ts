@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { GreenletExit, greenlet, getCurrentRaw, prime } from 'weft/coro';
+import { assertNoLeaks } from './helpers.js';
+
+after(assertNoLeaks);
 
 test("greenlet switching runs the seed's test1/test2 in the order 12, 56, 34, 78", async () => {
   const out: number[] = [];
