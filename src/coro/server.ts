@@ -20,6 +20,8 @@ import { Group, Pool } from './pool.js';
  */
 export type Address = [host: string, port: number];
 
+const EMPTY = Buffer.alloc(0);
+
 /** Past this many unread bytes the socket stops reading until `recv` catches up. */
 const HIGH_WATER = 256 * 1024;
 
@@ -42,37 +44,52 @@ export class CoroSocket {
   private buffered = 0;
   private eof = false;
   private error: Error | undefined = undefined;
-  private reader: Waiter<void> | undefined = undefined;
+  /** The greenlet parked in `recv`, and how many bytes it asked for. */
+  private reader: Waiter<Buffer> | undefined = undefined;
+  private wanted = 0;
   private closed = false;
 
   /** @param socket a connected `net.Socket` (weft takes over its events) */
   constructor(readonly socket: net.Socket) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
+      const r = this.reader;
+      if (r !== undefined && this.buffered === 0) {
+        // hand the bytes straight to the parked reader: one hop less per message
+        this.reader = undefined;
+        if (chunk.length <= this.wanted) {
+          r.switch(chunk);
+          return;
+        }
+        r.switch(chunk.subarray(0, this.wanted));
+        chunk = chunk.subarray(this.wanted);
+      }
       this.chunks.push(chunk);
       this.buffered += chunk.length;
       if (this.buffered > HIGH_WATER) socket.pause();
-      this.wake();
     });
     socket.on('end', () => {
       this.eof = true;
-      this.wake();
+      this.wakeEmpty();
     });
     socket.on('error', (e) => {
       this.error = toOSError(e);
-      this.wake();
+      const r = this.reader;
+      this.reader = undefined;
+      r?.throw(this.error);
     });
     socket.on('close', () => {
       this.eof = true;
-      this.wake();
+      this.wakeEmpty();
     });
   }
 
-  private wake(): void {
+  /** EOF or close: a parked reader gets `b''`. */
+  private wakeEmpty(): void {
     const r = this.reader;
     if (r !== undefined) {
       this.reader = undefined;
-      r.switch(undefined);
+      r.switch(EMPTY);
     }
   }
 
@@ -90,23 +107,27 @@ export class CoroSocket {
    * @example
    * const data = await sock.recv(1024);
    */
-  async recv(n: number): Promise<Buffer> {
-    if (!Number.isInteger(n) || n <= 0) throw new ValueError(`recv(n): n must be a positive integer, got ${n}`);
-    while (this.buffered === 0) {
-      if (this.error !== undefined) throw this.error;
-      if (this.eof || this.closed) return Buffer.alloc(0);
-      if (this.reader !== undefined) throw new Error('recv(): another greenlet is already reading this socket');
-      const w = newWaiter<void>();
-      if (w.settled) {
-        await w.promise;
-        continue;
-      }
-      this.reader = w;
-      w.cleanup = () => {
-        if (this.reader === w) this.reader = undefined;
-      };
-      await w.promise;
+  recv(n: number): Promise<Buffer> {
+    if (!Number.isInteger(n) || n <= 0) {
+      return Promise.reject(new ValueError(`recv(n): n must be a positive integer, got ${n}`));
     }
+    if (this.buffered > 0) return Promise.resolve(this.take(n));
+    if (this.error !== undefined) return Promise.reject(this.error);
+    if (this.eof || this.closed) return Promise.resolve(EMPTY);
+    if (this.reader !== undefined) {
+      return Promise.reject(new Error('recv(): another greenlet is already reading this socket'));
+    }
+    const w = newWaiter<Buffer>();
+    if (w.settled) return w.promise;
+    this.reader = w;
+    this.wanted = n;
+    w.cleanup = () => {
+      if (this.reader === w) this.reader = undefined;
+    };
+    return w.promise;
+  }
+
+  private take(n: number): Buffer {
     let out: Buffer;
     const head = this.chunks[0]!;
     if (head.length <= n) {
@@ -183,7 +204,7 @@ export class CoroSocket {
     if (s.destroyed) return;
     if (s.writableLength > 0 && !s.writableEnded) s.end(() => s.destroy());
     else s.destroy();
-    this.wake();
+    this.wakeEmpty();
   }
 }
 
