@@ -185,7 +185,7 @@ function fmt(x: number): string {
 }
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '3' }, quick: { type: 'boolean', default: false } },
+  options: { runs: { type: 'string', default: '5' }, quick: { type: 'boolean', default: false } },
 });
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be an integer >= 1, got ${values.runs}`);
