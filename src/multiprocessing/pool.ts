@@ -30,6 +30,7 @@ import {
   INIT_FAILED,
   MAP,
   OK,
+  PID,
   PoolBlock,
   PoolChannel,
   RUNNING,
@@ -95,6 +96,7 @@ export interface MapOptions<R = unknown> extends CallOptions {
 
 /** One worker's figures in {@link PoolStats}. */
 export interface WorkerStats {
+  /** The worker's pid (a worker thread's tid; 0 until that thread has started). */
   pid: number;
   /** Tasks this worker finished (a map chunk counts as one). */
   tasksDone: number;
@@ -168,6 +170,10 @@ class Worker {
   sent = 0;
   alive = true;
   accepting = true;
+  /** Its pid; a worker thread's tid once it published it (0 before). Never blocks, unlike a thread's `Process.pid`. */
+  get pid(): number {
+    return this.proc.context === 'process' ? this.proc.pid! : Atomics.load(this.blk.slots, PID);
+  }
   constructor(proc: Process, blk: WorkerBlock) {
     this.proc = proc;
     this.blk = blk;
@@ -426,7 +432,7 @@ export class Pool {
       completed: this.#completed,
       failed: this.#failed,
       workers: this.#workers.map((w) => ({
-        pid: w.proc.pid ?? 0,
+        pid: w.pid,
         tasksDone: Atomics.load(w.blk.slots, DONE),
         busySeconds: w.blk.busy[0]!,
       })),
@@ -686,7 +692,7 @@ export class Pool {
       const running = Atomics.load(slots, RUNNING);
       const finished = Atomics.load(slots, FINISHED);
       const exitCode = w.proc.exitCode;
-      const pid = w.proc.pid ?? 0;
+      const pid = w.pid;
       const requeue: Job[] = [];
       for (const job of w.held) {
         if (job.state !== SENT || job.worker !== w) continue;

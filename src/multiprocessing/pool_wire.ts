@@ -28,8 +28,9 @@ import type { TaskRef } from './task.js';
 export const RUNNING = 0; // seq of the task started last (0: none yet)
 export const DONE = 1; // tasks finished (cancelled ones included)
 export const FINISHED = 2; // seq of the task finished last
+export const PID = 3; // the worker's id (pid, or a worker thread's tid), published as it starts
 /** Byte offset of the worker's busy seconds (a float64 only the worker writes). */
-export const BUSY_BYTE = 8;
+export const BUSY_BYTE = 32;
 const SLOT_BYTES = 64;
 
 /** Cancel table: `cancel[seq & CANCEL_MASK] === seq` marks task `seq` as dropped. */

@@ -19,6 +19,7 @@ import {
   INIT_FAILED,
   MAP,
   OK,
+  PID,
   RUNNING,
   ResultBuffer,
   SKIPPED,
@@ -29,6 +30,7 @@ import {
 import { dumps, loads } from './reduction.js';
 import { EMPTY, PARTIAL } from './ring.js';
 import { loadTask, task, type TaskFunction, type TaskRef } from './task.js';
+import { selfId } from './util.js';
 
 const FLUSH_SECONDS = 0.0005;
 const FLUSH_BYTES = 1 << 16;
@@ -61,6 +63,7 @@ export const poolWorker = task(
     const feeder = new Feeder(results);
     const out = new ResultBuffer();
     ring.getLock.tryAcquire(); // the only reader of this ring, for good
+    Atomics.store(slots, PID, selfId);
 
     if (initializer) {
       try {

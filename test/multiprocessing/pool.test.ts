@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { TimeoutError, UnsendableError, ValueError } from 'weft';
 import { AbortError, AsyncResult, Pool, WorkerLostError } from '../../src/multiprocessing/pool.js';
-import { eventually, pidAlive } from '../helpers/run.js';
+import { fileURLToPath } from 'node:url';
+import { eventually, pidAlive, runNode } from '../helpers/run.js';
 import {
   CustomError,
   add,
@@ -219,8 +220,8 @@ for (const context of ['process', 'thread'] as const) {
       const ids = await pool.map(whoami, Array.from({ length: 21 }, () => undefined as never), 1);
       assert.equal(ids.length, 21);
       assert.ok(new Set(ids).size >= 7, `only ${new Set(ids).size} distinct workers`);
-      const values = await pool.map(square, Array.from({ length: 30 }, (_, i) => i), 1);
-      assert.deepEqual(values, Array.from({ length: 30 }, (_, i) => i * i));
+      const values = await pool.map(square, Array.from({ length: 12 }, (_, i) => i), 1);
+      assert.deepEqual(values, Array.from({ length: 12 }, (_, i) => i * i));
     });
 
     test('initializer runs in each worker with its initargs; a failing one fails tasks, no hang', async () => {
@@ -232,6 +233,7 @@ for (const context of ['process', 'thread'] as const) {
 
     test('close() then join() finishes the work; the workers exit; no submits after close', async () => {
       const pool = new Pool({ processes: 2, context });
+      await pool.map(square, [1, 2], 1);
       const ids = new Set(pool.stats().workers.map((w) => w.pid));
       const r = pool.mapAsync(nap, [0.1, 0.1, 0.1]);
       await assert.rejects(pool.join(), ValueError);
@@ -260,4 +262,38 @@ test('constructor options are checked', () => {
   assert.throws(() => new Pool({ processes: 0 }), ValueError);
   assert.throws(() => new Pool({ processes: 1, maxTasksPerChild: 0 }), ValueError);
   assert.throws(() => new Pool({ processes: 1, initializer: () => 1 }), TypeError);
+});
+
+test('examples/15-pool: ten tasks on five workers, callbacks print in the parent', async () => {
+  const script = fileURLToPath(new URL('../../examples/15-pool.js', import.meta.url));
+  const { code, stdout, stderr } = await runNode([script], { env: { WEFT_TOUR: '1' }, timeout: 30 });
+  assert.equal(code, 0, stderr);
+  const main = Number(/^main_process: (\d+)$/m.exec(stdout)?.[1]);
+  const workers = [...stdout.matchAll(/^in process (\d+)$/gm)].map((m) => Number(m[1]));
+  const callbacks = [...stdout.matchAll(/^---> (\d+) (\d+)$/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+  assert.equal(workers.length, 10);
+  assert.ok(new Set(workers).size <= 5 && !workers.includes(main));
+  assert.deepEqual(callbacks.map(([i]) => i).sort((a, b) => a! - b!), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.ok(callbacks.every(([, pid]) => pid === main), 'callbacks run in the parent');
+  assert.ok(stdout.indexOf('end') < stdout.indexOf('in process'), "'end' prints before any task finishes");
+});
+
+test('a parent killed with SIGKILL leaves no worker behind', async () => {
+  const { spawn } = await import('node:child_process');
+  const tasks = fileURLToPath(new URL('./fixtures/pool-tasks.js', import.meta.url));
+  const pool = fileURLToPath(new URL('../../src/multiprocessing/pool.js', import.meta.url));
+  const code = `
+    const { Pool } = await import(${JSON.stringify(pool)});
+    const { sleepThen } = await import(${JSON.stringify(tasks)});
+    const pool = new Pool({ processes: 2 });
+    pool.applyAsync(sleepThen, [30, 1]);
+    await pool.apply(sleepThen, [0, 1]);
+    console.log(JSON.stringify(pool.stats().workers.map((w) => w.pid)));
+    setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve) => child.stdout.once('data', (d) => resolve(String(d))));
+  const pids = JSON.parse(line) as number[];
+  assert.equal(pids.length, 2);
+  child.kill('SIGKILL');
+  for (const pid of pids) await eventually(() => !pidAlive(pid), 3, `worker ${pid} to die with its parent`);
 });
