@@ -13,7 +13,11 @@
 import { Empty, Full, RuntimeError, ValueError } from '../errors.js';
 import type { CallContext, TypeSpec } from './manager_types.js';
 
-/** Python's `threading.BrokenBarrierError`. */
+/**
+ * Python's `threading.BrokenBarrierError`: the barrier was aborted, reset or timed out.
+ * @example
+ * try { await barrier.wait(1); } catch (e) { if (e instanceof BrokenBarrierError) console.log('broken'); }
+ */
 export class BrokenBarrierError extends RuntimeError {
   override name = 'BrokenBarrierError';
 }

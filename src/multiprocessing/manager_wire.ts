@@ -21,7 +21,11 @@ import v8 from 'node:v8';
 import { Packr } from 'msgpackr';
 import { EOFError } from '../errors.js';
 
-/** Python's `multiprocessing.AuthenticationError`: the other side does not hold the same authkey. */
+/**
+ * Python's `multiprocessing.AuthenticationError`: the other side does not hold the same authkey.
+ * @example
+ * try { await Manager.connect({ host, port, authkey: 'guess' }); } catch (e) { if (e instanceof AuthenticationError) console.log('refused'); }
+ */
 export class AuthenticationError extends Error {
   override name = 'AuthenticationError';
 }
@@ -29,6 +33,8 @@ export class AuthenticationError extends Error {
 /**
  * Python's `multiprocessing.managers.RemoteError`: the server raised an error
  * of a class this process does not know; `remoteStack` holds its stack text.
+ * @example
+ * try { await counter.callMethod('explode'); } catch (e) { if (e instanceof RemoteError) console.log(e.remoteName, e.remoteStack); }
  */
 export class RemoteError extends Error {
   override name = 'RemoteError';
@@ -43,7 +49,11 @@ export class RemoteError extends Error {
   }
 }
 
-/** Python's `IndexError`: a list index out of range. */
+/**
+ * Python's `IndexError`: a list index out of range.
+ * @example
+ * try { await l.get(99); } catch (e) { if (e instanceof IndexError) console.log(e.message); }
+ */
 export class IndexError extends Error {
   override name = 'IndexError';
 }
