@@ -166,6 +166,25 @@ for (const [name, Selector] of backends) {
       }
     });
 
+    test('selectAsync follows modify() and unregister() made between waits', async () => {
+      const sel = make();
+      const [a, b] = socketpair();
+      try {
+        sel.register(a, EVENT_READ, 'a');
+        assert.deepEqual(await sel.selectAsync(0.02), []);
+        sel.modify(a, EVENT_WRITE, 'a');
+        assert.deepEqual((await sel.selectAsync(5)).map(([k, m]) => [k.data, m]), [['a', EVENT_WRITE]]);
+        sel.unregister(a);
+        sel.register(b, EVENT_READ, 'b');
+        setTimeout(() => a.send(Buffer.from('z')), 20);
+        assert.deepEqual((await sel.selectAsync(5)).map(([k, m]) => [k.data, m]), [['b', EVENT_READ]]);
+      } finally {
+        sel.close();
+        a.close();
+        b.close();
+      }
+    });
+
     test('selectAsync times out with an empty list; a second concurrent wait is refused; close ends a wait', async () => {
       const sel = make();
       const [a, b] = socketpair();
