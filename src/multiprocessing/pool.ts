@@ -29,7 +29,9 @@ import {
   FINISHED,
   INIT_FAILED,
   MAP,
+  MAP_F64,
   OK,
+  OK_F64,
   PID,
   PoolBlock,
   PoolChannel,
@@ -40,6 +42,8 @@ import {
   decodeResults,
   encodeStop,
   encodeTasks,
+  packNumbers,
+  unpackNumbers,
   type Mode,
 } from './pool_wire.js';
 import { poolWorker } from './pool_worker.js';
@@ -650,7 +654,8 @@ export class Pool {
     let ok = status === OK;
     let value: unknown;
     try {
-      value = loads(payload);
+      value = status === OK_F64 ? unpackNumbers(payload) : loads(payload);
+      if (status === OK_F64) ok = true;
     } catch (err) {
       ok = false;
       value = err;
@@ -766,7 +771,7 @@ export class Pool {
       group?.dispose();
       result.settle(ok, value);
     };
-    const go = (items: unknown[]) => {
+    const go = async (items: unknown[]) => {
       if (result.ready()) return;
       if (this.#state === TERMINATE) return finish(false, new ValueError('Pool not running'));
       if (items.length === 0) return finish(true, []);
@@ -777,47 +782,56 @@ export class Pool {
       }
       const out = new Array<unknown>(items.length);
       const jobs: Job[] = [];
-      let remaining = 0;
+      let remaining = Math.ceil(items.length / size);
+      let spent = performance.now();
       for (let start = 0; start < items.length; start += size) {
-        let payload: Uint8Array;
+        if (result.ready()) break;
+        const chunk = items.slice(start, start + size);
+        let payload: Uint8Array | null = null;
+        let chunkMode = mode;
         try {
-          payload = dumps(items.slice(start, start + size), `items[${start}..${start + size - 1}]`);
+          if (mode === MAP) payload = packNumbers(chunk);
+          if (payload) chunkMode = MAP_F64;
+          else payload = dumps(chunk, `items[${start}..${start + size - 1}]`);
         } catch (err) {
+          for (const job of jobs) if (job.state === QUEUED) this.#settle(job, false, err);
           return finish(false, err);
         }
         const at = start;
-        remaining++;
-        jobs.push(
-          new Job(ref, mode, payload, (ok, value) => {
-            if (!ok) return finish(false, value);
-            const values = value as unknown[];
-            for (let k = 0; k < values.length; k++) out[at + k] = values[k];
-            if (--remaining === 0) finish(true, out);
-          }, group),
-        );
-      }
-      for (const job of jobs) {
+        const job = new Job(ref, chunkMode, payload, (ok, value) => {
+          if (!ok) return finish(false, value);
+          const values = value as ArrayLike<unknown>;
+          for (let k = 0; k < values.length; k++) out[at + k] = values[k];
+          if (--remaining === 0) finish(true, out);
+        }, group);
+        jobs.push(job);
         group?.jobs.add(job);
         this.#submit(job);
+        // Let the first chunks go out while later ones are still being encoded.
+        if (performance.now() - spent > 2) {
+          await new Promise((resolve) => setImmediate(resolve));
+          spent = performance.now();
+        }
       }
     };
-    if (Array.isArray(iterable)) go(iterable);
-    else if (Symbol.iterator in iterable) {
-      try {
-        go(Array.from(iterable as Iterable<unknown>));
-      } catch (err) {
-        finish(false, err);
+    const collect = async (): Promise<unknown[]> => {
+      const items: unknown[] = [];
+      for await (const item of iterable as AsyncIterable<unknown>) {
+        if (result.ready()) break;
+        items.push(item);
       }
-    } else {
-      void (async () => {
-        const items: unknown[] = [];
-        for await (const item of iterable as AsyncIterable<unknown>) {
-          if (result.ready()) return;
-          items.push(item);
-        }
-        go(items);
-      })().catch((err: unknown) => finish(false, err));
+      return items;
+    };
+    let items: unknown[] | Promise<unknown[]>;
+    try {
+      items = Array.isArray(iterable) ? iterable : Symbol.iterator in iterable ? Array.from(iterable as Iterable<unknown>) : collect();
+    } catch (err) {
+      finish(false, err);
+      return result;
     }
+    void Promise.resolve(items)
+      .then(go)
+      .catch((err: unknown) => finish(false, err));
     return result;
   }
 
@@ -866,16 +880,19 @@ export class Pool {
           if (!chunk.length) break;
           if (this.#state === TERMINATE) throw new ValueError('Pool not running');
           const index = submitted++;
-          let payload: Uint8Array;
+          let payload: Uint8Array | null;
+          let chunkMode: Mode = MAP;
           try {
-            payload = dumps(chunk, `items[${index * size}]`);
+            payload = packNumbers(chunk);
+            if (payload) chunkMode = MAP_F64;
+            else payload = dumps(chunk, `items[${index * size}]`);
           } catch (err) {
             const entry = { ok: false, value: err };
             if (ordered) ready.set(index, entry);
             else arrived.push(entry);
             continue;
           }
-          const job: Job = new Job(ref, MAP, payload, (ok, value) => {
+          const job: Job = new Job(ref, chunkMode, payload, (ok, value) => {
             live.delete(job);
             const entry = { ok, value };
             if (ordered) ready.set(index, entry);
@@ -892,7 +909,8 @@ export class Pool {
           if (ordered) ready.delete(yielded);
           yielded++;
           if (!entry.ok) throw entry.value;
-          for (const value of entry.value as unknown[]) yield value;
+          const values = entry.value as ArrayLike<unknown>;
+          for (let k = 0; k < values.length; k++) yield values[k];
           continue;
         }
         if (exhausted && submitted === yielded) return;

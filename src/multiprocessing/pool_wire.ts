@@ -45,7 +45,9 @@ export const RESULT_RING = 1 << 22;
 export const CALL = 0;
 export const MAP = 1;
 export const STARMAP = 2;
-export type Mode = typeof CALL | typeof MAP | typeof STARMAP;
+/** MAP over a chunk of plain numbers sent as float64s: no per-item encoding (exact: JS numbers are float64). */
+export const MAP_F64 = 3;
+export type Mode = typeof CALL | typeof MAP | typeof STARMAP | typeof MAP_F64;
 
 /** Frame kinds. */
 export const TASKS = 0;
@@ -56,6 +58,22 @@ export const INIT_FAILED = 2;
 export const OK = 0;
 export const FAILED = 1;
 export const SKIPPED = 2;
+/** A chunk's values, all numbers, as float64s. */
+export const OK_F64 = 3;
+
+/** The float64 bytes of `values` when every one is a number, else null. */
+export function packNumbers(values: ArrayLike<unknown>): Uint8Array | null {
+  const n = values.length;
+  for (let i = 0; i < n; i++) if (typeof values[i] !== 'number') return null;
+  const f64 = new Float64Array(n);
+  for (let i = 0; i < n; i++) f64[i] = values[i] as number;
+  return new Uint8Array(f64.buffer);
+}
+
+/** The numbers of a {@link packNumbers} payload (copied: the payload may sit unaligned in its frame). */
+export function unpackNumbers(payload: Uint8Array): Float64Array {
+  return new Float64Array(payload.slice().buffer);
+}
 
 /** The views of a worker block. */
 export class WorkerBlock {

@@ -18,13 +18,17 @@ import {
   FINISHED,
   INIT_FAILED,
   MAP,
+  MAP_F64,
   OK,
+  OK_F64,
   PID,
   RUNNING,
   ResultBuffer,
   SKIPPED,
   STOP,
   decodeTasks,
+  packNumbers,
+  unpackNumbers,
   type PoolChannel,
 } from './pool_wire.js';
 import { dumps, loads } from './reduction.js';
@@ -116,25 +120,32 @@ export const poolWorker = task(
               fns.set(key, fn);
               started = performance.now();
             }
-            const args = loads(t.payload) as unknown[];
+            const args = (t.mode === MAP_F64 ? unpackNumbers(t.payload) : loads(t.payload)) as ArrayLike<unknown>;
+            status = OK;
             if (t.mode === CALL) {
-              value = fn(...args);
+              value = fn(...(args as unknown[]));
               if (isThenable(value)) value = await value;
             } else {
               const items = new Array<unknown>(args.length);
+              const spread = t.mode !== MAP && t.mode !== MAP_F64;
               for (let i = 0; i < args.length; i++) {
-                let v = t.mode === MAP ? fn(args[i]) : fn(...(args[i] as unknown[]));
+                let v = spread ? fn(...(args[i] as unknown[])) : fn(args[i]);
                 if (isThenable(v)) v = await v;
                 items[i] = v;
               }
-              value = items;
+              const numbers = packNumbers(items);
+              if (numbers) {
+                status = OK_F64;
+                value = numbers;
+              } else {
+                value = items;
+              }
             }
-            status = OK;
           } catch (err) {
             status = FAILED;
             value = err;
           }
-          const [s, payload] = encode(status, value);
+          const [s, payload] = status === OK_F64 ? [OK_F64, value as Uint8Array] : encode(status, value);
           out.push(t.seq, s, payload);
           Atomics.store(slots, FINISHED, t.seq);
           const now = performance.now();
