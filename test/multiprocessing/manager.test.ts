@@ -2,17 +2,22 @@
  * Manager: shared dict, list and friends over a local server, in both contexts.
  */
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { EOFError, KeyError, ValueError } from '../../src/errors.js';
 import { Process } from '../../src/multiprocessing/process.js';
 import { IndexError, Manager, type DictProxy, type ListProxy } from '../../src/multiprocessing/managers.js';
-import { appendNested, casMany, incrMany, recordPid } from './fixtures/manager-tasks.js';
+import { Queue } from '../../src/multiprocessing/queues.js';
+import { appendFromQueue, appendNested, casMany, incrMany, recordPid } from './fixtures/manager-tasks.js';
 
 const dirs = new Set<string>();
 after(() => {
   for (const dir of dirs) assert.equal(existsSync(dir), false, `socket directory ${dir} was left behind`);
+  // Socket directories are named after the process that made them: none of ours may remain.
+  const mine = readdirSync(tmpdir()).filter((name) => name.startsWith(`weft-manager-${process.pid}-`));
+  assert.deepEqual(mine, [], 'socket directories left in the temp dir');
 });
 
 async function started(context: 'process' | 'thread' = 'process'): Promise<Manager> {
@@ -242,6 +247,20 @@ describe('Manager (dict, list and values)', () => {
     await assert.rejects(d.get('x'), /cannot reach the manager .*shut down or died/);
     assert.equal(existsSync(dir), false);
     await m.shutdown(); // idempotent
+  });
+});
+
+describe('Manager proxies in messages', () => {
+  test('a proxy travels inside a weft Queue message to a child', async () => {
+    await using m = await started();
+    const l = await m.list<string>();
+    const q = new Queue<{ list: ListProxy<string> }>();
+    const p = new Process({ target: appendFromQueue, args: [q] });
+    p.start();
+    await q.put({ list: l });
+    await p.join();
+    assert.equal(p.exitCode, 0);
+    assert.deepEqual(await l.toArray(), ['from queue']);
   });
 });
 

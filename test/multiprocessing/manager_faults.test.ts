@@ -4,8 +4,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import v8 from 'node:v8';
 import { after, describe, test } from 'node:test';
@@ -21,6 +22,9 @@ import { holdRefs, lockAndDie } from './fixtures/manager-tasks.js';
 const dirs = new Set<string>();
 after(() => {
   for (const dir of dirs) assert.equal(existsSync(dir), false, `socket directory ${dir} was left behind`);
+  // Socket directories are named after the process that made them: none of ours may remain.
+  const mine = readdirSync(tmpdir()).filter((name) => name.startsWith(`weft-manager-${process.pid}-`));
+  assert.deepEqual(mine, [], 'socket directories left in the temp dir');
 });
 
 async function started(options: Parameters<typeof Manager.start>[0] = {}): Promise<Manager> {

@@ -3,8 +3,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Empty, Full, KeyError, RuntimeError, ValueError } from '../../src/errors.js';
@@ -21,6 +22,9 @@ Manager.register('LimitedCounter', makeCounter, { exposed: ['add', 'value'] });
 const dirs = new Set<string>();
 after(() => {
   for (const dir of dirs) assert.equal(existsSync(dir), false, `socket directory ${dir} was left behind`);
+  // Socket directories are named after the process that made them: none of ours may remain.
+  const mine = readdirSync(tmpdir()).filter((name) => name.startsWith(`weft-manager-${process.pid}-`));
+  assert.deepEqual(mine, [], 'socket directories left in the temp dir');
 });
 
 async function started(): Promise<Manager> {
