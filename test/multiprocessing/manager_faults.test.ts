@@ -111,6 +111,11 @@ describe('Manager under hostile input', () => {
       frame(Buffer.from([1, ...v8.serialize([1, 1, 'set', ['a', { '\u0000weft': 'shareable', type: 'weft.manager.Proxy', state: { id: 'x' }, fds: [] }]])])),
       frame(Buffer.from([1, 0xff, 0x0f, 0x41, 0xff, 0xff, 0xff, 0xff, 0x0f])), // v8 array with a huge length
       frame(Buffer.from([1, ...randomBytes(64)])),
+      frame(Buffer.from([1, 0xff, 0x0f, 0x75, 0x00])), // V8 SharedArrayBuffer by transfer id
+      frame(Buffer.from([1, 0xff, 0x0f, 0x57, 0x00])), // V8 WebAssembly module by transfer id
+      frame(Buffer.from([1, 0xff, 0x0f, 0x5c, 0x07, 0xff, 0xff, 0xff, 0x0f])), // V8 host object (Node Buffer) with a bad length
+      frame(Buffer.from([1, ...v8.serialize([1, 1, 'set', { '\u0000weft': 'error', className: 'X', message: 1 }])])), // args not an array
+      frame(Buffer.from([1, ...v8.serialize([1, 1, 'set', ['a', { '\u0000weft': 'mystery' }]])])), // unknown record
       frame(Buffer.from([0, 0xdd, 0xff, 0xff, 0xff, 0xff])), // msgpack array32 of 4G items, no items
       frame(Buffer.from([0, ...'['.repeat(1).split('').map(() => 0x91), ...Array(100000).fill(0x91), 0xc0])), // deep nesting
     ];
