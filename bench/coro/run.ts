@@ -1,6 +1,6 @@
 /**
  * weft/coro benchmarks, side by side in one run: `node dist/bench/coro/run.js
- * [--runs N] [--quick]`. Each point of issue 5 runs in fresh processes,
+ * [--runs N] [--quick] [--only spawn|switch|memory|queue|imap|echo]`. Each point of issue 5 runs in fresh processes,
  * weft and its anchors interleaved (weft, gevent, peers, weft, gevent, ...)
  * so that load from other work on the machine hits both alike. Prints
  * medians, spread ((max - min) / median) and the ratio against each target,
@@ -50,9 +50,9 @@ function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
 async function echoRun(server: [string, string[]], connections: number, seconds: number): Promise<Sample> {
   const [cmd, args] = pinned(0, ...server);
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
   try {
     const port = await new Promise<number>((resolve, reject) => {
-      let out = '';
       child.stdout.on('data', (d) => {
         out += d;
         const m = /^(\d+)\n/.exec(out);
@@ -61,7 +61,23 @@ async function echoRun(server: [string, string[]], connections: number, seconds:
       child.once('exit', (code) => reject(new Error(`echo server exited early (${code})`)));
     });
     const [lcmd, largs] = pinned(1, process.execPath, [loadScript, String(port), String(connections), '1024', String(seconds)]);
-    return await run(lcmd, largs);
+    const sample = await run(lcmd, largs);
+    child.stdin.end();
+    // the server's last line: its CPU time and the KiB it echoed
+    const cpu = await new Promise<{ cpuSeconds: number; kib: number } | undefined>((resolve) => {
+      const look = (): void => {
+        const line = out.trim().split('\n').find((l) => l.startsWith('{'));
+        if (line) resolve(JSON.parse(line) as { cpuSeconds: number; kib: number });
+      };
+      child.stdout.on('data', look);
+      child.once('exit', () => {
+        look();
+        resolve(undefined);
+      });
+      look();
+    });
+    if (cpu && cpu.kib > 0) sample.cpuMicrosPerKiB = (cpu.cpuSeconds * 1e6) / cpu.kib;
+    return sample;
   } finally {
     child.stdin.end();
     await new Promise<void>((resolve) => {
@@ -185,7 +201,11 @@ function fmt(x: number): string {
 }
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, quick: { type: 'boolean', default: false } },
+  options: {
+    runs: { type: 'string', default: '3' },
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+  },
 });
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be an integer >= 1, got ${values.runs}`);
@@ -193,14 +213,23 @@ const n = values.quick ? 20_000 : 100_000;
 const started = performance.now();
 const report: Record<string, unknown>[] = [];
 const rows: string[] = [];
-for (const point of points(n, values.quick ? 1 : 2)) {
+for (const point of points(n, values.quick ? 1 : 2).filter((p) => !values.only || p.key === values.only)) {
   const samples = new Map<string, number[]>(point.contenders.map((c) => [c.name, []]));
+  const cpuPerKiB = new Map<string, number[]>();
   for (let r = 0; r < runs; r++) {
     for (const c of point.contenders) {
       const s = await c.measure();
       samples.get(c.name)!.push(s.rate);
+      if (typeof s.cpuMicrosPerKiB === 'number') {
+        if (!cpuPerKiB.has(c.name)) cpuPerKiB.set(c.name, []);
+        cpuPerKiB.get(c.name)!.push(s.cpuMicrosPerKiB);
+      }
     }
   }
+  const cpuNote =
+    cpuPerKiB.size > 0
+      ? `; server CPU per KiB echoed (median): ${[...cpuPerKiB].map(([k, xs]) => `${k} ${median(xs).toFixed(1)} µs`).join(', ')}`
+      : '';
   const stats = Object.fromEntries(
     [...samples].map(([name, xs]) => {
       const med = median(xs);
@@ -213,7 +242,8 @@ for (const point of points(n, values.quick ? 1 : 2)) {
   const met = point.lowerIsBetter ? ratio <= point.target : ratio >= point.target;
   const peer = point.notSlowerThan ? stats[point.notSlowerThan]!.median : undefined;
   const peerMet = peer === undefined ? undefined : w >= peer;
-  report.push({ key: point.key, title: point.title, unit: point.unit, target: point.target, lowerIsBetter: point.lowerIsBetter ?? false, stats, ratio, met, peerRatio: peer === undefined ? undefined : w / peer, peerMet });
+  const cpu = Object.fromEntries([...cpuPerKiB].map(([k, xs]) => [k, { median: median(xs), samples: xs }]));
+  report.push({ key: point.key, title: point.title, unit: point.unit, target: point.target, lowerIsBetter: point.lowerIsBetter ?? false, stats, ratio, met, peerRatio: peer === undefined ? undefined : w / peer, peerMet, serverCpuMicrosPerKiB: cpuPerKiB.size ? cpu : undefined });
   const cells = point.contenders.map((c) => {
     const s = stats[c.name]!;
     return `${c.name} ${fmt(s.median)} (±${(s.spread * 50).toFixed(0)}%)`;
@@ -221,6 +251,7 @@ for (const point of points(n, values.quick ? 1 : 2)) {
   const goal = `${point.lowerIsBetter ? '<=' : '>='} ${point.target}x`;
   let line = `| ${point.title} | ${point.unit} | ${cells.join('<br>')} | ${ratio.toFixed(2)}x | ${goal} | ${met ? 'met' : 'missed'}`;
   if (peer !== undefined) line += `; vs p-map ${(w / peer).toFixed(2)}x (${peerMet ? 'met' : 'missed'})`;
+  line += cpuNote;
   rows.push(`${line} |`);
   console.log(line + ' |');
 }

@@ -21,6 +21,7 @@ import { Group, Pool } from './pool.js';
 export type Address = [host: string, port: number];
 
 const EMPTY = Buffer.alloc(0);
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Past this many unread bytes the socket stops reading until `recv` catches up. */
 const HIGH_WATER = 256 * 1024;
@@ -150,10 +151,18 @@ export class CoroSocket {
    * @example
    * await sock.sendAll(Buffer.from('hello'));
    */
-  async sendAll(data: Uint8Array | string): Promise<void> {
-    if (this.error !== undefined) throw this.error;
-    if (this.closed || this.socket.writableEnded || this.socket.destroyed) throw new BrokenPipeError(32);
-    if (this.socket.write(data)) return;
+  sendAll(data: Uint8Array | string): Promise<void> {
+    if (this.error !== undefined) return Promise.reject(this.error);
+    if (this.closed || this.socket.writableEnded || this.socket.destroyed) {
+      return Promise.reject(new BrokenPipeError(32));
+    }
+    // the common case allocates no promise: the data fit in the socket's buffer
+    if (this.socket.write(data)) return RESOLVED;
+    return this.drained();
+  }
+
+  /** Wait for 'drain' after a write that filled the buffer. */
+  private async drained(): Promise<void> {
     const w = newWaiter<void>();
     if (w.settled) return w.promise;
     const onDrain = (): void => w.switch(undefined);
