@@ -50,8 +50,10 @@ function cleanUp(s: socket): void {
 
 while (gone < clients) {
   console.log('waiting for next event...');
-  // Blocks here until some fd is ready, as the seed's select.select(inputs, outputs, inputs).
-  const [readable, writable, exceptional] = select(inputs, outputs, inputs);
+  // Blocks here until some fd is ready, as the seed's select.select(inputs, outputs, inputs)
+  // (the tour bounds the wait: a scripted client that died would otherwise hang it).
+  const [readable, writable, exceptional] = select(inputs, outputs, inputs, tour ? 10 : null);
+  if (tour && readable.length + writable.length + exceptional.length === 0) throw new Error('tour: no client activity for 10 s');
   for (const s of readable) {
     if (s === server) {
       const [conn, clientAddr] = s.accept();

@@ -56,7 +56,8 @@ console.log(`listening on localhost port ${bound}`);
 
 const clients = tour ? startTourClients(bound, { c1: ['hello', 'selectors'], c2: ['echo me'] }) : Infinity;
 while (gone < clients) {
-  const events = sel.select();
+  const events = sel.select(tour ? 10 : null); // the tour bounds the wait, in case a scripted client died
+  if (tour && events.length === 0) throw new Error('tour: no client activity for 10 s');
   for (const [key, mask] of events) {
     const callback = key.data;
     callback(key.fileobj as socket, mask);
