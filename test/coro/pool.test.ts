@@ -41,7 +41,7 @@ test('waitAvailable waits for a slot, or returns 0 on timeout', async () => {
 test('map keeps input order; imap yields in order; imapUnordered as they finish', async () => {
   const pool = new Pool(3);
   const delay = async (x: number): Promise<number> => {
-    await sleep(0.002 * (5 - x));
+    await sleep(0.03 * (5 - x)); // far apart, so a busy machine cannot reorder them
     return x * 10;
   };
   assert.deepEqual(await pool.map(delay, [1, 2, 3, 4]), [10, 20, 30, 40]);
@@ -90,7 +90,7 @@ test('imap works over async iterables and runs the items in greenlets of the poo
     inPool &&= pool.has(getCurrent());
     running++;
     peak = Math.max(peak, running);
-    await sleep(0.005);
+    await sleep(0.05);
     running--;
     return x + 1;
   }, items());
