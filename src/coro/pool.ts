@@ -2,8 +2,10 @@
  * `Group` and `Pool`: the twin of gevent's `src/gevent/pool.py`. A Group
  * tracks greenlets (each leaves it when it dies); a Pool is a Group with a
  * size, whose `spawn` waits for a free slot. `map`/`imap`/`imapUnordered`
- * run one greenlet per item, pulling items lazily from a sync or async
- * iterable only when a slot is free.
+ * pull items lazily from a sync or async iterable: on a Pool, up to `size`
+ * worker greenlets of the pool take items one after another (gevent spawns a
+ * greenlet per item; the workers give the same concurrency, order and errors
+ * for far less per item); on a Group, one greenlet per item.
  * @module
  */
 import { ValueError } from '../errors.js';
