@@ -18,8 +18,11 @@
  * | RLock            | owner id (0 = free)              | WAITERS | abandoned flag      | depth        |
  * | Semaphore        | value                            | WAITERS | initial value       | bounded flag |
  * | Event            | generation << 1 \| flag          | WAITERS |                     |              |
- * | Condition        | tickets (granted notifies)       | WAITERS | sleepers            |              |
+ * | Condition        | (unused)                         |         | arrival counter     | slots in use |
  * | Barrier          | count \| gen << 16 \| broken<<30 | WAITERS | parties             | reset gen+1  |
+ *
+ * A Condition's block is 16 KiB: from word 8 on, one 4-word slot per waiter
+ * (state FREE/WAITING/NOTIFIED, its sleeper count, arrival number, owner id).
  *
  * Owner ids are kernel thread ids (`util.selfId`: the pid in a process's main
  * thread, the tid in a worker thread), so a waiter can ask the kernel whether
@@ -28,7 +31,7 @@
  * @module
  */
 import { RuntimeError, TimeoutError, ValueError } from '../errors.js';
-import { Deadline, Word, waitFor, waitForSync } from './futex.js';
+import { Deadline, Word } from './futex.js';
 import { reduce, registerType, type Reduced, type Shareable } from './reduction.js';
 import { SharedBlock } from './shared_memory.js';
 import { loadTask, taskRef, type TaskRef } from './task.js';
@@ -42,13 +45,51 @@ const WAITERS = 1;
 const OWNER_CHECK_MS = 25;
 
 /**
- * How long a contended acquire watches the word before it leaves its fast
- * path, in ms. Holders keep weft locks for about a microsecond, so most
+ * How long a contended Lock or RLock acquire watches the word before it
+ * sleeps, in ms. Holders keep weft locks for about a microsecond, so most
  * contended acquires end here, without the cost of a futex sleep (a wake-up
  * of tens of microseconds, and for an async wait a helper thread and an
  * event-loop turn on top).
  */
-const FAST_SPIN_MS = 0.05;
+const LOCK_SPIN_MS = 0.01;
+
+/**
+ * The same for a semaphore: shorter, since a semaphore often signals an event
+ * another process has yet to produce, and spinning then only burns CPU.
+ */
+const SEMAPHORE_SPIN_MS = 0.002;
+
+/**
+ * Waits until `ready()` returns a value, sleeping on `word` between checks
+ * (the slices of futex.ts, so `ready` can re-check dead owners). Unlike
+ * futex.ts's `waitFor` it does not spin first: locks spun in their fast path
+ * already, and Event, Condition and Barrier wait for another process to act,
+ * which takes a wake-up anyway. Spinning there hurts: on a busy machine the
+ * kernel's scheduler favours tasks that sleep when they wake up, and a
+ * process that spins loses that favour (measured: a semaphore ping-pong
+ * between two processes took 10-20 µs per round trip without the spin and
+ * 200-1000 µs with it, on this project's 2-core test machine under load).
+ */
+async function park<T>(word: Word, until: Deadline, ready: () => T | undefined): Promise<T | undefined> {
+  for (;;) {
+    const seen = word.load();
+    const value = ready();
+    if (value !== undefined) return value;
+    if (until.expired) return undefined;
+    await word.sleep(seen, until.slice());
+  }
+}
+
+/** The blocking twin of {@link park}. */
+function parkSync<T>(word: Word, until: Deadline, ready: () => T | undefined): T | undefined {
+  for (;;) {
+    const seen = word.load();
+    const value = ready();
+    if (value !== undefined) return value;
+    if (until.expired) return undefined;
+    word.sleepSync(seen, until.slice());
+  }
+}
 
 /**
  * Options of every `acquire`: Python's `acquire(block=True, timeout=None)`.
@@ -108,10 +149,10 @@ abstract class SharedObject implements Shareable {
   /** @internal True when this realm created the block (and must initialise it). */
   protected readonly fresh: boolean;
 
-  constructor() {
+  constructor(size = BLOCK_SIZE) {
     this.fresh = adopting === null;
-    this.block = adopting ?? SharedBlock.create(BLOCK_SIZE);
-    this.i32 = new Int32Array(this.block.buffer, 0, BLOCK_SIZE / 4);
+    this.block = adopting ?? SharedBlock.create(size);
+    this.i32 = new Int32Array(this.block.buffer);
     this.word = new Word(this.i32, 0, WAITERS);
   }
 
@@ -145,14 +186,20 @@ export abstract class SemLock extends SharedObject {
   /** True when an attempt could succeed now (read only: spinning on it does not bounce the cache line). */
   protected abstract looksFree(): boolean;
 
+  /** How long {@link acquire} spins before it sleeps, in ms. */
+  protected get spinMs(): number {
+    return SEMAPHORE_SPIN_MS;
+  }
+
   /** Test-and-test-and-set: watch the word for a short while, attempt when it looks free. */
   #spinAcquire(): boolean {
+    const spinMs = this.spinMs;
     let until = 0;
     for (let i = 1; ; i++) {
       if (this.looksFree() && this.tryAcquire()) return true;
       if ((i & 63) === 0) {
         const now = performance.now();
-        if (until === 0) until = now + FAST_SPIN_MS;
+        if (until === 0) until = now + spinMs;
         else if (now > until) return false;
       }
     }
@@ -178,7 +225,7 @@ export abstract class SemLock extends SharedObject {
     if (this.#spinAcquire()) return TRUE;
     const deadline = deadlineOf(options);
     if (deadline.expired) return FALSE;
-    return waitFor(this.word, deadline, this.ready()).then((got) => got === true);
+    return park(this.word, deadline, this.ready()).then((got) => got === true);
   }
 
   /**
@@ -195,7 +242,7 @@ export abstract class SemLock extends SharedObject {
     if (this.#spinAcquire()) return true;
     const deadline = deadlineOf(options);
     if (deadline.expired) return false;
-    return waitForSync(this.word, deadline, this.ready()) === true;
+    return parkSync(this.word, deadline, this.ready()) === true;
   }
 
   /** Releases one acquisition. */
@@ -261,6 +308,10 @@ abstract class OwnedLock extends SemLock {
   get owner(): number | null {
     const id = Atomics.load(this.i32, OWNER);
     return id === 0 ? null : id;
+  }
+
+  protected override get spinMs(): number {
+    return LOCK_SPIN_MS;
   }
 
   /** Called once the caller became owner by taking over from a dead one. */
@@ -641,7 +692,7 @@ export class Event extends SharedObject {
   async wait(timeout: number | null = null): Promise<boolean> {
     const start = Atomics.load(this.i32, FLAG);
     if (start & 1) return true;
-    return (await waitFor(this.word, deadline(timeout), this.#ready(start))) === true;
+    return (await park(this.word, deadline(timeout), this.#ready(start))) === true;
   }
 
   /**
@@ -653,7 +704,7 @@ export class Event extends SharedObject {
   waitSync(timeout: number | null = null): boolean {
     const start = Atomics.load(this.i32, FLAG);
     if (start & 1) return true;
-    return waitForSync(this.word, deadline(timeout), this.#ready(start)) === true;
+    return parkSync(this.word, deadline(timeout), this.#ready(start)) === true;
   }
 
   /** Python's repr: `<Event(set)>` / `<Event(unset)>`. */
@@ -665,22 +716,30 @@ export class Event extends SharedObject {
 // ---------------------------------------------------------------------------
 // Condition
 
-const TICKETS = 0;
-const SLEEPERS = 2;
+/** Condition header words; waiter slots follow. */
+const SEQ = 2;
+const HIGH = 3;
+const SLOTS_BASE = 8;
+/** A slot: [state, sleepers of state, arrival number, owner id]. */
+const SLOT_INTS = 4;
+const FREE = 0;
+const WAITING = 1;
+const NOTIFIED = 2;
+/** Bytes of a Condition's block: room for about a thousand waiters at once. */
+const CONDITION_BLOCK_SIZE = 16384;
 
 /**
  * A condition variable over a Lock or RLock: Python's
  * `multiprocessing.Condition`. `wait` and `notify` require the lock to be held
  * by the caller's realm (process or worker thread).
  *
+ * Waiters queue in arrival order, each on its own word: `notify(n)` wakes the
+ * `n` longest-waiting ones, as `threading.Condition` does, and a waiter that
+ * arrives later cannot take their turn.
+ *
  * Unlike Python, the default lock is a {@link Lock}, not an RLock: an RLock
  * is owned by a whole realm, so two async functions of one process would both
  * "hold" it at once; a Lock makes them take turns, as Python threads do.
- *
- * A notify grants "tickets": `notify(n)` lets up to `n` of the current
- * waiters go; each ticket wakes exactly one waiter. Tickets are not tied to a
- * particular waiter, so a waiter that started waiting after the notify may
- * take one before an older waiter wakes (the count stays exact).
  *
  * @example
  * const cond = new Condition();
@@ -703,7 +762,7 @@ export class Condition extends SharedObject {
   /** @param lock the lock to use; a new Lock by default (see above). */
   constructor(lock?: Lock | RLock) {
     const inner = adopting ? null : lock ?? new Lock();
-    super();
+    super(CONDITION_BLOCK_SIZE);
     this.lock = inner ?? conditionLock!;
   }
 
@@ -750,40 +809,58 @@ export class Condition extends SharedObject {
     if (!this.lock.isMine()) throw new RuntimeError(`cannot ${what} on un-acquired lock`);
   }
 
-  #takeTicket = (): true | undefined => {
+  get #capacity(): number {
+    return Math.floor((this.i32.length - SLOTS_BASE) / SLOT_INTS);
+  }
+
+  /** Takes a free slot (under the lock), reclaiming those of dead waiters when full. */
+  #allocate(): number {
     const i32 = this.i32;
-    let t = Atomics.load(i32, TICKETS);
-    while (t > 0) {
-      const seen = Atomics.compareExchange(i32, TICKETS, t, t - 1);
-      if (seen === t) return true;
-      t = seen;
+    const high = Atomics.load(i32, HIGH);
+    for (let i = 0; i < high; i++) {
+      if (Atomics.load(i32, SLOTS_BASE + i * SLOT_INTS) === FREE) return i;
     }
-    return undefined;
-  };
+    if (high < this.#capacity) {
+      Atomics.store(i32, HIGH, high + 1);
+      return high;
+    }
+    for (let i = 0; i < high; i++) {
+      const base = SLOTS_BASE + i * SLOT_INTS;
+      if (!isAlive(Atomics.load(i32, base + 3))) {
+        Atomics.store(i32, base, FREE);
+        return i;
+      }
+    }
+    throw new RuntimeError(`more than ${this.#capacity} waiters on one Condition`);
+  }
 
   /**
    * Releases the lock, waits for a notify (or `timeout` seconds), re-acquires
    * the lock; `true` when notified, `false` on timeout.
    * @example
    * while (!done()) await cond.wait();
-   * @throws {RuntimeError} when the caller's realm does not hold the lock ("cannot wait on un-acquired lock").
+   * @throws {RuntimeError} when the caller's realm does not hold the lock
+   *   ("cannot wait on un-acquired lock"), or more than about a thousand wait at once.
    */
   async wait(timeout: number | null = null): Promise<boolean> {
     this.#check('wait');
     const until = deadline(timeout);
-    Atomics.add(this.i32, SLEEPERS, 1);
+    const i32 = this.i32;
+    const slot = this.#allocate();
+    const base = SLOTS_BASE + slot * SLOT_INTS;
+    Atomics.store(i32, base + 2, Atomics.add(i32, SEQ, 1));
+    Atomics.store(i32, base + 3, selfId);
+    Atomics.store(i32, base, WAITING);
     const saved = this.lock.releaseAll();
     let notified = false;
     try {
-      notified = (await waitFor(this.word, until, this.#takeTicket)) === true;
+      const word = new Word(i32, base, base + 1);
+      notified = (await park(word, until, () => (Atomics.load(i32, base) === NOTIFIED ? true : undefined))) === true;
     } finally {
       await this.lock.restore(saved);
-      // Under the lock again. A notify may have counted us after the timeout:
-      // then a ticket is waiting and we take it; otherwise we are still a sleeper.
-      if (!notified) {
-        if (this.#takeTicket()) notified = true;
-        else Atomics.sub(this.i32, SLEEPERS, 1);
-      }
+      // Under the lock again: a notify that chose us after the timeout still counts.
+      if (Atomics.load(i32, base) === NOTIFIED) notified = true;
+      Atomics.store(i32, base, FREE);
     }
     return notified;
   }
@@ -808,7 +885,7 @@ export class Condition extends SharedObject {
   }
 
   /**
-   * Wakes up to `n` waiters (1 by default).
+   * Wakes the `n` longest-waiting waiters (1 by default).
    * @example
    * cond.notify(2);
    * @throws {RuntimeError} when the caller's realm does not hold the lock ("cannot notify on un-acquired lock").
@@ -816,11 +893,29 @@ export class Condition extends SharedObject {
   notify(n = 1): void {
     this.#check('notify');
     const i32 = this.i32;
-    const k = Math.min(n, Atomics.load(i32, SLEEPERS));
-    if (k <= 0) return;
-    Atomics.sub(i32, SLEEPERS, k);
-    Atomics.add(i32, TICKETS, k);
-    this.word.wake(k);
+    const high = Atomics.load(i32, HIGH);
+    for (let k = 0; k < n; k++) {
+      let oldest = -1;
+      let oldestSeq = 0;
+      for (let i = 0; i < high; i++) {
+        const base = SLOTS_BASE + i * SLOT_INTS;
+        if (Atomics.load(i32, base) !== WAITING) continue;
+        const seq = Atomics.load(i32, base + 2);
+        if (oldest < 0 || ((seq - oldestSeq) | 0) < 0) {
+          oldest = base;
+          oldestSeq = seq;
+        }
+      }
+      if (oldest < 0) return;
+      const owner = Atomics.load(i32, oldest + 3);
+      if (owner !== selfId && !isAlive(owner)) {
+        Atomics.store(i32, oldest, FREE); // a waiter that died: its turn goes to the next
+        k--;
+        continue;
+      }
+      Atomics.store(i32, oldest, NOTIFIED);
+      new Word(i32, oldest, oldest + 1).wake(1);
+    }
   }
 
   /**
@@ -831,12 +926,29 @@ export class Condition extends SharedObject {
    */
   notifyAll(): void {
     this.#check('notify');
-    this.notify(Atomics.load(this.i32, SLEEPERS));
+    const i32 = this.i32;
+    const high = Atomics.load(i32, HIGH);
+    for (let i = 0; i < high; i++) {
+      const base = SLOTS_BASE + i * SLOT_INTS;
+      if (Atomics.load(i32, base) !== WAITING) continue;
+      Atomics.store(i32, base, NOTIFIED);
+      new Word(i32, base, base + 1).wake(1);
+    }
+  }
+
+  /** The number of realms waiting now. */
+  #waiting(): number {
+    const i32 = this.i32;
+    let count = 0;
+    for (let i = 0, high = Atomics.load(i32, HIGH); i < high; i++) {
+      if (Atomics.load(i32, SLOTS_BASE + i * SLOT_INTS) === WAITING) count++;
+    }
+    return count;
   }
 
   /** Python's repr: `<Condition(<Lock(owner=None)>, 0)>`. */
   override toString(): string {
-    return `<Condition(${this.lock}, ${Atomics.load(this.i32, SLEEPERS)})>`;
+    return `<Condition(${this.lock}, ${this.#waiting()})>`;
   }
 }
 
@@ -965,7 +1077,7 @@ export class Barrier extends SharedObject {
       const gen = (s >>> GEN_SHIFT) & GEN_MASK;
       if (count >= parties) {
         // the last arrival is running the action: wait for the next generation
-        const r = await waitFor(this.word, until, () => (Atomics.load(i32, STATE) !== s ? true : undefined));
+        const r = await park(this.word, until, () => (Atomics.load(i32, STATE) !== s ? true : undefined));
         if (r === undefined) this.#timedOut(gen);
         continue;
       }
@@ -979,7 +1091,7 @@ export class Barrier extends SharedObject {
         this.word.wake();
         return count;
       }
-      const outcome = await waitFor(this.word, until, () => {
+      const outcome = await park(this.word, until, () => {
         const now = Atomics.load(i32, STATE);
         if (((now >>> GEN_SHIFT) & GEN_MASK) !== gen) {
           return Atomics.load(i32, RESET_GEN) === gen + 1 ? 'reset' : 'passed';

@@ -244,6 +244,28 @@ describe('Condition in one realm', () => {
     assert.deepEqual(await Promise.all(waiters), [true, true, true, true]);
   });
 
+  it('a notify goes to the longest waiter, never to one that arrived after it', async () => {
+    const cond = new Condition();
+    const order: string[] = [];
+    const first = (async () => {
+      await cond.acquire();
+      const ok = await cond.wait(2);
+      order.push(`first ${ok}`);
+      cond.release();
+    })();
+    await sleep(20);
+    await cond.acquire();
+    cond.notify();
+    cond.release();
+    // a newcomer gets the lock before the notified waiter runs again: it must not take its turn
+    await cond.acquire();
+    const late = await cond.wait(0.2);
+    order.push(`late ${late}`);
+    cond.release();
+    await first;
+    assert.deepEqual(order, ['first true', 'late false']);
+  });
+
   it('wait times out with false and still re-acquires the lock', async () => {
     const cond = new Condition(new RLock());
     await cond.acquire();
@@ -449,6 +471,23 @@ for (const context of CONTEXTS) {
       cond.release();
       await joinAll(procs);
       assert.equal(woken.value, 3);
+    });
+
+    it('Condition: a bounded buffer between a producer and two consumers never stalls', async () => {
+      const cond = new Condition();
+      const count = new Value('i', 0, { lock: false });
+      const got = new Value('i', 0, { lock: false });
+      const n = 600;
+      const procs = [0, 1].map(() => start(t.consume, [cond, count, got, n / 2], context));
+      for (let i = 0; i < n; i++) {
+        await cond.acquire();
+        assert.ok(await cond.waitFor(() => count.value < 2, 10), `producer stalled at item ${i}`);
+        count.value += 1;
+        cond.notifyAll();
+        cond.release();
+      }
+      await joinAll(procs);
+      assert.equal(got.value, n);
     });
 
     it('Barrier: parties in other realms get distinct indexes; abort breaks them', async () => {
