@@ -5,9 +5,15 @@
  *
  * Each object lives in its own {@link SharedBlock} (one page of a memfd), so a
  * child process or worker thread handed the object as a `Process` arg maps the
- * same words. Waiting goes through `futex.ts` (spin briefly, then a shared
- * futex sleep in slices); the fast paths are one compare-and-swap in JS, with
- * no native call, and a release wakes only when the sleeper count is non-zero.
+ * same words. The fast paths are one compare-and-swap in JS, with no native
+ * call; a contended lock spins a few microseconds, then sleeps on a shared
+ * futex (`futex.ts`'s `Word`) in slices; a release wakes only when the
+ * sleeper count is non-zero.
+ *
+ * The file is long because it holds seven classes, in Python's order, each in
+ * its own section: the shared base and `park` (waiting), Lock and RLock,
+ * Semaphore and BoundedSemaphore, Event, Condition, Barrier, and the
+ * rebuilders a child uses to map them again.
  *
  * Word layouts (Int32 indexes into the block; `WAITERS` is always the sleeper
  * count of the futex word next to it):
