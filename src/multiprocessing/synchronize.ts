@@ -792,6 +792,16 @@ export class Condition extends SharedObject {
   }
 
   /**
+   * Acquires the underlying lock, blocking the thread.
+   * @example
+   * cond.acquireSync();
+   * @throws {RangeError} when `timeout` is not a number.
+   */
+  acquireSync(options?: AcquireOptions): boolean {
+    return this.lock.acquireSync(options);
+  }
+
+  /**
    * Releases the underlying lock.
    * @example
    * cond.release();

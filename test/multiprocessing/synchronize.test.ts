@@ -293,6 +293,9 @@ describe('Condition in one realm', () => {
 
   it('wait and notify without the lock throw RuntimeError', async () => {
     const cond = new Condition();
+    assert.equal(cond.acquireSync(), true);
+    assert.equal(String(cond), `<Condition(<Lock(owner=${cond.lock.owner})>, 0)>`);
+    cond.release();
     await assert.rejects(cond.wait(0), (e) => e instanceof RuntimeError && /un-acquired lock/.test(e.message));
     assert.throws(() => cond.notify(), RuntimeError);
     assert.throws(() => cond.notifyAll(), RuntimeError);
