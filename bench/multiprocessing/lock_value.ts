@@ -20,6 +20,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Process, isMainModule, task, type ContextName } from 'weft';
@@ -124,6 +125,7 @@ async function main(): Promise<void> {
     weft('thread', 'acquire', n),
     python(root + 'bench/multiprocessing/lock_value.py', n),
   ];
+  const loadBefore = loadavg()[0]!;
   const runs = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   for (let r = 0; r < repeats; r++) {
     for (const v of variants) {
@@ -153,7 +155,18 @@ async function main(): Promise<void> {
     );
   }
   mkdirSync(root + 'bench/results', { recursive: true });
-  const result = { date: new Date().toISOString(), node: process.version, repeats, increments: 2 * n, summary };
+  // the machine is shared: the 1-minute load average says how busy it was
+  const load = [loadBefore, loadavg()[0]!];
+  console.log(`cores: ${availableParallelism()}, load average before/after: ${load.map((x) => x.toFixed(1)).join(' / ')}`);
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cores: availableParallelism(),
+    loadAverage: load,
+    repeats,
+    increments: 2 * n,
+    summary,
+  };
   writeFileSync(root + 'bench/results/lock_value.json', JSON.stringify(result, null, 2) + '\n');
 }
 

@@ -19,6 +19,7 @@ import {
 } from '../../src/multiprocessing/synchronize.js';
 import { SharedArray, Value } from '../../src/multiprocessing/sharedctypes.js';
 import { RuntimeError, TimeoutError, ValueError } from '../../src/errors.js';
+import { dumps, UnsendableError } from '../../src/multiprocessing/reduction.js';
 import * as t from './fixtures/sync-tasks.js';
 
 const CONTEXTS: ContextName[] = ['process', 'thread'];
@@ -538,6 +539,23 @@ describe('across a mix of process and thread children', () => {
     const mine = await barrier.wait(15);
     await joinAll(procs);
     assert.deepEqual([mine, ...out.toArray()].sort(), [0, 1, 2]);
+  });
+});
+
+describe('sharing', () => {
+  it('locks and values cross only as Process args, never in a message (as Python)', () => {
+    for (const obj of [new Lock(), new RLock(), new Semaphore(), new Event(), new Condition(), new Barrier(2), new Value('i', 1)]) {
+      assert.throws(() => dumps({ obj }), (e) => e instanceof UnsendableError && /args/.test(e.message), obj.constructor.name);
+    }
+  });
+
+  it('a child hands a Lock and a Value on to a grandchild', async () => {
+    const lock = new Lock();
+    const counter = new Value('i', 0, { lock: false });
+    const p = start(t.passOn, [lock, counter, 500], 'process');
+    await t.countUnderLock(lock, counter, 500);
+    await joinAll([p]);
+    assert.equal(counter.value, 1500);
   });
 });
 
