@@ -66,7 +66,7 @@ describe('Lock in one realm', () => {
     const t0 = now();
     assert.equal(await lock.acquire({ timeout: 0.2 }), false);
     const waited = now() - t0;
-    assert.ok(waited >= 0.18 && waited < 0.8, `timed acquire took ${waited} s`);
+    assert.ok(waited >= 0.18 && waited < 1.5, `timed acquire took ${waited} s`);
     assert.equal(lock.acquireSync({ timeout: 0.05 }), false);
     lock.release();
     assert.equal(lock.owner, null);
@@ -87,7 +87,8 @@ describe('Lock in one realm', () => {
     const got = await lock.acquire({ timeout: 0.3 });
     clearInterval(timer);
     assert.equal(got, false);
-    assert.ok(ticks >= 15, `only ${ticks} timer ticks during a 0.3 s wait`);
+    // a blocked loop would tick at most once; a busy machine may delay some ticks
+    assert.ok(ticks >= 5, `only ${ticks} timer ticks during a 0.3 s wait`);
     lock.release();
   });
 
@@ -323,7 +324,7 @@ describe('Barrier in one realm', () => {
     assert.equal(barrier.nWaiting, 1);
     const t0 = now();
     await assert.rejects(barrier.wait(0.1), BrokenBarrierError);
-    assert.ok(now() - t0 < 1);
+    assert.ok(now() - t0 < 1.5);
     await assert.rejects(other, BrokenBarrierError);
     assert.equal(barrier.broken, true);
     await assert.rejects(barrier.wait(), BrokenBarrierError);
