@@ -72,7 +72,7 @@ export function packNumbers(values: ArrayLike<unknown>): Uint8Array | null {
 
 /** The numbers of a {@link packNumbers} payload (copied: the payload may sit unaligned in its frame). */
 export function unpackNumbers(payload: Uint8Array): Float64Array {
-  return new Float64Array(payload.slice().buffer);
+  return new Float64Array(new Uint8Array(payload).buffer);
 }
 
 /** The views of a worker block. */

@@ -1,0 +1,63 @@
+"""Python's multiprocessing.Pool on the measures of bench/multiprocessing/pool.ts.
+
+Run by that benchmark (python3 bench/multiprocessing/pool.py REPEATS); prints one
+JSON object: for each measure, the list of per-repeat figures.
+"""
+import json
+import multiprocessing as mp
+import sys
+import time
+
+
+def square(x):
+    return x * x
+
+
+def burn(n):
+    s = 0
+    for i in range(n):
+        s += i * i % 7
+    return s
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main():
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    out = {"python": sys.version.split()[0], "start_method": mp.get_start_method(), "results": {}}
+    res = out["results"]
+    with mp.Pool(2) as pool:
+        pool.map(square, range(100))  # warm up both workers
+
+        def apply_async(n=100_000):
+            rs = [pool.apply_async(square, (i,)) for i in range(n)]
+            for r in rs:
+                r.get()
+
+        def imap_unordered(n=100_000):
+            for _ in pool.imap_unordered(square, range(n), 1):
+                pass
+
+        def map_1m():
+            pool.map(square, range(1_000_000))
+
+        def apply_latency(n=2000):
+            for i in range(n):
+                pool.apply(square, (i,))
+
+        for name, fn, units in [
+            ("apply_async_100k", apply_async, 100_000),
+            ("imap_unordered_100k", imap_unordered, 100_000),
+            ("map_1m", map_1m, 1_000_000),
+        ]:
+            res[name] = [units / timed(fn) for _ in range(repeats)]  # items per second
+        res["apply_latency_us"] = [timed(apply_latency) / 2000 * 1e6 for _ in range(repeats)]
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
