@@ -17,6 +17,7 @@ import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
+import { KeyError } from '../errors.js';
 import { native } from '../native.js';
 import { dumps, reduce, type Reduced } from './reduction.js';
 import { loadTask, task, type TaskRef } from './task.js';
@@ -411,10 +412,6 @@ export class AttributeError extends Error {
   override name = 'AttributeError';
 }
 
-/** Python's `KeyError` re-stated here so the server module needs nothing else from errors.ts. */
-class KeyError extends Error {
-  override name = 'KeyError';
-}
 
 function errorRecord(err: unknown): [string, string, string] {
   if (err instanceof Error) return [err.name && err.name !== 'Error' ? err.name : err.constructor.name, err.message, err.stack ?? ''];

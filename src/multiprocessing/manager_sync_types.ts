@@ -12,15 +12,9 @@
  */
 import { Empty, Full, RuntimeError, ValueError } from '../errors.js';
 import type { CallContext, TypeSpec } from './manager_types.js';
+import { BrokenBarrierError } from './synchronize.js';
 
-/**
- * Python's `threading.BrokenBarrierError`: the barrier was aborted, reset or timed out.
- * @example
- * try { await barrier.wait(1); } catch (e) { if (e instanceof BrokenBarrierError) console.log('broken'); }
- */
-export class BrokenBarrierError extends RuntimeError {
-  override name = 'BrokenBarrierError';
-}
+export { BrokenBarrierError };
 
 function seconds(timeout: unknown): number | null {
   if (timeout === undefined || timeout === null) return null;
