@@ -119,8 +119,11 @@ function codecOf(typecode: unknown): Codec {
  */
 export interface SharedOptions {
   /**
-   * `true` (default): a new RLock guards the object (`getLock()`); a Lock or
-   * RLock: that one; `false`: no lock (Python's `lock=False`, a raw value).
+   * `true` (default): a new RLock guards the object (`getLock()`), as in
+   * Python; a Lock or RLock: that one; `false`: no lock (Python's
+   * `lock=False`, a raw value). An RLock is owned by a whole process or
+   * thread: when two async functions of one process hold it across an
+   * `await`, give a `new Lock()` instead so they take turns.
    */
   lock?: boolean | Lock | RLock;
 }
