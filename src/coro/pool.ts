@@ -225,7 +225,11 @@ export class Group {
     const out: R[] = [];
     const feed = this.feed(fn, items, {});
     try {
-      for (let o = await feed.next(); o !== END; o = await feed.next()) {
+      for (;;) {
+        // a result already waiting is taken without an await (no hop per item)
+        const step = feed.next();
+        const o = step instanceof Promise ? await step : step;
+        if (o === END) break;
         if (!o.ok) throw o.value;
         out[o.index] = o.value as R;
       }
@@ -251,7 +255,11 @@ export class Group {
     let next = 0;
     const feed = this.feed(fn, items, options);
     try {
-      for (let o = await feed.next(); o !== END; o = await feed.next()) {
+      for (;;) {
+        // a result already waiting is taken without an await (no hop per item)
+        const step = feed.next();
+        const o = step instanceof Promise ? await step : step;
+        if (o === END) break;
         early.set(o.index, o);
         for (let x = early.get(next); x !== undefined; x = early.get(next)) {
           early.delete(next++);
@@ -278,7 +286,11 @@ export class Group {
   ): AsyncGenerator<R> {
     const feed = this.feed(fn, items, options);
     try {
-      for (let o = await feed.next(); o !== END; o = await feed.next()) {
+      for (;;) {
+        // a result already waiting is taken without an await (no hop per item)
+        const step = feed.next();
+        const o = step instanceof Promise ? await step : step;
+        if (o === END) break;
         if (!o.ok) throw o.value;
         yield o.value as R;
       }
