@@ -154,3 +154,40 @@ test('Pool size must be a positive integer', () => {
   assert.throws(() => new Pool(0), ValueError);
   assert.throws(() => new Pool(1.5), /integer >= 1/);
 });
+
+test('Group.map runs one greenlet per item, all at once', async () => {
+  const group = new Group();
+  const names = new Set<string>();
+  let running = 0;
+  let peak = 0;
+  const out = await group.map(async (x: number) => {
+    names.add(getCurrent().name);
+    running++;
+    peak = Math.max(peak, running);
+    await sleep(0.02);
+    running--;
+    return -x;
+  }, [1, 2, 3, 4, 5]);
+  assert.deepEqual(out, [-1, -2, -3, -4, -5]);
+  assert.equal(names.size, 5);
+  assert.equal(peak, 5);
+});
+
+test('an input iterator that throws ends imap with its error; the pool is left clean', async () => {
+  const pool = new Pool(2);
+  function* items(): Generator<number> {
+    yield 1;
+    yield 2;
+    throw new RangeError('input broke');
+  }
+  const seen: number[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const r of pool.imap(async (x: number) => x, items())) seen.push(r);
+    })(),
+    /input broke/,
+  );
+  assert.deepEqual(seen, [1, 2]);
+  await pool.join({ timeout: 1 });
+  assert.equal(pool.freeCount(), 2);
+});
