@@ -111,6 +111,7 @@ export const command: Command = {
     const tty = process.stderr.isTTY === true && !values.quiet;
     const quiet = values.quiet;
     let received = 0;
+    let finished = 0;
     const clearBar = (): void => {
       if (tty) process.stderr.write('\r\x1b[K');
     };
@@ -129,10 +130,8 @@ export const command: Command = {
             if (!quiet) console.log(`${e.result.bytes} bytes received from ${e.url}`);
           } else console.error(`error: ${e.url}: ${e.result.error?.message ?? 'failed'}`);
         }
-        if (tty) {
-          const done = e.type === 'done' ? e.finished : undefined;
-          if (done !== undefined || e.type === 'start') process.stderr.write(bar(done ?? 0, urls.length, received));
-        }
+        if (e.type === 'done') finished = e.finished;
+        if (tty) process.stderr.write(bar(finished, urls.length, received));
       },
     });
     clearBar();
