@@ -214,7 +214,8 @@ export class ManagerServer {
     if (sock.destroyed) return;
     const conn = new ServerConn(sock, endpoint);
     this.conns.add(conn);
-    const stallMs = 30_000;
+    // A peer must finish a frame it started within the handshake limit, as it must finish the handshake.
+    const stallMs = this.handshakeMs;
     sock.setTimeout(endpoint.idleMs > 0 ? Math.min(endpoint.idleMs, stallMs) : stallMs);
     let lastActivity = Date.now();
     sock.on('timeout', () => {

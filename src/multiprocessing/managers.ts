@@ -50,7 +50,7 @@ export interface ManagerStartOptions {
   authkey?: Authkey;
   /** Seconds to wait for the server to come up (default 30). */
   startTimeout?: number;
-  /** Seconds a new connection has to complete the handshake (default 10). */
+  /** Seconds a new connection has to complete the handshake, and a client to finish a message it started (default 10). */
   handshakeTimeout?: number;
 }
 

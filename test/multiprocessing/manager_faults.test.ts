@@ -146,6 +146,22 @@ describe('Manager under hostile input', () => {
     await assert.rejects(l.callMethod('nonexistent', []), /no exposed method/);
   });
 
+  test('a peer that stops in the middle of a frame is dropped', async () => {
+    await using m = await started({ handshakeTimeout: 0.3 });
+    const d = await m.dict<string, number>();
+    const { currentProcess } = await import('../../src/multiprocessing/process.js');
+    const s = await connectRaw(m.address);
+    await answerChallenge(s, Buffer.from(currentProcess().authkey), 5000, 1 << 20);
+    const done = closed(s);
+    const partial = frame(Buffer.from([0, ...pack([1, d.id, 'set', ['a', 1]])]));
+    s.write(partial.subarray(0, partial.length - 2));
+    const t0 = Date.now();
+    await done;
+    assert.ok(Date.now() - t0 < 3000);
+    assert.equal(await d.len(), 0);
+    assert.ok(await d.set('b', 2) === undefined, 'a healthy client on the same server is unaffected');
+  });
+
   test('a frame over the size limit drops the connection', async () => {
     await using m = await started();
     const d = await m.dict();
