@@ -6,7 +6,7 @@
  * child does not exit before its feeders are drained (util.registerFlush).
  * @module
  */
-import { Deadline } from './futex.js';
+import { Deadline, waitFor } from './futex.js';
 import type { Ring } from './ring.js';
 import { registerFlush } from './util.js';
 
@@ -29,44 +29,62 @@ export class Feeder {
     return this.#pending.length;
   }
 
-  /** Sends `payload` now if the ring has room and nothing is queued before it, else buffers it. */
+  /**
+   * Sends `payload` now if the ring has room and nothing is queued before it,
+   * else buffers it. Each call first moves what it can of the buffer into the
+   * ring itself: a producer looping on `await put()` runs on microtasks only
+   * and may not let the async feeder's wake-ups in for a long time.
+   */
   send(payload: Uint8Array): void {
     const ring = this.#ring;
-    if (this.#pending.length === 0 && ring.putLock.tryAcquire()) {
-      let written: boolean;
+    if (ring.putLock.tryAcquire()) {
       try {
-        written = ring.writeNow(payload);
+        const pending = this.#pending;
+        while (pending.length && ring.writeNow(pending[0]!)) pending.shift();
+        if (pending.length === 0 && ring.writeNow(payload)) return;
       } finally {
         ring.putLock.release();
       }
-      if (written) return;
     }
     this.#pending.push(payload);
     this.#feeding ??= this.#feed();
   }
 
+  /**
+   * Moves the buffer into the ring. The put lock is held only while writing,
+   * never while waiting for space, so that `send` in this same realm can keep
+   * draining synchronously while this loop waits for its wake-up. (A message
+   * too large for one chunk is the exception: its chunks must stay together.)
+   */
   async #feed(): Promise<void> {
     this.#unregister ??= registerFlush(() => this.flush());
     const ring = this.#ring;
+    const pending = this.#pending;
     try {
-      while (this.#pending.length) {
+      while (pending.length) {
         await ring.putLock.acquire(new Deadline(null));
         try {
-          while (this.#pending.length) {
-            if (await ring.write(this.#pending[0]!, new Deadline(0.1))) {
-              this.#pending.shift();
-            } else if (this.#abandon()) {
-              this.#pending = []; // nobody will ever read them, as with a pipe whose reader died
-              return;
-            }
+          while (pending.length && ring.writeNow(pending[0]!)) pending.shift();
+          if (pending.length && !ring.fitsOneChunk(pending[0]!.length)) {
+            if (await ring.write(pending[0]!, new Deadline(null), this.#abandon)) pending.shift();
           }
         } finally {
           ring.putLock.release();
         }
+        if (!pending.length) break;
+        const head = pending[0]!.length;
+        await waitFor(ring.space, new Deadline(null), () => (ring.fits(head) || this.#abandonNow() ? true : undefined));
       }
     } finally {
       this.#feeding = null;
     }
+  }
+
+  /** True (and the buffer dropped) when nobody will ever read it, as with a pipe whose reader died. */
+  #abandonNow(): boolean {
+    if (!this.#abandon()) return false;
+    this.#pending.length = 0;
+    return true;
   }
 
   /** Waits until every buffered message is in the ring (Python's `join_thread`). */

@@ -50,7 +50,7 @@ const DEFAULT_CAPACITY = 1 << 20;
  */
 export class Queue<T = unknown> {
   protected readonly block: SharedBlock;
-  protected readonly ring: Ring;
+  readonly ring: Ring;
   readonly #maxsize: number;
   #closed = false;
   /** Moves messages into the ring without making `put` wait (unbounded queues only). */
@@ -91,7 +91,11 @@ export class Queue<T = unknown> {
     const payload = dumps(obj);
     this.beforePut();
     if (this.#maxsize === 0) {
-      (this.#feeder ??= new Feeder(this.ring)).send(payload);
+      const feeder = (this.#feeder ??= new Feeder(this.ring));
+      feeder.send(payload);
+      // With a backlog, let the event loop turn once so the feeder's wake-ups
+      // get in even when the caller loops on `await put()` alone.
+      if (feeder.backlog) await new Promise(setImmediate);
       return;
     }
     try {

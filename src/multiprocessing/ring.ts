@@ -148,9 +148,15 @@ export class Ring {
     return this.capacity - tail < need ? this.capacity - tail + need : need;
   }
 
-  /** True when a message of `length` bytes could be written now without waiting. */
+  /** True when a message of `length` bytes goes in one chunk. */
+  fitsOneChunk(length: number): boolean {
+    return length <= this.#maxChunk;
+  }
+
+  /** True when (the first chunk of) a message of `length` bytes could be written now without waiting. */
   fits(length: number): boolean {
-    return length <= this.#maxChunk && this.#need(Atomics.load(this.i32, WRITE_POS), length) <= this.#free(Atomics.load(this.i32, WRITE_POS));
+    const pos = Atomics.load(this.i32, WRITE_POS);
+    return this.#need(pos, Math.min(length, this.#maxChunk)) <= this.#free(pos);
   }
 
   /** Writes one chunk; the caller holds the put lock and checked space. */
@@ -185,16 +191,18 @@ export class Ring {
   /**
    * Writes a whole message, waiting for space as needed; the caller holds the
    * put lock. Resolves false when the deadline passed before the first chunk
-   * went in (nothing written); once a chunk is in, it finishes the message.
+   * went in (nothing written), or when `abandon()` says no reader remains;
+   * once a chunk is in, it otherwise finishes the message.
    */
-  async write(payload: Uint8Array, deadline: Deadline): Promise<boolean> {
+  async write(payload: Uint8Array, deadline: Deadline, abandon: () => unknown = () => undefined): Promise<boolean> {
     let start = 0;
     do {
       const end = Math.min(payload.length, start + this.#maxChunk);
       const length = end - start;
       const ready = () => {
         const pos = Atomics.load(this.i32, WRITE_POS);
-        return this.#need(pos, length) <= this.#free(pos) ? true : undefined;
+        if (this.#need(pos, length) <= this.#free(pos)) return true;
+        return abandon() ? false : undefined;
       };
       const ok = await waitFor(this.space, start === 0 ? deadline : new Deadline(null), ready);
       if (!ok) return false;
