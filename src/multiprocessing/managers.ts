@@ -13,7 +13,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ValueError } from '../errors.js';
+import { ConnectionRefusedError, FileNotFoundError, ValueError } from '../errors.js';
 import type { BaseContext, ContextName } from './context.js';
 import { Process, currentProcess } from './process.js';
 import { requireTaskRef, type TaskFunction } from './task.js';
@@ -23,13 +23,12 @@ import {
   ArrayProxy, AutoProxy, BarrierProxy, BaseProxy, Client, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy,
   LockProxy, NamespaceProxy, QueueProxy, SemaphoreProxy, ValueProxy, clientFor, type Key, type Remote,
 } from './manager_proxy.js';
-import { ConnectionRefusedError, FileNotFoundError } from '../errors.js';
 
 export {
   ArrayProxy, AutoProxy, BarrierProxy, BaseProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy, LockProxy,
   NamespaceProxy, QueueProxy, SemaphoreProxy, ValueProxy,
 };
-export type { Key, Remote, WaitOptions } from './manager_proxy.js';
+export type { Key, Remote, WaitOptions as ProxyWaitOptions } from './manager_proxy.js';
 export { AuthenticationError, IndexError, RemoteError } from './manager_wire.js';
 export { BrokenBarrierError } from './manager_sync_types.js';
 
