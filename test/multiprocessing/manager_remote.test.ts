@@ -13,7 +13,7 @@ import { Process } from '../../src/multiprocessing/process.js';
 import {
   AuthenticationError, BrokenBarrierError, Manager, RemoteError, type DictProxy, type ListProxy,
 } from '../../src/multiprocessing/managers.js';
-import { recordPid, sumQueue } from './fixtures/manager-tasks.js';
+import { lockedIncrements, meetAtBarrier, recordPid, sumQueue } from './fixtures/manager-tasks.js';
 import { bump, makeCounter, type Counter } from './fixtures/manager-counter.js';
 
 Manager.register('Counter', makeCounter);
@@ -222,6 +222,25 @@ describe('Manager waiting types', () => {
     assert.equal(await barrier.broken(), true);
     await barrier.reset();
     assert.equal(await barrier.broken(), false);
+  });
+
+  test('across processes: a Lock serialises read-modify-write, a Barrier meets, an Event wakes', async () => {
+    const lock = await m.Lock();
+    const ns = await m.Namespace({ x: 0 });
+    const ps = [0, 1].map(() => new Process({ target: lockedIncrements, args: [lock, ns, 150] }));
+    const barrier = await m.Barrier(3);
+    const done = await m.Event();
+    const out = await m.Queue<number>();
+    const meet = [0, 1].map(() => new Process({ target: meetAtBarrier, args: [barrier, done, out] }));
+    for (const p of [...ps, ...meet]) p.start();
+    for (const p of ps) await p.join();
+    assert.equal(await ns.get('x'), 300, 'no increment was lost');
+    const mine = await barrier.wait(10);
+    if (mine === 2) await done.set();
+    assert.equal(await done.wait(10), true);
+    const indices = [mine, await out.get({ timeout: 10 }), await out.get({ timeout: 10 })];
+    assert.deepEqual(indices.sort(), [0, 1, 2]);
+    for (const p of meet) await p.join();
   });
 
   test('shutdown', async () => {
