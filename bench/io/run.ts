@@ -6,7 +6,8 @@
  *    100 x 1 KiB and 1000 x 64 B (closed loop, depth 1), server pinned to
  *    core 0 and load generator to core 1, servers interleaved within each
  *    repetition; messages/s, server CPU µs/message (from /proc/PID/stat) and
- *    the load generator's own CPU µs/message.
+ *    the load generator's own CPU µs/message. The order of the servers rotates
+ *    from one repetition to the next.
  * 2. The cost of one select / poll / epoll wait with 1 active and
  *    10 / 100 / 1000 / 10,000 idle connections (table + docs/io-wait-cost.svg).
  *
@@ -195,7 +196,10 @@ async function main(): Promise<void> {
     for (const s of servers) await start(s);
     for (let rep = 0; rep < REPEATS; rep++) {
       for (const cfg of configs) {
-        for (const s of servers) {
+        // Rotate the order each repetition so no server always runs first after a change of load.
+        for (let k = 0; k < servers.length; k++) {
+          const s = servers[(k + rep) % servers.length]!;
+          await new Promise((r) => setTimeout(r, 200)); // let the previous run's connections close
           const r = await retry(() => loadRun(s, cfg));
           runs.push(r);
           process.stderr.write(`  [${rep + 1}/${REPEATS}] ${cfg.name.padEnd(12)} ${s.name.padEnd(24)} ${f0(r.messagesPerSecond).padStart(9)} msg/s  server ${f2(r.serverCpuUsPerMessage)} µs/msg  load ${f2(r.loadCpuUsPerMessage)} µs/msg  errors ${r.errors}\n`);
