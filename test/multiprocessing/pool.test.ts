@@ -145,6 +145,14 @@ for (const context of ['process', 'thread'] as const) {
       assert.equal(await r.get(), 8);
     });
 
+    test('a function not declared with task() is refused with a TypeError naming the fix', () => {
+      const plain = (x: number) => x;
+      assert.throws(() => pool.applyAsync(plain, [1]), (e: Error) => e instanceof TypeError && /task\(\)/.test(e.message));
+      assert.throws(() => pool.mapAsync(plain, [1]), TypeError);
+      assert.throws(() => pool.imap(plain, [1]), TypeError);
+      assert.throws(() => pool.map(square, [1], 0), ValueError);
+    });
+
     test('stats() counts tasks and reports each worker', async () => {
       await pool.map(square, [1, 2, 3, 4], 1);
       const s = pool.stats();
