@@ -24,6 +24,7 @@ import { Process, cpuCount } from './process.js';
 import { AbortError, AsyncResult, WorkerLostError } from './pool_result.js';
 import {
   CALL,
+  CALL_F64,
   CANCEL_MASK,
   DONE,
   FINISHED,
@@ -32,6 +33,7 @@ import {
   MAP_F64,
   OK,
   OK_F64,
+  OK_NUMBER,
   PID,
   PoolBlock,
   PoolChannel,
@@ -43,6 +45,7 @@ import {
   encodeStop,
   encodeTasks,
   packNumbers,
+  unpackNumber,
   unpackNumbers,
   type Mode,
 } from './pool_wire.js';
@@ -285,15 +288,18 @@ export class Pool {
     this.#checkRunning();
     const ref = requireTaskRef(fn, 'task');
     const result = new AsyncResult<TaskResult<F>>(options.callback, options.errorCallback);
-    let payload: Uint8Array;
+    let payload: Uint8Array | null;
+    let mode: Mode = CALL;
     try {
-      payload = dumps(args ?? [], 'args');
+      payload = Array.isArray(args) ? packNumbers(args) : null;
+      if (payload) mode = CALL_F64;
+      else payload = dumps(args ?? [], 'args');
     } catch (err) {
       result.settle(false, err);
       return result;
     }
     const group = this.#group(options, (err) => result.settle(false, err));
-    const job = new Job(ref, CALL, payload, group ? (ok, value) => {
+    const job = new Job(ref, mode, payload, group ? (ok, value) => {
       group.dispose();
       result.settle(ok, value);
     } : result, group);
@@ -670,8 +676,15 @@ export class Pool {
     let ok = status === OK;
     let value: unknown;
     try {
-      value = status === OK_F64 ? unpackNumbers(payload) : loads(payload);
-      if (status === OK_F64) ok = true;
+      if (status === OK_NUMBER) {
+        ok = true;
+        value = unpackNumber(payload);
+      } else if (status === OK_F64) {
+        ok = true;
+        value = unpackNumbers(payload);
+      } else {
+        value = loads(payload);
+      }
     } catch (err) {
       ok = false;
       value = err;

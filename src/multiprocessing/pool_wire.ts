@@ -47,7 +47,9 @@ export const MAP = 1;
 export const STARMAP = 2;
 /** MAP over a chunk of plain numbers sent as float64s: no per-item encoding (exact: JS numbers are float64). */
 export const MAP_F64 = 3;
-export type Mode = typeof CALL | typeof MAP | typeof STARMAP | typeof MAP_F64;
+/** CALL whose arguments are all numbers, sent as float64s. */
+export const CALL_F64 = 4;
+export type Mode = typeof CALL | typeof MAP | typeof STARMAP | typeof MAP_F64 | typeof CALL_F64;
 
 /** Frame kinds. */
 export const TASKS = 0;
@@ -60,6 +62,24 @@ export const FAILED = 1;
 export const SKIPPED = 2;
 /** A chunk's values, all numbers, as float64s. */
 export const OK_F64 = 3;
+
+/** A call's value that is a number, as 8 float64 bytes. */
+export const OK_NUMBER = 4;
+
+const scratch = new Float64Array(1);
+const scratchBytes = new Uint8Array(scratch.buffer);
+
+/** The 8 bytes of one number. */
+export function packNumber(value: number): Uint8Array {
+  scratch[0] = value;
+  return scratchBytes.slice();
+}
+
+/** The number of a {@link packNumber} payload. */
+export function unpackNumber(payload: Uint8Array): number {
+  scratchBytes.set(payload);
+  return scratch[0]!;
+}
 
 /** The float64 bytes of `values` when every one is a number, else null. */
 export function packNumbers(values: ArrayLike<unknown>): Uint8Array | null {

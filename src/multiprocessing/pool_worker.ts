@@ -12,6 +12,7 @@ import { Deadline, waitFor } from './futex.js';
 import { Feeder } from './feeder.js';
 import {
   CALL,
+  CALL_F64,
   CANCEL_MASK,
   DONE,
   FAILED,
@@ -21,12 +22,14 @@ import {
   MAP_F64,
   OK,
   OK_F64,
+  OK_NUMBER,
   PID,
   RUNNING,
   ResultBuffer,
   SKIPPED,
   STOP,
   decodeTasks,
+  packNumber,
   packNumbers,
   unpackNumbers,
   type PoolChannel,
@@ -146,11 +149,16 @@ export const poolWorker = task(
               fns.set(key, fn);
               started = performance.now();
             }
-            const args = (t.mode === MAP_F64 ? unpackNumbers(t.payload) : loads(t.payload)) as ArrayLike<unknown>;
+            const f64 = t.mode === MAP_F64 || t.mode === CALL_F64;
+            const args = (f64 ? unpackNumbers(t.payload) : loads(t.payload)) as ArrayLike<unknown>;
             status = OK;
-            if (t.mode === CALL) {
+            if (t.mode === CALL || t.mode === CALL_F64) {
               value = fn(...(args as unknown[]));
               if (isThenable(value)) value = await value;
+              if (typeof value === 'number') {
+                status = OK_NUMBER;
+                value = packNumber(value);
+              }
             } else {
               const items = new Array<unknown>(args.length);
               const spread = t.mode !== MAP && t.mode !== MAP_F64;
@@ -171,7 +179,7 @@ export const poolWorker = task(
             status = FAILED;
             value = err;
           }
-          const [s, payload] = status === OK_F64 ? [OK_F64, value as Uint8Array] : encode(status, value);
+          const [s, payload] = status === OK_F64 || status === OK_NUMBER ? [status, value as Uint8Array] : encode(status, value);
           out.push(t.seq, s, payload);
           Atomics.store(slots, FINISHED, t.seq);
           const now = performance.now();
