@@ -19,8 +19,13 @@ export { getContext, BaseContext, type ContextName } from './multiprocessing/con
 export { UnsendableError } from './multiprocessing/reduction.js';
 export {
   OSError,
+  BlockingIOError,
+  BrokenPipeError,
+  ConnectionError,
+  ConnectionResetError,
   TimeoutError,
   ValueError,
+  KeyError,
   EOFError,
   Empty,
   Full,

@@ -184,12 +184,18 @@ export class Connection {
     return ready === true;
   }
 
-  /** Closes this end here; the other end sees EOFError once no one else holds this one. Idempotent. */
+  /**
+   * Closes this end here; the other end sees EOFError once no one else holds
+   * this one — after it received what this end sent, including messages still
+   * buffered here (they are flushed first, and a child waits for that before
+   * exiting). Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#dropSocket();
-    // Messages still buffered locally are flushed by the feeder before the process exits.
+    const feeder = this.#feeder;
+    if (feeder?.backlog) void feeder.flush().then(() => this.#dropSocket());
+    else this.#dropSocket();
   }
 
   #dropSocket(): void {
