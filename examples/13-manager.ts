@@ -4,8 +4,7 @@
 // at the same time instead of passing copies. Ten children each write
 // d[pid] = pid and append their pid to the list, printing the list as they see
 // it; the parent prints both at the end. (Python: `with Manager() as manager:`.)
-import { Process, currentProcess, isMainModule, task } from 'weft';
-import { Manager, type DictProxy, type ListProxy } from '../src/multiprocessing/managers.js';
+import { type DictProxy, type ListProxy, Manager, Process, currentProcess, isMainModule, task } from 'weft';
 
 /** Python's printing of a list of ints and of a dict: `[1, 2]`, `{1: 1, 2: 2}`. */
 const pyList = (l: number[]) => `[${l.join(', ')}]`;

@@ -32,3 +32,58 @@ export {
 } from './errors.js';
 export { Queue, JoinableQueue, SimpleQueue, type QueueOptions, type WaitOptions } from './multiprocessing/queues.js';
 export { Pipe, Connection, type PipeOptions } from './multiprocessing/connection.js';
+export {
+  Lock,
+  RLock,
+  Semaphore,
+  BoundedSemaphore,
+  Condition,
+  Event,
+  Barrier,
+  BrokenBarrierError,
+  type AcquireOptions,
+  type HoldOptions,
+} from './multiprocessing/synchronize.js';
+export { Value, SharedArray, type Typecode, type ItemType, type SharedOptions } from './multiprocessing/sharedctypes.js';
+export {
+  Manager,
+  AuthenticationError,
+  RemoteError,
+  IndexError,
+  BaseProxy,
+  DictProxy,
+  ListProxy,
+  NamespaceProxy,
+  ValueProxy,
+  ArrayProxy,
+  QueueProxy,
+  JoinableQueueProxy,
+  LockProxy,
+  SemaphoreProxy,
+  EventProxy,
+  ConditionProxy,
+  BarrierProxy,
+  AutoProxy,
+  type Key,
+  type Remote,
+  type Authkey,
+  type ManagerStartOptions,
+  type ServeOptions,
+  type ConnectOptions,
+  type RegisterOptions,
+  type ManagerStats,
+  type ProxyWaitOptions,
+} from './multiprocessing/managers.js';
+export {
+  Pool,
+  AsyncResult,
+  WorkerLostError,
+  AbortError,
+  type PoolOptions,
+  type CallOptions,
+  type ApplyOptions,
+  type MapOptions,
+  type PoolStats,
+  type WorkerStats,
+  type TaskResult,
+} from './multiprocessing/pool.js';

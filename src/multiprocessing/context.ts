@@ -14,6 +14,10 @@ import { Process, type ProcessOptions, activeChildren, cpuCount, currentProcess,
 import type { TaskFunction } from './task.js';
 import { Pipe } from './connection.js';
 import { JoinableQueue, Queue, SimpleQueue } from './queues.js';
+import { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore } from './synchronize.js';
+import { SharedArray, Value } from './sharedctypes.js';
+import { Manager, type ManagerStartOptions } from './managers.js';
+import { Pool, type PoolOptions } from './pool.js';
 
 /** The start methods: an OS process per child, or a worker thread per child. */
 export type ContextName = 'process' | 'thread';
@@ -47,6 +51,17 @@ export class BaseContext {
   readonly JoinableQueue = JoinableQueue;
   readonly SimpleQueue = SimpleQueue;
   readonly Pipe = Pipe;
+  readonly Lock = Lock;
+  readonly RLock = RLock;
+  readonly Semaphore = Semaphore;
+  readonly BoundedSemaphore = BoundedSemaphore;
+  readonly Condition = Condition;
+  readonly Event = Event;
+  readonly Barrier = Barrier;
+  readonly Value = Value;
+  readonly SharedArray = SharedArray;
+  /** `Pool` whose workers start with this context. */
+  readonly Pool: new (options?: PoolOptions) => Pool;
 
   constructor(name: ContextName) {
     this.name = name;
@@ -56,6 +71,16 @@ export class BaseContext {
         super({ ...options, context: ctx });
       }
     } as BaseContext['Process'];
+    this.Pool = class extends Pool {
+      constructor(options: PoolOptions = {}) {
+        super({ ...options, context: ctx });
+      }
+    };
+  }
+
+  /** Starts a manager whose server runs with this context: `await ctx.Manager()`. */
+  Manager(options: Omit<ManagerStartOptions, 'context'> = {}): Promise<Manager> {
+    return Manager.start({ ...options, context: this });
   }
 
   /** @internal Starts a child with this context's start method. */
