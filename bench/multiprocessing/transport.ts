@@ -1,0 +1,126 @@
+// Queue, Pipe and process start-up, side by side with Python 3's multiprocessing
+// (spawn) in one run — issue 2's performance points:
+//   queue: one child puts 100k small dicts, the parent gets them (messages/s);
+//   pipe:  send, echo back, receive between parent and child (round trips/s);
+//   start: start + join of a no-op target (ms, median of 20).
+// Each measurement runs in a fresh process, the contenders interleaved,
+// repeated; medians with min..max. JSON in bench/results/transport.json.
+//
+//   node dist/bench/multiprocessing/transport.js [--runs 5]
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Pipe, Process, Queue, isMainModule, type ContextName } from 'weft';
+import { median, summarize } from '../lib/stats.js';
+import { echo, noop, produce } from './transport_tasks.js';
+
+const QUEUE_N = 100_000;
+const PIPE_N = 20_000;
+const START_N = 20;
+
+async function queue(context: ContextName): Promise<number> {
+  const q = new Queue<unknown>();
+  const p = new Process({ target: produce, args: [q, QUEUE_N], context });
+  p.start();
+  await q.get();
+  const t = performance.now();
+  let count = 1;
+  while ((await q.get()) !== null) count++;
+  const dt = (performance.now() - t) / 1000;
+  await p.join();
+  if (count !== QUEUE_N) throw new Error(`lost messages: ${count}`);
+  return (QUEUE_N - 1) / dt;
+}
+
+async function pipe(context: ContextName): Promise<number> {
+  const [a, b] = Pipe();
+  const p = new Process({ target: echo, args: [b], context });
+  p.start();
+  for (let i = 0; i < 200; i++) {
+    a.send(i);
+    await a.recv();
+  }
+  const t = performance.now();
+  for (let i = 0; i < PIPE_N; i++) {
+    a.send(i);
+    if ((await a.recv()) !== i) throw new Error('pipe echo out of order');
+  }
+  const dt = (performance.now() - t) / 1000;
+  a.send(null);
+  await p.join();
+  return PIPE_N / dt;
+}
+
+async function start(context: ContextName): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < START_N; i++) {
+    const t = performance.now();
+    const p = new Process({ target: noop, context });
+    p.start();
+    await p.join();
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+const measures = { queue, pipe, start };
+type Which = keyof typeof measures;
+
+const self = fileURLToPath(import.meta.url);
+const pythonScript = fileURLToPath(new URL('../../../bench/multiprocessing/transport.py', import.meta.url));
+
+function runWeft(which: Which, context: ContextName): number {
+  const out = execFileSync(process.execPath, [self, '--one', which, '--context', context], { encoding: 'utf8', timeout: 120_000 });
+  return Number(out.trim().split('\n').pop());
+}
+
+function runPython(which: Which): number {
+  const n = { queue: QUEUE_N, pipe: PIPE_N, start: START_N }[which];
+  const out = JSON.parse(execFileSync('python3', [pythonScript, which, String(n)], { encoding: 'utf8', timeout: 120_000 }));
+  return which === 'start' ? out.ms : out.rate;
+}
+
+const fmt = (x: number, which: Which) => (which === 'start' ? `${x.toFixed(1)} ms` : `${Math.round(x).toLocaleString('en')}/s`);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { one: { type: 'string' }, context: { type: 'string' }, runs: { type: 'string', default: '5' } },
+  });
+  if (values.one) {
+    console.log(await measures[values.one as Which](values.context as ContextName));
+    return;
+  }
+  const runs = Number(values.runs);
+  const results: Record<string, unknown> = {};
+  const rows: string[] = [];
+  for (const which of Object.keys(measures) as Which[]) {
+    const samples = { process: [] as number[], thread: [] as number[], python: [] as number[] };
+    for (let r = 0; r < runs; r++) {
+      samples.process.push(runWeft(which, 'process'));
+      samples.thread.push(runWeft(which, 'thread'));
+      samples.python.push(runPython(which));
+    }
+    const py = summarize(samples.python);
+    const entry: Record<string, unknown> = { python: py };
+    for (const context of ['process', 'thread'] as const) {
+      const s = summarize(samples[context]);
+      // For start-up, lower is better: the ratio is then weft's time over Python's.
+      const ratio = s.median / py.median;
+      entry[context] = { ...s, ratio };
+      rows.push(
+        `| ${which} | ${context} | ${fmt(s.median, which)} (${fmt(s.min, which)}..${fmt(s.max, which)}) | ` +
+          `${fmt(py.median, which)} (${fmt(py.min, which)}..${fmt(py.max, which)}) | ${ratio.toFixed(2)}x |`,
+      );
+    }
+    results[which] = entry;
+  }
+  console.log('| point | weft context | weft median (min..max) | Python 3 spawn median (min..max) | weft / Python |');
+  console.log('|---|---|---|---|---|');
+  for (const row of rows) console.log(row);
+  const dir = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}transport.json`, JSON.stringify({ node: process.version, runs, results }, null, 2) + '\n');
+}
+
+if (isMainModule(import.meta)) await main();
