@@ -548,11 +548,15 @@ export class Pool {
     const window = this.#window();
     const workers = this.#workers.filter((w) => w.accepting);
     if (!workers.length) return;
+    // A worker holds at most half its fair share of the unfinished tasks: a few long
+    // tasks then spread over every worker and none waits behind another on a busy
+    // worker while one is free (the window learns a task's length only afterwards).
+    const cap = Math.max(1, Math.min(window, Math.ceil((this.#pendingLive + this.#inflight.size) / (2 * workers.length))));
     for (let progress = true; progress && this.#pendingLive > 0; ) {
       progress = false;
       const share = Math.max(1, Math.ceil(this.#pendingLive / workers.length));
       for (const w of workers) {
-        let room = Math.min(window - w.outstanding, share);
+        let room = Math.min(cap - w.outstanding, share);
         if (this.#maxTasks) room = Math.min(room, this.#maxTasks - w.sent);
         if (room <= 0) continue;
         const jobs = this.#take(room);
