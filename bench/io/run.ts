@@ -1,5 +1,5 @@
 /**
- * weft/io benchmarks, side by side in one run (about 3-4 minutes):
+ * weft/io benchmarks, side by side in one run (about 3 minutes):
  *
  * 1. Echo servers — weft (selectors/epoll), Node `net`, Python `selectors`,
  *    uvloop and a C epoll server — driven by `weft load` at 1 x 64 B,
@@ -23,9 +23,9 @@ import type { WaitCost } from './waitcost.js';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const dist = root + 'dist/';
 const quick = process.argv.includes('--quick');
-const REPEATS = quick ? 1 : 3;
-const WARMUP = 0.5;
-const DURATION = quick ? 1 : 2.5;
+const REPEATS = quick ? 1 : 5;
+const WARMUP = 0.3;
+const DURATION = quick ? 1 : 1.5;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 interface Server {
