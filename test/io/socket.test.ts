@@ -197,6 +197,18 @@ describe('socket: TCP', () => {
     }
   });
 
+  test('more ValueError cases: recvInto past the buffer, dual-stack on IPv4, a negative fileno', () => {
+    const [a, b] = socketpair();
+    try {
+      assert.throws(() => a.recvInto(Buffer.alloc(4), 8), (e: unknown) => e instanceof ValueError && e.message === 'buffer too small for requested bytes');
+      assert.throws(() => createServer(['127.0.0.1', 0], { dualstackIpv6: true }), (e: unknown) => e instanceof ValueError && e.message === 'dualstack_ipv6 requires AF_INET6 family');
+      assert.throws(() => new socket(AF_INET, SOCK_STREAM, 0, -1), ValueError);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
   test('socket options: SO_REUSEADDR, SO_REUSEPORT, TCP_NODELAY, SO_KEEPALIVE, SO_RCVBUF, SO_TYPE', () => {
     const s = new socket();
     try {
