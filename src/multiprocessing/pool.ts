@@ -647,6 +647,9 @@ export class Pool {
         this.#dispatch();
         this.#maybeStop();
         if (this.#workers.length === 0 && this.#state !== RUN) {
+          // Every worker is gone: release the pool's own shared memory and timer.
+          this.#shared.block.close();
+          clearInterval(this.#keepAlive);
           for (const resolve of this.#exited.splice(0)) resolve();
         }
         if (this.#pendingLive === 0 && this.#inflight.size === 0) this.#keepAlive.unref();

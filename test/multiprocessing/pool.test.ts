@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { TimeoutError, UnsendableError, ValueError } from 'weft';
 import { AbortError, AsyncResult, Pool, WorkerLostError } from '../../src/multiprocessing/pool.js';
 import { fileURLToPath } from 'node:url';
-import { eventually, pidAlive, runNode } from '../helpers/run.js';
+import { eventually, openFds, pidAlive, runNode } from '../helpers/run.js';
 import {
   CustomError,
   add,
@@ -239,7 +239,8 @@ for (const context of ['process', 'thread'] as const) {
       await assert.rejects(bad.apply(square, [1]), (e: Error) => e.name === 'TypeError' && /on purpose/.test(e.message));
     });
 
-    test('close() then join() finishes the work; the workers exit; no submits after close', async () => {
+    test('close() then join() finishes the work; the workers exit; no submits after close; no fd left', async () => {
+      const fds = openFds();
       const pool = new Pool({ processes: 2, context });
       await pool.map(square, [1, 2], 1);
       const ids = new Set(pool.stats().workers.map((w) => w.pid));
@@ -251,6 +252,7 @@ for (const context of ['process', 'thread'] as const) {
       await pool.join();
       assert.deepEqual(await r.get(), [0.1, 0.1, 0.1]);
       for (const id of ids) assert.ok(gone(context, id), `worker ${id} still there`);
+      await eventually(() => openFds() <= fds, 2, `fds back to ${fds} (now ${openFds()})`);
     });
 
     test('terminate() stops busy workers and leaves no process or thread behind', async () => {
