@@ -31,7 +31,7 @@ export {
   Full,
 } from './errors.js';
 export { Queue, JoinableQueue, SimpleQueue, type QueueOptions, type WaitOptions } from './multiprocessing/queues.js';
-export { Pipe, Connection, type PipeOptions } from './multiprocessing/connection.js';
+export { Pipe, Connection, wait, type PipeOptions, type Waitable } from './multiprocessing/connection.js';
 export {
   Lock,
   RLock,

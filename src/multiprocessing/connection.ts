@@ -180,8 +180,17 @@ export class Connection {
    */
   async poll(timeout: number | null = 0): Promise<boolean> {
     const ring = this.#checkReadable();
-    const ready = await waitFor(ring.data, new Deadline(timeout), () => (!ring.isEmpty() || this.#peerGone() ? true : undefined));
+    const ready = await waitFor(ring.data, new Deadline(timeout), () => (this.#readyNow(ring) ? true : undefined));
     return ready === true;
+  }
+
+  #readyNow(ring: Ring): boolean {
+    return !ring.isEmpty() || this.#peerGone();
+  }
+
+  /** @internal For {@link wait}: ready to `recv()` without waiting (a message, or EOF). */
+  readyNow(): boolean {
+    return this.#readyNow(this.#checkReadable());
   }
 
   /**
@@ -272,3 +281,29 @@ export function Pipe({ duplex = true, capacity = DEFAULT_CAPACITY }: PipeOptions
 }
 
 registerType('Connection', (state, fds) => new Connection(SharedBlock.adopt(fds[0]!), state as EndState, fds[1]!));
+
+/** What {@link wait} can wait on: connection ends (ready to `recv`) and processes (ended). */
+export type Waitable = Connection | { readonly exitCode: number | null; join(timeout?: number | null): Promise<void> };
+
+/**
+ * Waits until at least one of `objects` is ready, or `timeout` seconds pass,
+ * and returns the ready ones: a Connection with a message or EOF waiting, a
+ * Process that ended. Python's `multiprocessing.connection.wait`.
+ *
+ * @example
+ * for (const ready of await wait([conn1, conn2, proc], 5)) {
+ *   if (ready instanceof Connection) console.log(await ready.recv());
+ * }
+ */
+export async function wait<T extends Waitable>(objects: readonly T[], timeout: number | null = null): Promise<T[]> {
+  const isReady = (o: Waitable) => (o instanceof Connection ? o.readyNow() : o.exitCode !== null);
+  const deadline = new Deadline(timeout);
+  for (;;) {
+    const ready = objects.filter(isReady);
+    if (ready.length || deadline.expired) return ready;
+    // Short rounds: each object's own wait returns as soon as it is ready, and
+    // the losers' waits end with the round instead of lingering.
+    const round = Math.min(0.05, deadline.remaining());
+    await Promise.race(objects.map((o) => (o instanceof Connection ? o.poll(round) : o.join(round))));
+  }
+}

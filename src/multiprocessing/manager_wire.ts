@@ -18,7 +18,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import v8 from 'node:v8';
-import { Packr } from 'msgpackr';
+import { Packr } from 'msgpackr/pack'; // without the optional native extractor: see reduction.ts
 import { EOFError } from '../errors.js';
 
 /**

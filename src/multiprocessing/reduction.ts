@@ -20,7 +20,9 @@
  * @module
  */
 import v8 from 'node:v8';
-import { Packr } from 'msgpackr';
+// 'msgpackr/pack' is msgpackr without its optional native extractor, whose failed
+// lookup (its install script is not run) costs ~45 ms at every process start.
+import { Packr } from 'msgpackr/pack';
 
 /** Symbol under which a shareable weft object describes itself for transfer. */
 export const reduce: unique symbol = Symbol.for('weft.reduce');

@@ -120,3 +120,26 @@ describe('Connection in one process', () => {
     assert.equal(await b.recv(), 'after');
   });
 });
+
+describe('wait() on many objects', () => {
+  test('returns the ready ones: a connection with data, a process that ended; [] after the timeout', async () => {
+    const { wait } = await import('weft');
+    const [a, b] = Pipe();
+    const [c, d] = Pipe();
+    const t = performance.now();
+    assert.deepEqual(await wait([b, d], 0.2), []);
+    assert.ok(performance.now() - t >= 190);
+    setTimeout(() => c.send('on d'), 50);
+    const ready = await wait([b, d], 5);
+    assert.deepEqual(ready, [d]);
+    assert.equal(await d.recv(), 'on d');
+    const p = new Process({ target: sendThenDie, args: [a, 'exit'] });
+    p.start();
+    const first = await wait([b, p], 10);
+    assert.ok(first.includes(b));
+    assert.equal(await b.recv(), 'last words');
+    const ended = await wait([p], 10);
+    assert.deepEqual(ended, [p]);
+    assert.equal(p.exitCode, 0);
+  });
+});
