@@ -156,6 +156,9 @@ class Job {
   seq = 0;
   state = QUEUED;
   worker: Worker | null = null;
+  /** imap: the chunk's position in the input, and the call it belongs to. */
+  index = 0;
+  owner: object | null = null;
   constructor(
     readonly ref: TaskRef,
     readonly mode: Mode,
@@ -166,7 +169,12 @@ class Job {
 }
 
 /** Where a job's outcome goes: an AsyncResult itself (no closure per task), or a function. */
-type Sink = ((ok: boolean, value: unknown) => void) | { settle(ok: boolean, value: unknown): void };
+type Sink = ((ok: boolean, value: unknown) => void) | { settle(ok: boolean, value: unknown, job: Job): void };
+
+/** An imap chunk that failed, as queued for the consumer. */
+class Failure {
+  constructor(readonly error: unknown) {}
+}
 
 /** The parent's view of one worker. */
 class Worker {
@@ -518,7 +526,7 @@ export class Pool {
     else this.#failed++;
     const sink = job.sink;
     if (typeof sink === 'function') sink(ok, value);
-    else sink.settle(ok, value);
+    else sink.settle(ok, value, job);
   }
 
   /** Drops a task not started, or stops the worker running it; rejects it with `reason`. */
@@ -884,8 +892,9 @@ export class Pool {
     const source = sync ? (iterable as Iterable<unknown>)[Symbol.iterator]() : (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator]();
     /** Chunks submitted and not yet yielded: bounds memory whatever the input's length. */
     const ahead = Math.max(2 * this.#processes, Math.ceil(8192 / size));
-    const ready = new Map<number, { ok: boolean; value: unknown }>();
-    const arrived: { ok: boolean; value: unknown }[] = [];
+    const ready = new Map<number, unknown>();
+    let arrived: unknown[] = []; // a queue read from `first` (shift() is O(n) on long arrays)
+    let first = 0;
     let failure = null as { error: unknown } | null;
     let wake: (() => void) | null = null;
     const notify = () => {
@@ -897,7 +906,16 @@ export class Pool {
       failure ??= { error: err };
       notify();
     });
-    const live = new Set<Job>();
+    const owner = {};
+    // One sink for every chunk of this call: no closure per task.
+    const sink = {
+      settle(ok: boolean, value: unknown, job: Job): void {
+        const entry = ok ? value : new Failure(value);
+        if (ordered) ready.set(job.index, entry);
+        else arrived.push(entry);
+        notify();
+      },
+    };
     let submitted = 0;
     let yielded = 0;
     let exhausted = false;
@@ -923,29 +941,33 @@ export class Pool {
             if (payload) chunkMode = MAP_F64;
             else payload = dumps(chunk, `items[${index * size}]`);
           } catch (err) {
-            const entry = { ok: false, value: err };
-            if (ordered) ready.set(index, entry);
-            else arrived.push(entry);
+            if (ordered) ready.set(index, new Failure(err));
+            else arrived.push(new Failure(err));
             continue;
           }
-          const job: Job = new Job(ref, chunkMode, payload, (ok, value) => {
-            live.delete(job);
-            const entry = { ok, value };
-            if (ordered) ready.set(index, entry);
-            else arrived.push(entry);
-            notify();
-          }, group);
-          live.add(job);
+          const job = new Job(ref, chunkMode, payload, sink, group);
+          job.index = index;
+          job.owner = owner;
           group?.jobs.add(job);
           this.#submit(job);
         }
         if (failure) throw failure.error;
-        const entry = ordered ? ready.get(yielded) : arrived.shift();
-        if (entry) {
-          if (ordered) ready.delete(yielded);
+        const have = ordered ? ready.has(yielded) : first < arrived.length;
+        if (have) {
+          let entry: unknown;
+          if (ordered) {
+            entry = ready.get(yielded);
+            ready.delete(yielded);
+          } else {
+            entry = arrived[first++];
+            if (first > 1024 && first * 2 > arrived.length) {
+              arrived = arrived.slice(first);
+              first = 0;
+            }
+          }
           yielded++;
-          if (!entry.ok) throw entry.value;
-          const values = entry.value as ArrayLike<unknown>;
+          if (entry instanceof Failure) throw entry.error;
+          const values = entry as ArrayLike<unknown>;
           for (let k = 0; k < values.length; k++) yield values[k];
           continue;
         }
@@ -957,7 +979,10 @@ export class Pool {
     } finally {
       group?.dispose();
       // The consumer stopped early or a task failed: drop what has not started.
-      for (const job of live) if (job.state === QUEUED) this.#settle(job, false, new AbortError('imap consumer stopped'));
+      for (let i = this.#head; i < this.#pending.length; i++) {
+        const job = this.#pending[i]!;
+        if (job.owner === owner && job.state === QUEUED) this.#settle(job, false, new AbortError('imap consumer stopped'));
+      }
       if (!exhausted) {
         try {
           await (source as AsyncIterator<unknown>).return?.();

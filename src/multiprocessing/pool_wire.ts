@@ -84,6 +84,7 @@ export function unpackNumber(payload: Uint8Array): number {
 /** The float64 bytes of `values` when every one is a number, else null. */
 export function packNumbers(values: ArrayLike<unknown>): Uint8Array | null {
   const n = values.length;
+  if (n === 1) return typeof values[0] === 'number' ? packNumber(values[0]) : null;
   for (let i = 0; i < n; i++) if (typeof values[i] !== 'number') return null;
   const f64 = new Float64Array(n);
   for (let i = 0; i < n; i++) f64[i] = values[i] as number;
@@ -91,7 +92,8 @@ export function packNumbers(values: ArrayLike<unknown>): Uint8Array | null {
 }
 
 /** The numbers of a {@link packNumbers} payload (copied: the payload may sit unaligned in its frame). */
-export function unpackNumbers(payload: Uint8Array): Float64Array {
+export function unpackNumbers(payload: Uint8Array): ArrayLike<number> {
+  if (payload.length === 8) return [unpackNumber(payload)];
   return new Float64Array(new Uint8Array(payload).buffer);
 }
 
