@@ -5,8 +5,7 @@
 // starts first. `using held = await l.hold()` is Python's `with l:` — the
 // lock is released at the end of the block, also when the block throws
 // (the seed's explicit acquire()/release() pair works too).
-import { Process, isMainModule, task } from 'weft';
-import { Lock } from '../src/multiprocessing/synchronize.js';
+import { Lock, Process, isMainModule, task } from 'weft';
 
 export const f = task(import.meta, async function f(l: Lock, i: number) {
   using held = await l.hold();

@@ -23,9 +23,17 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Process, isMainModule, task, type ContextName } from 'weft';
-import { Event, Lock, Semaphore } from '../../src/multiprocessing/synchronize.js';
-import { SharedArray, Value } from '../../src/multiprocessing/sharedctypes.js';
+import {
+  Event,
+  Lock,
+  Process,
+  Semaphore,
+  SharedArray,
+  Value,
+  isMainModule,
+  task,
+  type ContextName,
+} from 'weft';
 
 type Mode = 'acquire' | 'hold' | 'acquireSync';
 
