@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { eventually, openFds, pidAlive, runNode } from '../helpers/run.js';
 import {
   CustomError,
+  abort,
   add,
   countCalls,
   echo,
@@ -196,6 +197,14 @@ for (const context of ['process', 'thread'] as const) {
         assert.equal(err.exitCode, -9);
         assert.match(err.message, /killed by SIGKILL/);
         assert.deepEqual(await pool.map(square, [1, 2, 3], 1), [1, 4, 9]);
+      });
+
+      test('a worker crashing natively (SIGABRT) rejects its task with WorkerLostError', async () => {
+        await using pool = new Pool({ processes: 1, context });
+        const err = await pool.apply(abort, []).catch((e: unknown) => e);
+        assert.ok(err instanceof WorkerLostError, String(err));
+        assert.equal(err.signal, 'SIGABRT');
+        assert.equal(await pool.apply(square, [4]), 16);
       });
     }
 
