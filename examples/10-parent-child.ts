@@ -5,10 +5,15 @@
 import { Process, currentProcess, isMainModule, parentProcess, task } from 'weft';
 
 function info(title: string): void {
-  console.log(title);
-  console.log(`  module name: ${currentProcess().name}`);
-  console.log(`  parent process: ${parentProcess()?.pid ?? process.ppid}`);
-  console.log(`  process id: ${currentProcess().pid}`);
+  // One write per report, so that concurrent processes do not interleave its lines.
+  console.log(
+    [
+      title,
+      `  module name: ${currentProcess().name}`,
+      `  parent process: ${parentProcess()?.pid ?? process.ppid}`,
+      `  process id: ${currentProcess().pid}`,
+    ].join('\n'),
+  );
 }
 
 /** A grandchild: prints who it is. */

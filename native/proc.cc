@@ -1,6 +1,7 @@
 // Process facts the multiprocessing layer needs and Node does not expose:
 // the calling thread's kernel id (a worker thread's unique "pid"), liveness of
-// an id, the parent-death signal, and socket pairs used as liveness tokens.
+// an id, the parent-death signal, socket pairs used as liveness tokens, and
+// fd passing (SCM_RIGHTS) to a child that is already running.
 #include "weft.h"
 
 #include <errno.h>
@@ -13,6 +14,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <vector>
 
 namespace weft {
 namespace {
@@ -75,6 +78,62 @@ Napi::Value PeerClosed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), closed);
 }
 
+// sendFds(sock, fds[]) -> 0 or -errno: one byte of data carrying `fds` as
+// SCM_RIGHTS (unix(7)); the receiver gets its own copies of the open files.
+Napi::Value SendFds(const Napi::CallbackInfo& info) {
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  Napi::Array list = info[1].As<Napi::Array>();
+  uint32_t n = list.Length();
+  if (n > 250) return Napi::Number::New(info.Env(), -EINVAL);
+  std::vector<int> fds(n);
+  for (uint32_t i = 0; i < n; i++) fds[i] = list.Get(i).As<Napi::Number>().Int32Value();
+  char byte = 'w';
+  struct iovec iov = {&byte, 1};
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * (n ? n : 1)), 0);
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (n) {
+    msg.msg_control = control.data();
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * n);
+    memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * n);
+  }
+  ssize_t r;
+  do r = sendmsg(sock, &msg, MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
+// recvFds(sock) -> fds[] (close-on-exec) or -errno; blocks until a message
+// arrives; [] with no fds at all means the sender closed its end.
+Napi::Value RecvFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  char byte;
+  struct iovec iov = {&byte, 1};
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * 250), 0);
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  ssize_t r;
+  do r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
+  if (r < 0) return Napi::Number::New(env, -errno);
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    int* fds = reinterpret_cast<int*>(CMSG_DATA(c));
+    for (size_t i = 0; i < count; i++) out.Set(k++, fds[i]);
+  }
+  return out;
+}
+
 }  // namespace
 
 void InitProc(Napi::Env env, Napi::Object exports) {
@@ -83,6 +142,8 @@ void InitProc(Napi::Env env, Napi::Object exports) {
   exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair));
   exports.Set("peerClosed", Napi::Function::New(env, PeerClosed));
+  exports.Set("sendFds", Napi::Function::New(env, SendFds));
+  exports.Set("recvFds", Napi::Function::New(env, RecvFds));
 }
 
 }  // namespace weft

@@ -34,6 +34,8 @@ export interface NativeAddon {
   setParentDeathSignal(signal: number): number;
   socketPair(): [number, number] | number;
   peerClosed(fd: number): boolean;
+  sendFds(socket: number, fds: number[]): number;
+  recvFds(socket: number): number[] | number;
   // socket.cc and select.cc add their functions here.
   [name: string]: unknown;
 }

@@ -45,6 +45,13 @@ export function newLedgerBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(SLOTS * 4);
 }
 
+/** Lists `fd` in a worker's ledger from the starter's side, before handing it over. */
+export function ledgerAdd(buffer: SharedArrayBuffer, fd: number): void {
+  const slots = new Int32Array(buffer);
+  for (let i = 0; i < slots.length; i++) if (Atomics.compareExchange(slots, i, 0, fd + 1) === 0) return;
+  throw new Error(`weft: more than ${SLOTS} shared objects handed to one worker thread`);
+}
+
 /** The fds a finished worker left open (each stored as fd + 1). */
 export function leftovers(buffer: SharedArrayBuffer): number[] {
   return Array.from(new Int32Array(buffer).filter((v) => v !== 0), (v) => v - 1);

@@ -1,15 +1,19 @@
 /**
- * Start method `process`: a fresh Node.js process running `spawn_main.js`, the
- * twin of CPython's `popen_spawn_posix.py`. The preparation goes down a pipe on
- * fd 3; each shared object's fd is placed in a stdio slot from fd 4 on, so
- * nothing but the intended fds crosses (weft's own fds are close-on-exec).
+ * Start method `process`: a Node.js process running `spawn_main.js`, the twin
+ * of CPython's `popen_spawn_posix.py` (with a touch of `popen_forkserver.py`:
+ * the child is booted ahead of need). The preparation and the shared objects'
+ * fds reach it over a Unix socket on its fd 3 as SCM_RIGHTS, so nothing but
+ * the intended fds crosses (weft's own fds are close-on-exec).
  * The child inherits the parent's loader options (`--import tsx`), so a task
  * declared in a `.ts` file runs there too.
  * @module
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import v8 from 'node:v8';
+import { check } from '../errors.js';
+import { native } from '../native.js';
+import { SharedBlock } from './shared_memory.js';
 import { childMain, type Popen, type StartRequest } from './popen.js';
 
 
@@ -44,42 +48,121 @@ function signalNumber(signal: NodeJS.Signals): number {
 }
 
 /** Starts a child process. */
-export function startProcess({ prep, fds, daemon }: StartRequest): Popen {
-  const child = spawn(process.execPath, [...childExecArgv(), childMain.pathname], {
-    stdio: ['ignore', 'inherit', 'inherit', 'pipe', ...fds],
-    env: process.env,
-  });
+/** Seconds a spare child waits for work before the parent lets it go. */
+const SPARE_IDLE_SECONDS = 10;
+
+/** A child process booted ahead of need, blocked reading its work from fd 3. */
+interface Spare {
+  child: ChildProcess;
+  /** Our end of the socket pair whose other end is the child's fd 3. */
+  socket: number;
+  exitCode: number | null;
+  exited: Promise<number>;
+  idle: NodeJS.Timeout | null;
+}
+
+let spare: Spare | null = null;
+
+function spawnSpare(): Spare {
+  const pair = native.socketPair();
+  if (typeof pair === 'number') check(pair);
+  const [mine, theirs] = pair as [number, number];
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [...childExecArgv(), childMain.pathname], {
+      stdio: ['ignore', 'inherit', 'inherit', theirs],
+      env: { ...process.env, WEFT_PARENT_PID: String(process.pid) },
+    });
+  } finally {
+    native.fdClose(theirs);
+  }
   if (child.pid === undefined) {
     // spawn reports ENOENT/EAGAIN asynchronously; the pid is missing at once.
-    throw new Error(`could not start a process for ${prep.name}`);
+    native.fdClose(mine);
+    throw new Error('could not start a child process');
   }
-  const control = child.stdio[3] as NodeJS.WritableStream & { unref?: () => void };
-  control.on('error', () => {
-    // The child died before reading its preparation; its exit code tells the story.
+  child.unref();
+  let settle: (code: number) => void = () => {};
+  const s: Spare = { child, socket: mine, exitCode: null, exited: new Promise((r) => (settle = r)), idle: null };
+  child.on('exit', (code, signal) => {
+    s.exitCode = code ?? -signalNumber(signal!);
+    if (spare === s) discard(s);
+    settle(s.exitCode);
   });
-  control.end(v8.serialize({ prep, fdCount: fds.length, parentPid: process.pid }));
+  return s;
+}
 
-  let exitCode: number | null = null;
-  const exited = new Promise<number>((resolve) => {
-    child.on('exit', (code, signal) => {
-      exitCode = code ?? -signalNumber(signal!);
-      resolve(exitCode);
-    });
-  });
-  const pid = child.pid;
+function discard(s: Spare): void {
+  if (spare === s) spare = null;
+  if (s.idle) clearTimeout(s.idle);
+  if (s.socket >= 0) native.fdClose(s.socket);
+  s.socket = -1;
+  if (s.exitCode === null) s.child.kill('SIGKILL');
+}
+
+/** Boots the next spare on the next turn of the loop, so that `start()` itself stays quick. */
+function replenish(): void {
+  setImmediate(() => {
+    if (spare) return;
+    const s = spawnSpare();
+    s.idle = setTimeout(() => discard(s), SPARE_IDLE_SECONDS * 1000).unref();
+    spare = s;
+  }).unref();
+}
+
+process.on('exit', () => {
+  if (spare) discard(spare);
+});
+
+/**
+ * Hands the work to a booted child: the preparation in a memfd, it and the
+ * shared objects' fds passed over the socket (SCM_RIGHTS). A small message,
+ * so the send never blocks; false when the child is already gone.
+ */
+function hand(s: Spare, { prep, fds }: StartRequest): boolean {
+  const payload = v8.serialize({ prep, env: { ...process.env }, cwd: process.cwd() });
+  const block = SharedBlock.create(payload.length + 4);
+  new DataView(block.buffer).setUint32(0, payload.length, true);
+  new Uint8Array(block.buffer, 4, payload.length).set(payload);
+  const result = native.sendFds(s.socket, [block.fd, ...fds]);
+  block.close();
+  native.fdClose(s.socket);
+  s.socket = -1;
+  if (s.idle) clearTimeout(s.idle);
+  return result === 0;
+}
+
+/**
+ * Starts a child process. Like Python's forkserver, weft keeps one child
+ * booted ahead (node started, weft loaded): `start()` hands it the work and
+ * boots the next one in the background, so a start costs the import of the
+ * task's module rather than a whole Node start-up. An unused spare is let go
+ * after a few idle seconds; it dies with its parent like any child.
+ */
+export function startProcess(request: StartRequest): Popen {
+  let s = spare;
+  spare = null;
+  if (!s || s.exitCode !== null || !hand(s, request)) {
+    if (s) discard(s);
+    s = spawnSpare();
+    if (!hand(s, request)) {
+      discard(s);
+      throw new Error(`could not start a process for ${request.prep.name}`);
+    }
+  }
+  replenish();
+  const child = s.child;
+  const owned = s;
   const popen: Popen = {
-    pid,
+    pid: child.pid!,
     get exitCode() {
-      return exitCode;
+      return owned.exitCode;
     },
-    exited,
-    terminate: () => void (exitCode === null && child.kill('SIGTERM')),
-    kill: () => void (exitCode === null && child.kill('SIGKILL')),
-    unref: () => {
-      child.unref();
-      control.unref?.();
-    },
+    exited: owned.exited,
+    terminate: () => void (owned.exitCode === null && child.kill('SIGTERM')),
+    kill: () => void (owned.exitCode === null && child.kill('SIGKILL')),
+    unref: () => child.unref(),
   };
-  if (daemon) popen.unref();
+  if (!request.daemon) child.ref();
   return popen;
 }

@@ -10,17 +10,80 @@
 import { Worker } from 'node:worker_threads';
 import { check } from '../errors.js';
 import { native } from '../native.js';
-import { leftovers, newLedgerBuffer } from './ledger.js';
+import { ledgerAdd, leftovers, newLedgerBuffer } from './ledger.js';
 import { childMain, type Popen, type StartRequest } from './popen.js';
 import { childExecArgv } from './popen_spawn.js';
-
 
 const SIGTERM = 15;
 const SIGKILL = 9;
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 
-/** Starts a worker thread. */
+/** Seconds a spare worker waits for work before its starter lets it go. */
+const SPARE_IDLE_SECONDS = 10;
+
+/** A worker thread booted ahead of need, waiting for its work message. */
+interface Spare {
+  worker: Worker;
+  ledger: SharedArrayBuffer;
+  tid: Int32Array;
+  exitCode: number | null;
+  /** 15 or 9 once terminate() or kill() stopped it: reported as -signal. */
+  stoppedBy: number;
+  exited: Promise<number>;
+  idle: NodeJS.Timeout | null;
+}
+
+let spare: Spare | null = null;
+
+function bootSpare(): Spare {
+  const ledgerBuffer = newLedgerBuffer();
+  const tid = new SharedArrayBuffer(4);
+  const worker = new Worker(childMain, {
+    workerData: { ledger: ledgerBuffer, tid },
+    execArgv: childExecArgv(),
+    stdin: false,
+  });
+  worker.unref();
+  let settle: (code: number) => void = () => {};
+  const s: Spare = {
+    worker,
+    ledger: ledgerBuffer,
+    tid: new Int32Array(tid),
+    exitCode: null,
+    stoppedBy: 0,
+    exited: new Promise((r) => (settle = r)),
+    idle: null,
+  };
+  worker.on('error', () => {
+    // An uncaught error escaping spawn_main's own handler; 'exit' follows with code 1.
+  });
+  worker.on('exit', (code) => {
+    for (const fd of leftovers(ledgerBuffer)) native.fdClose(fd);
+    s.exitCode = s.stoppedBy ? -s.stoppedBy : code;
+    if (spare === s) spare = null;
+    settle(s.exitCode);
+  });
+  return s;
+}
+
+function replenish(): void {
+  setImmediate(() => {
+    if (spare) return;
+    const s = bootSpare();
+    s.idle = setTimeout(() => {
+      if (spare === s) spare = null;
+      void s.worker.terminate();
+    }, SPARE_IDLE_SECONDS * 1000).unref();
+    spare = s;
+  }).unref();
+}
+
+/**
+ * Starts a worker thread: hands the work to the worker booted ahead (Node's
+ * worker start-up and weft's import already done) and boots the next one in
+ * the background. An unused spare is let go after a few idle seconds.
+ */
 export function startThread({ prep, fds, daemon }: StartRequest): Popen {
   if (nodeMajor < 22 && [childMain.href, prep.task.url].some((url) => /\.[mc]?ts$/.test(url))) {
     // Node 20 does not apply module loader hooks (tsx's) inside worker threads.
@@ -29,49 +92,35 @@ export function startThread({ prep, fds, daemon }: StartRequest): Popen {
         "TypeScript through a loader (Node 22 can). Use getContext('process'), or run the compiled JavaScript.",
     );
   }
-  // The worker's own copies of the fds, made now: the starter may close its
-  // copies as soon as start() returns. They are in the ledger from the outset.
-  const ledgerBuffer = newLedgerBuffer();
+  let s = spare;
+  spare = null;
+  if (!s || s.exitCode !== null) s = bootSpare();
+  if (s.idle) clearTimeout(s.idle);
+  // The worker's own copies of the fds, made now (the starter may close its
+  // copies as soon as start() returns), in its ledger from the outset.
   const own = fds.map((fd) => check(native.fdDup(fd)));
-  new Int32Array(ledgerBuffer).set(own.map((fd) => fd + 1));
-  const tid = new SharedArrayBuffer(4);
-  const worker = new Worker(childMain, {
-    workerData: { prep, fds: own, ledger: ledgerBuffer, tid },
-    execArgv: childExecArgv(),
-    stdin: false,
-  });
-  let exitCode: number | null = null;
-  let stoppedBy = 0;
-  const exited = new Promise<number>((resolve) => {
-    worker.on('error', () => {
-      // An uncaught error escaping spawn_main's own handler; 'exit' follows with code 1.
-    });
-    worker.on('exit', (code) => {
-      for (const fd of leftovers(ledgerBuffer)) native.fdClose(fd);
-      exitCode = stoppedBy ? -stoppedBy : code;
-      resolve(exitCode);
-    });
-  });
+  for (const fd of own) ledgerAdd(s.ledger, fd);
+  s.worker.postMessage({ prep, fds: own, env: { ...process.env }, cwd: process.cwd() });
+  if (!daemon) s.worker.ref();
+  replenish();
+  const owned = s;
   const stop = (signal: number) => {
-    if (exitCode !== null || stoppedBy) return;
-    stoppedBy = signal;
-    void worker.terminate();
+    if (owned.exitCode !== null || owned.stoppedBy) return;
+    owned.stoppedBy = signal;
+    void owned.worker.terminate();
   };
-  const popen: Popen = {
+  return {
     get pid() {
-      const view = new Int32Array(tid);
       // The tid is published by the thread as its first act; wait for it.
-      if (Atomics.load(view, 0) === 0) Atomics.wait(view, 0, 0, 10_000);
-      return Atomics.load(view, 0);
+      if (Atomics.load(owned.tid, 0) === 0) Atomics.wait(owned.tid, 0, 0, 10_000);
+      return Atomics.load(owned.tid, 0);
     },
     get exitCode() {
-      return exitCode;
+      return owned.exitCode;
     },
-    exited,
+    exited: owned.exited,
     terminate: () => stop(SIGTERM),
     kill: () => stop(SIGKILL),
-    unref: () => worker.unref(),
+    unref: () => owned.worker.unref(),
   };
-  if (daemon) popen.unref();
-  return popen;
 }
