@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { Process, UnsendableError, ValueError, activeChildren, cpuCount, currentProcess, getContext, parentProcess } from 'weft';
-import { eventually, pidAlive, runNode } from '../helpers/run.js';
-import { exitWith, fail, nest, noop, report, sleepFor } from './fixtures/procs.js';
+import { eventually, pidAlive, runNode, sleep } from '../helpers/run.js';
+import { environment, exitWith, fail, nest, noop, report, sleepFor } from './fixtures/procs.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -62,6 +62,25 @@ for (const context of ['process', 'thread'] as const) {
       await p.join();
       p.close();
       assert.throws(() => p.isAlive(), /closed/);
+    });
+
+    test('a child sees the environment as it was at start(), even when booted before', async () => {
+      const { Queue } = await import('weft');
+      const q = new Queue<{ value: string | null; cwd: string }>();
+      const first = new Process({ target: environment, args: [q, 'WEFT_TEST_VALUE'], context });
+      first.start();
+      assert.deepEqual(await q.get({ timeout: 20 }), { value: null, cwd: process.cwd() });
+      await first.join();
+      await sleep(0.3); // the next child is booting meanwhile
+      process.env.WEFT_TEST_VALUE = `set after boot (${context})`;
+      try {
+        const second = new Process({ target: environment, args: [q, 'WEFT_TEST_VALUE'], context });
+        second.start();
+        assert.deepEqual(await q.get({ timeout: 20 }), { value: `set after boot (${context})`, cwd: process.cwd() });
+        await second.join();
+      } finally {
+        delete process.env.WEFT_TEST_VALUE;
+      }
     });
 
     test('a process starts a process; each knows its own and its parent pid and name', async () => {
