@@ -56,16 +56,36 @@ import { requireTaskRef, type TaskRef } from './task.js';
 
 export { AbortError, AsyncResult, WorkerLostError } from './pool_result.js';
 
-/** Any task function; parameters are checked against the arguments given. */
+/**
+ * Any task function; parameters are checked against the arguments given.
+ * @example
+ * const run = <F extends PoolTask>(fn: F, args: Parameters<F>) => pool.apply(fn, args);
+ */
 export type PoolTask = (...args: never[]) => unknown;
-/** What a task's call resolves to (a returned promise is awaited in the worker). */
+/**
+ * What a task's call resolves to (a returned promise is awaited in the worker).
+ * @example
+ * type N = TaskResult<typeof square>; // number
+ */
 export type TaskResult<F extends PoolTask> = Awaited<ReturnType<F>>;
-/** A one-argument task, as `map` and `imap` take. */
+/**
+ * A one-argument task, as `map` and `imap` take.
+ * @example
+ * const squares = <F extends MapTask>(fn: F, xs: Parameters<F>[0][]) => pool.map(fn, xs);
+ */
 export type MapTask = (arg: never) => unknown;
-/** Input of the map family: any iterable, or an async iterable. */
+/**
+ * Input of the map family: any iterable, or an async iterable.
+ * @example
+ * const input: Items<number> = new Set([1, 2, 3]);
+ */
 export type Items<T> = Iterable<T> | AsyncIterable<T>;
 
-/** Options of {@link Pool}. */
+/**
+ * Options of {@link Pool}.
+ * @example
+ * new Pool({ processes: 4, context: 'thread', initializer: setUp, initargs: ['db.sqlite'], maxTasksPerChild: 1000 });
+ */
 export interface PoolOptions {
   /** Number of workers; `cpuCount()` by default. */
   processes?: number;
@@ -79,7 +99,11 @@ export interface PoolOptions {
   maxTasksPerChild?: number | null;
 }
 
-/** Options every submitting call takes last. */
+/**
+ * Options every submitting call takes last.
+ * @example
+ * await pool.apply(slow, [], { timeout: 5, signal: AbortSignal.timeout(10_000) });
+ */
 export interface CallOptions {
   /** Stops the call: tasks not started are dropped, a running one's worker is replaced; rejects with {@link AbortError}. */
   signal?: AbortSignal;
@@ -87,13 +111,21 @@ export interface CallOptions {
   timeout?: number | null;
 }
 
-/** Options of `applyAsync`: callbacks run in this process, like Python's. */
+/**
+ * Options of `applyAsync`: callbacks run in this process, like Python's.
+ * @example
+ * pool.applyAsync(square, [3], { callback: (v) => console.log(v), errorCallback: (e) => console.error(e) });
+ */
 export interface ApplyOptions<R> extends CallOptions {
   callback?: (value: R) => void;
   errorCallback?: (error: Error) => void;
 }
 
-/** Options of the map family. */
+/**
+ * Options of the map family.
+ * @example
+ * await pool.map(square, items, { chunksize: 100, timeout: 60 });
+ */
 export interface MapOptions<R = unknown> extends CallOptions {
   /** Items per task; `map` picks `ceil(n / (4 × workers))` like Python, `imap` 1. */
   chunksize?: number;
@@ -101,7 +133,11 @@ export interface MapOptions<R = unknown> extends CallOptions {
   errorCallback?: (error: Error) => void;
 }
 
-/** One worker's figures in {@link PoolStats}. */
+/**
+ * One worker's figures in {@link PoolStats}.
+ * @example
+ * for (const w of pool.stats().workers) console.log(w.pid, w.tasksDone, w.busySeconds);
+ */
 export interface WorkerStats {
   /** The worker's pid (a worker thread's tid; 0 until that thread has started). */
   pid: number;
@@ -111,7 +147,11 @@ export interface WorkerStats {
   busySeconds: number;
 }
 
-/** What {@link Pool.stats} reports. Counts are tasks as sent (a map chunk counts as one). */
+/**
+ * What {@link Pool.stats} reports. Counts are tasks as sent (a map chunk counts as one).
+ * @example
+ * const { queued, running, completed, failed } = pool.stats();
+ */
 export interface PoolStats {
   /** Tasks waiting in this process for a worker. */
   queued: number;
