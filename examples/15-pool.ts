@@ -12,8 +12,7 @@
  *   node dist/examples/15-pool.js --sleep 0.2  # shorter tasks (WEFT_TOUR=1 uses 0.2 too)
  */
 import { parseArgs } from 'node:util';
-import { currentProcess, isMainModule, task } from 'weft';
-import { Pool } from '../src/multiprocessing/pool.js';
+import { Pool, currentProcess, isMainModule, task } from 'weft';
 
 export const foo = task(import.meta, async function foo(i: number, seconds: number): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));

@@ -21,7 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Process, isMainModule, task } from 'weft';
-import { Manager, type DictProxy, type EventProxy, type ListProxy, type QueueProxy } from '../../src/multiprocessing/managers.js';
+import { Manager, type DictProxy, type EventProxy, type ListProxy, type QueueProxy } from 'weft';
 
 type Point = 'dict_set' | 'dict_set_pipelined' | 'list_append' | 'incr' | 'incr_pipelined';
 const WINDOW = 256;

@@ -10,8 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { isMainModule, task } from 'weft';
-import { Pool } from '../../src/multiprocessing/pool.js';
+import { Pool, isMainModule, task } from 'weft';
 
 export const square = task(import.meta, function square(x: number): number {
   return x * x;
