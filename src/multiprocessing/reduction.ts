@@ -22,7 +22,7 @@
 import v8 from 'node:v8';
 // 'msgpackr/pack' is msgpackr without its optional native extractor, whose failed
 // lookup (its install script is not run) costs ~45 ms at every process start.
-import { Packr } from 'msgpackr/pack';
+import { Packr, RESERVE_START_SPACE } from 'msgpackr/pack';
 
 /** Symbol under which a shareable weft object describes itself for transfer. */
 export const reduce: unique symbol = Symbol.for('weft.reduce');
@@ -264,10 +264,10 @@ function revive(value: unknown, fds: number[] | null, seen: Map<object, unknown>
  */
 export function dumps(value: unknown, path = 'obj', fds: FdChannel | null = null): Uint8Array {
   if (isPlain(value, 0)) {
-    const body = packr.pack(value);
-    const out = new Uint8Array(body.length + 1);
+    // One byte reserved in front for the tag: no copy. msgpackr never writes
+    // over a buffer it returned (it moves on to a new one), so this is ours.
+    const out = packr.pack(value, RESERVE_START_SPACE | 1);
     out[0] = PLAIN;
-    out.set(body, 1);
     return out;
   }
   const body = v8.serialize(prepare(value, path, fds, new Map()));
@@ -292,14 +292,13 @@ export function isBytes(payload: Uint8Array): boolean {
 
 /** Deserialises one message; `fds` are the local fds that arrived with it. */
 export function loads(payload: Uint8Array, fds: number[] | null = null): unknown {
-  const body = payload.subarray(1);
   switch (payload[0]) {
     case PLAIN:
-      return packr.unpack(body);
+      return packr.unpack(payload, { start: 1 });
     case STRUCTURED:
-      return revive(v8.deserialize(body), fds, new Map());
+      return revive(v8.deserialize(payload.subarray(1)), fds, new Map());
     case BYTES:
-      return Buffer.from(body);
+      return Buffer.from(payload.subarray(1));
     default:
       throw new TypeError(`weft: corrupt message (unknown tag ${payload[0]})`);
   }
