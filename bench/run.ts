@@ -1,0 +1,27 @@
+// `npm run bench`: every benchmark, one after the other, each printing its
+// table (and writing bench/results/*.json). Figures and the reading of them are
+// in docs/PERFORMANCE.md. About 15 minutes on 2 cores.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const benches = [
+  ['Queue, Pipe and start-up vs Python multiprocessing', 'multiprocessing/transport.js'],
+  ['Lock + Value vs Python multiprocessing', 'multiprocessing/lock_value.js'],
+  ['Manager vs Python multiprocessing.Manager', 'multiprocessing/manager.js'],
+  ['Pool vs Python, piscina, tinypool, workerpool', 'multiprocessing/pool.js'],
+  ['weft/coro vs gevent, greenlet, p-map, p-limit', 'coro/run.js'],
+  ['weft/io servers vs Node net, Python selectors, uvloop, C epoll', 'io/run.js'],
+] as const;
+
+let failed = 0;
+for (const [title, file] of benches) {
+  console.log(`\n## ${title}\n`);
+  const r = spawnSync(process.execPath, [fileURLToPath(new URL(`./${file}`, import.meta.url)), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) {
+    console.error(`bench ${file} failed (exit ${r.status ?? r.signal})`);
+    failed++;
+  }
+}
+process.exitCode = failed ? 1 : 0;
