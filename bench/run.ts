@@ -16,7 +16,7 @@ const benches = [
 let failed = 0;
 for (const [title, file] of benches) {
   console.log(`\n## ${title}\n`);
-  const r = spawnSync(process.execPath, [fileURLToPath(new URL(`./${file}`, import.meta.url)), ...process.argv.slice(2)], {
+  const r = spawnSync(process.execPath, [fileURLToPath(new URL(`./${file}`, import.meta.url))], {
     stdio: 'inherit',
   });
   if (r.status !== 0) {
