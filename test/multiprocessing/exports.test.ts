@@ -1,0 +1,30 @@
+// Pins the public names of `weft`: adding or removing one is a decision, made here.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as weft from 'weft';
+
+test("weft exports exactly its public API", () => {
+  assert.deepEqual(Object.keys(weft).sort(), [
+    'AbortError', 'ArrayProxy', 'AsyncResult', 'AuthenticationError', 'AutoProxy', 'Barrier', 'BarrierProxy',
+    'BaseContext', 'BaseProxy', 'BlockingIOError', 'BoundedSemaphore', 'BrokenBarrierError', 'BrokenPipeError',
+    'Condition', 'ConditionProxy', 'Connection', 'ConnectionError', 'ConnectionResetError', 'DictProxy', 'EOFError',
+    'Empty', 'Event', 'EventProxy', 'Full', 'IndexError', 'JoinableQueue', 'JoinableQueueProxy', 'KeyError',
+    'ListProxy', 'Lock', 'LockProxy', 'Manager', 'NamespaceProxy', 'OSError', 'Pipe', 'Pool', 'Process', 'Queue',
+    'QueueProxy', 'RLock', 'RemoteError', 'Semaphore', 'SemaphoreProxy', 'SharedArray', 'SimpleQueue', 'TimeoutError',
+    'UnsendableError', 'Value', 'ValueError', 'ValueProxy', 'WorkerLostError', 'activeChildren', 'cpuCount',
+    'currentProcess', 'getContext', 'isMainModule', 'parentProcess', 'task', 'wait',
+  ]);
+});
+
+test('a context carries every class and function of the multiprocessing API', () => {
+  for (const name of ['process', 'thread'] as const) {
+    const ctx = weft.getContext(name);
+    for (const member of ['Process', 'Queue', 'JoinableQueue', 'SimpleQueue', 'Pipe', 'Lock', 'RLock', 'Semaphore',
+      'BoundedSemaphore', 'Condition', 'Event', 'Barrier', 'Value', 'SharedArray', 'Pool', 'Manager',
+      'currentProcess', 'parentProcess', 'activeChildren', 'cpuCount'] as const) {
+      assert.equal(typeof ctx[member], 'function', `${name} context lacks ${member}`);
+    }
+    assert.equal(ctx.Queue, weft.Queue);
+    assert.equal(ctx.Lock, weft.Lock);
+  }
+});
