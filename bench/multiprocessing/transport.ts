@@ -2,7 +2,8 @@
 // (spawn) in one run — issue 2's performance points:
 //   queue: one child puts 100k small dicts, the parent gets them (messages/s);
 //   pipe:  send, echo back, receive between parent and child (round trips/s);
-//   start: start + join of a no-op target (ms, median of 20).
+//   start: start + join of a no-op target, back to back (ms, median of 20);
+//   start_paced: the same with 0.3 s between starts (ms, median of 10).
 // Each measurement runs in a fresh process, the contenders interleaved,
 // repeated; medians with min..max. JSON in bench/results/transport.json.
 //
@@ -18,6 +19,7 @@ import { echo, noop, produce } from './transport_tasks.js';
 const QUEUE_N = 100_000;
 const PIPE_N = 20_000;
 const START_N = 20;
+const PACED_N = 10;
 
 async function queue(context: ContextName): Promise<number> {
   const q = new Queue<unknown>();
@@ -64,7 +66,25 @@ async function start(context: ContextName): Promise<number> {
   return median(times);
 }
 
-const measures = { queue, pipe, start };
+/**
+ * Start + join with a pause between starts. weft boots children ahead of need
+ * (see popen_spawn.ts); back to back, starts wait for those boots, while with
+ * a pause the next child is ready. Python's spawn gains nothing from the pause.
+ */
+async function start_paced(context: ContextName): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < PACED_N; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    const t = performance.now();
+    const p = new Process({ target: noop, context });
+    p.start();
+    await p.join();
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+const measures = { queue, pipe, start, start_paced };
 type Which = keyof typeof measures;
 
 const self = fileURLToPath(import.meta.url);
@@ -76,12 +96,12 @@ function runWeft(which: Which, context: ContextName): number {
 }
 
 function runPython(which: Which): number {
-  const n = { queue: QUEUE_N, pipe: PIPE_N, start: START_N }[which];
+  const n = { queue: QUEUE_N, pipe: PIPE_N, start: START_N, start_paced: PACED_N }[which];
   const out = JSON.parse(execFileSync('python3', [pythonScript, which, String(n)], { encoding: 'utf8', timeout: 120_000 }));
-  return which === 'start' ? out.ms : out.rate;
+  return which.startsWith('start') ? out.ms : out.rate;
 }
 
-const fmt = (x: number, which: Which) => (which === 'start' ? `${x.toFixed(1)} ms` : `${Math.round(x).toLocaleString('en')}/s`);
+const fmt = (x: number, which: Which) => (which.startsWith('start') ? `${x.toFixed(1)} ms` : `${Math.round(x).toLocaleString('en')}/s`);
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

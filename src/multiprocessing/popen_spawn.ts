@@ -61,7 +61,13 @@ interface Spare {
   idle: NodeJS.Timeout | null;
 }
 
-let spare: Spare | null = null;
+/**
+ * Children booted ahead. Two, because a boot (Node, then weft) takes longer
+ * than a short-lived child runs: with one, back-to-back starts would wait for
+ * it; with two, boots overlap on the second core.
+ */
+const SPARES = 2;
+const spares: Spare[] = [];
 
 function spawnSpare(): Spare {
   const pair = native.socketPair();
@@ -86,32 +92,34 @@ function spawnSpare(): Spare {
   const s: Spare = { child, socket: mine, exitCode: null, exited: new Promise((r) => (settle = r)), idle: null };
   child.on('exit', (code, signal) => {
     s.exitCode = code ?? -signalNumber(signal!);
-    if (spare === s) discard(s);
+    discard(s);
     settle(s.exitCode);
   });
   return s;
 }
 
 function discard(s: Spare): void {
-  if (spare === s) spare = null;
+  const i = spares.indexOf(s);
+  if (i >= 0) spares.splice(i, 1);
   if (s.idle) clearTimeout(s.idle);
   if (s.socket >= 0) native.fdClose(s.socket);
   s.socket = -1;
   if (s.exitCode === null) s.child.kill('SIGKILL');
 }
 
-/** Boots the next spare on the next turn of the loop, so that `start()` itself stays quick. */
+/** Boots the next spares on the next turn of the loop, so that `start()` itself stays quick. */
 function replenish(): void {
   setImmediate(() => {
-    if (spare) return;
-    const s = spawnSpare();
-    s.idle = setTimeout(() => discard(s), SPARE_IDLE_SECONDS * 1000).unref();
-    spare = s;
+    while (spares.length < SPARES) {
+      const s = spawnSpare();
+      s.idle = setTimeout(() => discard(s), SPARE_IDLE_SECONDS * 1000).unref();
+      spares.push(s);
+    }
   }).unref();
 }
 
 process.on('exit', () => {
-  if (spare) discard(spare);
+  for (const s of [...spares]) discard(s);
 });
 
 /**
@@ -140,8 +148,7 @@ function hand(s: Spare, { prep, fds }: StartRequest): boolean {
  * after a few idle seconds; it dies with its parent like any child.
  */
 export function startProcess(request: StartRequest): Popen {
-  let s = spare;
-  spare = null;
+  let s = spares.shift() ?? null;
   if (!s || s.exitCode !== null || !hand(s, request)) {
     if (s) discard(s);
     s = spawnSpare();

@@ -34,7 +34,14 @@ interface Spare {
   idle: NodeJS.Timeout | null;
 }
 
-let spare: Spare | null = null;
+/** Workers booted ahead: two, so that back-to-back starts find one ready (see popen_spawn.ts). */
+const SPARES = 2;
+const spares: Spare[] = [];
+
+function forget(s: Spare): void {
+  const i = spares.indexOf(s);
+  if (i >= 0) spares.splice(i, 1);
+}
 
 function bootSpare(): Spare {
   const ledgerBuffer = newLedgerBuffer();
@@ -61,7 +68,7 @@ function bootSpare(): Spare {
   worker.on('exit', (code) => {
     for (const fd of leftovers(ledgerBuffer)) native.fdClose(fd);
     s.exitCode = s.stoppedBy ? -s.stoppedBy : code;
-    if (spare === s) spare = null;
+    forget(s);
     settle(s.exitCode);
   });
   return s;
@@ -69,13 +76,14 @@ function bootSpare(): Spare {
 
 function replenish(): void {
   setImmediate(() => {
-    if (spare) return;
-    const s = bootSpare();
-    s.idle = setTimeout(() => {
-      if (spare === s) spare = null;
-      void s.worker.terminate();
-    }, SPARE_IDLE_SECONDS * 1000).unref();
-    spare = s;
+    while (spares.length < SPARES) {
+      const s = bootSpare();
+      s.idle = setTimeout(() => {
+        forget(s);
+        void s.worker.terminate();
+      }, SPARE_IDLE_SECONDS * 1000).unref();
+      spares.push(s);
+    }
   }).unref();
 }
 
@@ -92,8 +100,7 @@ export function startThread({ prep, fds, daemon }: StartRequest): Popen {
         "TypeScript through a loader (Node 22 can). Use getContext('process'), or run the compiled JavaScript.",
     );
   }
-  let s = spare;
-  spare = null;
+  let s = spares.shift() ?? null;
   if (!s || s.exitCode !== null) s = bootSpare();
   if (s.idle) clearTimeout(s.idle);
   // The worker's own copies of the fds, made now (the starter may close its

@@ -48,6 +48,12 @@ describe('leaks', () => {
 
   for (const context of ['process', 'thread'] as const) {
     test(`children (${context}) that are killed mid-use leave no fd behind in the parent`, async () => {
+      // Boot the spare children first: they hold a few fds of their own for as long as they wait.
+      const warm = new Process({ target: echoQueue, args: [new Queue(), new Queue()], context });
+      warm.start();
+      warm.kill();
+      await warm.join();
+      await new Promise((r) => setTimeout(r, 500));
       await collect();
       const fds = openFds();
       for (let i = 0; i < 10; i++) {
