@@ -54,7 +54,15 @@ export async function main(argv: string[]): Promise<number> {
     console.log(command.help);
     return 0;
   }
-  return command.run(rest);
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    // Bad options (parseArgs' errors, RangeErrors of our own) are usage errors: a line, not a stack.
+    const usage = err instanceof RangeError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    console.error(`weft ${name}: ${usage ? (err as Error).message : String((err as Error).stack ?? err)}`);
+    if (usage) console.error(`Run \`weft ${name} --help\` for the options.`);
+    return usage ? 2 : 1;
+  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
