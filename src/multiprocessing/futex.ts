@@ -120,15 +120,3 @@ export async function waitFor<T>(word: Word, deadline: Deadline, ready: () => T 
     await word.sleep(seen, deadline.slice());
   }
 }
-
-/** The blocking twin of {@link waitFor}, for `…Sync` calls. */
-export function waitForSync<T>(word: Word, deadline: Deadline, ready: () => T | undefined): T | undefined {
-  for (;;) {
-    const seen = word.load();
-    const value = ready();
-    if (value !== undefined) return value;
-    if (deadline.expired) return undefined;
-    if (word.spin(seen)) continue;
-    word.sleepSync(seen, deadline.slice());
-  }
-}

@@ -191,20 +191,22 @@ export class Queue<T = unknown> {
   }
 
   /**
-   * Returns the first message if one is there: Python's `get_nowait`.
+   * Returns the first message if one is there: Python's `get_nowait`. Never
+   * waits: a message whose last chunks are still being written counts as not there yet.
    * @throws {Empty} when the queue is empty (or busy with another reader).
    */
   getNowait(): T {
     this.#checkOpen();
     const ring = this.ring;
-    if (!ring.isEmpty() && ring.getLock.tryAcquire()) {
+    if (ring.messageReady() && ring.getLock.tryAcquire()) {
       let payload;
       try {
-        payload = ring.readSync();
+        // Checked again under the lock: another reader may have taken it meanwhile.
+        payload = ring.messageReady() ? ring.readNow() : EMPTY;
       } finally {
         ring.getLock.release();
       }
-      if (payload !== EMPTY) return loads(payload) as T;
+      if (payload !== EMPTY && payload !== PARTIAL) return loads(payload) as T;
     }
     throw new Empty();
   }

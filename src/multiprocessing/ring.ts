@@ -20,7 +20,7 @@
  * skips orphan chunks that lack FIRST.
  * @module
  */
-import { Deadline, Word, waitFor, waitForSync } from './futex.js';
+import { Deadline, Word, waitFor } from './futex.js';
 import { isAlive, selfId } from './util.js';
 
 const HEADER_BYTES = 128;
@@ -87,9 +87,6 @@ class OwnedLock {
   }
   acquire(deadline: Deadline): Promise<boolean | undefined> {
     return waitFor(this.word, deadline, () => (this.tryAcquire() ? true : undefined));
-  }
-  acquireSync(deadline: Deadline): boolean | undefined {
-    return waitForSync(this.word, deadline, () => (this.tryAcquire() ? true : undefined));
   }
   /** The recorded owner, or 0. */
   owner(): number {
@@ -238,14 +235,27 @@ export class Ring {
     return message === EMPTY && this.#partial.length ? PARTIAL : message;
   }
 
-  /** The synchronous twin of {@link read}, for `…Sync` and non-blocking calls. */
-  readSync(): Uint8Array | typeof EMPTY {
-    for (;;) {
-      const message = this.#readChunks();
-      if (message !== EMPTY || this.#partial.length === 0) return message;
-      waitForSync(this.data, new Deadline(null), () => (this.isEmpty() && !this.#writerGone() ? undefined : true));
-      if (this.isEmpty()) this.#partial = [];
+  /**
+   * True when the next message is whole in the ring (all its chunks
+   * published), so that {@link readNow} returns it without waiting.
+   */
+  messageReady(): boolean {
+    let pos = Atomics.load(this.i32, READ_POS);
+    const end = Atomics.load(this.i32, WRITE_POS);
+    let started = this.#partial.length > 0;
+    while (pos !== end) {
+      const head = pos & this.#mask;
+      const header = this.#view.getUint32(head, true);
+      if (header & WRAP) {
+        pos = (pos + this.capacity - head) | 0;
+        continue;
+      }
+      if (header & FIRST) started = true;
+      // Orphan chunks (before any FIRST) are skipped by the reader, as here.
+      if (started && !(header & MORE)) return true;
+      pos = (pos + 4 + pad(header & LENGTH)) | 0;
     }
+    return false;
   }
 
   #writerGone(): boolean {

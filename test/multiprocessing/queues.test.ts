@@ -213,6 +213,14 @@ describe('Queue in one process', () => {
     assert.ok(big.equals(got));
   });
 
+  test('getNowait never waits for a message still being written in chunks (same thread)', async () => {
+    const q = new Queue<Buffer>({ capacity: 4096 });
+    const big = Buffer.alloc(50_000, 7);
+    await q.put(big); // chunked; most of it still waits in this process's feeder
+    assert.throws(() => q.getNowait(), Empty);
+    assert.ok(big.equals(await q.get({ timeout: 10 })));
+  });
+
   test('unsendable values are refused at put, naming the path, and nothing is enqueued', async () => {
     const q = new Queue<unknown>();
     await assert.rejects(q.put({ a: [0, { cb: () => 1 }] }), (e: Error) => e instanceof UnsendableError && /obj\.a\[1\]\.cb/.test(e.message));
