@@ -82,7 +82,7 @@ export function packNumber(value: number): Uint8Array {
  * a quarter slower on the CPU-bound benchmark.
  */
 function asSent(v: number): number {
-  return (v | 0) === v && !Object.is(v, -0) ? v | 0 : v;
+  return (v | 0) === v && (v !== 0 || 1 / v > 0) ? v | 0 : v;
 }
 
 /** The number of a {@link packNumber} payload. */
