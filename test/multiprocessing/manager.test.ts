@@ -223,6 +223,14 @@ describe('Manager (dict, list and values)', () => {
     const { runInNewContext } = await import('node:vm');
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
+    // Let proxies dropped by earlier tests be collected and released first,
+    // so that none of them is freed while this test counts.
+    let settled = -1;
+    for (let i = 0; i < 20 && (await m.stats()).objects !== settled; i++) {
+      settled = (await m.stats()).objects;
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const before = (await m.stats()).objects;
     let held: unknown[] | null = [];
     for (let i = 0; i < 20; i++) held.push(await m.dict());
