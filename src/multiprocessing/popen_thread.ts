@@ -7,6 +7,7 @@
  * does for a dead process.
  * @module
  */
+import { getHeapStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { check } from '../errors.js';
 import { native } from '../native.js';
@@ -17,7 +18,32 @@ import { childExecArgv } from './popen_spawn.js';
 const SIGTERM = 15;
 const SIGKILL = 9;
 
+/**
+ * The parent's options a worker thread may take: module loading and warnings.
+ * Node refuses process-wide ones in a worker (`--max-old-space-size`,
+ * `--expose-gc`, … : ERR_WORKER_INVALID_EXEC_ARGV); the heap limit is passed
+ * as a resource limit instead.
+ */
+function workerExecArgv(): string[] {
+  const withValue = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader', '--conditions', '-C']);
+  const alone = /^(--enable-source-maps|--no-warnings|--no-deprecation|--experimental-[\w-]+)$/;
+  const args = childExecArgv();
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const flag = arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg;
+    if (withValue.has(flag)) {
+      out.push(arg);
+      if (!arg.includes('=') && i + 1 < args.length) out.push(args[++i]!);
+    } else if (alone.test(flag)) {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
 const nodeMajor = Number(process.versions.node.split('.')[0]);
+const heapLimitMb = Math.floor(getHeapStatistics().heap_size_limit / 2 ** 20);
 
 /** Seconds a spare worker waits for work before its starter lets it go. */
 const SPARE_IDLE_SECONDS = 10;
@@ -48,8 +74,12 @@ function bootSpare(): Spare {
   const tid = new SharedArrayBuffer(4);
   const worker = new Worker(childMain, {
     workerData: { ledger: ledgerBuffer, tid },
-    execArgv: childExecArgv(),
+    execArgv: workerExecArgv(),
     stdin: false,
+    // With an explicit heap limit, a worker that runs out of memory is stopped
+    // alone (ERR_WORKER_OUT_OF_MEMORY, exit code 1); without one, V8 aborts the
+    // whole process. The limit is the starter's own.
+    resourceLimits: { maxOldGenerationSizeMb: heapLimitMb },
   });
   worker.unref();
   let settle: (code: number) => void = () => {};

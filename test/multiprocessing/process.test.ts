@@ -181,6 +181,20 @@ describe('Process: the main process and its children', () => {
     await eventually(() => !pidAlive(pids.daemon) && !pidAlive(pids.normal), 1, 'children to exit after their parent died');
   });
 
+  test('a worker thread that runs out of memory ends alone (exit 1); its starter lives on', async () => {
+    const script = `
+      import { Process } from 'weft';
+      import { exhaustMemory } from ${JSON.stringify(new URL('./fixtures/procs.js', import.meta.url).href)};
+      const p = new Process({ target: exhaustMemory, context: 'thread' });
+      p.start();
+      await p.join();
+      console.log('child exit code', p.exitCode, '- parent still here');
+    `;
+    const r = await runNode(['--max-old-space-size=96', '--input-type=module', '-e', script], { timeout: 60 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /child exit code 1 - parent still here/);
+  });
+
   test('a daemon child ends when its parent exits and does not keep it alive', async () => {
     const r = await runNode([fixture('orphans.js'), 'exit'], { timeout: 20 });
     assert.equal(r.code, 0, r.stderr);
