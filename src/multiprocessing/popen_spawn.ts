@@ -62,11 +62,13 @@ interface Spare {
 }
 
 /**
- * Children booted ahead. Two, because a boot (Node, then weft) takes longer
- * than a short-lived child runs: with one, back-to-back starts would wait for
- * it; with two, boots overlap on the second core.
+ * Children booted ahead: one. Two made back-to-back starts faster (boots
+ * overlap on the second core), but a boot takes 40–60 ms of CPU, and booting
+ * two at once while the children just started do their first work slowed
+ * them on a 2-core machine (two children contending on a Lock: 0.7x with two
+ * spares, 1.3–2x with one).
  */
-const SPARES = 2;
+const SPARES = 1;
 const spares: Spare[] = [];
 
 function spawnSpare(): Spare {

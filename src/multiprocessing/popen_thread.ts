@@ -60,8 +60,8 @@ interface Spare {
   idle: NodeJS.Timeout | null;
 }
 
-/** Workers booted ahead: two, so that back-to-back starts find one ready (see popen_spawn.ts). */
-const SPARES = 2;
+/** Workers booted ahead: one (see popen_spawn.ts for why not more). */
+const SPARES = 1;
 const spares: Spare[] = [];
 
 function forget(s: Spare): void {
