@@ -34,6 +34,7 @@ import {
   task,
   type ContextName,
 } from 'weft';
+import { median } from '../lib/stats.js';
 
 type Mode = 'acquire' | 'hold' | 'acquireSync';
 
@@ -113,11 +114,6 @@ function python(script: string, n: number): Variant {
   };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Process, isMainModule, task } from 'weft';
 import { Manager, type DictProxy, type EventProxy, type ListProxy, type QueueProxy } from 'weft';
+import { median } from '../lib/stats.js';
 
 type Point = 'dict_set' | 'dict_set_pipelined' | 'list_append' | 'incr' | 'incr_pipelined';
 const WINDOW = 256;
@@ -132,11 +133,6 @@ function python(script: string, point: 'dict_set' | 'list_append' | 'incr_lock',
   };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** What each weft variant is compared with, and the target ratio of issue 3. */
 const targets: Record<string, { python: string; target: number }> = {

@@ -59,9 +59,10 @@ def pipe(n):
     return {'rate': n / dt}
 
 
-def start(n):
+def start_join(n, pause):
     times = []
     for _ in range(n):
+        time.sleep(pause)
         t = time.perf_counter()
         p = mp.Process(target=noop)
         p.start()
@@ -69,20 +70,15 @@ def start(n):
         times.append(time.perf_counter() - t)
     times.sort()
     return {'ms': times[len(times) // 2] * 1000}
+
+
+def start(n):
+    return start_join(n, 0)
 
 
 def start_paced(n):
     # The same, with a pause between starts: Python's spawn gains nothing from it.
-    times = []
-    for _ in range(n):
-        time.sleep(0.3)
-        t = time.perf_counter()
-        p = mp.Process(target=noop)
-        p.start()
-        p.join()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return {'ms': times[len(times) // 2] * 1000}
+    return start_join(n, 0.3)
 
 
 if __name__ == '__main__':

@@ -54,9 +54,11 @@ async function pipe(context: ContextName): Promise<number> {
   return PIPE_N / dt;
 }
 
-async function start(context: ContextName): Promise<number> {
+/** Median ms of `n` start + joins of a no-op target, with `pause` seconds before each. */
+async function startJoin(context: ContextName, n: number, pause: number): Promise<number> {
   const times: number[] = [];
-  for (let i = 0; i < START_N; i++) {
+  for (let i = 0; i < n; i++) {
+    if (pause) await new Promise((r) => setTimeout(r, pause * 1000));
     const t = performance.now();
     const p = new Process({ target: noop, context });
     p.start();
@@ -66,23 +68,14 @@ async function start(context: ContextName): Promise<number> {
   return median(times);
 }
 
+const start = (context: ContextName) => startJoin(context, START_N, 0);
+
 /**
- * Start + join with a pause between starts. weft boots children ahead of need
- * (see popen_spawn.ts); back to back, starts wait for those boots, while with
- * a pause the next child is ready. Python's spawn gains nothing from the pause.
+ * Start + join with a pause between starts. weft boots a child ahead of need
+ * (see popen_spawn.ts); back to back, starts wait for that boot, while with a
+ * pause the next child is ready. Python's spawn gains nothing from the pause.
  */
-async function start_paced(context: ContextName): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < PACED_N; i++) {
-    await new Promise((r) => setTimeout(r, 300));
-    const t = performance.now();
-    const p = new Process({ target: noop, context });
-    p.start();
-    await p.join();
-    times.push(performance.now() - t);
-  }
-  return median(times);
-}
+const start_paced = (context: ContextName) => startJoin(context, PACED_N, 0.3);
 
 const measures = { queue, pipe, start, start_paced };
 type Which = keyof typeof measures;
