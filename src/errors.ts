@@ -89,19 +89,35 @@ export class OSError extends Error {
   }
 }
 
-/** EAGAIN, EWOULDBLOCK, EALREADY, EINPROGRESS: a non-blocking call would block. */
+/**
+ * EAGAIN, EWOULDBLOCK, EALREADY, EINPROGRESS: a non-blocking call would block.
+ * @example
+ * try { sock.recv(1024); } catch (e) { if (e instanceof BlockingIOError) await sel.selectAsync(); }
+ */
 export class BlockingIOError extends OSError {}
 /** ECHILD. */
 export class ChildProcessError extends OSError {}
-/** Base of the connection errors. */
+/**
+ * Base of the connection errors.
+ * @example
+ * if (err instanceof ConnectionError) console.log('peer trouble:', err.code);
+ */
 export class ConnectionError extends OSError {}
-/** EPIPE, ESHUTDOWN: writing to a closed peer. */
+/**
+ * EPIPE, ESHUTDOWN: writing to a closed peer (also a Pipe end whose other side is gone).
+ * @example
+ * try { conn.send('late'); } catch (e) { if (e instanceof BrokenPipeError) conn.close(); }
+ */
 export class BrokenPipeError extends ConnectionError {}
 /** ECONNABORTED. */
 export class ConnectionAbortedError extends ConnectionError {}
 /** ECONNREFUSED. */
 export class ConnectionRefusedError extends ConnectionError {}
-/** ECONNRESET. */
+/**
+ * ECONNRESET: the peer reset the connection.
+ * @example
+ * try { sock.recv(1024); } catch (e) { if (e instanceof ConnectionResetError) sock.close(); }
+ */
 export class ConnectionResetError extends ConnectionError {}
 /** EEXIST (e.g. registering an fd twice with epoll). */
 export class FileExistsError extends OSError {}
@@ -117,6 +133,9 @@ export class ProcessLookupError extends OSError {}
 /**
  * Python's `TimeoutError` (an `OSError` with errno ETIMEDOUT): a wait ran out of time.
  * Raised with a plain message (`new TimeoutError('timed out')`) as Python's socket does.
+ * @example
+ * sock.setTimeout(0.5);
+ * try { sock.recv(1); } catch (e) { if (e instanceof TimeoutError) console.log(e.message); } // timed out
  */
 export class TimeoutError extends OSError {
   constructor(message = 'timed out', options?: ErrorOptions) {
@@ -184,27 +203,50 @@ export class OverflowError extends Error {
   override name = 'OverflowError';
 }
 
-/** Python's `ValueError`: the right type but a bad value (also used on a closed object). */
+/**
+ * Python's `ValueError`: the right type but a bad value (also used on a closed object).
+ * @example
+ * q.close();
+ * await q.put(1); // rejects with ValueError: Queue is closed
+ */
 export class ValueError extends Error {
   override name = 'ValueError';
 }
 
-/** Python's `KeyError`: a missing key (a selector with no such file object, a dict key). */
+/**
+ * Python's `KeyError`: a missing key (a selector with no such file object, a dict key).
+ * @example
+ * try { sel.getKey(sock); } catch (e) { if (e instanceof KeyError) console.log('not registered'); }
+ */
 export class KeyError extends Error {
   override name = 'KeyError';
 }
 
-/** Python's `EOFError`: the other end of a connection closed or died. */
+/**
+ * Python's `EOFError`: the other end of a connection closed or died.
+ * @example
+ * try { for (;;) console.log(await conn.recv()); } catch (e) { if (!(e instanceof EOFError)) throw e; }
+ */
 export class EOFError extends Error {
   override name = 'EOFError';
 }
 
-/** Python's `queue.Empty`: `getNowait()` (or a `get` that timed out) on an empty queue. */
+/**
+ * Python's `queue.Empty`: `getNowait()` (or a `get` that timed out) on an empty queue.
+ * @example
+ * try { q.getNowait(); } catch (e) { if (e instanceof Empty) console.log('nothing yet'); }
+ */
 export class Empty extends Error {
   override name = 'Empty';
 }
 
-/** Python's `queue.Full`: `putNowait()` (or a `put` that timed out) on a full queue. */
+/**
+ * Python's `queue.Full`: `putNowait()` (or a `put` that timed out) on a full queue.
+ * @example
+ * const q = new Queue<number>({ maxsize: 1 });
+ * q.putNowait(1);
+ * try { q.putNowait(2); } catch (e) { if (e instanceof Full) console.log('full'); }
+ */
 export class Full extends Error {
   override name = 'Full';
 }
