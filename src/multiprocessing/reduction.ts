@@ -103,7 +103,11 @@ function isPlain(value: unknown, depth: number): boolean {
   }
 }
 
-/** An error naming the path of a value that cannot cross. */
+/**
+ * A value that cannot cross to another process or thread; the message names its path.
+ * @example
+ * try { await q.put({ onDone: () => {} }); } catch (e) { console.log(e.message); } // cannot send a function (onDone) at obj.onDone
+ */
 export class UnsendableError extends TypeError {
   override name = 'UnsendableError';
 }
