@@ -118,7 +118,7 @@ export class Connection {
 
   #sendPayload(payload: Uint8Array): void {
     if (this.#peerGone()) throw new BrokenPipeError(32);
-    (this.#feeder ??= new Feeder(this.#out!, () => (this.#peerGone() ? new BrokenPipeError(32) : undefined))).send(payload);
+    (this.#feeder ??= new Feeder(this.#out!, () => (this.#peerGone() || (this.#closed && this.#socket < 0) ? new BrokenPipeError(32) : undefined))).send(payload);
   }
 
   /**
@@ -159,9 +159,11 @@ export class Connection {
         continue;
       }
       const ready = await waitFor(ring.data, new Deadline(null), () => {
+        if (this.#closed) return 'closed'; // closed here while waiting: nothing will ever come
         if (!ring.isEmpty()) return 'data';
         return this.#peerGone() ? 'eof' : undefined;
       });
+      if (ready === 'closed') throw new OSError(9, 'handle is closed');
       if (ready === 'eof' && ring.isEmpty()) throw new EOFError('the other end of the pipe was closed');
       if (ready !== 'data' && ready !== 'eof') continue;
       await ring.getLock.acquire(new Deadline(null));
@@ -180,7 +182,8 @@ export class Connection {
    */
   async poll(timeout: number | null = 0): Promise<boolean> {
     const ring = this.#checkReadable();
-    const ready = await waitFor(ring.data, new Deadline(timeout), () => (this.#readyNow(ring) ? true : undefined));
+    const ready = await waitFor(ring.data, new Deadline(timeout), () => (this.#closed || this.#readyNow(ring) ? true : undefined));
+    this.#checkOpen(); // closed here while waiting
     return ready === true;
   }
 

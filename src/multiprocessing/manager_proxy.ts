@@ -17,6 +17,8 @@ import {
   ConnectionRefusedError, EOFError, Empty, FileNotFoundError, Full, KeyError, OSError, RuntimeError,
   ValueError, fromErrno,
 } from '../errors.js';
+import { native } from '../native.js';
+import { Connection, Pipe } from './connection.js';
 import { dumps, reduce, registerType, type Reduced, type Shareable } from './reduction.js';
 import { BrokenBarrierError } from './manager_sync_types.js';
 import type { Key } from './manager_types.js';
@@ -82,6 +84,10 @@ export class Client {
   readonly #pending = new Map<number, Pending>();
   #out: Buffer[] = [];
   #flushQueued = false;
+  /** A local connection's shared-memory ring, once the server took it (see #moveToRing). */
+  #ring: Connection | null = null;
+  #pumping = false;
+  #reader: FrameReader | null = null;
 
   constructor(address: string, authkey: Buffer) {
     this.address = address;
@@ -108,6 +114,8 @@ export class Client {
         sock.once('error', reject);
       });
       const { reader, queue } = await answerChallenge(sock, this.#authkey, clientOptions.handshakeTimeout * 1000, clientOptions.maxFrame);
+      this.#reader = reader;
+      if (!this.address.startsWith('tcp://') && !queue.length) await this.#moveToRing(sock, reader);
       this.#sock = sock;
       sock.on('data', (chunk: Buffer) => {
         try {
@@ -135,6 +143,73 @@ export class Client {
     }
   }
 
+  /**
+   * Moves a local connection to a weft Pipe: calls awaited one at a time then
+   * cost a shared-memory round trip (spin, then futex) instead of two socket
+   * wake-ups through libuv. The server end's fds go over the socket as
+   * SCM_RIGHTS once the server has stopped reading it. If the server says no,
+   * the connection simply stays on the socket.
+   */
+  async #moveToRing(sock: net.Socket, reader: FrameReader): Promise<void> {
+    const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) return;
+    const [mine, theirs] = Pipe({ capacity: 1 << 18 });
+    const { state, fds = [], handOver } = theirs[reduce]();
+    const frames: Buffer[] = [];
+    const answered = new Promise<Buffer | null>((resolve) => {
+      const onData = (chunk: Buffer) => {
+        try {
+          reader.push(chunk, frames);
+        } catch {
+          resolve(null);
+        }
+        if (frames.length) {
+          sock.off('data', onData);
+          resolve(frames.shift()!);
+        }
+      };
+      sock.on('data', onData);
+      sock.once('close', () => resolve(null));
+    });
+    sock.write(frame(dumps([0, 0, 'ring', [state]])));
+    const answer = await answered;
+    const ok = answer !== null && (decode(answer, () => ({})) as [number, number, unknown])[1] === 0;
+    if (!ok || native.sendFds(fd, fds) !== 0) {
+      mine.close();
+      theirs.close();
+      if (ok) sock.destroy(); // the server stopped reading this socket for fds that never came
+      return;
+    }
+    handOver?.();
+    this.#ring = mine;
+  }
+
+  /** Reads answers from the ring while any are awaited (an idle proxy must not keep its process alive). */
+  #pump(): void {
+    const ring = this.#ring;
+    if (!ring || this.#pumping || !this.#pending.size) return;
+    this.#pumping = true;
+    const queue: Buffer[] = [];
+    void (async () => {
+      try {
+        while (this.#pending.size && !this.#dead) {
+          this.#reader!.push(await ring.recvBytes(), queue);
+          for (const f of queue) this.#answer(f);
+          queue.length = 0;
+        }
+      } catch (err) {
+        this.#fail(
+          err instanceof EOFError
+            ? new EOFError(`the manager at ${this.address} closed the connection: its server has shut down or died`)
+            : (err as Error),
+        );
+      } finally {
+        this.#pumping = false;
+        if (this.#pending.size && !this.#dead) this.#pump();
+      }
+    })();
+  }
+
   #fail(err: Error): void {
     if (this.#dead) return;
     this.#dead = err;
@@ -142,6 +217,7 @@ export class Client {
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
     this.#out = [];
+    this.#ring?.close();
   }
 
   /** Keeps the process alive only while answers are awaited (idle proxies must not hold a child open). */
@@ -199,7 +275,17 @@ export class Client {
     if (!this.#sock || !this.#out.length) return;
     const out = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out);
     this.#out = [];
-    this.#sock.write(out);
+    if (this.#ring) {
+      try {
+        this.#ring.sendBytes(out);
+      } catch (err) {
+        this.#fail(new EOFError(`the manager at ${this.address} closed the connection: ${(err as Error).message}`));
+        return;
+      }
+      this.#pump();
+    } else {
+      this.#sock.write(out);
+    }
   }
 
   /** Closes the connection; pending calls reject with EOFError. */

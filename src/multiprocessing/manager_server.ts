@@ -20,6 +20,8 @@ import { isMainThread } from 'node:worker_threads';
 import { KeyError } from '../errors.js';
 import { native } from '../native.js';
 import { dumps, reduce, type Reduced } from './reduction.js';
+import { Connection } from './connection.js';
+import { SharedBlock } from './shared_memory.js';
 import { loadTask, task, type TaskRef } from './task.js';
 import { isAlive } from './util.js';
 import { arrayType, dictType, listType, namespaceType, valueType, type CallContext, type TypeSpec } from './manager_types.js';
@@ -86,6 +88,9 @@ class ServerConn implements CallContext {
   #flushing = false;
   #closers = new Set<() => void>();
   closed = false;
+  /** Once a local client moved to shared memory: its ring, and what to feed incoming frames to. */
+  ring: Connection | null = null;
+  onBytes: (chunk: Buffer) => void = () => {};
   constructor(readonly sock: net.Socket, readonly endpoint: Endpoint) {}
 
   onClose(fn: () => void): () => void {
@@ -114,7 +119,15 @@ class ServerConn implements CallContext {
         if (this.closed || !this.#out.length) return;
         const out = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out);
         this.#out = [];
-        this.sock.write(out);
+        if (this.ring) {
+          try {
+            this.ring.sendBytes(out);
+          } catch {
+            this.sock.destroy(); // the client is gone
+          }
+        } else {
+          this.sock.write(out);
+        }
       });
     }
   }
@@ -234,8 +247,59 @@ export class ManagerServer {
       frames.length = 0;
     };
     sock.on('data', onData);
+    conn.onBytes = onData;
     sock.on('close', () => this.#closeConn(conn));
     if (frames.length) onData(null);
+  }
+
+  /**
+   * A local client moves this connection to shared memory (a weft Pipe, as
+   * fast as processes can talk here). The socket stops being read now, before
+   * the answer leaves; the client then passes the ring's fds over the socket
+   * (SCM_RIGHTS), which this side takes with recvmsg on the stopped socket.
+   */
+  #takeRing(conn: ServerConn, state: unknown): boolean {
+    const st = state as { readFrom?: unknown; writeTo?: unknown } | null;
+    if (conn.ring || !st || !Number.isInteger(st.readFrom) || !Number.isInteger(st.writeTo) || conn.endpoint.address.startsWith('tcp://')) {
+      throw new ProtocolError('ring: only a local connection may move, once');
+    }
+    const handle = (conn.sock as unknown as { _handle?: { fd?: number; reading?: boolean; readStop?: () => number } })._handle;
+    const fd = handle?.fd;
+    if (typeof fd !== 'number' || fd < 0 || typeof handle?.readStop !== 'function') {
+      throw new ProtocolError('ring: no socket to take fds from');
+    }
+    // Stop libuv itself reading: pause() alone keeps reading into the stream's
+    // buffer, and a plain read() drops the fds that ride on the message. Node
+    // restarts a handle whose `reading` flag is off, so the flag stays on.
+    conn.sock.pause();
+    handle.readStop();
+    handle.reading = true;
+    const deadline = Date.now() + this.handshakeMs;
+    const take = (): void => {
+      if (conn.closed) return;
+      const got = native.recvFds(fd);
+      if (got === -11 && Date.now() < deadline) {
+        setTimeout(take, 1);
+        return;
+      }
+      if (typeof got === 'number' || got.length !== 2) {
+        if (Array.isArray(got)) for (const f of got) native.fdClose(f);
+        conn.sock.destroy();
+        return;
+      }
+      const ring = new Connection(SharedBlock.adopt(got[0]!), { readFrom: st.readFrom as number, writeTo: st.writeTo as number }, got[1]!);
+      conn.ring = ring;
+      conn.onClose(() => ring.close());
+      void (async () => {
+        try {
+          for (;;) conn.onBytes(await ring.recvBytes());
+        } catch {
+          conn.sock.destroy(); // EOF: the client closed or died
+        }
+      })();
+    };
+    take();
+    return true;
   }
 
   #closeConn(conn: ServerConn): void {
@@ -329,6 +393,8 @@ export class ManagerServer {
         }
         return null;
       }
+      case 'ring':
+        return this.#takeRing(conn, args[0]);
       case 'ping':
         return 'pong';
       case 'info':

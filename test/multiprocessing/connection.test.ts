@@ -113,6 +113,14 @@ describe('Connection in one process', () => {
     assert.throws(() => b.send(2), BrokenPipeError);
   });
 
+  test('closing an end while a recv or poll waits on it rejects them (OSError): nothing hangs', async () => {
+    const [, b] = Pipe();
+    const waiting = assert.rejects(b.recv(), /handle is closed/);
+    const polling = assert.rejects(b.poll(null), /handle is closed/);
+    setTimeout(() => b.close(), 20);
+    await Promise.all([waiting, polling]);
+  });
+
   test('unsendable values are refused with their path and nothing is sent', async () => {
     const [a, b] = Pipe();
     assert.throws(() => a.send({ x: { y: () => 1 } }), (e: Error) => e instanceof UnsendableError && /obj\.x\.y/.test(e.message));
