@@ -9,7 +9,7 @@ void* SabAddress(Napi::Env env, Napi::Value sab, Napi::Value offset, size_t widt
   // N-API (Node 20) has no SharedArrayBuffer accessor: read V8's handle directly.
   napi_value raw = sab;
   v8::Local<v8::Value> value;
-  memcpy(&value, &raw, sizeof(raw));
+  memcpy(static_cast<void*>(&value), &raw, sizeof(raw));
   if (value.IsEmpty() || !value->IsSharedArrayBuffer()) {
     Napi::TypeError::New(env, "expected a SharedArrayBuffer").ThrowAsJavaScriptException();
     return nullptr;

@@ -228,12 +228,13 @@ void InitFutex(Napi::Env env, Napi::Object exports) {
   uv_async_init(loop, &state->async, Deliver);
   state->async.data = state;
   uv_unref(reinterpret_cast<uv_handle_t*>(&state->async));
-  env.SetInstanceData<std::shared_ptr<EnvState>>(holder);
+  napi_set_instance_data(
+      env, holder, [](napi_env, void* data, void*) { delete static_cast<std::shared_ptr<EnvState>*>(data); }, nullptr);
   napi_add_env_cleanup_hook(env, Teardown, holder);
 
-  exports.Set("futexWait", Napi::Function::New(env, FutexWait));
-  exports.Set("futexWake", Napi::Function::New(env, FutexWake));
-  exports.Set("futexWaitAsync", Napi::Function::New(env, FutexWaitAsync));
+  Export<FutexWait>(env, exports, "futexWait");
+  Export<FutexWake>(env, exports, "futexWake");
+  Export<FutexWaitAsync>(env, exports, "futexWaitAsync");
 }
 
 }  // namespace weft

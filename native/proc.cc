@@ -137,13 +137,13 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitProc(Napi::Env env, Napi::Object exports) {
-  exports.Set("gettid", Napi::Function::New(env, GetTid));
-  exports.Set("isAlive", Napi::Function::New(env, IsAlive));
-  exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal));
-  exports.Set("socketPair", Napi::Function::New(env, SocketPair));
-  exports.Set("peerClosed", Napi::Function::New(env, PeerClosed));
-  exports.Set("sendFds", Napi::Function::New(env, SendFds));
-  exports.Set("recvFds", Napi::Function::New(env, RecvFds));
+  Export<GetTid>(env, exports, "gettid");
+  Export<IsAlive>(env, exports, "isAlive");
+  Export<SetParentDeathSignal>(env, exports, "setParentDeathSignal");
+  Export<SocketPair>(env, exports, "socketPair");
+  Export<PeerClosed>(env, exports, "peerClosed");
+  Export<SendFds>(env, exports, "sendFds");
+  Export<RecvFds>(env, exports, "recvFds");
 }
 
 }  // namespace weft

@@ -285,10 +285,11 @@ napi_value WatchClose(napi_env env, napi_callback_info cbinfo) {
   return Ret(env, 0);
 }
 
+// Raw N-API, errors ignored, for the reason given at Export in weft.h.
 void Raw(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb) {
   napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
-  exports.Set(name, Napi::Value(env, fn));
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn) != napi_ok) return;
+  napi_set_named_property(env, exports, name, fn);
 }
 
 }  // namespace

@@ -95,11 +95,11 @@ Napi::Value FdSetCloexec(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitShm(Napi::Env env, Napi::Object exports) {
-  exports.Set("shmCreate", Napi::Function::New(env, ShmCreate));
-  exports.Set("shmMap", Napi::Function::New(env, ShmMap));
-  exports.Set("fdDup", Napi::Function::New(env, FdDup));
-  exports.Set("fdClose", Napi::Function::New(env, FdClose));
-  exports.Set("fdSetCloexec", Napi::Function::New(env, FdSetCloexec));
+  Export<ShmCreate>(env, exports, "shmCreate");
+  Export<ShmMap>(env, exports, "shmMap");
+  Export<FdDup>(env, exports, "fdDup");
+  Export<FdClose>(env, exports, "fdClose");
+  Export<FdSetCloexec>(env, exports, "fdSetCloexec");
 }
 
 }  // namespace weft

@@ -488,36 +488,37 @@ Napi::Value SockGaiStrerror(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), gai_strerror(Int(info[0])));
 }
 
+// Raw N-API, errors ignored, for the reason given at Export in weft.h.
 void Raw(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb) {
   napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
-  exports.Set(name, Napi::Value(env, fn));
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn) != napi_ok) return;
+  napi_set_named_property(env, exports, name, fn);
 }
 
 }  // namespace
 
 void InitSocket(Napi::Env env, Napi::Object exports) {
-  exports.Set("sockSocket", Napi::Function::New(env, SockSocket));
-  exports.Set("sockPair", Napi::Function::New(env, SockPair));
-  exports.Set("sockInfo", Napi::Function::New(env, SockInfo));
-  exports.Set("sockDup", Napi::Function::New(env, SockDup));
-  exports.Set("sockClose", Napi::Function::New(env, SockClose));
-  exports.Set("sockSetNonblock", Napi::Function::New(env, SockSetNonblock));
-  exports.Set("sockBind", Napi::Function::New(env, SockBind));
-  exports.Set("sockListen", Napi::Function::New(env, SockListen));
-  exports.Set("sockConnect", Napi::Function::New(env, SockConnect));
-  exports.Set("sockAccept", Napi::Function::New(env, SockAccept));
+  Export<SockSocket>(env, exports, "sockSocket");
+  Export<SockPair>(env, exports, "sockPair");
+  Export<SockInfo>(env, exports, "sockInfo");
+  Export<SockDup>(env, exports, "sockDup");
+  Export<SockClose>(env, exports, "sockClose");
+  Export<SockSetNonblock>(env, exports, "sockSetNonblock");
+  Export<SockBind>(env, exports, "sockBind");
+  Export<SockListen>(env, exports, "sockListen");
+  Export<SockConnect>(env, exports, "sockConnect");
+  Export<SockAccept>(env, exports, "sockAccept");
   Raw(env, exports, "sockRecv", SockRecv);
   Raw(env, exports, "sockSend", SockSend);
   Raw(env, exports, "sockSendAll", SockSendAll);
-  exports.Set("sockRecvFrom", Napi::Function::New(env, SockRecvFrom));
-  exports.Set("sockSendTo", Napi::Function::New(env, SockSendTo));
-  exports.Set("sockShutdown", Napi::Function::New(env, SockShutdown));
-  exports.Set("sockName", Napi::Function::New(env, SockName));
-  exports.Set("sockSetOpt", Napi::Function::New(env, SockSetOpt));
-  exports.Set("sockGetOpt", Napi::Function::New(env, SockGetOpt));
-  exports.Set("sockResolve", Napi::Function::New(env, SockResolve));
-  exports.Set("sockGaiStrerror", Napi::Function::New(env, SockGaiStrerror));
+  Export<SockRecvFrom>(env, exports, "sockRecvFrom");
+  Export<SockSendTo>(env, exports, "sockSendTo");
+  Export<SockShutdown>(env, exports, "sockShutdown");
+  Export<SockName>(env, exports, "sockName");
+  Export<SockSetOpt>(env, exports, "sockSetOpt");
+  Export<SockGetOpt>(env, exports, "sockGetOpt");
+  Export<SockResolve>(env, exports, "sockResolve");
+  Export<SockGaiStrerror>(env, exports, "sockGaiStrerror");
 }
 
 }  // namespace weft

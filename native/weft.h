@@ -11,6 +11,21 @@ void InitProc(Napi::Env env, Napi::Object exports);
 void InitSocket(Napi::Env env, Napi::Object exports);
 void InitSelect(Napi::Env env, Napi::Object exports);
 
+// Adds function F to `exports` as `name`. Raw N-API, errors ignored: a worker
+// thread stopped while it loads the addon makes every N-API call fail, and
+// node-addon-api would turn the failed throw that follows into a fatal error
+// that aborts the whole process.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+void Export(Napi::Env env, Napi::Object exports, const char* name) {
+  napi_value fn;
+  napi_callback cb = [](napi_env e, napi_callback_info i) -> napi_value {
+    Napi::CallbackInfo info(e, i);
+    return F(info);
+  };
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn) != napi_ok) return;
+  napi_set_named_property(env, exports, name, fn);
+}
+
 // Address of byte `offset` inside a SharedArrayBuffer, or nullptr (and a JS
 // RangeError pending) when the offset is out of range or misaligned for `align`.
 void* SabAddress(Napi::Env env, Napi::Value sab, Napi::Value offset, size_t width);
