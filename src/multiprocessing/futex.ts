@@ -3,8 +3,10 @@
  * this in `_multiprocessing/semaphore.c`). Every lock, queue and event of weft
  * waits here, so one set of rules holds everywhere:
  *
- * - a wait first spins briefly (holders keep locks for nanoseconds, and a
- *   futex sleep plus a cross-core wake-up costs tens of microseconds);
+ * - an async wait first lets the microtasks already queued run (one may be
+ *   the very write that answers it), then spins briefly (holders keep locks
+ *   for nanoseconds, and a futex sleep plus a cross-core wake-up costs tens of
+ *   microseconds);
  * - then it sleeps on the word with FUTEX_WAIT (shared, not private, so
  *   processes meet on it) — synchronously in `…Sync` calls, on a helper thread
  *   in async calls so Node's event loop runs on;
