@@ -219,7 +219,11 @@ abstract class BaseSelectorImpl<D> extends BaseSelector<D> {
     return key;
   }
 
-  override modify(fileobj: FileLike, events: number, data?: D): SelectorKey<D> {
+  /**
+   * The key of a registered `fileobj` (CPython's `_fd_to_key[_fileobj_lookup(fileobj)]`).
+   * @throws {KeyError} when it is not registered (or has no usable fd).
+   */
+  protected registeredKey(fileobj: FileLike): SelectorKey<D> {
     let key: SelectorKey<D> | undefined;
     try {
       key = this.fdToKey.get(this.fileobjLookup(fileobj));
@@ -227,6 +231,11 @@ abstract class BaseSelectorImpl<D> extends BaseSelector<D> {
       key = undefined;
     }
     if (key === undefined) throw new KeyError(`${repr(fileobj)} is not registered`);
+    return key;
+  }
+
+  override modify(fileobj: FileLike, events: number, data?: D): SelectorKey<D> {
+    let key = this.registeredKey(fileobj);
     if (events !== key.events) {
       this.unregister(fileobj);
       return this.register(fileobj, events, data);
@@ -401,13 +410,7 @@ abstract class PollLikeSelector<D> extends BaseSelectorImpl<D> {
   }
 
   override modify(fileobj: FileLike, events: number, data?: D): SelectorKey<D> {
-    let key: SelectorKey<D> | undefined;
-    try {
-      key = this.fdToKey.get(this.fileobjLookup(fileobj));
-    } catch {
-      key = undefined;
-    }
-    if (key === undefined) throw new KeyError(`${repr(fileobj)} is not registered`);
+    let key = this.registeredKey(fileobj);
     let changed = false;
     if (events !== key.events) {
       if (!events || events & ~(EVENT_READ | EVENT_WRITE)) throw new ValueError(`Invalid events: ${repr(events)}`);
