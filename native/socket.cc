@@ -303,58 +303,65 @@ double F64(napi_env env, napi_value v) {
   return std::isnan(d) ? -1 : d;
 }
 
-// sockRecv(fd, buffer, offset, length, flags, timeout) -> bytes read (0 at EOF)
-napi_value SockRecv(napi_env env, napi_callback_info cbinfo) {
+// The arguments shared by recv, send and sendall: (fd, buffer, offset, length,
+// flags, timeout). False when the buffer is not one (a JS error is pending) or
+// the range does not fit it (*bad holds -EINVAL to return).
+struct IoArgs {
+  int fd;
+  char* data;
+  size_t len;
+  int flags;
+  double timeout;
+};
+
+bool ParseIo(napi_env env, napi_callback_info cbinfo, IoArgs* io, napi_value* bad) {
   size_t argc = 6;
   napi_value argv[6];
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
   char* data;
   size_t size;
-  if (!Bytes(env, argv[1], &data, &size)) return nullptr;
-  int fd = I32(env, argv[0]);
+  *bad = nullptr;
+  if (!Bytes(env, argv[1], &data, &size)) return false;
   size_t off = I32(env, argv[2]), len = I32(env, argv[3]);
-  if (off > size || len > size - off) return Ret(env, -EINVAL);
-  int flags = I32(env, argv[4]);
-  long n = Call(fd, POLLIN, F64(env, argv[5]), [&] { return recv(fd, data + off, len, flags); });
+  if (off > size || len > size - off) {
+    *bad = Ret(env, -EINVAL);
+    return false;
+  }
+  *io = {I32(env, argv[0]), data + off, len, I32(env, argv[4]), F64(env, argv[5])};
+  return true;
+}
+
+// sockRecv(fd, buffer, offset, length, flags, timeout) -> bytes read (0 at EOF)
+napi_value SockRecv(napi_env env, napi_callback_info cbinfo) {
+  IoArgs io;
+  napi_value bad;
+  if (!ParseIo(env, cbinfo, &io, &bad)) return bad;
+  long n = Call(io.fd, POLLIN, io.timeout, [&] { return recv(io.fd, io.data, io.len, io.flags); });
   return Ret(env, n);
 }
 
 // sockSend(fd, buffer, offset, length, flags, timeout) -> bytes sent
 napi_value SockSend(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
-  char* data;
-  size_t size;
-  if (!Bytes(env, argv[1], &data, &size)) return nullptr;
-  int fd = I32(env, argv[0]);
-  size_t off = I32(env, argv[2]), len = I32(env, argv[3]);
-  if (off > size || len > size - off) return Ret(env, -EINVAL);
-  int flags = I32(env, argv[4]) | MSG_NOSIGNAL;
-  long n = Call(fd, POLLOUT, F64(env, argv[5]), [&] { return send(fd, data + off, len, flags); });
+  IoArgs io;
+  napi_value bad;
+  if (!ParseIo(env, cbinfo, &io, &bad)) return bad;
+  long n = Call(io.fd, POLLOUT, io.timeout, [&] { return send(io.fd, io.data, io.len, io.flags | MSG_NOSIGNAL); });
   return Ret(env, n);
 }
 
 // sockSendAll(fd, buffer, offset, length, flags, timeout) -> bytes sent (all) or
 // -errno. The timeout bounds the whole call, as CPython's sendall since 3.5.
 napi_value SockSendAll(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
-  char* data;
-  size_t size;
-  if (!Bytes(env, argv[1], &data, &size)) return nullptr;
-  int fd = I32(env, argv[0]);
-  size_t off = I32(env, argv[2]), len = I32(env, argv[3]);
-  if (off > size || len > size - off) return Ret(env, -EINVAL);
-  int flags = I32(env, argv[4]) | MSG_NOSIGNAL;
-  double timeout = F64(env, argv[5]);
+  IoArgs io;
+  napi_value bad;
+  if (!ParseIo(env, cbinfo, &io, &bad)) return bad;
+  double timeout = io.timeout;
   double deadline = timeout > 0 ? Now() + timeout : 0;
   size_t done = 0;
-  while (done < len) {
+  while (done < io.len) {
     double left = timeout > 0 ? deadline - Now() : timeout;
     if (timeout > 0 && left <= 0) return Ret(env, -ETIME);
-    long n = Call(fd, POLLOUT, left, [&] { return send(fd, data + off + done, len - done, flags); });
+    long n = Call(io.fd, POLLOUT, left, [&] { return send(io.fd, io.data + done, io.len - done, io.flags | MSG_NOSIGNAL); });
     if (n < 0) return Ret(env, n);
     done += n;
   }
