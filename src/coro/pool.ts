@@ -27,6 +27,25 @@ interface Outcome<R> {
 const END = Symbol('end of imap');
 
 /**
+ * The next finished job of an imap stream (synchronously when one is waiting),
+ * giving its slot back to the producer when the stream is bounded.
+ */
+function takeOutcome<R>(
+  results: Queue<Outcome<R> | typeof END>,
+  room: Semaphore | undefined,
+): Promise<Outcome<R> | typeof END> | Outcome<R> | typeof END {
+  const o = results.qsize() > 0 ? results.getNowait() : undefined;
+  if (o === undefined) {
+    return results.get().then((x) => {
+      if (x !== END) room?.release();
+      return x;
+    });
+  }
+  if (o !== END) room?.release();
+  return o;
+}
+
+/**
  * Options of `imap`/`imapUnordered`.
  * @example
  * pool.imap(work, items, { maxsize: 10 });
@@ -360,17 +379,7 @@ export class Group {
     feeder._quiet = true;
     feeder.start();
     return {
-      next(): Promise<Outcome<R> | typeof END> | Outcome<R> | typeof END {
-        const o = results.qsize() > 0 ? results.getNowait() : undefined;
-        if (o === undefined) {
-          return results.get().then((x) => {
-            if (x !== END) room?.release();
-            return x;
-          });
-        }
-        if (o !== END) room?.release();
-        return o;
-      },
+      next: () => takeOutcome(results, room),
       async close(): Promise<void> {
         if (!feeder.dead) await feeder.kill();
       },
@@ -454,17 +463,7 @@ export class Group {
     feeder._quiet = true;
     feeder.start();
     return {
-      next(): Promise<Outcome<R> | typeof END> | Outcome<R> | typeof END {
-        const o = results.qsize() > 0 ? results.getNowait() : undefined;
-        if (o === undefined) {
-          return results.get().then((x) => {
-            if (x !== END) room?.release();
-            return x;
-          });
-        }
-        if (o !== END) room?.release();
-        return o;
-      },
+      next: () => takeOutcome(results, room),
       async close(): Promise<void> {
         exhausted = true;
         if (!feeder.dead) await feeder.kill();
