@@ -1,7 +1,7 @@
 // Shared memory between processes and threads: an anonymous memfd, sized with
 // ftruncate and mapped MAP_SHARED, exposed to JavaScript as a SharedArrayBuffer
 // whose backing store unmaps the region when V8 frees it (after every isolate
-// that held it let go). The fd is what crosses to a child process (a stdio slot)
+// that held it let go). The fd is what crosses to a child process (SCM_RIGHTS)
 // or to a worker thread (dup'd); the kernel frees the pages when the last fd and
 // the last mapping are gone, so a SIGKILLed process leaks nothing. memfd_create(2).
 #include "weft.h"
@@ -43,7 +43,7 @@ Napi::Value MapFd(Napi::Env env, int fd, size_t len) {
 }
 
 // shmCreate(size) -> fd (>= 0) or -errno. The fd is close-on-exec: it reaches a
-// child only through an explicit stdio slot.
+// child only when passed on purpose (SCM_RIGHTS).
 Napi::Value ShmCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t size = info[0].As<Napi::Number>().Int64Value();
@@ -81,17 +81,6 @@ Napi::Value FdClose(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), close(fd) < 0 ? -errno : 0);
 }
 
-// fdSetCloexec(fd, on) -> 0 or -errno: a slot fd a child inherited must not reach
-// its own unrelated children.
-Napi::Value FdSetCloexec(const Napi::CallbackInfo& info) {
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  bool on = info[1].As<Napi::Boolean>().Value();
-  int flags = fcntl(fd, F_GETFD);
-  if (flags < 0) return Napi::Number::New(info.Env(), -errno);
-  flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
-  return Napi::Number::New(info.Env(), fcntl(fd, F_SETFD, flags) < 0 ? -errno : 0);
-}
-
 }  // namespace
 
 void InitShm(Napi::Env env, Napi::Object exports) {
@@ -99,7 +88,6 @@ void InitShm(Napi::Env env, Napi::Object exports) {
   Export<ShmMap>(env, exports, "shmMap");
   Export<FdDup>(env, exports, "fdDup");
   Export<FdClose>(env, exports, "fdClose");
-  Export<FdSetCloexec>(env, exports, "fdSetCloexec");
 }
 
 }  // namespace weft

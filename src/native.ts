@@ -17,7 +17,6 @@ export interface NativeAddon {
   shmMap(fd: number): SharedArrayBuffer | number;
   fdDup(fd: number): number;
   fdClose(fd: number): number;
-  fdSetCloexec(fd: number, on: boolean): number;
   // futex.cc
   futexWait(buffer: SharedArrayBuffer, byteOffset: number, expected: number, timeoutSeconds: number): number;
   futexWake(buffer: SharedArrayBuffer, byteOffset: number, count: number): number;

@@ -17,7 +17,7 @@
 import { native } from '../native.js';
 
 /** How long one sleep lasts before the caller re-checks the world, in seconds. */
-export const SLICE = 0.1;
+const SLICE = 0.1;
 
 /**
  * How long a queue or pipe wait spins before it sleeps, in ms. A round trip

@@ -1,8 +1,8 @@
 /**
  * Blocks of shared memory: an anonymous memfd mapped into this realm as a
  * SharedArrayBuffer. The twin of CPython's `multiprocessing/shared_memory.py`,
- * without names: a block reaches another process only as an fd in a stdio slot
- * at start (so nothing on disk can leak), and another thread as a dup'd fd.
+ * without names: a block reaches another process only as an fd passed when it
+ * starts (SCM_RIGHTS, so nothing on disk can leak), and another thread as a dup'd fd.
  *
  * Ownership: a block owns one fd. `close()` (or garbage collection of the block)
  * closes it; the mapping lives on while any SharedArrayBuffer view of it does,
