@@ -8,7 +8,8 @@
         "native/futex.cc",
         "native/proc.cc",
         "native/socket.cc",
-        "native/select.cc"
+        "native/select.cc",
+        "native/continuation.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

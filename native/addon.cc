@@ -31,6 +31,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   weft::InitProc(env, exports);
   weft::InitSocket(env, exports);
   weft::InitSelect(env, exports);
+  weft::InitContinuation(env, exports);
   return exports;
 }
 

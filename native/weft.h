@@ -1,6 +1,7 @@
 // weft's native core: one translation unit per mechanism (shm, futex, proc,
-// socket, select), each exporting its functions through an Init* hook that
-// addon.cc calls. Internals return -errno; TypeScript raises Python's errors.
+// socket, select, continuation), each exporting its functions through an
+// Init* hook that addon.cc calls. Internals return -errno; TypeScript raises
+// Python's errors.
 #pragma once
 #include <napi.h>
 
@@ -10,6 +11,7 @@ void InitFutex(Napi::Env env, Napi::Object exports);
 void InitProc(Napi::Env env, Napi::Object exports);
 void InitSocket(Napi::Env env, Napi::Object exports);
 void InitSelect(Napi::Env env, Napi::Object exports);
+void InitContinuation(Napi::Env env, Napi::Object exports);
 
 // Adds function F to `exports` as `name`. Raw N-API, errors ignored: a worker
 // thread stopped while it loads the addon makes every N-API call fail, and

@@ -35,6 +35,9 @@ export interface NativeAddon {
   peerClosed(fd: number): boolean;
   sendFds(socket: number, fds: number[]): number;
   recvFds(socket: number): number[] | number;
+  // continuation.cc
+  getContinuationData(): unknown;
+  setContinuationData(value: unknown): void;
   // socket.cc and select.cc add their functions here.
   [name: string]: unknown;
 }

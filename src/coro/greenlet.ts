@@ -15,7 +15,7 @@ import {
   schedule,
   newWaiter,
   setMainRunner,
-  storage,
+  context,
   throwInto,
   toMs,
 } from './hub.js';
@@ -62,6 +62,15 @@ const DEAD = 3;
 
 let counter = 0;
 
+/** The rarely used part of a greenlet. */
+interface Extra {
+  name: string | undefined;
+  links: ((g: never) => void)[] | undefined;
+  controller: AbortController | undefined;
+  killError: Error | undefined;
+  laterTimer: NodeJS.Timeout | undefined;
+}
+
 /**
  * A lightweight cooperative task (gevent's `Greenlet`): runs `fn(...args)` on
  * the event loop. Create and start it with {@link spawn}, or
@@ -83,15 +92,12 @@ export class Greenlet<T = unknown> implements Runner {
   private state = NOT_STARTED;
   private fn: ((...args: unknown[]) => T | PromiseLike<T>) | undefined;
   private args: unknown[] | undefined;
-  private result: T | undefined = undefined;
-  private error: unknown = undefined;
+  /** What `fn` returned, or the exception it died of when `failed`. */
+  private outcome: unknown = undefined;
   private failed = false;
-  private links: ((g: never) => void)[] | undefined = undefined;
-  private controller: AbortController | undefined = undefined;
-  private killError: Error | undefined = undefined;
-  private laterTimer: NodeJS.Timeout | undefined = undefined;
   private readonly id: number;
-  private givenName: string | undefined = undefined;
+  /** What few greenlets need (a name, links, a signal, a delayed start), made on first use: 100k sleeping greenlets do not carry it. */
+  private extra: Extra | undefined = undefined;
 
   /**
    * @param fn the function the greenlet runs (sync or async)
@@ -104,6 +110,16 @@ export class Greenlet<T = unknown> implements Runner {
     this.fn = fn as (...args: unknown[]) => T | PromiseLike<T>;
     this.args = args;
     this.id = ++counter;
+  }
+
+  private more(): Extra {
+    return (this.extra ??= {
+      name: undefined,
+      links: undefined,
+      controller: undefined,
+      killError: undefined,
+      laterTimer: undefined,
+    });
   }
 
   /**
@@ -123,10 +139,10 @@ export class Greenlet<T = unknown> implements Runner {
    * spawn(work).name = 'worker-1';
    */
   get name(): string {
-    return this.givenName ?? `Greenlet-${this.id}`;
+    return this.extra?.name ?? `Greenlet-${this.id}`;
   }
   set name(value: string) {
-    this.givenName = value;
+    this.more().name = value;
   }
 
   /** True once `start()` (or `startLater`) was called. */
@@ -151,12 +167,12 @@ export class Greenlet<T = unknown> implements Runner {
 
   /** What `fn` returned (or the `GreenletExit` that ended it); `undefined` until then. */
   get value(): T | GreenletExit | undefined {
-    return this.result;
+    return this.failed ? undefined : (this.outcome as T | GreenletExit | undefined);
   }
 
   /** The exception `fn` died of, or `undefined`. */
   get exception(): unknown {
-    return this.failed ? this.error : undefined;
+    return this.failed ? this.outcome : undefined;
   }
 
   /**
@@ -166,11 +182,12 @@ export class Greenlet<T = unknown> implements Runner {
    * await fetch(url, { signal: getCurrent().signal });
    */
   get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController();
-      if (this.killError !== undefined) this.controller.abort(this.killError);
+    const extra = this.more();
+    if (extra.controller === undefined) {
+      extra.controller = new AbortController();
+      if (extra.killError !== undefined) extra.controller.abort(extra.killError);
     }
-    return this.controller.signal;
+    return extra.controller.signal;
   }
 
   /**
@@ -195,8 +212,9 @@ export class Greenlet<T = unknown> implements Runner {
     const ms = toMs(seconds);
     if (this.state !== NOT_STARTED) return this;
     this.state = SCHEDULED;
-    this.laterTimer = setTimeout(() => {
-      this.laterTimer = undefined;
+    const extra = this.more();
+    extra.laterTimer = setTimeout(() => {
+      extra.laterTimer = undefined;
       this.run();
     }, ms);
     return this;
@@ -217,7 +235,7 @@ export class Greenlet<T = unknown> implements Runner {
     this.args = undefined;
     const observe = monitorHooks.onStart;
     const t0 = observe === undefined ? 0 : performance.now();
-    storage.run(this, Greenlet.body, this as Greenlet, fn, args);
+    context.run(this, Greenlet.body, this as Greenlet, fn, args);
     if (observe !== undefined) observe(this, performance.now() - t0);
   }
 
@@ -244,11 +262,11 @@ export class Greenlet<T = unknown> implements Runner {
   }
 
   private static onValue(this: void, value: unknown): void {
-    (storage.getStore() as Greenlet).finish(value, false);
+    (context.get() as Greenlet).finish(value, false);
   }
 
   private static onError(this: void, error: unknown): void {
-    (storage.getStore() as Greenlet).finish(error, true);
+    (context.get() as Greenlet).finish(error, true);
   }
 
   private finish(outcome: unknown, threw: boolean): void {
@@ -257,10 +275,10 @@ export class Greenlet<T = unknown> implements Runner {
     this._pending = undefined;
     if (threw && !(outcome instanceof GreenletExit)) {
       this.failed = true;
-      this.error = outcome;
+      this.outcome = outcome;
       if (!this._quiet) getHub().handleError(this.toString(), outcome);
     } else {
-      this.result = outcome as T;
+      this.outcome = outcome;
     }
     const hooks = this._hooks;
     if (hooks !== undefined) {
@@ -268,13 +286,14 @@ export class Greenlet<T = unknown> implements Runner {
       if (typeof hooks === 'function') hooks(this as Greenlet);
       else for (const hook of hooks) hook(this as Greenlet);
     }
-    if (this.links !== undefined) schedule(this);
+    if (this.extra?.links !== undefined) schedule(this);
   }
 
   private notifyLinks(): void {
-    const links = this.links;
+    const extra = this.extra;
+    const links = extra?.links;
     if (links === undefined) return;
-    this.links = undefined;
+    extra!.links = undefined;
     for (const cb of links) {
       try {
         (cb as LinkCallback<T>)(this);
@@ -291,8 +310,9 @@ export class Greenlet<T = unknown> implements Runner {
    * g.link((g) => console.log(g.name, 'done'));
    */
   link(callback: LinkCallback<T>): void {
-    const first = this.links === undefined;
-    (this.links ??= []).push(callback);
+    const extra = this.more();
+    const first = extra.links === undefined;
+    (extra.links ??= []).push(callback);
     if (this.state === DEAD && first) schedule(this);
   }
 
@@ -316,7 +336,7 @@ export class Greenlet<T = unknown> implements Runner {
 
   /** Remove a callback given to `link`, `linkValue` or `linkException`. @example g.unlink(cb); */
   unlink(callback: LinkCallback<T>): void {
-    const links = this.links;
+    const links = this.extra?.links;
     if (links === undefined) return;
     const i = links.findIndex((cb) => cb === callback || (cb as { inner?: unknown }).inner === callback);
     if (i >= 0) links.splice(i, 1);
@@ -376,8 +396,8 @@ export class Greenlet<T = unknown> implements Runner {
       const done = await this.join(options.timeout);
       if (!done) throw new Timeout(options.timeout ?? 0);
     }
-    if (this.failed) throw this.error;
-    return this.result as T;
+    if (this.failed) throw this.outcome;
+    return this.outcome as T;
   }
 
   /**
@@ -396,22 +416,24 @@ export class Greenlet<T = unknown> implements Runner {
     if (this.state === DEAD) return;
     const error = toError(options.exception ?? GreenletExit);
     if (this.state === NOT_STARTED || this.state === SCHEDULED) {
-      if (this.laterTimer !== undefined) clearTimeout(this.laterTimer);
+      const extra = this.more();
+      if (extra.laterTimer !== undefined) clearTimeout(extra.laterTimer);
       this.fn = undefined;
       this.args = undefined;
-      this.killError = error;
-      this.controller?.abort(error);
+      extra.killError = error;
+      extra.controller?.abort(error);
       this.finish(error, true);
       return;
     }
-    this.killError = error;
+    const extra = this.more();
+    extra.killError = error;
     if (this === currentRunner()) {
       // killing oneself raises at once, like a wait that was interrupted right away
-      this.controller?.abort(error);
+      extra.controller?.abort(error);
       throw error;
     }
     throwInto(this, error, true);
-    this.controller?.abort(error);
+    extra.controller?.abort(error);
     if (options.block !== false) await this.join(options.timeout);
   }
 

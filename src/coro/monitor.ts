@@ -11,7 +11,7 @@
  */
 import { createHook } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import { type Runner, monitorHooks, storage, toMs } from './hub.js';
+import { type Runner, context, monitorHooks, toMs } from './hub.js';
 import { getCurrent } from './greenlet.js';
 
 /**
@@ -76,7 +76,7 @@ export function monitor(
       if (depth++ > 0) return;
       started = performance.now();
       firstSlices = 0;
-      runner = storage.getStore();
+      runner = context.get();
     },
     after() {
       // the callback running when the hook was enabled ends without a `before`

@@ -10,19 +10,19 @@ test('Pool.spawn waits for a free slot; freeCount and full follow', async () => 
   const pool = new Pool(2);
   let running = 0;
   let peak = 0;
-  const job = async (): Promise<void> => {
+  const job = async (seconds: number): Promise<void> => {
     running++;
     peak = Math.max(peak, running);
-    await sleep(0.01);
+    await sleep(seconds);
     running--;
   };
   assert.equal(pool.freeCount(), 2);
-  await pool.spawn(job);
-  await pool.spawn(job);
+  await pool.spawn(job, 0.01);
+  await pool.spawn(job, 0.05); // still running when the third gets the first one's slot
   assert.equal(pool.full(), true);
   assert.equal(pool.freeCount(), 0);
   const t0 = performance.now();
-  await pool.spawn(job); // must wait for a slot
+  await pool.spawn(job, 0.01); // must wait for a slot
   assert.ok(performance.now() - t0 >= 5);
   assert.equal(pool.length, 2);
   assert.equal(await pool.join({ timeout: 1 }), true);
@@ -190,4 +190,54 @@ test('an input iterator that throws ends imap with its error; the pool is left c
   assert.deepEqual(seen, [1, 2]);
   await pool.join({ timeout: 1 });
   assert.equal(pool.freeCount(), 2);
+});
+
+test('a failing job ends imapUnordered with its error, kills the running ones, and the stream stays done', async () => {
+  const pool = new Pool(3);
+  let finished = 0;
+  const job = async (x: number): Promise<number> => {
+    if (x === 2) {
+      await sleep(0.005);
+      throw new ValueError('job 2 failed');
+    }
+    if (x > 2) await sleep(10); // would run long
+    finished++;
+    return x;
+  };
+  const it = pool.imapUnordered(job, [1, 2, 3, 4, 5]);
+  const first = await it.next();
+  assert.deepEqual(first, { done: false, value: 1 });
+  await assert.rejects(it.next(), /job 2 failed/);
+  assert.equal(pool.length, 0, 'the jobs still running were killed before the error reached the reader');
+  assert.deepEqual(await it.next(), { done: true, value: undefined });
+  assert.equal(finished, 1);
+});
+
+test('next() called again before the last one settled answers each call in turn, once per result', async () => {
+  for (const ordered of [true, false]) {
+    const pool = new Pool(2);
+    const job = async (x: number): Promise<number> => {
+      await sleep(0.001 * (4 - x));
+      return x;
+    };
+    const it = ordered ? pool.imap(job, [1, 2, 3]) : pool.imapUnordered(job, [1, 2, 3]);
+    const answers = await Promise.all([it.next(), it.next(), it.next(), it.next()]);
+    const values = answers.filter((a) => !a.done).map((a) => a.value as number);
+    assert.equal(answers[3]!.done, true, 'the fourth call sees the end');
+    assert.deepEqual(ordered ? values : [...values].sort(), [1, 2, 3]);
+  }
+});
+
+test('breaking out of imap stops the jobs still running at once', async () => {
+  const pool = new Pool(3);
+  const job = async (x: number): Promise<number> => {
+    if (x > 0) await sleep(10);
+    return x;
+  };
+  for await (const r of pool.imap(job, [0, 1, 2, 3, 4])) {
+    assert.equal(r, 0);
+    break;
+  }
+  assert.equal(pool.length, 0);
+  assert.equal(pool.freeCount(), 3);
 });
