@@ -265,30 +265,12 @@ export class Group {
    * @example
    * for await (const page of pool.imap(download, urls)) save(page);
    */
-  async *imap<I, R>(
+  imap<I, R>(
     fn: (item: I) => R | PromiseLike<R>,
     items: Iterable<I> | AsyncIterable<I>,
     options: ImapOptions = {},
-  ): AsyncGenerator<R> {
-    const early = new Map<number, Outcome<R>>();
-    let next = 0;
-    const feed = this.feed(fn, items, options);
-    try {
-      for (;;) {
-        // a result already waiting is taken without an await (no hop per item)
-        const step = feed.next();
-        const o = step instanceof Promise ? await step : step;
-        if (o === END) break;
-        early.set(o.index, o);
-        for (let x = early.get(next); x !== undefined; x = early.get(next)) {
-          early.delete(next++);
-          if (!x.ok) throw x.value;
-          yield x.value as R;
-        }
-      }
-    } finally {
-      await feed.close();
-    }
+  ): AsyncIterableIterator<R> {
+    return new ImapStream<R>(this.feed(fn, items, options), true);
   }
 
   /**
@@ -298,24 +280,12 @@ export class Group {
    * @example
    * for await (const n of pool.imapUnordered(async (x: number) => x * x, [1, 2, 3])) console.log(n);
    */
-  async *imapUnordered<I, R>(
+  imapUnordered<I, R>(
     fn: (item: I) => R | PromiseLike<R>,
     items: Iterable<I> | AsyncIterable<I>,
     options: ImapOptions = {},
-  ): AsyncGenerator<R> {
-    const feed = this.feed(fn, items, options);
-    try {
-      for (;;) {
-        // a result already waiting is taken without an await (no hop per item)
-        const step = feed.next();
-        const o = step instanceof Promise ? await step : step;
-        if (o === END) break;
-        if (!o.ok) throw o.value;
-        yield o.value as R;
-      }
-    } finally {
-      await feed.close();
-    }
+  ): AsyncIterableIterator<R> {
+    return new ImapStream<R>(this.feed(fn, items, options), false);
   }
 
   /**
@@ -483,6 +453,116 @@ interface Feed<R> {
   next(): Promise<Outcome<R> | typeof END> | Outcome<R> | typeof END;
   /** Stop pulling items (the reader left early). */
   close(): Promise<void>;
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * The iterator `imap`/`imapUnordered` return. Not an async generator: a
+ * generator's `yield` costs an await and a promise hop of its own on top of
+ * the reader's, and tiny jobs are dominated by such hops. A result that is
+ * already waiting is handed over in an already-resolved promise.
+ */
+class ImapStream<R> implements AsyncIterableIterator<R> {
+  private finished = false;
+  /** Calls of `next()` made before the previous one settled are answered in order, after it. */
+  private busy: Promise<IteratorResult<R>> | undefined = undefined;
+  /** In-order streams: outcomes that finished ahead of their turn. */
+  private readonly early: Map<number, Outcome<R>> | undefined;
+  private turn = 0;
+
+  constructor(
+    private readonly feed: Feed<R>,
+    ordered: boolean,
+  ) {
+    this.early = ordered ? new Map() : undefined;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<R>> {
+    if (this.busy !== undefined) return this.track(this.busy.then(this.step, this.step));
+    const r = this.step();
+    return r instanceof Promise ? this.track(r) : Promise.resolve(r);
+  }
+
+  /** One `next()`: the result at once when it is there, else a promise of it; a failure stops the stream. */
+  private readonly step = (): IteratorResult<R> | Promise<IteratorResult<R>> => {
+    let r: IteratorResult<R> | Promise<IteratorResult<R>>;
+    try {
+      r = this.advance();
+    } catch (e) {
+      return this.fail(e);
+    }
+    return r instanceof Promise ? r.catch((e: unknown) => this.fail(e)) : r;
+  };
+
+  /** The latest pending `next()`: a later call waits for it. */
+  private track(p: Promise<IteratorResult<R>>): Promise<IteratorResult<R>> {
+    this.busy = p;
+    const clear = (): void => {
+      if (this.busy === p) this.busy = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  /** The reader stopped early (`break` out of `for await`): stop the feed and its jobs. */
+  async return(): Promise<IteratorResult<R>> {
+    if (!this.finished) {
+      this.finished = true;
+      await this.feed.close();
+    }
+    return DONE;
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<R>> {
+    await this.return();
+    throw error;
+  }
+
+  /** The next result: at once when it is there, else a promise of it. */
+  private advance(): IteratorResult<R> | Promise<IteratorResult<R>> {
+    for (;;) {
+      if (this.finished) return DONE;
+      const early = this.early;
+      if (early !== undefined) {
+        const x = early.get(this.turn);
+        if (x !== undefined) {
+          early.delete(this.turn++);
+          return this.deliver(x);
+        }
+      }
+      const o = this.feed.next();
+      if (o instanceof Promise) return o.then((x) => this.accept(x));
+      const r = this.accept(o);
+      if (r !== undefined) return r;
+    }
+  }
+
+  /** Take one outcome: the result to hand over, or undefined when an in-order stream must wait for an earlier one. */
+  private accept(o: Outcome<R> | typeof END): IteratorResult<R> | Promise<IteratorResult<R>> {
+    if (o === END) {
+      this.finished = true; // every job has ended: nothing to close
+      return DONE;
+    }
+    if (this.early === undefined) return this.deliver(o);
+    this.early.set(o.index, o);
+    return this.advance();
+  }
+
+  private deliver(o: Outcome<R>): IteratorResult<R> {
+    if (!o.ok) throw o.value;
+    return { done: false, value: o.value as R };
+  }
+
+  /** A job failed (or the feed did): stop the others, then raise it to the reader. */
+  private async fail(error: unknown): Promise<never> {
+    await this.return();
+    throw error;
+  }
 }
 
 function isSync<I>(items: Iterable<I> | AsyncIterable<I>): items is Iterable<I> {
