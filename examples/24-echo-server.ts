@@ -13,8 +13,6 @@
  * port if 5566 is taken, and the client's lines are scripted). Binds
  * 127.0.0.1 (WEFT_HOST overrides; the seed used 0.0.0.0).
  */
-import * as net from 'node:net';
-import { once } from 'node:events';
 import * as readline from 'node:readline/promises';
 import { type Address, CoroSocket, StreamServer } from 'weft/coro';
 import { bytesRepr } from './lib/coro-bytes.js';
@@ -55,9 +53,7 @@ async function server(port: number): Promise<StreamServer> {
 }
 
 async function client(port: number, lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
-  const raw = net.connect(port, host === '0.0.0.0' ? '127.0.0.1' : host);
-  await once(raw, 'connect');
-  const s = new CoroSocket(raw);
+  const s = await CoroSocket.connect([host === '0.0.0.0' ? '127.0.0.1' : host, port]);
   try {
     for await (const line of lines) {
       if (!line) continue; // the seed's client would wait forever on an empty line

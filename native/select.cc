@@ -185,20 +185,23 @@ napi_value EpollWait(napi_env env, napi_callback_info cbinfo) {
   return Ret(env, n);
 }
 
-// A libuv poll handle on one fd (an epoll fd, in weft's use), armed once per
-// wait: when the fd turns readable the handle stops itself and calls back
-// callback.call(target). Stopped, it keeps no reference on the event loop.
+// A libuv poll handle on one fd (an epoll fd, in weft's use). Armed once per
+// wait, when the fd turns readable the handle stops itself and calls back
+// callback.call(target); armed to repeat (weft/coro's I/O watcher, which
+// stays armed while any greenlet waits on a socket), it calls back each time
+// and stays armed. Stopped, it keeps no reference on the event loop.
 struct Watch {
   uv_poll_t handle;
   napi_env env;
   napi_ref target = nullptr;
   napi_ref callback = nullptr;
   bool closed = false;
+  bool repeat = false;
 };
 
 void OnReadable(uv_poll_t* handle, int status, int events) {
   Watch* w = static_cast<Watch*>(handle->data);
-  uv_poll_stop(handle);
+  if (!w->repeat) uv_poll_stop(handle);
   napi_env env = w->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
@@ -246,14 +249,18 @@ napi_value WatchOpen(napi_env env, napi_callback_info cbinfo) {
   return out;
 }
 
-// watchStart(handle) -> 0 | -errno: call back once, when the fd is readable.
+// watchStart(handle, repeat = false) -> 0 | -errno: call back when the fd is
+// readable: once, or each time until watchStop.
 napi_value WatchStart(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
   Watch* w = WatchOf(env, argv[0]);
   if (!w) return nullptr;
   if (w->closed) return Ret(env, -EBADF);
+  bool repeat = false;
+  if (argc > 1) napi_get_value_bool(env, argv[1], &repeat);
+  w->repeat = repeat;
   return Ret(env, uv_poll_start(&w->handle, UV_READABLE, OnReadable));
 }
 

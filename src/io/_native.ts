@@ -46,7 +46,7 @@ export interface IoNative {
   epollCtl(epfd: number, op: number, fd: number, events: number): number;
   epollWait(epfd: number, out: Int32Array, maxevents: number, timeout: number): number;
   watchOpen<T extends object>(fd: number, target: T, callback: (this: T, status: number) => void): WatchHandle | number;
-  watchStart(watch: WatchHandle): number;
+  watchStart(watch: WatchHandle, repeat?: boolean): number;
   watchStop(watch: WatchHandle): number;
   watchClose(watch: WatchHandle): number;
 }

@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import * as net from 'node:net';
+import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { after, test } from 'node:test';
 import { CoroSocket, GreenletExit, Pool, StreamServer, sleep, type Address } from 'weft/coro';
-import { ValueError } from '../../src/errors.js';
+import { BrokenPipeError, ConnectionRefusedError, ValueError } from '../../src/errors.js';
 import { assertNoLeaks, captureErrors } from './helpers.js';
 
 after(assertNoLeaks);
 
-async function connect(address: Address): Promise<CoroSocket> {
-  const raw = net.connect(address[1], '127.0.0.1');
-  await once(raw, 'connect');
-  return new CoroSocket(raw);
+function connect(address: Address): Promise<CoroSocket> {
+  return CoroSocket.connect(['127.0.0.1', address[1]]);
 }
 
 async function echo(sock: CoroSocket): Promise<void> {
@@ -103,7 +102,7 @@ test('stop(timeout) stops accepting, waits for handlers, then kills them (finall
   assert.deepEqual(log, ['killed', 'finally']);
   assert.equal((await c.recv(10)).length, 0);
   c.close();
-  await assert.rejects(connect(server.address), /ECONNREFUSED/);
+  await assert.rejects(connect(server.address), ConnectionRefusedError);
 });
 
 test('a pool bounds concurrent handlers; spawn: N does the same', async () => {
@@ -148,4 +147,137 @@ test('recv refuses a bad size; sendAll on a closed socket raises BrokenPipeError
   c.close();
   await assert.rejects(c.sendAll('x'), /Broken pipe/);
   await server.stop();
+});
+
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+test('sendAll of 8 MiB to a slow reader waits for room and delivers every byte in order', async () => {
+  const big = Buffer.alloc(8 << 20);
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(i / 4, i);
+  const server = new StreamServer(['127.0.0.1', 0], async (sock) => {
+    await sock.sendAll(big); // far more than the kernel buffers: must park on EAGAIN and resume
+    sock.shutdown();
+  });
+  await server.start();
+  const c = await connect(server.address);
+  await sleep(0.05); // let the kernel buffers fill before reading
+  const got = await recvExactly(c, big.length);
+  assert.equal(got.length, big.length);
+  assert.ok(got.equals(big), 'bytes arrive complete and in order');
+  assert.equal((await c.recv(1)).length, 0);
+  c.close();
+  await server.stop();
+});
+
+test('a peer that resets mid-message raises ConnectionResetError in the handler; the server goes on', async () => {
+  const seen: string[] = [];
+  const server = new StreamServer(['127.0.0.1', 0], async (sock) => {
+    try {
+      for (;;) {
+        const data = await sock.recv(65536);
+        if (data.length === 0) return void seen.push('eof');
+        await sock.sendAll(data);
+      }
+    } catch (e) {
+      seen.push((e as Error).constructor.name);
+    }
+  });
+  await server.start();
+  // a raw node:net client: send half a message, then reset the connection
+  const { connect: netConnect } = await import('node:net');
+  const raw = netConnect(server.address[1], '127.0.0.1');
+  await new Promise((r) => raw.once('connect', r));
+  raw.write(Buffer.alloc(5000, 1));
+  await sleep(0.02);
+  raw.resetAndDestroy();
+  await sleep(0.05);
+  assert.equal(seen.length, 1);
+  assert.ok(['ConnectionResetError', 'BrokenPipeError', 'eof'].includes(seen[0]!), seen[0]);
+  const good = await connect(server.address);
+  await good.sendAll('still here');
+  assert.equal((await good.recv(100)).toString(), 'still here');
+  good.close();
+  await server.stop();
+});
+
+test('close() wakes a greenlet parked in recv with b"" and one parked in sendAll with BrokenPipeError', async () => {
+  const server = new StreamServer(['127.0.0.1', 0], async (sock) => {
+    await sleep(0.5); // reads nothing, so the client's sendAll fills the buffers and parks
+    sock.close();
+  });
+  await server.start();
+  const reader = await connect(server.address);
+  const writer = await connect(server.address);
+  const recvd = reader.recv(10);
+  const sent = writer.sendAll(Buffer.alloc(32 << 20));
+  await sleep(0.05);
+  reader.close();
+  writer.close();
+  assert.equal((await recvd).length, 0);
+  await assert.rejects(sent, BrokenPipeError);
+  assert.equal(reader.fileno(), -1);
+  await server.stop(0);
+});
+
+test('two greenlets may not recv on one socket at once', async () => {
+  const server = new StreamServer(['127.0.0.1', 0], echo);
+  await server.start();
+  const c = await connect(server.address);
+  const first = c.recv(10);
+  await assert.rejects(c.recv(10), /already being read by another greenlet/);
+  await c.sendAll('x');
+  assert.equal((await first).toString(), 'x');
+  c.close();
+  await server.stop();
+});
+
+test('500 connections opened and closed leave no fd behind, and an idle watcher keeps no handle alive', async () => {
+  const server = new StreamServer(['127.0.0.1', 0], echo);
+  await server.start();
+  const c0 = await connect(server.address);
+  c0.close();
+  await sleep(0.02);
+  const before = openFds();
+  for (let round = 0; round < 5; round++) {
+    const cs = await Promise.all(Array.from({ length: 100 }, () => connect(server.address)));
+    await Promise.all(cs.map(async (c) => {
+      await c.sendAll('ping');
+      assert.equal((await recvExactly(c, 4)).toString(), 'ping');
+      c.close();
+    }));
+  }
+  await sleep(0.05); // the handlers see EOF and close their ends
+  assert.equal(openFds(), before);
+  await server.stop();
+});
+
+test('once nothing waits on a socket, the I/O watcher does not keep the process alive', async () => {
+  // a greenlet killed while parked in recv must disarm the watcher too
+  const coro = new URL('../../src/coro/index.js', import.meta.url).href;
+  const script = `
+    import { StreamServer, CoroSocket, spawn, sleep } from '${coro}';
+    const server = new StreamServer(['127.0.0.1', 0], async (s) => { await s.recv(10); });
+    await server.start();
+    const c = await CoroSocket.connect(['127.0.0.1', server.address[1]]);
+    const g = spawn(() => c.recv(10));
+    await sleep(0.02);
+    await g.kill();
+    await server.stop(0);
+    console.log('done');`;
+  const t0 = performance.now();
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 5000 });
+  assert.equal(stdout.trim(), 'done');
+  assert.ok(performance.now() - t0 < 4000, 'the process exited by itself');
+});
+
+test('connect to a closed port raises ConnectionRefusedError and leaks no fd', async () => {
+  const server = new StreamServer(['127.0.0.1', 0], echo);
+  await server.start();
+  const port = server.address[1];
+  await server.stop();
+  const before = openFds();
+  for (let i = 0; i < 20; i++) await assert.rejects(CoroSocket.connect(['127.0.0.1', port]), ConnectionRefusedError);
+  assert.equal(openFds(), before);
 });
