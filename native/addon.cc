@@ -1,5 +1,6 @@
 #include "weft.h"
 
+#include <dlfcn.h>
 #include <string.h>
 #include <v8.h>
 
@@ -25,7 +26,19 @@ void* SabAddress(Napi::Env env, Napi::Value sab, Napi::Value offset, size_t widt
 
 }  // namespace weft
 
+// Node unloads an addon when the worker thread that loaded it ends, yet V8
+// frees that thread's SharedArrayBuffers afterwards, and their deleters are
+// here (shm.cc): a worker that used a Queue took the process down with it.
+// Loading the library once more with RTLD_NODELETE keeps it mapped until exit.
+static void PinLibrary() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&PinLibrary), &info) != 0 && info.dli_fname != nullptr) {
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);  // the handle is kept on purpose
+  }
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  PinLibrary();
   weft::InitShm(env, exports);
   weft::InitFutex(env, exports);
   weft::InitProc(env, exports);

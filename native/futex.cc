@@ -81,6 +81,7 @@ struct EnvState {
   std::atomic<bool> closing{false};
   std::deque<WaitRequest*> inflight_addrs;  // JS thread only: for waking on teardown
   std::shared_ptr<EnvState> self;  // keeps `async` valid until uv_close calls back
+  napi_async_cleanup_hook_handle teardown = nullptr;
 };
 
 // The helper threads, shared by every environment of the process.
@@ -204,7 +205,12 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
 // A worker thread going away: stop delivering, and wake its helpers so none
 // stays parked on memory that may be unmapped (waiters re-check, so a spurious
 // wake-up of another process's waiter on the same word is harmless).
-void Teardown(void* arg) {
+//
+// An async cleanup hook, not a plain one: Node unloads the addon when a
+// worker's environment is gone, and the close callback below is addon code.
+// Node waits for the hook to be removed, which the callback does last, so the
+// callback runs while the addon is still mapped.
+void Teardown(napi_async_cleanup_hook_handle hook, void* arg) {
   auto* holder = static_cast<std::shared_ptr<EnvState>*>(arg);
   std::shared_ptr<EnvState> state = *holder;
   state->closing = true;
@@ -213,8 +219,13 @@ void Teardown(void* arg) {
     for (WaitRequest* req : state->inflight_addrs) Futex(req->addr, FUTEX_WAKE, INT_MAX, nullptr);
   }
   state->self = state;
-  uv_close(reinterpret_cast<uv_handle_t*>(&state->async),
-           [](uv_handle_t* h) { static_cast<EnvState*>(h->data)->self.reset(); });
+  state->teardown = hook;
+  uv_close(reinterpret_cast<uv_handle_t*>(&state->async), [](uv_handle_t* h) {
+    EnvState* st = static_cast<EnvState*>(h->data);
+    napi_async_cleanup_hook_handle done = st->teardown;
+    st->self.reset();  // may free st
+    napi_remove_async_cleanup_hook(done);
+  });
 }
 
 }  // namespace
@@ -230,7 +241,7 @@ void InitFutex(Napi::Env env, Napi::Object exports) {
   uv_unref(reinterpret_cast<uv_handle_t*>(&state->async));
   napi_set_instance_data(
       env, holder, [](napi_env, void* data, void*) { delete static_cast<std::shared_ptr<EnvState>*>(data); }, nullptr);
-  napi_add_env_cleanup_hook(env, Teardown, holder);
+  napi_add_async_cleanup_hook(env, Teardown, holder, nullptr);
 
   Export<FutexWait>(env, exports, "futexWait");
   Export<FutexWake>(env, exports, "futexWake");

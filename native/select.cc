@@ -197,7 +197,30 @@ struct Watch {
   napi_ref callback = nullptr;
   bool closed = false;
   bool repeat = false;
+  // Set while the environment may still need closing this handle itself.
+  napi_async_cleanup_hook_handle teardown = nullptr;
 };
+
+// The handle is closed (by watchClose or at teardown): free it, and let Node
+// finish tearing the environment down if it was waiting for this.
+void OnClosed(uv_handle_t* h) {
+  Watch* w = static_cast<Watch*>(h->data);
+  napi_async_cleanup_hook_handle hook = w->teardown;
+  delete w;
+  if (hook != nullptr) napi_remove_async_cleanup_hook(hook);
+}
+
+// The environment (a worker thread, or the main one at exit) goes away with
+// the handle still open: close it now, while the addon is loaded (see
+// Teardown in futex.cc).
+void TeardownWatch(napi_async_cleanup_hook_handle hook, void* arg) {
+  Watch* w = static_cast<Watch*>(arg);
+  w->teardown = hook;
+  if (w->closed) return;  // watchClose's uv_close is under way; OnClosed removes the hook
+  w->closed = true;
+  uv_poll_stop(&w->handle);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->handle), OnClosed);
+}
 
 void OnReadable(uv_poll_t* handle, int status, int events) {
   Watch* w = static_cast<Watch*>(handle->data);
@@ -244,6 +267,7 @@ napi_value WatchOpen(napi_env env, napi_callback_info cbinfo) {
   w->handle.data = w;
   napi_create_reference(env, argv[1], 1, &w->target);
   napi_create_reference(env, argv[2], 1, &w->callback);
+  napi_add_async_cleanup_hook(env, TeardownWatch, w, &w->teardown);
   napi_value out;
   napi_create_external(env, w, nullptr, nullptr, &out);
   return out;
@@ -287,8 +311,7 @@ napi_value WatchClose(napi_env env, napi_callback_info cbinfo) {
   uv_poll_stop(&w->handle);
   napi_delete_reference(env, w->target);
   napi_delete_reference(env, w->callback);
-  uv_close(reinterpret_cast<uv_handle_t*>(&w->handle),
-           [](uv_handle_t* h) { delete static_cast<Watch*>(h->data); });
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->handle), OnClosed);
   return Ret(env, 0);
 }
 
