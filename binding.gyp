@@ -9,7 +9,8 @@
         "native/proc.cc",
         "native/socket.cc",
         "native/select.cc",
-        "native/continuation.cc"
+        "native/continuation.cc",
+        "native/load.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

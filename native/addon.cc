@@ -45,6 +45,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   weft::InitSocket(env, exports);
   weft::InitSelect(env, exports);
   weft::InitContinuation(env, exports);
+  weft::InitLoad(env, exports);
   return exports;
 }
 

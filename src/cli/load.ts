@@ -3,8 +3,9 @@
  * server here (weft's, Node's net, Python's selectors, uvloop, C epoll). No
  * Python twin: it plays the part of wrk/tcpkali for echo servers.
  *
- * One thread, one epoll set, non-blocking sockets, one reused receive buffer
- * per connection. Closed loop: each connection keeps `depth` messages in flight
+ * One thread, one epoll set, non-blocking sockets; the loops run in C
+ * (native/load.cc), in slices, with this module setting up, keeping the
+ * histogram and reporting. Closed loop: each connection keeps `depth` messages in flight
  * and sends a new one per echo. Open loop (`--rate`): messages leave on a fixed
  * schedule whatever the replies do, round-robin over the connections, and
  * latency is measured from each message's *intended* send time, so a stalled
@@ -17,7 +18,8 @@
 import { writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import hdr from 'hdr-histogram-js';
-import { io } from '../io/_native.js';
+import { native } from '../native.js';
+import { ok } from '../io/_native.js';
 import { createConnection, socket } from '../io/socket.js';
 import { IPPROTO_TCP, TCP_NODELAY } from '../io/constants.js';
 import type { Command } from './main.js';
@@ -55,54 +57,20 @@ export interface LoadResult {
   cpuUserUsPerMessage: number;
 }
 
-const EAGAIN = -11;
-const EPOLLIN = 1;
-const EPOLLOUT = 4;
-
-/** A FIFO of send times that grows (open loop can run far ahead of the replies). */
-class TimeRing {
-  #buf = new Float64Array(16);
-  #head = 0;
-  #len = 0;
-  push(t: number): void {
-    if (this.#len === this.#buf.length) {
-      const bigger = new Float64Array(this.#buf.length * 2);
-      for (let i = 0; i < this.#len; i++) bigger[i] = this.#buf[(this.#head + i) & (this.#buf.length - 1)]!;
-      this.#buf = bigger;
-      this.#head = 0;
-    }
-    this.#buf[(this.#head + this.#len++) & (this.#buf.length - 1)] = t;
-  }
-  shift(): number {
-    const t = this.#buf[this.#head]!;
-    this.#head = (this.#head + 1) & (this.#buf.length - 1);
-    this.#len--;
-    return t;
-  }
+/** The engine in native/load.cc. */
+interface LoadEngine {
+  readonly __loadEngine: unique symbol;
 }
-
-interface Conn {
-  sock: socket;
-  fd: number;
-  alive: boolean;
-  sendSeq: number;
-  recvSeq: number;
-  rpos: number; // bytes of the current incoming message already checked
-  expect: Buffer; // the message expected next (pattern + sequence number)
-  times: TimeRing;
-  pending: Buffer | null; // bytes the kernel did not take yet
+interface LoadNative {
+  loadCreate(fds: Int32Array, size: number, depth: number, rate: number): LoadEngine | number;
+  /** Runs the load for `seconds`: [messages completed, their latencies in µs, errors so far]. */
+  loadRun(engine: LoadEngine, seconds: number, measuring: boolean): [number, Float64Array, number];
+  loadErrors(engine: LoadEngine): Record<string, number>;
 }
+const engineApi = native as unknown as LoadNative;
 
-/** Deterministic message content: a byte pattern, sequence number (uint32 LE) in the first 4 bytes. */
-function makePattern(size: number): Buffer {
-  const p = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) p[i] = (i * 31 + 7) & 0xff;
-  return p;
-}
-
-function stamp(buf: Buffer, offset: number, size: number, seq: number): void {
-  if (size >= 4) buf.writeUInt32LE(seq >>> 0, offset);
-}
+/** The engine runs in slices of at most this long, so that progress is shown and latencies are handed over. */
+const SLICE = 0.25;
 
 /**
  * Run the load and return what it measured. Blocks the calling thread for
@@ -110,154 +78,40 @@ function stamp(buf: Buffer, offset: number, size: number, seq: number): void {
  */
 export function runLoad(opts: LoadOptions, onProgress?: (elapsed: number, messages: number, errors: number) => void): LoadResult {
   const { connections, size, depth, rate } = opts;
-  const pattern = makePattern(size);
   const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
-  const errorKinds: Record<string, number> = {};
-  let errors = 0;
-  const fail = (c: Conn, kind: string): void => {
-    errors++;
-    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
-    if (c.alive) {
-      c.alive = false;
-      io.epollCtl(epfd, 2, c.fd, 0);
-    }
-  };
-
-  const epfd = io.epollCreate();
-  if (epfd < 0) throw new Error(`epoll_create1 failed: ${-epfd}`);
-  const byFd: (Conn | undefined)[] = [];
-  const conns: Conn[] = [];
+  const socks: socket[] = [];
   try {
     for (let i = 0; i < connections; i++) {
       const sock = createConnection([opts.host, opts.port], 10);
+      socks.push(sock);
       sock.setSockOpt(IPPROTO_TCP, TCP_NODELAY, 1);
       sock.setBlocking(false);
-      const expect = Buffer.from(pattern);
-      stamp(expect, 0, size, 0);
-      const c: Conn = { sock, fd: sock.fileno(), alive: true, sendSeq: 0, recvSeq: 0, rpos: 0, expect, times: new TimeRing(), pending: null };
-      conns.push(c);
-      byFd[c.fd] = c;
-      io.epollCtl(epfd, 1, c.fd, EPOLLIN);
     }
-
-    const batch = Buffer.allocUnsafe(size * Math.max(depth, 1));
-    for (let k = 0; k < Math.max(depth, 1); k++) pattern.copy(batch, k * size);
-    const rbuf = Buffer.allocUnsafe(Math.max(65536, size * 4));
-    const out = new Int32Array(2 * Math.max(connections, 1));
-
-    /** Queue `count` messages on `c`, intended at `when` (ms). */
-    const send = (c: Conn, count: number, when: number): void => {
-      for (let k = 0; k < count; k++) {
-        stamp(batch, k * size, size, c.sendSeq++);
-        c.times.push(when);
-      }
-      const len = count * size;
-      if (c.pending) {
-        c.pending = Buffer.concat([c.pending, batch.subarray(0, len)]);
-        return;
-      }
-      const n = io.sockSend(c.fd, batch, 0, len, 0, 0);
-      if (n === len) return;
-      if (n < 0 && n !== EAGAIN) return fail(c, `send errno ${-n}`);
-      c.pending = Buffer.from(batch.subarray(Math.max(n, 0), len));
-      io.epollCtl(epfd, 3, c.fd, EPOLLIN | EPOLLOUT);
-    };
-
-    const flush = (c: Conn): void => {
-      const p = c.pending!;
-      const n = io.sockSend(c.fd, p, 0, p.length, 0, 0);
-      if (n === p.length) {
-        c.pending = null;
-        io.epollCtl(epfd, 3, c.fd, EPOLLIN);
-      } else if (n >= 0) c.pending = p.subarray(n);
-      else if (n !== EAGAIN) fail(c, `send errno ${-n}`);
-    };
-
-    let completed = 0;
-    let measuring = opts.warmup <= 0;
+    const made = engineApi.loadCreate(Int32Array.from(socks, (s) => s.fileno()), size, depth, rate ?? 0);
+    if (typeof made === 'number') ok(made);
+    const engine = made as LoadEngine;
     const t0 = performance.now();
-    let tMeasure = t0;
-    let cpu0 = process.cpuUsage();
-    const tEnd = t0 + (opts.warmup + opts.duration) * 1000;
-    const tWarm = t0 + opts.warmup * 1000;
-    let nextProgress = t0 + 1000;
-
-    /** Check the `n` bytes just read on `c`; count and time each message completed. */
-    const receive = (c: Conn, n: number, now: number): number => {
-      let done = 0;
-      let i = 0;
-      while (i < n) {
-        const take = Math.min(size - c.rpos, n - i);
-        if (rbuf.compare(c.expect, c.rpos, c.rpos + take, i, i + take) !== 0) {
-          fail(c, 'echo mismatch');
-          return done;
-        }
-        i += take;
-        c.rpos += take;
-        if (c.rpos === size) {
-          c.rpos = 0;
-          const sent = c.times.shift();
-          if (measuring) {
-            hist.recordValue(Math.max(1, Math.round((now - sent) * 1000)));
-            completed++;
-          }
-          stamp(c.expect, 0, size, ++c.recvSeq);
-          done++;
-        }
-      }
-      return done;
-    };
-
-    let now = performance.now();
-    let scheduled = 0; // open loop: messages sent so far on the schedule
-    const interval = rate ? 1000 / rate : 0;
-    if (!rate) for (const c of conns) send(c, depth, now);
-
-    while (now < tEnd) {
-      let timeout = Math.min(tEnd - now, nextProgress - now, measuring ? Infinity : tWarm - now);
-      if (rate) timeout = Math.min(timeout, t0 + scheduled * interval - now);
-      const n = io.epollWait(epfd, out, connections, Math.max(timeout, 0) / 1000);
-      if (n < 0) throw new Error(`epoll_wait failed: errno ${-n}`);
-      now = performance.now();
-      for (let e = 0; e < n; e++) {
-        const c = byFd[out[2 * e]!]!;
-        if (!c.alive) continue;
-        const ev = out[2 * e + 1]!;
-        if (ev & EPOLLOUT && c.pending) flush(c);
-        if (!(ev & ~EPOLLOUT)) continue;
-        const r = io.sockRecv(c.fd, rbuf, 0, rbuf.length, 0, 0);
-        if (r === EAGAIN) continue;
-        if (r < 0) {
-          fail(c, `recv errno ${-r}`);
-          continue;
-        }
-        if (r === 0) {
-          fail(c, 'server closed the connection');
-          continue;
-        }
-        const got = receive(c, r, now);
-        if (!rate && got > 0 && c.alive) send(c, got, now);
-      }
-      if (rate) {
-        // Everything due by now leaves now, stamped with the time it was due.
-        while (t0 + scheduled * interval <= now) {
-          const c = conns[scheduled % connections]!;
-          if (c.alive) send(c, 1, t0 + scheduled * interval);
-          scheduled++;
-        }
-      }
-      if (!measuring && now >= tWarm) {
-        measuring = true;
-        tMeasure = now;
-        cpu0 = process.cpuUsage();
-      }
-      if (now >= nextProgress) {
+    let errors = 0;
+    let completed = 0;
+    let nextProgress = 1000;
+    const slice = (seconds: number, measuring: boolean): void => {
+      const [done, latencies, errorsSoFar] = engineApi.loadRun(engine, seconds, measuring);
+      completed += done;
+      errors = errorsSoFar;
+      for (let i = 0; i < latencies.length; i++) hist.recordValue(latencies[i]!);
+      const elapsed = performance.now() - t0;
+      if (elapsed >= nextProgress) {
         nextProgress += 1000;
-        onProgress?.((now - t0) / 1000, completed, errors);
+        onProgress?.(elapsed / 1000, completed, errors);
       }
-    }
+    };
+    for (let left = opts.warmup; left > 0; left -= SLICE) slice(Math.min(SLICE, left), false);
+    const tMeasure = performance.now();
+    const cpu0 = process.cpuUsage();
+    const tEnd = tMeasure + opts.duration * 1000;
+    for (let now = tMeasure; now < tEnd; now = performance.now()) slice(Math.min(SLICE, (tEnd - now) / 1000), true);
     const cpu = process.cpuUsage(cpu0);
-    const seconds = (now - tMeasure) / 1000;
+    const seconds = (performance.now() - tMeasure) / 1000;
     const pct = (p: number): number => (completed ? hist.getValueAtPercentile(p) : 0);
     return {
       target: `${opts.host}:${opts.port}`,
@@ -271,13 +125,12 @@ export function runLoad(opts: LoadOptions, onProgress?: (elapsed: number, messag
       megabytesPerSecond: (completed * size) / seconds / 1e6,
       latencyUs: { p50: pct(50), p90: pct(90), p99: pct(99), p999: pct(99.9), max: completed ? hist.maxValue : 0, mean: completed ? hist.mean : 0 },
       errors,
-      errorKinds,
+      errorKinds: engineApi.loadErrors(engine),
       cpuUsPerMessage: completed ? (cpu.user + cpu.system) / completed : 0,
       cpuUserUsPerMessage: completed ? cpu.user / completed : 0,
     };
   } finally {
-    for (const c of conns) c.sock.close();
-    io.sockClose(epfd);
+    for (const s of socks) s.close();
   }
 }
 

@@ -10,10 +10,17 @@ import { fileURLToPath } from 'node:url';
 
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-/** An echo server in Python; `corrupt` flips the first byte of every 50th chunk. */
+/**
+ * An echo server in Python. Mode 1 flips the first byte of every 50th chunk;
+ * mode 2 stalls 0.3 s once, at the 20th chunk; mode 3 closes each connection
+ * after its 10th chunk.
+ */
 const SERVER = `
-import selectors, socket, sys
+import selectors, socket, sys, time
 corrupt = sys.argv[1] == '1'
+stall = sys.argv[1] == '2'
+closing = sys.argv[1] == '3'
+seen = {}
 sel = selectors.DefaultSelector()
 srv = socket.create_server(('127.0.0.1', 0), backlog=128)
 srv.setblocking(False)
@@ -32,14 +39,19 @@ while True:
         if not data:
             sel.unregister(key.fileobj); key.fileobj.close(); continue
         n += 1
+        if stall and n == 20:
+            time.sleep(0.3)
+        seen[key.fileobj] = seen.get(key.fileobj, 0) + 1
+        if closing and seen[key.fileobj] == 10:
+            sel.unregister(key.fileobj); key.fileobj.close(); continue
         if corrupt and n % 50 == 0:
             data = bytes([data[0] ^ 0xff]) + data[1:]
         key.fileobj.sendall(data)
 `;
 
-function startServer(corrupt: boolean): Promise<{ child: ChildProcess; port: number }> {
+function startServer(mode: 0 | 1 | 2 | 3): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/python3', ['-c', SERVER, corrupt ? '1' : '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('/usr/bin/python3', ['-c', SERVER, String(mode)], { stdio: ['ignore', 'pipe', 'inherit'] });
     child.stdout!.once('data', (d) => resolve({ child, port: Number(String(d).trim()) }));
     child.once('error', reject);
   });
@@ -61,12 +73,13 @@ function load(args: string[]): Promise<{ code: number | null; out: string }> {
 describe('weft load', () => {
   let good: { child: ChildProcess; port: number };
   let bad: { child: ChildProcess; port: number };
+  let stalling: { child: ChildProcess; port: number };
+  let closing: { child: ChildProcess; port: number };
   before(async () => {
-    [good, bad] = await Promise.all([startServer(false), startServer(true)]);
+    [good, bad, stalling, closing] = await Promise.all([startServer(0), startServer(1), startServer(2), startServer(3)]);
   });
   after(() => {
-    good.child.kill();
-    bad.child.kill();
+    for (const s of [good, bad, stalling, closing]) s.child.kill();
   });
 
   test('closed loop: counts messages, checks every byte, reports latency percentiles and its own CPU', async () => {
@@ -89,6 +102,24 @@ describe('weft load', () => {
     const r = JSON.parse(out);
     assert.equal(r.rate, 500);
     assert.ok(r.messages >= 150 && r.messages <= 300, `${r.messages} messages at 500/s over 0.5 s`);
+  });
+
+  test('open loop against a server that stalls: the stall shows in the latency, and the schedule is kept', async () => {
+    const { code, out } = await load(['--port', String(stalling.port), '--connections', '2', '--size', '64', '--rate', '400', '--duration', '1', '--json']);
+    assert.equal(code, 0, out);
+    const r = JSON.parse(out);
+    // messages kept leaving on schedule during the 0.3 s stall and are timed from then
+    assert.ok(r.latencyUs.max >= 250_000, `max latency ${r.latencyUs.max} µs hides a 0.3 s stall`);
+    assert.ok(r.latencyUs.p90 >= 20_000, `p90 ${r.latencyUs.p90} µs: the messages queued behind the stall count too`);
+    assert.ok(r.messages >= 300 && r.messages <= 450, `${r.messages} messages at 400/s over 1 s`);
+  });
+
+  test('a server that closes connections is an error of its own kind', async () => {
+    const { code, out } = await load(['--port', String(closing.port), '--connections', '3', '--size', '32', '--duration', '0.3', '--json']);
+    assert.equal(code, 1);
+    const r = JSON.parse(out);
+    assert.equal(r.errorKinds['server closed the connection'], 3, JSON.stringify(r.errorKinds));
+    assert.equal(r.errors, 3);
   });
 
   test('a server that corrupts a byte is caught: errors counted, exit status 1', async () => {

@@ -1,0 +1,309 @@
+// The engine of `weft load` (src/cli/load.ts): its closed and open loops over
+// one epoll set, in C, so that the load generator's CPU goes to the kernel's
+// TCP and not to a JavaScript call per send, recv and check. JavaScript sets
+// the connections up, runs the engine in slices (for the warm-up, the progress
+// line and the histogram) and reports.
+//
+// Every message carries its sequence number (uint32 LE) in its first 4 bytes
+// over a fixed byte pattern, and every echoed byte is compared with what was
+// sent, so loss, duplication, reordering and corruption are all caught.
+// Latency runs from each message's *intended* send time: in the open loop
+// that is its slot in the schedule, so a stalled server shows in the latency
+// instead of slowing the load down (no coordinated omission).
+#include "weft.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace weft {
+namespace {
+
+double NowMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void Stamp(uint8_t* msg, size_t size, uint32_t seq) {
+  if (size >= 4) memcpy(msg, &seq, 4);  // little-endian on every Linux weft builds for
+}
+
+struct Conn {
+  int fd;
+  bool alive = true;
+  uint32_t sendSeq = 0;
+  uint32_t recvSeq = 0;
+  size_t rpos = 0;                 // bytes of the current incoming message already checked
+  std::vector<uint8_t> expect;     // the message expected next
+  std::deque<double> times;        // intended send times of the messages in flight
+  std::vector<uint8_t> pending;    // bytes the kernel did not take yet
+  size_t pendingOff = 0;
+};
+
+struct Engine {
+  int epfd = -1;
+  size_t size = 0;
+  int depth = 1;
+  double intervalMs = 0;  // open loop: ms between messages; 0: closed loop
+  std::vector<uint8_t> batch;
+  std::vector<uint8_t> rbuf;
+  std::vector<Conn> conns;
+  std::vector<int> byFd;  // fd -> index in conns, or -1
+  bool started = false;
+  double t0 = 0;
+  uint64_t scheduled = 0;  // open loop: messages sent on the schedule so far
+  std::map<std::string, double> errors;
+  double errorCount = 0;
+  // the current slice
+  bool measuring = false;
+  double completed = 0;
+  std::vector<double> latencies;
+
+  ~Engine() {
+    if (epfd >= 0) close(epfd);
+  }
+
+  void Fail(Conn& c, const std::string& kind) {
+    errors[kind]++;
+    errorCount++;
+    if (c.alive) {
+      c.alive = false;
+      epoll_ctl(epfd, EPOLL_CTL_DEL, c.fd, nullptr);
+    }
+  }
+
+  void Watch(Conn& c, uint32_t events) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = events;
+    ev.data.fd = c.fd;
+    epoll_ctl(epfd, EPOLL_CTL_MOD, c.fd, &ev);
+  }
+
+  // Queue `count` messages on `c`, intended at `when` (ms).
+  void Send(Conn& c, size_t count, double when) {
+    for (size_t k = 0; k < count; k++) {
+      Stamp(&batch[k * size], size, c.sendSeq++);
+      c.times.push_back(when);
+    }
+    size_t len = count * size;
+    if (c.pendingOff < c.pending.size()) {
+      c.pending.insert(c.pending.end(), batch.begin(), batch.begin() + len);
+      return;
+    }
+    ssize_t n = send(c.fd, batch.data(), len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(len)) return;
+    if (n < 0 && errno != EAGAIN && errno != EINTR) return Fail(c, "send errno " + std::to_string(errno));
+    size_t sent = n > 0 ? n : 0;
+    c.pending.assign(batch.begin() + sent, batch.begin() + len);
+    c.pendingOff = 0;
+    Watch(c, EPOLLIN | EPOLLOUT);
+  }
+
+  void Flush(Conn& c) {
+    size_t left = c.pending.size() - c.pendingOff;
+    ssize_t n = send(c.fd, c.pending.data() + c.pendingOff, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(left)) {
+      c.pending.clear();
+      c.pendingOff = 0;
+      Watch(c, EPOLLIN);
+    } else if (n >= 0) {
+      c.pendingOff += n;
+    } else if (errno != EAGAIN && errno != EINTR) {
+      Fail(c, "send errno " + std::to_string(errno));
+    }
+  }
+
+  // Check the `n` bytes just read on `c`; count and time each message completed.
+  size_t Receive(Conn& c, size_t n, double now) {
+    size_t done = 0;
+    for (size_t i = 0; i < n;) {
+      size_t take = size - c.rpos < n - i ? size - c.rpos : n - i;
+      if (memcmp(&rbuf[i], &c.expect[c.rpos], take) != 0) {
+        Fail(c, "echo mismatch");
+        return done;
+      }
+      i += take;
+      c.rpos += take;
+      if (c.rpos == size) {
+        c.rpos = 0;
+        if (c.times.empty()) {  // only possible for messages too short to carry a sequence number
+          Fail(c, "echo of a message never sent");
+          return done;
+        }
+        double sent = c.times.front();
+        c.times.pop_front();
+        if (measuring) {
+          double us = round((now - sent) * 1000);
+          latencies.push_back(us < 1 ? 1 : us);
+          completed++;
+        }
+        Stamp(c.expect.data(), size, ++c.recvSeq);
+        done++;
+      }
+    }
+    return done;
+  }
+
+  // Run the load for `seconds` (the first call starts it).
+  void Run(double seconds) {
+    double now = NowMs();
+    double end = now + seconds * 1000;
+    if (!started) {
+      started = true;
+      t0 = now;
+      if (intervalMs == 0) {
+        for (Conn& c : conns) Send(c, depth, now);
+      }
+    }
+    int maxevents = conns.size() < 1024 ? static_cast<int>(conns.size()) : 1024;
+    if (maxevents < 1) maxevents = 1;
+    std::vector<struct epoll_event> evs(maxevents);
+    while (now < end) {
+      double timeout = end - now;
+      if (intervalMs > 0) {
+        double due = t0 + scheduled * intervalMs - now;
+        if (due < timeout) timeout = due;
+      }
+      int n = epoll_wait(epfd, evs.data(), maxevents, timeout <= 0 ? 0 : static_cast<int>(ceil(timeout)));
+      if (n < 0 && errno != EINTR) {
+        errors["epoll_wait errno " + std::to_string(errno)]++;
+        errorCount++;
+        return;
+      }
+      now = NowMs();
+      for (int e = 0; e < n; e++) {
+        int fd = evs[e].data.fd;
+        if (fd < 0 || fd >= static_cast<int>(byFd.size()) || byFd[fd] < 0) continue;
+        Conn& c = conns[byFd[fd]];
+        if (!c.alive) continue;
+        uint32_t ev = evs[e].events;
+        if ((ev & EPOLLOUT) && c.pendingOff < c.pending.size()) Flush(c);
+        if (!(ev & ~EPOLLOUT) || !c.alive) continue;
+        ssize_t r = recv(fd, rbuf.data(), rbuf.size(), MSG_DONTWAIT);
+        if (r < 0) {
+          if (errno != EAGAIN && errno != EINTR) Fail(c, "recv errno " + std::to_string(errno));
+          continue;
+        }
+        if (r == 0) {
+          Fail(c, "server closed the connection");
+          continue;
+        }
+        size_t got = Receive(c, r, now);
+        if (intervalMs == 0 && got > 0 && c.alive) Send(c, got, now);
+      }
+      if (intervalMs > 0) {
+        // everything due by now leaves now, stamped with the time it was due
+        while (t0 + scheduled * intervalMs <= now) {
+          Conn& c = conns[scheduled % conns.size()];
+          if (c.alive) Send(c, 1, t0 + scheduled * intervalMs);
+          scheduled++;
+        }
+      }
+    }
+  }
+};
+
+Engine* EngineOf(const Napi::Value& v) {
+  if (!v.IsExternal()) return nullptr;
+  return v.As<Napi::External<Engine>>().Data();
+}
+
+// loadCreate(fds: Int32Array, size, depth, ratePerSecond) -> engine | -errno.
+// The fds are connected, non-blocking TCP sockets; the caller keeps and closes them.
+Napi::Value LoadCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Int32Array fds = info[0].As<Napi::Int32Array>();
+  auto* e = new Engine();
+  e->size = info[1].As<Napi::Number>().Int64Value();
+  e->depth = info[2].As<Napi::Number>().Int32Value();
+  double rate = info[3].As<Napi::Number>().DoubleValue();
+  e->intervalMs = rate > 0 ? 1000 / rate : 0;
+  if (e->size < 1 || e->depth < 1 || fds.ElementLength() < 1) {
+    delete e;
+    return Napi::Number::New(env, -EINVAL);
+  }
+  e->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (e->epfd < 0) {
+    int err = errno;
+    delete e;
+    return Napi::Number::New(env, -err);
+  }
+  std::vector<uint8_t> pattern(e->size);
+  for (size_t i = 0; i < e->size; i++) pattern[i] = (i * 31 + 7) & 0xff;
+  size_t inFlight = e->intervalMs > 0 ? 1 : e->depth;
+  e->batch.resize(e->size * inFlight);
+  for (size_t k = 0; k < inFlight; k++) memcpy(&e->batch[k * e->size], pattern.data(), e->size);
+  e->rbuf.resize(e->size * 4 > 65536 ? e->size * 4 : 65536);
+  e->conns.resize(fds.ElementLength());
+  for (size_t i = 0; i < fds.ElementLength(); i++) {
+    Conn& c = e->conns[i];
+    c.fd = fds[i];
+    c.expect = pattern;
+    Stamp(c.expect.data(), e->size, 0);
+    if (c.fd >= static_cast<int>(e->byFd.size())) e->byFd.resize(c.fd + 1, -1);
+    e->byFd[c.fd] = static_cast<int>(i);
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = c.fd;
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, c.fd, &ev) < 0) {
+      int err = errno;
+      delete e;
+      return Napi::Number::New(env, -err);
+    }
+  }
+  return Napi::External<Engine>::New(env, e, [](Napi::Env, Engine* p) { delete p; });
+}
+
+// loadRun(engine, seconds, measuring) -> [completed, latencies µs (Float64Array), errors so far].
+// Blocks the calling thread for `seconds`.
+Napi::Value LoadRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Engine* e = EngineOf(info[0]);
+  if (e == nullptr) {
+    Napi::TypeError::New(env, "expected a load engine").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  e->measuring = info[2].ToBoolean();
+  e->completed = 0;
+  e->latencies.clear();
+  e->Run(info[1].As<Napi::Number>().DoubleValue());
+  Napi::Float64Array lat = Napi::Float64Array::New(env, e->latencies.size());
+  if (!e->latencies.empty()) memcpy(lat.Data(), e->latencies.data(), e->latencies.size() * sizeof(double));
+  Napi::Array out = Napi::Array::New(env, 3);
+  out.Set(0u, Napi::Number::New(env, e->completed));
+  out.Set(1u, lat);
+  out.Set(2u, Napi::Number::New(env, e->errorCount));
+  return out;
+}
+
+// loadErrors(engine) -> { kind: count } for every error so far.
+Napi::Value LoadErrors(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Engine* e = EngineOf(info[0]);
+  Napi::Object out = Napi::Object::New(env);
+  if (e == nullptr) return out;
+  for (const auto& kv : e->errors) out.Set(kv.first, Napi::Number::New(env, kv.second));
+  return out;
+}
+
+}  // namespace
+
+void InitLoad(Napi::Env env, Napi::Object exports) {
+  Export<LoadCreate>(env, exports, "loadCreate");
+  Export<LoadRun>(env, exports, "loadRun");
+  Export<LoadErrors>(env, exports, "loadErrors");
+}
+
+}  // namespace weft
