@@ -62,6 +62,8 @@ export class Connection {
   #socket: number;
   #handedOver = false;
   #closed = false;
+  #peerDead = false;
+  #peerCheckedAt = -Infinity;
 
   /** @internal Use {@link Pipe}. */
   constructor(block: SharedBlock, state: EndState, socket: number) {
@@ -87,9 +89,24 @@ export class Connection {
     return this.#out !== null;
   }
 
-  /** True once every holder of the other end closed it or died. */
+  /** True once every holder of the other end closed it or died (a system call: see #peerGoneLately). */
   #peerGone(): boolean {
-    return this.#socket >= 0 && native.peerClosed(this.#socket);
+    if (this.#peerDead) return true;
+    return (this.#peerDead = this.#socket >= 0 && native.peerClosed(this.#socket));
+  }
+
+  /**
+   * {@link #peerGone} for `send`, asked at most once a millisecond: the
+   * system call cost more than the send itself. A message sent in the
+   * millisecond after the peer died is lost with it, as it would have been
+   * had the peer died a millisecond later.
+   */
+  #peerGoneLately(): boolean {
+    if (this.#peerDead) return true;
+    const now = performance.now();
+    if (now - this.#peerCheckedAt < 1) return false;
+    this.#peerCheckedAt = now;
+    return this.#peerGone();
   }
 
   /**
@@ -117,7 +134,7 @@ export class Connection {
   }
 
   #sendPayload(payload: Uint8Array): void {
-    if (this.#peerGone()) throw new BrokenPipeError(32);
+    if (this.#peerGoneLately()) throw new BrokenPipeError(32);
     (this.#feeder ??= new Feeder(this.#out!, () => (this.#peerGone() || (this.#closed && this.#socket < 0) ? new BrokenPipeError(32) : undefined))).send(payload);
   }
 
@@ -158,11 +175,15 @@ export class Connection {
         if (payload !== EMPTY) return payload;
         continue;
       }
-      const ready = await waitFor(ring.data, new Deadline(null), () => {
-        if (this.#closed) return 'closed'; // closed here while waiting: nothing will ever come
-        if (!ring.isEmpty()) return 'data';
-        return this.#peerGone() ? 'eof' : undefined;
-      });
+      const ready = await waitFor(
+        ring.data,
+        new Deadline(null),
+        () => {
+          if (this.#closed) return 'closed'; // closed here while waiting: nothing will ever come
+          return ring.isEmpty() ? undefined : 'data';
+        },
+        () => (this.#peerGone() ? 'eof' : undefined),
+      );
       if (ready === 'closed') throw new OSError(9, 'handle is closed');
       if (ready === 'eof' && ring.isEmpty()) throw new EOFError('the other end of the pipe was closed');
       if (ready !== 'data' && ready !== 'eof') continue;

@@ -118,10 +118,17 @@ export class Word {
 /**
  * Waits until `ready()` returns a value other than `undefined`, sleeping on
  * `word` between checks, and returns that value; `undefined` when the deadline
- * passes first. `ready` is also where callers re-check dead owners or peers:
- * it runs at least once per slice.
+ * passes first. `ready` runs at every check, so it must be cheap; a check that
+ * costs a system call (is a peer or an owner dead?) goes in `beforeSleep`, which
+ * runs only when the spin found nothing, before each sleep slice, and ends the
+ * wait with its value the same way.
  */
-export async function waitFor<T>(word: Word, deadline: Deadline, ready: () => T | undefined): Promise<T | undefined> {
+export async function waitFor<T>(
+  word: Word,
+  deadline: Deadline,
+  ready: () => T | undefined,
+  beforeSleep?: () => T | undefined,
+): Promise<T | undefined> {
   for (let round = 0; ; round++) {
     const seen = word.load();
     const value = ready();
@@ -135,6 +142,10 @@ export async function waitFor<T>(word: Word, deadline: Deadline, ready: () => T 
       continue;
     }
     if (word.spin(seen)) continue;
+    if (beforeSleep !== undefined) {
+      const last = beforeSleep();
+      if (last !== undefined) return last;
+    }
     await word.sleep(seen, deadline.slice());
   }
 }
