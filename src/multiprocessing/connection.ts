@@ -17,10 +17,10 @@
 import { BrokenPipeError, EOFError, OSError, ValueError, check } from '../errors.js';
 import { native } from '../native.js';
 import { Feeder } from './feeder.js';
-import { Deadline, waitFor } from './futex.js';
+import { Deadline, type Word, waitFor } from './futex.js';
 import { ledger } from './ledger.js';
 import { dumps, dumpsBytes, isBytes, loads, reduce, registerType, type Reduced } from './reduction.js';
-import { EMPTY, PARTIAL, Ring, checkCapacity, ringBytes } from './ring.js';
+import { EMPTY, Ring, checkCapacity, ringBytes } from './ring.js';
 import { SharedBlock } from './shared_memory.js';
 
 /** Options of {@link Pipe}. */
@@ -32,6 +32,11 @@ export interface PipeOptions {
 }
 
 const DEFAULT_CAPACITY = 1 << 20;
+
+/** A received payload as `recvBytes` hands it out: raw bytes as sent, anything else as its serialised form. */
+function toBytes(payload: Uint8Array): Buffer {
+  return isBytes(payload) ? Buffer.from(payload.buffer, payload.byteOffset + 1, payload.length - 1) : Buffer.from(payload);
+}
 
 const closer = new FinalizationRegistry<number>((fd) => {
   native.fdClose(fd);
@@ -155,8 +160,7 @@ export class Connection {
    */
   async recvBytes(maxlength?: number): Promise<Buffer> {
     if (maxlength !== undefined && !(maxlength >= 0)) throw new ValueError('negative maxlength');
-    const payload = await this.#recvPayload();
-    const bytes = isBytes(payload) ? Buffer.from(payload.buffer, payload.byteOffset + 1, payload.length - 1) : Buffer.from(payload);
+    const bytes = toBytes(await this.#recvPayload());
     if (maxlength !== undefined && bytes.length > maxlength) throw new OSError(90, 'bad message length');
     return bytes;
   }
@@ -164,17 +168,9 @@ export class Connection {
   async #recvPayload(): Promise<Uint8Array> {
     const ring = this.#checkReadable();
     for (;;) {
-      if (!ring.isEmpty() && ring.getLock.tryAcquire()) {
-        let payload;
-        try {
-          payload = ring.readNow();
-          if (payload === PARTIAL) payload = await ring.read();
-        } finally {
-          ring.getLock.release();
-        }
-        if (payload !== EMPTY) return payload;
-        continue;
-      }
+      const now = ring.takeNow();
+      const payload = now instanceof Promise ? await now : now;
+      if (payload !== EMPTY) return payload;
       const ready = await waitFor(
         ring.data,
         new Deadline(null),
@@ -188,13 +184,13 @@ export class Connection {
       if (ready === 'eof' && ring.isEmpty()) throw new EOFError('the other end of the pipe was closed');
       if (ready !== 'data' && ready !== 'eof') continue;
       await ring.getLock.acquire(new Deadline(null));
-      let payload;
+      let whole;
       try {
-        payload = await ring.read();
+        whole = await ring.read();
       } finally {
         ring.getLock.release();
       }
-      if (payload !== EMPTY) return payload;
+      if (whole !== EMPTY) return whole;
     }
   }
 
@@ -210,6 +206,32 @@ export class Connection {
 
   #readyNow(ring: Ring): boolean {
     return !ring.isEmpty() || this.#peerGone();
+  }
+
+  /**
+   * @internal For one loop serving many connections (the manager server): the
+   * next message's bytes when one is waiting (a promise when it spans chunks
+   * of the ring), else `undefined`. Never waits for data.
+   */
+  _recvBytesNow(): Buffer | Promise<Buffer> | undefined {
+    const got = this.#checkReadable().takeNow();
+    if (got instanceof Promise) return got.then((whole) => (whole === EMPTY ? Buffer.alloc(0) : toBytes(whole)));
+    return got === EMPTY ? undefined : toBytes(got);
+  }
+
+  /** @internal The word that changes when data arrives here: what such a loop spins and sleeps on. */
+  _dataWord(): Word {
+    return this.#checkReadable().data;
+  }
+
+  /** @internal A message (or part of one) is waiting. */
+  _hasData(): boolean {
+    return !this.#checkReadable().isEmpty();
+  }
+
+  /** @internal Nothing left to read, and nobody holds the other end any more (a system call). */
+  _atEof(): boolean {
+    return this.#checkReadable().isEmpty() && this.#peerGone();
   }
 
   /** @internal For {@link wait}: ready to `recv()` without waiting (a message, or EOF). */

@@ -21,6 +21,7 @@ import { KeyError } from '../errors.js';
 import { native } from '../native.js';
 import { dumps, reduce, type Reduced } from './reduction.js';
 import { Connection } from './connection.js';
+import { ManagerPoller } from './manager_poller.js';
 import { SharedBlock } from './shared_memory.js';
 import { loadTask, task, type TaskRef } from './task.js';
 import { isAlive } from './util.js';
@@ -141,6 +142,8 @@ export class ManagerServer {
   readonly types = new Map<string, TypeSpec>(Object.entries(builtins));
   readonly published = new Map<string, ServerRef>();
   readonly conns = new Set<ServerConn>();
+  /** Reads every connection that moved to shared memory, from one loop. */
+  readonly #poller = new ManagerPoller();
   #listeners: net.Server[] = [];
   #own = new Set<string>();
   #nextId = 1;
@@ -289,14 +292,14 @@ export class ManagerServer {
       }
       const ring = new Connection(SharedBlock.adopt(got[0]!), { readFrom: st.readFrom as number, writeTo: st.writeTo as number }, got[1]!);
       conn.ring = ring;
-      conn.onClose(() => ring.close());
-      void (async () => {
-        try {
-          for (;;) conn.onBytes(await ring.recvBytes());
-        } catch {
-          conn.sock.destroy(); // EOF: the client closed or died
-        }
-      })();
+      conn.onClose(() => {
+        this.#poller.remove(ring);
+        ring.close();
+      });
+      this.#poller.add(ring, {
+        onBytes: (bytes) => conn.onBytes(bytes),
+        onEnd: () => conn.sock.destroy(), // EOF: the client closed or died
+      });
     };
     take();
     return true;

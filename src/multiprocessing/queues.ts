@@ -154,22 +154,9 @@ export class Queue<T = unknown> {
     this.#checkOpen();
     const ring = this.ring;
     // Fast path: a message ready and the get lock free; no promise is awaited.
-    if (!ring.isEmpty() && ring.getLock.tryAcquire()) {
-      let payload;
-      try {
-        payload = ring.readNow();
-      } catch (err) {
-        ring.getLock.release();
-        throw err;
-      }
-      if (payload === PARTIAL) {
-        const got = await this.#readLocked();
-        if (got !== EMPTY) return got;
-      } else {
-        ring.getLock.release();
-        if (payload !== EMPTY) return loads(payload) as T;
-      }
-    }
+    const now = ring.takeNow();
+    const first = now instanceof Promise ? await now : now;
+    if (first !== EMPTY) return loads(first) as T;
     const deadline = new Deadline(block ? timeout : 0);
     for (;;) {
       const ready = await waitFor(ring.data, deadline, () => (ring.isEmpty() ? undefined : true));

@@ -226,6 +226,28 @@ export class Ring {
   }
 
   /**
+   * The next message if one is waiting and no other reader holds the get
+   * lock, taking and releasing the lock itself: at once, or a promise when
+   * the message's last chunks are still coming. EMPTY when there is none (or
+   * another reader is at it). Never waits for a message to start.
+   */
+  takeNow(): Uint8Array | typeof EMPTY | Promise<Uint8Array | typeof EMPTY> {
+    if (this.isEmpty() || !this.getLock.tryAcquire()) return EMPTY;
+    let payload: Uint8Array | typeof EMPTY | typeof PARTIAL;
+    try {
+      payload = this.readNow();
+    } catch (err) {
+      this.getLock.release();
+      throw err;
+    }
+    if (payload !== PARTIAL) {
+      this.getLock.release();
+      return payload;
+    }
+    return this.read().finally(() => this.getLock.release());
+  }
+
+  /**
    * Reads the next whole message if it is all there; the caller holds the get
    * lock. PARTIAL means chunks of a longer message were taken: the caller must
    * keep the lock and call {@link read} to finish it.
