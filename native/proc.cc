@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -28,6 +29,14 @@ Napi::Value GetTid(const Napi::CallbackInfo& info) {
 // with signal 0 checks existence (EPERM still means "exists"); a zombie — dead
 // but not yet reaped, as orphans stay where init does not reap — exists too,
 // so its state letter in /proc/<id>/stat (proc(5)) settles it.
+// schedYield(): give the CPU to another runnable thread, if any (a spinning
+// wait calls it between looks, so that on a machine with fewer cores than
+// busy processes the one it waits for gets to run).
+Napi::Value SchedYield(const Napi::CallbackInfo& info) {
+  sched_yield();
+  return info.Env().Undefined();
+}
+
 Napi::Value IsAlive(const Napi::CallbackInfo& info) {
   int id = info[0].As<Napi::Number>().Int32Value();
   bool alive = id > 0 && (kill(id, 0) == 0 || errno == EPERM);
@@ -138,6 +147,7 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
 
 void InitProc(Napi::Env env, Napi::Object exports) {
   Export<GetTid>(env, exports, "gettid");
+  Export<SchedYield>(env, exports, "schedYield");
   Export<IsAlive>(env, exports, "isAlive");
   Export<SetParentDeathSignal>(env, exports, "setParentDeathSignal");
   Export<SocketPair>(env, exports, "socketPair");

@@ -29,6 +29,7 @@ export interface NativeAddon {
   ): void;
   // proc.cc
   gettid(): number;
+  schedYield(): void;
   isAlive(id: number): boolean;
   setParentDeathSignal(signal: number): number;
   socketPair(): [number, number] | number;

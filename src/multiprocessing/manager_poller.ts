@@ -8,6 +8,7 @@
  * none has anything.
  * @module
  */
+import { native } from '../native.js';
 import type { Connection } from './connection.js';
 import type { Word } from './futex.js';
 
@@ -121,13 +122,14 @@ export class ManagerPoller {
   }
 }
 
-/** Spin until one of `words` differs from what was `seen`, for at most SPIN_MS; true if one did. */
+/** Spin until one of `words` differs from what was `seen`, for at most SPIN_MS; true if one did (yielding between looks, as `Word.spin`). */
 function spinAny(words: Word[], seen: number[]): boolean {
   const end = performance.now() + SPIN_MS;
   do {
     for (let k = 0; k < 64; k++) {
       for (let i = 0; i < words.length; i++) if (words[i]!.load() !== seen[i]) return true;
     }
+    native.schedYield();
   } while (performance.now() < end);
   return false;
 }
