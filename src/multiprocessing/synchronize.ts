@@ -265,7 +265,8 @@ export abstract class SemLock extends SharedObject {
    * @throws {TimeoutError} when not acquired within `timeout` seconds.
    */
   hold(options?: HoldOptions): Promise<Disposable> {
-    if (this.tryAcquire()) return Promise.resolve(new Held(this));
+    // taken at once or after the short spin: no hop through acquire()'s promise
+    if (this.tryAcquire() || this.#spinAcquire()) return Promise.resolve(new Held(this));
     return this.acquire(options).then((got) => {
       if (!got) throw new TimeoutError(`could not acquire the ${this.constructor.name} within ${options?.timeout} s`);
       return new Held(this);
