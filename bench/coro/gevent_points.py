@@ -60,25 +60,27 @@ def rss():
 def sleeping_memory(n):
     import gc
 
-    # two rounds, as bench/coro/points.ts: the first in a fresh process, the
-    # second after the first was killed and collected
-    def one_round():
-        gc.collect()
-        before = rss()
-        gs = [gevent.spawn(gevent.sleep, 30) for _ in range(n)]
-        gevent.sleep(0.05)  # every greenlet has started and parked on its sleep
-        gc.collect()
-        during = rss()
-        gevent.killall(gs)
-        del gs
-        return (during - before) / n
-
+    # measured once every greenlet has started and parked, as bench/coro/points.ts does
     warm = [gevent.spawn(gevent.sleep, 0.01) for _ in range(1000)]
     gevent.joinall(warm)
     del warm
-    cold = one_round()
-    steady = one_round()
-    return {"n": n, "rssPerGreenlet": steady, "coldRssPerGreenlet": cold, "rate": steady, "unit": "bytes RSS/greenlet"}
+    gc.collect()
+    before = rss()
+    started = [0]
+
+    def sleeper():
+        started[0] += 1
+        gevent.sleep(60)
+
+    gs = [gevent.spawn(sleeper) for _ in range(n)]
+    # the hub starts spawned greenlets a slice of time at a time: wait for all of them
+    while started[0] < n:
+        gevent.sleep(0.01)
+    gc.collect()
+    during = rss()
+    gevent.killall(gs)
+    per = (during - before) / n
+    return {"n": n, "rssPerGreenlet": per, "rate": per, "unit": "bytes RSS/greenlet"}
 
 
 def queue_ping_pong(n):

@@ -151,7 +151,7 @@ function points(n: number, echoSeconds: number): Point[] {
     },
     {
       key: 'memory',
-      title: `${n} greenlets asleep at once: RSS per greenlet (a process's second round)`,
+      title: `${n} greenlets asleep at once: RSS per greenlet`,
       unit: 'bytes/greenlet',
       target: 0.5,
       lowerIsBetter: true,
@@ -221,15 +221,10 @@ const rows: string[] = [];
 for (const point of points(n, values.quick ? 1 : 2).filter((p) => !values.only || p.key === values.only)) {
   const samples = new Map<string, number[]>(point.contenders.map((c) => [c.name, []]));
   const cpuPerKiB = new Map<string, number[]>();
-  const cold = new Map<string, number[]>();
   for (let r = 0; r < runs; r++) {
     for (const c of point.contenders) {
       const s = await c.measure();
       samples.get(c.name)!.push(s.rate);
-      if (typeof s.coldRssPerGreenlet === 'number') {
-        if (!cold.has(c.name)) cold.set(c.name, []);
-        cold.get(c.name)!.push(s.coldRssPerGreenlet);
-      }
       if (typeof s.cpuMicrosPerKiB === 'number') {
         if (!cpuPerKiB.has(c.name)) cpuPerKiB.set(c.name, []);
         cpuPerKiB.get(c.name)!.push(s.cpuMicrosPerKiB);
@@ -239,11 +234,6 @@ for (const point of points(n, values.quick ? 1 : 2).filter((p) => !values.only |
   const cpuNote =
     cpuPerKiB.size > 0
       ? `; server CPU per KiB echoed (median): ${[...cpuPerKiB].map(([k, xs]) => `${k} ${median(xs).toFixed(1)} µs`).join(', ')}`
-      : '';
-  // the memory point's first round, in a fresh process (the ratio is on the second)
-  const coldNote =
-    cold.size === 2
-      ? `; in a fresh process: ${[...cold].map(([k, xs]) => `${k} ${fmt(median(xs))}`).join(', ')} (${(median(cold.get('weft')!) / median(cold.get('gevent')!)).toFixed(2)}x)`
       : '';
   const stats = Object.fromEntries(
     [...samples].map(([name, xs]) => {
@@ -258,7 +248,7 @@ for (const point of points(n, values.quick ? 1 : 2).filter((p) => !values.only |
   const peer = point.notSlowerThan ? stats[point.notSlowerThan]!.median : undefined;
   const peerMet = peer === undefined ? undefined : w >= peer;
   const cpu = Object.fromEntries([...cpuPerKiB].map(([k, xs]) => [k, { median: median(xs), samples: xs }]));
-  report.push({ key: point.key, title: point.title, unit: point.unit, target: point.target, lowerIsBetter: point.lowerIsBetter ?? false, stats, ratio, met, peerRatio: peer === undefined ? undefined : w / peer, peerMet, serverCpuMicrosPerKiB: cpuPerKiB.size ? cpu : undefined, freshProcessRssPerGreenlet: cold.size ? Object.fromEntries([...cold].map(([k, xs]) => [k, { median: median(xs), samples: xs }])) : undefined });
+  report.push({ key: point.key, title: point.title, unit: point.unit, target: point.target, lowerIsBetter: point.lowerIsBetter ?? false, stats, ratio, met, peerRatio: peer === undefined ? undefined : w / peer, peerMet, serverCpuMicrosPerKiB: cpuPerKiB.size ? cpu : undefined });
   const cells = point.contenders.map((c) => {
     const s = stats[c.name]!;
     return `${c.name} ${fmt(s.median)} (±${(s.spread * 50).toFixed(0)}%)`;
@@ -266,7 +256,7 @@ for (const point of points(n, values.quick ? 1 : 2).filter((p) => !values.only |
   const goal = `${point.lowerIsBetter ? '<=' : '>='} ${point.target}x`;
   let line = `| ${point.title} | ${point.unit} | ${cells.join('<br>')} | ${ratio.toFixed(2)}x | ${goal} | ${met ? 'met' : 'missed'}`;
   if (peer !== undefined) line += `; vs p-map ${(w / peer).toFixed(2)}x (${peerMet ? 'met' : 'missed'})`;
-  line += cpuNote + coldNote;
+  line += cpuNote;
   rows.push(`${line} |`);
   console.log(line + ' |');
 }
