@@ -1,6 +1,6 @@
 /**
  * weft/coro benchmarks, side by side in one run: `node dist/bench/coro/run.js
- * [--runs N] [--quick] [--only spawn|switch|memory|queue|imap|echo]`. Each point of issue 5 runs in fresh processes,
+ * [--runs N] [--quick] [--only spawn|switch|memory|queue|imap|echo]`. Each point runs in fresh processes,
  * weft and its anchors interleaved (weft, gevent, peers, weft, gevent, ...)
  * so that load from other work on the machine hits both alike. Prints
  * medians, spread ((max - min) / median) and the ratio against each target,

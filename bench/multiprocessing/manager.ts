@@ -1,6 +1,6 @@
 /**
  * Manager benchmark, weft beside Python 3 `multiprocessing.Manager` (spawn) in
- * one run. Two worker processes share one manager; the points of issue 3:
+ * one run. Two worker processes share one manager; the points measured:
  *
  * - dict set, every call awaited (`await d.set(i, i)`) vs Python's `d[i] = i`;
  * - dict set, pipelined (WINDOW calls kept in flight per worker) vs the same Python figure;
@@ -134,7 +134,7 @@ function python(script: string, point: 'dict_set' | 'list_append' | 'incr_lock',
 }
 
 
-/** What each weft variant is compared with, and the target ratio of issue 3. */
+/** What each weft variant is compared with, and the target ratio. */
 const targets: Record<string, { python: string; target: number }> = {
   'weft dict set, awaited': { python: 'Python dict set', target: 2 },
   'weft dict set, pipelined': { python: 'Python dict set', target: 10 },

@@ -1,7 +1,7 @@
 /**
  * weft's Pool against Python's multiprocessing.Pool and the npm pools
  * piscina 5, tinypool and workerpool, side by side in one run, 2 workers each
- * (issue 4's measures). Medians of REPEATS runs (default 3), the spread
+ * (the Pool's targets). Medians of REPEATS runs (default 3), the spread
  * (min–max), and ratios; JSON to bench/results/pool.json.
  *
  *   node dist/bench/multiprocessing/pool.js [--repeats 3] [--no-python] [--no-peers]

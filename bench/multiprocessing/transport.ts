@@ -1,5 +1,5 @@
 // Queue, Pipe and process start-up, side by side with Python 3's multiprocessing
-// (spawn) in one run — issue 2's performance points:
+// (spawn) in one run — the performance targets of Queue, Pipe and Process:
 //   queue: one child puts 100k small dicts, the parent gets them (messages/s);
 //   pipe:  send, echo back, receive between parent and child (round trips/s);
 //   start: start + join of a no-op target, back to back (ms, median of 20);
