@@ -281,3 +281,20 @@ test('connect to a closed port raises ConnectionRefusedError and leaks no fd', a
   for (let i = 0; i < 20; i++) await assert.rejects(CoroSocket.connect(['127.0.0.1', port]), ConnectionRefusedError);
   assert.equal(openFds(), before);
 });
+
+test('IPv6 and host names: the server binds ::1 or resolves localhost; the client connects the same way', async () => {
+  for (const host of ['::1', 'localhost']) {
+    const server = new StreamServer([host, 0], async (sock, address) => {
+      await sock.sendAll(`from ${address[0]}`);
+    });
+    await server.start();
+    const c = await CoroSocket.connect([host, server.address[1]]);
+    // localhost may resolve to either loopback, by the resolver's order: the same for both ends here
+    const expected = server.address[0];
+    assert.ok(host === '::1' ? expected === '::1' : ['127.0.0.1', '::1'].includes(expected), expected);
+    assert.equal((await recvExactly(c, 5 + expected.length)).toString(), `from ${expected}`);
+    assert.deepEqual(c.peer, [expected, server.address[1]]);
+    c.close();
+    await server.stop();
+  }
+});
