@@ -167,7 +167,8 @@ export class Ring {
       tail = 0;
     }
     this.#view.setUint32(tail, (length | flags) >>> 0, true);
-    this.#bytes.set(payload.subarray(start, end), tail + 4);
+    // a whole message (the usual case) is copied as it is: no view to allocate per message
+    this.#bytes.set(start === 0 && end === payload.length ? payload : payload.subarray(start, end), tail + 4);
     Atomics.store(this.i32, WRITE_POS, (pos + 4 + pad(length)) | 0);
     Atomics.add(this.i32, DATA_SEQ, 1);
     this.data.wake();
