@@ -298,3 +298,23 @@ test('IPv6 and host names: the server binds ::1 or resolves localhost; the clien
     await server.stop();
   }
 });
+
+test('a CoroSocket dropped without close() has its fd closed when it is collected', async () => {
+  const coro = new URL('../../src/coro/index.js', import.meta.url).href;
+  const script = `
+    import { readdirSync } from 'node:fs';
+    import { StreamServer, CoroSocket, sleep } from '${coro}';
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const server = new StreamServer(['127.0.0.1', 0], async (s) => { await s.recv(10); });
+    await server.start();
+    const before = fds();
+    for (let i = 0; i < 50; i++) await CoroSocket.connect(['127.0.0.1', server.address[1]]); // dropped at once
+    const open = fds();
+    for (let i = 0; i < 5 && fds() > before; i++) { gc(); await sleep(0.02); }
+    console.log(open - before, fds() - before);
+    await server.stop(0);`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { timeout: 10_000 });
+  const [opened, left] = stdout.trim().split(' ').map(Number);
+  assert.ok(opened! >= 50, `${opened} fds opened for 50 client sockets`);
+  assert.ok(left! <= 0, `${left} fds left after the sockets were collected`);
+});
