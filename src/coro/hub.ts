@@ -253,6 +253,7 @@ export class Waiter<T> {
   setTimeout(seconds: number, onTimeout?: () => T): void {
     // Node's rounding: delays run in whole milliseconds, at least one
     const ms = Math.max(1, Math.trunc(toMs(seconds)));
+    if (this._list !== undefined) unlink(this as Waiter<unknown>); // re-armed: the later deadline holds
     this.onTimeout = onTimeout;
     let list = timerLists.get(ms);
     if (list === undefined) timerLists.set(ms, (list = new TimerList(ms)));
