@@ -12,17 +12,48 @@
 #include <string.h>
 #include <v8.h>
 
+#include <type_traits>
+#include <utility>
+
 namespace weft {
 namespace {
 
+// V8 11 (Node 20) keeps the slot on the Context; V8 12 moved it to the
+// Isolate and later dropped the Context's. Whichever this V8 has is used,
+// found at compile time (both branches are templates, so only the one taken
+// is compiled).
+template <typename C, typename = void>
+struct ContextHasSlot : std::false_type {};
+template <typename C>
+struct ContextHasSlot<C, std::void_t<decltype(std::declval<C&>().GetContinuationPreservedEmbedderData())>>
+    : std::true_type {};
+
+template <typename I = v8::Isolate, typename C = v8::Context>
+v8::Local<v8::Value> GetSlot(I* isolate) {
+  if constexpr (ContextHasSlot<C>::value) {
+    v8::Local<C> context = isolate->GetCurrentContext();
+    return context->GetContinuationPreservedEmbedderData();
+  } else {
+    return isolate->GetContinuationPreservedEmbedderData();
+  }
+}
+
+template <typename I = v8::Isolate, typename C = v8::Context>
+void SetSlot(I* isolate, v8::Local<v8::Value> value) {
+  if constexpr (ContextHasSlot<C>::value) {
+    v8::Local<C> context = isolate->GetCurrentContext();
+    context->SetContinuationPreservedEmbedderData(value);
+  } else {
+    isolate->SetContinuationPreservedEmbedderData(value);
+  }
+}
+
 void Get(const v8::FunctionCallbackInfo<v8::Value>& info) {
-  v8::Isolate* isolate = info.GetIsolate();
-  info.GetReturnValue().Set(isolate->GetCurrentContext()->GetContinuationPreservedEmbedderData());
+  info.GetReturnValue().Set(GetSlot(info.GetIsolate()));
 }
 
 void Set(const v8::FunctionCallbackInfo<v8::Value>& info) {
-  v8::Isolate* isolate = info.GetIsolate();
-  isolate->GetCurrentContext()->SetContinuationPreservedEmbedderData(info[0]);
+  SetSlot(info.GetIsolate(), info[0]);
 }
 
 void Add(Napi::Env env, Napi::Object exports, const char* name, v8::FunctionCallback cb) {

@@ -94,8 +94,18 @@ function nodeOwnsSlot(): boolean {
   return owned;
 }
 
+/** A V8 built without the slot accepts writes and reads back `undefined`. */
+function slotWorks(): boolean {
+  const outer = native.getContinuationData();
+  const probe = {};
+  native.setContinuationData(probe);
+  const works = native.getContinuationData() === probe;
+  native.setContinuationData(outer);
+  return works;
+}
+
 /** The greenlet context. @internal */
-export const context: RunnerContext = nodeOwnsSlot() ? storageContext() : slotContext();
+export const context: RunnerContext = nodeOwnsSlot() || !slotWorks() ? storageContext() : slotContext();
 
 let mainRunner: Runner | undefined;
 
