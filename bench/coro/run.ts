@@ -4,7 +4,7 @@
  * weft and its anchors interleaved (weft, gevent, peers, weft, gevent, ...)
  * so that load from other work on the machine hits both alike. Prints
  * medians, spread ((max - min) / median) and the ratio against each target,
- * and writes everything to bench/results/coro.json.
+ * and writes everything to bench/results/coro.json (a run of some points only, to coro-POINT.json).
  *
  * Anchors: Debian's /usr/bin/python3 with gevent and greenlet
  * (bench/coro/gevent_points.py), and p-map / p-limit at the same concurrency.
@@ -268,11 +268,13 @@ const table = [
 console.log(`\n${table}\n\n${runs} runs per contender, ${((performance.now() - started) / 1000).toFixed(0)} s in all`);
 const out = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
 mkdirSync(out, { recursive: true });
+// A run of some points only (--only, --quick) goes to a file of its own, so that the full pass stays on record.
+const file = values.only || values.quick ? `coro-${values.only ?? 'quick'}.json` : 'coro.json';
 writeFileSync(
-  `${out}coro.json`,
+  `${out}${file}`,
   JSON.stringify(
     {
-      command: 'node dist/bench/coro/run.js',
+      command: `node dist/bench/coro/run.js${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}`,
       date: new Date().toISOString(),
       node: process.version,
       cpus: cpus().length,
@@ -286,4 +288,4 @@ writeFileSync(
     2,
   ) + '\n',
 );
-console.log(`wrote ${out}coro.json`);
+console.log(`wrote ${out}${file}`);
