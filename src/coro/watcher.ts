@@ -120,6 +120,7 @@ export function unwatch(w: IoWatch): void {
   io.epollCtl(epfd, EPOLL_CTL_DEL, w.fd, 0);
   wake(w, true);
   wake(w, false);
+  disarmIfIdle();
 }
 
 /**

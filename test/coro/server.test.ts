@@ -254,10 +254,13 @@ test('500 connections opened and closed leave no fd behind, and an idle watcher 
 });
 
 test('once nothing waits on a socket, the I/O watcher does not keep the process alive', async () => {
-  // a greenlet killed while parked in recv must disarm the watcher too
+  // a greenlet killed while parked in recv must disarm the watcher, and so must
+  // closing a socket that a greenlet was parked on (the last waiter, here)
   const coro = new URL('../../src/coro/index.js', import.meta.url).href;
+  const io = new URL('../../src/io/index.js', import.meta.url).href;
   const script = `
     import { StreamServer, CoroSocket, spawn, sleep } from '${coro}';
+    import { socketpair } from '${io}';
     const server = new StreamServer(['127.0.0.1', 0], async (s) => { await s.recv(10); });
     await server.start();
     const c = await CoroSocket.connect(['127.0.0.1', server.address[1]]);
@@ -265,10 +268,18 @@ test('once nothing waits on a socket, the I/O watcher does not keep the process 
     await sleep(0.02);
     await g.kill();
     await server.stop(0);
-    console.log('done');`;
+    const [a, b] = socketpair();
+    a.setBlocking(false);
+    const s = new CoroSocket(a.detach());
+    const parked = s.recv(10);
+    await sleep(0.02);
+    s.close();
+    const got = await parked;
+    b.close();
+    console.log('done', got.length);`;
   const t0 = performance.now();
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 5000 });
-  assert.equal(stdout.trim(), 'done');
+  assert.equal(stdout.trim(), 'done 0');
   assert.ok(performance.now() - t0 < 4000, 'the process exited by itself');
 });
 
