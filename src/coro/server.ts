@@ -18,7 +18,7 @@ import { AF_INET, AF_INET6, IPPROTO_TCP, SOCK_STREAM, SOL_SOCKET, TCP_NODELAY } 
 import { io, ok } from '../io/_native.js';
 import { type socket as IoSocket, createServer } from '../io/socket.js';
 import { Event } from './event.js';
-import { Greenlet, getCurrent } from './greenlet.js';
+import { Greenlet, GreenletExit, getCurrent } from './greenlet.js';
 import { getHub, sleep } from './hub.js';
 import { Group, Pool } from './pool.js';
 import { type IoWatch, unwatch, waitFd, watchFd } from './watcher.js';
@@ -415,6 +415,7 @@ export class StreamServer {
     try {
       await this.handle(sock, address);
     } catch (e) {
+      if (e instanceof GreenletExit) throw e; // a kill (stop() gave up waiting): no failure to report
       getHub().handleError(`${String(getCurrent())} handling ${address[0]}:${address[1]}`, e);
     } finally {
       sock.close();

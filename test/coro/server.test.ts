@@ -81,6 +81,7 @@ test('an error in one handler is reported, its connection closed, and the server
 });
 
 test('stop(timeout) stops accepting, waits for handlers, then kills them (finally runs)', async () => {
+  const cap = captureErrors();
   const log: string[] = [];
   const server = new StreamServer(['127.0.0.1', 0], async (sock) => {
     try {
@@ -100,6 +101,8 @@ test('stop(timeout) stops accepting, waits for handlers, then kills them (finall
   const ms = performance.now() - t0;
   assert.ok(ms >= 45 && ms < 2000, `stop took ${ms} ms`);
   assert.deepEqual(log, ['killed', 'finally']);
+  cap.restore();
+  assert.deepEqual(cap.errors, [], 'a handler killed by stop() is not reported as failed');
   assert.equal((await c.recv(10)).length, 0);
   c.close();
   await assert.rejects(connect(server.address), ConnectionRefusedError);
