@@ -189,11 +189,10 @@ function fire(list: TimerList): void {
     w._expire();
     w = list.head;
   }
-  if (list.head !== undefined) {
-    if (list.handle === undefined) arm(list, now);
-  } else if (timerLists.get(list.ms) === list) timerLists.delete(list.ms);
+  if (list.head !== undefined && list.handle === undefined) arm(list, now);
 }
 
+/** Take `w` out of its list; an emptied list lets its Node timer go, so an idle hub keeps no timer alive. */
 function unlink(w: Waiter<unknown>): void {
   const list = w._list!;
   w._list = undefined;
@@ -203,6 +202,11 @@ function unlink(w: Waiter<unknown>): void {
   else prev._next = next;
   if (next === undefined) list.tail = prev;
   else next._prev = prev;
+  if (list.head === undefined) {
+    if (list.handle !== undefined) clearTimeout(list.handle);
+    list.handle = undefined;
+    if (timerLists.get(list.ms) === list) timerLists.delete(list.ms);
+  }
 }
 
 /**
@@ -249,10 +253,15 @@ export class Waiter<T> {
   throw(error: unknown): void {
     if (this.settled) return;
     this.detach();
+    this.undoRegistration();
+    this.resolveFn(Promise.reject(error));
+  }
+
+  /** Run `cleanup` once: leave the queue, list or socket this wait was registered with. */
+  private undoRegistration(): void {
     const cleanup = this.cleanup;
     this.cleanup = undefined;
     if (cleanup) cleanup();
-    this.resolveFn(Promise.reject(error));
   }
 
   /**
@@ -261,8 +270,13 @@ export class Waiter<T> {
    * `undefined` (a sleep).
    */
   setTimeout(seconds: number, onTimeout?: () => T): void {
+    this._armMs(toMs(seconds), onTimeout);
+  }
+
+  /** {@link setTimeout} with the delay already in ms (checked). @internal */
+  _armMs(delay: number, onTimeout?: () => T): void {
     // Node's rounding: delays run in whole milliseconds, at least one
-    const ms = Math.max(1, Math.trunc(toMs(seconds)));
+    const ms = Math.max(1, Math.trunc(delay));
     if (this._list !== undefined) unlink(this as Waiter<unknown>); // re-armed: the later deadline holds
     this.onTimeout = onTimeout;
     let list = timerLists.get(ms);
@@ -284,9 +298,7 @@ export class Waiter<T> {
   /** The timer ran out (the timer list already let go of this wait). @internal */
   _expire(): void {
     if (this.settled) return;
-    const cleanup = this.cleanup;
-    this.cleanup = undefined;
-    if (cleanup) cleanup();
+    this.undoRegistration();
     const onTimeout = this.onTimeout;
     if (onTimeout === undefined) {
       this.switch(undefined as T);
@@ -305,16 +317,7 @@ export class Waiter<T> {
   private detach(): void {
     this.settled = true;
     this.onTimeout = undefined;
-    const list = this._list;
-    if (list !== undefined) {
-      unlink(this as Waiter<unknown>);
-      // an emptied list lets its Node timer go, so an idle hub keeps no timer alive
-      if (list.head === undefined && list.handle !== undefined) {
-        clearTimeout(list.handle);
-        list.handle = undefined;
-        if (timerLists.get(list.ms) === list) timerLists.delete(list.ms);
-      }
-    }
+    if (this._list !== undefined) unlink(this as Waiter<unknown>);
     const owner = this.owner;
     if (owner._waiter === (this as Waiter<unknown>)) {
       owner._waiter = undefined;
@@ -394,7 +397,7 @@ export function sleep(seconds = 0): Promise<void> {
   if (ms === 0) {
     const handle = setImmediate(wakeNow, w);
     w.cleanup = () => clearImmediate(handle);
-  } else w.setTimeout(seconds);
+  } else w._armMs(ms);
   return w.promise;
 }
 
