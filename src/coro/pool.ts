@@ -494,9 +494,9 @@ class ImapStream<R> implements AsyncIterableIterator<R> {
     try {
       r = this.advance();
     } catch (e) {
-      return this.fail(e);
+      return this.throw(e);
     }
-    return r instanceof Promise ? r.catch((e: unknown) => this.fail(e)) : r;
+    return r instanceof Promise ? r.catch((e: unknown) => this.throw(e)) : r;
   };
 
   /** The latest pending `next()`: a later call waits for it. */
@@ -518,6 +518,7 @@ class ImapStream<R> implements AsyncIterableIterator<R> {
     return DONE;
   }
 
+  /** Stop the feed and its jobs, then raise `error` (also how a failed job reaches the reader). */
   async throw(error: unknown): Promise<IteratorResult<R>> {
     await this.return();
     throw error;
@@ -536,21 +537,21 @@ class ImapStream<R> implements AsyncIterableIterator<R> {
         }
       }
       const o = this.feed.next();
-      if (o instanceof Promise) return o.then((x) => this.accept(x));
+      if (o instanceof Promise) return o.then((x) => this.accept(x) ?? this.advance());
       const r = this.accept(o);
       if (r !== undefined) return r;
     }
   }
 
   /** Take one outcome: the result to hand over, or undefined when an in-order stream must wait for an earlier one. */
-  private accept(o: Outcome<R> | typeof END): IteratorResult<R> | Promise<IteratorResult<R>> {
+  private accept(o: Outcome<R> | typeof END): IteratorResult<R> | undefined {
     if (o === END) {
       this.finished = true; // every job has ended: nothing to close
       return DONE;
     }
     if (this.early === undefined) return this.deliver(o);
     this.early.set(o.index, o);
-    return this.advance();
+    return undefined;
   }
 
   private deliver(o: Outcome<R>): IteratorResult<R> {
@@ -558,11 +559,6 @@ class ImapStream<R> implements AsyncIterableIterator<R> {
     return { done: false, value: o.value as R };
   }
 
-  /** A job failed (or the feed did): stop the others, then raise it to the reader. */
-  private async fail(error: unknown): Promise<never> {
-    await this.return();
-    throw error;
-  }
 }
 
 function isSync<I>(items: Iterable<I> | AsyncIterable<I>): items is Iterable<I> {
