@@ -14,7 +14,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { BrokenPipeError, ValueError, fromErrno } from '../errors.js';
-import { AF_INET, AF_INET6, IPPROTO_TCP, SOCK_STREAM, SOL_SOCKET, TCP_NODELAY } from '../io/constants.js';
+import { AF_INET, AF_INET6, IPPROTO_TCP, SHUT_WR, SOCK_STREAM, SOL_SOCKET, SO_ERROR, TCP_NODELAY } from '../io/constants.js';
 import { io, ok } from '../io/_native.js';
 import { type socket as IoSocket, createServer } from '../io/socket.js';
 import { Event } from './event.js';
@@ -35,8 +35,6 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const EAGAIN = -11;
 const EINPROGRESS = -115;
 const ECONNABORTED = -103;
-const SO_ERROR = 4;
-const SHUT_WR = 1;
 
 /** recv(n) reads into this, then copies out what came: a 64 KiB Buffer per call would cost more than the copy. */
 const scratch = Buffer.allocUnsafe(64 * 1024);
@@ -46,6 +44,12 @@ const dropped = new FinalizationRegistry<IoWatch>((w) => {
   unwatch(w);
   io.sockClose(w.fd);
 });
+
+/** A host's address, resolved without blocking the event loop, and its family. */
+async function resolve(host: string): Promise<[ip: string, family: number]> {
+  const ip = isIP(host) ? host : (await lookup(host)).address;
+  return [ip, isIP(ip) === 6 ? AF_INET6 : AF_INET];
+}
 
 function toAddress(raw: unknown): Address {
   const a = raw as [string, number];
@@ -85,8 +89,7 @@ export class CoroSocket {
    */
   static async connect(address: Address): Promise<CoroSocket> {
     const [host, port] = address;
-    const ip = isIP(host) ? host : (await lookup(host)).address;
-    const family = isIP(ip) === 6 ? AF_INET6 : AF_INET;
+    const [ip, family] = await resolve(host);
     const fd = ok(io.sockSocket(family, SOCK_STREAM, 0));
     let sock: CoroSocket | undefined;
     try {
@@ -349,9 +352,9 @@ export class StreamServer {
   async start(): Promise<void> {
     if (this.listener !== undefined) return;
     const [host, port] = this.wanted;
-    const ip = isIP(host) ? host : (await lookup(host)).address;
+    const [ip, family] = await resolve(host);
     if (this.listener !== undefined) return; // started by another caller meanwhile
-    const listener = createServer([ip, port], { family: isIP(ip) === 6 ? AF_INET6 : AF_INET, backlog: this.backlog });
+    const listener = createServer([ip, port], { family, backlog: this.backlog });
     let watch: IoWatch;
     try {
       listener.setBlocking(false);
