@@ -33,21 +33,15 @@ long Futex(int* addr, int op, int val, const struct timespec* ts) {
   return syscall(SYS_futex, addr, op, val, ts, nullptr, 0);
 }
 
-double NowSeconds() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 // Wait while *addr == expected, for at most `timeout` seconds (< 0: forever).
 // Returns 0 when woken (or spuriously), -EAGAIN when the word differed, -ETIMEDOUT.
 // EINTR is retried with the time that remains.
 int WaitOn(int* addr, int expected, double timeout) {
-  double deadline = timeout < 0 ? 0 : NowSeconds() + timeout;
+  double deadline = timeout < 0 ? 0 : Now() + timeout;
   for (;;) {
     struct timespec ts, *tsp = nullptr;
     if (timeout >= 0) {
-      double left = deadline - NowSeconds();
+      double left = deadline - Now();
       if (left <= 0) return -ETIMEDOUT;
       ts.tv_sec = static_cast<time_t>(left);
       ts.tv_nsec = static_cast<long>((left - ts.tv_sec) * 1e9);

@@ -28,12 +28,6 @@
 namespace weft {
 namespace {
 
-double NowMs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 void Stamp(uint8_t* msg, size_t size, uint32_t seq) {
   if (size >= 4) memcpy(msg, &seq, 4);  // little-endian on every Linux weft builds for
 }
@@ -157,7 +151,7 @@ struct Engine {
 
   // Run the load for `seconds` (the first call starts it).
   void Run(double seconds) {
-    double now = NowMs();
+    double now = Now() * 1e3;
     double end = now + seconds * 1000;
     if (!started) {
       started = true;
@@ -181,7 +175,7 @@ struct Engine {
         errorCount++;
         return;
       }
-      now = NowMs();
+      now = Now() * 1e3;
       for (int e = 0; e < n; e++) {
         int fd = evs[e].data.fd;
         if (fd < 0 || fd >= static_cast<int>(byFd.size()) || byFd[fd] < 0) continue;

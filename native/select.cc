@@ -21,12 +21,6 @@
 namespace weft {
 namespace {
 
-double Now() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int32_t I32(napi_env env, napi_value v) {
   int32_t n = 0;
   napi_get_value_int32(env, v, &n);

@@ -32,12 +32,6 @@
 namespace weft {
 namespace {
 
-double Now() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 // Wait until `fd` is ready for `events` or `deadline` (monotonic seconds) passes.
 // Returns 0 when ready, -ETIME on timeout, -errno otherwise.
 int WaitReady(int fd, short events, double deadline) {

@@ -4,6 +4,7 @@
 // Python's errors.
 #pragma once
 #include <napi.h>
+#include <time.h>
 
 namespace weft {
 void InitShm(Napi::Env env, Napi::Object exports);
@@ -27,6 +28,13 @@ void Export(Napi::Env env, Napi::Object exports, const char* name) {
   };
   if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn) != napi_ok) return;
   napi_set_named_property(env, exports, name, fn);
+}
+
+// Seconds on the monotonic clock: what every deadline here is measured on.
+inline double Now() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 // Address of byte `offset` inside a SharedArrayBuffer, or nullptr (and a JS
