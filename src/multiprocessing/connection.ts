@@ -183,14 +183,8 @@ export class Connection {
       if (ready === 'closed') throw new OSError(9, 'handle is closed');
       if (ready === 'eof' && ring.isEmpty()) throw new EOFError('the other end of the pipe was closed');
       if (ready !== 'data' && ready !== 'eof') continue;
-      await ring.getLock.acquire(new Deadline(null));
-      let whole;
-      try {
-        whole = await ring.read();
-      } finally {
-        ring.getLock.release();
-      }
-      if (whole !== EMPTY) return whole;
+      const whole = await ring.take(new Deadline(null));
+      if (whole !== undefined && whole !== EMPTY) return whole;
     }
   }
 
@@ -213,9 +207,10 @@ export class Connection {
    * next message's bytes when one is waiting (a promise when it spans chunks
    * of the ring), else `undefined`. Never waits for data.
    */
-  _recvBytesNow(): Buffer | Promise<Buffer> | undefined {
+  _recvBytesNow(): Buffer | Promise<Buffer | undefined> | undefined {
     const got = this.#checkReadable().takeNow();
-    if (got instanceof Promise) return got.then((whole) => (whole === EMPTY ? Buffer.alloc(0) : toBytes(whole)));
+    // a message whose writer died half-way is no message
+    if (got instanceof Promise) return got.then((whole) => (whole === EMPTY ? undefined : toBytes(whole)));
     return got === EMPTY ? undefined : toBytes(got);
   }
 

@@ -80,7 +80,7 @@ export class ManagerPoller {
     let served = false;
     for (const [ring, target] of this.#conns) {
       for (let k = 0; k < BATCH; k++) {
-        let got: Buffer | Promise<Buffer> | undefined;
+        let got: Buffer | Promise<Buffer | undefined> | undefined;
         try {
           got = ring._recvBytesNow();
           if (got instanceof Promise) got = await got;

@@ -161,20 +161,10 @@ export class Queue<T = unknown> {
     for (;;) {
       const ready = await waitFor(ring.data, deadline, () => (ring.isEmpty() ? undefined : true));
       if (!ready) throw new Empty();
-      if (!(await ring.getLock.acquire(deadline))) throw new Empty();
-      const got = await this.#readLocked();
-      if (got !== EMPTY) return got;
+      const got = await ring.take(deadline);
+      if (got === undefined) throw new Empty();
+      if (got !== EMPTY) return loads(got) as T;
     }
-  }
-
-  async #readLocked(): Promise<T | typeof EMPTY> {
-    let payload;
-    try {
-      payload = await this.ring.read();
-    } finally {
-      this.ring.getLock.release();
-    }
-    return payload === EMPTY ? EMPTY : (loads(payload) as T);
   }
 
   /**

@@ -227,6 +227,20 @@ export class Ring {
   }
 
   /**
+   * The next message, waiting for the get lock until `deadline` (undefined
+   * when it passed first) and then for the rest of a message already begun;
+   * EMPTY when the ring turned out empty (another reader took it first).
+   */
+  async take(deadline: Deadline): Promise<Uint8Array | typeof EMPTY | undefined> {
+    if (!(await this.getLock.acquire(deadline))) return undefined;
+    try {
+      return await this.read();
+    } finally {
+      this.getLock.release();
+    }
+  }
+
+  /**
    * The next message if one is waiting and no other reader holds the get
    * lock, taking and releasing the lock itself: at once, or a promise when
    * the message's last chunks are still coming. EMPTY when there is none (or
