@@ -10,6 +10,11 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
+/** The load engine of native/load.cc (opaque). */
+export interface LoadEngine {
+  readonly __loadEngine: unique symbol;
+}
+
 /** Typed surface of `weft.node`. Internal: not re-exported. */
 export interface NativeAddon {
   // shm.cc
@@ -39,6 +44,11 @@ export interface NativeAddon {
   // continuation.cc
   getContinuationData(): unknown;
   setContinuationData(value: unknown): void;
+  // load.cc (weft load's engine)
+  loadCreate(fds: Int32Array, size: number, depth: number, rate: number): LoadEngine | number;
+  /** Runs the load for `seconds`: [messages completed, their latencies in µs, errors so far]. */
+  loadRun(engine: LoadEngine, seconds: number, measuring: boolean): [number, Float64Array, number];
+  loadErrors(engine: LoadEngine): Record<string, number>;
   // socket.cc and select.cc add their functions here.
   [name: string]: unknown;
 }

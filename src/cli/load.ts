@@ -18,7 +18,7 @@
 import { writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import hdr from 'hdr-histogram-js';
-import { native } from '../native.js';
+import { type LoadEngine, native } from '../native.js';
 import { ok } from '../io/_native.js';
 import { createConnection, socket } from '../io/socket.js';
 import { IPPROTO_TCP, TCP_NODELAY } from '../io/constants.js';
@@ -57,18 +57,6 @@ export interface LoadResult {
   cpuUserUsPerMessage: number;
 }
 
-/** The engine in native/load.cc. */
-interface LoadEngine {
-  readonly __loadEngine: unique symbol;
-}
-interface LoadNative {
-  loadCreate(fds: Int32Array, size: number, depth: number, rate: number): LoadEngine | number;
-  /** Runs the load for `seconds`: [messages completed, their latencies in µs, errors so far]. */
-  loadRun(engine: LoadEngine, seconds: number, measuring: boolean): [number, Float64Array, number];
-  loadErrors(engine: LoadEngine): Record<string, number>;
-}
-const engineApi = native as unknown as LoadNative;
-
 /** The engine runs in slices of at most this long, so that progress is shown and latencies are handed over. */
 const SLICE = 0.25;
 
@@ -87,7 +75,7 @@ export function runLoad(opts: LoadOptions, onProgress?: (elapsed: number, messag
       sock.setSockOpt(IPPROTO_TCP, TCP_NODELAY, 1);
       sock.setBlocking(false);
     }
-    const made = engineApi.loadCreate(Int32Array.from(socks, (s) => s.fileno()), size, depth, rate ?? 0);
+    const made = native.loadCreate(Int32Array.from(socks, (s) => s.fileno()), size, depth, rate ?? 0);
     if (typeof made === 'number') ok(made);
     const engine = made as LoadEngine;
     const t0 = performance.now();
@@ -95,7 +83,7 @@ export function runLoad(opts: LoadOptions, onProgress?: (elapsed: number, messag
     let completed = 0;
     let nextProgress = 1000;
     const slice = (seconds: number, measuring: boolean): void => {
-      const [done, latencies, errorsSoFar] = engineApi.loadRun(engine, seconds, measuring);
+      const [done, latencies, errorsSoFar] = native.loadRun(engine, seconds, measuring);
       completed += done;
       errors = errorsSoFar;
       for (let i = 0; i < latencies.length; i++) hist.recordValue(latencies[i]!);
@@ -125,7 +113,7 @@ export function runLoad(opts: LoadOptions, onProgress?: (elapsed: number, messag
       megabytesPerSecond: (completed * size) / seconds / 1e6,
       latencyUs: { p50: pct(50), p90: pct(90), p99: pct(99), p999: pct(99.9), max: completed ? hist.maxValue : 0, mean: completed ? hist.mean : 0 },
       errors,
-      errorKinds: engineApi.loadErrors(engine),
+      errorKinds: native.loadErrors(engine),
       cpuUsPerMessage: completed ? (cpu.user + cpu.system) / completed : 0,
       cpuUserUsPerMessage: completed ? cpu.user / completed : 0,
     };
