@@ -14,7 +14,7 @@
  */
 import net from 'node:net';
 import {
-  ConnectionRefusedError, EOFError, Empty, FileNotFoundError, Full, KeyError, OSError, RuntimeError,
+  BrokenPipeError, ConnectionRefusedError, EOFError, Empty, FileNotFoundError, Full, KeyError, OSError, RuntimeError,
   ValueError, fromErrno,
 } from '../errors.js';
 import { native } from '../native.js';
@@ -279,7 +279,9 @@ export class Client {
       try {
         this.#ring.sendBytes(out);
       } catch (err) {
-        this.#fail(new EOFError(`the manager at ${this.address} closed the connection: ${(err as Error).message}`));
+        // A broken pipe is the ring's peer check finding the server gone before the pump did: the same failure, the same message.
+        const why = err instanceof BrokenPipeError ? 'its server has shut down or died' : (err as Error).message;
+        this.#fail(new EOFError(`the manager at ${this.address} closed the connection: ${why}`));
         return;
       }
       this.#pump();

@@ -190,6 +190,19 @@ describe('Manager when processes die', () => {
     await m.shutdown();
   });
 
+  test('server SIGKILLed between calls: the next call on a live proxy rejects with the same EOFError', async () => {
+    // Whichever side notices first (the send's peer check or the reader), the caller sees one error.
+    const m = await started();
+    const q = await m.Queue();
+    await q.put(1);
+    process.kill(m.pid!, 'SIGKILL');
+    // Wait without yielding, so the call below is sent before this process has read the socket's close.
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 500 && isAlive(m.pid!); i++) Atomics.wait(sleeper, 0, 0, 10);
+    await assert.rejects(q.get(), (err: Error) => err instanceof EOFError && /shut down or died/.test(err.message));
+    await m.shutdown();
+  });
+
   for (const context of ['process', 'thread'] as const) {
     test(`parent SIGKILLed: the server (${context}) removes its directory and exits`, async () => {
       const child = spawn(process.execPath, [...process.execArgv, new URL('./fixtures/manager-parent.js', import.meta.url).pathname, context], {
