@@ -64,6 +64,8 @@ export {
   ConditionProxy,
   BarrierProxy,
   AutoProxy,
+  PoolProxy,
+  AsyncResultProxy,
   type Key,
   type Remote,
   type Authkey,

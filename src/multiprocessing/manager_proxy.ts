@@ -15,7 +15,7 @@
 import net from 'node:net';
 import {
   BrokenPipeError, ConnectionRefusedError, EOFError, Empty, FileNotFoundError, Full, KeyError, OSError, RuntimeError,
-  ValueError, fromErrno,
+  TimeoutError, ValueError, fromErrno,
 } from '../errors.js';
 import { native } from '../native.js';
 import { Connection, Pipe } from './connection.js';
@@ -32,7 +32,7 @@ export type { Key };
 /** Errors the server may raise that are rebuilt as their own class here; anything else is a {@link RemoteError}. */
 const knownErrors: Record<string, new (message: string) => Error> = {
   Error, TypeError, RangeError, ReferenceError, KeyError, ValueError, IndexError, RuntimeError, EOFError, Empty, Full,
-  AuthenticationError, BrokenBarrierError,
+  AuthenticationError, BrokenBarrierError, TimeoutError,
 };
 
 function remoteError(name: unknown, message: unknown, stack: unknown): Error {
@@ -875,6 +875,11 @@ export class AutoProxy extends BaseProxy {
       Object.defineProperty(this, name, { value: (...args: unknown[]) => this.callMethod(name, args), enumerable: false });
     }
   }
+}
+
+/** @internal Declares the proxy class of a built-in type served from another module (the pool's). */
+export function registerProxyClass(typeid: string, cls: new (state: ProxyState) => BaseProxy): void {
+  proxyClasses.set(typeid, cls);
 }
 
 const proxyClasses = new Map<string, new (state: ProxyState) => BaseProxy>([

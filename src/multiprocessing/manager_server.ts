@@ -23,10 +23,12 @@ import { dumps, reduce, type Reduced } from './reduction.js';
 import { Connection } from './connection.js';
 import { ManagerPoller } from './manager_poller.js';
 import { SharedBlock } from './shared_memory.js';
+import { allowChildren } from './process.js';
 import { loadTask, task, type TaskRef } from './task.js';
 import { isAlive } from './util.js';
-import { arrayType, dictType, listType, namespaceType, valueType, type CallContext, type TypeSpec } from './manager_types.js';
+import { Referent, arrayType, dictType, listType, namespaceType, valueType, type CallContext, type TypeSpec } from './manager_types.js';
 import { syncTypes } from './manager_sync_types.js';
+import { poolTypes } from './manager_pool.js';
 import { DEFAULT_MAX_FRAME, PROXY_TYPE, ProtocolError, decode, deliverChallenge, frame, type FrameReader, type ProxyState } from './manager_wire.js';
 
 /** A type registered with `Manager.register`, as the server receives it. */
@@ -54,6 +56,8 @@ interface Entry {
   spec: TypeSpec;
   refs: number;
   exposed?: string[];
+  /** The object whose method made this one (a Pool, for its AsyncResult): held until this one is freed. */
+  holds?: number;
 }
 
 interface Endpoint {
@@ -77,6 +81,7 @@ const builtins: Record<string, TypeSpec> = {
   Value: valueType,
   Array: arrayType,
   ...syncTypes,
+  ...poolTypes,
 };
 
 let nextConn = 1;
@@ -146,6 +151,11 @@ export class ManagerServer {
   readonly #poller = new ManagerPoller();
   #listeners: net.Server[] = [];
   #own = new Set<string>();
+  /** The Unix socket endpoint: how a proxy sent outside any answer (a Pool task's argument) reaches this server. */
+  #local: Endpoint | null = null;
+  /** Disposals still running (a Pool stopping its workers); shutdown waits for them. */
+  readonly #disposing = new Set<Promise<unknown>>();
+  #shuttingDown = false;
   #nextId = 1;
   /** The connection a response is being encoded for: proxies inside it are counted for it. */
   #encodingFor: ServerConn | null = null;
@@ -209,6 +219,7 @@ export class ManagerServer {
     if (typeof addr === 'string' || addr === null) {
       endpoint.address = (where as { path: string }).path;
       this.#own.add(endpoint.address);
+      this.#local ??= endpoint;
       return { address: endpoint.address };
     }
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
@@ -314,12 +325,45 @@ export class ManagerServer {
     conn.refs.clear();
   }
 
-  /** Drops `n` references to object `id`; frees it at zero. */
+  /** Drops `n` references to object `id`; frees it at zero (ending it, and dropping what it held). */
   release(id: number, n: number): void {
     const entry = this.objects.get(id);
     if (!entry) return;
     entry.refs -= n;
-    if (entry.refs <= 0) this.objects.delete(id);
+    if (entry.refs > 0) return;
+    this.objects.delete(id);
+    this.#dispose(entry);
+    if (entry.holds !== undefined) this.release(entry.holds, 1);
+  }
+
+  #dispose(entry: Entry): void {
+    if (!entry.spec.dispose) return;
+    let done: Promise<unknown>;
+    try {
+      done = Promise.resolve((entry.spec.dispose as (obj: unknown) => unknown)(entry.obj));
+    } catch (err) {
+      done = Promise.reject(err);
+    }
+    const settled = done.catch(() => {}); // an object that fails to end must not stop the others
+    this.#disposing.add(settled);
+    void settled.then(() => this.#disposing.delete(settled));
+  }
+
+  /** Adds a new object, with no reference yet: the answer that carries its proxy takes the first. */
+  #register(typeid: string, obj: unknown, spec: TypeSpec, holds?: number): ServerRef {
+    const id = this.#nextId++;
+    const exposed = this.#exposed.get(typeid) ?? (typeid in builtins ? undefined : publicMethods(obj));
+    this.objects.set(id, { typeid, obj, spec, refs: 0, exposed, holds });
+    if (holds !== undefined) this.objects.get(holds)!.refs++;
+    return new ServerRef({ address: '', authkey: '', id, typeid, exposed }, this);
+  }
+
+  /** A method's {@link Referent} result becomes an object of its own, holding the one that made it. */
+  #made(value: unknown, oid: number): unknown {
+    if (!(value instanceof Referent)) return value;
+    const spec = this.types.get(value.typeid);
+    if (!spec || !this.objects.has(oid)) throw new ReferenceError(`shared object ${oid} was freed before its ${value.typeid} was made`);
+    return this.#register(value.typeid, value.obj, spec, oid);
   }
 
   #handle(conn: ServerConn, payload: Buffer): void {
@@ -331,13 +375,13 @@ export class ManagerServer {
     }
     let result: unknown;
     try {
-      result = oid === 0 ? this.#serverCall(conn, method, args) : this.#objectCall(conn, oid as number, method, args);
+      result = oid === 0 ? this.#serverCall(conn, method, args) : this.#made(this.#objectCall(conn, oid as number, method, args), oid as number);
     } catch (err) {
       this.#reply(conn, req as number, err, true);
       return;
     }
     if (result instanceof Promise) {
-      result.then(
+      result.then((value) => this.#made(value, oid as number)).then(
         (value) => this.#reply(conn, req as number, value, false),
         (err) => this.#reply(conn, req as number, err, true),
       );
@@ -370,12 +414,7 @@ export class ManagerServer {
         if (!Array.isArray(cargs)) throw new TypeError('create: arguments must be an array');
         const spec = this.types.get(typeid)!;
         const made = spec.create(cargs);
-        const finish = (obj: unknown): ServerRef => {
-          const id = this.#nextId++;
-          const exposed = this.#exposed.get(typeid) ?? (typeid in builtins ? undefined : publicMethods(obj));
-          this.objects.set(id, { typeid, obj, spec, refs: 0, exposed });
-          return new ServerRef({ address: '', authkey: '', id, typeid, exposed }, this);
-        };
+        const finish = (obj: unknown): ServerRef => this.#register(typeid, obj, spec);
         return made instanceof Promise ? made.then(finish) : finish(made);
       }
       case 'incref': {
@@ -443,11 +482,18 @@ export class ManagerServer {
     return ref;
   }
 
-  /** The state a proxy to one of our objects travels as, on the connection being answered (which now holds it). */
+  /**
+   * The state a proxy to one of our objects travels as, on the connection being answered (which now holds it).
+   * Sent outside any answer (an argument of a Pool task, to a worker), it names the Unix socket, and the
+   * receiver takes its own reference when it rebuilds the proxy.
+   */
   stateFor(ref: ServerRef): ProxyState {
     const conn = this.#encodingFor;
     const entry = this.objects.get(ref.state.id);
-    if (!conn) throw new Error('manager proxies are only sent inside answers');
+    if (!conn) {
+      if (!this.#local) throw new Error('manager proxies are only sent inside answers');
+      return { ...ref.state, address: this.#local.address, authkey: this.#local.authkey.toString('hex') };
+    }
     if (entry) {
       entry.refs++;
       conn.refs.set(ref.state.id, (conn.refs.get(ref.state.id) ?? 0) + 1);
@@ -456,7 +502,11 @@ export class ManagerServer {
   }
 
   #reply(conn: ServerConn, req: number, value: unknown, failed: boolean): void {
-    if (conn.closed) return;
+    if (conn.closed) {
+      // An object made for a client that left would have no reference ever: free it (a Pool's workers go too).
+      if (value instanceof ServerRef && value.server && this.objects.get(value.state.id)?.refs === 0) this.release(value.state.id, 0);
+      return;
+    }
     let body: Uint8Array;
     this.#encodingFor = conn;
     try {
@@ -469,11 +519,20 @@ export class ManagerServer {
     conn.send(body);
   }
 
-  /** Closes every listener and connection; removes nothing itself (the caller owns the directory). */
+  /**
+   * Closes every listener and connection and ends every object (a Pool terminates its
+   * workers); `stopped` resolves once they are gone. Removes nothing itself (the caller
+   * owns the directory). Idempotent.
+   */
   shutdown(): void {
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
     for (const l of this.#listeners) l.close();
     for (const conn of this.conns) conn.sock.destroy();
-    this.#stop();
+    const entries = [...this.objects.values()];
+    this.objects.clear();
+    for (const entry of entries) this.#dispose(entry);
+    void Promise.all(this.#disposing).then(() => this.#stop());
   }
 }
 
@@ -503,7 +562,8 @@ function publicMethods(obj: unknown): string[] {
 
 /**
  * The server process's target: listens on `config.path`, serves until
- * `shutdown` or until its parent dies, then removes its directory.
+ * `shutdown` or until its parent dies, ends its objects (a Pool's workers),
+ * then removes its directory.
  */
 export const managerServerMain = task(import.meta, async function managerServerMain(config: ServerConfig): Promise<void> {
   const authkey = Buffer.from(config.authkey, 'hex');
@@ -538,6 +598,9 @@ export const managerServerMain = task(import.meta, async function managerServerM
     }
   }
   process.on('exit', cleanup);
+  // A daemon to its parent, but like Python's manager process (not a daemon) it
+  // may start children: the workers of a manager.Pool(), which die with it.
+  allowChildren();
   await server.register(config.registry);
   await server.listen({ path: config.path }, authkey);
   await server.stopped;

@@ -26,7 +26,7 @@ function seconds(timeout: unknown): number | null {
  * Parks a call until `grant` is called or `timeout` passes (then `expire`'s
  * value); withdrawn silently if the caller's connection closes.
  */
-function park<T>(ctx: CallContext, timeout: unknown, queue: Waiter<T>[], expire: () => T, extra?: Partial<Waiter<T>>): Promise<T> {
+export function park<T>(ctx: CallContext, timeout: unknown, queue: Waiter<T>[], expire: () => T, extra?: Partial<Waiter<T>>): Promise<T> {
   const limit = seconds(timeout);
   return new Promise<T>((resolve, reject) => {
     const w: Waiter<T> = {
@@ -60,7 +60,8 @@ function park<T>(ctx: CallContext, timeout: unknown, queue: Waiter<T>[], expire:
   });
 }
 
-interface Waiter<T> {
+/** A parked call: what `grant` or `fail` settles. */
+export interface Waiter<T> {
   conn: number;
   grant(v: T): void;
   fail(e: Error): void;

@@ -25,10 +25,22 @@ export interface CallContext {
 /** One exposed operation: gets the referent, the call's arguments and its context. */
 export type Method = (obj: never, args: unknown[], ctx: CallContext) => unknown;
 
-/** A shared type: how to make its referent and what may be called on it. */
+/** A shared type: how to make its referent, what may be called on it, and how to end it when it is freed. */
 export interface TypeSpec {
   create(args: unknown[]): unknown;
   methods: Record<string, Method>;
+  /** Runs when the object is freed (its last reference dropped, or the server shuts down): a Pool stops its workers. */
+  dispose?(obj: never): unknown;
+}
+
+/**
+ * A method's result that becomes a shared object of its own, answered as a
+ * proxy — Python's `_method_to_typeid_` (`Pool.apply_async` gives an
+ * `AsyncResult` proxy). The new object keeps the one whose method made it
+ * alive, as Python's `ApplyResult` holds its pool.
+ */
+export class Referent {
+  constructor(readonly typeid: string, readonly obj: unknown) {}
 }
 
 function checkKey(key: unknown): Key {

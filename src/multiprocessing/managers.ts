@@ -6,8 +6,9 @@
  * private directory for local use, TCP with a shared authkey for remote use.
  *
  * Split into: `manager_wire.ts` (frames, handshake, codec),
- * `manager_server.ts` (the server process), `manager_types.ts` and
- * `manager_sync_types.ts` (what it serves), `manager_proxy.ts` (proxies).
+ * `manager_server.ts` (the server process), `manager_types.ts`,
+ * `manager_sync_types.ts` and `manager_pool.ts` (what it serves),
+ * `manager_proxy.ts` and `manager_pool_proxy.ts` (proxies).
  * @module
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -23,7 +24,10 @@ import {
   ArrayProxy, AutoProxy, BarrierProxy, BaseProxy, Client, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy,
   LockProxy, NamespaceProxy, QueueProxy, SemaphoreProxy, ValueProxy, clientFor, type Key, type Remote,
 } from './manager_proxy.js';
+import { AsyncResultProxy, PoolProxy, poolArgs } from './manager_pool_proxy.js';
+import type { PoolOptions } from './pool.js';
 
+export { AsyncResultProxy, PoolProxy };
 export {
   ArrayProxy, AutoProxy, BarrierProxy, BaseProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy, LockProxy,
   NamespaceProxy, QueueProxy, SemaphoreProxy, ValueProxy,
@@ -340,6 +344,21 @@ export class Manager implements AsyncDisposable {
   }
 
   /**
+   * A process pool living in the server (Python's `manager.Pool()`): the
+   * options of `new Pool()`, its proxy for any process. Its workers are
+   * children of the server; they stop when the last proxy is released and
+   * when the manager shuts down.
+   * @example
+   * const pool = await manager.Pool({ processes: 2 });
+   * await pool.apply(square, [7]); // 49
+   * @throws {TypeError} when `initializer` was not declared with `task()`.
+   * @throws {ValueError} when `processes` or `maxTasksPerChild` is not a positive integer, or `context` is unknown.
+   */
+  async Pool(options: PoolOptions = {}): Promise<PoolProxy> {
+    return (await this.#call('create', ['Pool', poolArgs(options)])) as PoolProxy;
+  }
+
+  /**
    * Publishes this manager over TCP for other machines (Python's
    * `BaseManager(address=(host, port), authkey=…)` server side): clients
    * connect with {@link Manager.connect} and look objects up by name.
@@ -416,5 +435,5 @@ export class Manager implements AsyncDisposable {
 
 const builtinTypes = new Set([
   'dict', 'list', 'Namespace', 'Value', 'Array', 'Queue', 'JoinableQueue', 'Lock', 'RLock', 'Semaphore', 'BoundedSemaphore',
-  'Event', 'Condition', 'Barrier',
+  'Event', 'Condition', 'Barrier', 'Pool', 'AsyncResult', 'Iterator',
 ]);

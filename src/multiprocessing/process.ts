@@ -60,6 +60,15 @@ export function setChildState(prep: Preparation): void {
   };
 }
 
+/**
+ * @internal Lets this daemonic child start children of its own: the Manager's
+ * server, which Python starts as a non-daemon, runs Pools. Its parent still
+ * treats it as a daemon (it does not wait for it and stops it at exit).
+ */
+export function allowChildren(): void {
+  self = { ...self, daemon: false };
+}
+
 /** @internal True while a child imports its task's module. */
 export function setBootstrapping(on: boolean): void {
   bootstrapping = on;

@@ -5,11 +5,11 @@ import * as weft from 'weft';
 
 test("weft exports exactly its public API", () => {
   assert.deepEqual(Object.keys(weft).sort(), [
-    'AbortError', 'ArrayProxy', 'AsyncResult', 'AuthenticationError', 'AutoProxy', 'Barrier', 'BarrierProxy',
+    'AbortError', 'ArrayProxy', 'AsyncResult', 'AsyncResultProxy', 'AuthenticationError', 'AutoProxy', 'Barrier', 'BarrierProxy',
     'BaseContext', 'BaseProxy', 'BlockingIOError', 'BoundedSemaphore', 'BrokenBarrierError', 'BrokenPipeError',
     'Condition', 'ConditionProxy', 'Connection', 'ConnectionError', 'ConnectionResetError', 'DictProxy', 'EOFError',
     'Empty', 'Event', 'EventProxy', 'Full', 'IndexError', 'JoinableQueue', 'JoinableQueueProxy', 'KeyError',
-    'ListProxy', 'Lock', 'LockProxy', 'Manager', 'NamespaceProxy', 'OSError', 'Pipe', 'Pool', 'Process', 'Queue',
+    'ListProxy', 'Lock', 'LockProxy', 'Manager', 'NamespaceProxy', 'OSError', 'Pipe', 'Pool', 'PoolProxy', 'Process', 'Queue',
     'QueueProxy', 'RLock', 'RemoteError', 'Semaphore', 'SemaphoreProxy', 'SharedArray', 'SimpleQueue', 'TimeoutError',
     'UnsendableError', 'Value', 'ValueError', 'ValueProxy', 'WorkerLostError', 'activeChildren', 'cpuCount',
     'currentProcess', 'getContext', 'isMainModule', 'parentProcess', 'task', 'wait',
