@@ -7,8 +7,8 @@
  * callers turn it into Python's exception through `errors.ts`.
  * @module
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { addonPath } from './layout.js';
 
 /** The load engine of native/load.cc (opaque). */
 export interface LoadEngine {
@@ -59,11 +59,8 @@ function load(): NativeAddon {
   if (process.platform !== 'linux') {
     throw new Error(`weft needs Linux (memfd, futex, epoll); this is ${process.platform}`);
   }
-  // Compiled, this file is dist/src/native.js; run from source (tsx), src/native.ts.
-  const candidates = ['../../build/Release/weft.node', '../build/Release/weft.node'];
-  const path = candidates.map((c) => new URL(c, import.meta.url)).find((url) => existsSync(url));
   try {
-    return require(path ? path.pathname : candidates[0]!) as NativeAddon;
+    return require(addonPath.pathname) as NativeAddon;
   } catch (err) {
     throw new Error(
       'weft: the native addon is not built (build/Release/weft.node). Run `npm ci` or `npm run build:native` ' +

@@ -9,9 +9,10 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { examplesDir as examplesUrl } from '../layout.js';
 import type { Command } from './main.js';
 
-const examplesDir = fileURLToPath(new URL('../../examples/', import.meta.url));
+const examplesDir = fileURLToPath(examplesUrl);
 
 /** The runnable examples, in order: `NN-name.js`. */
 export function listExamples(): string[] {

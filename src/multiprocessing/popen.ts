@@ -30,9 +30,3 @@ export interface StartRequest {
 
 /** A start method. */
 export type StartMethod = (request: StartRequest) => Popen;
-
-/**
- * The script every child runs. Run from source (tsx), this module is a `.ts`
- * file and so is its sibling; compiled, both are `.js`.
- */
-export const childMain = new URL(import.meta.url.endsWith('.ts') ? './spawn_main.ts' : './spawn_main.js', import.meta.url);

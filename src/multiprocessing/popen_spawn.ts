@@ -14,7 +14,8 @@ import v8 from 'node:v8';
 import { check } from '../errors.js';
 import { native } from '../native.js';
 import { SharedBlock } from './shared_memory.js';
-import { childMain, type Popen, type StartRequest } from './popen.js';
+import { childMain } from '../layout.js';
+import type { Popen, StartRequest } from './popen.js';
 
 
 /**

@@ -12,7 +12,8 @@ import { Worker } from 'node:worker_threads';
 import { check } from '../errors.js';
 import { native } from '../native.js';
 import { ledgerAdd, leftovers, newLedgerBuffer } from './ledger.js';
-import { childMain, type Popen, type StartRequest } from './popen.js';
+import { childMain } from '../layout.js';
+import type { Popen, StartRequest } from './popen.js';
 import { childExecArgv } from './popen_spawn.js';
 
 const SIGTERM = 15;

@@ -48,7 +48,7 @@ test('weft/coro exports exactly its public names', () => {
 });
 
 test('Empty and Full are weft errors shared with the rest of the library', async () => {
-  const errors = await import('../../src/errors.js');
+  const errors = await import('weft');
   assert.equal(coro.Empty, errors.Empty);
   assert.equal(coro.Full, errors.Full);
 });

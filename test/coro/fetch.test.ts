@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { HTTPError, fetchAll, sleep, spawn, type FetchProgress } from 'weft/coro';
-import { ValueError } from '../../src/errors.js';
+import { ValueError } from 'weft';
 import { assertNoLeaks } from './helpers.js';
 
 let server: Server;

@@ -113,8 +113,7 @@ test('getCurrent() follows each greenlet through awaits of foreign promises', as
 });
 
 test('on Node 20 the greenlet context is V8\'s slot, not AsyncLocalStorage (whose hooks slow every promise)', async () => {
-  const { context } = await import('../../src/coro/hub.js');
-  const { native } = await import('../../src/native.js');
+  const { hubContext: context, native } = await import('../../src/internals.js');
   const major = Number(process.versions.node.split('.')[0]);
   if (major >= 22) return; // Node may keep AsyncLocalStorage in that slot itself: weft/coro then uses AsyncLocalStorage
   assert.equal(context.get, native.getContinuationData);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Group, Pool, getCurrent, sleep, spawn } from 'weft/coro';
-import { ValueError } from '../../src/errors.js';
+import { ValueError } from 'weft';
 import { assertNoLeaks } from './helpers.js';
 
 after(assertNoLeaks);

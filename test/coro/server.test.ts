@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { after, test } from 'node:test';
 import { CoroSocket, GreenletExit, Pool, StreamServer, sleep, type Address } from 'weft/coro';
-import { BrokenPipeError, ConnectionRefusedError, ValueError } from '../../src/errors.js';
+import { BrokenPipeError, ConnectionRefusedError, ValueError } from 'weft/io';
 import { assertNoLeaks, captureErrors } from './helpers.js';
 
 after(assertNoLeaks);

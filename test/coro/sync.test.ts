@@ -13,7 +13,7 @@ import {
   spawn,
   spawnLater,
 } from 'weft/coro';
-import { ValueError } from '../../src/errors.js';
+import { ValueError } from 'weft';
 import { assertNoLeaks } from './helpers.js';
 
 after(assertNoLeaks);

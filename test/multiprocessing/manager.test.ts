@@ -6,10 +6,10 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { EOFError, KeyError, ValueError } from '../../src/errors.js';
-import { Process } from '../../src/multiprocessing/process.js';
-import { IndexError, Manager, type DictProxy, type ListProxy } from '../../src/multiprocessing/managers.js';
-import { Queue } from '../../src/multiprocessing/queues.js';
+import { EOFError, KeyError, ValueError } from 'weft';
+import { Process } from 'weft';
+import { IndexError, Manager, type DictProxy, type ListProxy } from 'weft';
+import { Queue } from 'weft';
 import { appendFromQueue, appendNested, casMany, incrMany, recordPid } from './fixtures/manager-tasks.js';
 
 const dirs = new Set<string>();

@@ -11,12 +11,12 @@ import { dirname } from 'node:path';
 import v8 from 'node:v8';
 import { after, describe, test } from 'node:test';
 import { pack } from 'msgpackr';
-import { EOFError } from '../../src/errors.js';
-import { Process } from '../../src/multiprocessing/process.js';
-import { isAlive } from '../../src/multiprocessing/util.js';
-import { AuthenticationError, Manager, type DictProxy, type ListProxy } from '../../src/multiprocessing/managers.js';
-import { Client } from '../../src/multiprocessing/manager_proxy.js';
-import { MAGIC, answerChallenge, frame } from '../../src/multiprocessing/manager_wire.js';
+import { EOFError } from 'weft';
+import { Process } from 'weft';
+import { isAlive } from '../../src/internals.js';
+import { AuthenticationError, Manager, type DictProxy, type ListProxy } from 'weft';
+import { Client } from '../../src/internals.js';
+import { MAGIC, answerChallenge, frame } from '../../src/internals.js';
 import { holdRefs, lockAndDie } from './fixtures/manager-tasks.js';
 
 const dirs = new Set<string>();
@@ -99,7 +99,7 @@ describe('Manager under hostile input', () => {
     const l = await m.list<number>([1, 2, 3]);
     const key = Buffer.from(process.env.WEFT_TEST_KEY ?? '', 'utf8');
     void key;
-    const { currentProcess } = await import('../../src/multiprocessing/process.js');
+    const { currentProcess } = await import('weft');
     const authkey = Buffer.from(currentProcess().authkey);
     const hostile: Buffer[] = [
       Buffer.from([0xff, 0xff, 0xff, 0xff]), // a 4 GiB frame header
@@ -149,7 +149,7 @@ describe('Manager under hostile input', () => {
   test('a peer that stops in the middle of a frame is dropped', async () => {
     await using m = await started({ handshakeTimeout: 0.3 });
     const d = await m.dict<string, number>();
-    const { currentProcess } = await import('../../src/multiprocessing/process.js');
+    const { currentProcess } = await import('weft');
     const s = await connectRaw(m.address);
     await answerChallenge(s, Buffer.from(currentProcess().authkey), 5000, 1 << 20);
     const done = closed(s);
@@ -165,7 +165,7 @@ describe('Manager under hostile input', () => {
   test('a frame over the size limit drops the connection', async () => {
     await using m = await started();
     const d = await m.dict();
-    const { currentProcess } = await import('../../src/multiprocessing/process.js');
+    const { currentProcess } = await import('weft');
     const s = await connectRaw(m.address);
     await answerChallenge(s, Buffer.from(currentProcess().authkey), 5000, 1 << 20);
     const done = closed(s);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { TimeoutError, UnsendableError, ValueError } from 'weft';
-import { AbortError, AsyncResult, Pool, WorkerLostError } from '../../src/multiprocessing/pool.js';
+import { AbortError, AsyncResult, Pool, WorkerLostError } from 'weft';
 import { fileURLToPath } from 'node:url';
 import { eventually, openFds, pidAlive, runNode } from '../helpers/run.js';
 import {
@@ -300,7 +300,7 @@ test('examples/15-pool: ten tasks on five workers, callbacks print in the parent
 test('a parent killed with SIGKILL leaves no worker behind', async () => {
   const { spawn } = await import('node:child_process');
   const tasks = fileURLToPath(new URL('./fixtures/pool-tasks.js', import.meta.url));
-  const pool = fileURLToPath(new URL('../../src/multiprocessing/pool.js', import.meta.url));
+  const pool = fileURLToPath(new URL('../../src/index.js', import.meta.url));
   const code = `
     const { Pool } = await import(${JSON.stringify(pool)});
     const { sleepThen } = await import(${JSON.stringify(tasks)});

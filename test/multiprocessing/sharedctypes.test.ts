@@ -2,10 +2,10 @@
 // seen across child processes and worker threads.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Process } from '../../src/multiprocessing/process.js';
-import type { ContextName } from '../../src/multiprocessing/context.js';
-import { Lock, RLock } from '../../src/multiprocessing/synchronize.js';
-import { SharedArray, Value, type Typecode } from '../../src/multiprocessing/sharedctypes.js';
+import { Process } from 'weft';
+import type { ContextName } from 'weft';
+import { Lock, RLock } from 'weft';
+import { SharedArray, Value, type Typecode } from 'weft';
 import * as t from './fixtures/sync-tasks.js';
 
 const CODES: Typecode[] = ['b', 'B', 'h', 'H', 'i', 'I', 'l', 'L', 'q', 'Q', 'f', 'd'];

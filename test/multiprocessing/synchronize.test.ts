@@ -5,21 +5,14 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Process, activeChildren } from '../../src/multiprocessing/process.js';
-import type { ContextName } from '../../src/multiprocessing/context.js';
-import {
-  Barrier,
-  BoundedSemaphore,
-  BrokenBarrierError,
-  Condition,
-  Event,
-  Lock,
-  RLock,
-  Semaphore,
-} from '../../src/multiprocessing/synchronize.js';
-import { SharedArray, Value } from '../../src/multiprocessing/sharedctypes.js';
-import { RuntimeError, TimeoutError, ValueError } from '../../src/errors.js';
-import { dumps, UnsendableError } from '../../src/multiprocessing/reduction.js';
+import { Process, activeChildren } from 'weft';
+import type { ContextName } from 'weft';
+import { Barrier, BoundedSemaphore, BrokenBarrierError, Condition, Event, Lock, RLock, Semaphore } from 'weft';
+import { SharedArray, Value } from 'weft';
+import { RuntimeError } from 'weft/io';
+import { TimeoutError, ValueError } from 'weft';
+import { dumps } from '../../src/internals.js';
+import { UnsendableError } from 'weft';
 import * as t from './fixtures/sync-tasks.js';
 
 const CONTEXTS: ContextName[] = ['process', 'thread'];

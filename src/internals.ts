@@ -1,0 +1,13 @@
+/**
+ * White-box access for weft's own tests, not part of the package's exports.
+ * The build bundles weft's modules into shared chunks (scripts/bundle.mjs) and
+ * keeps only entry points as files; this entry lets a test reach an internal
+ * and get the very instance the public API uses.
+ * @module
+ */
+export { native } from './native.js';
+export { context as hubContext } from './coro/hub.js';
+export { isAlive } from './multiprocessing/util.js';
+export { dumps } from './multiprocessing/reduction.js';
+export { Client } from './multiprocessing/manager_proxy.js';
+export { MAGIC, answerChallenge, frame } from './multiprocessing/manager_wire.js';

@@ -1,0 +1,33 @@
+/**
+ * Where weft's own files are. Built, weft's modules are bundled into a few
+ * chunks (scripts/bundle.mjs), so a module's `import.meta.url` is its chunk's,
+ * not its source file's; paths are therefore taken from the package root,
+ * found by walking up to the nearest `package.json`. Run from source (tsx),
+ * the same walk starts in `src/`.
+ * @module
+ */
+import { existsSync } from 'node:fs';
+
+/** True when weft runs from its TypeScript sources (tsx) rather than from `dist/`. */
+export const fromSource = import.meta.url.endsWith('.ts');
+
+function findRoot(): URL {
+  for (let dir = new URL('./', import.meta.url); ; ) {
+    if (existsSync(new URL('package.json', dir))) return dir;
+    const up = new URL('../', dir);
+    if (up.href === dir.href) throw new Error(`weft: no package.json above ${import.meta.url}`);
+    dir = up;
+  }
+}
+
+/** The package root (the directory of weft's `package.json`), as a file URL ending in `/`. */
+export const packageRoot: URL = findRoot();
+
+/** The native addon, built by `npm ci` through node-gyp. */
+export const addonPath = new URL('build/Release/weft.node', packageRoot);
+
+/** The script every child process or worker thread runs (CPython's `spawn_main`). */
+export const childMain = new URL(fromSource ? 'src/multiprocessing/spawn_main.ts' : 'dist/src/multiprocessing/spawn_main.js', packageRoot);
+
+/** The compiled examples `weft tour` runs. */
+export const examplesDir = new URL('dist/examples/', packageRoot);
