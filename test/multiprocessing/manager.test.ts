@@ -6,10 +6,9 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { EOFError, KeyError, ValueError } from 'weft';
-import { Process } from 'weft';
-import { IndexError, Manager, type DictProxy, type ListProxy } from 'weft';
-import { Queue } from 'weft';
+import {
+  EOFError, KeyError, ValueError, Process, IndexError, Manager, type DictProxy, type ListProxy, Queue,
+} from 'weft';
 import { appendFromQueue, appendNested, casMany, incrMany, recordPid } from './fixtures/manager-tasks.js';
 
 const dirs = new Set<string>();

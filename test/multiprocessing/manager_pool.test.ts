@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { after, before, describe, test } from 'node:test';
-import { EOFError, TimeoutError, ValueError } from '../../src/errors.js';
-import { Process } from '../../src/multiprocessing/process.js';
-import { Manager, RemoteError, type AsyncResultProxy, type PoolProxy } from '../../src/multiprocessing/managers.js';
+import {
+  EOFError, TimeoutError, ValueError, Process, Manager, RemoteError, type AsyncResultProxy, type PoolProxy,
+} from 'weft';
 import { eventually, pidAlive } from '../helpers/run.js';
 import { add, init, readInit, sleepThen, square } from './fixtures/pool-tasks.js';
 import { delayed, failOn, inThread, longApply, raise, setInDict, useFromChild } from './fixtures/manager-pool-tasks.js';

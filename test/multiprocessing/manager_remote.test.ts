@@ -8,10 +8,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { Empty, Full, KeyError, ValueError } from 'weft';
+import {
+  Empty, Full, KeyError, ValueError, Process, AuthenticationError, BrokenBarrierError, Manager, RemoteError, type DictProxy, type ListProxy,
+} from 'weft';
 import { RuntimeError } from 'weft/io';
-import { Process } from 'weft';
-import { AuthenticationError, BrokenBarrierError, Manager, RemoteError, type DictProxy, type ListProxy } from 'weft';
 import { lockedIncrements, meetAtBarrier, recordPid, sumQueue } from './fixtures/manager-tasks.js';
 import { bump, makeCounter, type Counter } from './fixtures/manager-counter.js';
 

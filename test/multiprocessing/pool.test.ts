@@ -3,8 +3,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { TimeoutError, UnsendableError, ValueError } from 'weft';
-import { AbortError, AsyncResult, Pool, WorkerLostError } from 'weft';
+import { TimeoutError, UnsendableError, ValueError, AbortError, AsyncResult, Pool, WorkerLostError } from 'weft';
 import { fileURLToPath } from 'node:url';
 import { eventually, openFds, pidAlive, runNode } from '../helpers/run.js';
 import {

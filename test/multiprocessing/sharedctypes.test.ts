@@ -2,10 +2,8 @@
 // seen across child processes and worker threads.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Process } from 'weft';
+import { Process, Lock, RLock, SharedArray, Value, type Typecode } from 'weft';
 import type { ContextName } from 'weft';
-import { Lock, RLock } from 'weft';
-import { SharedArray, Value, type Typecode } from 'weft';
 import * as t from './fixtures/sync-tasks.js';
 
 const CODES: Typecode[] = ['b', 'B', 'h', 'H', 'i', 'I', 'l', 'L', 'q', 'Q', 'f', 'd'];

@@ -5,14 +5,12 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Process, activeChildren } from 'weft';
+import {
+  Process, activeChildren, Barrier, BoundedSemaphore, BrokenBarrierError, Condition, Event, Lock, RLock, Semaphore, SharedArray, Value, TimeoutError, ValueError, UnsendableError,
+} from 'weft';
 import type { ContextName } from 'weft';
-import { Barrier, BoundedSemaphore, BrokenBarrierError, Condition, Event, Lock, RLock, Semaphore } from 'weft';
-import { SharedArray, Value } from 'weft';
 import { RuntimeError } from 'weft/io';
-import { TimeoutError, ValueError } from 'weft';
 import { dumps } from '../../src/internals.js';
-import { UnsendableError } from 'weft';
 import * as t from './fixtures/sync-tasks.js';
 
 const CONTEXTS: ContextName[] = ['process', 'thread'];
