@@ -14,10 +14,11 @@
  * @module
  */
 import { rmSync } from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import { constants } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import { KeyError } from '../errors.js';
+import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { dumps, reduce, type Reduced } from './reduction.js';
 import { Connection } from './connection.js';
@@ -202,7 +203,7 @@ export class ManagerServer {
 
   /** Listens on a Unix socket path or a TCP host/port with its own authkey; resolves to the address proxies use. */
   async listen(where: { path: string } | { host: string; port: number }, authkey: Buffer, idleTimeout = 0): Promise<{ address: string; host?: string; port?: number }> {
-    const server = net.createServer({ pauseOnConnect: false, noDelay: true });
+    const server = lazy.net.createServer({ pauseOnConnect: false, noDelay: true });
     server.maxConnections = 4096;
     const endpoint: Endpoint = { address: '', authkey, idleMs: idleTimeout * 1000 };
     server.on('connection', (sock) => this.#accept(sock, endpoint));
@@ -528,7 +529,12 @@ export class ManagerServer {
     if (this.#shuttingDown) return;
     this.#shuttingDown = true;
     for (const l of this.#listeners) l.close();
-    for (const conn of this.conns) conn.sock.destroy();
+    // Closed now, not at the sockets' 'close' events: a call the ending of an object
+    // fails (a Pool's pending apply) must not answer, its client sees the server go.
+    for (const conn of [...this.conns]) {
+      conn.sock.destroy();
+      this.#closeConn(conn);
+    }
     const entries = [...this.objects.values()];
     this.objects.clear();
     for (const entry of entries) this.#dispose(entry);
