@@ -12,11 +12,12 @@
  * authkey and the object id, and the child connects and authenticates itself.
  * @module
  */
-import net from 'node:net';
+import type net from 'node:net';
 import {
   BrokenPipeError, ConnectionRefusedError, EOFError, Empty, FileNotFoundError, Full, KeyError, OSError, RuntimeError,
   TimeoutError, ValueError, fromErrno,
 } from '../errors.js';
+import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { Connection, Pipe } from './connection.js';
 import { dumps, reduce, registerType, type Reduced, type Shareable } from './reduction.js';
@@ -106,7 +107,7 @@ export class Client {
   }
 
   async #open(): Promise<void> {
-    const sock = net.connect(connectOptions(this.address));
+    const sock = lazy.net.connect(connectOptions(this.address));
     sock.setNoDelay(true);
     try {
       await new Promise<void>((resolve, reject) => {

@@ -7,8 +7,8 @@
  * clients: `incr`, `compareAndSet` and `appendMany` need no lock.
  * @module
  */
-import { isDeepStrictEqual } from 'node:util';
 import { KeyError, ValueError } from '../errors.js';
+import { lazy } from '../lazy.js';
 import { IndexError } from './manager_wire.js';
 
 /** A dict key: what Python would call hashable and weft can compare by value. */
@@ -147,7 +147,7 @@ export const dictType: TypeSpec = {
     },
     compareAndSet: (d: D, [k, expected, next]) => {
       const key = checkKey(k);
-      if (!isDeepStrictEqual(d.get(key), expected)) return false;
+      if (!lazy.util.isDeepStrictEqual(d.get(key), expected)) return false;
       d.set(key, next);
       return true;
     },
@@ -170,7 +170,7 @@ function bound(list: unknown[], i: unknown, dflt: number): number {
 }
 
 function find(list: unknown[], value: unknown, start = 0, stop = list.length): number {
-  for (let i = start; i < stop; i++) if (isDeepStrictEqual(list[i], value)) return i;
+  for (let i = start; i < stop; i++) if (lazy.util.isDeepStrictEqual(list[i], value)) return i;
   return -1;
 }
 
@@ -225,7 +225,7 @@ export const listType: TypeSpec = {
       if (i < 0) throw new ValueError(`${typeof v === 'string' ? `'${v}'` : String(v)} is not in list`);
       return i;
     },
-    count: (l: L, [v]) => l.filter((x) => isDeepStrictEqual(x, v)).length,
+    count: (l: L, [v]) => l.filter((x) => lazy.util.isDeepStrictEqual(x, v)).length,
     sort: (l: L, [options]) => {
       l.sort(compare);
       if ((options as { reverse?: boolean } | undefined)?.reverse) l.reverse();
@@ -241,7 +241,7 @@ export const listType: TypeSpec = {
     },
     compareAndSet: (l: L, [i, expected, next]) => {
       const n = index(l, i, 'compareAndSet()');
-      if (!isDeepStrictEqual(l[n], expected)) return false;
+      if (!lazy.util.isDeepStrictEqual(l[n], expected)) return false;
       l[n] = next;
       return true;
     },
@@ -278,7 +278,7 @@ export const namespaceType: TypeSpec = {
     },
     compareAndSet: (ns: NS, [name, expected, next]) => {
       const k = attr(name);
-      if (!isDeepStrictEqual(ns.get(k), expected)) return false;
+      if (!lazy.util.isDeepStrictEqual(ns.get(k), expected)) return false;
       ns.set(k, next);
       return true;
     },
@@ -321,7 +321,7 @@ export const valueType: TypeSpec = {
     set: (v: V, [value]) => void (v.value = typed(v.typecode, value)),
     incr: (v: V, [by = 1]) => (v.value = typed(v.typecode, add(v.value, by, 'incr()'))),
     compareAndSet: (v: V, [expected, next]) => {
-      if (!isDeepStrictEqual(v.value, expected)) return false;
+      if (!lazy.util.isDeepStrictEqual(v.value, expected)) return false;
       v.value = typed(v.typecode, next);
       return true;
     },

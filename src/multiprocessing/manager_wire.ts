@@ -15,11 +15,11 @@
  * proxies — never another shareable type, never code.
  * @module
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import v8 from 'node:v8';
 import { Packr } from 'msgpackr/pack'; // without the optional native extractor: see reduction.ts
 import { EOFError } from '../errors.js';
+import { lazy } from '../lazy.js';
 
 /**
  * Python's `multiprocessing.AuthenticationError`: the other side does not hold the same authkey.
@@ -67,7 +67,7 @@ export const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
 const HANDSHAKE_MAX = 256;
 
 function mac(key: Uint8Array, label: string, a: Uint8Array, b: Uint8Array): Buffer {
-  return createHmac('sha256', key).update(label).update(a).update(b).digest();
+  return lazy.crypto.createHmac('sha256', key).update(label).update(a).update(b).digest();
 }
 
 /** Encodes one frame: length prefix + body. */
@@ -174,7 +174,7 @@ function nextFrame(sock: Socket, reader: FrameReader, queue: Buffer[], timeoutMs
 export async function deliverChallenge(sock: Socket, key: Uint8Array, timeoutMs: number, maxFrame: number): Promise<{ reader: FrameReader; queue: Buffer[] }> {
   const reader = new FrameReader(HANDSHAKE_MAX);
   const queue: Buffer[] = [];
-  const nonceS = randomBytes(NONCE);
+  const nonceS = lazy.crypto.randomBytes(NONCE);
   sock.write(frame(Buffer.concat([MAGIC, nonceS])));
   const answer = await nextFrame(sock, reader, queue, timeoutMs);
   if (answer.length !== 32 + NONCE) {
@@ -182,7 +182,7 @@ export async function deliverChallenge(sock: Socket, key: Uint8Array, timeoutMs:
     throw new AuthenticationError('malformed handshake answer');
   }
   const nonceC = answer.subarray(32);
-  if (!timingSafeEqual(answer.subarray(0, 32), mac(key, 'c2s', nonceS, nonceC))) {
+  if (!lazy.crypto.timingSafeEqual(answer.subarray(0, 32), mac(key, 'c2s', nonceS, nonceC))) {
     sock.end(frame(FAILURE));
     throw new AuthenticationError('digest received was wrong');
   }
@@ -200,11 +200,11 @@ export async function answerChallenge(sock: Socket, key: Uint8Array, timeoutMs: 
     throw new AuthenticationError('the peer is not a weft manager (bad greeting)');
   }
   const nonceS = hello.subarray(MAGIC.length);
-  const nonceC = randomBytes(NONCE);
+  const nonceC = lazy.crypto.randomBytes(NONCE);
   sock.write(frame(Buffer.concat([mac(key, 'c2s', nonceS, nonceC), nonceC])));
   const verdict = await nextFrame(sock, reader, queue, timeoutMs);
   if (verdict.equals(FAILURE)) throw new AuthenticationError('digest sent was rejected: the manager holds a different authkey');
-  if (verdict.length !== 32 || !timingSafeEqual(verdict, mac(key, 's2c', nonceC, nonceS))) {
+  if (verdict.length !== 32 || !lazy.crypto.timingSafeEqual(verdict, mac(key, 's2c', nonceC, nonceS))) {
     throw new AuthenticationError('digest received was wrong: the manager does not hold this authkey');
   }
   reader.maxFrame = maxFrame;

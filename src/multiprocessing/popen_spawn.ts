@@ -8,13 +8,14 @@
  * declared in a `.ts` file runs there too.
  * @module
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import v8 from 'node:v8';
 import { check } from '../errors.js';
+import { childMain } from '../layout.js';
+import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { SharedBlock } from './shared_memory.js';
-import { childMain } from '../layout.js';
 import type { Popen, StartRequest } from './popen.js';
 
 
@@ -48,7 +49,6 @@ function signalNumber(signal: NodeJS.Signals): number {
   return constants.signals[signal] ?? 0;
 }
 
-/** Starts a child process. */
 /** Seconds a spare child waits for work before the parent lets it go. */
 const SPARE_IDLE_SECONDS = 10;
 
@@ -78,7 +78,7 @@ function spawnSpare(): Spare {
   const [mine, theirs] = pair as [number, number];
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [...childExecArgv(), childMain.pathname], {
+    child = lazy.childProcess.spawn(process.execPath, [...childExecArgv(), childMain.pathname], {
       stdio: ['ignore', 'inherit', 'inherit', theirs],
       env: { ...process.env, WEFT_PARENT_PID: String(process.pid) },
     });

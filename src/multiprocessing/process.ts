@@ -5,9 +5,9 @@
  * names, starts, joins and stops children.
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { ValueError } from '../errors.js';
+import { lazy } from '../lazy.js';
 import type { BaseContext, ContextName } from './context.js';
 import { getContext } from './context.js';
 import type { Popen } from './popen.js';
@@ -34,7 +34,8 @@ interface Self {
   name: string;
   daemon: boolean;
   identity: number[];
-  authkey: Uint8Array;
+  /** Inherited by a child; the main process makes its own at first use. */
+  authkey: Uint8Array | null;
   parent: { pid: number; name: string } | null;
 }
 
@@ -42,12 +43,16 @@ let self: Self = {
   name: 'MainProcess',
   daemon: false,
   identity: [],
-  authkey: randomBytes(32),
+  authkey: null,
   parent: null,
 };
 let childCounter = 0;
 let bootstrapping = false;
 const children = new Set<Process>();
+
+function authkey(): Uint8Array {
+  return (self.authkey ??= lazy.crypto.randomBytes(32));
+}
 
 /** @internal Called by the child bootstrap with what its parent said. */
 export function setChildState(prep: Preparation): void {
@@ -183,7 +188,7 @@ export class Process<F extends TaskFunction = TaskFunction> {
       identity: this.#identity,
       parentPid: currentProcess().pid,
       parentName: self.name,
-      authkey: self.authkey,
+      authkey: authkey(),
       context: this.#context.name,
     };
     this.#popen = this.#context.start({ prep, fds, daemon: this.#daemon });
@@ -275,7 +280,7 @@ export interface CurrentProcess {
  * console.log(currentProcess().name, currentProcess().pid);
  */
 export function currentProcess(): CurrentProcess {
-  return { name: self.name, pid: selfId, daemon: self.daemon, identity: self.identity, authkey: self.authkey };
+  return { name: self.name, pid: selfId, daemon: self.daemon, identity: self.identity, authkey: authkey() };
 }
 
 

@@ -7,7 +7,7 @@
  * Python's codes: 0, 1 when the target threw, or what it passed to `process.exit`.
  * @module
  */
-import { inspect } from 'node:util';
+import { lazy } from '../lazy.js';
 import { loads } from './reduction.js';
 import { loadTask, markChild, type TaskRef } from './task.js';
 import { flushAll } from './util.js';
@@ -43,13 +43,13 @@ export async function runChild(prep: Preparation, fds: number[]): Promise<never>
     const args = loads(prep.args, fds) as unknown[];
     await target(...args);
   } catch (err) {
-    process.stderr.write(`Process ${prep.name}:\n${inspect(err)}\n`);
+    process.stderr.write(`Process ${prep.name}:\n${lazy.util.inspect(err)}\n`);
     code = 1;
   }
   try {
     await flushAll();
   } catch (err) {
-    process.stderr.write(`Process ${prep.name}: while flushing queues at exit:\n${inspect(err)}\n`);
+    process.stderr.write(`Process ${prep.name}: while flushing queues at exit:\n${lazy.util.inspect(err)}\n`);
     code ||= 1;
   }
   process.exit(code);
