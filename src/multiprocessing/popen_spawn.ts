@@ -63,11 +63,12 @@ interface Spare {
 }
 
 /**
- * Children booted ahead: one. Two made back-to-back starts faster (boots
- * overlap on the second core), but a boot takes 40–60 ms of CPU, and booting
- * two at once while the children just started do their first work slowed
- * them on a 2-core machine (two children contending on a Lock: 0.7x with two
- * spares, 1.3–2x with one).
+ * Children booted ahead: one. Two (or as many as starts in the last second)
+ * made back-to-back starts faster, their boots overlapping on the second core,
+ * but a boot takes 30–50 ms of CPU, and booting two at once while the children
+ * just started do their first work slowed them on a 2-core machine (two
+ * children contending on a Lock: 0.66–0.77x Python with two spares, 1.1–1.6x
+ * with one). docs/PERFORMANCE.md has the figures.
  */
 const SPARES = 1;
 const spares: Spare[] = [];
