@@ -68,7 +68,10 @@ const errnoTable = new Map<number, [string, string]>([
  * Python's `OSError`: a failed system call, with `errno`, the symbolic `code`
  * (`'ECONNRESET'`) and Python's message (`[Errno 104] Connection reset by peer`).
  * @example
- * try { sock.connect(['127.0.0.1', 1]); } catch (e) { if (e instanceof OSError) console.log(e.errno); }
+ * import { OSError, createServer, socket } from 'weft/io';
+ * using srv = createServer(['127.0.0.1', 0]);
+ * using sock = new socket();
+ * try { sock.bind(srv.getSockName()); } catch (e) { if (e instanceof OSError) console.log(e.errno, e.code); } // 98 EADDRINUSE
  */
 export class OSError extends Error {
   /** The errno value, e.g. 104. */
@@ -92,7 +95,15 @@ export class OSError extends Error {
 /**
  * EAGAIN, EWOULDBLOCK, EALREADY, EINPROGRESS: a non-blocking call would block.
  * @example
+ * import { BlockingIOError, DefaultSelector, EVENT_READ, socketpair } from 'weft/io';
+ * const [sock, peer] = socketpair();
+ * sock.setBlocking(false);
+ * using sel = new DefaultSelector();
+ * sel.register(sock, EVENT_READ);
+ * setTimeout(() => peer.sendAll(Buffer.from('late')), 10);
  * try { sock.recv(1024); } catch (e) { if (e instanceof BlockingIOError) await sel.selectAsync(); }
+ * console.log(String(sock.recv(1024))); // late
+ * sock.close(); peer.close();
  */
 export class BlockingIOError extends OSError {}
 /** ECHILD. */
@@ -100,30 +111,82 @@ export class ChildProcessError extends OSError {}
 /**
  * Base of the connection errors.
  * @example
- * if (err instanceof ConnectionError) console.log('peer trouble:', err.code);
+ * import { ConnectionError, socketpair } from 'weft/io';
+ * const [sock, peer] = socketpair();
+ * peer.close();
+ * try { sock.send(Buffer.from('x')); } catch (err) { if (err instanceof ConnectionError) console.log('peer trouble:', err.code); } // peer trouble: EPIPE
+ * sock.close();
  */
 export class ConnectionError extends OSError {}
 /**
  * EPIPE, ESHUTDOWN: writing to a closed peer (also a Pipe end whose other side is gone).
  * @example
- * try { conn.send('late'); } catch (e) { if (e instanceof BrokenPipeError) conn.close(); }
+ * import { BrokenPipeError, Pipe } from 'weft';
+ * const [conn, other] = Pipe();
+ * other.close();
+ * try { conn.send('late'); } catch (e) { if (e instanceof BrokenPipeError) console.log(e.message); } // [Errno 32] Broken pipe
+ * conn.close();
  */
 export class BrokenPipeError extends ConnectionError {}
-/** ECONNABORTED. */
+/**
+ * ECONNABORTED.
+ * @example
+ * import { ConnectionAbortedError, ConnectionError } from 'weft/io';
+ * const e = new ConnectionAbortedError(103);
+ * console.log(e instanceof ConnectionError, e.message); // true [Errno 103] Software caused connection abort
+ */
 export class ConnectionAbortedError extends ConnectionError {}
-/** ECONNREFUSED. */
+/**
+ * ECONNREFUSED.
+ * @example
+ * import { ConnectionRefusedError, socket } from 'weft/io';
+ * using closed = new socket();
+ * closed.bind(['127.0.0.1', 0]); // bound, not listening
+ * using sock = new socket();
+ * try { sock.connect(closed.getSockName()); } catch (e) { console.log(e instanceof ConnectionRefusedError); } // true
+ */
 export class ConnectionRefusedError extends ConnectionError {}
 /**
  * ECONNRESET: the peer reset the connection.
  * @example
- * try { sock.recv(1024); } catch (e) { if (e instanceof ConnectionResetError) sock.close(); }
+ * import { ConnectionResetError, SOL_SOCKET, SO_LINGER, createServer, socket } from 'weft/io';
+ * using srv = createServer(['127.0.0.1', 0]);
+ * using sock = new socket();
+ * sock.connect(srv.getSockName());
+ * const [conn] = srv.accept();
+ * conn.setSockOpt(SOL_SOCKET, SO_LINGER, Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]));
+ * conn.close(); // linger on, 0 s: the close resets the connection
+ * try { sock.recv(1024); } catch (e) { if (e instanceof ConnectionResetError) console.log(e.message); } // [Errno 104] Connection reset by peer
  */
 export class ConnectionResetError extends ConnectionError {}
-/** EEXIST (e.g. registering an fd twice with epoll). */
+/**
+ * EEXIST (e.g. registering an fd twice with epoll).
+ * @example
+ * import { FileExistsError, epoll, socketpair } from 'weft/io';
+ * const [a, b] = socketpair();
+ * using ep = new epoll();
+ * ep.register(a);
+ * try { ep.register(a); } catch (e) { console.log(e instanceof FileExistsError); } // true
+ * a.close(); b.close();
+ */
 export class FileExistsError extends OSError {}
-/** ENOENT (e.g. modifying an fd epoll does not know). */
+/**
+ * ENOENT (e.g. modifying an fd epoll does not know).
+ * @example
+ * import { EPOLLIN, FileNotFoundError, epoll, socketpair } from 'weft/io';
+ * const [a, b] = socketpair();
+ * using ep = new epoll();
+ * try { ep.modify(a, EPOLLIN); } catch (e) { console.log(e instanceof FileNotFoundError); } // true
+ * a.close(); b.close();
+ */
 export class FileNotFoundError extends OSError {}
-/** EINTR. weft retries it itself, so it never escapes a weft call. */
+/**
+ * EINTR. weft retries it itself, so it never escapes a weft call.
+ * @example
+ * import { InterruptedError, OSError } from 'weft/io';
+ * const e = new InterruptedError(4);
+ * console.log(e instanceof OSError, e.code); // true EINTR
+ */
 export class InterruptedError extends OSError {}
 /** EACCES, EPERM. */
 export class PermissionError extends OSError {}
@@ -134,8 +197,11 @@ export class ProcessLookupError extends OSError {}
  * Python's `TimeoutError` (an `OSError` with errno ETIMEDOUT): a wait ran out of time.
  * Raised with a plain message (`new TimeoutError('timed out')`) as Python's socket does.
  * @example
- * sock.setTimeout(0.5);
+ * import { TimeoutError, socketpair } from 'weft/io';
+ * const [sock, peer] = socketpair();
+ * sock.setTimeout(0.05);
  * try { sock.recv(1); } catch (e) { if (e instanceof TimeoutError) console.log(e.message); } // timed out
+ * sock.close(); peer.close();
  */
 export class TimeoutError extends OSError {
   constructor(message = 'timed out', options?: ErrorOptions) {
@@ -166,7 +232,12 @@ const byErrno = new Map<string, new (errno: number) => OSError>([
  * The `OSError` subclass Python raises for `errno` (positive, or the negative
  * value native calls return).
  * @example
- * fromErrno(-104) // ConnectionResetError: [Errno 104] Connection reset by peer
+ * import { BrokenPipeError, socketpair } from 'weft/io';
+ * const [sock, peer] = socketpair();
+ * peer.close();
+ * // send(2) fails with EPIPE: the native call returns -32, and fromErrno(-32) makes the error
+ * try { sock.send(Buffer.from('x')); } catch (e) { console.log(e instanceof BrokenPipeError, String(e)); } // true BrokenPipeError: [Errno 32] Broken pipe
+ * sock.close();
  */
 export function fromErrno(errno: number): OSError {
   const n = Math.abs(errno);
@@ -186,19 +257,40 @@ export function check(result: number): number {
  * Python's `socket.gaierror`: name resolution failed. `errno` is getaddrinfo's
  * (negative) EAI code, as in Python: `[Errno -2] Name or service not known`.
  * @example
- * try { createConnection(['no.such.host.invalid', 80]); } catch (e) { if (e instanceof gaierror) console.log(e.errno); }
+ * import { AF_INET, gaierror, socket } from 'weft/io';
+ * using sock = new socket(AF_INET);
+ * try { sock.bind(['::1', 0]); } catch (e) { if (e instanceof gaierror) console.log(e.message); } // [Errno -9] Address family for hostname not supported
  */
 export class gaierror extends OSError {}
 
-/** Python's `socket.herror`: an address-related error of the legacy resolver calls. */
+/**
+ * Python's `socket.herror`: an address-related error of the legacy resolver calls.
+ * @example
+ * import { OSError, herror } from 'weft/io';
+ * const e = new herror(1, 'Unknown host');
+ * console.log(e instanceof OSError, e.message); // true [Errno 1] Unknown host
+ */
 export class herror extends OSError {}
 
-/** Python's `RuntimeError` (e.g. `getKey` on a closed selector: 'Selector is closed'). */
+/**
+ * Python's `RuntimeError` (e.g. `getKey` on a closed selector: 'Selector is closed').
+ * @example
+ * import { DefaultSelector, RuntimeError } from 'weft/io';
+ * const sel = new DefaultSelector();
+ * sel.close();
+ * try { sel.getKey(0); } catch (e) { if (e instanceof RuntimeError) console.log(e.message); } // Selector is closed
+ */
 export class RuntimeError extends Error {
   override name = 'RuntimeError';
 }
 
-/** Python's `OverflowError` (e.g. a port outside 0-65535: 'port must be 0-65535.'). */
+/**
+ * Python's `OverflowError` (e.g. a port outside 0-65535: 'port must be 0-65535.').
+ * @example
+ * import { OverflowError, socket } from 'weft/io';
+ * using sock = new socket();
+ * try { sock.bind(['127.0.0.1', 70000]); } catch (e) { if (e instanceof OverflowError) console.log(e.message); } // port must be 0-65535.
+ */
 export class OverflowError extends Error {
   override name = 'OverflowError';
 }
@@ -206,8 +298,10 @@ export class OverflowError extends Error {
 /**
  * Python's `ValueError`: the right type but a bad value (also used on a closed object).
  * @example
+ * import { Queue, ValueError } from 'weft';
+ * const q = new Queue<number>();
  * q.close();
- * await q.put(1); // rejects with ValueError: Queue is closed
+ * await q.put(1).catch((e) => console.log(e instanceof ValueError, e.message)); // true Queue is closed
  */
 export class ValueError extends Error {
   override name = 'ValueError';
@@ -216,7 +310,11 @@ export class ValueError extends Error {
 /**
  * Python's `KeyError`: a missing key (a selector with no such file object, a dict key).
  * @example
- * try { sel.getKey(sock); } catch (e) { if (e instanceof KeyError) console.log('not registered'); }
+ * import { DefaultSelector, KeyError, socketpair } from 'weft/io';
+ * const [sock, peer] = socketpair();
+ * using sel = new DefaultSelector();
+ * try { sel.getKey(sock); } catch (e) { if (e instanceof KeyError) console.log('not registered'); } // not registered
+ * sock.close(); peer.close();
  */
 export class KeyError extends Error {
   override name = 'KeyError';
@@ -225,7 +323,15 @@ export class KeyError extends Error {
 /**
  * Python's `EOFError`: the other end of a connection closed or died.
  * @example
- * try { for (;;) console.log(await conn.recv()); } catch (e) { if (!(e instanceof EOFError)) throw e; }
+ * import { EOFError, Pipe } from 'weft';
+ * const [conn, other] = Pipe();
+ * other.send(1);
+ * other.send(2);
+ * other.close();
+ * const got: unknown[] = [];
+ * try { for (;;) got.push(await conn.recv()); } catch (e) { if (!(e instanceof EOFError)) throw e; }
+ * console.log(got); // [ 1, 2 ]
+ * conn.close();
  */
 export class EOFError extends Error {
   override name = 'EOFError';
@@ -234,7 +340,9 @@ export class EOFError extends Error {
 /**
  * Python's `queue.Empty`: `getNowait()` (or a `get` that timed out) on an empty queue.
  * @example
- * try { q.getNowait(); } catch (e) { if (e instanceof Empty) console.log('nothing yet'); }
+ * import { Empty, Queue } from 'weft';
+ * const q = new Queue<number>();
+ * try { q.getNowait(); } catch (e) { if (e instanceof Empty) console.log('nothing yet'); } // nothing yet
  */
 export class Empty extends Error {
   override name = 'Empty';
@@ -243,9 +351,10 @@ export class Empty extends Error {
 /**
  * Python's `queue.Full`: `putNowait()` (or a `put` that timed out) on a full queue.
  * @example
+ * import { Full, Queue } from 'weft';
  * const q = new Queue<number>({ maxsize: 1 });
  * q.putNowait(1);
- * try { q.putNowait(2); } catch (e) { if (e instanceof Full) console.log('full'); }
+ * try { q.putNowait(2); } catch (e) { if (e instanceof Full) console.log('full'); } // full
  */
 export class Full extends Error {
   override name = 'Full';

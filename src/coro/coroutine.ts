@@ -12,11 +12,13 @@
  * first `send`) and return it, ready for `gen.next(value)`.
  * @throws {Error} when the generator ends before yielding (nothing could be sent to it)
  * @example
- * function* consumer(name: string): Generator<void, void, number> {
- *   for (;;) { const baozi = yield; console.log(`[${name}] is eating baozi ${baozi}`); }
+ * import { prime } from 'weft/coro';
+ * function* consumer(name: string): Generator<string, void, number> {
+ *   let baozi = yield '';
+ *   for (;;) baozi = yield `[${name}] is eating baozi ${baozi}`;
  * }
  * const c1 = prime(consumer('c1'));
- * c1.next(1);   // [c1] is eating baozi 1
+ * console.log(c1.next(1).value); // [c1] is eating baozi 1
  */
 export function prime<Y, R, S>(gen: Generator<Y, R, S>): Generator<Y, R, S> {
   const first = (gen.next as (...args: []) => IteratorResult<Y, R>)();

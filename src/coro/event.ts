@@ -9,20 +9,39 @@ import { Timeout } from './timeout.js';
 /**
  * A flag greenlets can wait for (gevent's `Event`).
  * @example
+ * import { Event, sleep, spawn } from 'weft/coro';
  * const ready = new Event();
- * spawn(async () => { await ready.wait(); console.log('go'); });
+ * spawn(async () => { await ready.wait(); console.log('go'); }); // go
+ * await sleep(0.01);
  * ready.set();
  */
 export class Event {
   private flag = false;
   private waiters = new Set<Waiter<boolean>>();
 
-  /** True once set (and not cleared). @example if (ev.isSet()) ... */
+  /**
+   * True once set (and not cleared).
+   * @example
+   * import { Event } from 'weft/coro';
+   * const ev = new Event();
+   * console.log(ev.isSet()); // false
+   * ev.set();
+   * console.log(ev.isSet()); // true
+   */
   isSet(): boolean {
     return this.flag;
   }
 
-  /** Set the flag and wake every waiter. @example ev.set(); */
+  /**
+   * Set the flag and wake every waiter.
+   * @example
+   * import { Event, sleep, spawn } from 'weft/coro';
+   * const ev = new Event();
+   * const waiter = spawn(() => ev.wait());
+   * await sleep(0);
+   * ev.set();
+   * console.log(await waiter.get()); // true
+   */
   set(): void {
     this.flag = true;
     const waiters = this.waiters;
@@ -31,7 +50,15 @@ export class Event {
     for (const w of waiters) w.switch(true);
   }
 
-  /** Reset the flag; later `wait()` calls block again. @example ev.clear(); */
+  /**
+   * Reset the flag; later `wait()` calls block again.
+   * @example
+   * import { Event } from 'weft/coro';
+   * const ev = new Event();
+   * ev.set();
+   * ev.clear();
+   * console.log(await ev.wait(0.01)); // false
+   */
   clear(): void {
     this.flag = false;
   }
@@ -40,7 +67,9 @@ export class Event {
    * Wait until the flag is set; returns the flag (false if `timeout` ran out).
    * @throws {GreenletExit} when the waiting greenlet is killed
    * @example
-   * if (!(await ev.wait(1))) console.log('not within a second');
+   * import { Event } from 'weft/coro';
+   * const ev = new Event();
+   * if (!(await ev.wait(0.05))) console.log('not within 50 ms'); // not within 50 ms
    */
   wait(timeout?: number): Promise<boolean> {
     if (this.flag) return Promise.resolve(true);
@@ -57,9 +86,10 @@ export class Event {
  * A one-shot result: a value or an exception set once, awaited by many
  * (gevent's `AsyncResult`).
  * @example
+ * import { AsyncResult, spawnLater } from 'weft/coro';
  * const r = new AsyncResult<number>();
- * spawnLater(0.1, () => r.set(42));
- * console.log(await r.get());   // 42
+ * spawnLater(0.05, () => r.set(42));
+ * console.log(await r.get()); // 42
  */
 export class AsyncResult<T = unknown> {
   private done = false;
@@ -68,12 +98,27 @@ export class AsyncResult<T = unknown> {
   private failed = false;
   private waiters = new Set<Waiter<boolean>>();
 
-  /** True once a value or exception is set. @example r.ready() */
+  /**
+   * True once a value or exception is set.
+   * @example
+   * import { AsyncResult } from 'weft/coro';
+   * const r = new AsyncResult<number>();
+   * console.log(r.ready()); // false
+   * r.set(1);
+   * console.log(r.ready(), r.value); // true 1
+   */
   ready(): boolean {
     return this.done;
   }
 
-  /** True once a value (not an exception) is set. @example r.successful() */
+  /**
+   * True once a value (not an exception) is set.
+   * @example
+   * import { AsyncResult } from 'weft/coro';
+   * const r = new AsyncResult();
+   * r.setException(new Error('no'));
+   * console.log(r.ready(), r.successful()); // true false
+   */
   successful(): boolean {
     return this.done && !this.failed;
   }
@@ -88,7 +133,14 @@ export class AsyncResult<T = unknown> {
     return this.failed ? this.error : undefined;
   }
 
-  /** Store a value and wake the waiters. @example r.set(1); */
+  /**
+   * Store a value and wake the waiters.
+   * @example
+   * import { AsyncResult, sleep, spawn } from 'weft/coro';
+   * const r = new AsyncResult<string>();
+   * spawn(async () => { await sleep(0.01); r.set('done'); });
+   * console.log(await r.get()); // done
+   */
   set(value: T): void {
     this.result = value;
     this.failed = false;
@@ -96,7 +148,14 @@ export class AsyncResult<T = unknown> {
     this.wake();
   }
 
-  /** Store an exception and wake the waiters; `get()` raises it. @example r.setException(new Error('no')); */
+  /**
+   * Store an exception and wake the waiters; `get()` raises it.
+   * @example
+   * import { AsyncResult } from 'weft/coro';
+   * const r = new AsyncResult<number>();
+   * r.setException(new Error('no'));
+   * await r.get().catch((e: Error) => console.log(e.message)); // no
+   */
   setException(error: unknown): void {
     this.error = error;
     this.failed = true;
@@ -115,7 +174,9 @@ export class AsyncResult<T = unknown> {
    * Wait until set; returns whether it is set (false if `timeout` ran out).
    * @throws {GreenletExit} when the waiting greenlet is killed
    * @example
-   * await r.wait(0.5);
+   * import { AsyncResult } from 'weft/coro';
+   * const r = new AsyncResult();
+   * console.log(await r.wait(0.05)); // false
    */
   wait(timeout?: number): Promise<boolean> {
     if (this.done) return Promise.resolve(true);
@@ -131,7 +192,10 @@ export class AsyncResult<T = unknown> {
    * Wait for the value and return it, or raise the stored exception.
    * @throws the stored exception; {@link Timeout} when `timeout` runs out or `block` is false and nothing is set
    * @example
-   * const v = await r.get({ timeout: 2 });
+   * import { AsyncResult, spawnLater } from 'weft/coro';
+   * const r = new AsyncResult<number>();
+   * spawnLater(0.01, () => r.set(7));
+   * console.log(await r.get({ timeout: 2 })); // 7
    */
   async get(options: { block?: boolean; timeout?: number } = {}): Promise<T> {
     if (!this.done) {

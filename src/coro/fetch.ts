@@ -14,7 +14,10 @@ import { Pool } from './pool.js';
 /**
  * What happened to one URL.
  * @example
- * for (const r of await fetchAll(urls)) console.log(r.url, r.ok ? r.bytes : r.error?.message);
+ * import { fetchAll } from 'weft/coro';
+ * const [r] = await fetchAll(['ftp://127.0.0.1/file']);
+ * console.log(r.ok, r.bytes, r.attempts); // false 0 0
+ * console.log(r.error?.message); // unsupported URL scheme 'ftp:' in ftp://127.0.0.1/file; use http:// or https://
  */
 export interface FetchResult {
   /** The URL as given. */
@@ -38,7 +41,16 @@ export interface FetchResult {
 /**
  * A progress event of {@link fetchAll}.
  * @example
- * const onProgress = (e: FetchProgress) => { if (e.type === 'start') console.log(`Get: ${e.url}`); };
+ * import { once } from 'node:events';
+ * import { createServer } from 'node:http';
+ * import { fetchAll, type FetchProgress } from 'weft/coro';
+ * const server = createServer((req, res) => { res.statusCode = 503; res.end(); }).listen(0, '127.0.0.1');
+ * await once(server, 'listening');
+ * const events: string[] = [];
+ * const onProgress = (e: FetchProgress) => events.push(`${e.type} ${e.type === 'done' ? e.finished : e.attempt}`);
+ * await fetchAll([`http://127.0.0.1:${(server.address() as { port: number }).port}/`], { retries: 1, onProgress });
+ * console.log(events); // [ 'start 1', 'retry 1', 'start 2', 'done 1' ]
+ * server.close();
  */
 export type FetchProgress =
   | { type: 'start'; url: string; attempt: number }
@@ -48,7 +60,15 @@ export type FetchProgress =
 /**
  * Options of {@link fetchAll}.
  * @example
- * await fetchAll(urls, { concurrency: 5, timeout: 10, retries: 2 });
+ * import { once } from 'node:events';
+ * import { createServer } from 'node:http';
+ * import { fetchAll, type FetchAllOptions } from 'weft/coro';
+ * const server = createServer((req, res) => { res.statusCode = 503; res.end(); }).listen(0, '127.0.0.1');
+ * await once(server, 'listening');
+ * const options: FetchAllOptions = { concurrency: 5, timeout: 10, retries: 2 };
+ * const [r] = await fetchAll([`http://127.0.0.1:${(server.address() as { port: number }).port}/`], options);
+ * console.log(r.status, r.attempts); // 503 3
+ * server.close();
  */
 export interface FetchAllOptions {
   /** At most this many downloads at once (default 10). */
@@ -66,8 +86,14 @@ export interface FetchAllOptions {
 /**
  * A response with a non-2xx status (Python's `urllib.error.HTTPError`).
  * @example
- * const [r] = await fetchAll([url]);
- * if (r.error instanceof HTTPError) console.log(r.error.status);   // 404
+ * import { once } from 'node:events';
+ * import { createServer } from 'node:http';
+ * import { HTTPError, fetchAll } from 'weft/coro';
+ * const server = createServer((req, res) => { res.statusCode = 404; res.end(); }).listen(0, '127.0.0.1');
+ * await once(server, 'listening');
+ * const [r] = await fetchAll([`http://127.0.0.1:${(server.address() as { port: number }).port}/missing`]);
+ * if (r.error instanceof HTTPError) console.log(r.error.status); // 404
+ * server.close();
  */
 export class HTTPError extends Error {
   override name = 'HTTPError';
@@ -94,10 +120,15 @@ function checkCount(name: string, value: number, min: number): number {
  * aborts the downloads.
  * @throws {ValueError} when `concurrency` or `retries` is out of range
  * @example
- * const results = await fetchAll(['http://127.0.0.1:8000/a', 'http://127.0.0.1:8000/b'], {
- *   concurrency: 2,
- *   onProgress: (e) => e.type === 'done' && console.log(`${e.result.bytes} bytes received from ${e.url}`),
- * });
+ * import { once } from 'node:events';
+ * import { createServer } from 'node:http';
+ * import { fetchAll } from 'weft/coro';
+ * const server = createServer((req, res) => res.end(`page ${req.url}`)).listen(0, '127.0.0.1');
+ * await once(server, 'listening');
+ * const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+ * const results = await fetchAll([`${base}/a`, `${base}/b`], { concurrency: 2 });
+ * console.log(results.map((r) => String(r.body))); // [ 'page /a', 'page /b' ]
+ * server.close();
  */
 export async function fetchAll(urls: Iterable<string>, options: FetchAllOptions = {}): Promise<FetchResult[]> {
   const list = [...urls];

@@ -25,7 +25,12 @@ import { Timeout } from './timeout.js';
  * Raised inside a greenlet by {@link Greenlet.kill} (gevent's `GreenletExit`).
  * A greenlet that ends with it counts as successful; its `value` is the exception.
  * @example
- * try { await sleep(10); } catch (e) { if (e instanceof GreenletExit) cleanUp(); throw e; }
+ * import { GreenletExit, sleep, spawn } from 'weft/coro';
+ * const g = spawn(async () => {
+ *   try { await sleep(10); } catch (e) { console.log(e instanceof GreenletExit); throw e; } // true
+ * });
+ * await sleep(0);
+ * await g.kill();
  */
 export class GreenletExit extends Error {
   override name = 'GreenletExit';
@@ -37,7 +42,12 @@ export class GreenletExit extends Error {
 /**
  * An exception class or instance, as gevent's `kill(exception=...)` accepts.
  * @example
- * await g.kill({ exception: RangeError });
+ * import { sleep, spawn, type ExceptionLike } from 'weft/coro';
+ * const g = spawn(async () => { try { await sleep(10); } catch (e) { return (e as Error).name; } });
+ * await sleep(0);
+ * const stop: ExceptionLike = RangeError;
+ * await g.kill({ exception: stop });
+ * console.log(g.value); // RangeError
  */
 export type ExceptionLike = Error | (new () => Error);
 
@@ -48,7 +58,9 @@ function toError(e: ExceptionLike): Error {
 /**
  * A callback given to {@link Greenlet.link}: called once with the dead greenlet.
  * @example
- * const cb: LinkCallback<number> = (g) => console.log(g.value);
+ * import { spawn, type LinkCallback } from 'weft/coro';
+ * const report: LinkCallback<number> = (g) => console.log(g.value); // 42
+ * spawn(() => 42).link(report);
  */
 export type LinkCallback<T> = (greenlet: Greenlet<T>) => void;
 
@@ -77,8 +89,9 @@ interface Extra {
  * `new Greenlet(fn, ...args).start()`.
  * @typeParam T what `fn` returns (the greenlet's `value`)
  * @example
+ * import { sleep, spawn } from 'weft/coro';
  * const g = spawn(async (x: number) => { await sleep(0.01); return x * 2; }, 21);
- * console.log(await g.get());   // 42
+ * console.log(await g.get()); // 42
  */
 export class Greenlet<T = unknown> implements Runner {
   /** @internal */ _pending: Error | undefined = undefined;
@@ -125,7 +138,9 @@ export class Greenlet<T = unknown> implements Runner {
   /**
    * Spawn a greenlet (gevent's `Greenlet.spawn`).
    * @example
-   * const g = Greenlet.spawn(() => 1);
+   * import { Greenlet } from 'weft/coro';
+   * const g = Greenlet.spawn((a: number, b: number) => a + b, 1, 2);
+   * console.log(await g.get()); // 3
    */
   static spawn<T, A extends unknown[]>(fn: (...args: A) => T | PromiseLike<T>, ...args: A): Greenlet<T> {
     const g = new Greenlet<T>(fn, ...args);
@@ -136,7 +151,10 @@ export class Greenlet<T = unknown> implements Runner {
   /**
    * The greenlet's name: `Greenlet-N` unless set.
    * @example
-   * spawn(work).name = 'worker-1';
+   * import { spawn } from 'weft/coro';
+   * const g = spawn(() => {});
+   * g.name = 'worker-1';
+   * console.log(String(g)); // <Greenlet "worker-1">
    */
   get name(): string {
     return this.extra?.name ?? `Greenlet-${this.id}`;
@@ -155,12 +173,29 @@ export class Greenlet<T = unknown> implements Runner {
     return this.state === DEAD;
   }
 
-  /** Same as {@link dead} (gevent's `ready()`). @example if (g.ready()) console.log(g.value); */
+  /**
+   * Same as {@link dead} (gevent's `ready()`).
+   * @example
+   * import { spawn } from 'weft/coro';
+   * const g = spawn(() => 'done');
+   * console.log(g.ready()); // false
+   * await g.join();
+   * console.log(g.ready(), g.value); // true done
+   */
   ready(): boolean {
     return this.state === DEAD;
   }
 
-  /** True when dead without an exception (a `GreenletExit` counts as success). @example g.successful() */
+  /**
+   * True when dead without an exception (a `GreenletExit` counts as success).
+   * @example
+   * import { getHub, joinAll, spawn } from 'weft/coro';
+   * getHub().handleError = () => {};
+   * const ok = spawn(() => 1);
+   * const bad = spawn(() => { throw new Error('no'); });
+   * await joinAll([ok, bad]);
+   * console.log(ok.successful(), bad.successful()); // true false
+   */
   successful(): boolean {
     return this.state === DEAD && !this.failed;
   }
@@ -179,7 +214,12 @@ export class Greenlet<T = unknown> implements Runner {
    * An `AbortSignal` that fires when the greenlet is killed: hand it to
    * foreign APIs (`fetch`, streams) so a kill cancels them too.
    * @example
-   * await fetch(url, { signal: getCurrent().signal });
+   * import { setTimeout as delay } from 'node:timers/promises';
+   * import { getCurrent, sleep, spawn, wait } from 'weft/coro';
+   * const g = spawn(() => wait(delay(60_000, 'late', { signal: getCurrent().signal })));
+   * await sleep(0);
+   * await g.kill(); // the signal fires: the timer is cancelled too
+   * console.log(g.dead); // true
    */
   get signal(): AbortSignal {
     const extra = this.more();
@@ -193,7 +233,9 @@ export class Greenlet<T = unknown> implements Runner {
   /**
    * Schedule the greenlet to run (it starts when the running one next waits).
    * @example
-   * new Greenlet(work).start();
+   * import { Greenlet } from 'weft/coro';
+   * const g = new Greenlet((who: string) => `hi ${who}`, 'there').start();
+   * console.log(await g.get()); // hi there
    */
   start(): this {
     if (this.state !== NOT_STARTED) return this;
@@ -206,7 +248,10 @@ export class Greenlet<T = unknown> implements Runner {
    * Start the greenlet after `seconds` (gevent's `start_later`).
    * @throws {RangeError} when `seconds` is negative
    * @example
-   * new Greenlet(work).startLater(0.5);
+   * import { Greenlet } from 'weft/coro';
+   * const g = new Greenlet(() => 'later').startLater(0.05);
+   * console.log(g.started, g.dead); // true false
+   * console.log(await g.get()); // later
    */
   startLater(seconds: number): this {
     const ms = toMs(seconds);
@@ -307,7 +352,10 @@ export class Greenlet<T = unknown> implements Runner {
    * Call `callback(greenlet)` once the greenlet is dead (at once, on the next
    * turn, if it is already dead). gevent's `link`.
    * @example
-   * g.link((g) => console.log(g.name, 'done'));
+   * import { spawn } from 'weft/coro';
+   * const g = spawn(() => 'x');
+   * g.name = 'fetcher';
+   * g.link((g) => console.log(g.name, 'done')); // fetcher done
    */
   link(callback: LinkCallback<T>): void {
     const extra = this.more();
@@ -316,7 +364,13 @@ export class Greenlet<T = unknown> implements Runner {
     if (this.state === DEAD && first) schedule(this);
   }
 
-  /** Like {@link link}, only if the greenlet ends successfully. @example g.linkValue((g) => use(g.value)); */
+  /**
+   * Like {@link link}, only if the greenlet ends successfully.
+   * @example
+   * import { spawn } from 'weft/coro';
+   * const g = spawn(() => 21);
+   * g.linkValue((g) => console.log(g.value)); // 21
+   */
   linkValue(callback: LinkCallback<T>): void {
     const wrapped: LinkCallback<T> = (g) => {
       if (g.successful()) callback(g);
@@ -325,7 +379,14 @@ export class Greenlet<T = unknown> implements Runner {
     this.link(wrapped);
   }
 
-  /** Like {@link link}, only if the greenlet dies of an exception. @example g.linkException((g) => log(g.exception)); */
+  /**
+   * Like {@link link}, only if the greenlet dies of an exception.
+   * @example
+   * import { getHub, spawn } from 'weft/coro';
+   * getHub().handleError = () => {};
+   * const g = spawn(() => { throw new Error('no luck'); });
+   * g.linkException((g) => console.log((g.exception as Error).message)); // no luck
+   */
   linkException(callback: LinkCallback<T>): void {
     const wrapped: LinkCallback<T> = (g) => {
       if (!g.successful()) callback(g);
@@ -334,7 +395,19 @@ export class Greenlet<T = unknown> implements Runner {
     this.link(wrapped);
   }
 
-  /** Remove a callback given to `link`, `linkValue` or `linkException`. @example g.unlink(cb); */
+  /**
+   * Remove a callback given to `link`, `linkValue` or `linkException`.
+   * @example
+   * import { sleep, spawn } from 'weft/coro';
+   * let calls = 0;
+   * const cb = () => { calls++; };
+   * const g = spawn(() => 1);
+   * g.link(cb);
+   * g.unlink(cb);
+   * await g.join();
+   * await sleep(0);
+   * console.log(calls); // 0
+   */
   unlink(callback: LinkCallback<T>): void {
     const links = this.extra?.links;
     if (links === undefined) return;
@@ -365,8 +438,10 @@ export class Greenlet<T = unknown> implements Runner {
    * Returns whether it is dead (gevent returns nothing; the flag is handy).
    * @throws {GreenletExit} when the *waiting* greenlet is killed meanwhile
    * @example
-   * await g.join();       // until it ends
-   * await g.join(0.5);    // at most 0.5 s
+   * import { sleep, spawn } from 'weft/coro';
+   * const g = spawn(() => sleep(0.05));
+   * console.log(await g.join(0.01)); // false
+   * console.log(await g.join()); // true
    */
   join(timeout?: number): Promise<boolean> {
     if (this.state === DEAD) return Promise.resolve(true);
@@ -388,7 +463,9 @@ export class Greenlet<T = unknown> implements Runner {
    * @param options.timeout seconds to wait at most
    * @throws the greenlet's exception, or a gevent `Timeout` when the wait ran out
    * @example
-   * const v = await g.get({ timeout: 1 });
+   * import { sleep, spawn } from 'weft/coro';
+   * const g = spawn(async () => { await sleep(0.01); return 'v'; });
+   * console.log(await g.get({ timeout: 1 })); // v
    */
   async get(options: { block?: boolean; timeout?: number } = {}): Promise<T> {
     if (this.state !== DEAD) {
@@ -409,8 +486,11 @@ export class Greenlet<T = unknown> implements Runner {
    * @param options.block wait for it to die (default true)
    * @param options.timeout seconds to wait at most when blocking
    * @example
+   * import { GreenletExit, sleep, spawn } from 'weft/coro';
+   * const g = spawn(() => sleep(10));
+   * await sleep(0);
    * await g.kill();
-   * await g.kill({ exception: new Error('stop'), block: false });
+   * console.log(g.dead, g.value instanceof GreenletExit); // true true
    */
   async kill(options: { exception?: ExceptionLike; block?: boolean; timeout?: number } = {}): Promise<void> {
     if (this.state === DEAD) return;
@@ -466,7 +546,11 @@ setMainRunner(mainGreenlet);
  * The running greenlet (gevent's `getcurrent()`), correct across `await`; the
  * main greenlet outside any spawned one.
  * @example
- * spawn(async () => { await sleep(0); console.log(getCurrent().name); });
+ * import { getCurrent, sleep, spawn } from 'weft/coro';
+ * const g = spawn(async () => { await sleep(0); return getCurrent().name; });
+ * g.name = 'worker';
+ * console.log(await g.get()); // worker
+ * console.log(getCurrent().name); // MainGreenlet
  */
 export function getCurrent(): Greenlet {
   return currentRunner() as Greenlet;
@@ -476,7 +560,9 @@ export function getCurrent(): Greenlet {
  * Create and start a greenlet running `fn(...args)` (gevent's `spawn`).
  * @throws {TypeError} when `fn` is not a function
  * @example
- * const g = spawn(async (url: string) => (await fetch(url)).status, 'http://127.0.0.1:8000/');
+ * import { sleep, spawn } from 'weft/coro';
+ * const gs = [1, 2, 3].map((n) => spawn(async () => { await sleep(0.01 * n); return n * n; }));
+ * console.log(await Promise.all(gs.map((g) => g.get()))); // [ 1, 4, 9 ]
  */
 export function spawn<T, A extends unknown[]>(fn: (...args: A) => T | PromiseLike<T>, ...args: A): Greenlet<T> {
   const g = new Greenlet<T>(fn, ...args);
@@ -488,7 +574,8 @@ export function spawn<T, A extends unknown[]>(fn: (...args: A) => T | PromiseLik
  * Create a greenlet that starts after `seconds` (gevent's `spawn_later`).
  * @throws {RangeError} when `seconds` is negative
  * @example
- * spawnLater(1, () => console.log('a second later'));
+ * import { spawnLater } from 'weft/coro';
+ * spawnLater(0.1, () => console.log('a tenth of a second later')); // a tenth of a second later
  */
 export function spawnLater<T, A extends unknown[]>(
   seconds: number,
@@ -505,7 +592,11 @@ export function spawnLater<T, A extends unknown[]>(
  * @param options.count return once this many have finished
  * @throws the exception of a failed greenlet, when `raiseError` is set
  * @example
- * await joinAll([spawn(foo), spawn(bar)]);
+ * import { joinAll, killAll, sleep, spawn } from 'weft/coro';
+ * const gs = [spawn(() => sleep(0.01)), spawn(() => sleep(10))];
+ * const done = await joinAll(gs, { timeout: 0.1 });
+ * console.log(done.length); // 1
+ * await killAll(gs);
  */
 export async function joinAll<G extends Greenlet<unknown>>(
   greenlets: Iterable<G>,
@@ -551,7 +642,11 @@ export async function joinAll<G extends Greenlet<unknown>>(
 /**
  * Kill several greenlets (gevent's `killall`); by default waits until all are dead.
  * @example
+ * import { killAll, sleep, spawn } from 'weft/coro';
+ * const workers = [1, 2, 3].map(() => spawn(() => sleep(60)));
+ * await sleep(0);
  * await killAll(workers, { timeout: 1 });
+ * console.log(workers.every((g) => g.dead)); // true
  */
 export async function killAll(
   greenlets: Iterable<Greenlet<unknown>>,

@@ -387,8 +387,13 @@ function wakeNow(w: Waiter<void>): void {
  * @throws {RangeError} when `seconds` is negative
  * @throws {GreenletExit} (or the kill's exception) when the greenlet is killed meanwhile
  * @example
- * await sleep(0.1);   // 100 ms
- * await sleep(0);     // let the others run
+ * import { sleep, spawn } from 'weft/coro';
+ * const order: string[] = [];
+ * spawn(() => order.push('other'));
+ * await sleep(0); // let the others run
+ * order.push('me');
+ * await sleep(0.1); // 100 ms
+ * console.log(order); // [ 'other', 'me' ]
  */
 export function sleep(seconds = 0): Promise<void> {
   const ms = toMs(seconds);
@@ -406,8 +411,11 @@ export function sleep(seconds = 0): Promise<void> {
  * every pending I/O callback and every greenlet that could run has run once.
  * @throws {GreenletExit} when the greenlet is killed meanwhile
  * @example
- * spawn(work);
- * await idle();   // work has started and reached its first wait
+ * import { idle, spawn } from 'weft/coro';
+ * const seen: string[] = [];
+ * spawn(() => seen.push('started'));
+ * await idle(); // the greenlet has run up to its first wait
+ * console.log(seen); // [ 'started' ]
  */
 export function idle(): Promise<void> {
   const w = newWaiter<void>();
@@ -427,7 +435,11 @@ export function idle(): Promise<void> {
  * `getCurrent().signal` to the API that made it to cancel that too).
  * @throws whatever `promise` rejects with, or the kill/timeout exception
  * @example
- * const res = await wait(fetch(url, { signal: getCurrent().signal }));
+ * import { setTimeout as delay } from 'node:timers/promises';
+ * import { Timeout, wait } from 'weft/coro';
+ * console.log(await wait(delay(10, 'done'))); // done
+ * const t = Timeout.start(0.05); // ends the wait although the promise never settles
+ * await wait(new Promise(() => {})).catch((e) => console.log(e === t)); // true
  */
 export function wait<T>(promise: PromiseLike<T>): Promise<T> {
   const w = newWaiter<T>();
@@ -442,7 +454,11 @@ export function wait<T>(promise: PromiseLike<T>): Promise<T> {
 /**
  * Where the hub reports a greenlet that died of an exception.
  * @example
- * getHub().handleError = (who, e) => log.warn(who, e);
+ * import { getHub, sleep, spawn, type Hub } from 'weft/coro';
+ * const hub: Hub = getHub();
+ * hub.handleError = (who, e) => console.log(`${who} failed: ${(e as Error).message}`); // <Greenlet "Greenlet-2"> failed: boom
+ * spawn(() => { throw new Error('boom'); });
+ * await sleep(0);
  */
 export interface Hub {
   /**
@@ -464,7 +480,11 @@ const hub: Hub = {
 /**
  * The hub (gevent's `get_hub()`): the place greenlet errors are reported.
  * @example
- * getHub().handleError = () => {};   // silence failing greenlets in a test
+ * import { getHub, joinAll, spawn } from 'weft/coro';
+ * getHub().handleError = () => {}; // silence failing greenlets in a test
+ * const g = spawn(() => { throw new Error('boom'); });
+ * await joinAll([g]);
+ * console.log((g.exception as Error).message); // boom
  */
 export function getHub(): Hub {
   return hub;

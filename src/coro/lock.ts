@@ -11,8 +11,13 @@ import { type Runner, type Waiter, currentRunner, newWaiter } from './hub.js';
 /**
  * A counter of free slots (gevent's `Semaphore`).
  * @example
+ * import { Semaphore, joinAll, sleep, spawn } from 'weft/coro';
  * const sem = new Semaphore(2);
- * if (await sem.acquire()) try { await work(); } finally { sem.release(); }
+ * let running = 0;
+ * let most = 0;
+ * const work = async () => { most = Math.max(most, ++running); await sleep(0.01); running--; };
+ * await joinAll([1, 2, 3, 4].map(() => spawn(async () => { await sem.acquire(); try { await work(); } finally { sem.release(); } })));
+ * console.log(most); // 2
  */
 export class Semaphore {
   /** @internal */ protected count: number;
@@ -30,12 +35,27 @@ export class Semaphore {
     this.count = value;
   }
 
-  /** The free count. @example sem.counter */
+  /**
+   * The free count.
+   * @example
+   * import { Semaphore } from 'weft/coro';
+   * const sem = new Semaphore(2);
+   * await sem.acquire();
+   * console.log(sem.counter); // 1
+   */
   get counter(): number {
     return this.count;
   }
 
-  /** True when `acquire()` would wait. @example if (sem.locked()) ... */
+  /**
+   * True when `acquire()` would wait.
+   * @example
+   * import { Semaphore } from 'weft/coro';
+   * const sem = new Semaphore(1);
+   * console.log(sem.locked()); // false
+   * await sem.acquire();
+   * console.log(sem.locked()); // true
+   */
   locked(): boolean {
     return this.count <= 0;
   }
@@ -45,8 +65,10 @@ export class Semaphore {
    * false when `blocking` is false or `timeout` runs out.
    * @throws {GreenletExit} when the waiting greenlet is killed
    * @example
-   * await sem.acquire();
-   * const got = await sem.acquire({ timeout: 0.1 });
+   * import { Semaphore } from 'weft/coro';
+   * const sem = new Semaphore(1);
+   * console.log(await sem.acquire()); // true
+   * console.log(await sem.acquire({ timeout: 0.05 })); // false
    */
   acquire(options: { blocking?: boolean; timeout?: number } = {}): Promise<boolean> {
     if (this.count > 0 && this.head === this.waiters.length) {
@@ -79,7 +101,12 @@ export class Semaphore {
   /**
    * Give one slot back, waking the first waiter.
    * @example
-   * sem.release();
+   * import { Semaphore, sleep, spawn } from 'weft/coro';
+   * const sem = new Semaphore(0);
+   * const waiter = spawn(() => sem.acquire());
+   * await sleep(0);
+   * sem.release(); // wakes the first waiter
+   * console.log(await waiter.get()); // true
    */
   release(): void {
     this.count++;
@@ -106,7 +133,10 @@ export class Semaphore {
   /**
    * Run `fn` holding one slot (Python's `with sem:`).
    * @example
-   * await sem.with(() => work());
+   * import { Semaphore } from 'weft/coro';
+   * const sem = new Semaphore();
+   * console.log(await sem.with(() => 'done')); // done
+   * console.log(sem.counter); // 1
    */
   async with<T>(fn: () => T | PromiseLike<T>): Promise<T> {
     await this.acquire();
@@ -122,8 +152,9 @@ export class Semaphore {
  * A semaphore that refuses to be released above its initial value
  * (gevent's `BoundedSemaphore`).
  * @example
+ * import { BoundedSemaphore } from 'weft/coro';
  * const b = new BoundedSemaphore(1);
- * b.release();   // throws ValueError: released too many times
+ * try { b.release(); } catch (e) { console.log(String(e)); } // ValueError: Semaphore released too many times
  */
 export class BoundedSemaphore extends Semaphore {
   private readonly initial: number;
@@ -144,8 +175,12 @@ export class BoundedSemaphore extends Semaphore {
 /**
  * A mutual-exclusion lock (gevent's `Lock`: a bounded semaphore of one).
  * @example
+ * import { Lock, joinAll, sleep, spawn } from 'weft/coro';
  * const lock = new Lock();
- * await lock.with(async () => { await write(); });
+ * const log: string[] = [];
+ * const write = async (s: string) => { log.push(`${s}:start`); await sleep(0.01); log.push(`${s}:end`); };
+ * await joinAll(['a', 'b'].map((s) => spawn(() => lock.with(() => write(s)))));
+ * console.log(log); // [ 'a:start', 'a:end', 'b:start', 'b:end' ]
  */
 export class Lock extends BoundedSemaphore {
   constructor() {
@@ -165,8 +200,13 @@ export class Lock extends BoundedSemaphore {
  * A re-entrant lock: the greenlet holding it may acquire it again
  * (gevent's `RLock`); it is free once released as often as acquired.
  * @example
+ * import { RLock } from 'weft/coro';
  * const r = new RLock();
- * await r.acquire(); await r.acquire(); r.release(); r.release();
+ * await r.acquire(); await r.acquire(); // the holder may acquire again
+ * r.release();
+ * console.log(r.locked()); // true
+ * r.release();
+ * console.log(r.locked()); // false
  */
 export class RLock {
   private readonly block = new Semaphore(1);
@@ -177,7 +217,11 @@ export class RLock {
    * Acquire, at once if the running greenlet already holds it.
    * @throws {GreenletExit} when the waiting greenlet is killed
    * @example
+   * import { RLock, spawn } from 'weft/coro';
+   * const r = new RLock();
    * await r.acquire();
+   * console.log(await r.acquire()); // true
+   * console.log(await spawn(() => r.acquire({ timeout: 0.05 })).get()); // false
    */
   async acquire(options: { blocking?: boolean; timeout?: number } = {}): Promise<boolean> {
     const me = currentRunner();
@@ -195,6 +239,11 @@ export class RLock {
    * Release once.
    * @throws {Error} when the running greenlet does not hold it (Python's `RuntimeError`)
    * @example
+   * import { RLock, spawn } from 'weft/coro';
+   * const r = new RLock();
+   * await r.acquire();
+   * const other = spawn(() => { try { r.release(); } catch (e) { return (e as Error).message; } });
+   * console.log(await other.get()); // cannot release un-acquired lock
    * r.release();
    */
   release(): void {
@@ -205,7 +254,14 @@ export class RLock {
     }
   }
 
-  /** True when some greenlet holds it. @example r.locked() */
+  /**
+   * True when some greenlet holds it.
+   * @example
+   * import { RLock } from 'weft/coro';
+   * const r = new RLock();
+   * console.log(r.locked()); // false
+   * await r.with(() => console.log(r.locked())); // true
+   */
   locked(): boolean {
     return this.owner !== undefined;
   }
@@ -213,7 +269,10 @@ export class RLock {
   /**
    * Run `fn` holding the lock (Python's `with rlock:`).
    * @example
-   * await r.with(() => work());
+   * import { RLock } from 'weft/coro';
+   * const r = new RLock();
+   * const total = await r.with(() => r.with(() => 1 + 1)); // re-entrant: no deadlock
+   * console.log(total); // 2
    */
   async with<T>(fn: () => T | PromiseLike<T>): Promise<T> {
     await this.acquire();

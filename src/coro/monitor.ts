@@ -17,7 +17,11 @@ import { getCurrent } from './greenlet.js';
 /**
  * What `monitor` reports about one blocking episode.
  * @example
- * monitor({ report: (r: BlockingReport) => log.warn(`${r.greenlet} blocked ${r.seconds} s`) });
+ * import { monitor, spawn, type BlockingReport } from 'weft/coro';
+ * const seen: BlockingReport[] = [];
+ * using m = monitor({ maxBlockingTime: 0.05, report: (r) => seen.push(r) });
+ * await spawn(() => { const end = Date.now() + 100; while (Date.now() < end); }).join();
+ * console.log(seen.length, seen[0].seconds >= 0.05); // 1 true
  */
 export interface BlockingReport {
   /** The name of the greenlet that was running (`MainGreenlet` outside any). */
@@ -29,7 +33,11 @@ export interface BlockingReport {
 /**
  * The running monitor; stop it with `stop()` or `using`.
  * @example
- * using m = monitor();
+ * import { monitor, type Monitor } from 'weft/coro';
+ * {
+ *   using m: Monitor = monitor(); // stopped when the block ends
+ * }
+ * monitor().stop(); // so another one may start
  */
 export interface Monitor {
   /** Stop monitoring and remove the hooks. */
@@ -48,9 +56,11 @@ let active: Monitor | undefined;
  * @param options.report where a report goes (default: a warning line on stderr)
  * @throws {Error} when a monitor is already running
  * @example
- * const m = monitor({ maxBlockingTime: 0.1 });
- * spawn(() => { const end = Date.now() + 300; while (Date.now() < end); });
- * // stderr: weft/coro monitor: <Greenlet "Greenlet-1"> blocked the event loop for 0.300 s (max 0.1 s)
+ * import { monitor, spawn } from 'weft/coro';
+ * const m = monitor({ maxBlockingTime: 0.05, report: (r) => console.log(`${r.greenlet} blocked the event loop`) }); // busy blocked the event loop
+ * const g = spawn(() => { const end = Date.now() + 100; while (Date.now() < end); });
+ * g.name = 'busy';
+ * await g.join();
  * m.stop();
  */
 export function monitor(

@@ -48,7 +48,12 @@ function takeOutcome<R>(
 /**
  * Options of `imap`/`imapUnordered`.
  * @example
- * pool.imap(work, items, { maxsize: 10 });
+ * import { Pool, type ImapOptions } from 'weft/coro';
+ * const pool = new Pool(2);
+ * const options: ImapOptions = { maxsize: 4 }; // at most 4 results ahead of the reader
+ * const out: number[] = [];
+ * for await (const n of pool.imap((x: number) => x * 10, [1, 2, 3], options)) out.push(n);
+ * console.log(out); // [ 10, 20, 30 ]
  */
 export interface ImapOptions {
   /**
@@ -63,9 +68,13 @@ export interface ImapOptions {
  * A set of greenlets handled together (gevent's `Group`): join them, kill
  * them, map over inputs with no limit on concurrency.
  * @example
+ * import { Group, sleep } from 'weft/coro';
  * const group = new Group();
- * await group.spawn(work, 1); await group.spawn(work, 2);
+ * const work = async (n: number) => { await sleep(0.01 * n); return n; };
+ * await group.spawn(work, 1);
+ * await group.spawn(work, 2);
  * await group.join();
+ * console.log(group.length); // 0
  */
 export class Group {
   /** @internal */ protected readonly members = new Set<Greenlet<unknown>>();
@@ -75,27 +84,63 @@ export class Group {
     this.emptied.set();
   }
 
-  /** How many greenlets are in the group. @example group.length */
+  /**
+   * How many greenlets are in the group.
+   * @example
+   * import { Group, sleep } from 'weft/coro';
+   * const group = new Group();
+   * await group.spawn(() => sleep(0.01));
+   * console.log(group.length); // 1
+   */
   get length(): number {
     return this.members.size;
   }
 
-  /** True when `greenlet` is in the group. @example group.has(g) */
+  /**
+   * True when `greenlet` is in the group.
+   * @example
+   * import { Group, sleep } from 'weft/coro';
+   * const group = new Group();
+   * const g = await group.spawn(() => sleep(0.01));
+   * console.log(group.has(g)); // true
+   * await group.join();
+   * console.log(group.has(g)); // false
+   */
   has(greenlet: Greenlet<unknown>): boolean {
     return this.members.has(greenlet);
   }
 
-  /** The live greenlets. @example for (const g of group) console.log(g.name); */
+  /**
+   * The live greenlets.
+   * @example
+   * import { Group, sleep } from 'weft/coro';
+   * const group = new Group();
+   * (await group.spawn(() => sleep(0.01))).name = 'a';
+   * (await group.spawn(() => sleep(0.01))).name = 'b';
+   * console.log([...group].map((g) => g.name)); // [ 'a', 'b' ]
+   */
   [Symbol.iterator](): IterableIterator<Greenlet<unknown>> {
     return this.members.values();
   }
 
-  /** Free slots: unlimited for a Group. @example group.freeCount() */
+  /**
+   * Free slots: unlimited for a Group.
+   * @example
+   * import { Group } from 'weft/coro';
+   * console.log(new Group().freeCount()); // Infinity
+   */
   freeCount(): number {
     return Infinity;
   }
 
-  /** True when `spawn` would wait (never for a Group). @example group.full() */
+  /**
+   * True when `spawn` would wait (never for a Group).
+   * @example
+   * import { Group, Pool, sleep } from 'weft/coro';
+   * const pool = new Pool(1);
+   * await pool.spawn(() => sleep(0.01));
+   * console.log(new Group().full(), pool.full()); // false true
+   */
   full(): boolean {
     return this.freeCount() <= 0;
   }
@@ -103,7 +148,10 @@ export class Group {
   /**
    * Wait until a slot is free; returns the free count (gevent's `wait_available`).
    * @example
-   * await pool.waitAvailable();
+   * import { Pool, sleep } from 'weft/coro';
+   * const pool = new Pool(1);
+   * await pool.spawn(() => sleep(0.01));
+   * console.log(await pool.waitAvailable()); // 1
    */
   async waitAvailable(timeout?: number): Promise<number> {
     void timeout;
@@ -131,7 +179,11 @@ export class Group {
   /**
    * Put a greenlet (spawned elsewhere) in the group; a Pool waits for a slot.
    * @example
-   * await group.add(spawn(work));
+   * import { Group, sleep, spawn } from 'weft/coro';
+   * const group = new Group();
+   * await group.add(spawn(() => sleep(0.01)));
+   * console.log(group.length); // 1
+   * await group.join();
    */
   async add(greenlet: Greenlet<unknown>): Promise<void> {
     if (this.members.has(greenlet) || greenlet.dead) return;
@@ -154,7 +206,11 @@ export class Group {
   /**
    * Take a greenlet out of the group without killing it (it frees its slot).
    * @example
-   * group.discard(g);
+   * import { Group, sleep } from 'weft/coro';
+   * const group = new Group();
+   * const g = await group.spawn(() => sleep(0.01));
+   * group.discard(g); // still running, no longer in the group
+   * console.log(group.length, g.dead); // 0 false
    */
   discard(greenlet: Greenlet<unknown>): void {
     greenlet._removeHook(this.reap);
@@ -165,7 +221,11 @@ export class Group {
    * Spawn `fn(...args)` in the group; a Pool first waits for a free slot.
    * @throws {GreenletExit} when the spawning greenlet is killed while waiting
    * @example
-   * const g = await pool.spawn(download, url);
+   * import { Pool, sleep } from 'weft/coro';
+   * const pool = new Pool(2);
+   * const download = async (url: string) => { await sleep(0.01); return `<page of ${url}>`; };
+   * const g = await pool.spawn(download, 'http://127.0.0.1/a');
+   * console.log(await g.get()); // <page of http://127.0.0.1/a>
    */
   async spawn<T, A extends unknown[]>(fn: Fn<T, A>, ...args: A): Promise<Greenlet<T>> {
     await this.acquireSlot();
@@ -181,7 +241,10 @@ export class Group {
    * Run `fn(...args)` in the group and return its result (gevent's `apply`).
    * @throws whatever `fn` throws
    * @example
-   * const n = await pool.apply(countLines, 'a.txt');
+   * import { Pool } from 'weft/coro';
+   * const pool = new Pool(2);
+   * const countLines = (text: string) => text.split('\n').length;
+   * console.log(await pool.apply(countLines, 'a\nb\nc')); // 3
    */
   async apply<T, A extends unknown[]>(fn: Fn<T, A>, ...args: A): Promise<T> {
     await this.acquireSlot();
@@ -196,7 +259,10 @@ export class Group {
    * @param options.raiseError raise the exception of the first greenlet that fails
    * @throws the exception of a failed greenlet, with `raiseError`
    * @example
-   * await group.join({ timeout: 5 });
+   * import { Group, sleep } from 'weft/coro';
+   * const group = new Group();
+   * await group.spawn(() => sleep(0.01));
+   * console.log(await group.join({ timeout: 5 })); // true
    */
   async join(options: { timeout?: number; raiseError?: boolean } = {}): Promise<boolean> {
     if (!options.raiseError) return this.emptied.wait(options.timeout);
@@ -215,7 +281,11 @@ export class Group {
   /**
    * Kill every greenlet of the group; by default waits until they are dead.
    * @example
+   * import { Group, sleep } from 'weft/coro';
+   * const group = new Group();
+   * for (let i = 0; i < 3; i++) await group.spawn(() => sleep(60));
    * await group.kill({ timeout: 1 });
+   * console.log(group.length); // 0
    */
   async kill(options: { exception?: ExceptionLike; block?: boolean; timeout?: number } = {}): Promise<void> {
     await killAll([...this.members], options);
@@ -224,7 +294,11 @@ export class Group {
   /**
    * Kill one greenlet of the group (gevent's `killone`).
    * @example
+   * import { Group, sleep } from 'weft/coro';
+   * const group = new Group();
+   * const g = await group.spawn(() => sleep(60));
    * await group.killone(g);
+   * console.log(g.dead, group.length); // true 0
    */
   async killone(
     greenlet: Greenlet<unknown>,
@@ -238,7 +312,10 @@ export class Group {
    * (gevent's `map`).
    * @throws the first exception a call raises
    * @example
-   * const sizes = await pool.map((u: string) => fetchSize(u), urls);
+   * import { Pool, sleep } from 'weft/coro';
+   * const pool = new Pool(2);
+   * const fetchSize = async (url: string) => { await sleep(0.01); return url.length; };
+   * console.log(await pool.map(fetchSize, ['http://127.0.0.1/a', 'http://127.0.0.1/bb'])); // [ 18, 19 ]
    */
   async map<I, R>(fn: (item: I) => R | PromiseLike<R>, items: Iterable<I> | AsyncIterable<I>): Promise<R[]> {
     const out: R[] = [];
@@ -263,7 +340,12 @@ export class Group {
    * (gevent's `imap`).
    * @throws (while iterating) the exception of a call, at its place in the order
    * @example
-   * for await (const page of pool.imap(download, urls)) save(page);
+   * import { Pool, sleep } from 'weft/coro';
+   * const pool = new Pool(3);
+   * const download = async (ms: number) => { await sleep(ms / 1000); return `page ${ms}`; };
+   * const pages: string[] = [];
+   * for await (const page of pool.imap(download, [30, 10, 20])) pages.push(page); // in input order
+   * console.log(pages); // [ 'page 30', 'page 10', 'page 20' ]
    */
   imap<I, R>(
     fn: (item: I) => R | PromiseLike<R>,
@@ -278,7 +360,12 @@ export class Group {
    * (gevent's `imap_unordered`).
    * @throws (while iterating) the first exception a call raises
    * @example
-   * for await (const n of pool.imapUnordered(async (x: number) => x * x, [1, 2, 3])) console.log(n);
+   * import { Pool, sleep } from 'weft/coro';
+   * const pool = new Pool(3);
+   * const square = async (x: number) => { await sleep(0.05 * (4 - x)); return x * x; }; // 3 finishes first
+   * const out: number[] = [];
+   * for await (const n of pool.imapUnordered(square, [1, 2, 3])) out.push(n);
+   * console.log(out); // [ 9, 4, 1 ]
    */
   imapUnordered<I, R>(
     fn: (item: I) => R | PromiseLike<R>,
@@ -569,8 +656,13 @@ function isSync<I>(items: Iterable<I> | AsyncIterable<I>): items is Iterable<I> 
  * A Group of at most `size` greenlets (gevent's `Pool`): `spawn` waits for a
  * free slot, so a Pool bounds concurrency.
  * @example
+ * import { Pool, sleep } from 'weft/coro';
  * const pool = new Pool(10);
- * for await (const body of pool.imapUnordered(download, urls)) console.log(body.length);
+ * const download = async (url: string) => { await sleep(0.01); return `<html>${url}</html>`; };
+ * const urls = ['http://127.0.0.1/a', 'http://127.0.0.1/b'];
+ * let total = 0;
+ * for await (const body of pool.imapUnordered(download, urls)) total += body.length;
+ * console.log(total); // 62
  */
 export class Pool extends Group {
   /** The number of slots. */
@@ -590,7 +682,14 @@ export class Pool extends Group {
     this.slots = new Semaphore(size);
   }
 
-  /** Free slots (gevent's `free_count`). @example pool.freeCount() */
+  /**
+   * Free slots (gevent's `free_count`).
+   * @example
+   * import { Pool, sleep } from 'weft/coro';
+   * const pool = new Pool(3);
+   * await pool.spawn(() => sleep(0.01));
+   * console.log(pool.freeCount()); // 2
+   */
   override freeCount(): number {
     return this.slots.counter;
   }
@@ -599,7 +698,11 @@ export class Pool extends Group {
    * Wait until a slot is free; returns the free count (0 if `timeout` ran out).
    * @throws {GreenletExit} when the waiting greenlet is killed
    * @example
-   * await pool.waitAvailable(1);
+   * import { Pool, sleep } from 'weft/coro';
+   * const pool = new Pool(1);
+   * await pool.spawn(() => sleep(0.05));
+   * console.log(await pool.waitAvailable(0.01)); // 0
+   * console.log(await pool.waitAvailable(1)); // 1
    */
   override async waitAvailable(timeout?: number): Promise<number> {
     if (this.slots.counter > 0) return this.slots.counter;

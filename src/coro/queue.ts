@@ -14,14 +14,21 @@ import { Event } from './event.js';
  * Put this into a queue to end a `for await` loop over it (gevent ends
  * iteration on `StopIteration`).
  * @example
- * q.putNowait(StopIteration);
+ * import { Queue, StopIteration } from 'weft/coro';
+ * const q = new Queue<string | typeof StopIteration>();
+ * q.putNowait('a');
+ * q.putNowait(StopIteration); // ends a for-await over the queue
+ * for await (const item of q) console.log(item); // a
  */
 export const StopIteration: unique symbol = Symbol('StopIteration');
 
 /**
  * Options of a waiting `get`/`put`.
  * @example
- * await q.get({ timeout: 0.5 });
+ * import { Empty, Queue, type QueueWaitOptions } from 'weft/coro';
+ * const q = new Queue<number>();
+ * const options: QueueWaitOptions = { timeout: 0.05 };
+ * await q.get(options).catch((e) => console.log(e instanceof Empty)); // true
  */
 export interface QueueWaitOptions {
   /** false: raise `Empty`/`Full` at once instead of waiting (default true). */
@@ -80,9 +87,12 @@ interface Putter<T> {
  * A first-in first-out queue between greenlets (gevent's `Queue`).
  * @typeParam T the item type
  * @example
- * const q = new Queue<number>(10);
+ * import { Queue, StopIteration, spawn } from 'weft/coro';
+ * const q = new Queue<number | typeof StopIteration>(10);
  * spawn(async () => { for (let i = 0; i < 3; i++) await q.put(i); q.putNowait(StopIteration); });
- * for await (const n of q) console.log(n);   // 0 1 2
+ * const got: number[] = [];
+ * for await (const n of q) got.push(n as number);
+ * console.log(got); // [ 0, 1, 2 ]
  */
 export class Queue<T> {
   /** The capacity: `Infinity` for an unbounded queue, 0 for a {@link Channel}. */
@@ -108,17 +118,37 @@ export class Queue<T> {
     return Infinity;
   }
 
-  /** How many items wait in the queue. @example q.qsize() */
+  /**
+   * How many items wait in the queue.
+   * @example
+   * import { Queue } from 'weft/coro';
+   * const q = new Queue<string>();
+   * q.putNowait('a');
+   * console.log(q.qsize()); // 1
+   */
   qsize(): number {
     return this.size();
   }
 
-  /** True when there is no item. @example q.empty() */
+  /**
+   * True when there is no item.
+   * @example
+   * import { Queue } from 'weft/coro';
+   * const q = new Queue<string>();
+   * console.log(q.empty()); // true
+   */
   empty(): boolean {
     return this.size() === 0;
   }
 
-  /** True when a `put` would wait. @example q.full() */
+  /**
+   * True when a `put` would wait.
+   * @example
+   * import { Queue } from 'weft/coro';
+   * const q = new Queue<number>(1);
+   * q.putNowait(1);
+   * console.log(q.full()); // true
+   */
   full(): boolean {
     return this.size() >= this.maxsize;
   }
@@ -144,8 +174,10 @@ export class Queue<T> {
    * @throws {Full} when `block` is false or `timeout` runs out and there is no room
    * @throws {GreenletExit} when the waiting greenlet is killed
    * @example
+   * import { Full, Queue } from 'weft/coro';
+   * const q = new Queue<number>(1);
    * await q.put(1);
-   * await q.put(2, { timeout: 0.5 });
+   * await q.put(2, { timeout: 0.05 }).catch((e) => console.log(e instanceof Full)); // true
    */
   put(item: T, options: QueueWaitOptions = {}): Promise<void> {
     if (this.offer(item)) return Promise.resolve();
@@ -167,7 +199,10 @@ export class Queue<T> {
    * Add an item without waiting.
    * @throws {Full} when there is no room
    * @example
+   * import { Queue } from 'weft/coro';
+   * const q = new Queue<string>();
    * q.putNowait('job');
+   * console.log(q.getNowait()); // job
    */
   putNowait(item: T): void {
     if (!this.offer(item)) throw new Full();
@@ -200,8 +235,11 @@ export class Queue<T> {
    * @throws {Empty} when `block` is false or `timeout` runs out and there is no item
    * @throws {GreenletExit} when the waiting greenlet is killed
    * @example
-   * const job = await q.get();
-   * const maybe = await q.get({ timeout: 0.1 }).catch(() => undefined);
+   * import { Queue, spawnLater } from 'weft/coro';
+   * const q = new Queue<string>();
+   * spawnLater(0.01, () => q.putNowait('job'));
+   * console.log(await q.get()); // job
+   * console.log(await q.get({ timeout: 0.05 }).catch(() => undefined)); // undefined
    */
   get(options: QueueWaitOptions = {}): Promise<T> {
     if (this.size() > 0 || this.putters.length > 0) return Promise.resolve(this.takeNow());
@@ -222,7 +260,9 @@ export class Queue<T> {
    * Remove and return an item without waiting.
    * @throws {Empty} when there is no item
    * @example
-   * const job = q.getNowait();
+   * import { Empty, Queue } from 'weft/coro';
+   * const q = new Queue<string>();
+   * try { q.getNowait(); } catch (e) { console.log(e instanceof Empty); } // true
    */
   getNowait(): T {
     if (this.size() > 0 || this.putters.length > 0) return this.takeNow();
@@ -233,7 +273,10 @@ export class Queue<T> {
    * Return the next item without removing it, waiting for one.
    * @throws {Empty} when `block` is false or `timeout` runs out
    * @example
-   * const next = await q.peek();
+   * import { Queue } from 'weft/coro';
+   * const q = new Queue<string>();
+   * q.putNowait('next');
+   * console.log(await q.peek(), q.qsize()); // next 1
    */
   async peek(options: QueueWaitOptions = {}): Promise<T> {
     if (this.size() === 0) {
@@ -272,7 +315,14 @@ export class Queue<T> {
   /**
    * Iterate, getting items until `StopIteration` is taken from the queue.
    * @example
-   * for await (const item of q) handle(item);
+   * import { Queue, StopIteration } from 'weft/coro';
+   * const q = new Queue<string | typeof StopIteration>();
+   * q.putNowait('a');
+   * q.putNowait('b');
+   * q.putNowait(StopIteration);
+   * const items: unknown[] = [];
+   * for await (const item of q) items.push(item);
+   * console.log(items); // [ 'a', 'b' ]
    */
   async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
     for (;;) {
@@ -286,9 +336,13 @@ export class Queue<T> {
 /**
  * A queue with `taskDone()` and `join()` (gevent's `JoinableQueue`).
  * @example
+ * import { JoinableQueue, spawn } from 'weft/coro';
  * const q = new JoinableQueue<string>();
- * spawn(async () => { for (;;) { await q.get(); q.taskDone(); } });
- * await q.put('a'); await q.join();
+ * const done: string[] = [];
+ * spawn(async () => { for (;;) { done.push(await q.get()); q.taskDone(); } });
+ * await q.put('a');
+ * await q.join();
+ * console.log(done); // [ 'a' ]
  */
 export class JoinableQueue<T> extends Queue<T> {
   private unfinished = 0;
@@ -299,7 +353,15 @@ export class JoinableQueue<T> extends Queue<T> {
     this.finished.set();
   }
 
-  /** How many items were put and not yet marked done. @example q.unfinishedTasks */
+  /**
+   * How many items were put and not yet marked done.
+   * @example
+   * import { JoinableQueue } from 'weft/coro';
+   * const q = new JoinableQueue<string>();
+   * q.putNowait('a');
+   * q.getNowait();
+   * console.log(q.unfinishedTasks); // 1
+   */
   get unfinishedTasks(): number {
     return this.unfinished;
   }
@@ -314,7 +376,12 @@ export class JoinableQueue<T> extends Queue<T> {
    * Mark one item taken from the queue as processed.
    * @throws {ValueError} when called more times than items were put
    * @example
+   * import { JoinableQueue } from 'weft/coro';
+   * const q = new JoinableQueue<string>();
+   * q.putNowait('a');
+   * q.getNowait();
    * q.taskDone();
+   * console.log(q.unfinishedTasks); // 0
    */
   taskDone(): void {
     if (this.unfinished <= 0) throw new ValueError('task_done() called too many times');
@@ -325,7 +392,13 @@ export class JoinableQueue<T> extends Queue<T> {
    * Wait until every item put was marked done; false if `timeout` ran out.
    * @throws {GreenletExit} when the waiting greenlet is killed
    * @example
-   * await q.join();
+   * import { JoinableQueue } from 'weft/coro';
+   * const q = new JoinableQueue<number>();
+   * q.putNowait(1);
+   * console.log(await q.join(0.05)); // false
+   * q.getNowait();
+   * q.taskDone();
+   * console.log(await q.join()); // true
    */
   join(timeout?: number): Promise<boolean> {
     return this.finished.wait(timeout);
@@ -355,9 +428,11 @@ function pythonCompare(a: unknown, b: unknown): number {
  * A queue that returns the smallest item first (gevent's `PriorityQueue`):
  * numbers, strings, or `[priority, item]` arrays ordered like Python tuples.
  * @example
+ * import { PriorityQueue } from 'weft/coro';
  * const q = new PriorityQueue<[number, string]>();
- * q.putNowait([2, 'b']); q.putNowait([1, 'a']);
- * q.getNowait();   // [1, 'a']
+ * q.putNowait([2, 'b']);
+ * q.putNowait([1, 'a']);
+ * console.log(q.getNowait()); // [ 1, 'a' ]
  */
 export class PriorityQueue<T> extends Queue<T> {
   private heap: T[] = [];
@@ -413,9 +488,11 @@ export class PriorityQueue<T> extends Queue<T> {
 /**
  * A last-in first-out queue (gevent's `LifoQueue`).
  * @example
+ * import { LifoQueue } from 'weft/coro';
  * const q = new LifoQueue<number>();
- * q.putNowait(1); q.putNowait(2);
- * q.getNowait();   // 2
+ * q.putNowait(1);
+ * q.putNowait(2);
+ * console.log(q.getNowait()); // 2
  */
 export class LifoQueue<T> extends Queue<T> {
   private stack: T[] = [];
@@ -437,9 +514,10 @@ export class LifoQueue<T> extends Queue<T> {
  * A rendezvous queue of capacity 0 (gevent's `Channel`): `put` waits until a
  * getter takes the item.
  * @example
+ * import { Channel, spawn } from 'weft/coro';
  * const ch = new Channel<string>();
- * spawn(async () => console.log(await ch.get()));
- * await ch.put('hand-off');   // returns once taken
+ * spawn(async () => console.log(await ch.get())); // hand-off
+ * await ch.put('hand-off'); // returns once taken
  */
 export class Channel<T> extends Queue<T> {
   constructor() {

@@ -14,7 +14,11 @@ import { GreenletExit } from './greenlet.js';
  * A greenlet with explicit switching (Python's `greenlet.greenlet`).
  * Create with {@link greenlet}.
  * @example
+ * import { getCurrentRaw, greenlet } from 'weft/coro';
+ * const main = getCurrentRaw();
  * const g = greenlet(async (x: unknown) => { const y = await main.switch(x); return y; });
+ * console.log(await g.switch('ping')); // ping
+ * console.log(await g.switch('pong'), g.dead); // pong true
  */
 export class RawGreenlet {
   /** Where control goes when this greenlet's function ends (its creator by default). */
@@ -49,7 +53,9 @@ export class RawGreenlet {
    * @throws {Error} when this greenlet is dead
    * @throws whatever is `throw()`n into the caller, or raised by a child that ends with an exception
    * @example
-   * await gr2.switch();
+   * import { greenlet } from 'weft/coro';
+   * const g = greenlet(async (a: number, b: number) => a + b);
+   * console.log(await g.switch(1, 2)); // 3
    */
   switch(...args: unknown[]): Promise<unknown> {
     // the hot path of explicit switching: no closures beyond the promise executor
@@ -73,7 +79,13 @@ export class RawGreenlet {
    * `GreenletExit`, which ends it quietly). A greenlet never started dies at once.
    * @throws {Error} when this greenlet is dead
    * @example
-   * await g.throw(new Error('stop'));
+   * import { getCurrentRaw, greenlet } from 'weft/coro';
+   * const main = getCurrentRaw();
+   * const g = greenlet(async () => {
+   *   try { await main.switch(); } catch (e) { return `caught ${(e as Error).message}`; }
+   * });
+   * await g.switch();
+   * console.log(await g.throw(new Error('stop'))); // caught stop
    */
   throw(error: Error = new GreenletExit()): Promise<unknown> {
     if (this.isDead) throw new Error('cannot throw into a dead greenlet');
@@ -142,9 +154,12 @@ let current: RawGreenlet = mainRaw;
  * Create a greenlet that runs `fn` on its first `switch` (Python's
  * `greenlet(run, parent)`); its parent is the running greenlet unless given.
  * @example
- * const gr1 = greenlet(async () => { console.log(12); await gr2.switch(); console.log(34); await gr2.switch(); });
- * const gr2 = greenlet(async () => { console.log(56); await gr1.switch(); console.log(78); await gr1.switch(); });
- * await gr1.switch();   // 12 56 34 78
+ * import { greenlet } from 'weft/coro';
+ * const out: number[] = [];
+ * const gr1 = greenlet(async () => { out.push(12); await gr2.switch(); out.push(34); await gr2.switch(); });
+ * const gr2 = greenlet(async () => { out.push(56); await gr1.switch(); out.push(78); await gr1.switch(); });
+ * await gr1.switch();
+ * console.log(out.join(' ')); // 12 56 34 78
  */
 export function greenlet(fn: (...args: never) => unknown, parent?: RawGreenlet): RawGreenlet {
   if (typeof fn !== 'function') throw new TypeError(`greenlet: expected a function to run, got ${typeof fn}`);
@@ -154,7 +169,10 @@ export function greenlet(fn: (...args: never) => unknown, parent?: RawGreenlet):
 /**
  * The running raw greenlet (Python's `greenlet.getcurrent()`).
  * @example
+ * import { getCurrentRaw, greenlet } from 'weft/coro';
  * const main = getCurrentRaw();
+ * const g = greenlet(async () => getCurrentRaw() === g);
+ * console.log(await g.switch(), getCurrentRaw() === main); // true true
  */
 export function getCurrentRaw(): RawGreenlet {
   return current;

@@ -26,7 +26,12 @@ import { type IoWatch, unwatch, waitFd, watchFd } from './watcher.js';
 /**
  * A TCP address as Python writes it: `[host, port]`.
  * @example
- * const a: Address = ['127.0.0.1', 5566];
+ * import { StreamServer, type Address } from 'weft/coro';
+ * const where: Address = ['127.0.0.1', 0];
+ * const server = new StreamServer(where, () => {});
+ * await server.start();
+ * console.log(server.address[0]); // 127.0.0.1
+ * await server.stop();
  */
 export type Address = [host: string, port: number];
 
@@ -62,8 +67,17 @@ function toAddress(raw: unknown): Address {
  * Made by a {@link StreamServer} for each connection, or by
  * {@link CoroSocket.connect}.
  * @example
- * const data = await sock.recv(1024);
- * if (data.length === 0) sock.close(); else await sock.sendAll(data);
+ * import { CoroSocket, StreamServer } from 'weft/coro';
+ * const server = new StreamServer(['127.0.0.1', 0], async (sock) => {
+ *   const data = await sock.recv(1024);
+ *   if (data.length === 0) sock.close(); else await sock.sendAll(data);
+ * });
+ * await server.start();
+ * const client = await CoroSocket.connect(server.address);
+ * await client.sendAll('ping');
+ * console.log(String(await client.recv(1024))); // ping
+ * client.close();
+ * await server.stop();
  */
 export class CoroSocket {
   private readonly watch: IoWatch;
@@ -85,7 +99,13 @@ export class CoroSocket {
    * resolved without blocking the event loop, the connect waits as a weft/coro wait.
    * @throws {OSError} e.g. `ConnectionRefusedError`
    * @example
-   * const sock = await CoroSocket.connect(['127.0.0.1', 5566]);
+   * import { CoroSocket, StreamServer } from 'weft/coro';
+   * const server = new StreamServer(['127.0.0.1', 0], async (sock) => { await sock.sendAll('hi'); });
+   * await server.start();
+   * const sock = await CoroSocket.connect(server.address);
+   * console.log(String(await sock.recv(1024))); // hi
+   * sock.close();
+   * await server.stop();
    */
   static async connect(address: Address): Promise<CoroSocket> {
     const [host, port] = address;
@@ -119,7 +139,18 @@ export class CoroSocket {
     return this.peerAddress;
   }
 
-  /** The file descriptor, or -1 once closed (Python's `fileno()`). @example sock.fileno() */
+  /**
+   * The file descriptor, or -1 once closed (Python's `fileno()`).
+   * @example
+   * import { CoroSocket, StreamServer } from 'weft/coro';
+   * const server = new StreamServer(['127.0.0.1', 0], () => {});
+   * await server.start();
+   * const sock = await CoroSocket.connect(server.address);
+   * console.log(sock.fileno() > 2); // true
+   * sock.close();
+   * console.log(sock.fileno()); // -1
+   * await server.stop();
+   */
   fileno(): number {
     return this.closed ? -1 : this.watch.fd;
   }
@@ -131,7 +162,13 @@ export class CoroSocket {
    * @throws {OSError} (e.g. `ConnectionResetError`) when the connection failed
    * @throws {GreenletExit} when the greenlet is killed while waiting
    * @example
-   * const data = await sock.recv(1024);
+   * import { CoroSocket, StreamServer } from 'weft/coro';
+   * const server = new StreamServer(['127.0.0.1', 0], async (sock) => { await sock.sendAll('hi'); });
+   * await server.start();
+   * const sock = await CoroSocket.connect(server.address);
+   * console.log(await sock.recv(1024)); // <Buffer 68 69>
+   * sock.close();
+   * await server.stop();
    */
   recv(n: number): Promise<Buffer> {
     if (!Number.isInteger(n) || n <= 0) {
@@ -182,7 +219,14 @@ export class CoroSocket {
    * @throws {OSError} when the connection failed
    * @throws {GreenletExit} when the greenlet is killed while waiting
    * @example
+   * import { CoroSocket, StreamServer } from 'weft/coro';
+   * const server = new StreamServer(['127.0.0.1', 0], async (sock) => { await sock.sendAll(await sock.recv(1024)); });
+   * await server.start();
+   * const sock = await CoroSocket.connect(server.address);
    * await sock.sendAll(Buffer.from('hello'));
+   * console.log(String(await sock.recv(1024))); // hello
+   * sock.close();
+   * await server.stop();
    */
   sendAll(data: Uint8Array | string): Promise<void> {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
@@ -224,7 +268,14 @@ export class CoroSocket {
    * Send `data` (all of it; Python's `send` may send less) and return its length.
    * @throws {BrokenPipeError} when the socket is closed
    * @example
-   * await sock.send('hi');
+   * import { CoroSocket, StreamServer } from 'weft/coro';
+   * const server = new StreamServer(['127.0.0.1', 0], async (sock) => { await sock.sendAll(await sock.recv(1024)); });
+   * await server.start();
+   * const sock = await CoroSocket.connect(server.address);
+   * console.log(await sock.send('hi')); // 2
+   * console.log(String(await sock.recv(1024))); // hi
+   * sock.close();
+   * await server.stop();
    */
   async send(data: Uint8Array | string): Promise<number> {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
@@ -236,7 +287,21 @@ export class CoroSocket {
    * Close the writing side (Python's `shutdown(SHUT_WR)`): the peer reads EOF
    * after what was sent.
    * @example
-   * sock.shutdown();
+   * import { CoroSocket, StreamServer } from 'weft/coro';
+   * const server = new StreamServer(['127.0.0.1', 0], async (sock) => {
+   *   const data = await sock.recv(1024);
+   *   await sock.sendAll('ok');
+   *   const eof = await sock.recv(1024);
+   *   await sock.sendAll(`got ${data.length} bytes, then ${eof.length}`);
+   * });
+   * await server.start();
+   * const sock = await CoroSocket.connect(server.address);
+   * await sock.sendAll('abc');
+   * await sock.recv(1024);
+   * sock.shutdown(); // the server reads EOF and can still answer
+   * console.log(String(await sock.recv(1024))); // got 3 bytes, then 0
+   * sock.close();
+   * await server.stop();
    */
   shutdown(): void {
     if (!this.closed) io.sockShutdown(this.watch.fd, SHUT_WR);
@@ -246,7 +311,16 @@ export class CoroSocket {
    * Close the socket; data already sent is still delivered. A greenlet
    * parked in `recv` gets `b''`, one in `sendAll` a `BrokenPipeError`. Safe to call twice.
    * @example
-   * sock.close();
+   * import { CoroSocket, StreamServer } from 'weft/coro';
+   * const server = new StreamServer(['127.0.0.1', 0], async (sock) => {
+   *   await sock.sendAll('hi');
+   *   console.log((await sock.recv(1024)).length); // 0
+   * });
+   * await server.start();
+   * const sock = await CoroSocket.connect(server.address);
+   * await sock.recv(1024);
+   * sock.close(); // the handler's recv gets an empty Buffer
+   * await server.stop();
    */
   close(): void {
     if (this.closed) return;
@@ -260,7 +334,12 @@ export class CoroSocket {
 /**
  * Options of a {@link StreamServer}.
  * @example
- * new StreamServer(':5566', handle, { spawn: 1000, backlog: 500 });
+ * import { StreamServer, type StreamServerOptions } from 'weft/coro';
+ * const options: StreamServerOptions = { spawn: 1000, backlog: 500 }; // at most 1000 handlers at once
+ * const server = new StreamServer('127.0.0.1:0', () => {}, options);
+ * await server.start();
+ * console.log(server.started); // true
+ * await server.stop();
  */
 export interface StreamServerOptions {
   /** Run handlers in this pool (bounds concurrent connections). */
@@ -274,7 +353,14 @@ export interface StreamServerOptions {
 /**
  * The handler: gets the connection's socket and the peer's `[host, port]`.
  * @example
- * const handle: StreamHandler = async (sock, [host, port]) => { await sock.sendAll(`hi ${host}:${port}\n`); };
+ * import { CoroSocket, StreamServer, type StreamHandler } from 'weft/coro';
+ * const handle: StreamHandler = async (sock, [host]) => { await sock.sendAll(`hi ${host}\n`); };
+ * const server = new StreamServer(['127.0.0.1', 0], handle);
+ * await server.start();
+ * const sock = await CoroSocket.connect(server.address);
+ * console.log(String(await sock.recv(1024)).trim()); // hi 127.0.0.1
+ * sock.close();
+ * await server.stop();
  */
 export type StreamHandler = (socket: CoroSocket, address: Address) => unknown;
 
@@ -297,11 +383,13 @@ function parseAddress(listener: Address | string | number): Address {
  * An exception in a handler is reported and that connection closed; the
  * server keeps serving. The socket is closed when the handler returns.
  * @example
+ * import { StreamServer } from 'weft/coro';
  * const server = new StreamServer(['127.0.0.1', 0], async (sock) => {
  *   for (let data = await sock.recv(1024); data.length; data = await sock.recv(1024)) await sock.sendAll(data);
  * });
  * await server.start();
- * console.log(server.address);   // ['127.0.0.1', 43121]
+ * const [host, port] = server.address; // port 0 asked: the kernel picked one
+ * console.log(host, port > 0); // 127.0.0.1 true
  * await server.stop();
  */
 export class StreamServer {
@@ -347,7 +435,11 @@ export class StreamServer {
    * Bind and start accepting connections.
    * @throws {OSError} (e.g. `[Errno 98] Address already in use`) when binding fails
    * @example
+   * import { StreamServer } from 'weft/coro';
+   * const server = new StreamServer(['127.0.0.1', 0], () => {});
    * await server.start();
+   * console.log(server.started); // true
+   * await server.stop();
    */
   async start(): Promise<void> {
     if (this.listener !== undefined) return;
@@ -430,7 +522,11 @@ export class StreamServer {
    * Start if needed and wait until {@link stop} is called (gevent's `serve_forever`).
    * @throws {OSError} when binding fails
    * @example
+   * import { StreamServer, spawnLater } from 'weft/coro';
+   * const server = new StreamServer(['127.0.0.1', 0], () => {});
+   * spawnLater(0.05, () => server.stop()); // else serveForever never returns
    * await server.serveForever();
+   * console.log(server.started); // false
    */
   async serveForever(): Promise<void> {
     await this.start();
@@ -441,7 +537,14 @@ export class StreamServer {
    * Stop accepting, give running handlers up to `timeout` seconds (default 1)
    * to finish, then kill the rest and close their sockets.
    * @example
-   * await server.stop(2);
+   * import { CoroSocket, StreamServer, sleep } from 'weft/coro';
+   * const server = new StreamServer(['127.0.0.1', 0], async (sock) => { await sock.sendAll('hi'); await sleep(60); });
+   * await server.start();
+   * const sock = await CoroSocket.connect(server.address);
+   * await sock.recv(1024);
+   * await server.stop(0.05); // the handler gets 50 ms, then it is killed
+   * console.log((await sock.recv(1024)).length); // 0
+   * sock.close();
    */
   async stop(timeout = 1): Promise<void> {
     const listener = this.listener;

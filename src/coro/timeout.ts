@@ -15,10 +15,18 @@ type ExceptionLike = Error | (new () => Error);
  * A timeout that raises in the greenlet that started it (gevent's `Timeout`,
  * which is itself an exception).
  * @example
- * await using t = Timeout.start(0.5);   // raises t at the next wait after 0.5 s
- * await sleep(10);                       // -> throws t
+ * import { Timeout, sleep } from 'weft/coro';
+ * try {
+ *   await using t = Timeout.start(0.05); // raises t at the next wait after 50 ms
+ *   await sleep(10);
+ * } catch (e) {
+ *   console.log(e instanceof Timeout, (e as Timeout).message); // true 0.05 seconds
+ * }
  * @example
- * const v = await Timeout.run(1, () => q.get());
+ * import { Queue, Timeout } from 'weft/coro';
+ * const q = new Queue<string>();
+ * q.putNowait('x');
+ * console.log(await Timeout.run(1, () => q.get())); // x
  */
 export class Timeout extends Error implements TimeoutLike {
   override name = 'Timeout';
@@ -47,8 +55,10 @@ export class Timeout extends Error implements TimeoutLike {
    * Create and start a timeout (gevent's `Timeout.start_new`).
    * @throws {RangeError} when `seconds` is negative
    * @example
+   * import { Timeout, sleep } from 'weft/coro';
    * const t = Timeout.start(2);
-   * try { await work(); } finally { t.cancel(); }
+   * try { await sleep(0.01); } finally { t.cancel(); }
+   * console.log(t.pending); // false
    */
   static start(seconds?: number, exception?: ExceptionLike): Timeout {
     return new Timeout(seconds, exception).start();
@@ -60,7 +70,9 @@ export class Timeout extends Error implements TimeoutLike {
    * promise `fn` returns.
    * @throws {Timeout} (or `exception`) when `fn` runs out of time
    * @example
-   * const body = await Timeout.run(5, async () => (await fetch(url)).text());
+   * import { Timeout, sleep } from 'weft/coro';
+   * console.log(await Timeout.run(1, async () => { await sleep(0.01); return 'in time'; })); // in time
+   * await Timeout.run(0.05, () => sleep(10)).catch((e) => console.log(e.name)); // Timeout
    */
   static async run<T>(seconds: number, fn: () => T | PromiseLike<T>, exception?: ExceptionLike): Promise<T> {
     const t = new Timeout(seconds, exception).start();
@@ -81,7 +93,10 @@ export class Timeout extends Error implements TimeoutLike {
    * Arm the timer, aimed at the running greenlet.
    * @throws {Error} when already started
    * @example
+   * import { Timeout } from 'weft/coro';
    * const t = new Timeout(1).start();
+   * console.log(t.pending); // true
+   * t.cancel();
    */
   start(): this {
     if (this.pending) throw new Error('Timeout is already started; cancel() it before starting it again');
@@ -99,7 +114,15 @@ export class Timeout extends Error implements TimeoutLike {
     return this;
   }
 
-  /** True while the timer runs (started, not yet fired or cancelled). @example if (t.pending) t.cancel(); */
+  /**
+   * True while the timer runs (started, not yet fired or cancelled).
+   * @example
+   * import { Timeout } from 'weft/coro';
+   * const t = Timeout.start(1);
+   * console.log(t.pending); // true
+   * if (t.pending) t.cancel();
+   * console.log(t.pending); // false
+   */
   get pending(): boolean {
     return this.timer !== undefined;
   }
@@ -108,7 +131,11 @@ export class Timeout extends Error implements TimeoutLike {
    * Stop the timer and forget the exception if it has not been raised yet.
    * Safe to call more than once.
    * @example
+   * import { Timeout, sleep } from 'weft/coro';
+   * const t = Timeout.start(0.01);
    * t.cancel();
+   * await sleep(0.05); // not interrupted
+   * console.log('slept'); // slept
    */
   cancel(): void {
     if (this.timer !== undefined) {
@@ -128,7 +155,15 @@ export class Timeout extends Error implements TimeoutLike {
     }
   }
 
-  /** Same as {@link cancel} (gevent's `close`). @example t.close(); */
+  /**
+   * Same as {@link cancel} (gevent's `close`).
+   * @example
+   * import { Timeout, sleep } from 'weft/coro';
+   * const t = Timeout.start(0.01);
+   * t.close();
+   * await sleep(0.05);
+   * console.log(t.pending); // false
+   */
   close(): void {
     this.cancel();
   }
@@ -173,7 +208,10 @@ function deliver(runner: Runner): void {
  * Run `fn` with a time limit and return `timeoutValue` instead of raising
  * when it runs out (gevent's `with_timeout(..., timeout_value=...)`).
  * @example
+ * import { Queue, withTimeout } from 'weft/coro';
+ * const q = new Queue<number>();
  * const item = await withTimeout(0.1, () => q.get(), { timeoutValue: null });
+ * console.log(item); // null
  */
 export async function withTimeout<T, D>(
   seconds: number,

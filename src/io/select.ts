@@ -10,7 +10,16 @@ import { FileNotFoundError, KeyError, ValueError } from '../errors.js';
 import { io, ok } from './_native.js';
 import { EPOLLIN, EPOLLOUT, EPOLLPRI, FD_SETSIZE, POLLIN, POLLOUT, POLLPRI } from './constants.js';
 
-/** What select/poll/epoll/selectors accept: an fd or an object with `fileno()`. @example select([sock, 0, { fileno: () => 5 }], [], []) */
+/**
+ * What select/poll/epoll/selectors accept: an fd or an object with `fileno()`.
+ * @example
+ * import { select, socketpair, type FileLike } from 'weft/io';
+ * const [a, b] = socketpair();
+ * const watched: FileLike[] = [a, b.fileno(), { fileno: () => a.fileno() }]; // sockets, fds, anything with fileno()
+ * const [, writable] = select([], watched, [], 0);
+ * console.log(writable.length); // 3
+ * a.close(); b.close();
+ */
 export type FileLike = number | { fileno(): number };
 
 /**
@@ -54,7 +63,13 @@ function fdsForSelect<T extends FileLike>(list: readonly T[]): Int32Array {
  *   a negative fd or timeout.
  * @throws {OSError} EBADF for a closed fd.
  * @example
+ * import { createServer, select, socket } from 'weft/io';
+ * using server = createServer(['127.0.0.1', 0]);
+ * using conn = new socket();
+ * conn.connect(server.getSockName());
  * const [readable, writable] = select([server, conn], [conn], [], 1.0);
+ * console.log(readable.length, writable.length); // 1 1
+ * server.accept()[0].close();
  */
 export function select<R extends FileLike, W extends FileLike, X extends FileLike>(
   rlist: readonly R[],
@@ -75,9 +90,13 @@ export function select<R extends FileLike, W extends FileLike, X extends FileLik
  * on with poll(2). Registration is kept in a map and the `struct pollfd` array
  * is rebuilt only when it changed, as CPython does (`ufd_uptodate`).
  * @example
+ * import { POLLIN, poll, socketpair } from 'weft/io';
+ * const [a, b] = socketpair();
  * const p = poll();
- * p.register(sock, POLLIN);
- * for (const [fd, events] of p.poll(1000)) console.log(fd, events);
+ * p.register(b, POLLIN);
+ * a.sendAll(Buffer.from('x'));
+ * for (const [fd, events] of p.poll(1000)) console.log(fd === b.fileno(), events === POLLIN); // true true
+ * a.close(); b.close();
  */
 export class Poll {
   #fds = new Map<number, number>();
@@ -86,7 +105,13 @@ export class Poll {
 
   /**
    * Watch `fd` for `eventmask` (default POLLIN | POLLPRI | POLLOUT); re-registering modifies.
-   * @example p.register(sock, POLLIN | POLLOUT);
+   * @example
+   * import { POLLIN, POLLOUT, poll, socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * const p = poll();
+   * p.register(a, POLLIN | POLLOUT);
+   * console.log(p.poll(0)[0][1] === POLLOUT); // true
+   * a.close(); b.close();
    */
   register(fd: FileLike, eventmask: number = POLLIN | POLLPRI | POLLOUT): void {
     this.#fds.set(fdOf(fd), eventmask & 0xffff);
@@ -96,7 +121,14 @@ export class Poll {
   /**
    * Change the mask of a registered fd.
    * @throws {FileNotFoundError} the fd is not registered ([Errno 2], as Python).
-   * @example p.modify(sock, POLLOUT);
+   * @example
+   * import { POLLIN, POLLOUT, poll, socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * const p = poll();
+   * p.register(a, POLLIN);
+   * p.modify(a, POLLOUT);
+   * console.log(p.poll(0).length); // 1
+   * a.close(); b.close();
    */
   modify(fd: FileLike, eventmask: number): void {
     const n = fdOf(fd);
@@ -108,7 +140,14 @@ export class Poll {
   /**
    * Stop watching `fd`.
    * @throws {KeyError} the fd is not registered.
-   * @example p.unregister(sock);
+   * @example
+   * import { poll, socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * const p = poll();
+   * p.register(a);
+   * p.unregister(a);
+   * console.log(p.poll(0)); // []
+   * a.close(); b.close();
    */
   unregister(fd: FileLike): void {
     const n = fdOf(fd);
@@ -119,7 +158,14 @@ export class Poll {
   /**
    * Wait up to `timeout` **milliseconds** (null/omitted or negative: forever);
    * returns `[fd, revents]` pairs for the ready fds.
-   * @example const events = p.poll(0);
+   * @example
+   * import { POLLIN, poll, socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * const p = poll();
+   * p.register(b, POLLIN);
+   * const events = p.poll(20); // waits 20 ms: milliseconds, as in Python
+   * console.log(events); // []
+   * a.close(); b.close();
    */
   poll(timeout: number | null = null): [fd: number, events: number][] {
     const t = timeout === null || timeout < 0 ? -1 : Math.ceil(timeout) / 1000;
@@ -149,7 +195,14 @@ export class Poll {
 
 /**
  * Python's `select.poll()`: a new {@link Poll} object.
- * @example const p = poll(); p.register(conn, POLLIN);
+ * @example
+ * import { POLLIN, poll, socketpair } from 'weft/io';
+ * const [conn, peer] = socketpair();
+ * const p = poll();
+ * p.register(conn, POLLIN);
+ * peer.close();
+ * console.log(p.poll(0).length); // 1
+ * conn.close();
  */
 export function poll(): Poll {
   return new Poll();
@@ -170,10 +223,14 @@ const epollFinalizer = new FinalizationRegistry<number>((fd) => {
  * Python's `select.epoll`: an edge- or level-triggered interest list in the
  * kernel (epoll(7)); `poll` returns only the ready fds, without scanning.
  * @example
+ * import { EPOLLIN, epoll, socketpair } from 'weft/io';
+ * const [conn, peer] = socketpair();
  * const ep = new epoll();
  * ep.register(conn, EPOLLIN);
- * for (const [fd, events] of ep.poll(1.0)) console.log(fd, events);
+ * peer.sendAll(Buffer.from('x'));
+ * for (const [fd, events] of ep.poll(1.0)) console.log(fd === conn.fileno(), events === EPOLLIN); // true true
  * ep.close();
+ * conn.close(); peer.close();
  */
 export class epoll {
   #fd: number;
@@ -193,7 +250,12 @@ export class epoll {
 
   /**
    * Python's `select.epoll.fromfd(fd)`: adopt an existing epoll fd.
-   * @example const ep2 = epoll.fromFd(fd);
+   * @example
+   * import { epoll } from 'weft/io';
+   * const ep = new epoll();
+   * const ep2 = epoll.fromFd(ep.fileno()); // the same fd: ep2 now owns it too
+   * console.log(ep2.fileno() === ep.fileno()); // true
+   * ep2.close();
    */
   static fromFd(fd: number): epoll {
     adopting = fd;
@@ -204,17 +266,40 @@ export class epoll {
     }
   }
 
-  /** Whether `close()` was called. @example ep.closed // false */
+  /**
+   * Whether `close()` was called.
+   * @example
+   * import { epoll } from 'weft/io';
+   * const ep = new epoll();
+   * console.log(ep.closed); // false
+   * ep.close();
+   * console.log(ep.closed); // true
+   */
   get closed(): boolean {
     return this.#fd < 0;
   }
 
-  /** The epoll fd. @throws {ValueError} closed. @example ep.fileno() */
+  /**
+   * The epoll fd.
+   * @throws {ValueError} closed.
+   * @example
+   * import { epoll } from 'weft/io';
+   * using ep = new epoll();
+   * console.log(ep.fileno() > 2); // true
+   */
   fileno(): number {
     return this.#live();
   }
 
-  /** Close the epoll fd (idempotent). @example ep.close(); */
+  /**
+   * Close the epoll fd (idempotent).
+   * @example
+   * import { epoll } from 'weft/io';
+   * const ep = new epoll();
+   * ep.close();
+   * ep.close(); // a second close does nothing
+   * console.log(ep.closed); // true
+   */
   close(): void {
     if (this.#fd < 0) return;
     const fd = this.#fd;
@@ -229,9 +314,17 @@ export class epoll {
 
   /**
    * Add `fd` with `eventmask` (default EPOLLIN | EPOLLPRI | EPOLLOUT).
-   * @throws {FileExistsError} already registered. @throws {ValueError} closed epoll.
+   * @throws {FileExistsError} already registered.
+   * @throws {ValueError} closed epoll.
    * @throws {OSError} EPERM for a regular file, EBADF for a closed fd.
-   * @example ep.register(sock, EPOLLIN | EPOLLET);
+   * @example
+   * import { EPOLLET, EPOLLIN, epoll, socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * using ep = new epoll();
+   * ep.register(b, EPOLLIN | EPOLLET);
+   * a.sendAll(Buffer.from('x'));
+   * console.log(ep.poll(0).length); // 1
+   * a.close(); b.close();
    */
   register(fd: FileLike, eventmask: number = EPOLLIN | EPOLLPRI | EPOLLOUT): void {
     ok(io.epollCtl(this.#live(), EPOLL_CTL_ADD, fdOf(fd), eventmask | 0));
@@ -239,8 +332,16 @@ export class epoll {
 
   /**
    * Change a registered fd's mask.
-   * @throws {FileNotFoundError} not registered. @throws {ValueError} closed epoll.
-   * @example ep.modify(sock, EPOLLOUT);
+   * @throws {FileNotFoundError} not registered.
+   * @throws {ValueError} closed epoll.
+   * @example
+   * import { EPOLLIN, EPOLLOUT, epoll, socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * using ep = new epoll();
+   * ep.register(a, EPOLLIN);
+   * ep.modify(a, EPOLLOUT);
+   * console.log(ep.poll(0)[0][1] === EPOLLOUT); // true
+   * a.close(); b.close();
    */
   modify(fd: FileLike, eventmask: number): void {
     ok(io.epollCtl(this.#live(), EPOLL_CTL_MOD, fdOf(fd), eventmask | 0));
@@ -248,8 +349,16 @@ export class epoll {
 
   /**
    * Remove a registered fd.
-   * @throws {FileNotFoundError} not registered. @throws {ValueError} closed epoll.
-   * @example ep.unregister(sock);
+   * @throws {FileNotFoundError} not registered.
+   * @throws {ValueError} closed epoll.
+   * @example
+   * import { epoll, socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * using ep = new epoll();
+   * ep.register(a);
+   * ep.unregister(a);
+   * console.log(ep.poll(0)); // []
+   * a.close(); b.close();
    */
   unregister(fd: FileLike): void {
     ok(io.epollCtl(this.#live(), EPOLL_CTL_DEL, fdOf(fd), 0));
@@ -259,7 +368,14 @@ export class epoll {
    * Wait up to `timeout` seconds (null/-1: forever) for at most `maxevents`
    * events (-1: FD_SETSIZE - 1, as Python); returns `[fd, events]` pairs.
    * @throws {ValueError} closed epoll, or maxevents 0 / below -1.
-   * @example const events = ep.poll(0.5);
+   * @example
+   * import { EPOLLIN, epoll, socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * using ep = new epoll();
+   * ep.register(b, EPOLLIN);
+   * const events = ep.poll(0.05); // waits 50 ms: seconds, unlike Poll.poll
+   * console.log(events); // []
+   * a.close(); b.close();
    */
   poll(timeout: number | null = -1, maxevents = -1): [fd: number, events: number][] {
     const epfd = this.#live();

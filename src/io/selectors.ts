@@ -19,15 +19,42 @@ import { io, ok, type WatchHandle } from './_native.js';
 import { EPOLLIN, EPOLLOUT, FD_SETSIZE, POLLIN, POLLOUT } from './constants.js';
 import { epoll, Poll, type FileLike } from './select.js';
 
-/** The file object is ready to read. @example sel.register(sock, EVENT_READ) */
+/**
+ * The file object is ready to read.
+ * @example
+ * import { DefaultSelector, EVENT_READ, socketpair } from 'weft/io';
+ * const [a, b] = socketpair();
+ * using sel = new DefaultSelector();
+ * sel.register(b, EVENT_READ);
+ * a.sendAll(Buffer.from('x'));
+ * console.log(sel.select(0)[0][1] === EVENT_READ); // true
+ * a.close(); b.close();
+ */
 export const EVENT_READ = 1 << 0;
-/** The file object is ready to write. @example sel.register(sock, EVENT_READ | EVENT_WRITE) */
+/**
+ * The file object is ready to write.
+ * @example
+ * import { DefaultSelector, EVENT_READ, EVENT_WRITE, socketpair } from 'weft/io';
+ * const [a, b] = socketpair();
+ * using sel = new DefaultSelector();
+ * sel.register(a, EVENT_READ | EVENT_WRITE);
+ * console.log(sel.select(0)[0][1] === EVENT_WRITE); // true
+ * a.close(); b.close();
+ */
 export const EVENT_WRITE = 1 << 1;
 
 /**
  * Python's `SelectorKey` named tuple: the registered file object, its fd, the
  * events watched and the caller's `data` (e.g. a callback).
- * @example for (const [key, mask] of sel.select()) (key.data as Handler)(key.fileobj, mask);
+ * @example
+ * import { DefaultSelector, EVENT_READ, socketpair, type FileLike } from 'weft/io';
+ * type Handler = (fileobj: FileLike, mask: number) => void;
+ * const [a, b] = socketpair();
+ * using sel = new DefaultSelector<Handler>();
+ * sel.register(b, EVENT_READ, () => console.log('readable')); // readable
+ * a.sendAll(Buffer.from('x'));
+ * for (const [key, mask] of sel.select()) key.data(key.fileobj, mask);
+ * a.close(); b.close();
  */
 export class SelectorKey<D = unknown> {
   constructor(
@@ -66,7 +93,15 @@ function fileobjToFd(fileobj: FileLike): number {
 /**
  * Python's `_SelectorMapping`: a read-only view from file objects (or fds) to keys;
  * iterating yields fds.
- * @example for (const key of sel.getMap()!.values()) console.log(key.fd);
+ * @example
+ * import { DefaultSelector, EVENT_READ, socketpair } from 'weft/io';
+ * const [a, b] = socketpair();
+ * using sel = new DefaultSelector();
+ * sel.register(a, EVENT_READ);
+ * sel.register(b, EVENT_READ);
+ * const map = sel.getMap()!;
+ * console.log(map.size, map.has(a), [...map.values()].map((key) => key.fd === b.fileno())); // 2 true [ false, true ]
+ * a.close(); b.close();
  */
 export class SelectorMapping<D = unknown> {
   constructor(
@@ -99,13 +134,30 @@ export class SelectorMapping<D = unknown> {
   }
 }
 
-/** A selector's event list: each ready key with the events ready on it. @example const ready: Ready<string> = sel.select(0); */
+/**
+ * A selector's event list: each ready key with the events ready on it.
+ * @example
+ * import { DefaultSelector, EVENT_READ, socketpair, type Ready } from 'weft/io';
+ * const [a, b] = socketpair();
+ * using sel = new DefaultSelector<string>();
+ * sel.register(b, EVENT_READ, 'b');
+ * a.sendAll(Buffer.from('x'));
+ * const ready: Ready<string> = sel.select(0);
+ * console.log(ready.map(([key, events]) => [key.data, events])); // [ [ 'b', 1 ] ]
+ * a.close(); b.close();
+ */
 export type Ready<D> = [key: SelectorKey<D>, events: number][];
 
 /**
  * Python's `selectors.BaseSelector`: the interface of every selector.
  * @example
+ * import { DefaultSelector, EVENT_READ, socketpair, type BaseSelector } from 'weft/io';
+ * const [a, b] = socketpair();
  * const sel: BaseSelector = new DefaultSelector();
+ * sel.register(a, EVENT_READ);
+ * console.log(sel.getKey(a).events); // 1
+ * sel.close();
+ * a.close(); b.close();
  */
 export abstract class BaseSelector<D = unknown> {
   /**
@@ -318,7 +370,14 @@ abstract class BaseSelectorImpl<D> extends BaseSelector<D> {
 
 /**
  * Python's `selectors.SelectSelector`, on select(2). Limited to fds below 1024.
- * @example const sel = new SelectSelector(); sel.register(sock, EVENT_READ);
+ * @example
+ * import { EVENT_READ, SelectSelector, socketpair } from 'weft/io';
+ * const [a, b] = socketpair();
+ * using sel = new SelectSelector();
+ * sel.register(b, EVENT_READ);
+ * a.sendAll(Buffer.from('x'));
+ * console.log(sel.select(0).length); // 1
+ * a.close(); b.close();
  */
 export class SelectSelector<D = unknown> extends BaseSelectorImpl<D> {
   #readers = new Set<number>();
@@ -344,7 +403,14 @@ export class SelectSelector<D = unknown> extends BaseSelectorImpl<D> {
 
   /**
    * @throws {ValueError} an fd >= 1024 ('filedescriptor out of range in select()').
-   * @example for (const [key, events] of sel.select(1)) console.log(key.fd, events);
+   * @example
+   * import { EVENT_READ, SelectSelector, socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * using sel = new SelectSelector();
+   * sel.register(b, EVENT_READ);
+   * a.sendAll(Buffer.from('x'));
+   * for (const [key, events] of sel.select(1)) console.log(key.fd === b.fileno(), events); // true 1
+   * a.close(); b.close();
    */
   override select(timeout: number | null = null): Ready<D> {
     const t = timeout === null ? -1 : Math.max(timeout, 0);
@@ -443,7 +509,14 @@ abstract class PollLikeSelector<D> extends BaseSelectorImpl<D> {
 
 /**
  * Python's `selectors.PollSelector`, on poll(2).
- * @example const sel = new PollSelector(); sel.register(sock, EVENT_READ, onRead);
+ * @example
+ * import { EVENT_READ, PollSelector, socketpair } from 'weft/io';
+ * const [a, b] = socketpair();
+ * using sel = new PollSelector<() => void>();
+ * sel.register(b, EVENT_READ, () => console.log(String(b.recv(10)))); // hi
+ * a.sendAll(Buffer.from('hi'));
+ * for (const [key] of sel.select(1)) key.data();
+ * a.close(); b.close();
  */
 export class PollSelector<D = unknown> extends PollLikeSelector<D> {
   protected override readonly selector = new Poll();
@@ -454,7 +527,15 @@ export class PollSelector<D = unknown> extends PollLikeSelector<D> {
     super(null);
   }
 
-  /** @example for (const [key, events] of sel.select(0)) console.log(key.fd, events); */
+  /**
+   * @example
+   * import { EVENT_WRITE, PollSelector, socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * using sel = new PollSelector();
+   * sel.register(a, EVENT_WRITE);
+   * for (const [key, events] of sel.select(0)) console.log(key.fd === a.fileno(), events); // true 2
+   * a.close(); b.close();
+   */
   override select(timeout: number | null = null): Ready<D> {
     const ms = timeout === null ? null : timeout <= 0 ? 0 : Math.ceil(timeout * 1e3);
     const ready: Ready<D> = [];
@@ -466,7 +547,14 @@ export class PollSelector<D = unknown> extends PollLikeSelector<D> {
 /**
  * Python's `selectors.EpollSelector`, on epoll(7): the wait costs the same
  * whatever the number of idle connections.
- * @example const sel = new EpollSelector(); sel.register(sock, EVENT_READ, onRead);
+ * @example
+ * import { EVENT_READ, EpollSelector, socketpair } from 'weft/io';
+ * const [a, b] = socketpair();
+ * using sel = new EpollSelector<() => void>();
+ * sel.register(b, EVENT_READ, () => console.log(String(b.recv(10)))); // hi
+ * a.sendAll(Buffer.from('hi'));
+ * for (const [key] of sel.select(1)) key.data();
+ * a.close(); b.close();
  */
 export class EpollSelector<D = unknown> extends PollLikeSelector<D> {
   protected override readonly selector: epoll;
@@ -480,12 +568,28 @@ export class EpollSelector<D = unknown> extends PollLikeSelector<D> {
     this.selector = poller;
   }
 
-  /** The epoll fd. @example sel.fileno() */
+  /**
+   * The epoll fd.
+   * @example
+   * import { EpollSelector } from 'weft/io';
+   * using sel = new EpollSelector();
+   * const epfd = sel.fileno();
+   * console.log(epfd > 2); // true
+   */
   fileno(): number {
     return this.selector.fileno();
   }
 
-  /** @example for (const [key, events] of sel.select()) (key.data as Handler)(key.fileobj, events); */
+  /**
+   * @example
+   * import { EVENT_READ, EpollSelector, socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * using sel = new EpollSelector();
+   * sel.register(b, EVENT_READ);
+   * a.sendAll(Buffer.from('x'));
+   * console.log(sel.select().map(([key, events]) => [key.fileobj === b, events])); // [ [ true, 1 ] ]
+   * a.close(); b.close();
+   */
   override select(timeout: number | null = null): Ready<D> {
     const t = timeout === null ? -1 : Math.max(timeout, 0);
     // Python asks for max(len(fd_to_key), 1) events; weft reuses one array for them.
@@ -521,8 +625,13 @@ const Best: typeof EpollSelector = (() => {
  * Python's `selectors.DefaultSelector`: the most efficient selector available
  * (EpollSelector on Linux).
  * @example
- * const sel = new DefaultSelector<(sock: socket, mask: number) => void>();
+ * import { DefaultSelector, EVENT_READ, createServer, socket } from 'weft/io';
+ * using server = createServer(['127.0.0.1', 0]);
+ * using sel = new DefaultSelector<(sock: socket, mask: number) => void>();
+ * const accept = (sock: socket) => { const [conn] = sock.accept(); console.log('accepted'); conn.close(); }; // accepted
  * sel.register(server, EVENT_READ, accept);
+ * using client = new socket();
+ * client.connect(server.getSockName());
  * for (const [key, mask] of sel.select()) key.data(key.fileobj as socket, mask);
  */
 export class DefaultSelector<D = unknown> extends Best<D> {}

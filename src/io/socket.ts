@@ -23,7 +23,12 @@ import {
  * A socket address as Python spells it: `[host, port]` for IPv4,
  * `[host, port, flowinfo?, scopeId?]` for IPv6, a path for AF_UNIX (a Buffer
  * starting with a NUL byte for Linux's abstract namespace).
- * @example const addr: Address = ['127.0.0.1', 10000];
+ * @example
+ * import { socket, type Address } from 'weft/io';
+ * const addr: Address = ['127.0.0.1', 0];
+ * using sock = new socket();
+ * sock.bind(addr);
+ * console.log(sock.getSockName()[0]); // 127.0.0.1
  */
 export type Address =
   | readonly [host: string, port: number]
@@ -31,7 +36,15 @@ export type Address =
   | string
   | Buffer;
 
-/** Bytes accepted by `send` and friends (a Buffer or any Uint8Array). @example sock.send(Buffer.from('hi')) */
+/**
+ * Bytes accepted by `send` and friends (a Buffer or any Uint8Array).
+ * @example
+ * import { socketpair, type BytesLike } from 'weft/io';
+ * const [a, b] = socketpair();
+ * const data: BytesLike = new TextEncoder().encode('hi'); // any Uint8Array, not only a Buffer
+ * console.log(a.send(data)); // 2
+ * a.close(); b.close();
+ */
 export type BytesLike = Uint8Array;
 
 /** Closes the fd of a socket that was garbage-collected without `close()`. */
@@ -99,10 +112,12 @@ function pyRepr(address: unknown): string {
  * Python's `socket.socket`: a BSD socket. Calls block the calling thread unless
  * the socket is non-blocking or has a timeout.
  * @example
+ * import { AF_INET, SOCK_STREAM, socket } from 'weft/io';
  * const srv = new socket(AF_INET, SOCK_STREAM);
  * srv.bind(['127.0.0.1', 0]);
  * srv.listen(5);
- * console.log(srv.getSockName()); // [ '127.0.0.1', 41234 ]
+ * const [host, port] = srv.getSockName() as [string, number];
+ * console.log(host, port > 0); // 127.0.0.1 true
  * srv.close();
  */
 export class socket {
@@ -136,14 +151,27 @@ export class socket {
     if (type & SOCK_NONBLOCK) this.setBlocking(false);
   }
 
-  /** The file descriptor, or -1 once closed. @example sel.register(sock.fileno(), EVENT_READ) */
+  /**
+   * The file descriptor, or -1 once closed.
+   * @example
+   * import { socket } from 'weft/io';
+   * const sock = new socket();
+   * console.log(sock.fileno() > 2); // true
+   * sock.close();
+   * console.log(sock.fileno()); // -1
+   */
   fileno(): number {
     return this.#fd;
   }
 
   /**
    * Close the socket; later calls on it raise `OSError` (EBADF). Idempotent.
-   * @example sock.close(); sock.close(); // fine
+   * @example
+   * import { OSError, socket } from 'weft/io';
+   * const sock = new socket();
+   * sock.close();
+   * sock.close(); // fine
+   * try { sock.listen(); } catch (e) { console.log((e as OSError).code); } // EBADF
    */
   close(): void {
     const fd = this.#fd;
@@ -153,14 +181,28 @@ export class socket {
     io.sockClose(fd);
   }
 
-  /** Close on `using` (TypeScript's explicit resource management). @example { using s = new socket(); } */
+  /**
+   * Close on `using` (TypeScript's explicit resource management).
+   * @example
+   * import { socket } from 'weft/io';
+   * const sock = new socket();
+   * {
+   *   using s = sock; // closed when the block ends
+   * }
+   * console.log(sock.fileno()); // -1
+   */
   [Symbol.dispose](): void {
     this.close();
   }
 
   /**
    * Give up ownership of the fd without closing it; the socket acts closed.
-   * @example const fd = sock.detach();
+   * @example
+   * import { AF_INET, SOCK_STREAM, socket } from 'weft/io';
+   * const sock = new socket();
+   * const fd = sock.detach(); // sock acts closed, the fd stays open
+   * console.log(sock.fileno(), fd > 2); // -1 true
+   * new socket(AF_INET, SOCK_STREAM, 0, fd).close(); // adopt it again to close it
    */
   detach(): number {
     const fd = this.#fd;
@@ -171,8 +213,13 @@ export class socket {
 
   /**
    * Bind to a local address (`['', 0]` for any interface and an ephemeral port).
-   * @throws {OSError} EADDRINUSE and friends. @throws {gaierror} unresolvable host.
-   * @example sock.bind(['127.0.0.1', 0]);
+   * @throws {OSError} EADDRINUSE and friends.
+   * @throws {gaierror} unresolvable host.
+   * @example
+   * import { socket } from 'weft/io';
+   * using sock = new socket();
+   * sock.bind(['127.0.0.1', 0]); // port 0: the kernel picks a free one
+   * console.log(sock.getSockName()[0]); // 127.0.0.1
    */
   bind(address: Address): void {
     const [family, host, port, flow, scope] = addressArgs(this.family, address);
@@ -181,7 +228,12 @@ export class socket {
 
   /**
    * Accept connections, with a queue of `backlog` pending ones.
-   * @example sock.listen(100);
+   * @example
+   * import { SOL_SOCKET, SO_ACCEPTCONN, socket } from 'weft/io';
+   * using sock = new socket();
+   * sock.bind(['127.0.0.1', 0]);
+   * sock.listen(100);
+   * console.log(sock.getSockOpt(SOL_SOCKET, SO_ACCEPTCONN)); // 1
    */
   listen(backlog = 128): void {
     ok(io.sockListen(this.#fd, Math.max(0, Math.min(backlog, 0x7fffffff))));
@@ -191,7 +243,14 @@ export class socket {
    * Accept a connection: `[conn, address]`. The new socket is blocking.
    * @throws {BlockingIOError} non-blocking listener with no connection pending.
    * @throws {TimeoutError} the listener's timeout ran out.
-   * @example const [conn, addr] = srv.accept();
+   * @example
+   * import { createServer, socket } from 'weft/io';
+   * using srv = createServer(['127.0.0.1', 0]);
+   * using client = new socket();
+   * client.connect(srv.getSockName());
+   * const [conn, addr] = srv.accept();
+   * console.log(addr[0], conn.getBlocking()); // 127.0.0.1 true
+   * conn.close();
    */
   accept(): [socket, Address] {
     const r = io.sockAccept(this.#fd, this.#timeout);
@@ -202,9 +261,16 @@ export class socket {
 
   /**
    * Connect to a remote address. Blocks until connected (or the timeout runs out).
-   * @throws {ConnectionRefusedError} nobody listens there. @throws {BlockingIOError} non-blocking (EINPROGRESS).
-   * @throws {TimeoutError} the socket's timeout ran out. @throws {gaierror} unresolvable host.
-   * @example sock.connect(['127.0.0.1', 10000]);
+   * @throws {ConnectionRefusedError} nobody listens there.
+   * @throws {BlockingIOError} non-blocking (EINPROGRESS).
+   * @throws {TimeoutError} the socket's timeout ran out.
+   * @throws {gaierror} unresolvable host.
+   * @example
+   * import { createServer, socket } from 'weft/io';
+   * using srv = createServer(['127.0.0.1', 0]);
+   * using sock = new socket();
+   * sock.connect(srv.getSockName());
+   * console.log(sock.getPeerName()[1] === srv.getSockName()[1]); // true
    */
   connect(address: Address): void {
     const [family, host, port, flow, scope] = addressArgs(this.family, address);
@@ -215,7 +281,12 @@ export class socket {
    * Like `connect` but returns the errno instead of raising (0 on success,
    * EINPROGRESS (115) for a non-blocking socket still connecting).
    * @throws {gaierror} unresolvable host (as Python, name errors still raise).
-   * @example if (sock.connectEx(['127.0.0.1', 1]) !== 0) console.log('refused');
+   * @example
+   * import { socket } from 'weft/io';
+   * using closed = new socket();
+   * closed.bind(['127.0.0.1', 0]); // bound, not listening
+   * using sock = new socket();
+   * if (sock.connectEx(closed.getSockName()) !== 0) console.log('refused'); // refused
    */
   connectEx(address: Address): number {
     const [family, host, port, flow, scope] = addressArgs(this.family, address);
@@ -226,9 +297,17 @@ export class socket {
 
   /**
    * Receive at most `bufsize` bytes. An empty Buffer means the peer closed (EOF).
-   * @throws {BlockingIOError} non-blocking and nothing to read. @throws {ConnectionResetError} the peer reset.
+   * @throws {BlockingIOError} non-blocking and nothing to read.
+   * @throws {ConnectionResetError} the peer reset.
    * @throws {TimeoutError} the timeout ran out.
-   * @example const data = conn.recv(1024); if (data.length === 0) conn.close();
+   * @example
+   * import { socketpair } from 'weft/io';
+   * const [conn, peer] = socketpair();
+   * peer.sendAll(Buffer.from('hi'));
+   * peer.close();
+   * console.log(String(conn.recv(1024))); // hi
+   * const data = conn.recv(1024);
+   * if (data.length === 0) conn.close(); // EOF: the peer closed
    */
   recv(bufsize: number, flags = 0): Buffer {
     if (!Number.isInteger(bufsize) || bufsize < 0) throw new ValueError('negative buffersize in recv');
@@ -240,7 +319,14 @@ export class socket {
   /**
    * Receive into `buffer` (at most `nbytes`, default its length); returns the count, 0 at EOF.
    * @throws {BlockingIOError} non-blocking and nothing to read.
-   * @example const n = conn.recvInto(buf);
+   * @example
+   * import { socketpair } from 'weft/io';
+   * const [conn, peer] = socketpair();
+   * peer.sendAll(Buffer.from('hello'));
+   * const buf = Buffer.alloc(16);
+   * const n = conn.recvInto(buf);
+   * console.log(n, String(buf.subarray(0, n))); // 5 hello
+   * conn.close(); peer.close();
    */
   recvInto(buffer: Uint8Array, nbytes = 0, flags = 0): number {
     checkBytes(buffer);
@@ -251,7 +337,14 @@ export class socket {
 
   /**
    * Receive a datagram: `[data, address]`.
-   * @example const [data, addr] = udp.recvFrom(2048);
+   * @example
+   * import { AF_INET, SOCK_DGRAM, socket } from 'weft/io';
+   * using udp = new socket(AF_INET, SOCK_DGRAM);
+   * udp.bind(['127.0.0.1', 0]);
+   * using sender = new socket(AF_INET, SOCK_DGRAM);
+   * sender.sendTo(Buffer.from('ping'), udp.getSockName());
+   * const [data, addr] = udp.recvFrom(2048);
+   * console.log(String(data), addr?.[0]); // ping 127.0.0.1
    */
   recvFrom(bufsize: number, flags = 0): [Buffer, Address | null] {
     if (!Number.isInteger(bufsize) || bufsize < 0) throw new ValueError('negative buffersize in recvfrom');
@@ -264,7 +357,14 @@ export class socket {
 
   /**
    * Receive a datagram into `buffer`: `[nbytes, address]`.
-   * @example const [n, addr] = udp.recvFromInto(buf);
+   * @example
+   * import { AF_INET, SOCK_DGRAM, socket } from 'weft/io';
+   * using udp = new socket(AF_INET, SOCK_DGRAM);
+   * udp.bind(['127.0.0.1', 0]);
+   * udp.sendTo(Buffer.from('ping'), udp.getSockName());
+   * const buf = Buffer.alloc(2048);
+   * const [n, addr] = udp.recvFromInto(buf);
+   * console.log(n, String(buf.subarray(0, n)), addr?.[0]); // 4 ping 127.0.0.1
    */
   recvFromInto(buffer: Uint8Array, nbytes = 0, flags = 0): [number, Address | null] {
     checkBytes(buffer);
@@ -277,7 +377,12 @@ export class socket {
    * Send bytes; returns how many the kernel took (maybe fewer than given).
    * @throws {BrokenPipeError} the peer is gone (weft sends with MSG_NOSIGNAL: no SIGPIPE).
    * @throws {BlockingIOError} non-blocking and the send buffer is full.
-   * @example const n = conn.send(Buffer.from('hello'));
+   * @example
+   * import { socketpair } from 'weft/io';
+   * const [conn, peer] = socketpair();
+   * console.log(conn.send(Buffer.from('hello'))); // 5
+   * console.log(String(peer.recv(5))); // hello
+   * conn.close(); peer.close();
    */
   send(data: BytesLike, flags = 0): number {
     checkBytes(data);
@@ -286,8 +391,17 @@ export class socket {
 
   /**
    * Send all of `data`, waiting as needed (the timeout bounds the whole call).
-   * @throws {BrokenPipeError} the peer is gone. @throws {TimeoutError} the timeout ran out.
-   * @example conn.sendAll(Buffer.alloc(1 << 20));
+   * @throws {BrokenPipeError} the peer is gone.
+   * @throws {TimeoutError} the timeout ran out.
+   * @example
+   * import { socketpair } from 'weft/io';
+   * const [conn, peer] = socketpair();
+   * conn.sendAll(Buffer.alloc(64 * 1024)); // all of it, in as many send(2) calls as it takes
+   * conn.close();
+   * let total = 0;
+   * for (let d = peer.recv(65536); d.length; d = peer.recv(65536)) total += d.length;
+   * console.log(total); // 65536
+   * peer.close();
    */
   sendAll(data: BytesLike, flags = 0): void {
     checkBytes(data);
@@ -296,7 +410,12 @@ export class socket {
 
   /**
    * Send a datagram to `address`.
-   * @example udp.sendTo(Buffer.from('ping'), ['127.0.0.1', 9999]);
+   * @example
+   * import { AF_INET, SOCK_DGRAM, socket } from 'weft/io';
+   * using udp = new socket(AF_INET, SOCK_DGRAM);
+   * udp.bind(['127.0.0.1', 0]);
+   * console.log(udp.sendTo(Buffer.from('ping'), udp.getSockName())); // 4
+   * console.log(String(udp.recv(16))); // ping
    */
   sendTo(data: BytesLike, address: Address, flags = 0): number {
     checkBytes(data);
@@ -306,7 +425,15 @@ export class socket {
 
   /**
    * Shut down one or both halves of the connection (SHUT_RD, SHUT_WR, SHUT_RDWR).
-   * @example sock.shutdown(SHUT_WR); // the peer reads EOF
+   * @example
+   * import { SHUT_WR, socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * a.sendAll(Buffer.from('question'));
+   * a.shutdown(SHUT_WR); // the peer reads EOF; a can still read
+   * console.log(String(b.recv(100)), b.recv(100).length); // question 0
+   * b.sendAll(Buffer.from('answer'));
+   * console.log(String(a.recv(100))); // answer
+   * a.close(); b.close();
    */
   shutdown(how: number): void {
     ok(io.sockShutdown(this.#fd, how));
@@ -314,13 +441,26 @@ export class socket {
 
   /**
    * `true`: blocking (timeout null); `false`: non-blocking (timeout 0).
-   * @example conn.setBlocking(false);
+   * @example
+   * import { BlockingIOError, socketpair } from 'weft/io';
+   * const [conn, peer] = socketpair();
+   * conn.setBlocking(false);
+   * try { conn.recv(10); } catch (e) { console.log(e instanceof BlockingIOError); } // true
+   * conn.close(); peer.close();
    */
   setBlocking(flag: boolean): void {
     this.setTimeout(flag ? null : 0);
   }
 
-  /** Whether the socket waits at all (its timeout is not 0). @example sock.getBlocking() // true */
+  /**
+   * Whether the socket waits at all (its timeout is not 0).
+   * @example
+   * import { socket } from 'weft/io';
+   * using sock = new socket();
+   * console.log(sock.getBlocking()); // true
+   * sock.setTimeout(0);
+   * console.log(sock.getBlocking()); // false
+   */
   getBlocking(): boolean {
     return this.#timeout !== 0;
   }
@@ -328,7 +468,12 @@ export class socket {
   /**
    * Seconds each call may wait (`null`: forever; 0: non-blocking).
    * @throws {ValueError} negative timeout ('Timeout value out of range').
-   * @example sock.setTimeout(2.5);
+   * @example
+   * import { TimeoutError, socketpair } from 'weft/io';
+   * const [conn, peer] = socketpair();
+   * conn.setTimeout(0.05);
+   * try { conn.recv(10); } catch (e) { console.log(e instanceof TimeoutError, (e as Error).message); } // true timed out
+   * conn.close(); peer.close();
    */
   setTimeout(seconds: number | null): void {
     const timeout = checkTimeout(seconds);
@@ -336,19 +481,45 @@ export class socket {
     this.#timeout = timeout;
   }
 
-  /** The timeout in seconds, or `null` when blocking. @example sock.getTimeout() // null */
+  /**
+   * The timeout in seconds, or `null` when blocking.
+   * @example
+   * import { socket } from 'weft/io';
+   * using sock = new socket();
+   * console.log(sock.getTimeout()); // null
+   * sock.setTimeout(2.5);
+   * console.log(sock.getTimeout()); // 2.5
+   */
   getTimeout(): number | null {
     return this.#timeout < 0 ? null : this.#timeout;
   }
 
-  /** The remote address. @throws {OSError} ENOTCONN. @example conn.getPeerName() // ['127.0.0.1', 53422] */
+  /**
+   * The remote address.
+   * @throws {OSError} ENOTCONN.
+   * @example
+   * import { createServer, socket } from 'weft/io';
+   * using srv = createServer(['127.0.0.1', 0]);
+   * using client = new socket();
+   * client.connect(srv.getSockName());
+   * const [conn] = srv.accept();
+   * console.log(conn.getPeerName()[1] === client.getSockName()[1]); // true
+   * conn.close();
+   */
   getPeerName(): Address {
     const r = io.sockName(this.#fd, true);
     if (typeof r === 'number') ok(r);
     return r as Address;
   }
 
-  /** The local address. @example srv.getSockName()[1] // the ephemeral port */
+  /**
+   * The local address.
+   * @example
+   * import { createServer } from 'weft/io';
+   * using srv = createServer(['127.0.0.1', 0]);
+   * const [host, port] = srv.getSockName() as [string, number]; // the ephemeral port the kernel chose
+   * console.log(host, port > 0); // 127.0.0.1 true
+   */
   getSockName(): Address {
     const r = io.sockName(this.#fd, false);
     if (typeof r === 'number') ok(r);
@@ -357,7 +528,11 @@ export class socket {
 
   /**
    * Set an option: an integer (or boolean) value, or raw bytes (e.g. SO_LINGER's struct).
-   * @example sock.setSockOpt(SOL_SOCKET, SO_REUSEADDR, 1);
+   * @example
+   * import { SOL_SOCKET, SO_REUSEADDR, socket } from 'weft/io';
+   * using sock = new socket();
+   * sock.setSockOpt(SOL_SOCKET, SO_REUSEADDR, 1);
+   * console.log(sock.getSockOpt(SOL_SOCKET, SO_REUSEADDR)); // 1
    */
   setSockOpt(level: number, option: number, value: number | boolean | Uint8Array): void {
     const v = typeof value === 'boolean' ? Number(value) : value;
@@ -366,7 +541,12 @@ export class socket {
 
   /**
    * Read an option: an integer, or `buflen` raw bytes when `buflen` is given.
-   * @example sock.getSockOpt(IPPROTO_TCP, TCP_NODELAY) // 1
+   * @example
+   * import { IPPROTO_TCP, SOL_SOCKET, SO_LINGER, TCP_NODELAY, socket } from 'weft/io';
+   * using sock = new socket();
+   * sock.setSockOpt(IPPROTO_TCP, TCP_NODELAY, true);
+   * console.log(sock.getSockOpt(IPPROTO_TCP, TCP_NODELAY)); // 1
+   * console.log(sock.getSockOpt(SOL_SOCKET, SO_LINGER, 8)); // <Buffer 00 00 00 00 00 00 00 00>
    */
   getSockOpt(level: number, option: number): number;
   getSockOpt(level: number, option: number, buflen: number): Buffer;
@@ -376,7 +556,17 @@ export class socket {
     return r;
   }
 
-  /** A duplicate socket on a new fd. @example const twin = sock.dup(); */
+  /**
+   * A duplicate socket on a new fd.
+   * @example
+   * import { socketpair } from 'weft/io';
+   * const [a, b] = socketpair();
+   * const twin = a.dup();
+   * a.close(); // the connection stays open through twin
+   * twin.sendAll(Buffer.from('x'));
+   * console.log(String(b.recv(1))); // x
+   * twin.close(); b.close();
+   */
   dup(): socket {
     return new socket(this.family, this.type, this.proto, ok(io.sockDup(this.#fd)));
   }
@@ -404,7 +594,12 @@ export class socket {
 
 /**
  * Python's `socket.socketpair()`: two connected sockets (AF_UNIX by default).
- * @example const [a, b] = socketpair(); a.sendAll(Buffer.from('x')); b.recv(1);
+ * @example
+ * import { socketpair } from 'weft/io';
+ * const [a, b] = socketpair();
+ * a.sendAll(Buffer.from('x'));
+ * console.log(String(b.recv(1))); // x
+ * a.close(); b.close();
  */
 export function socketpair(family = AF_UNIX, type = SOCK_STREAM, proto = 0): [socket, socket] {
   const r = io.sockPair(family, type & ~SOCK_NONBLOCK, proto);
@@ -418,7 +613,12 @@ export function socketpair(family = AF_UNIX, type = SOCK_STREAM, proto = 0): [so
  * Python's `socket.fromfd(fd, ...)`: a socket on a *duplicate* of `fd` (the
  * caller keeps `fd`). Family, type and protocol are read from the kernel when omitted.
  * @throws {OSError} ENOTSOCK / EBADF.
- * @example const s = fromFd(3);
+ * @example
+ * import { fromFd, socketpair } from 'weft/io';
+ * const [a, b] = socketpair();
+ * const s = fromFd(a.fileno()); // on a duplicate: a stays open
+ * console.log(s.fileno() !== a.fileno(), s.family === a.family); // true true
+ * s.close(); a.close(); b.close();
  */
 export function fromFd(fd: number, family?: number, type?: number, proto?: number): socket {
   const info = io.sockInfo(fd);
@@ -430,8 +630,14 @@ export function fromFd(fd: number, family?: number, type?: number, proto?: numbe
 /**
  * Python's `socket.create_connection(address, timeout, source_address)`: resolve
  * the host, try each address until one connects.
- * @throws {OSError} the last connection error. @throws {gaierror} unresolvable host.
- * @example const s = createConnection(['localhost', 10000], 5);
+ * @throws {OSError} the last connection error.
+ * @throws {gaierror} unresolvable host.
+ * @example
+ * import { createConnection, createServer } from 'weft/io';
+ * using srv = createServer(['127.0.0.1', 0]);
+ * const port = srv.getSockName()[1] as number;
+ * using s = createConnection(['localhost', port], 5); // tries each address of localhost
+ * console.log(s.getPeerName()[1] === port); // true
  */
 export function createConnection(
   address: readonly [host: string, port: number],
@@ -463,7 +669,14 @@ export function createConnection(
   throw last;
 }
 
-/** Options of {@link createServer}, Python's keyword arguments. @example createServer(['::', 0], { family: AF_INET6, dualstackIpv6: true }) */
+/**
+ * Options of {@link createServer}, Python's keyword arguments.
+ * @example
+ * import { AF_INET6, createServer, type CreateServerOptions } from 'weft/io';
+ * const options: CreateServerOptions = { family: AF_INET6, backlog: 16, reusePort: true };
+ * using srv = createServer(['::1', 0], options);
+ * console.log(srv.getSockName()[0]); // ::1
+ */
 export interface CreateServerOptions {
   /** AF_INET (default) or AF_INET6. */
   family?: number;
@@ -478,7 +691,14 @@ export interface CreateServerOptions {
 /**
  * Python's `socket.create_server(address, family, backlog, reuse_port, dualstack_ipv6)`:
  * a listening TCP socket with SO_REUSEADDR set.
- * @example const srv = createServer(['127.0.0.1', 0]); const port = srv.getSockName()[1];
+ * @example
+ * import { createConnection, createServer } from 'weft/io';
+ * using srv = createServer(['127.0.0.1', 0]);
+ * const port = srv.getSockName()[1] as number;
+ * using client = createConnection(['127.0.0.1', port]);
+ * const [conn] = srv.accept();
+ * console.log(conn.getPeerName()[1] === client.getSockName()[1]); // true
+ * conn.close();
  */
 export function createServer(address: Address, options: CreateServerOptions = {}): socket {
   const { family = AF_INET, backlog = 128, reusePort = false, dualstackIpv6 = false } = options;

@@ -54,9 +54,11 @@ interface EndState {
  * One end of a {@link Pipe}: Python's `multiprocessing.connection.Connection`.
  *
  * @example
+ * import { Pipe } from 'weft';
  * const [a, b] = Pipe();
  * a.send({ hello: 'world' });
  * console.log(await b.recv()); // { hello: 'world' }
+ * a.close(); b.close();
  */
 export class Connection {
   readonly #block: SharedBlock;
@@ -298,7 +300,7 @@ function ringAt(block: SharedBlock, index: number): Ring {
  * A connected pair of {@link Connection} ends: Python's `multiprocessing.Pipe`.
  *
  * @example
- * import { Pipe, Process, task, isMainModule } from 'weft';
+ * import { Pipe, Process, task, isMainModule, type Connection } from 'weft';
  * export const child = task(import.meta, async (conn: Connection) => { conn.send('qqqqqq'); conn.close(); });
  * if (isMainModule(import.meta)) {
  *   const [parentConn, childConn] = Pipe();
@@ -332,9 +334,14 @@ export type Waitable = Connection | { readonly exitCode: number | null; join(tim
  * Process that ended. Python's `multiprocessing.connection.wait`.
  *
  * @example
- * for (const ready of await wait([conn1, conn2, proc], 5)) {
- *   if (ready instanceof Connection) console.log(await ready.recv());
+ * import { Connection, Pipe, wait } from 'weft';
+ * const [r1, w1] = Pipe({ duplex: false });
+ * const [r2, w2] = Pipe({ duplex: false });
+ * w2.send('the second is ready');
+ * for (const ready of await wait([r1, r2], 5)) {
+ *   if (ready instanceof Connection) console.log(await ready.recv()); // the second is ready
  * }
+ * for (const conn of [r1, w1, r2, w2]) conn.close();
  */
 export async function wait<T extends Waitable>(objects: readonly T[], timeout: number | null = null): Promise<T[]> {
   const isReady = (o: Waitable) => (o instanceof Connection ? o.readyNow() : o.exitCode !== null);

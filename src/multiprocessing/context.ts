@@ -32,9 +32,16 @@ const startMethods: Record<ContextName, (request: StartRequest) => Popen> = {
  * `ctx.Process`, `ctx.Queue`, `ctx.Pipe`, `ctx.Lock`, `ctx.Value`, …
  *
  * @example
- * const ctx = getContext('thread');
- * const q = new ctx.Queue();
- * const p = new ctx.Process({ target: producer, args: [q] });
+ * import { getContext, isMainModule, task, type Queue } from 'weft';
+ * export const producer = task(import.meta, (q: Queue<string>) => q.put('from a thread'));
+ * if (isMainModule(import.meta)) {
+ *   const ctx = getContext('thread');
+ *   const q = new ctx.Queue<string>();
+ *   const p = new ctx.Process({ target: producer, args: [q] });
+ *   p.start();
+ *   console.log(await q.get()); // from a thread
+ *   await p.join();
+ * }
  */
 export class BaseContext {
   /** The start method's name. */
@@ -99,7 +106,15 @@ const contexts = new Map<ContextName, BaseContext>();
 /**
  * The context for a start method: `'process'` (default) or `'thread'`.
  * @example
- * const { Process, Queue } = getContext('thread');
+ * import { getContext, isMainModule, task } from 'weft';
+ * export const hello = task(import.meta, (who: string) => console.log(`hello from a ${who}`)); // hello from a thread
+ * if (isMainModule(import.meta)) {
+ *   const { Process } = getContext('thread');
+ *   const p = new Process({ target: hello, args: ['thread'] });
+ *   p.start();
+ *   await p.join();
+ *   console.log(p.context); // thread
+ * }
  * @throws {ValueError} for any other name.
  */
 export function getContext(method: ContextName = 'process'): BaseContext {

@@ -39,9 +39,15 @@ export function poolArgs(options: PoolOptions): [Record<string, unknown>] {
  * proxy, as `applyAsync`, `mapAsync` and `starmapAsync` of a {@link PoolProxy}
  * give it. It can be passed to another process like any proxy.
  * @example
- * const r = await pool.applyAsync(square, [7]);
- * console.log(await r.get(5));        // 49
- * console.log(await r.successful());  // true
+ * import { Manager, isMainModule, task } from 'weft';
+ * export const square = task(import.meta, (x: number) => x * x);
+ * if (isMainModule(import.meta)) {
+ *   await using manager = await Manager.start();
+ *   const pool = await manager.Pool({ processes: 1 });
+ *   const r = await pool.applyAsync(square, [7]);
+ *   console.log(await r.get(5)); // 49
+ *   console.log(await r.successful()); // true
+ * }
  * @throws {TimeoutError} from `get` when `timeout` seconds pass first (the call goes on).
  * @throws {ValueError} from `successful` before the result is ready.
  */
@@ -74,8 +80,13 @@ export class AsyncResultProxy<T = unknown> extends BaseProxy {
  * class name. The pool is terminated when its last proxy is released and when
  * the manager shuts down.
  * @example
- * const pool = await manager.Pool({ processes: 2 });
- * console.log(await pool.map(square, [1, 2, 3])); // [1, 4, 9]
+ * import { Manager, isMainModule, task } from 'weft';
+ * export const square = task(import.meta, (x: number) => x * x);
+ * if (isMainModule(import.meta)) {
+ *   await using manager = await Manager.start();
+ *   const pool = await manager.Pool({ processes: 2 });
+ *   console.log(await pool.map(square, [1, 2, 3])); // [ 1, 4, 9 ]
+ * }
  * @throws {TypeError} from every submitting method when `fn` was not declared with `task()` (nothing is sent).
  * @throws {ValueError} from submitting methods once the pool is closed or terminated, and from `join` while it runs.
  */

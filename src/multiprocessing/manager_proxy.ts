@@ -346,6 +346,8 @@ registerType(PROXY_TYPE, (state) => rebuild(checkProxyState(state), null));
  * on one manager server; its methods are async calls to that server. Pass it
  * to a child as an argument, or store it inside another shared object.
  * @example
+ * import { Manager } from 'weft';
+ * await using manager = await Manager.start();
  * const d = await manager.dict();
  * console.log(String(d)); // <DictProxy object, typeid 'dict', id 1>
  */
@@ -383,7 +385,11 @@ export class BaseProxy implements Shareable {
   /**
    * Calls an exposed method by name — Python's `BaseProxy._callmethod`.
    * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const d = await manager.dict();
    * await d.callMethod('set', ['k', 1]);
+   * console.log(await d.get('k')); // 1
    * @throws {RemoteError} for an error class this process does not know; known classes (KeyError, IndexError…) are rethrown as themselves.
    * @throws {EOFError} when the server goes away while the call is pending.
    */
@@ -406,10 +412,12 @@ export class BaseProxy implements Shareable {
  * numbers, booleans, bigints, null). `for await (const key of d)` iterates a
  * snapshot of the keys.
  * @example
- * const d = await manager.dict<number, number>();
- * await d.set(process.pid, process.pid);
- * await d.incr('hits');                     // atomic on the server
- * console.log(await d.toObject());
+ * import { Manager } from 'weft';
+ * await using manager = await Manager.start();
+ * const d = await manager.dict<string, number>();
+ * await d.set('pid', process.pid);
+ * await d.incr('hits'); // atomic on the server
+ * console.log(await d.get('hits'), await d.len()); // 1 2
  * @throws {KeyError} from `getItem`, `delete`, `pop` (no default) and `popitem` on a missing key or empty dict.
  * @throws {TypeError} for a key that is not a string, number, boolean, bigint or null.
  */
@@ -501,10 +509,12 @@ export class DictProxy<K extends Key = Key, V = unknown> extends BaseProxy imple
  * A shared list: Python's `ListProxy`; negative indices count from the end.
  * `for await (const x of l)` iterates a snapshot.
  * @example
+ * import { Manager } from 'weft';
+ * await using manager = await Manager.start();
  * const l = await manager.list<number>();
- * await l.append(process.pid);
- * await l.appendMany([1, 2, 3]);            // one atomic call
- * console.log(await l.toArray());
+ * await l.append(0);
+ * await l.appendMany([1, 2, 3]); // one atomic call
+ * console.log(await l.toArray()); // [ 0, 1, 2, 3 ]
  * @throws {IndexError} from `get`, `set`, `pop` with an index out of range.
  * @throws {ValueError} from `remove` and `index` when the value is absent.
  */
@@ -585,6 +595,8 @@ export class ListProxy<T = unknown> extends BaseProxy implements AsyncIterable<T
 /**
  * Python's `Namespace` proxy: named attributes (`ns.x` becomes `await ns.get('x')`).
  * @example
+ * import { Manager } from 'weft';
+ * await using manager = await Manager.start();
  * const ns = await manager.Namespace({ x: 1 });
  * await ns.set('y', 2);
  * console.log(await ns.toObject()); // { x: 1, y: 2 }
@@ -621,9 +633,11 @@ export class NamespaceProxy extends BaseProxy {
 /**
  * Python's `Manager().Value(typecode, value)`: `value` becomes `get()`/`set()`.
  * @example
+ * import { Manager } from 'weft';
+ * await using manager = await Manager.start();
  * const v = await manager.Value('i', 0);
- * await v.incr();                  // atomic
- * console.log(await v.get());      // 1
+ * await v.incr(); // atomic
+ * console.log(await v.get()); // 1
  * @throws {TypeError|RangeError} from `set` when the value does not fit the typecode.
  */
 export class ValueProxy<T = number> extends BaseProxy {
@@ -644,9 +658,11 @@ export class ValueProxy<T = number> extends BaseProxy {
 /**
  * Python's `Manager().Array(typecode, sequence)`: a fixed-length typed list.
  * @example
+ * import { Manager } from 'weft';
+ * await using manager = await Manager.start();
  * const a = await manager.Array('i', [1, 2, 3]);
  * await a.set(0, 10);
- * console.log(await a.toArray()); // [10, 2, 3]
+ * console.log(await a.toArray()); // [ 10, 2, 3 ]
  * @throws {IndexError} for an index out of range.
  */
 export class ArrayProxy extends BaseProxy implements AsyncIterable<number> {
@@ -683,9 +699,11 @@ export interface WaitOptions {
  * A queue living in the manager (Python's `Manager().Queue()`), usable from any
  * process that holds the proxy, remote ones included.
  * @example
+ * import { Manager } from 'weft';
+ * await using manager = await Manager.start();
  * const q = await manager.Queue<string>();
  * await q.put('hahaha123');
- * console.log(await q.get({ timeout: 1 }));
+ * console.log(await q.get({ timeout: 1 })); // hahaha123
  * @throws {Empty} from `get` when nothing arrives in time (or at once with `block: false`).
  * @throws {Full} from `put` on a full bounded queue.
  */
@@ -720,8 +738,13 @@ export class QueueProxy<T = unknown> extends BaseProxy implements AsyncIterable<
 /**
  * Python's `Manager().JoinableQueue()`.
  * @example
+ * import { Manager } from 'weft';
+ * await using manager = await Manager.start();
  * const q = await manager.JoinableQueue<number>();
- * await q.put(1); await q.get(); await q.taskDone(); await q.join();
+ * await q.put(1);
+ * console.log(await q.get()); // 1
+ * await q.taskDone();
+ * await q.join(); // every item put was marked done
  * @throws {ValueError} from `taskDone` called more times than items were put.
  */
 export class JoinableQueueProxy<T = unknown> extends QueueProxy<T> {
@@ -737,8 +760,12 @@ export class JoinableQueueProxy<T = unknown> extends QueueProxy<T> {
  * `Lock` / `RLock` living in the manager. The owner is the calling process
  * (its connection); if it dies holding the lock, the lock is released.
  * @example
+ * import { Manager } from 'weft';
+ * await using manager = await Manager.start();
+ * const d = await manager.dict<string, number>();
  * const lock = await manager.Lock();
  * await lock.withLock(async () => { await d.set('k', (await d.get('k', 0)) + 1); });
+ * console.log(await d.get('k'), await lock.locked()); // 1 false
  * @throws {RuntimeError} from `release` of a lock that is not held (by this process, for an RLock).
  */
 export class LockProxy extends BaseProxy {
@@ -766,8 +793,11 @@ export class LockProxy extends BaseProxy {
 /**
  * `Semaphore` / `BoundedSemaphore` living in the manager.
  * @example
+ * import { Manager } from 'weft';
+ * await using manager = await Manager.start();
  * const sem = await manager.Semaphore(2);
  * if (await sem.acquire({ timeout: 1 })) await sem.release();
+ * console.log(await sem.getValue()); // 2
  * @throws {ValueError} from `release` of a bounded semaphore above its initial value.
  */
 export class SemaphoreProxy extends BaseProxy {
@@ -785,6 +815,8 @@ export class SemaphoreProxy extends BaseProxy {
 /**
  * `Event` living in the manager.
  * @example
+ * import { Manager } from 'weft';
+ * await using manager = await Manager.start();
  * const ev = await manager.Event();
  * await ev.set();
  * console.log(await ev.wait(1)); // true
@@ -808,8 +840,14 @@ export class EventProxy extends BaseProxy {
 /**
  * `Condition` living in the manager (its lock is an RLock owned by the calling process).
  * @example
+ * import { Manager } from 'weft';
+ * await using manager = await Manager.start();
  * const cond = await manager.Condition();
- * await cond.acquire(); await cond.notifyAll(); await cond.release();
+ * await cond.acquire();
+ * await cond.notifyAll(); // only while holding the lock
+ * await cond.release();
+ * console.log(await cond.acquire({ block: false })); // true
+ * await cond.release();
  * @throws {RuntimeError} from `wait`, `notify`, `notifyAll` without holding the lock.
  */
 export class ConditionProxy extends LockProxy {
@@ -828,8 +866,17 @@ export class ConditionProxy extends LockProxy {
 /**
  * `Barrier` living in the manager.
  * @example
- * const barrier = await manager.Barrier(2);
- * const index = await barrier.wait(5); // in each of two processes
+ * import { Manager, Process, isMainModule, task, type BarrierProxy } from 'weft';
+ * export const party = task(import.meta, (barrier: BarrierProxy) => barrier.wait(5));
+ * if (isMainModule(import.meta)) {
+ *   await using manager = await Manager.start();
+ *   const barrier = await manager.Barrier(2);
+ *   const p = new Process({ target: party, args: [barrier] });
+ *   p.start();
+ *   const index = await barrier.wait(5); // here and in the child
+ *   console.log(index === 0 || index === 1); // true
+ *   await p.join();
+ * }
  * @throws {BrokenBarrierError} from `wait` when the barrier is aborted, reset or times out.
  */
 export class BarrierProxy extends BaseProxy {
@@ -864,8 +911,15 @@ export type Remote<T> = {
  * The proxy of a type registered with `Manager.register`: Python's
  * `AutoProxy`. Each exposed method is there as an async method.
  * @example
- * const counter = await manager.create<Counter>('Counter', 5);
- * await counter.add(2);
+ * import { Manager, isMainModule, task } from 'weft';
+ * class Counter { n = 0; add(k: number) { return (this.n += k); } }
+ * export const makeCounter = task(import.meta, (start: number) => Object.assign(new Counter(), { n: start }));
+ * Manager.register('Counter', makeCounter);
+ * if (isMainModule(import.meta)) {
+ *   await using manager = await Manager.start();
+ *   const counter = await manager.create<Counter>('Counter', 5);
+ *   console.log(await counter.add(2)); // 7
+ * }
  */
 export class AutoProxy extends BaseProxy {
   constructor(state: ProxyState) {

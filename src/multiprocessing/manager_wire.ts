@@ -24,7 +24,10 @@ import { lazy } from '../lazy.js';
 /**
  * Python's `multiprocessing.AuthenticationError`: the other side does not hold the same authkey.
  * @example
- * try { await Manager.connect({ host, port, authkey: 'guess' }); } catch (e) { if (e instanceof AuthenticationError) console.log('refused'); }
+ * import { AuthenticationError, Manager } from 'weft';
+ * await using manager = await Manager.start();
+ * const { port } = await manager.serve({ port: 0, authkey: 'secret' });
+ * try { await Manager.connect({ host: '127.0.0.1', port, authkey: 'guess' }); } catch (e) { if (e instanceof AuthenticationError) console.log('refused'); } // refused
  */
 export class AuthenticationError extends Error {
   override name = 'AuthenticationError';
@@ -34,7 +37,16 @@ export class AuthenticationError extends Error {
  * Python's `multiprocessing.managers.RemoteError`: the server raised an error
  * of a class this process does not know; `remoteStack` holds its stack text.
  * @example
- * try { await counter.callMethod('explode'); } catch (e) { if (e instanceof RemoteError) console.log(e.remoteName, e.remoteStack); }
+ * import { Manager, RemoteError, isMainModule, task } from 'weft';
+ * class Boom extends Error { override name = 'Boom'; }
+ * class Bomb { explode() { throw new Boom('bang'); } }
+ * export const makeBomb = task(import.meta, () => new Bomb());
+ * Manager.register('Bomb', makeBomb);
+ * if (isMainModule(import.meta)) {
+ *   await using manager = await Manager.start();
+ *   const bomb = await manager.create<Bomb>('Bomb');
+ *   try { await bomb.explode(); } catch (e) { if (e instanceof RemoteError) console.log(e.remoteName, e.message); } // Boom Boom: bang
+ * }
  */
 export class RemoteError extends Error {
   override name = 'RemoteError';
@@ -52,7 +64,10 @@ export class RemoteError extends Error {
 /**
  * Python's `IndexError`: a list index out of range.
  * @example
- * try { await l.get(99); } catch (e) { if (e instanceof IndexError) console.log(e.message); }
+ * import { IndexError, Manager } from 'weft';
+ * await using manager = await Manager.start();
+ * const l = await manager.list([1, 2]);
+ * try { await l.get(99); } catch (e) { if (e instanceof IndexError) console.log(e.message); } // get(): list index out of range
  */
 export class IndexError extends Error {
   override name = 'IndexError';

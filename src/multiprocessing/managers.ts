@@ -144,15 +144,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * `Queue()`, `Lock()` …, pass their proxies to children.
  *
  * @example
- * import { Manager, Process, task, isMainModule } from 'weft';
- * export const work = task(import.meta, async (d: DictProxy<number, number>) => { await d.set(process.pid, process.pid); });
+ * import { Manager, Process, task, isMainModule, type DictProxy } from 'weft';
+ * export const work = task(import.meta, async (d: DictProxy<string, number>) => { await d.set('child', process.pid); });
  * if (isMainModule(import.meta)) {
  *   await using manager = await Manager.start();
- *   const d = await manager.dict<number, number>();
+ *   const d = await manager.dict<string, number>();
  *   const p = new Process({ target: work, args: [d] });
  *   p.start();
  *   await p.join();
- *   console.log(await d.toObject());
+ *   console.log((await d.get('child')) === p.pid); // true
  * }
  */
 export class Manager implements AsyncDisposable {
@@ -175,9 +175,15 @@ export class Manager implements AsyncDisposable {
    * `factory` (declared with `task(import.meta, fn)`, so the server can import it)
    * makes the object from `create()`'s arguments. Register before `start()`.
    * @example
+   * import { Manager, isMainModule, task } from 'weft';
    * class Counter { n = 0; add(k: number) { return (this.n += k); } }
    * export const makeCounter = task(import.meta, (start: number) => Object.assign(new Counter(), { n: start }));
-   * Manager.register('Counter', makeCounter, { exposed: ['add'] });
+   * Manager.register('Counter', makeCounter, { exposed: ['add'] }); // at the top level: the server imports this module
+   * if (isMainModule(import.meta)) {
+   *   await using manager = await Manager.start();
+   *   const counter = await manager.create<Counter>('Counter', 5);
+   *   console.log(await counter.add(2)); // 7
+   * }
    * @throws {TypeError} when `factory` was not declared with `task()`, or `typeid` is a built-in type.
    */
   static register(typeid: string, factory: TaskFunction, options: RegisterOptions = {}): void {
@@ -190,7 +196,9 @@ export class Manager implements AsyncDisposable {
   /**
    * Starts a server process and connects to it.
    * @example
-   * await using manager = await Manager.start();
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start(); // shut down when the scope ends
+   * console.log(typeof manager.pid); // number
    * @throws {Error} when the server process exits before it is ready or does not come up in `startTimeout` seconds.
    */
   static async start(options: ManagerStartOptions = {}): Promise<Manager> {
@@ -241,8 +249,12 @@ export class Manager implements AsyncDisposable {
    * Connects to a manager another process published with {@link Manager.serve}
    * (Python's `BaseManager(address, authkey).connect()`).
    * @example
-   * const remote = await Manager.connect({ host: '127.0.0.1', port, authkey: 'secret' });
+   * import { Manager, type DictProxy } from 'weft';
+   * await using manager = await Manager.start();
+   * const { port } = await manager.serve({ port: 0, authkey: 'secret', exposed: { shared: await manager.dict({ hits: 1 }) } });
+   * await using remote = await Manager.connect({ host: '127.0.0.1', port, authkey: 'secret' });
    * const d = await remote.get<DictProxy>('shared');
+   * console.log(await d.get('hits')); // 1
    * @throws {AuthenticationError} when the authkeys differ.
    * @throws {ConnectionRefusedError} when nothing listens there.
    */
@@ -266,79 +278,195 @@ export class Manager implements AsyncDisposable {
   /**
    * Makes an object of a registered (or built-in) type on the server.
    * @example
-   * const counter = await manager.create<Counter>('Counter', 5);
+   * import { Manager, isMainModule, task } from 'weft';
+   * class Counter { n = 0; add(k: number) { return (this.n += k); } }
+   * export const makeCounter = task(import.meta, (start: number) => Object.assign(new Counter(), { n: start }));
+   * Manager.register('Counter', makeCounter);
+   * if (isMainModule(import.meta)) {
+   *   await using manager = await Manager.start();
+   *   const counter = await manager.create<Counter>('Counter', 5);
+   *   console.log(String(counter)); // <AutoProxy object, typeid 'Counter', id 1>
+   * }
    * @throws {TypeError} when the server knows no such type.
    */
   create<T = unknown>(typeid: string, ...args: unknown[]): Promise<AutoProxy & Remote<T>> {
     return this.#call('create', [typeid, args]) as Promise<AutoProxy & Remote<T>>;
   }
 
-  /** A shared dict, filled from an object, a Map or pairs. @example const d = await manager.dict({ a: 1 }); */
+  /**
+   * A shared dict, filled from an object, a Map or pairs.
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const d = await manager.dict({ a: 1 });
+   * console.log(await d.toObject()); // { a: 1 }
+   */
   dict<K extends Key = Key, V = unknown>(init?: Record<string, V> | Map<K, V> | [K, V][]): Promise<DictProxy<K, V>> {
     return this.#call('create', ['dict', [init]]) as Promise<DictProxy<K, V>>;
   }
 
-  /** A shared list. @example const l = await manager.list([1, 2]); */
+  /**
+   * A shared list.
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const l = await manager.list([1, 2]);
+   * await l.append(3);
+   * console.log(await l.toArray()); // [ 1, 2, 3 ]
+   */
   list<T = unknown>(init?: T[]): Promise<ListProxy<T>> {
     return this.#call('create', ['list', [init]]) as Promise<ListProxy<T>>;
   }
 
-  /** A shared namespace. @example const ns = await manager.Namespace({ x: 1 }); */
+  /**
+   * A shared namespace.
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const ns = await manager.Namespace({ x: 1 });
+   * console.log(await ns.get('x')); // 1
+   */
   Namespace(init?: Record<string, unknown>): Promise<NamespaceProxy> {
     return this.#call('create', ['Namespace', [init]]) as Promise<NamespaceProxy>;
   }
 
-  /** A shared value with a typecode (`'i'`, `'d'`…). @example const v = await manager.Value('i', 0); @throws {TypeError} when the value does not fit. */
+  /**
+   * A shared value with a typecode (`'i'`, `'d'`…).
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const v = await manager.Value('i', 0);
+   * await v.set(5);
+   * console.log(await v.get()); // 5
+   * @throws {TypeError} when the value does not fit.
+   */
   Value<T = number>(typecode: string, value: T): Promise<ValueProxy<T>> {
     return this.#call('create', ['Value', [typecode, value]]) as Promise<ValueProxy<T>>;
   }
 
-  /** A shared fixed-length array. @example const a = await manager.Array('d', 4); */
+  /**
+   * A shared fixed-length array.
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const a = await manager.Array('d', 4);
+   * console.log(await a.toArray()); // [ 0, 0, 0, 0 ]
+   */
   Array(typecode: string, lengthOrValues: number | number[]): Promise<ArrayProxy> {
     return this.#call('create', ['Array', [typecode, lengthOrValues]]) as Promise<ArrayProxy>;
   }
 
-  /** A queue on the server (0: unbounded). @example const q = await manager.Queue(); */
+  /**
+   * A queue on the server (0: unbounded).
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const q = await manager.Queue();
+   * await q.put('x');
+   * console.log(await q.get()); // x
+   */
   Queue<T = unknown>(maxsize = 0): Promise<QueueProxy<T>> {
     return this.#call('create', ['Queue', [maxsize]]) as Promise<QueueProxy<T>>;
   }
 
-  /** @example const q = await manager.JoinableQueue(); */
+  /**
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const q = await manager.JoinableQueue();
+   * await q.put('job');
+   * await q.get();
+   * await q.taskDone();
+   * await q.join();
+   * console.log(await q.empty()); // true
+   */
   JoinableQueue<T = unknown>(maxsize = 0): Promise<JoinableQueueProxy<T>> {
     return this.#call('create', ['JoinableQueue', [maxsize]]) as Promise<JoinableQueueProxy<T>>;
   }
 
-  /** @example const lock = await manager.Lock(); */
+  /**
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const lock = await manager.Lock();
+   * console.log(await lock.acquire(), await lock.locked()); // true true
+   * await lock.release();
+   */
   Lock(): Promise<LockProxy> {
     return this.#call('create', ['Lock', []]) as Promise<LockProxy>;
   }
 
-  /** @example const rlock = await manager.RLock(); */
+  /**
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const rlock = await manager.RLock();
+   * console.log(await rlock.acquire(), await rlock.acquire()); // true true
+   * await rlock.release();
+   * await rlock.release();
+   */
   RLock(): Promise<LockProxy> {
     return this.#call('create', ['RLock', []]) as Promise<LockProxy>;
   }
 
-  /** @example const sem = await manager.Semaphore(3); @throws {ValueError} for a negative value. */
+  /**
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const sem = await manager.Semaphore(3);
+   * await sem.acquire();
+   * console.log(await sem.getValue()); // 2
+   * @throws {ValueError} for a negative value.
+   */
   Semaphore(value = 1): Promise<SemaphoreProxy> {
     return this.#call('create', ['Semaphore', [value]]) as Promise<SemaphoreProxy>;
   }
 
-  /** @example const sem = await manager.BoundedSemaphore(3); @throws {ValueError} for a negative value. */
+  /**
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const sem = await manager.BoundedSemaphore(3);
+   * await sem.release().catch((e: Error) => console.log(e.name)); // ValueError
+   * @throws {ValueError} for a negative value.
+   */
   BoundedSemaphore(value = 1): Promise<SemaphoreProxy> {
     return this.#call('create', ['BoundedSemaphore', [value]]) as Promise<SemaphoreProxy>;
   }
 
-  /** @example const ev = await manager.Event(); */
+  /**
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const ev = await manager.Event();
+   * await ev.set();
+   * console.log(await ev.isSet()); // true
+   */
   Event(): Promise<EventProxy> {
     return this.#call('create', ['Event', []]) as Promise<EventProxy>;
   }
 
-  /** @example const cond = await manager.Condition(); */
+  /**
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const cond = await manager.Condition();
+   * await cond.acquire();
+   * console.log(await cond.wait(0.05)); // false
+   * await cond.release();
+   */
   Condition(): Promise<ConditionProxy> {
     return this.#call('create', ['Condition', []]) as Promise<ConditionProxy>;
   }
 
-  /** @example const b = await manager.Barrier(3); @throws {ValueError} when `parties` < 1. */
+  /**
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const b = await manager.Barrier(1);
+   * console.log(await b.wait(), await b.parties()); // 0 1
+   * @throws {ValueError} when `parties` < 1.
+   */
   Barrier(parties: number, timeout: number | null = null): Promise<BarrierProxy> {
     return this.#call('create', ['Barrier', [parties, timeout]]) as Promise<BarrierProxy>;
   }
@@ -349,8 +477,13 @@ export class Manager implements AsyncDisposable {
    * children of the server; they stop when the last proxy is released and
    * when the manager shuts down.
    * @example
-   * const pool = await manager.Pool({ processes: 2 });
-   * await pool.apply(square, [7]); // 49
+   * import { Manager, isMainModule, task } from 'weft';
+   * export const square = task(import.meta, (x: number) => x * x);
+   * if (isMainModule(import.meta)) {
+   *   await using manager = await Manager.start();
+   *   const pool = await manager.Pool({ processes: 1 });
+   *   console.log(await pool.apply(square, [7])); // 49
+   * }
    * @throws {TypeError} when `initializer` was not declared with `task()`.
    * @throws {ValueError} when `processes` or `maxTasksPerChild` is not a positive integer, or `context` is unknown.
    */
@@ -363,7 +496,11 @@ export class Manager implements AsyncDisposable {
    * `BaseManager(address=(host, port), authkey=…)` server side): clients
    * connect with {@link Manager.connect} and look objects up by name.
    * @example
-   * const { port } = await manager.serve({ port: 0, authkey: 'secret', exposed: { shared: d } });
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const d = await manager.dict({ hits: 0 });
+   * const { host, port } = await manager.serve({ port: 0, authkey: 'secret', exposed: { shared: d } });
+   * console.log(host, port > 0); // 127.0.0.1 true
    * @throws {TypeError} without an authkey, or when an exposed value is not a proxy of this manager.
    * @throws {OSError} when the address cannot be bound.
    */
@@ -381,7 +518,12 @@ export class Manager implements AsyncDisposable {
   /**
    * The object published as `name` by the server's {@link Manager.serve}.
    * @example
+   * import { Manager, type DictProxy } from 'weft';
+   * await using manager = await Manager.start();
+   * const { port } = await manager.serve({ port: 0, authkey: 'secret', exposed: { shared: await manager.dict({ hits: 1 }) } });
+   * await using remote = await Manager.connect({ host: '127.0.0.1', port, authkey: 'secret' });
    * const d = await remote.get<DictProxy<string, number>>('shared');
+   * console.log(await d.incr('hits')); // 2
    * @throws {KeyError} when nothing is published under that name.
    */
   get<P extends BaseProxy = BaseProxy>(name: string): Promise<P> {
@@ -391,7 +533,11 @@ export class Manager implements AsyncDisposable {
   /**
    * Counts on the server: live objects and connections (for tests and monitoring).
    * @example
-   * console.log(await manager.stats()); // { objects: 2, connections: 1, refs: 2, pid: 1234 }
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * await manager.dict();
+   * const { objects, connections, pid } = await manager.stats();
+   * console.log(objects, connections, pid === manager.pid); // 1 1 true
    */
   stats(): Promise<ManagerStats> {
     return this.#call('info', []) as Promise<ManagerStats>;
@@ -402,7 +548,12 @@ export class Manager implements AsyncDisposable {
    * directory; for a connected manager, closes this process's connection.
    * Calls still pending in any process reject with EOFError. Idempotent.
    * @example
+   * import { Manager } from 'weft';
+   * const manager = await Manager.start();
+   * const q = await manager.Queue();
+   * const pending = q.get().catch((e: Error) => e.name); // waits on the server
    * await manager.shutdown();
+   * console.log(await pending); // EOFError
    */
   async shutdown(): Promise<void> {
     if (this.#shut) return;

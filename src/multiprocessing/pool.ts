@@ -59,32 +59,63 @@ export { AbortError, AsyncResult, WorkerLostError } from './pool_result.js';
 /**
  * Any task function; parameters are checked against the arguments given.
  * @example
- * const run = <F extends PoolTask>(fn: F, args: Parameters<F>) => pool.apply(fn, args);
+ * import { Pool, isMainModule, task } from 'weft';
+ * export const add = task(import.meta, (a: number, b: number) => a + b); // any task; its parameters check the arguments
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   console.log(await pool.apply(add, [1, 2])); // 3
+ * }
  */
 export type PoolTask = (...args: never[]) => unknown;
 /**
  * What a task's call resolves to (a returned promise is awaited in the worker).
  * @example
- * type N = TaskResult<typeof square>; // number
+ * import { Pool, isMainModule, task, type TaskResult } from 'weft';
+ * export const square = task(import.meta, async (x: number) => x * x);
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   const n: TaskResult<typeof square> = await pool.apply(square, [3]); // number: the worker awaits the promise
+ *   console.log(n); // 9
+ * }
  */
 export type TaskResult<F extends PoolTask> = Awaited<ReturnType<F>>;
 /**
  * A one-argument task, as `map` and `imap` take.
  * @example
- * const squares = <F extends MapTask>(fn: F, xs: Parameters<F>[0][]) => pool.map(fn, xs);
+ * import { Pool, isMainModule, task } from 'weft';
+ * export const len = task(import.meta, (s: string) => s.length); // one parameter: a task for map and imap
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   console.log(await pool.map(len, ['a', 'bb'])); // [ 1, 2 ]
+ * }
  */
 export type MapTask = (arg: never) => unknown;
 /**
  * Input of the map family: any iterable, or an async iterable.
  * @example
- * const input: Items<number> = new Set([1, 2, 3]);
+ * import { Pool, isMainModule, task } from 'weft';
+ * export const square = task(import.meta, (x: number) => x * x);
+ * async function* numbers() { yield 1; yield 2; }
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   console.log(await pool.map(square, new Set([1, 2, 3]))); // [ 1, 4, 9 ]
+ *   console.log(await pool.map(square, numbers())); // [ 1, 4 ]
+ * }
  */
 export type Items<T> = Iterable<T> | AsyncIterable<T>;
 
 /**
  * Options of {@link Pool}.
  * @example
- * new Pool({ processes: 4, context: 'thread', initializer: setUp, initargs: ['db.sqlite'], maxTasksPerChild: 1000 });
+ * import { Pool, isMainModule, task, type PoolOptions } from 'weft';
+ * let db = '';
+ * export const setUp = task(import.meta, (path: string) => { db = path; });
+ * export const where = task(import.meta, () => db);
+ * if (isMainModule(import.meta)) {
+ *   const options: PoolOptions = { processes: 2, context: 'thread', initializer: setUp, initargs: ['db.sqlite'], maxTasksPerChild: 1000 };
+ *   await using pool = new Pool(options);
+ *   console.log(await pool.apply(where, [])); // db.sqlite
+ * }
  */
 export interface PoolOptions {
   /** Number of workers; `cpuCount()` by default. */
@@ -102,7 +133,13 @@ export interface PoolOptions {
 /**
  * Options every submitting call takes last.
  * @example
- * await pool.apply(slow, [], { timeout: 5, signal: AbortSignal.timeout(10_000) });
+ * import { Pool, TimeoutError, isMainModule, task } from 'weft';
+ * export const slow = task(import.meta, () => new Promise((resolve) => setTimeout(resolve, 10_000)));
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   const call = pool.apply(slow, [], { timeout: 0.1, signal: AbortSignal.timeout(10_000) });
+ *   await call.catch((e) => console.log(e instanceof TimeoutError)); // true
+ * }
  */
 export interface CallOptions {
   /** Stops the call: tasks not started are dropped, a running one's worker is replaced; rejects with {@link AbortError}. */
@@ -114,7 +151,13 @@ export interface CallOptions {
 /**
  * Options of `applyAsync`: callbacks run in this process, like Python's.
  * @example
- * pool.applyAsync(square, [3], { callback: (v) => console.log(v), errorCallback: (e) => console.error(e) });
+ * import { Pool, isMainModule, task } from 'weft';
+ * export const square = task(import.meta, (x: number) => x * x);
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   const r = pool.applyAsync(square, [3], { callback: (v) => console.log(v), errorCallback: (e) => console.error(e) }); // 9
+ *   await r.wait();
+ * }
  */
 export interface ApplyOptions<R> extends CallOptions {
   callback?: (value: R) => void;
@@ -124,7 +167,12 @@ export interface ApplyOptions<R> extends CallOptions {
 /**
  * Options of the map family.
  * @example
- * await pool.map(square, items, { chunksize: 100, timeout: 60 });
+ * import { Pool, isMainModule, task } from 'weft';
+ * export const square = task(import.meta, (x: number) => x * x);
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   console.log(await pool.map(square, [1, 2, 3, 4], { chunksize: 2, timeout: 60 })); // [ 1, 4, 9, 16 ]
+ * }
  */
 export interface MapOptions<R = unknown> extends CallOptions {
   /** Items per task; `map` picks `ceil(n / (4 × workers))` like Python, `imap` 1. */
@@ -136,7 +184,14 @@ export interface MapOptions<R = unknown> extends CallOptions {
 /**
  * One worker's figures in {@link PoolStats}.
  * @example
- * for (const w of pool.stats().workers) console.log(w.pid, w.tasksDone, w.busySeconds);
+ * import { Pool, isMainModule, task } from 'weft';
+ * export const square = task(import.meta, (x: number) => x * x);
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   await pool.apply(square, [2]);
+ *   const [w] = pool.stats().workers; // also w.tasksDone
+ *   console.log(w.pid > 0, w.busySeconds >= 0); // true true
+ * }
  */
 export interface WorkerStats {
   /** The worker's pid (a worker thread's tid; 0 until that thread has started). */
@@ -150,7 +205,14 @@ export interface WorkerStats {
 /**
  * What {@link Pool.stats} reports. Counts are tasks as sent (a map chunk counts as one).
  * @example
- * const { queued, running, completed, failed } = pool.stats();
+ * import { Pool, isMainModule, task } from 'weft';
+ * export const square = task(import.meta, (x: number) => x * x);
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   await pool.apply(square, [2]);
+ *   const { queued, running, completed, failed } = pool.stats();
+ *   console.log(queued, running, completed, failed); // 0 0 1 0
+ * }
  */
 export interface PoolStats {
   /** Tasks waiting in this process for a worker. */
@@ -248,7 +310,7 @@ class Worker {
  * export const square = task(import.meta, (x: number) => x * x);
  * if (isMainModule(import.meta)) {
  *   await using pool = new Pool({ processes: 2 });
- *   console.log(await pool.map(square, [1, 2, 3])); // [1, 4, 9]
+ *   console.log(await pool.map(square, [1, 2, 3])); // [ 1, 4, 9 ]
  * }
  * @throws {ValueError} when `processes` is not a positive integer or `maxTasksPerChild` not a positive integer or null.
  * @throws {TypeError} when `initializer` was not declared with `task()`.
@@ -313,7 +375,12 @@ export class Pool {
   /**
    * Runs `fn(...args)` in a worker and waits for its value: Python's `apply`.
    * @example
-   * const n = await pool.apply(square, [7]); // 49
+   * import { Pool, isMainModule, task } from 'weft';
+   * export const square = task(import.meta, (x: number) => x * x);
+   * if (isMainModule(import.meta)) {
+   *   await using pool = new Pool({ processes: 1 });
+   *   console.log(await pool.apply(square, [7])); // 49
+   * }
    * @throws {TypeError} when `fn` was not declared with `task()`.
    * @throws {ValueError} when the pool is closed or terminated.
    * @throws {Error} (rejection) the task's error with its class name, message, remote stack and cause;
@@ -327,8 +394,13 @@ export class Pool {
    * Starts `fn(...args)` in a worker and returns at once: Python's `apply_async`.
    * `callback` / `errorCallback` run in this process when it finishes.
    * @example
-   * const r = pool.applyAsync(square, [7], { callback: (v) => console.log('got', v) });
-   * await r.get(); // 49
+   * import { Pool, isMainModule, task } from 'weft';
+   * export const square = task(import.meta, (x: number) => x * x);
+   * if (isMainModule(import.meta)) {
+   *   await using pool = new Pool({ processes: 1 });
+   *   const r = pool.applyAsync(square, [7], { callback: (v) => console.log('got', v) }); // got 49
+   *   console.log(await r.get()); // 49
+   * }
    * @throws {TypeError} when `fn` was not declared with `task()`.
    * @throws {ValueError} when the pool is closed or terminated.
    */
@@ -360,7 +432,12 @@ export class Pool {
    * Applies `fn` to every item and resolves with the values in order: Python's `map`.
    * Items go in chunks (`chunksize`, default `ceil(n / (4 × workers))`).
    * @example
-   * await pool.map(square, [1, 2, 3]); // [1, 4, 9]
+   * import { Pool, isMainModule, task } from 'weft';
+   * export const square = task(import.meta, (x: number) => x * x);
+   * if (isMainModule(import.meta)) {
+   *   await using pool = new Pool({ processes: 2 });
+   *   console.log(await pool.map(square, [1, 2, 3])); // [ 1, 4, 9 ]
+   * }
    * @throws {TypeError} when `fn` was not declared with `task()`.
    * @throws {ValueError} when the pool is closed or terminated.
    * @throws {Error} (rejection) the first error of any item, as `apply` does.
@@ -372,8 +449,13 @@ export class Pool {
   /**
    * `map` that returns an {@link AsyncResult} at once: Python's `map_async`.
    * @example
-   * const r = pool.mapAsync(square, [1, 2], { callback: (values) => console.log(values) });
-   * await r.get(); // [1, 4]
+   * import { Pool, isMainModule, task } from 'weft';
+   * export const square = task(import.meta, (x: number) => x * x);
+   * if (isMainModule(import.meta)) {
+   *   await using pool = new Pool({ processes: 1 });
+   *   const r = pool.mapAsync(square, [1, 2], { callback: (values) => console.log(values) }); // [ 1, 4 ]
+   *   await r.wait();
+   * }
    * @throws {TypeError} when `fn` was not declared with `task()`.
    * @throws {ValueError} when the pool is closed or terminated.
    */
@@ -384,7 +466,12 @@ export class Pool {
   /**
    * Like `map`, with each item spread as the arguments: Python's `starmap`.
    * @example
-   * await pool.starmap(add, [[1, 2], [3, 4]]); // [3, 7]
+   * import { Pool, isMainModule, task } from 'weft';
+   * export const add = task(import.meta, (a: number, b: number) => a + b);
+   * if (isMainModule(import.meta)) {
+   *   await using pool = new Pool({ processes: 1 });
+   *   console.log(await pool.starmap(add, [[1, 2], [3, 4]])); // [ 3, 7 ]
+   * }
    * @throws {TypeError} when `fn` was not declared with `task()`.
    * @throws {ValueError} when the pool is closed or terminated.
    */
@@ -395,7 +482,12 @@ export class Pool {
   /**
    * `starmap` that returns an {@link AsyncResult} at once: Python's `starmap_async`.
    * @example
-   * await pool.starmapAsync(add, [[1, 2]]).get(); // [3]
+   * import { Pool, isMainModule, task } from 'weft';
+   * export const add = task(import.meta, (a: number, b: number) => a + b);
+   * if (isMainModule(import.meta)) {
+   *   await using pool = new Pool({ processes: 1 });
+   *   console.log(await pool.starmapAsync(add, [[1, 2]]).get()); // [ 3 ]
+   * }
    * @throws {TypeError} when `fn` was not declared with `task()`.
    * @throws {ValueError} when the pool is closed or terminated.
    */
@@ -407,7 +499,13 @@ export class Pool {
    * Applies `fn` to each item, yielding values in order as they are ready: Python's `imap`.
    * The input is read lazily (an endless or async iterable works; memory stays bounded).
    * @example
-   * for await (const v of pool.imap(square, naturals())) if (v > 100) break;
+   * import { Pool, isMainModule, task } from 'weft';
+   * export const square = task(import.meta, (x: number) => x * x);
+   * function* naturals() { for (let n = 1; ; n++) yield n; }
+   * if (isMainModule(import.meta)) {
+   *   await using pool = new Pool({ processes: 2 });
+   *   for await (const v of pool.imap(square, naturals())) if (v > 100) { console.log(v); break; } // 121
+   * }
    * @throws {TypeError} when `fn` was not declared with `task()`.
    * @throws {ValueError} when the pool is closed or terminated.
    */
@@ -418,7 +516,14 @@ export class Pool {
   /**
    * Like `imap`, yielding values in the order they finish: Python's `imap_unordered`.
    * @example
-   * for await (const v of pool.imapUnordered(square, [1, 2, 3])) console.log(v);
+   * import { Pool, isMainModule, task } from 'weft';
+   * export const square = task(import.meta, (x: number) => x * x);
+   * if (isMainModule(import.meta)) {
+   *   await using pool = new Pool({ processes: 2 });
+   *   const got: number[] = [];
+   *   for await (const v of pool.imapUnordered(square, [1, 2, 3])) got.push(v); // as they finish
+   *   console.log(got.sort((a, b) => a - b)); // [ 1, 4, 9 ]
+   * }
    * @throws {TypeError} when `fn` was not declared with `task()`.
    * @throws {ValueError} when the pool is closed or terminated.
    */
@@ -439,7 +544,14 @@ export class Pool {
    * Stops every worker now (SIGTERM, then SIGKILL after 1 s) and waits until they are gone;
    * unfinished tasks reject with a ValueError. Python's `terminate`.
    * @example
-   * await pool.terminate();
+   * import { Pool, isMainModule, task } from 'weft';
+   * export const slow = task(import.meta, () => new Promise((resolve) => setTimeout(resolve, 10_000)));
+   * if (isMainModule(import.meta)) {
+   *   const pool = new Pool({ processes: 1 });
+   *   const call = pool.apply(slow, []).catch((e: Error) => e.message);
+   *   await pool.terminate();
+   *   console.log(await call); // the pool was terminated before the task finished
+   * }
    */
   async terminate(): Promise<void> {
     if (this.#state !== TERMINATE) {
@@ -466,8 +578,15 @@ export class Pool {
   /**
    * Waits until every worker has exited, after `close()` or `terminate()`. Python's `join`.
    * @example
-   * pool.close();
-   * await pool.join();
+   * import { Pool, isMainModule, task } from 'weft';
+   * export const square = task(import.meta, (x: number) => x * x);
+   * if (isMainModule(import.meta)) {
+   *   const pool = new Pool({ processes: 1 });
+   *   console.log(await pool.apply(square, [3])); // 9
+   *   pool.close();
+   *   await pool.join();
+   *   console.log(String(pool)); // <Pool state=CLOSE pool_size=1>
+   * }
    * @throws {ValueError} while the pool is still running (call `close()` or `terminate()` first).
    */
   async join(): Promise<void> {
@@ -483,7 +602,14 @@ export class Pool {
   /**
    * Counts of tasks and each worker's pid, tasks done and busy seconds.
    * @example
-   * const { queued, running, completed, workers } = pool.stats();
+   * import { Pool, isMainModule, task } from 'weft';
+   * export const square = task(import.meta, (x: number) => x * x);
+   * if (isMainModule(import.meta)) {
+   *   await using pool = new Pool({ processes: 1 });
+   *   await pool.map(square, [1, 2, 3]);
+   *   const { queued, running, completed, workers } = pool.stats();
+   *   console.log(queued, running, completed, workers.length); // 0 0 3 1
+   * }
    */
   stats(): PoolStats {
     return {

@@ -12,7 +12,12 @@ import { TimeoutError, ValueError } from '../errors.js';
  * while it held the task. Python's `Pool` hangs forever in this case.
  *
  * @example
- * try { await pool.apply(crash, []); } catch (e) { if (e instanceof WorkerLostError) console.log(e.pid, e.exitCode, e.signal); }
+ * import { Pool, WorkerLostError, isMainModule, task } from 'weft';
+ * export const crash = task(import.meta, () => process.kill(process.pid, 'SIGKILL'));
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   try { await pool.apply(crash, []); } catch (e) { if (e instanceof WorkerLostError) console.log(e.exitCode, e.signal); } // -9 SIGKILL
+ * }
  */
 export class WorkerLostError extends Error {
   override name = 'WorkerLostError';
@@ -45,9 +50,15 @@ function signalName(n: number): string {
 /**
  * A call stopped through its `signal` option (the reason is the `cause`).
  * @example
- * const ac = new AbortController();
- * const r = pool.apply(slow, [], { signal: ac.signal });
- * ac.abort(); // r rejects with AbortError
+ * import { AbortError, Pool, isMainModule, task } from 'weft';
+ * export const slow = task(import.meta, () => new Promise((resolve) => setTimeout(resolve, 10_000)));
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   const ac = new AbortController();
+ *   const r = pool.apply(slow, [], { signal: ac.signal });
+ *   ac.abort(); // r rejects with AbortError
+ *   await r.catch((e) => console.log(e instanceof AbortError)); // true
+ * }
  */
 export class AbortError extends Error {
   override name = 'AbortError';
@@ -60,10 +71,14 @@ const noop = () => {};
  * `await result.get()` gives the value or throws the task's error.
  *
  * @example
- * const r = pool.applyAsync(square, [7]);
- * await r.wait();
- * r.ready(); // true
- * await r.get(); // 49
+ * import { Pool, isMainModule, task } from 'weft';
+ * export const square = task(import.meta, (x: number) => x * x);
+ * if (isMainModule(import.meta)) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   const r = pool.applyAsync(square, [7]);
+ *   await r.wait();
+ *   console.log(r.ready(), await r.get()); // true 49
+ * }
  */
 export class AsyncResult<T> {
   #state: 0 | 1 | 2 = 0;

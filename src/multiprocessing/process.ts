@@ -85,7 +85,7 @@ export function setBootstrapping(on: boolean): void {
  *
  * @example
  * import { Process, task, isMainModule } from 'weft';
- * export const work = task(import.meta, (n: number) => console.log('child got', n));
+ * export const work = task(import.meta, (n: number) => console.log('child got', n)); // child got 42
  * if (isMainModule(import.meta)) {
  *   const p = new Process({ target: work, args: [42] });
  *   p.start();
@@ -277,7 +277,14 @@ export interface CurrentProcess {
 /**
  * The running process: Python's `current_process()`.
  * @example
- * console.log(currentProcess().name, currentProcess().pid);
+ * import { Process, currentProcess, isMainModule, task } from 'weft';
+ * export const whoami = task(import.meta, () => console.log(currentProcess().name)); // worker
+ * if (isMainModule(import.meta)) {
+ *   const p = new Process({ target: whoami, name: 'worker' });
+ *   p.start();
+ *   await p.join();
+ *   console.log(currentProcess().name); // MainProcess
+ * }
  */
 export function currentProcess(): CurrentProcess {
   return { name: self.name, pid: selfId, daemon: self.daemon, identity: self.identity, authkey: authkey() };
@@ -295,7 +302,14 @@ export interface ParentProcess {
 /**
  * The parent process (or the starter of a worker thread), or null in the main process.
  * @example
- * console.log('my parent is', parentProcess()?.pid);
+ * import { Process, isMainModule, parentProcess, task } from 'weft';
+ * export const child = task(import.meta, () => console.log(parentProcess()?.name)); // MainProcess
+ * if (isMainModule(import.meta)) {
+ *   const p = new Process({ target: child });
+ *   p.start();
+ *   await p.join();
+ *   console.log(parentProcess()); // null
+ * }
  */
 export function parentProcess(): ParentProcess | null {
   const parent = self.parent;
@@ -306,7 +320,15 @@ export function parentProcess(): ParentProcess | null {
 /**
  * Children started by this process that are still running.
  * @example
- * for (const p of activeChildren()) p.terminate();
+ * import { Process, activeChildren, isMainModule, task } from 'weft';
+ * export const nap = task(import.meta, () => new Promise((resolve) => setTimeout(resolve, 10_000)));
+ * if (isMainModule(import.meta)) {
+ *   const p = new Process({ target: nap });
+ *   p.start();
+ *   for (const child of activeChildren()) child.terminate();
+ *   await p.join();
+ *   console.log(activeChildren().length, p.exitCode); // 0 -15
+ * }
  */
 export function activeChildren(): Process[] {
   return [...children].filter((p) => p.isAlive());
@@ -315,7 +337,10 @@ export function activeChildren(): Process[] {
 /**
  * The number of CPUs this process may use (`os.availableParallelism()`).
  * @example
- * const pool = new Pool({ processes: cpuCount() });
+ * import { availableParallelism } from 'node:os';
+ * import { cpuCount } from 'weft';
+ * console.log(cpuCount() === availableParallelism()); // true
+ * // e.g. new Pool({ processes: cpuCount() }), which is also Pool's default
  */
 export function cpuCount(): number {
   return availableParallelism();

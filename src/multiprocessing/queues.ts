@@ -241,11 +241,13 @@ export class Queue<T = unknown> {
  * for all of them: Python's `multiprocessing.JoinableQueue`.
  *
  * @example
+ * import { JoinableQueue } from 'weft';
  * const q = new JoinableQueue<number>();
  * await q.put(1);
  * const n = await q.get(); // ... work on n ...
  * q.taskDone();
  * await q.join(); // every put message was marked done
+ * console.log(n); // 1
  */
 export class JoinableQueue<T = unknown> extends Queue<T> {
   get #unfinished(): Word {
@@ -291,9 +293,10 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
  * The bare queue: Python's `multiprocessing.SimpleQueue` (`put`, `get`, `empty`, `close`).
  *
  * @example
+ * import { SimpleQueue } from 'weft';
  * const q = new SimpleQueue<string>();
  * await q.put('x');
- * await q.get(); // 'x'
+ * console.log(await q.get()); // x
  */
 export class SimpleQueue<T = unknown> {
   readonly #queue: Queue<T>;

@@ -106,7 +106,9 @@ function isPlain(value: unknown, depth: number): boolean {
 /**
  * A value that cannot cross to another process or thread; the message names its path.
  * @example
- * try { await q.put({ onDone: () => {} }); } catch (e) { console.log(e.message); } // cannot send a function (onDone) at obj.onDone
+ * import { Queue, UnsendableError } from 'weft';
+ * const q = new Queue();
+ * try { await q.put({ onDone: () => {} }); } catch (e) { if (e instanceof UnsendableError) console.log(e.message); } // cannot send a function (onDone) at obj.onDone
  */
 export class UnsendableError extends TypeError {
   override name = 'UnsendableError';

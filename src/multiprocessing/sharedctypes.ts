@@ -32,14 +32,19 @@ import { Lock, RLock, rebuildLock } from './synchronize.js';
 /**
  * Python's typecodes, as accepted by {@link Value} and {@link SharedArray}.
  * @example
- * const code: Typecode = 'd';
+ * import { Value, type Typecode } from 'weft';
+ * const code: Typecode = 'd'; // a C double
+ * const v = new Value(code, 0.5);
+ * console.log(v.value, String(v)); // 0.5 <Synchronized wrapper for c_double(0.5)>
  */
 export type Typecode = 'b' | 'B' | 'h' | 'H' | 'i' | 'I' | 'l' | 'L' | 'q' | 'Q' | 'f' | 'd';
 
 /**
  * The JS type of a typecode's items: `bigint` for 'q' and 'Q', `number` otherwise.
  * @example
- * const big: ItemType<'q'> = 1n;
+ * import { Value, type ItemType } from 'weft';
+ * const big: ItemType<'q'> = 1n; // 64-bit codes take and give a bigint
+ * console.log(new Value('q', big).value); // 1n
  */
 export type ItemType<C extends Typecode> = C extends 'q' | 'Q' ? bigint : number;
 
@@ -114,8 +119,12 @@ function codecOf(typecode: unknown): Codec {
 /**
  * Options of {@link Value} and {@link SharedArray}.
  * @example
- * new Value('i', 0, { lock: false }); // no lock: Python's RawValue
- * new SharedArray('d', 8, { lock: new Lock() });
+ * import { Lock, SharedArray, Value, type SharedOptions } from 'weft';
+ * const raw: SharedOptions = { lock: false }; // no lock: Python's RawValue
+ * const n = new Value('i', 0, raw);
+ * const arr = new SharedArray('d', 8, { lock: new Lock() });
+ * console.log(arr.getLock() instanceof Lock); // true
+ * try { n.getLock(); } catch (e) { console.log((e as Error).message); } // this Value was created with lock: false and has no lock
  */
 export interface SharedOptions {
   /**
@@ -168,7 +177,10 @@ abstract class SharedCData implements Shareable {
   /**
    * The lock guarding this object (an RLock unless another was given).
    * @example
+   * import { Value } from 'weft';
+   * const counter = new Value('i', 0);
    * { using held = await counter.getLock().hold(); counter.value += 1; }
+   * console.log(counter.value); // 1
    * @throws {TypeError} when created with `lock: false`.
    */
   getLock(): Lock | RLock {
@@ -245,10 +257,11 @@ export class Value<C extends Typecode = Typecode> extends SharedCData {
  * `for (const x of arr)`, copy out with `toArray()`.
  *
  * @example
+ * import { SharedArray } from 'weft';
  * const arr = new SharedArray('d', [1.5, 2.5, 3.5]);
  * arr.set(0, 9);
- * arr.get(-1); // 3.5
- * arr.toArray(); // [9, 2.5, 3.5]
+ * console.log(arr.get(-1)); // 3.5
+ * console.log(arr.toArray()); // [ 9, 2.5, 3.5 ]
  */
 export class SharedArray<C extends Typecode = Typecode> extends SharedCData implements Iterable<ItemType<C>> {
   /**
@@ -284,7 +297,9 @@ export class SharedArray<C extends Typecode = Typecode> extends SharedCData impl
   /**
    * The item at `i` (negative counts from the end).
    * @example
-   * arr.get(0);
+   * import { SharedArray } from 'weft';
+   * const arr = new SharedArray('i', [10, 20, 30]);
+   * console.log(arr.get(0), arr.get(-1)); // 10 30
    * @throws {RangeError} when `i` is out of range (Python's IndexError).
    */
   get(i: number): ItemType<C> {
@@ -294,7 +309,11 @@ export class SharedArray<C extends Typecode = Typecode> extends SharedCData impl
   /**
    * Writes the item at `i` (negative counts from the end).
    * @example
+   * import { SharedArray } from 'weft';
+   * const arr = new SharedArray('i', 3);
    * arr.set(0, 42);
+   * arr.set(-1, 7);
+   * console.log([...arr]); // [ 42, 0, 7 ]
    * @throws {RangeError} when `i` is out of range.
    * @throws {TypeError} for a value of the wrong kind.
    */

@@ -100,8 +100,12 @@ function parkSync<T>(word: Word, until: Deadline, ready: () => T | undefined): T
 /**
  * Options of every `acquire`: Python's `acquire(block=True, timeout=None)`.
  * @example
- * await lock.acquire({ timeout: 0.5 }); // false after half a second
- * lock.acquireSync({ block: false }); // one attempt
+ * import { Lock } from 'weft';
+ * const lock = new Lock();
+ * await lock.acquire();
+ * console.log(await lock.acquire({ timeout: 0.05 })); // false
+ * console.log(lock.acquireSync({ block: false })); // false
+ * lock.release();
  */
 export interface AcquireOptions {
   /** `false`: try once and return at once. Default `true`. */
@@ -113,7 +117,10 @@ export interface AcquireOptions {
 /**
  * Options of `hold()`.
  * @example
+ * import { Lock, TimeoutError } from 'weft';
+ * const lock = new Lock();
  * using held = await lock.hold({ timeout: 2 });
+ * try { await lock.hold({ timeout: 0.05 }); } catch (e) { console.log(e instanceof TimeoutError); } // true
  */
 export interface HoldOptions {
   /** Seconds to wait at most; `null`/omitted waits forever. */
@@ -180,10 +187,13 @@ abstract class SharedObject implements Shareable {
  * The base of Lock, RLock, Semaphore and BoundedSemaphore: Python's `SemLock`.
  * Not constructed directly; useful as a type for "anything acquirable".
  * @example
- * async function guarded(lock: SemLock, work: () => void) {
+ * import { Lock, Semaphore } from 'weft';
+ * async function guarded(lock: Lock | Semaphore, work: () => void) {
  *   using held = await lock.hold();
  *   work();
  * }
+ * await guarded(new Lock(), () => console.log('under a lock')); // under a lock
+ * await guarded(new Semaphore(2), () => console.log('one of two')); // one of two
  */
 export abstract class SemLock extends SharedObject {
   /** One attempt without waiting; true when acquired. */
@@ -220,9 +230,13 @@ export abstract class SemLock extends SharedObject {
    * Acquires, waiting without blocking the event loop; resolves `true` when
    * acquired, `false` when `block` is false or `timeout` seconds passed first.
    * @example
+   * import { Lock } from 'weft';
+   * const lock = new Lock();
+   * let done = 0;
    * if (await lock.acquire({ timeout: 1 })) {
-   *   try { work(); } finally { lock.release(); }
+   *   try { done++; } finally { lock.release(); }
    * }
+   * console.log(done); // 1
    * @throws {RangeError} when `timeout` is not a number.
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
@@ -238,8 +252,14 @@ export abstract class SemLock extends SharedObject {
    * Acquires, blocking this thread (and its event loop) while it waits; for
    * code that wants to block. Same results as {@link acquire}.
    * @example
-   * lock.acquireSync();
-   * try { work(); } finally { lock.release(); }
+   * import { Semaphore } from 'weft';
+   * const sem = new Semaphore(1);
+   * sem.acquireSync(); // blocks this thread while it waits
+   * try {
+   *   console.log(sem.getValue()); // 0
+   * } finally {
+   *   sem.release();
+   * }
    * @throws {RangeError} when `timeout` is not a number.
    */
   acquireSync(options?: AcquireOptions): boolean {
@@ -258,10 +278,14 @@ export abstract class SemLock extends SharedObject {
    * Acquires and returns a handle that releases when disposed: Python's
    * `with lock:`. Use with `using` (TypeScript lowers it).
    * @example
+   * import { Value } from 'weft';
+   * const counter = new Value('i', 0);
+   * const lock = counter.getLock();
    * {
    *   using held = await lock.hold({ timeout: 5 });
    *   counter.value += 1;
    * } // released here, also when the block throws
+   * console.log(counter.value, lock.owner); // 1 null
    * @throws {TimeoutError} when not acquired within `timeout` seconds.
    */
   hold(options?: HoldOptions): Promise<Disposable> {
@@ -304,8 +328,17 @@ abstract class OwnedLock extends SemLock {
    * by the next `release()`. Python has no such notion (its lock stays locked
    * forever).
    * @example
-   * await lock.acquire();
-   * if (lock.abandoned) repair(shared);
+   * import { Lock, Process, isMainModule, task } from 'weft';
+   * export const die = task(import.meta, async (lock: Lock) => { await lock.acquire(); process.exit(1); });
+   * if (isMainModule(import.meta)) {
+   *   const lock = new Lock();
+   *   const p = new Process({ target: die, args: [lock] });
+   *   p.start();
+   *   await p.join();
+   *   await lock.acquire(); // taken over from the dead holder
+   *   console.log(lock.abandoned); // true
+   *   lock.release();
+   * }
    */
   get abandoned(): boolean {
     return Atomics.load(this.i32, ABANDONED) === 1;
@@ -369,14 +402,18 @@ abstract class OwnedLock extends SemLock {
  * `abandoned === true`.
  *
  * @example
- * import { Lock, Process, task, isMainModule } from 'weft';
- * export const f = task(import.meta, async (l: Lock, i: number) => {
- *   using held = await l.hold();
- *   console.log('hello world', i);
+ * import { Lock, Process, Value, isMainModule, task } from 'weft';
+ * export const add = task(import.meta, async (lock: Lock, total: Value<'i'>, n: number) => {
+ *   using held = await lock.hold();
+ *   total.value += n; // read, add, write: safe under the lock
  * });
  * if (isMainModule(import.meta)) {
  *   const lock = new Lock();
- *   for (let i = 0; i < 10; i++) new Process({ target: f, args: [lock, i] }).start();
+ *   const total = new Value('i', 0, { lock: false });
+ *   const ps = [1, 2, 3].map((n) => new Process({ target: add, args: [lock, total, n] }));
+ *   for (const p of ps) p.start();
+ *   for (const p of ps) await p.join();
+ *   console.log(total.value); // 6
  * }
  */
 export class Lock extends OwnedLock {
@@ -395,7 +432,11 @@ export class Lock extends OwnedLock {
   /**
    * Releases the lock; any process or thread may (Python's Lock is a semaphore).
    * @example
+   * import { Lock, ValueError } from 'weft';
+   * const lock = new Lock();
+   * await lock.acquire();
    * lock.release();
+   * try { lock.release(); } catch (e) { if (e instanceof ValueError) console.log(e.message); } // semaphore or lock released too many times
    * @throws {ValueError} when the lock is not held ("semaphore or lock released too many times").
    */
   release(): void {
@@ -428,11 +469,13 @@ export class Lock extends OwnedLock {
  * for {@link Lock}.
  *
  * @example
+ * import { RLock } from 'weft';
  * const rlock = new RLock();
  * await rlock.acquire();
  * await rlock.acquire(); // re-entered, depth 2
  * rlock.release();
  * rlock.release();
+ * console.log(rlock.owner); // null
  */
 export class RLock extends OwnedLock {
   protected get typeName(): string {
@@ -466,7 +509,9 @@ export class RLock extends OwnedLock {
   /**
    * Releases one level; the lock is free once every acquire was matched.
    * @example
-   * rlock.release();
+   * import { RLock } from 'weft';
+   * const rlock = new RLock();
+   * try { rlock.release(); } catch (e) { console.log((e as Error).message); } // cannot release un-acquired lock
    * @throws {RuntimeError} when this realm does not hold the lock ("cannot release un-acquired lock").
    */
   release(): void {
@@ -514,11 +559,13 @@ const SEM_VALUE_MAX = 0x7fffffff;
  * `acquire` takes one unit (waiting while none is left), `release` gives one back.
  *
  * @example
+ * import { Semaphore } from 'weft';
  * const slots = new Semaphore(2); // at most two at a time
- * {
- *   using slot = await slots.hold();
- *   await download();
- * }
+ * let running = 0;
+ * let most = 0;
+ * const download = async () => { most = Math.max(most, ++running); await new Promise((r) => setTimeout(r, 10)); running--; };
+ * await Promise.all([1, 2, 3, 4].map(async () => { using slot = await slots.hold(); await download(); }));
+ * console.log(most); // 2
  */
 export class Semaphore extends SemLock {
   /**
@@ -564,7 +611,10 @@ export class Semaphore extends SemLock {
   /**
    * Gives one unit back and wakes one waiter.
    * @example
+   * import { Semaphore } from 'weft';
+   * const sem = new Semaphore(0);
    * sem.release();
+   * console.log(sem.getValue()); // 1
    * @throws {ValueError} for a BoundedSemaphore already at its initial value
    *   ("Semaphore released too many times"), or when the count would pass 2^31-1.
    */
@@ -584,7 +634,8 @@ export class Semaphore extends SemLock {
   /**
    * The current count: Python's `get_value()`.
    * @example
-   * new Semaphore(3).getValue(); // 3
+   * import { Semaphore } from 'weft';
+   * console.log(new Semaphore(3).getValue()); // 3
    */
   getValue(): number {
     return Atomics.load(this.i32, VALUE);
@@ -601,10 +652,11 @@ export class Semaphore extends SemLock {
  * `multiprocessing.BoundedSemaphore`.
  *
  * @example
+ * import { BoundedSemaphore } from 'weft';
  * const sem = new BoundedSemaphore(1);
  * await sem.acquire();
  * sem.release();
- * sem.release(); // throws ValueError: Semaphore released too many times
+ * try { sem.release(); } catch (e) { console.log(String(e)); } // ValueError: Semaphore released too many times
  */
 export class BoundedSemaphore extends Semaphore {
   protected override isBounded(): boolean {
@@ -618,7 +670,11 @@ export class BoundedSemaphore extends Semaphore {
   /**
    * Gives one unit back and wakes one waiter.
    * @example
+   * import { BoundedSemaphore } from 'weft';
+   * const sem = new BoundedSemaphore(2);
+   * await sem.acquire();
    * sem.release();
+   * console.log(sem.getValue()); // 2
    * @throws {ValueError} when the count is already at the initial value ("Semaphore released too many times").
    */
   override release(): void {
@@ -640,9 +696,13 @@ const FLAG = 0;
  * A flag processes and threads can wait for: Python's `multiprocessing.Event`.
  *
  * @example
- * const ready = new Event();
- * // in a child: ready.set();
- * if (await ready.wait(5)) console.log('child is ready');
+ * import { Event, Process, isMainModule, task } from 'weft';
+ * export const child = task(import.meta, (ready: Event) => ready.set());
+ * if (isMainModule(import.meta)) {
+ *   const ready = new Event();
+ *   new Process({ target: child, args: [ready] }).start();
+ *   if (await ready.wait(5)) console.log('child is ready'); // child is ready
+ * }
  */
 export class Event extends SharedObject {
   protected get typeName(): string {
@@ -657,7 +717,10 @@ export class Event extends SharedObject {
   /**
    * Sets the flag and wakes every waiter.
    * @example
-   * event.set();
+   * import { Event } from 'weft';
+   * const event = new Event();
+   * setTimeout(() => event.set(), 10); // wakes every waiter
+   * console.log(await event.wait(), event.isSet()); // true true
    */
   set(): void {
     const i32 = this.i32;
@@ -675,7 +738,11 @@ export class Event extends SharedObject {
   /**
    * Clears the flag; later waits block until the next `set()`.
    * @example
+   * import { Event } from 'weft';
+   * const event = new Event();
+   * event.set();
    * event.clear();
+   * console.log(event.isSet()); // false
    */
   clear(): void {
     Atomics.and(this.i32, FLAG, ~1);
@@ -693,7 +760,9 @@ export class Event extends SharedObject {
    * it is (or was set while waiting, as `threading.Event`), `false` when
    * `timeout` seconds passed first.
    * @example
-   * const ok = await event.wait(0.5);
+   * import { Event } from 'weft';
+   * const event = new Event();
+   * console.log(await event.wait(0.05)); // false
    * @throws {RangeError} when `timeout` is not a non-negative number.
    */
   async wait(timeout: number | null = null): Promise<boolean> {
@@ -705,7 +774,10 @@ export class Event extends SharedObject {
   /**
    * The blocking twin of {@link wait}, for code that wants to block.
    * @example
-   * event.waitSync(1);
+   * import { Event } from 'weft';
+   * const event = new Event();
+   * event.set();
+   * console.log(event.waitSync(1)); // true
    * @throws {RangeError} when `timeout` is not a non-negative number.
    */
   waitSync(timeout: number | null = null): boolean {
@@ -749,18 +821,20 @@ const CONDITION_BLOCK_SIZE = 16384;
  * "hold" it at once; a Lock makes them take turns, as Python threads do.
  *
  * @example
+ * import { Condition } from 'weft';
  * const cond = new Condition();
- * // consumer
- * {
+ * const items: number[] = [];
+ * const consumer = (async () => {
  *   using held = await cond.hold();
  *   await cond.waitFor(() => items.length > 0, 5);
- * }
- * // producer
+ *   return items.shift();
+ * })();
  * {
- *   using held = await cond.hold();
+ *   using held = await cond.hold(); // the producer
  *   items.push(1);
  *   cond.notify();
  * }
+ * console.log(await consumer); // 1
  */
 export class Condition extends SharedObject {
   /** The lock `wait` releases and re-acquires. */
@@ -785,7 +859,10 @@ export class Condition extends SharedObject {
   /**
    * Acquires the underlying lock.
    * @example
-   * await cond.acquire();
+   * import { Condition } from 'weft';
+   * const cond = new Condition();
+   * console.log(await cond.acquire()); // true
+   * cond.release();
    * @throws {RangeError} when `timeout` is not a number.
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
@@ -795,7 +872,10 @@ export class Condition extends SharedObject {
   /**
    * Acquires the underlying lock, blocking the thread.
    * @example
-   * cond.acquireSync();
+   * import { Condition } from 'weft';
+   * const cond = new Condition();
+   * console.log(cond.acquireSync()); // true
+   * cond.release();
    * @throws {RangeError} when `timeout` is not a number.
    */
   acquireSync(options?: AcquireOptions): boolean {
@@ -805,7 +885,11 @@ export class Condition extends SharedObject {
   /**
    * Releases the underlying lock.
    * @example
+   * import { Condition } from 'weft';
+   * const cond = new Condition();
+   * await cond.acquire();
    * cond.release();
+   * try { cond.notify(); } catch (e) { console.log((e as Error).message); } // cannot notify on un-acquired lock
    * @throws {RuntimeError} / {ValueError} as the lock's `release()`.
    */
   release(): void {
@@ -815,7 +899,14 @@ export class Condition extends SharedObject {
   /**
    * Holds the underlying lock for a `using` block.
    * @example
-   * { using held = await cond.hold(); cond.notifyAll(); }
+   * import { Condition } from 'weft';
+   * const cond = new Condition();
+   * {
+   *   using held = await cond.hold();
+   *   cond.notifyAll(); // allowed: the lock is held
+   * }
+   * console.log(await cond.acquire({ block: false })); // true
+   * cond.release();
    * @throws {TimeoutError} when not acquired within `timeout` seconds.
    */
   hold(options?: HoldOptions): Promise<Disposable> {
@@ -855,7 +946,13 @@ export class Condition extends SharedObject {
    * Releases the lock, waits for a notify (or `timeout` seconds), re-acquires
    * the lock; `true` when notified, `false` on timeout.
    * @example
-   * while (!done()) await cond.wait();
+   * import { Condition } from 'weft';
+   * const cond = new Condition();
+   * let done = false;
+   * setTimeout(async () => { using held = await cond.hold(); done = true; cond.notify(); }, 10);
+   * using held = await cond.hold();
+   * while (!done) await cond.wait();
+   * console.log(done); // true
    * @throws {RuntimeError} when the caller's realm does not hold the lock
    *   ("cannot wait on un-acquired lock"), or more than about a thousand wait at once.
    */
@@ -886,7 +983,11 @@ export class Condition extends SharedObject {
    * Waits until `predicate()` returns a truthy value, or `timeout` seconds
    * pass; returns the predicate's last result (Python's `wait_for`).
    * @example
-   * const ok = await cond.waitFor(() => queue.length > 0, 2);
+   * import { Condition } from 'weft';
+   * const cond = new Condition();
+   * const queue: number[] = [];
+   * using held = await cond.hold();
+   * console.log(await cond.waitFor(() => queue.length > 0, 0.05)); // false
    * @throws {RuntimeError} when the caller's realm does not hold the lock.
    */
   async waitFor<T>(predicate: () => T, timeout: number | null = null): Promise<T> {
@@ -904,7 +1005,14 @@ export class Condition extends SharedObject {
   /**
    * Wakes the `n` longest-waiting waiters (1 by default).
    * @example
-   * cond.notify(2);
+   * import { Condition } from 'weft';
+   * const cond = new Condition();
+   * const waiter = async () => { using held = await cond.hold(); return await cond.wait(0.3); };
+   * const results = Promise.all([waiter(), waiter(), waiter()]);
+   * await new Promise((r) => setTimeout(r, 50)); // let all three wait
+   * { using held = await cond.hold(); cond.notify(2); }
+   * const notified = (await results).filter(Boolean).length; // the third timed out
+   * console.log(notified); // 2
    * @throws {RuntimeError} when the caller's realm does not hold the lock ("cannot notify on un-acquired lock").
    */
   notify(n = 1): void {
@@ -938,7 +1046,13 @@ export class Condition extends SharedObject {
   /**
    * Wakes every waiter.
    * @example
-   * cond.notifyAll();
+   * import { Condition } from 'weft';
+   * const cond = new Condition();
+   * const waiter = async () => { using held = await cond.hold(); return await cond.wait(1); };
+   * const results = Promise.all([waiter(), waiter()]);
+   * await new Promise((r) => setTimeout(r, 50)); // let both wait
+   * { using held = await cond.hold(); cond.notifyAll(); }
+   * console.log(await results); // [ true, true ]
    * @throws {RuntimeError} when the caller's realm does not hold the lock.
    */
   notifyAll(): void {
@@ -987,7 +1101,14 @@ const BROKEN = 1 << 30;
  * Python's `threading.BrokenBarrierError`: the barrier was aborted, reset,
  * timed out, or its action threw.
  * @example
- * try { await barrier.wait(1); } catch (e) { if (e instanceof BrokenBarrierError) barrier.reset(); }
+ * import { Barrier, BrokenBarrierError } from 'weft';
+ * const barrier = new Barrier(2);
+ * try {
+ *   await barrier.wait(0.05); // nobody else comes: the timeout breaks the barrier
+ * } catch (e) {
+ *   if (e instanceof BrokenBarrierError) console.log(e.message); // barrier is broken
+ *   barrier.reset();
+ * }
  */
 export class BrokenBarrierError extends RuntimeError {
   override name = 'BrokenBarrierError';
@@ -1005,10 +1126,10 @@ export class BrokenBarrierError extends RuntimeError {
  * To cross to a child the action must be declared with `task(import.meta, fn)`.
  *
  * @example
+ * import { Barrier } from 'weft';
  * const barrier = new Barrier(3);
- * // in each of three processes:
- * const index = await barrier.wait();
- * if (index === 0) console.log('all three arrived');
+ * const arrive = async () => { if ((await barrier.wait()) === 0) console.log('all three arrived'); }; // all three arrived
+ * await Promise.all([arrive(), arrive(), arrive()]); // three processes or threads work the same way
  */
 export class Barrier extends SharedObject {
   #action: (() => unknown) | undefined;
@@ -1078,7 +1199,9 @@ export class Barrier extends SharedObject {
   /**
    * Waits until all parties wait; resolves with this caller's index.
    * @example
-   * const i = await barrier.wait(10);
+   * import { Barrier } from 'weft';
+   * const barrier = new Barrier(2);
+   * console.log(await Promise.all([barrier.wait(10), barrier.wait(10)])); // [ 0, 1 ]
    * @throws {BrokenBarrierError} when the barrier is or becomes broken, is
    *   reset while waiting, or `timeout` passes (which breaks it for all).
    * @throws {RangeError} when `timeout` is not a non-negative number.
@@ -1147,7 +1270,12 @@ export class Barrier extends SharedObject {
   /**
    * Returns the barrier to its empty state; callers waiting now get BrokenBarrierError.
    * @example
-   * barrier.reset();
+   * import { Barrier } from 'weft';
+   * const barrier = new Barrier(2);
+   * const waiting = barrier.wait().catch((e: Error) => e.name);
+   * await new Promise((r) => setTimeout(r, 10));
+   * barrier.reset(); // the caller waiting gets BrokenBarrierError
+   * console.log(await waiting, barrier.broken); // BrokenBarrierError false
    */
   reset(): void {
     const i32 = this.i32;
@@ -1165,7 +1293,11 @@ export class Barrier extends SharedObject {
   /**
    * Breaks the barrier: callers waiting now and later get BrokenBarrierError until `reset()`.
    * @example
+   * import { Barrier } from 'weft';
+   * const barrier = new Barrier(2);
    * barrier.abort();
+   * console.log(barrier.broken); // true
+   * await barrier.wait().catch((e: Error) => console.log(e.name)); // BrokenBarrierError
    */
   abort(): void {
     Atomics.or(this.i32, STATE, BROKEN);

@@ -32,7 +32,7 @@ const anonymousCount = new Map<string, number>();
  *
  * @example
  * import { task, Process, isMainModule } from 'weft';
- * export const greet = task(import.meta, (who: string) => console.log(`hello ${who}`));
+ * export const greet = task(import.meta, (who: string) => console.log(`hello ${who}`)); // hello world
  * if (isMainModule(import.meta)) new Process({ target: greet, args: ['world'] }).start();
  * @throws {TypeError} when `fn` is not a function or `meta` is not an `import.meta`.
  */
@@ -98,7 +98,11 @@ export function markChild(): void {
  * directly (`node app.js`, `tsx app.ts`), never when a child imports it to find a task.
  *
  * @example
- * if (isMainModule(import.meta)) await main();
+ * import { isMainModule } from 'weft';
+ * async function main() {
+ *   console.log('run as a program'); // run as a program
+ * }
+ * if (isMainModule(import.meta)) await main(); // not when a child imports this module for its task
  */
 export function isMainModule(meta: ImportMeta): boolean {
   if (mainUrl === undefined) {
