@@ -198,8 +198,9 @@ export class CoroSocket {
     const into = n <= scratch.length ? scratch : Buffer.allocUnsafe(n);
     const got = io.sockRecv(watch.fd, into, 0, n, 0, 0);
     if (got > 0) {
-      // less than asked: the kernel buffer is empty now; the next data will be an event
-      if (got < n) watch.readable = false;
+      // Less than asked: the kernel buffer is empty now and the next data will
+      // be an event, unless the peer hung up (then the EOF is left to read).
+      if (got < n && !watch.hungUp) watch.readable = false;
       if (into !== scratch) return got === n ? into : into.subarray(0, got);
       const out = Buffer.allocUnsafe(got);
       scratch.copy(out, 0, 0, got);

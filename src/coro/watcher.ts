@@ -41,6 +41,12 @@ export class IoWatch {
   readable = true;
   /** Worth calling send: false once the kernel buffer was found full, until the next event. */
   writable = true;
+  /**
+   * The peer shut down its side or the connection failed (EPOLLRDHUP, HUP or
+   * ERR seen). Edge-triggered, the FIN that came with the last data raises no
+   * event of its own: after a short read, the EOF is still there to read.
+   */
+  hungUp = false;
   constructor(readonly fd: number) {}
 }
 
@@ -62,6 +68,7 @@ function dispatch(): void {
       const events = ready[2 * i + 1]!;
       if (events & READ_EVENTS) {
         w.readable = true;
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) w.hungUp = true;
         wake(w, true);
       }
       if (events & WRITE_EVENTS) {

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { after, test } from 'node:test';
-import { CoroSocket, GreenletExit, Pool, StreamServer, sleep, type Address } from 'weft/coro';
+import { CoroSocket, GreenletExit, Pool, StreamServer, sleep, withTimeout, type Address } from 'weft/coro';
 import { BrokenPipeError, ConnectionRefusedError, ValueError } from 'weft/io';
 import { assertNoLeaks, captureErrors } from './helpers.js';
 
@@ -222,6 +222,22 @@ test('close() wakes a greenlet parked in recv with b"" and one parked in sendAll
   await assert.rejects(sent, BrokenPipeError);
   assert.equal(reader.fileno(), -1);
   await server.stop(0);
+});
+
+test('data and the FIN in one edge-triggered event: recv returns the data, then the EOF (no hang)', async () => {
+  // The server's acceptor keeps the epoll set watched, so the client's event
+  // (data, then FIN, already both in) is taken before the first recv reads.
+  const server = new StreamServer(['127.0.0.1', 0], async (sock) => {
+    await sock.sendAll('hi');
+  });
+  await server.start();
+  const sock = await connect(server.address);
+  await sleep(0.1);
+  assert.equal(String(await sock.recv(1024)), 'hi');
+  const eof = await withTimeout(2, () => sock.recv(1024), { timeoutValue: 'hung' });
+  assert.ok(Buffer.isBuffer(eof) && eof.length === 0, `expected the EOF, got ${String(eof)}`);
+  sock.close();
+  await server.stop();
 });
 
 test('two greenlets may not recv on one socket at once', async () => {
