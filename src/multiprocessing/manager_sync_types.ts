@@ -205,6 +205,7 @@ const conditionSpec: TypeSpec = {
   methods: {
     acquire: (c: SCondition, [blocking, timeout], ctx) => c.lock.acquire(ctx, blocking, timeout),
     release: (c: SCondition, _a, ctx) => c.lock.release(ctx),
+    locked: (c: SCondition) => c.lock.owner !== null,
     wait: async (c: SCondition, [timeout], ctx) => {
       const saved = c.lock.releaseAll(ctx);
       const notified = await park(ctx, timeout, c.waiters, () => false);

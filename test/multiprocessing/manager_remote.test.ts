@@ -201,7 +201,9 @@ describe('Manager waiting types', () => {
 
     const cond = await m.Condition();
     await assert.rejects(cond.wait(0.01), RuntimeError);
+    assert.equal(await cond.locked(), false);
     await cond.acquire();
+    assert.equal(await cond.locked(), true);
     const notified = cond.wait(5);
     await sleep(10);
     await cond.acquire(); // the waiter gave the lock up
