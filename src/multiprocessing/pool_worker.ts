@@ -184,9 +184,10 @@ export const poolWorker = task(
           Atomics.store(slots, FINISHED, t.seq);
           const now = performance.now();
           busy[0] = busy[0]! + (now - started) / 1000;
-          if (now - lastFlush > FLUSH_SECONDS * 1000 || out.bytes > FLUSH_BYTES) flush();
         }
         Atomics.store(slots, DONE, ++done);
+        // Flushed only once counted: whoever gets this result sees it in tasksDone.
+        if (performance.now() - lastFlush > FLUSH_SECONDS * 1000 || out.bytes > FLUSH_BYTES) flush();
         if (maxTasks > 0 && done >= maxTasks) {
           flush();
           await feeder.flush();

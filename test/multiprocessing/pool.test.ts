@@ -162,6 +162,14 @@ for (const context of ['process', 'thread'] as const) {
       assert.equal(s.workers.length, 2);
       for (const w of s.workers) assert.ok(w.pid > 0 && w.busySeconds >= 0 && w.tasksDone >= 0);
     });
+
+    test('a task is counted in tasksDone by the time its result arrives', async () => {
+      await using one = new Pool({ processes: 1, context });
+      for (let i = 0; i < 10; i++) {
+        await one.apply(sleepThen, [0.002, i]); // longer than the worker's flush interval
+        assert.equal(one.stats().workers[0]!.tasksDone, i + 1);
+      }
+    });
   });
 
   describe(`Pool faults (${context})`, () => {
