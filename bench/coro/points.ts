@@ -4,7 +4,7 @@
  * puts it beside the gevent anchors (gevent_points.py) and the npm peers.
  * Each point runs a short warm-up first so the JIT has compiled the paths.
  */
-import { OSError } from '../../src/errors.js';
+import { OSError } from 'weft/io';
 import { Pool, Queue, StreamServer, greenlet, joinAll, sleep, spawn, type CoroSocket } from 'weft/coro';
 
 type Result = Record<string, number | string>;

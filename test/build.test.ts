@@ -1,0 +1,41 @@
+// The build bundles src/ into shared chunks and keeps only entry points as
+// files (scripts/bundle.mjs). A test, benchmark or example that imports a
+// module of src/ by its path would then fail only when run; this test reads
+// every built file's relative imports and checks each names a file that exists.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+
+const dist = fileURLToPath(new URL('../', import.meta.url));
+const root = join(dist, '..');
+
+/** Built from a source that still exists (a deleted source's old output is no part of the build). */
+const current = (file: string) =>
+  relative(dist, file).startsWith('src/') || existsSync(join(root, relative(dist, file)).replace(/\.m?js$/, '.ts'));
+
+function builtFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return e.name.startsWith('.') ? [] : builtFiles(path);
+    return /\.m?js$/.test(e.name) ? [path] : [];
+  });
+}
+
+test('every relative import of the built tree names a file that exists', () => {
+  const missing: string[] = [];
+  let checked = 0;
+  for (const top of ['src', 'test', 'bench', 'examples']) {
+    for (const file of builtFiles(join(dist, top)).filter(current)) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["'](\.{1,2}\/[^"']+)["']/g)) {
+        checked++;
+        const target = join(dirname(file), m[1]!);
+        if (!existsSync(target)) missing.push(`${relative(dist, file)} imports ${m[1]}`);
+      }
+    }
+  }
+  assert.ok(checked > 50, `only ${checked} imports found: is the pattern still right?`);
+  assert.deepEqual(missing, []);
+});
