@@ -4,7 +4,7 @@
  * this folder exporting {@link Command}; `weft <command> --help` prints its help.
  * @module
  */
-import { pathToFileURL } from 'node:url';
+import { isMainModule } from '../multiprocessing/task.js';
 
 /** A subcommand of the `weft` CLI. */
 export interface Command {
@@ -65,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+// npm runs the bin through a symlink (node_modules/.bin/weft): isMainModule compares real paths.
+if (isMainModule(import.meta)) {
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -1,5 +1,8 @@
 // The `weft` command line: help everywhere, the tour, and clear failures.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { runNode } from '../helpers/run.js';
@@ -14,6 +17,18 @@ test('weft --help lists every command; each command has --help', async () => {
     const help = await runNode([cli, name, '--help']);
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, new RegExp(`Usage: weft ${name}`));
+  }
+});
+
+test('weft runs through a symlink, as npm installs its bin', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-bin-'));
+  try {
+    symlinkSync(cli, join(dir, 'weft'));
+    const r = await runNode([join(dir, 'weft'), '--help']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^  tour /m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
