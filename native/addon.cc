@@ -1,6 +1,7 @@
 #include "weft.h"
 
 #include <dlfcn.h>
+#include <mutex>
 #include <string.h>
 #include <v8.h>
 
@@ -30,11 +31,15 @@ void* SabAddress(Napi::Env env, Napi::Value sab, Napi::Value offset, size_t widt
 // frees that thread's SharedArrayBuffers afterwards, and their deleters are
 // here (shm.cc): a worker that used a Queue took the process down with it.
 // Loading the library once more with RTLD_NODELETE keeps it mapped until exit.
+// Once per process: every worker thread runs Init again.
 static void PinLibrary() {
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void*>(&PinLibrary), &info) != 0 && info.dli_fname != nullptr) {
-    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);  // the handle is kept on purpose
-  }
+  static std::once_flag pinned;
+  std::call_once(pinned, [] {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(&PinLibrary), &info) != 0 && info.dli_fname != nullptr) {
+      dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);  // the handle is kept on purpose
+    }
+  });
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {

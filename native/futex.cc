@@ -200,10 +200,10 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
 // stays parked on memory that may be unmapped (waiters re-check, so a spurious
 // wake-up of another process's waiter on the same word is harmless).
 //
-// An async cleanup hook, not a plain one: Node unloads the addon when a
-// worker's environment is gone, and the close callback below is addon code.
-// Node waits for the hook to be removed, which the callback does last, so the
-// callback runs while the addon is still mapped.
+// An async cleanup hook, not a plain one: closing the uv_async handle takes a
+// turn of the worker's loop, and Node waits for the hook to be removed (the
+// close callback does it last) before it tears that loop down. The code stays
+// mapped regardless: addon.cc pins the library.
 void Teardown(napi_async_cleanup_hook_handle hook, void* arg) {
   auto* holder = static_cast<std::shared_ptr<EnvState>*>(arg);
   std::shared_ptr<EnvState> state = *holder;

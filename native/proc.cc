@@ -25,10 +25,6 @@ Napi::Value GetTid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
 }
 
-// isAlive(id): a process or thread id still names a running task. kill(2)
-// with signal 0 checks existence (EPERM still means "exists"); a zombie — dead
-// but not yet reaped, as orphans stay where init does not reap — exists too,
-// so its state letter in /proc/<id>/stat (proc(5)) settles it.
 // schedYield(): give the CPU to another runnable thread, if any (a spinning
 // wait calls it between looks, so that on a machine with fewer cores than
 // busy processes the one it waits for gets to run).
@@ -37,6 +33,10 @@ Napi::Value SchedYield(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// isAlive(id): a process or thread id still names a running task. kill(2)
+// with signal 0 checks existence (EPERM still means "exists"); a zombie — dead
+// but not yet reaped, as orphans stay where init does not reap — exists too,
+// so its state letter in /proc/<id>/stat (proc(5)) settles it.
 Napi::Value IsAlive(const Napi::CallbackInfo& info) {
   int id = info[0].As<Napi::Number>().Int32Value();
   bool alive = id > 0 && (kill(id, 0) == 0 || errno == EPERM);

@@ -205,8 +205,8 @@ void OnClosed(uv_handle_t* h) {
 }
 
 // The environment (a worker thread, or the main one at exit) goes away with
-// the handle still open: close it now, while the addon is loaded (see
-// Teardown in futex.cc).
+// the handle still open: close it now, before its loop is gone (see Teardown
+// in futex.cc).
 void TeardownWatch(napi_async_cleanup_hook_handle hook, void* arg) {
   Watch* w = static_cast<Watch*>(arg);
   w->teardown = hook;
@@ -309,25 +309,18 @@ napi_value WatchClose(napi_env env, napi_callback_info cbinfo) {
   return Ret(env, 0);
 }
 
-// Raw N-API, errors ignored, for the reason given at Export in weft.h.
-void Raw(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb) {
-  napi_value fn;
-  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn) != napi_ok) return;
-  napi_set_named_property(env, exports, name, fn);
-}
-
 }  // namespace
 
 void InitSelect(Napi::Env env, Napi::Object exports) {
-  Raw(env, exports, "selectWait", SelectWait);
-  Raw(env, exports, "pollWait", PollWait);
-  Raw(env, exports, "epollCreate", EpollCreate);
-  Raw(env, exports, "epollCtl", EpollCtl);
-  Raw(env, exports, "epollWait", EpollWait);
-  Raw(env, exports, "watchOpen", WatchOpen);
-  Raw(env, exports, "watchStart", WatchStart);
-  Raw(env, exports, "watchStop", WatchStop);
-  Raw(env, exports, "watchClose", WatchClose);
+  ExportRaw(env, exports, "selectWait", SelectWait);
+  ExportRaw(env, exports, "pollWait", PollWait);
+  ExportRaw(env, exports, "epollCreate", EpollCreate);
+  ExportRaw(env, exports, "epollCtl", EpollCtl);
+  ExportRaw(env, exports, "epollWait", EpollWait);
+  ExportRaw(env, exports, "watchOpen", WatchOpen);
+  ExportRaw(env, exports, "watchStart", WatchStart);
+  ExportRaw(env, exports, "watchStop", WatchStop);
+  ExportRaw(env, exports, "watchClose", WatchClose);
 }
 
 }  // namespace weft

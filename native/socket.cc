@@ -489,13 +489,6 @@ Napi::Value SockGaiStrerror(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), gai_strerror(Int(info[0])));
 }
 
-// Raw N-API, errors ignored, for the reason given at Export in weft.h.
-void Raw(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb) {
-  napi_value fn;
-  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn) != napi_ok) return;
-  napi_set_named_property(env, exports, name, fn);
-}
-
 }  // namespace
 
 void InitSocket(Napi::Env env, Napi::Object exports) {
@@ -509,9 +502,9 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   Export<SockListen>(env, exports, "sockListen");
   Export<SockConnect>(env, exports, "sockConnect");
   Export<SockAccept>(env, exports, "sockAccept");
-  Raw(env, exports, "sockRecv", SockRecv);
-  Raw(env, exports, "sockSend", SockSend);
-  Raw(env, exports, "sockSendAll", SockSendAll);
+  ExportRaw(env, exports, "sockRecv", SockRecv);
+  ExportRaw(env, exports, "sockSend", SockSend);
+  ExportRaw(env, exports, "sockSendAll", SockSendAll);
   Export<SockRecvFrom>(env, exports, "sockRecvFrom");
   Export<SockSendTo>(env, exports, "sockSendTo");
   Export<SockShutdown>(env, exports, "sockShutdown");

@@ -15,19 +15,23 @@ void InitSelect(Napi::Env env, Napi::Object exports);
 void InitContinuation(Napi::Env env, Napi::Object exports);
 void InitLoad(Napi::Env env, Napi::Object exports);
 
-// Adds function F to `exports` as `name`. Raw N-API, errors ignored: a worker
-// thread stopped while it loads the addon makes every N-API call fail, and
-// node-addon-api would turn the failed throw that follows into a fatal error
-// that aborts the whole process.
-template <Napi::Value (*F)(const Napi::CallbackInfo&)>
-void Export(Napi::Env env, Napi::Object exports, const char* name) {
+// Adds the raw N-API callback `cb` to `exports` as `name`, errors ignored: a
+// worker thread stopped while it loads the addon makes every N-API call fail,
+// and node-addon-api would turn the failed throw that follows into a fatal
+// error that aborts the whole process.
+inline void ExportRaw(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb) {
   napi_value fn;
-  napi_callback cb = [](napi_env e, napi_callback_info i) -> napi_value {
-    Napi::CallbackInfo info(e, i);
-    return F(info);
-  };
   if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn) != napi_ok) return;
   napi_set_named_property(env, exports, name, fn);
+}
+
+// Adds the node-addon-api function F to `exports` as `name`, through ExportRaw.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+void Export(Napi::Env env, Napi::Object exports, const char* name) {
+  ExportRaw(env, exports, name, [](napi_env e, napi_callback_info i) -> napi_value {
+    Napi::CallbackInfo info(e, i);
+    return F(info);
+  });
 }
 
 // Seconds on the monotonic clock: what every deadline here is measured on.

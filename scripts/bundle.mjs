@@ -15,8 +15,9 @@
 import { build } from 'esbuild';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const root = new URL('../', import.meta.url).pathname;
+const root = fileURLToPath(new URL('../', import.meta.url));
 const outdir = join(root, 'dist/src');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 

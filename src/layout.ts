@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 
 /** True when weft runs from its TypeScript sources (tsx) rather than from `dist/`. */
-export const fromSource = import.meta.url.endsWith('.ts');
+const fromSource = import.meta.url.endsWith('.ts');
 
 function findRoot(): URL {
   for (let dir = new URL('./', import.meta.url); ; ) {
@@ -21,7 +21,7 @@ function findRoot(): URL {
 }
 
 /** The package root (the directory of weft's `package.json`), as a file URL ending in `/`. */
-export const packageRoot: URL = findRoot();
+const packageRoot: URL = findRoot();
 
 /** The native addon, built by `npm ci` through node-gyp. */
 export const addonPath = new URL('build/Release/weft.node', packageRoot);

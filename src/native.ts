@@ -8,6 +8,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { addonPath } from './layout.js';
 
 /** The load engine of native/load.cc (opaque). */
@@ -47,8 +48,9 @@ export interface NativeAddon {
   // load.cc (weft load's engine)
   loadCreate(fds: Int32Array, size: number, depth: number, rate: number): LoadEngine | number;
   /** Runs the load for `seconds`: [messages completed, their latencies in µs, errors so far]. */
-  loadRun(engine: LoadEngine, seconds: number, measuring: boolean): [number, Float64Array, number];
+  loadRun(engine: LoadEngine, seconds: number, measuring: boolean): [Float64Array, number];
   loadErrors(engine: LoadEngine): Record<string, number>;
+  loadClose(engine: LoadEngine): void;
   // socket.cc and select.cc add their functions here.
   [name: string]: unknown;
 }
@@ -60,7 +62,7 @@ function load(): NativeAddon {
     throw new Error(`weft needs Linux (memfd, futex, epoll); this is ${process.platform}`);
   }
   try {
-    return require(addonPath.pathname) as NativeAddon;
+    return require(fileURLToPath(addonPath)) as NativeAddon;
   } catch (err) {
     throw new Error(
       'weft: the native addon is not built (build/Release/weft.node). Run `npm ci` or `npm run build:native` ' +

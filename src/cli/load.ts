@@ -68,6 +68,7 @@ export function runLoad(opts: LoadOptions, onProgress?: (elapsed: number, messag
   const { connections, size, depth, rate } = opts;
   const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
   const socks: socket[] = [];
+  let engine: LoadEngine | undefined;
   try {
     for (let i = 0; i < connections; i++) {
       const sock = createConnection([opts.host, opts.port], 10);
@@ -77,14 +78,15 @@ export function runLoad(opts: LoadOptions, onProgress?: (elapsed: number, messag
     }
     const made = native.loadCreate(Int32Array.from(socks, (s) => s.fileno()), size, depth, rate ?? 0);
     if (typeof made === 'number') ok(made);
-    const engine = made as LoadEngine;
+    engine = made as LoadEngine;
+    const running = engine;
     const t0 = performance.now();
     let errors = 0;
     let completed = 0;
     let nextProgress = 1000;
     const slice = (seconds: number, measuring: boolean): void => {
-      const [done, latencies, errorsSoFar] = native.loadRun(engine, seconds, measuring);
-      completed += done;
+      const [latencies, errorsSoFar] = native.loadRun(running, seconds, measuring);
+      completed += latencies.length;
       errors = errorsSoFar;
       for (let i = 0; i < latencies.length; i++) hist.recordValue(latencies[i]!);
       const elapsed = performance.now() - t0;
@@ -113,11 +115,12 @@ export function runLoad(opts: LoadOptions, onProgress?: (elapsed: number, messag
       megabytesPerSecond: (completed * size) / seconds / 1e6,
       latencyUs: { p50: pct(50), p90: pct(90), p99: pct(99), p999: pct(99.9), max: completed ? hist.maxValue : 0, mean: completed ? hist.mean : 0 },
       errors,
-      errorKinds: native.loadErrors(engine),
+      errorKinds: native.loadErrors(running),
       cpuUsPerMessage: completed ? (cpu.user + cpu.system) / completed : 0,
       cpuUserUsPerMessage: completed ? cpu.user / completed : 0,
     };
   } finally {
+    if (engine) native.loadClose(engine);
     for (const s of socks) s.close();
   }
 }

@@ -10,6 +10,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import { check } from '../errors.js';
 import { childMain } from '../layout.js';
@@ -79,7 +80,7 @@ function spawnSpare(): Spare {
   const [mine, theirs] = pair as [number, number];
   let child: ChildProcess;
   try {
-    child = lazy.childProcess.spawn(process.execPath, [...childExecArgv(), childMain.pathname], {
+    child = lazy.childProcess.spawn(process.execPath, [...childExecArgv(), fileURLToPath(childMain)], {
       stdio: ['ignore', 'inherit', 'inherit', theirs],
       env: { ...process.env, WEFT_PARENT_PID: String(process.pid) },
     });
