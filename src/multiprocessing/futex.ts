@@ -17,7 +17,7 @@
 import { native } from '../native.js';
 
 /** How long one sleep lasts before the caller re-checks the world, in seconds. */
-const SLICE = 0.1;
+export const SLICE = 0.1;
 
 /**
  * How long a queue or pipe wait spins before it sleeps, in ms. A round trip
@@ -26,7 +26,7 @@ const SLICE = 0.1;
  * time; longer spins block the event loop for nothing (20,000 loads were
  * measured at ~170 µs). Locks spin less (synchronize.ts).
  */
-const SPIN_MS = 0.03;
+export const SPIN_MS = 0.03;
 
 /** A deadline in seconds, Python style: `null` means forever. */
 export class Deadline {
@@ -120,6 +120,23 @@ export class Word {
       });
     });
   }
+}
+
+/**
+ * {@link Word.spin} over several words at once: true as soon as one differs
+ * from what was `seen`, false after `ms`. One loop that reads many
+ * connections spins on all of them, so that a request on one is not held back
+ * while a wait spins on another.
+ */
+export function spinAny(words: Word[], seen: number[], ms = SPIN_MS): boolean {
+  const end = performance.now() + ms;
+  do {
+    for (let k = 0; k < 64; k++) {
+      for (let i = 0; i < words.length; i++) if (words[i]!.load() !== seen[i]) return true;
+    }
+    native.schedYield();
+  } while (performance.now() < end);
+  return false;
 }
 
 /**

@@ -8,14 +8,9 @@
  * none has anything.
  * @module
  */
-import { native } from '../native.js';
 import type { Connection } from './connection.js';
-import type { Word } from './futex.js';
+import { SLICE, spinAny, type Word } from './futex.js';
 
-/** How long the loop spins on all connections before it sleeps (as a single wait does). */
-const SPIN_MS = 0.03;
-/** Sleeps end after this long anyway, to notice clients that died without a word. */
-const SLICE = 0.1;
 /** Messages taken from one connection before the next gets its turn. */
 const BATCH = 8;
 
@@ -34,6 +29,12 @@ export class ManagerPoller {
   readonly #conns = new Map<Connection, PolledConnection>();
   /** A sleep armed on a connection's word, kept until it ends: arming another would take another helper thread. */
   readonly #sleeps = new Map<Connection, Promise<void>>();
+  /**
+   * Connections whose message is still being written, chunk by chunk: its read
+   * finishes on its own, and the loop goes on with the others meanwhile (one
+   * slow writer must not hold up every client).
+   */
+  readonly #partial = new Set<Connection>();
   #running = false;
   /** Wakes a sleeping loop when a connection is added. */
   #kick: (() => void) | undefined = undefined;
@@ -47,21 +48,25 @@ export class ManagerPoller {
   remove(ring: Connection): void {
     this.#conns.delete(ring);
     this.#sleeps.delete(ring);
+    this.#partial.delete(ring);
   }
 
   async #run(): Promise<void> {
     this.#running = true;
     try {
       while (this.#conns.size > 0) {
-        if (await this.#serve()) {
+        if (this.#serve()) {
           await null; // answers written in microtasks leave before the next look
           continue;
         }
-        const rings = [...this.#conns.keys()];
+        const rings = [...this.#conns.keys()].filter((r) => !this.#partial.has(r));
         const words = rings.map((r) => r._dataWord());
         const seen = words.map((w) => w.load());
         // a message that came between the look above and the loads is not a change of the word any more
-        if (rings.some((r) => r._hasData())) continue;
+        if (rings.some((r) => r._hasData())) {
+          await null;
+          continue;
+        }
         if (spinAny(words, seen)) continue;
         for (const r of rings) {
           if (r._atEof()) this.#end(r);
@@ -76,16 +81,20 @@ export class ManagerPoller {
   }
 
   /** Take what is waiting on every connection; true if anything was. */
-  async #serve(): Promise<boolean> {
+  #serve(): boolean {
     let served = false;
     for (const [ring, target] of this.#conns) {
+      if (this.#partial.has(ring)) continue;
       for (let k = 0; k < BATCH; k++) {
         let got: Buffer | Promise<Buffer | undefined> | undefined;
         try {
           got = ring._recvBytesNow();
-          if (got instanceof Promise) got = await got;
         } catch {
           this.#end(ring);
+          break;
+        }
+        if (got instanceof Promise) {
+          this.#finishPartial(ring, target, got);
           break;
         }
         if (got === undefined) break;
@@ -97,10 +106,27 @@ export class ManagerPoller {
     return served;
   }
 
+  #finishPartial(ring: Connection, target: PolledConnection, rest: Promise<Buffer | undefined>): void {
+    this.#partial.add(ring);
+    rest.then(
+      (bytes) => {
+        this.#partial.delete(ring);
+        if (bytes !== undefined && this.#conns.has(ring)) target.onBytes(bytes);
+        this.#kick?.();
+      },
+      () => {
+        this.#partial.delete(ring);
+        this.#end(ring);
+        this.#kick?.();
+      },
+    );
+  }
+
   #end(ring: Connection): void {
     const target = this.#conns.get(ring);
     this.#conns.delete(ring);
     this.#sleeps.delete(ring);
+    this.#partial.delete(ring);
     target?.onEnd();
   }
 
@@ -120,16 +146,4 @@ export class ManagerPoller {
     await Promise.race(waits);
     this.#kick = undefined;
   }
-}
-
-/** Spin until one of `words` differs from what was `seen`, for at most SPIN_MS; true if one did (yielding between looks, as `Word.spin`). */
-function spinAny(words: Word[], seen: number[]): boolean {
-  const end = performance.now() + SPIN_MS;
-  do {
-    for (let k = 0; k < 64; k++) {
-      for (let i = 0; i < words.length; i++) if (words[i]!.load() !== seen[i]) return true;
-    }
-    native.schedYield();
-  } while (performance.now() < end);
-  return false;
 }

@@ -11,11 +11,9 @@ import { dirname } from 'node:path';
 import v8 from 'node:v8';
 import { after, describe, test } from 'node:test';
 import { pack } from 'msgpackr';
-import { EOFError, Process, AuthenticationError, Manager, type DictProxy, type ListProxy } from 'weft';
-import { isAlive } from '../../src/internals.js';
-import { Client } from '../../src/internals.js';
-import { MAGIC, answerChallenge, frame } from '../../src/internals.js';
-import { holdRefs, lockAndDie } from './fixtures/manager-tasks.js';
+import { EOFError, Process, Queue, AuthenticationError, Manager, type DictProxy, type ListProxy } from 'weft';
+import { Client, MAGIC, answerChallenge, frame, isAlive } from '../../src/internals.js';
+import { holdRefs, lockAndDie, stallMidMessage } from './fixtures/manager-tasks.js';
 
 const dirs = new Set<string>();
 after(() => {
@@ -185,6 +183,23 @@ describe('Manager when processes die', () => {
     await pending;
     await assert.rejects(d.get('x'), /cannot reach the manager/);
     await until('the socket directory is removed', () => !existsSync(dirname(m.address)));
+    await m.shutdown();
+  });
+
+  test('a client stalled in the middle of a long message holds up no other client', async () => {
+    const m = await started();
+    const d = await m.dict<string, unknown>({ x: 1 });
+    const go = new Queue<string>();
+    const p = new Process({ target: stallMidMessage, args: [d, go, 2] });
+    p.start();
+    assert.equal(await go.get({ timeout: 30 }), 'stalling');
+    await sleep(50);
+    const t = performance.now();
+    assert.equal(await d.get('x'), 1);
+    const waited = performance.now() - t;
+    assert.ok(waited < 1000, `a call waited ${waited.toFixed(0)} ms behind another client's half-written message`);
+    await p.join();
+    assert.equal(((await d.get('big')) as Uint8Array).length, 8 << 20);
     await m.shutdown();
   });
 
