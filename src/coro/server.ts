@@ -499,7 +499,12 @@ export class StreamServer {
         }
         this.sockets.add(sock);
         if (this.group.full()) await this.group.waitAvailable();
-        void this.group.spawn(this.serve, sock);
+        // A pool shared with other code may hand the freed slot elsewhere; the
+        // spawn then waits, and a stop() that kills the acceptor rejects it.
+        this.group.spawn(this.serve, sock).catch(() => {
+          this.sockets.delete(sock);
+          sock.close();
+        });
       }
     } finally {
       unwatch(watch);
