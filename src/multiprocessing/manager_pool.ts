@@ -7,14 +7,13 @@
  *
  * A weft {@link Pool} runs inside the server. Its calls are promises on the
  * server's event loop, so a long `apply` holds up no other client; a waiting
- * `get` or `next` is parked like a queue's `get`, with its timeout, and
- * withdrawn when its client goes. Tasks travel as task references and the
+ * `next` is parked like a queue's `get` and withdrawn when its client goes,
+ * and `get`/`wait` are the pool's own AsyncResult's. Tasks travel as task references and the
  * server imports their modules, as the pool's workers do: only `file:` modules,
  * that is code already on the server's disk. A pool that is freed (its last
  * reference dropped) or outlived by its server's shutdown is terminated.
  * @module
  */
-import { TimeoutError } from '../errors.js';
 import { Pool, type AsyncResult } from './pool.js';
 import { loadTask, type TaskFunction } from './task.js';
 import { park, type Waiter } from './manager_sync_types.js';
@@ -61,21 +60,6 @@ class SPool {
     const fn = taskOf(ref, what);
     fn.catch(() => {}); // rejected before its turn: handled there, not an unhandled rejection
     return this.after(() => fn.then(submit));
-  }
-}
-
-/** A served `AsyncResult`, with the calls parked on it. */
-class SResult<T = unknown> {
-  readonly waiters: Waiter<boolean>[] = [];
-  constructor(readonly result: AsyncResult<T>) {
-    void result.wait().then(() => {
-      for (const w of [...this.waiters]) w.grant(true);
-    });
-  }
-
-  /** True once the result is ready; false when `timeout` seconds pass first. */
-  settled(ctx: CallContext, timeout: unknown): boolean | Promise<boolean> {
-    return this.result.ready() || park(ctx, timeout, this.waiters, () => false);
   }
 }
 
@@ -157,16 +141,18 @@ const poolSpec: TypeSpec = {
     }));
   },
   methods: {
+    // The turn (withTask) ends once the call is submitted; waiting for its value happens after it,
+    // so a long apply does not hold up the calls behind it.
     apply: (p: SPool, [fn, args]) => p.withTask(fn, 'apply', (f) => p.pool.applyAsync(f, arrayOf(args, 'args'))).then((r) => r.get()),
     applyAsync: (p: SPool, [fn, args]) =>
-      p.withTask(fn, 'applyAsync', (f) => new Referent('AsyncResult', new SResult(p.pool.applyAsync(f, arrayOf(args, 'args'))))),
+      p.withTask(fn, 'applyAsync', (f) => new Referent('AsyncResult', p.pool.applyAsync(f, arrayOf(args, 'args')))),
     map: (p: SPool, [fn, items, size]) => p.withTask(fn, 'map', (f) => p.pool.mapAsync(f, arrayOf(items, 'map'), chunks(size))).then((r) => r.get()),
     mapAsync: (p: SPool, [fn, items, size]) =>
-      p.withTask(fn, 'mapAsync', (f) => new Referent('AsyncResult', new SResult(p.pool.mapAsync(f, arrayOf(items, 'mapAsync'), chunks(size))))),
+      p.withTask(fn, 'mapAsync', (f) => new Referent('AsyncResult', p.pool.mapAsync(f, arrayOf(items, 'mapAsync'), chunks(size)))),
     starmap: (p: SPool, [fn, items, size]) =>
       p.withTask(fn, 'starmap', (f) => p.pool.starmapAsync(f, arrayOf(items, 'starmap') as unknown[][], chunks(size))).then((r) => r.get()),
     starmapAsync: (p: SPool, [fn, items, size]) =>
-      p.withTask(fn, 'starmapAsync', (f) => new Referent('AsyncResult', new SResult(p.pool.starmapAsync(f, arrayOf(items, 'starmapAsync') as unknown[][], chunks(size))))),
+      p.withTask(fn, 'starmapAsync', (f) => new Referent('AsyncResult', p.pool.starmapAsync(f, arrayOf(items, 'starmapAsync') as unknown[][], chunks(size)))),
     imap: (p: SPool, [fn, items, size]) =>
       p.withTask(fn, 'imap', (f) => new Referent('Iterator', new SIterator(p.pool.imap(f, arrayOf(items, 'imap'), chunks(size))))),
     imapUnordered: (p: SPool, [fn, items, size]) =>
@@ -182,15 +168,10 @@ const poolSpec: TypeSpec = {
 const resultSpec: TypeSpec = {
   create: madeByPool('AsyncResult'),
   methods: {
-    ready: (r: SResult) => r.result.ready(),
-    successful: (r: SResult) => r.result.successful(),
-    wait: async (r: SResult, [timeout], ctx) => {
-      await r.settled(ctx, timeout);
-    },
-    get: async (r: SResult, [timeout], ctx) => {
-      if (!(await r.settled(ctx, timeout))) throw new TimeoutError(`the result was not ready within ${String(timeout)} s`);
-      return r.result.get();
-    },
+    ready: (r: AsyncResult<unknown>) => r.ready(),
+    successful: (r: AsyncResult<unknown>) => r.successful(),
+    wait: (r: AsyncResult<unknown>, [timeout]) => r.wait(timeout as number | null),
+    get: (r: AsyncResult<unknown>, [timeout]) => r.get(timeout as number | null),
   },
 };
 

@@ -85,6 +85,11 @@ const builtins: Record<string, TypeSpec> = {
   ...poolTypes,
 };
 
+/** True for the names of the types every server has (`Manager.register` may not take them). */
+export function isBuiltinType(typeid: string): boolean {
+  return Object.hasOwn(builtins, typeid);
+}
+
 let nextConn = 1;
 
 /** One authenticated client connection. */
@@ -382,8 +387,17 @@ export class ManagerServer {
       return;
     }
     if (result instanceof Promise) {
-      result.then((value) => this.#made(value, oid as number)).then(
-        (value) => this.#reply(conn, req as number, value, false),
+      result.then(
+        (value) => {
+          let answer: unknown;
+          try {
+            answer = oid === 0 ? value : this.#made(value, oid as number);
+          } catch (err) {
+            this.#reply(conn, req as number, err, true);
+            return;
+          }
+          this.#reply(conn, req as number, answer, false);
+        },
         (err) => this.#reply(conn, req as number, err, true),
       );
     } else {

@@ -170,7 +170,8 @@ function bound(list: unknown[], i: unknown, dflt: number): number {
 }
 
 function find(list: unknown[], value: unknown, start = 0, stop = list.length): number {
-  for (let i = start; i < stop; i++) if (lazy.util.isDeepStrictEqual(list[i], value)) return i;
+  const { isDeepStrictEqual } = lazy.util;
+  for (let i = start; i < stop; i++) if (isDeepStrictEqual(list[i], value)) return i;
   return -1;
 }
 
@@ -225,7 +226,10 @@ export const listType: TypeSpec = {
       if (i < 0) throw new ValueError(`${typeof v === 'string' ? `'${v}'` : String(v)} is not in list`);
       return i;
     },
-    count: (l: L, [v]) => l.filter((x) => lazy.util.isDeepStrictEqual(x, v)).length,
+    count: (l: L, [v]) => {
+      const { isDeepStrictEqual } = lazy.util;
+      return l.filter((x) => isDeepStrictEqual(x, v)).length;
+    },
     sort: (l: L, [options]) => {
       l.sort(compare);
       if ((options as { reverse?: boolean } | undefined)?.reverse) l.reverse();

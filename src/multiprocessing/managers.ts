@@ -19,7 +19,7 @@ import type { BaseContext, ContextName } from './context.js';
 import { Process, currentProcess } from './process.js';
 import { requireTaskRef, type TaskFunction } from './task.js';
 import { isAlive } from './util.js';
-import { managerServerMain, type RegisteredType, type ServerConfig } from './manager_server.js';
+import { isBuiltinType, managerServerMain, type RegisteredType, type ServerConfig } from './manager_server.js';
 import {
   ArrayProxy, AutoProxy, BarrierProxy, BaseProxy, Client, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy,
   LockProxy, NamespaceProxy, QueueProxy, SemaphoreProxy, ValueProxy, clientFor, type Key, type Remote,
@@ -188,7 +188,7 @@ export class Manager implements AsyncDisposable {
    */
   static register(typeid: string, factory: TaskFunction, options: RegisterOptions = {}): void {
     if (typeof typeid !== 'string' || !typeid) throw new TypeError('register(typeid, factory): typeid must be a non-empty string');
-    if (builtinTypes.has(typeid)) throw new TypeError(`register: '${typeid}' is a built-in manager type`);
+    if (isBuiltinType(typeid)) throw new TypeError(`register: '${typeid}' is a built-in manager type`);
     const ref = requireTaskRef(factory, 'factory');
     registry.set(typeid, { typeid, factory: ref, exposed: options.exposed ? [...options.exposed] : undefined });
   }
@@ -583,8 +583,3 @@ export class Manager implements AsyncDisposable {
     await this.shutdown();
   }
 }
-
-const builtinTypes = new Set([
-  'dict', 'list', 'Namespace', 'Value', 'Array', 'Queue', 'JoinableQueue', 'Lock', 'RLock', 'Semaphore', 'BoundedSemaphore',
-  'Event', 'Condition', 'Barrier', 'Pool', 'AsyncResult', 'Iterator',
-]);
