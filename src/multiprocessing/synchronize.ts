@@ -289,9 +289,10 @@ export abstract class SemLock extends SharedObject {
    * @throws {TimeoutError} when not acquired within `timeout` seconds.
    */
   hold(options?: HoldOptions): Promise<Disposable> {
-    // taken at once or after the short spin: no hop through acquire()'s promise
-    if (this.tryAcquire() || this.#spinAcquire()) return Promise.resolve(new Held(this));
-    return this.acquire(options).then((got) => {
+    const acquired = this.acquire(options);
+    // taken at once or after the short spin (acquire's shared TRUE): no hop through its promise
+    if (acquired === TRUE) return Promise.resolve(new Held(this));
+    return acquired.then((got) => {
       if (!got) throw new TimeoutError(`could not acquire the ${this.constructor.name} within ${options?.timeout} s`);
       return new Held(this);
     });
