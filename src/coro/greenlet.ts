@@ -495,8 +495,8 @@ export class Greenlet<T = unknown> implements Runner {
   async kill(options: { exception?: ExceptionLike; block?: boolean; timeout?: number } = {}): Promise<void> {
     if (this.state === DEAD) return;
     const error = toError(options.exception ?? GreenletExit);
+    const extra = this.more();
     if (this.state === NOT_STARTED || this.state === SCHEDULED) {
-      const extra = this.more();
       if (extra.laterTimer !== undefined) clearTimeout(extra.laterTimer);
       this.fn = undefined;
       this.args = undefined;
@@ -505,7 +505,6 @@ export class Greenlet<T = unknown> implements Runner {
       this.finish(error, true);
       return;
     }
-    const extra = this.more();
     extra.killError = error;
     if (this === currentRunner()) {
       // killing oneself raises at once, like a wait that was interrupted right away

@@ -52,8 +52,15 @@ const dropped = new FinalizationRegistry<IoWatch>((w) => {
 
 /** A host's address, resolved without blocking the event loop, and its family. */
 async function resolve(host: string): Promise<[ip: string, family: number]> {
-  const ip = isIP(host) ? host : (await lookup(host)).address;
-  return [ip, isIP(ip) === 6 ? AF_INET6 : AF_INET];
+  const kind = isIP(host);
+  const { address, family } = kind ? { address: host, family: kind } : await lookup(host);
+  return [address, family === 6 ? AF_INET6 : AF_INET];
+}
+
+/** Every weft/coro socket is non-blocking (the hub waits for it) and sends without Nagle's delay. */
+function prepare(fd: number): void {
+  ok(io.sockSetNonblock(fd, true));
+  io.sockSetOpt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 }
 
 function toAddress(raw: unknown): Address {
@@ -113,8 +120,7 @@ export class CoroSocket {
     const fd = ok(io.sockSocket(family, SOCK_STREAM, 0));
     let sock: CoroSocket | undefined;
     try {
-      ok(io.sockSetNonblock(fd, true));
-      io.sockSetOpt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+      prepare(fd);
       const r = io.sockConnect(fd, 0, family, ip, port);
       sock = new CoroSocket(fd);
       if (r === EINPROGRESS) {
@@ -489,8 +495,7 @@ export class StreamServer {
         const [fd, peer] = r as [number, unknown];
         let sock: CoroSocket;
         try {
-          ok(io.sockSetNonblock(fd, true));
-          io.sockSetOpt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+          prepare(fd);
           sock = new CoroSocket(fd, toAddress(peer));
         } catch (e) {
           io.sockClose(fd);

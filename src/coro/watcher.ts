@@ -16,16 +16,10 @@
  */
 import { io, ok } from '../io/_native.js';
 import type { WatchHandle } from '../io/_native.js';
+import { EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP } from '../io/constants.js';
+import { EPOLL_CTL_ADD, EPOLL_CTL_DEL } from '../io/select.js';
 import { type Waiter, newWaiter } from './hub.js';
 
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
-const EPOLLIN = 0x1;
-const EPOLLOUT = 0x4;
-const EPOLLERR = 0x8;
-const EPOLLHUP = 0x10;
-const EPOLLRDHUP = 0x2000;
-const EPOLLET = 0x80000000;
 const READ_EVENTS = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP;
 const WRITE_EVENTS = EPOLLOUT | EPOLLERR | EPOLLHUP;
 const MAX_EVENTS = 512;

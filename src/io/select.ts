@@ -208,8 +208,10 @@ export function poll(): Poll {
   return new Poll();
 }
 
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
+/** epoll_ctl(2) operations (Python keeps them private too; weft/coro's watcher uses them). @internal */
+export const EPOLL_CTL_ADD = 1;
+/** @internal */
+export const EPOLL_CTL_DEL = 2;
 const EPOLL_CTL_MOD = 3;
 
 /** The fd `epoll.fromFd` hands to the constructor (-1: create one). */

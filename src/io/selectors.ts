@@ -276,12 +276,7 @@ abstract class BaseSelectorImpl<D> extends BaseSelector<D> {
    * @throws {KeyError} when it is not registered (or has no usable fd).
    */
   protected registeredKey(fileobj: FileLike): SelectorKey<D> {
-    let key: SelectorKey<D> | undefined;
-    try {
-      key = this.fdToKey.get(this.fileobjLookup(fileobj));
-    } catch {
-      key = undefined;
-    }
+    const key = this.map?.get(fileobj);
     if (key === undefined) throw new KeyError(`${repr(fileobj)} is not registered`);
     return key;
   }
