@@ -13,7 +13,7 @@
 //
 //   node scripts/bundle.mjs
 import { build } from 'esbuild';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -54,9 +54,9 @@ const result = await build({
 // stay): a stale copy would be a second instance of weft waiting to be imported.
 const written = new Set(Object.keys(result.metafile.outputs).map((p) => join(root, p)));
 (function sweep(dir) {
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) sweep(path);
-    else if (/\.js(\.map)?$/.test(name) && !written.has(path)) rmSync(path);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) sweep(path);
+    else if (/\.js(\.map)?$/.test(entry.name) && !written.has(path)) rmSync(path);
   }
 })(outdir);
