@@ -133,7 +133,12 @@ export class Process<F extends TaskFunction = TaskFunction> {
     this.#daemon = Boolean(value);
   }
 
-  /** The child's pid (a worker thread's kernel tid in the thread context); undefined before start. */
+  /**
+   * The child's pid (a worker thread's kernel tid in the thread context); undefined before start.
+   * A worker thread publishes its tid as the first thing it does; a spare worker (booted ahead) has already
+   * done so, but reading `pid` right after starting one that had to boot from scratch waits for that boot
+   * (blocking, some tens of milliseconds) — the tid does not exist earlier.
+   */
   get pid(): number | undefined {
     return this.#popen?.pid;
   }

@@ -129,6 +129,29 @@ test('a pool bounds concurrent handlers; spawn: N does the same', async () => {
   assert.throws(() => new StreamServer(0, handler, { pool: new Pool(1), spawn: 1 }), /either pool or spawn/);
 });
 
+test('a shared pool that hands the freed slot elsewhere: stop() ends the waiting spawn and closes that connection', async () => {
+  // The acceptor sees a free slot, but other code waiting on the same pool
+  // takes it first, so the acceptor's spawn waits; stop() then kills
+  // the acceptor, which rejects that spawn. The connection must be closed
+  // (the client sees EOF) and the rejection must not escape unhandled.
+  const pool = new Pool(1);
+  let handled = 0;
+  await pool.spawn(() => sleep(0.1)); // holds the only slot for 100 ms
+  const server = new StreamServer(['127.0.0.1', 0], async () => { handled++; }, { pool });
+  await server.start();
+  const client = await connect(server.address);
+  await sleep(0.02); // the acceptor now waits for a free slot
+  const queued = pool.spawn(() => sleep(30)); // next in line after the acceptor
+  // The holder ends: the acceptor sees the slot free and passes it on, the queued greenlet takes it, and the acceptor's spawn waits.
+  await sleep(0.2);
+  await server.stop(0.05);
+  assert.deepEqual(await withTimeout(1, () => client.recv(10), { timeoutValue: 'hung' }), Buffer.alloc(0), 'the waiting connection is closed');
+  assert.equal(handled, 0);
+  client.close();
+  (await queued).kill();
+  await pool.kill();
+});
+
 test('serveForever returns after stop; bad addresses and busy ports raise clearly', async () => {
   const server = new StreamServer('127.0.0.1:0', echo);
   const serving = server.serveForever();
