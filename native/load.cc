@@ -206,8 +206,14 @@ struct Engine {
   }
 };
 
+// Tags the engines this file makes, so that another addon's external (or a
+// forged one) passed to loadRun is refused instead of used as an Engine.
+const napi_type_tag kEngineTag = {0x7765667440ad10adULL, 0x9e3779b97f4a7c15ULL};
+
 Engine* EngineOf(const Napi::Value& v) {
   if (!v.IsExternal()) return nullptr;
+  bool tagged = false;
+  if (napi_check_object_type_tag(v.Env(), v, &kEngineTag, &tagged) != napi_ok || !tagged) return nullptr;
   return v.As<Napi::External<Engine>>().Data();
 }
 
@@ -255,7 +261,9 @@ Napi::Value LoadCreate(const Napi::CallbackInfo& info) {
       return Napi::Number::New(env, -err);
     }
   }
-  return Napi::External<Engine>::New(env, e, [](Napi::Env, Engine* p) { delete p; });
+  auto engine = Napi::External<Engine>::New(env, e, [](Napi::Env, Engine* p) { delete p; });
+  napi_type_tag_object(env, engine, &kEngineTag);
+  return engine;
 }
 
 // loadRun(engine, seconds, measuring) -> [latencies µs (Float64Array), errors so far]: one

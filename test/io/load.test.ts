@@ -142,4 +142,11 @@ describe('weft load', () => {
     const badOpt = await load(['--port', String(good.port), '--size', '-5', '--duration', '0.2']);
     assert.notEqual(badOpt.code, 0);
   });
+
+  test('the native engine refuses anything it did not make', async () => {
+    const { native } = await import('../../src/internals.js');
+    for (const bogus of [{}, 42, null, new Int32Array(4)]) {
+      assert.throws(() => native.loadRun(bogus as never, 0.01, false), { name: 'TypeError', message: 'expected a load engine' });
+    }
+  });
 });
