@@ -50,7 +50,7 @@ import {
   type Mode,
 } from './pool_wire.js';
 import { poolWorker } from './pool_worker.js';
-import { dumps, loads } from './reduction.js';
+import { carriesObjects, dumps, loads } from './reduction.js';
 import { EMPTY, PARTIAL, type Ring } from './ring.js';
 import { requireTaskRef, type TaskRef } from './task.js';
 
@@ -261,6 +261,12 @@ class Job {
   /** imap: the chunk's position in the input, and the call it belongs to. */
   index = 0;
   owner: object | null = null;
+  /**
+   * The arguments, kept while the task is queued or running when they may hold
+   * shared objects: a manager proxy given only to a task must not be collected
+   * (and its referent released on the server) before the worker has rebuilt it.
+   */
+  keep: unknown = null;
   constructor(
     readonly ref: TaskRef,
     readonly mode: Mode,
@@ -423,6 +429,7 @@ export class Pool {
       group.dispose();
       result.settle(ok, value);
     } : result, group);
+    if (carriesObjects(payload)) job.keep = args;
     group?.jobs.add(job);
     this.#submit(job);
     return result;
@@ -687,6 +694,7 @@ export class Pool {
       this.#pendingLive--;
     }
     job.state = SETTLED;
+    job.keep = null;
     job.group?.jobs.delete(job);
     if (ok) this.#completed++;
     else this.#failed++;
@@ -1014,6 +1022,7 @@ export class Pool {
           for (let k = 0; k < values.length; k++) out[at + k] = values[k];
           if (--remaining === 0) finish(true, out);
         }, group);
+        if (carriesObjects(payload)) job.keep = chunk;
         jobs.push(job);
         group?.jobs.add(job);
         this.#submit(job);
@@ -1112,6 +1121,7 @@ export class Pool {
             continue;
           }
           const job = new Job(ref, chunkMode, payload, sink, group);
+          if (carriesObjects(payload)) job.keep = chunk;
           job.index = index;
           job.owner = owner;
           group?.jobs.add(job);

@@ -283,6 +283,16 @@ export function dumps(value: unknown, path = 'obj', fds: FdChannel | null = null
   return out;
 }
 
+/**
+ * True when a payload went through the structured path, so it may carry
+ * shared objects (proxies, queues, locks) whose senders must stay alive until
+ * it is received: a manager proxy's referent is released once every proxy to
+ * it is collected, and a rebuilt proxy counts only from the moment it is rebuilt.
+ */
+export function carriesObjects(payload: Uint8Array): boolean {
+  return payload[0] === STRUCTURED;
+}
+
 /** Frames raw bytes (`Connection.sendBytes`) so `loads` hands them back untouched. */
 export function dumpsBytes(bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(bytes.length + 1);

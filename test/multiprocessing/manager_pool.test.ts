@@ -7,11 +7,11 @@ import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { after, before, describe, test } from 'node:test';
 import {
-  EOFError, TimeoutError, ValueError, Process, Manager, RemoteError, type AsyncResultProxy, type PoolProxy,
+  EOFError, TimeoutError, ValueError, Process, Manager, Pool, RemoteError, type AsyncResultProxy, type PoolProxy,
 } from 'weft';
 import { eventually, pidAlive } from '../helpers/run.js';
 import { add, init, readInit, sleepThen, square } from './fixtures/pool-tasks.js';
-import { delayed, failOn, inThread, longApply, raise, setInDict, useFromChild } from './fixtures/manager-pool-tasks.js';
+import { delayed, failOn, getFromDict, inThread, longApply, raise, setInDict, useFromChild } from './fixtures/manager-pool-tasks.js';
 
 const sleep = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000));
 
@@ -203,6 +203,30 @@ describe('manager.Pool: lifetime', () => {
       return !pids.some(pidAlive);
     }, 10, 'the pool workers to exit once nothing refers to the pool');
     assert.equal((await m.stats()).objects, 0);
+  });
+
+  test('a proxy given only to a queued task lives until the worker has it (local Pool, both contexts; the manager\'s Pool)', async () => {
+    // The proxy is dropped at once and collected while its task waits behind
+    // a busy worker. Were nothing to hold it, its referent would be released
+    // on the server and the task would find "shared object … no longer exists".
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    await using m = await Manager.start();
+    for (const where of ['process', 'thread', 'manager'] as const) {
+      const local = where === 'manager' ? null : new Pool({ processes: 1, context: where });
+      const served = where === 'manager' ? await m.Pool({ processes: 1 }) : null;
+      const apply = async <A extends unknown[]>(fn: (...args: A) => unknown, args: A): Promise<{ get(t?: number): Promise<unknown> }> =>
+        local ? local.applyAsync(fn as never, args as never) : served!.applyAsync(fn as never, args as never);
+      const busy = await apply(delayed, [[0.3, 0]]);
+      const pending = await apply(getFromDict, [await m.dict<string, string>({ k: 'still here' }), 'k']);
+      for (let i = 0; i < 8; i++) {
+        gc();
+        await sleep(0.02);
+      }
+      await busy.get();
+      assert.equal(await pending.get(5), 'still here', where);
+      await (local ?? served!).terminate();
+    }
   });
 
   test('the workers die with a server killed by SIGKILL', async () => {
