@@ -8,6 +8,6 @@
 export { native } from './native.js';
 export { context as hubContext } from './coro/hub.js';
 export { isAlive } from './multiprocessing/util.js';
-export { dumps } from './multiprocessing/reduction.js';
+export { dumps, loads } from './multiprocessing/reduction.js';
 export { Client } from './multiprocessing/manager_proxy.js';
 export { MAGIC, answerChallenge, frame } from './multiprocessing/manager_wire.js';

@@ -17,9 +17,9 @@
  */
 import type { Socket } from 'node:net';
 import v8 from 'node:v8';
-import { Packr } from 'msgpackr/pack'; // without the optional native extractor: see reduction.ts
 import { EOFError } from '../errors.js';
 import { lazy } from '../lazy.js';
+import { unpackPlain } from './reduction.js';
 
 /**
  * Python's `multiprocessing.AuthenticationError`: the other side does not hold the same authkey.
@@ -235,7 +235,6 @@ export const PROXY_TYPE = 'weft.manager.Proxy';
 const PLAIN = 0;
 const STRUCTURED = 1;
 const MAX_DEPTH = 512;
-const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
 
 /** The state a proxy travels as: where its server is, how to authenticate, which object. */
 export interface ProxyState {
@@ -268,12 +267,11 @@ export function checkProxyState(state: unknown): ProxyState {
  * @throws {TypeError} on a corrupt or refused message.
  */
 export function decode(payload: Uint8Array, proxy: (state: ProxyState) => object): unknown {
-  const body = payload.subarray(1);
   switch (payload[0]) {
     case PLAIN:
-      return packr.unpack(body);
+      return unpackPlain(payload, 1);
     case STRUCTURED:
-      return revive(v8.deserialize(body), proxy, new Map(), 0);
+      return revive(v8.deserialize(payload.subarray(1)), proxy, new Map(), 0);
     default:
       throw new TypeError(`corrupt manager message (unknown tag ${payload[0]})`);
   }
