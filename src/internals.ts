@@ -1,6 +1,6 @@
 /**
  * White-box access for weft's own tests, not part of the package's exports.
- * The build bundles weft's modules into shared chunks (scripts/bundle.mjs) and
+ * The build bundles weft's modules into one script (scripts/bundle.mjs) and
  * keeps only entry points as files; this entry lets a test reach an internal
  * and get the very instance the public API uses.
  * @module

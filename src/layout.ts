@@ -1,9 +1,9 @@
 /**
- * Where weft's own files are. Built, weft's modules are bundled into a few
- * chunks (scripts/bundle.mjs), so a module's `import.meta.url` is its chunk's,
- * not its source file's; paths are therefore taken from the package root,
- * found by walking up to the nearest `package.json`. Run from source (tsx),
- * the same walk starts in `src/`.
+ * Where weft's own files are. Built, weft's modules are bundled into one
+ * script (scripts/bundle.mjs), where every module's `import.meta.url` is the
+ * main entry's, not its source file's; paths are therefore taken from the
+ * package root, found by walking up to the nearest `package.json`. Run from
+ * source (tsx), the same walk starts in `src/`.
  * @module
  */
 import { existsSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The build bundles src/ into shared chunks and keeps only entry points as
+// The build bundles src/ into one script and keeps only entry points as
 // files (scripts/bundle.mjs). A test, benchmark or example that imports a
 // module of src/ by its path would then fail only when run; this test reads
 // every built file's relative imports and checks each names a file that exists.
@@ -7,6 +7,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 
 const dist = fileURLToPath(new URL('../', import.meta.url));
 const root = join(dist, '..');
@@ -38,4 +39,13 @@ test('every relative import of the built tree names a file that exists', () => {
   }
   assert.ok(checked > 50, `only ${checked} imports found: is the pattern still right?`);
   assert.deepEqual(missing, []);
+});
+
+test('weft is compiled from the code cache the build made, in the main thread and in a worker thread', async () => {
+  const load = new URL('../src/load.js', import.meta.url).href;
+  const { codeCacheUsed } = (await import(load)) as { codeCacheUsed: boolean };
+  assert.equal(codeCacheUsed, true, 'V8 rejected dist/src/weft.cjs.cache (built by another Node, or with other V8 flags?)');
+  const worker = new Worker(`import('${load}').then((m) => require('node:worker_threads').parentPort.postMessage(m.codeCacheUsed))`, { eval: true });
+  const [inWorker] = (await Promise.all([new Promise((r) => worker.once('message', r)), new Promise((r) => worker.once('exit', r))])) as [unknown, unknown];
+  assert.equal(inWorker, true);
 });

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type FetchResult, fetchAll } from '../coro/fetch.js';
-import type { Command } from './main.js';
+import type { Command } from './commands.js';
 
 const help = [
   'Usage: weft fetch URL... [-i FILE] [-c N] [-o DIR] [--timeout SECONDS] [--retries N] [-q]',

@@ -22,7 +22,7 @@ import { type LoadEngine, native } from '../native.js';
 import { ok } from '../io/_native.js';
 import { createConnection, socket } from '../io/socket.js';
 import { IPPROTO_TCP, TCP_NODELAY } from '../io/constants.js';
-import type { Command } from './main.js';
+import type { Command } from './commands.js';
 
 /** What to run. Times in seconds. */
 export interface LoadOptions {

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { examplesDir as examplesUrl } from '../layout.js';
-import type { Command } from './main.js';
+import type { Command } from './commands.js';
 
 const examplesDir = fileURLToPath(examplesUrl);
 

@@ -1,62 +1,9 @@
 /**
- * Entry point of every weft child, process or worker thread (CPython's
- * `spawn_main`). A child boots (Node, then weft) before it has work; then a
- * process child receives its {@link Preparation} and its shared objects' fds
- * over the socket on fd 3 (SCM_RIGHTS), and a worker thread receives both in
- * one message, with fds dup'd for it by its starter.
+ * Entry file of every weft child, process or worker thread: it only boots the
+ * child (child.ts). Built, this file loads weft's bundle (scripts/bundle.mjs)
+ * and calls the same function there.
  * @module
  */
-import v8 from 'node:v8';
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { constants } from 'node:os';
-import { native } from '../native.js';
-import { ledger } from './ledger.js';
-import { SharedBlock } from './shared_memory.js';
-import { runChild, type Preparation } from './spawn.js';
+import { bootChild } from './child.js';
 
-/** What a starter hands a booted child. */
-interface Handed {
-  prep: Preparation;
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}
-
-/** The starter's environment as of `start()`, not as of when this child booted. */
-function adoptEnvironment(env: NodeJS.ProcessEnv): void {
-  for (const key of Object.keys(process.env)) if (!(key in env)) delete process.env[key];
-  Object.assign(process.env, env);
-}
-
-
-if (isMainThread) {
-  // Die with the parent, SIGKILL included (prctl PR_SET_PDEATHSIG); if it is
-  // already gone, the check after closes the race.
-  native.setParentDeathSignal(constants.signals.SIGKILL);
-  if (String(process.ppid) !== process.env.WEFT_PARENT_PID) process.exit(1);
-  // Booted: wait (blocking, nothing else to do) for the work and its fds.
-  const got = native.recvFds(3);
-  native.fdClose(3);
-  if (typeof got === 'number' || got.length === 0) process.exit(0); // the parent let this spare go
-  const [prepFd, ...fds] = got;
-  const block = SharedBlock.adopt(prepFd!);
-  const length = new DataView(block.buffer).getUint32(0, true);
-  const { prep, env, cwd } = v8.deserialize(new Uint8Array(block.buffer, 4, length)) as Handed;
-  block.close();
-  adoptEnvironment(env);
-  try {
-    process.chdir(cwd);
-  } catch {
-    // the parent's directory is gone: stay where we are, as a forked child would
-  }
-  await runChild(prep, fds);
-} else {
-  const data = workerData as { ledger: SharedArrayBuffer; tid: SharedArrayBuffer };
-  ledger.attach(data.ledger);
-  const tid = new Int32Array(data.tid);
-  Atomics.store(tid, 0, native.gettid());
-  Atomics.notify(tid, 0);
-  parentPort!.once('message', (work: Handed & { fds: number[] }) => {
-    adoptEnvironment(work.env);
-    void runChild(work.prep, work.fds);
-  });
-}
+await bootChild();

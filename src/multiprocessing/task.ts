@@ -73,9 +73,16 @@ export function requireTaskRef(fn: unknown, what = 'target'): TaskRef {
   );
 }
 
+/**
+ * Built, weft runs as one script compiled by `vm.Script` (scripts/bundle.mjs),
+ * where `import()` has no module loader to turn to; its loader passes this
+ * function in, an `import()` made from an ES module. From source it is absent.
+ */
+declare const __weftImport: ((url: string) => Promise<unknown>) | undefined;
+
 /** Imports the module of `ref` and returns the task it declares (in a child). */
 export async function loadTask(ref: TaskRef): Promise<TaskFunction> {
-  await import(ref.url);
+  await (typeof __weftImport === 'function' ? __weftImport(ref.url) : import(ref.url));
   const fn = byKey.get(`${ref.url}#${ref.name}`);
   if (!fn) {
     throw new TypeError(

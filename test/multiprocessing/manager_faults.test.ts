@@ -249,7 +249,9 @@ describe('Manager when processes die', () => {
   test('a client that dies releases its references and its locks', async () => {
     await using m = await started();
     const d = await m.dict<string, ListProxy<number>>();
-    await d.set('inner', await m.list<number>());
+    // Held to the end: were it collected during the test, its reference would go too and the count below be off by one.
+    const inner = await m.list<number>();
+    await d.set('inner', inner);
     const lock = await m.Lock();
     const q = await m.Queue<string>();
     const before = await m.stats();
@@ -271,5 +273,6 @@ describe('Manager when processes die', () => {
     });
     assert.equal(await lock.acquire({ timeout: 2 }), true, 'a lock held by a dead client is released');
     await lock.release();
+    assert.equal(await inner.len(), 0);
   });
 });
