@@ -24,7 +24,7 @@ import { dumps, reduce, registerType, type Reduced, type Shareable } from './red
 import { BrokenBarrierError } from './manager_sync_types.js';
 import type { Key } from './manager_types.js';
 import {
-  AuthenticationError, DEFAULT_MAX_FRAME, FrameReader, IndexError, PROXY_TYPE, RemoteError, answerChallenge, checkProxyState,
+  AuthenticationError, DEFAULT_MAX_FRAME, FLUSH_FRAMES, FrameReader, IndexError, PROXY_TYPE, RemoteError, answerChallenge, checkProxyState,
   decode, frame, type ProxyState,
 } from './manager_wire.js';
 
@@ -260,7 +260,8 @@ export class Client {
     const promise = new Promise<unknown>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
     if (this.#pending.size === 1) this.#refresh();
     this.#out.push(frame(body));
-    if (this.#sock) {
+    if (this.#ring && this.#out.length >= FLUSH_FRAMES) this.#flush(); // see FLUSH_FRAMES
+    else if (this.#sock) {
       if (!this.#flushQueued) {
         this.#flushQueued = true;
         queueMicrotask(() => this.#flush());

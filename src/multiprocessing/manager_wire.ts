@@ -228,6 +228,16 @@ export async function answerChallenge(sock: Socket, key: Uint8Array, timeoutMs: 
 
 // ---- codec -------------------------------------------------------------------
 
+/**
+ * Frames one side of a shared-memory connection writes at most at once. Calls
+ * (and answers) made in one turn leave together, but no more than this many: a
+ * client with hundreds of calls in flight then starts on the first answers
+ * while the server makes the rest, instead of each side waiting for the other's
+ * whole batch (dict set with 256 calls in flight from each of two clients:
+ * ~350k/s in whole batches, ~460k/s in batches of 64).
+ */
+export const FLUSH_FRAMES = 64;
+
 /** The key `reduction.prepare` marks its records with (errors, shareables). */
 const MARK = '\u0000weft';
 /** The shareable type name of every manager proxy. */
