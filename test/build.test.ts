@@ -49,3 +49,9 @@ test('weft is compiled from the code cache the build made, in the main thread an
   const [inWorker] = (await Promise.all([new Promise((r) => worker.once('message', r)), new Promise((r) => worker.once('exit', r))])) as [unknown, unknown];
   assert.equal(inWorker, true);
 });
+
+test('the bundle is ASCII, so V8 keeps its source as a one-byte string in each thread', () => {
+  const text = readFileSync(new URL('../src/weft.cjs', import.meta.url), 'utf8');
+  const at = text.search(/[^\x00-\x7f]/);
+  assert.equal(at, -1, `non-ASCII at ${at}: ${JSON.stringify(text.slice(Math.max(0, at - 40), at + 10))}`);
+});
