@@ -98,7 +98,16 @@ export const codeCache = () => script.createCachedData();
 `;
 writeFileSync(join(outdir, 'load.js'), loader);
 
-const { weft, codeCache } = await import(pathToFileURL(join(outdir, 'load.js')).href);
+// Loading the bundle once gives each entry's export names and the compiled code
+// to cache; it needs the native addon (node-gyp builds it before this runs).
+let loaded;
+try {
+  loaded = await import(pathToFileURL(join(outdir, 'load.js')).href);
+} catch (err) {
+  console.error(`scripts/bundle.mjs: weft's bundle did not load: ${err.message}`);
+  process.exit(1);
+}
+const { weft, codeCache } = loaded;
 
 /** `export const { a, b } = source;` for every runtime export of a namespace. */
 function reexport(namespace, source) {
