@@ -29,5 +29,8 @@ export const addonPath = new URL('build/Release/weft.node', packageRoot);
 /** The script every child process or worker thread runs (CPython's `spawn_main`). */
 export const childMain = new URL(fromSource ? 'src/multiprocessing/spawn_main.ts' : 'dist/src/multiprocessing/spawn_main.js', packageRoot);
 
+/** weft's main entry (what `import 'weft'` loads), which a child loads before it has work. */
+export const mainEntry = new URL(fromSource ? 'src/index.ts' : 'dist/src/index.js', packageRoot);
+
 /** The compiled examples `weft tour` runs. */
 export const examplesDir = new URL('dist/examples/', packageRoot);

@@ -13,7 +13,9 @@ import { constants } from 'node:os';
 import { native } from '../native.js';
 import { ledger } from './ledger.js';
 import { SharedBlock } from './shared_memory.js';
+import { mainEntry } from '../layout.js';
 import { runChild, type Preparation } from './spawn.js';
+import { importModule } from './task.js';
 
 /** What a starter hands a booted child. */
 interface Handed {
@@ -30,7 +32,11 @@ function adoptEnvironment(env: NodeJS.ProcessEnv): void {
 
 /** Boots this child: waits for its work, then runs it to the end (the process or thread exits there). */
 export async function bootChild(): Promise<void> {
+  // A task's module imports 'weft': load that entry now, while there is no work
+  // yet, rather than after the work came (about 1 ms of a start).
+  const preloaded = importModule(mainEntry.href);
   if (isMainThread) {
+    await preloaded;
     // Die with the parent, SIGKILL included (prctl PR_SET_PDEATHSIG); if it is
     // already gone, the check after closes the race.
     native.setParentDeathSignal(constants.signals.SIGKILL);
@@ -59,7 +65,7 @@ export async function bootChild(): Promise<void> {
     Atomics.notify(tid, 0);
     parentPort!.once('message', (work: Handed & { fds: number[] }) => {
       adoptEnvironment(work.env);
-      void runChild(work.prep, work.fds);
+      void preloaded.then(() => runChild(work.prep, work.fds));
     });
   }
 }

@@ -80,9 +80,14 @@ export function requireTaskRef(fn: unknown, what = 'target'): TaskRef {
  */
 declare const __weftImport: ((url: string) => Promise<unknown>) | undefined;
 
+/** `import(url)`, from inside the bundle too. */
+export function importModule(url: string): Promise<unknown> {
+  return typeof __weftImport === 'function' ? __weftImport(url) : import(url);
+}
+
 /** Imports the module of `ref` and returns the task it declares (in a child). */
 export async function loadTask(ref: TaskRef): Promise<TaskFunction> {
-  await (typeof __weftImport === 'function' ? __weftImport(ref.url) : import(ref.url));
+  await importModule(ref.url);
   const fn = byKey.get(`${ref.url}#${ref.name}`);
   if (!fn) {
     throw new TypeError(
