@@ -24,7 +24,7 @@ import { dumps, reduce, registerType, type Reduced, type Shareable } from './red
 import { BrokenBarrierError } from './manager_sync_types.js';
 import type { Key } from './manager_types.js';
 import {
-  AuthenticationError, DEFAULT_MAX_FRAME, FLUSH_FRAMES, FrameReader, IndexError, PROXY_TYPE, RemoteError, answerChallenge, checkProxyState,
+  AuthenticationError, DEFAULT_MAX_FRAME, FrameReader, Outbox, IndexError, PROXY_TYPE, RemoteError, answerChallenge, checkProxyState,
   decode, frame, type ProxyState,
 } from './manager_wire.js';
 
@@ -83,8 +83,10 @@ export class Client {
   #dead: Error | null = null;
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
-  #out: Buffer[] = [];
-  #flushQueued = false;
+  readonly #out = new Outbox(
+    () => this.#sock !== null && !this.#dead,
+    (batch) => this.#write(batch),
+  );
   /** A local connection's shared-memory ring, once the server took it (see #moveToRing). */
   #ring: Connection | null = null;
   #pumping = false;
@@ -131,7 +133,7 @@ export class Client {
       sock.on('close', () => this.#fail(new EOFError(`the manager at ${this.address} closed the connection: its server has shut down or died`)));
       sock.on('error', () => {});
       this.#refresh();
-      this.#flush();
+      this.#out.flush();
     } catch (err) {
       sock.destroy();
       const e = err instanceof AuthenticationError
@@ -217,7 +219,7 @@ export class Client {
     forget(this);
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
-    this.#out = [];
+    this.#out.clear();
     this.#ring?.close();
   }
 
@@ -259,27 +261,15 @@ export class Client {
     }
     const promise = new Promise<unknown>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
     if (this.#pending.size === 1) this.#refresh();
-    this.#out.push(frame(body));
-    if (this.#ring && this.#out.length >= FLUSH_FRAMES) this.#flush(); // see FLUSH_FRAMES
-    else if (this.#sock) {
-      if (!this.#flushQueued) {
-        this.#flushQueued = true;
-        queueMicrotask(() => this.#flush());
-      }
-    } else {
-      this.connect().catch(() => {}); // the failure rejects every pending call
-    }
+    this.#out.add(body, this.#ring !== null);
+    if (!this.#sock) this.connect().catch(() => {}); // the failure rejects every pending call
     return promise;
   }
 
-  #flush(): void {
-    this.#flushQueued = false;
-    if (!this.#sock || !this.#out.length) return;
-    const out = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out);
-    this.#out = [];
+  #write(batch: Buffer): void {
     if (this.#ring) {
       try {
-        this.#ring.sendBytes(out);
+        this.#ring.sendBytes(batch);
       } catch (err) {
         // A broken pipe is the ring's peer check finding the server gone before the pump did: the same failure, the same message.
         const why = err instanceof BrokenPipeError ? 'its server has shut down or died' : (err as Error).message;
@@ -288,7 +278,7 @@ export class Client {
       }
       this.#pump();
     } else {
-      this.#sock.write(out);
+      this.#sock!.write(batch);
     }
   }
 

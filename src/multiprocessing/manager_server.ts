@@ -30,7 +30,7 @@ import { isAlive } from './util.js';
 import { Referent, arrayType, dictType, listType, namespaceType, valueType, type CallContext, type TypeSpec } from './manager_types.js';
 import { syncTypes } from './manager_sync_types.js';
 import { poolTypes } from './manager_pool.js';
-import { DEFAULT_MAX_FRAME, FLUSH_FRAMES, PROXY_TYPE, ProtocolError, decode, deliverChallenge, frame, type FrameReader, type ProxyState } from './manager_wire.js';
+import { DEFAULT_MAX_FRAME, Outbox, PROXY_TYPE, ProtocolError, decode, deliverChallenge, type FrameReader, type ProxyState } from './manager_wire.js';
 
 /** A type registered with `Manager.register`, as the server receives it. */
 export interface RegisteredType {
@@ -96,8 +96,17 @@ let nextConn = 1;
 class ServerConn implements CallContext {
   readonly conn = nextConn++;
   readonly refs = new Map<number, number>();
-  #out: Buffer[] = [];
-  #flushing = false;
+  readonly #out = new Outbox(
+    () => !this.closed,
+    (batch) => {
+      if (!this.ring) return void this.sock.write(batch);
+      try {
+        this.ring.sendBytes(batch);
+      } catch {
+        this.sock.destroy(); // the client is gone
+      }
+    },
+  );
   #closers = new Set<() => void>();
   closed = false;
   /** Once a local client moved to shared memory: its ring, and what to feed incoming frames to. */
@@ -122,34 +131,7 @@ class ServerConn implements CallContext {
   }
 
   send(body: Uint8Array): void {
-    if (this.closed) return;
-    this.#out.push(frame(body));
-    if (this.ring && this.#out.length >= FLUSH_FRAMES) {
-      this.#flush();
-      return;
-    }
-    if (!this.#flushing) {
-      this.#flushing = true;
-      queueMicrotask(() => {
-        this.#flushing = false;
-        this.#flush();
-      });
-    }
-  }
-
-  #flush(): void {
-    if (this.closed || !this.#out.length) return;
-    const out = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out);
-    this.#out = [];
-    if (this.ring) {
-      try {
-        this.ring.sendBytes(out);
-      } catch {
-        this.sock.destroy(); // the client is gone
-      }
-    } else {
-      this.sock.write(out);
-    }
+    if (!this.closed) this.#out.add(body, this.ring !== null);
   }
 }
 

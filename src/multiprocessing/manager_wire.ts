@@ -19,7 +19,7 @@ import type { Socket } from 'node:net';
 import v8 from 'node:v8';
 import { EOFError } from '../errors.js';
 import { lazy } from '../lazy.js';
-import { unpackPlain } from './reduction.js';
+import { MARK, PLAIN, STRUCTURED, unpackPlain } from './reduction.js';
 
 /**
  * Python's `multiprocessing.AuthenticationError`: the other side does not hold the same authkey.
@@ -236,14 +236,53 @@ export async function answerChallenge(sock: Socket, key: Uint8Array, timeoutMs: 
  * whole batch (dict set with 256 calls in flight from each of two clients:
  * ~350k/s in whole batches, ~460k/s in batches of 64).
  */
-export const FLUSH_FRAMES = 64;
+const FLUSH_FRAMES = 64;
 
-/** The key `reduction.prepare` marks its records with (errors, shareables). */
-const MARK = '\u0000weft';
+/**
+ * The frames one end of a manager connection has yet to write, client or
+ * server: those made in one turn leave in one write at its end, or at once
+ * when {@link FLUSH_FRAMES} have gathered on a shared-memory ring.
+ */
+export class Outbox {
+  #frames: Buffer[] = [];
+  #queued = false;
+
+  /**
+   * @param canWrite false while there is nowhere to write yet (or any more): the frames wait.
+   * @param write writes one batch of frames.
+   */
+  constructor(
+    private readonly canWrite: () => boolean,
+    private readonly write: (batch: Buffer) => void,
+  ) {}
+
+  /** Queues one message; `onRing`: the connection runs on shared memory, where a full batch leaves at once. */
+  add(body: Uint8Array, onRing: boolean): void {
+    this.#frames.push(frame(body));
+    if (onRing && this.#frames.length >= FLUSH_FRAMES) this.flush();
+    else if (!this.#queued) {
+      this.#queued = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  /** Writes what is queued, if it can be written now. */
+  flush(): void {
+    this.#queued = false;
+    if (!this.#frames.length || !this.canWrite()) return;
+    const batch = this.#frames.length === 1 ? this.#frames[0]! : Buffer.concat(this.#frames);
+    this.#frames = [];
+    this.write(batch);
+  }
+
+  /** Drops what is queued (the connection is gone). */
+  clear(): void {
+    this.#frames = [];
+  }
+}
+
 /** The shareable type name of every manager proxy. */
 export const PROXY_TYPE = 'weft.manager.Proxy';
-const PLAIN = 0;
-const STRUCTURED = 1;
 const MAX_DEPTH = 512;
 
 /** The state a proxy travels as: where its server is, how to authenticate, which object. */

@@ -69,9 +69,11 @@ export interface FdChannel {
   handOver(fn: () => void): void;
 }
 
-const MARK = '\u0000weft';
-const PLAIN = 0;
-const STRUCTURED = 1;
+/** The key {@link dumps} marks its records with (errors, shareables); the manager's decoder reads it too. */
+export const MARK = '\u0000weft';
+/** A payload's first byte: msgpack data, `v8.serialize` data, or raw bytes. */
+export const PLAIN = 0;
+export const STRUCTURED = 1;
 const BYTES = 2;
 
 // copyBuffers: a binary field (none of weft's own messages has one, but a peer's may) is
