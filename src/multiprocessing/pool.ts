@@ -262,18 +262,21 @@ class Job {
   index = 0;
   owner: object | null = null;
   /**
-   * The arguments, kept while the task is queued or running when they may hold
+   * The task's input (`input`), kept while it is queued or running when it may hold
    * shared objects: a manager proxy given only to a task must not be collected
    * (and its referent released on the server) before the worker has rebuilt it.
    */
-  keep: unknown = null;
+  keep: unknown;
   constructor(
     readonly ref: TaskRef,
     readonly mode: Mode,
     readonly payload: Uint8Array,
     readonly sink: Sink,
     readonly group: Group | null,
-  ) {}
+    input: unknown,
+  ) {
+    this.keep = carriesObjects(payload) ? input : null;
+  }
 }
 
 /** Where a job's outcome goes: an AsyncResult itself (no closure per task), or a function. */
@@ -428,8 +431,7 @@ export class Pool {
     const job = new Job(ref, mode, payload, group ? (ok, value) => {
       group.dispose();
       result.settle(ok, value);
-    } : result, group);
-    if (carriesObjects(payload)) job.keep = args;
+    } : result, group, args);
     group?.jobs.add(job);
     this.#submit(job);
     return result;
@@ -1021,8 +1023,7 @@ export class Pool {
           const values = value as ArrayLike<unknown>;
           for (let k = 0; k < values.length; k++) out[at + k] = values[k];
           if (--remaining === 0) finish(true, out);
-        }, group);
-        if (carriesObjects(payload)) job.keep = chunk;
+        }, group, chunk);
         jobs.push(job);
         group?.jobs.add(job);
         this.#submit(job);
@@ -1120,8 +1121,7 @@ export class Pool {
             else arrived.push(new Failure(err));
             continue;
           }
-          const job = new Job(ref, chunkMode, payload, sink, group);
-          if (carriesObjects(payload)) job.keep = chunk;
+          const job = new Job(ref, chunkMode, payload, sink, group, chunk);
           job.index = index;
           job.owner = owner;
           group?.jobs.add(job);
