@@ -31,7 +31,7 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 // external (hdr-histogram-js is only for `weft load`).
 const external = Object.keys(pkg.dependencies ?? {}).filter((name) => name !== 'msgpackr');
 
-await build({
+const { outputFiles } = await build({
   absWorkingDir: root,
   entryPoints: ['src/bundle.ts'],
   outfile: join(outdir, 'weft.cjs'),
@@ -42,17 +42,16 @@ await build({
   external,
   define: { 'import.meta': '__weftMeta' },
   sourcemap: true,
+  write: false,
   logLevel: 'warning',
 });
 
 // esbuild escapes non-ASCII characters in code but leaves them in the comments
 // it keeps; one of them would make V8 hold the whole source as a two-byte
 // string in every thread (1.1 MB instead of 0.55). Escape those too.
-const bundlePath = join(outdir, 'weft.cjs');
-writeFileSync(
-  bundlePath,
-  readFileSync(bundlePath, 'utf8').replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
-);
+for (const { path, text } of outputFiles) {
+  writeFileSync(path, path.endsWith('.cjs') ? text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : text);
+}
 
 const loader = `// weft's loader, written by scripts/bundle.mjs (see there why). All of weft
 // is one script, weft.cjs, compiled here with the V8 code cache made for it at
@@ -129,7 +128,6 @@ const entries = {
     '  process.exitCode = await (await weft.cli()).main(process.argv.slice(2));\n' +
     '}\n',
 };
-await weft.cli(); // compiled too, for the cache
 for (const [name, text] of Object.entries(entries)) {
   mkdirSync(dirname(join(outdir, name)), { recursive: true });
   writeFileSync(join(outdir, name), text);
