@@ -8,6 +8,7 @@
 export { native } from './native.js';
 export { context as hubContext } from './coro/hub.js';
 export { isAlive } from './multiprocessing/util.js';
+export { BootAhead, SHORT_LIFE_MS } from './multiprocessing/boot_ahead.js';
 export { dumps, loads } from './multiprocessing/reduction.js';
 export { Client } from './multiprocessing/manager_proxy.js';
 export { MAGIC, answerChallenge, frame } from './multiprocessing/manager_wire.js';

@@ -17,6 +17,7 @@ import { childMain } from '../layout.js';
 import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { SharedBlock } from './shared_memory.js';
+import { AFTER_START, BootAhead, type Life } from './boot_ahead.js';
 import type { Popen, StartRequest } from './popen.js';
 
 
@@ -61,18 +62,12 @@ interface Spare {
   exitCode: number | null;
   exited: Promise<number>;
   idle: NodeJS.Timeout | null;
+  /** Its life since its work was handed over; null while it waits. */
+  life: Life | null;
 }
 
-/**
- * Children booted ahead: one. Two (or as many as starts in the last second)
- * made back-to-back starts faster, their boots overlapping on the second core,
- * but a boot takes 30–50 ms of CPU, and booting two at once while the children
- * just started do their first work slowed them on a 2-core machine (two
- * children contending on a Lock: 0.66–0.77x Python with two spares, 1.1–1.6x
- * with one). docs/PERFORMANCE.md has the figures.
- */
-const SPARES = 1;
 const spares: Spare[] = [];
+const ahead = new BootAhead();
 
 function spawnSpare(): Spare {
   const pair = native.socketPair();
@@ -94,11 +89,12 @@ function spawnSpare(): Spare {
   }
   child.unref();
   let settle: (code: number) => void = () => {};
-  const s: Spare = { child, socket: mine, exitCode: null, exited: new Promise((r) => (settle = r)), idle: null };
+  const s: Spare = { child, socket: mine, exitCode: null, exited: new Promise((r) => (settle = r)), idle: null, life: null };
   child.on('exit', (code, signal) => {
     s.exitCode = code ?? -signalNumber(signal!);
     discard(s);
     settle(s.exitCode);
+    if (s.life) replenish(ahead.ended(s.life));
   });
   return s;
 }
@@ -112,10 +108,10 @@ function discard(s: Spare): void {
   if (s.exitCode === null) s.child.kill('SIGKILL');
 }
 
-/** Boots the next spares on the next turn of the loop, so that `start()` itself stays quick. */
-function replenish(): void {
+/** Boots spares until `count` are booting or ready, on the next turn of the loop so that `start()` itself stays quick. */
+function replenish(count: number): void {
   setImmediate(() => {
-    while (spares.length < SPARES) {
+    while (spares.length < count) {
       const s = spawnSpare();
       s.idle = setTimeout(() => discard(s), SPARE_IDLE_SECONDS * 1000).unref();
       spares.push(s);
@@ -162,7 +158,8 @@ export function startProcess(request: StartRequest): Popen {
       throw new Error(`could not start a process for ${request.prep.name}`);
     }
   }
-  replenish();
+  s.life = ahead.started();
+  replenish(AFTER_START);
   const child = s.child;
   const owned = s;
   const popen: Popen = {

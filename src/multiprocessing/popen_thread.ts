@@ -11,6 +11,7 @@ import { getHeapStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { check } from '../errors.js';
 import { native } from '../native.js';
+import { AFTER_START, BootAhead, type Life } from './boot_ahead.js';
 import { ledgerAdd, leftovers, newLedgerBuffer } from './ledger.js';
 import { childMain } from '../layout.js';
 import type { Popen, StartRequest } from './popen.js';
@@ -59,11 +60,12 @@ interface Spare {
   stoppedBy: number;
   exited: Promise<number>;
   idle: NodeJS.Timeout | null;
+  /** Its life since its work was handed over; null while it waits. */
+  life: Life | null;
 }
 
-/** Workers booted ahead: one (see popen_spawn.ts for why not more). */
-const SPARES = 1;
 const spares: Spare[] = [];
+const ahead = new BootAhead();
 
 function forget(s: Spare): void {
   const i = spares.indexOf(s);
@@ -92,6 +94,7 @@ function bootSpare(): Spare {
     stoppedBy: 0,
     exited: new Promise((r) => (settle = r)),
     idle: null,
+    life: null,
   };
   worker.on('error', () => {
     // An uncaught error escaping spawn_main's own handler; 'exit' follows with code 1.
@@ -101,13 +104,15 @@ function bootSpare(): Spare {
     s.exitCode = s.stoppedBy ? -s.stoppedBy : code;
     forget(s);
     settle(s.exitCode);
+    if (s.life) replenish(ahead.ended(s.life));
   });
   return s;
 }
 
-function replenish(): void {
+/** Boots workers until `count` are booting or ready, on the next turn of the loop. */
+function replenish(count: number): void {
   setImmediate(() => {
-    while (spares.length < SPARES) {
+    while (spares.length < count) {
       const s = bootSpare();
       s.idle = setTimeout(() => {
         forget(s);
@@ -140,7 +145,8 @@ export function startThread({ prep, fds, daemon }: StartRequest): Popen {
   for (const fd of own) ledgerAdd(s.ledger, fd);
   s.worker.postMessage({ prep, fds: own, env: { ...process.env }, cwd: process.cwd() });
   if (!daemon) s.worker.ref();
-  replenish();
+  s.life = ahead.started();
+  replenish(AFTER_START);
   const owned = s;
   const stop = (signal: number) => {
     if (owned.exitCode !== null || owned.stoppedBy) return;

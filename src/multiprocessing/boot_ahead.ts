@@ -1,0 +1,52 @@
+/**
+ * How many children weft keeps booted ahead of need, for each start method
+ * (popen_spawn.ts, popen_thread.ts; the idea is CPython's forkserver, which
+ * keeps a warm interpreter to fork from).
+ *
+ * One after a start. A boot costs 30–60 ms of CPU, and a spare booting in the
+ * background takes a core from the children at work: with two booted at every
+ * start, two children contending on a Lock ran at 0.66–0.77x Python's
+ * increments, 1.1–1.6x with one.
+ *
+ * Two after a child that ran alone and briefly. A program that starts and
+ * joins small processes one after another (`p.start(); await p.join()` in a
+ * loop) waits for each boot in turn, and two boots side by side take ~40 ms
+ * each where one alone takes ~78 (node with weft, 2 cores), so a second boot
+ * makes such starts nearly twice as fast. It begins as that child ends, on the
+ * core the child leaves free. Children that ran side by side never trigger it:
+ * the next ones will likely be side by side too and need the cores themselves.
+ * An unused spare is let go after a few idle seconds (the start methods).
+ * @module
+ */
+
+/** Children kept booted ahead after a start. */
+export const AFTER_START = 1;
+
+/** A child that ends this soon after its start counts as brief. */
+export const SHORT_LIFE_MS = 500;
+
+/** One started child, as {@link BootAhead} sees it. */
+export interface Life {
+  readonly startedAt: number;
+  /** No other child of this start method ran at any moment of its life. */
+  alone: boolean;
+}
+
+/** The lives of one start method's children, and the boots ahead they call for. */
+export class BootAhead {
+  readonly #running = new Set<Life>();
+
+  /** A child was handed its work. */
+  started(): Life {
+    const life: Life = { startedAt: performance.now(), alone: this.#running.size === 0 };
+    for (const other of this.#running) other.alone = false;
+    this.#running.add(life);
+    return life;
+  }
+
+  /** That child ended (at `now`): the number of children to keep booted ahead now (0: no more than already are). */
+  ended(life: Life, now = performance.now()): number {
+    this.#running.delete(life);
+    return life.alone && now - life.startedAt < SHORT_LIFE_MS ? 2 : 0;
+  }
+}
