@@ -20,6 +20,7 @@ import {
 import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { Connection, Pipe } from './connection.js';
+import { SPIN_MS } from './futex.js';
 import { dumps, reduce, registerType, type Reduced, type Shareable } from './reduction.js';
 import { BrokenBarrierError } from './manager_sync_types.js';
 import type { Key } from './manager_types.js';
@@ -89,8 +90,12 @@ export class Client {
   );
   /** A local connection's shared-memory ring, once the server took it (see #moveToRing). */
   #ring: Connection | null = null;
+  /** Whether the socket keeps the process alive now (see #refresh). */
+  #refd = true;
   #pumping = false;
   #reader: FrameReader | null = null;
+  /** Frames read and not yet answered (reused). */
+  readonly #frames: Buffer[] = [];
 
   constructor(address: string, authkey: Buffer) {
     this.address = address;
@@ -187,19 +192,67 @@ export class Client {
     this.#ring = mine;
   }
 
-  /** Reads answers from the ring while any are awaited (an idle proxy must not keep its process alive). */
-  #pump(): void {
+  /**
+   * Takes the answers to calls just written, spinning up to SPIN_MS for them
+   * (the server usually answers within microseconds); true when none is
+   * awaited any more. A call awaited on its own is then settled within the
+   * very microtask that wrote it, without the pump's chain of awaits.
+   */
+  #answerNow(): boolean {
+    const ring = this.#ring!;
+    const word = ring._dataWord();
+    const end = performance.now() + SPIN_MS;
+    for (;;) {
+      const seen = word.load();
+      let got: Buffer | Promise<Buffer | undefined> | undefined;
+      try {
+        got = ring._recvBytesNow();
+      } catch {
+        return false; // the pump meets the same error and reports it
+      }
+      if (got instanceof Promise) {
+        this.#pump(got); // an answer spanning chunks of the ring: its rest comes in its own time
+        return false;
+      }
+      if (got !== undefined) {
+        try {
+          this.#take(got);
+        } catch (err) {
+          this.#fail(err as Error); // a corrupt answer, as in the pump
+          return true;
+        }
+        if (!this.#pending.size || this.#dead) return true;
+        continue;
+      }
+      const left = end - performance.now();
+      if (left <= 0 || !word.spin(seen, left)) return false;
+    }
+  }
+
+  #take(bytes: Buffer): void {
+    const queue = this.#frames;
+    this.#reader!.push(bytes, queue);
+    for (const f of queue) this.#answer(f);
+    queue.length = 0;
+  }
+
+  /**
+   * Reads answers from the ring while any are awaited (an idle proxy must not
+   * keep its process alive); `first`, when given, is the rest of a message
+   * already begun.
+   */
+  #pump(first?: Promise<Buffer | undefined>): void {
     const ring = this.#ring;
     if (!ring || this.#pumping || !this.#pending.size) return;
     this.#pumping = true;
-    const queue: Buffer[] = [];
+    this.#refresh();
     void (async () => {
       try {
-        while (this.#pending.size && !this.#dead) {
-          this.#reader!.push(await ring.recvBytes(), queue);
-          for (const f of queue) this.#answer(f);
-          queue.length = 0;
+        if (first) {
+          const rest = await first;
+          if (rest !== undefined) this.#take(rest);
         }
+        while (this.#pending.size && !this.#dead) this.#take(await ring.recvBytes());
       } catch (err) {
         this.#fail(
           err instanceof EOFError
@@ -223,10 +276,17 @@ export class Client {
     this.#ring?.close();
   }
 
-  /** Keeps the process alive only while answers are awaited (idle proxies must not hold a child open). */
+  /**
+   * Keeps the process alive only while answers are awaited (idle proxies must
+   * not hold a child open). On a ring the pump refs the socket when it starts
+   * waiting: an answer taken at once needs no ref.
+   */
   #refresh(): void {
     if (!this.#sock) return;
-    if (this.#pending.size) this.#sock.ref();
+    const wanted = this.#pending.size > 0 && (this.#ring === null || this.#pumping);
+    if (wanted === this.#refd) return;
+    this.#refd = wanted;
+    if (wanted) this.#sock.ref();
     else this.#sock.unref();
   }
 
@@ -276,7 +336,7 @@ export class Client {
         this.#fail(new EOFError(`the manager at ${this.address} closed the connection: ${why}`));
         return;
       }
-      this.#pump();
+      if (this.#pumping || !this.#answerNow()) this.#pump();
     } else {
       this.#sock!.write(batch);
     }

@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import {
   EOFError, KeyError, ValueError, Process, IndexError, Manager, type DictProxy, type ListProxy, Queue,
 } from 'weft';
-import { appendFromQueue, appendNested, casMany, incrMany, recordPid } from './fixtures/manager-tasks.js';
+import { appendFromQueue, appendNested, casMany, incrMany, recordPid, waitThenRecord } from './fixtures/manager-tasks.js';
 
 const dirs = new Set<string>();
 after(() => {
@@ -255,6 +255,29 @@ describe('Manager (dict, list and values)', () => {
     assert.equal(existsSync(dir), false);
     await m.shutdown(); // idempotent
   });
+});
+
+describe('Manager calls and the life of a process', () => {
+  // A call being answered must keep its process alive, however long the
+  // answer takes; a proxy with no call in flight must not (a child with an
+  // idle proxy exits when its work is done). A call answered at once, within
+  // the spin after its write, never refs the connection at all.
+  for (const context of ['process', 'thread'] as const) {
+    test(`a child whose only work is a pending call stays until it is answered, then exits (${context})`, async () => {
+      await using m = await started();
+      const ev = await m.Event();
+      const d = await m.dict<string, boolean>();
+      const p = new Process({ target: waitThenRecord, args: [ev, d], context });
+      p.start();
+      for (let i = 0; i < 300 && !(await d.get('waiting', false)); i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(p.isAlive(), true, 'the child waiting on ev.wait() is still running');
+      await ev.set();
+      await p.join(10);
+      assert.equal(p.exitCode, 0);
+      assert.equal(await d.get('woke', false), true);
+    });
+  }
 });
 
 describe('Manager proxies in messages', () => {
