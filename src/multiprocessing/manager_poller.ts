@@ -9,7 +9,8 @@
  * @module
  */
 import type { Connection } from './connection.js';
-import { SLICE, spinAny, type Word } from './futex.js';
+import { SLICE, SPIN_MS, spinAny, type Word } from './futex.js';
+import { SPIN_LOOKS } from './manager_wire.js';
 
 /** Messages taken from one connection before the next gets its turn. */
 const BATCH = 8;
@@ -67,7 +68,7 @@ export class ManagerPoller {
           await null;
           continue;
         }
-        if (spinAny(words, seen)) continue;
+        if (spinAny(words, seen, SPIN_MS, SPIN_LOOKS)) continue;
         for (const r of rings) {
           if (r._atEof()) this.#end(r);
         }

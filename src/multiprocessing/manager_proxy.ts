@@ -25,8 +25,8 @@ import { dumps, reduce, registerType, type Reduced, type Shareable } from './red
 import { BrokenBarrierError } from './manager_sync_types.js';
 import type { Key } from './manager_types.js';
 import {
-  AuthenticationError, DEFAULT_MAX_FRAME, FrameReader, Outbox, IndexError, PROXY_TYPE, RemoteError, answerChallenge, checkProxyState,
-  decode, frame, type ProxyState,
+  AuthenticationError, DEFAULT_MAX_FRAME, FrameReader, Outbox, IndexError, PROXY_TYPE, RemoteError, SPIN_LOOKS, answerChallenge,
+  checkProxyState, decode, frame, type ProxyState,
 } from './manager_wire.js';
 
 export type { Key };
@@ -225,7 +225,7 @@ export class Client {
         continue;
       }
       const left = end - performance.now();
-      if (left <= 0 || !word.spin(seen, left)) return false;
+      if (left <= 0 || !word.spin(seen, left, SPIN_LOOKS)) return false;
     }
   }
 
