@@ -312,7 +312,11 @@ export class Ring {
         continue;
       }
       const length = header & LENGTH;
-      const chunk = this.#bytes.slice(head + 4, head + 4 + length);
+      // A copy in Node's buffer pool: slice() would make a new ArrayBuffer per
+      // message, and a small one is made again, off the V8 heap, as soon as
+      // anything asks for its .buffer (toBytes does, for every message).
+      const chunk = Buffer.allocUnsafe(length);
+      chunk.set(this.#bytes.subarray(head + 4, head + 4 + length));
       Atomics.store(this.i32, READ_POS, (pos + 4 + pad(length)) | 0);
       Atomics.add(this.i32, SPACE_SEQ, 1);
       this.space.wake();
