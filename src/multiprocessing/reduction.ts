@@ -319,7 +319,9 @@ export function carriesObjects(payload: Uint8Array): boolean {
 
 /** Frames raw bytes (`Connection.sendBytes`) so `loads` hands them back untouched. */
 export function dumpsBytes(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(bytes.length + 1);
+  // from Node's buffer pool: a small Uint8Array of its own lives on the V8 heap
+  // and gets a backing store made off it the first time its .buffer is asked for
+  const out = Buffer.allocUnsafe(bytes.length + 1);
   out[0] = BYTES;
   out.set(bytes, 1);
   return out;
