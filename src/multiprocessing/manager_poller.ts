@@ -4,13 +4,13 @@
  * before it sleeps, and while one connection's wait spins, a request that came
  * in on another waits for the spin to end. With two busy clients that cost
  * the server a sixth of its calls. This loop takes whatever is waiting on any
- * connection, spins on all of them at once, and sleeps on all of them when
+ * connection, spins on all of them at once (SERVER_SPIN_MS), and sleeps on all of them when
  * none has anything.
  * @module
  */
 import type { Connection } from './connection.js';
-import { SLICE, SPIN_MS, spinAny, type Word } from './futex.js';
-import { SPIN_LOOKS } from './manager_wire.js';
+import { SLICE, spinAny, type Word } from './futex.js';
+import { SERVER_SPIN_MS, SPIN_LOOKS } from './manager_wire.js';
 
 /** Messages taken from one connection before the next gets its turn. */
 const BATCH = 8;
@@ -68,7 +68,7 @@ export class ManagerPoller {
           await null;
           continue;
         }
-        if (spinAny(words, seen, SPIN_MS, SPIN_LOOKS)) continue;
+        if (spinAny(words, seen, SERVER_SPIN_MS, SPIN_LOOKS)) continue;
         for (const r of rings) {
           if (r._atEof()) this.#end(r);
         }

@@ -20,12 +20,11 @@ import {
 import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { Connection, Pipe } from './connection.js';
-import { SPIN_MS } from './futex.js';
 import { dumps, reduce, registerType, type Reduced, type Shareable } from './reduction.js';
 import { BrokenBarrierError } from './manager_sync_types.js';
 import type { Key } from './manager_types.js';
 import {
-  AuthenticationError, DEFAULT_MAX_FRAME, FrameReader, Outbox, IndexError, PROXY_TYPE, RemoteError, SPIN_LOOKS, answerChallenge,
+  AuthenticationError, DEFAULT_MAX_FRAME, FrameReader, Outbox, IndexError, PROXY_TYPE, RemoteError, SPIN_LOOKS, CLIENT_SPIN_MS, answerChallenge,
   checkProxyState, decode, frame, type ProxyState,
 } from './manager_wire.js';
 
@@ -193,7 +192,7 @@ export class Client {
   }
 
   /**
-   * Takes the answers to calls just written, spinning up to SPIN_MS for them
+   * Takes the answers to calls just written, spinning up to CLIENT_SPIN_MS for them
    * (the server usually answers within microseconds); true when none is
    * awaited any more. A call awaited on its own is then settled within the
    * very microtask that wrote it, without the pump's chain of awaits.
@@ -201,7 +200,7 @@ export class Client {
   #answerNow(): boolean {
     const ring = this.#ring!;
     const word = ring._dataWord();
-    const end = performance.now() + SPIN_MS;
+    const end = performance.now() + CLIENT_SPIN_MS;
     for (;;) {
       const seen = word.load();
       let got: Buffer | Promise<Buffer | undefined> | undefined;

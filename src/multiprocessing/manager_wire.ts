@@ -251,6 +251,24 @@ const FLUSH_FRAMES = 64;
 export const SPIN_LOOKS = 1;
 
 /**
+ * How long a client spins for the answer to a call it just wrote before it
+ * waits off the event loop, in ms: 0.1. The server answers within
+ * microseconds unless it is waiting for a core, and waking from the async wait
+ * costs 50–200 µs here; 0.1 ms blocks the event loop no longer than a small
+ * JSON.parse. Two clients making awaited calls, interleaved runs: ~95k
+ * calls/s with 0.03 ms, ~109k with 0.1, ~111k with 0.3.
+ */
+export const CLIENT_SPIN_MS = 0.1;
+
+/**
+ * How long the server spins for the next request before it sleeps, in ms:
+ * 0.3. It has nothing else to do, and a request that finds it asleep waits for
+ * an async wake-up (50–200 µs). Interleaved runs as above: ~105k calls/s with
+ * 0.03 ms, ~113k with 0.3, ~109k with 1.
+ */
+export const SERVER_SPIN_MS = 0.3;
+
+/**
  * The frames one end of a manager connection has yet to write, client or
  * server: those made in one turn leave in one write at its end, or at once
  * when {@link FLUSH_FRAMES} have gathered on a shared-memory ring.
