@@ -12,6 +12,8 @@ import type { Connection } from './connection.js';
 import { SLICE, spinAny, type Word } from './futex.js';
 import { SERVER_SPIN_MS, SPIN_LOOKS } from './manager_wire.js';
 
+const hasData = (ring: Connection): boolean => ring._hasData();
+
 /** Messages taken from one connection before the next gets its turn. */
 const BATCH = 8;
 
@@ -37,16 +39,28 @@ export class ManagerPoller {
    */
   readonly #partial = new Set<Connection>();
   #running = false;
+  /** The connections the loop spins and sleeps on, and their words: kept between looks, remade when a connection comes, goes or has a message half-read. */
+  #watch: { rings: Connection[]; words: Word[]; seen: number[] } | null = null;
   /** Wakes a sleeping loop when a connection is added. */
   #kick: (() => void) | undefined = undefined;
 
+  #watched(): { rings: Connection[]; words: Word[]; seen: number[] } {
+    if (this.#watch === null) {
+      const rings = [...this.#conns.keys()].filter((r) => !this.#partial.has(r));
+      this.#watch = { rings, words: rings.map((r) => r._dataWord()), seen: rings.map(() => 0) };
+    }
+    return this.#watch;
+  }
+
   add(ring: Connection, target: PolledConnection): void {
     this.#conns.set(ring, target);
+    this.#watch = null;
     if (this.#kick) this.#kick();
     if (!this.#running) void this.#run();
   }
 
   remove(ring: Connection): void {
+    this.#watch = null;
     this.#conns.delete(ring);
     this.#sleeps.delete(ring);
     this.#partial.delete(ring);
@@ -60,11 +74,10 @@ export class ManagerPoller {
           await null; // answers written in microtasks leave before the next look
           continue;
         }
-        const rings = [...this.#conns.keys()].filter((r) => !this.#partial.has(r));
-        const words = rings.map((r) => r._dataWord());
-        const seen = words.map((w) => w.load());
+        const { rings, words, seen } = this.#watched();
+        for (let i = 0; i < words.length; i++) seen[i] = words[i]!.load();
         // a message that came between the look above and the loads is not a change of the word any more
-        if (rings.some((r) => r._hasData())) {
+        if (rings.some(hasData)) {
           await null;
           continue;
         }
@@ -109,9 +122,11 @@ export class ManagerPoller {
 
   #finishPartial(ring: Connection, target: PolledConnection, rest: Promise<Buffer | undefined>): void {
     this.#partial.add(ring);
+    this.#watch = null;
     rest.then(
       (bytes) => {
         this.#partial.delete(ring);
+        this.#watch = null;
         if (bytes !== undefined && this.#conns.has(ring)) target.onBytes(bytes);
         this.#kick?.();
       },
@@ -124,6 +139,7 @@ export class ManagerPoller {
   }
 
   #end(ring: Connection): void {
+    this.#watch = null;
     const target = this.#conns.get(ring);
     this.#conns.delete(ring);
     this.#sleeps.delete(ring);

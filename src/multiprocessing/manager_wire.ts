@@ -114,20 +114,36 @@ export class FrameReader {
   }
 
   push(chunk: Buffer, out: Buffer[]): void {
+    if (this.#buffered === 0 && this.#need < 0) {
+      // The usual case: the chunk starts on a frame. Its whole frames are taken
+      // in place, and only a frame it cuts short waits in the queue.
+      let at = 0;
+      while (chunk.length - at >= 4) {
+        const len = this.#length(chunk.readUInt32BE(at));
+        if (chunk.length - at - 4 < len) break;
+        out.push(chunk.subarray(at + 4, at + 4 + len));
+        at += 4 + len;
+      }
+      if (at === chunk.length) return;
+      chunk = chunk.subarray(at);
+    }
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     for (;;) {
       if (this.#need < 0) {
         if (this.#buffered < 4) return;
-        const head = this.#take(4);
-        const len = head.readUInt32BE(0);
-        if (len > this.maxFrame) throw new ProtocolError(`frame of ${len} bytes exceeds the limit of ${this.maxFrame}`);
-        this.#need = len;
+        this.#need = this.#length(this.#take(4).readUInt32BE(0));
       }
       if (this.#buffered < this.#need) return;
       out.push(this.#take(this.#need));
       this.#need = -1;
     }
+  }
+
+  /** A frame's length from its header, refused past the limit. */
+  #length(len: number): number {
+    if (len > this.maxFrame) throw new ProtocolError(`frame of ${len} bytes exceeds the limit of ${this.maxFrame}`);
+    return len;
   }
 
   #take(n: number): Buffer {
