@@ -19,7 +19,7 @@ import { native } from '../native.js';
 import { Feeder } from './feeder.js';
 import { Deadline, type Word, waitFor } from './futex.js';
 import { ledger } from './ledger.js';
-import { dumps, dumpsBytes, isBytes, loads, reduce, registerType, type Reduced } from './reduction.js';
+import { dumps, dumpsBytes, isBytes, loads, reduce, registerType, tagBytes, type Reduced } from './reduction.js';
 import { EMPTY, Ring, checkCapacity, ringBytes } from './ring.js';
 import { SharedBlock } from './shared_memory.js';
 
@@ -138,6 +138,16 @@ export class Connection {
     const end = size === undefined ? bytes.length : offset + size;
     if (size !== undefined && (size < 0 || end > bytes.length)) throw new ValueError('buffer length < offset + size');
     this.#sendPayload(dumpsBytes(bytes.subarray(offset, end)));
+  }
+
+  /**
+   * @internal {@link sendBytes} of `buffer[1..]` without its copy: byte 0 is
+   * the sender's to give, and takes the tag that marks raw bytes (the manager
+   * builds its batches so).
+   */
+  _sendBytesAfterTag(buffer: Uint8Array): void {
+    this.#checkWritable();
+    this.#sendPayload(tagBytes(buffer));
   }
 
   #sendPayload(payload: Uint8Array): void {

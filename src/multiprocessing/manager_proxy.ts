@@ -328,7 +328,7 @@ export class Client {
   #write(batch: Buffer): void {
     if (this.#ring) {
       try {
-        this.#ring.sendBytes(batch);
+        this.#ring._sendBytesAfterTag(batch);
       } catch (err) {
         // A broken pipe is the ring's peer check finding the server gone before the pump did: the same failure, the same message.
         const why = err instanceof BrokenPipeError ? 'its server has shut down or died' : (err as Error).message;
@@ -337,7 +337,7 @@ export class Client {
       }
       if (this.#pumping || !this.#answerNow()) this.#pump();
     } else {
-      this.#sock!.write(batch);
+      this.#sock!.write(batch.subarray(1));
     }
   }
 

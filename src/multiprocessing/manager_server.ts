@@ -99,9 +99,9 @@ class ServerConn implements CallContext {
   readonly #out = new Outbox(
     () => !this.closed,
     (batch) => {
-      if (!this.ring) return void this.sock.write(batch);
+      if (!this.ring) return void this.sock.write(batch.subarray(1));
       try {
-        this.ring.sendBytes(batch);
+        this.ring._sendBytesAfterTag(batch);
       } catch {
         this.sock.destroy(); // the client is gone
       }

@@ -290,12 +290,15 @@ export const SERVER_SPIN_MS = 0.3;
  * when {@link FLUSH_FRAMES} have gathered on a shared-memory ring.
  */
 export class Outbox {
-  #frames: Buffer[] = [];
+  #bodies: Uint8Array[] = [];
+  /** Bytes the queued bodies take as frames. */
+  #bytes = 0;
   #queued = false;
 
   /**
    * @param canWrite false while there is nowhere to write yet (or any more): the frames wait.
-   * @param write writes one batch of frames.
+   * @param write writes one batch: its frames from byte 1 on; byte 0 is free
+   *   (a ring takes it for its message tag, see `Connection._sendBytesAfterTag`).
    */
   constructor(
     private readonly canWrite: () => boolean,
@@ -304,26 +307,34 @@ export class Outbox {
 
   /** Queues one message; `onRing`: the connection runs on shared memory, where a full batch leaves at once. */
   add(body: Uint8Array, onRing: boolean): void {
-    this.#frames.push(frame(body));
-    if (onRing && this.#frames.length >= FLUSH_FRAMES) this.flush();
+    this.#bodies.push(body); // dumps never reuses the buffer it returned
+    this.#bytes += 4 + body.length;
+    if (onRing && this.#bodies.length >= FLUSH_FRAMES) this.flush();
     else if (!this.#queued) {
       this.#queued = true;
       queueMicrotask(() => this.flush());
     }
   }
 
-  /** Writes what is queued, if it can be written now. */
+  /** Writes what is queued, if it can be written now: the frames made in one buffer, in one copy. */
   flush(): void {
     this.#queued = false;
-    if (!this.#frames.length || !this.canWrite()) return;
-    const batch = this.#frames.length === 1 ? this.#frames[0]! : Buffer.concat(this.#frames);
-    this.#frames = [];
+    if (!this.#bodies.length || !this.canWrite()) return;
+    const batch = Buffer.allocUnsafe(1 + this.#bytes);
+    let at = 1;
+    for (const body of this.#bodies) {
+      batch.writeUInt32BE(body.length, at);
+      batch.set(body, at + 4);
+      at += 4 + body.length;
+    }
+    this.clear();
     this.write(batch);
   }
 
   /** Drops what is queued (the connection is gone). */
   clear(): void {
-    this.#frames = [];
+    this.#bodies = [];
+    this.#bytes = 0;
   }
 }
 

@@ -327,6 +327,12 @@ export function dumpsBytes(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+/** {@link dumpsBytes} in place: `buffer[0]` takes the tag, and the bytes are `buffer[1..]`. */
+export function tagBytes(buffer: Uint8Array): Uint8Array {
+  buffer[0] = BYTES;
+  return buffer;
+}
+
 /** True when a payload was framed by {@link dumpsBytes}. */
 export function isBytes(payload: Uint8Array): boolean {
   return payload[0] === BYTES;
