@@ -15,12 +15,18 @@
  * makes such starts nearly twice as fast. It begins as that child ends, on the
  * core the child leaves free. Children that ran side by side never trigger it:
  * the next ones will likely be side by side too and need the cores themselves.
- * An unused spare is let go after a few idle seconds (the start methods).
+ * An unused spare is let go after a few idle seconds.
+ *
+ * {@link Spares} keeps one start method's children booted ahead; how a child
+ * is booted and let go is the start method's own (popen_spawn.ts, popen_thread.ts).
  * @module
  */
 
 /** Children kept booted ahead after a start. */
 export const AFTER_START = 1;
+
+/** Seconds a spare waits for work before it is let go. */
+const SPARE_IDLE_SECONDS = 10;
 
 /** A child that ends this soon after its start counts as brief. */
 export const SHORT_LIFE_MS = 500;
@@ -48,5 +54,73 @@ export class BootAhead {
   ended(life: Life, now = performance.now()): number {
     this.#running.delete(life);
     return life.alone && now - life.startedAt < SHORT_LIFE_MS ? 2 : 0;
+  }
+}
+
+/** One start method's children booted ahead of need, oldest first. */
+export class Spares<S> {
+  readonly #ready: S[] = [];
+  readonly #idle = new Map<S, NodeJS.Timeout>();
+  readonly #ahead = new BootAhead();
+
+  /**
+   * @param boot starts booting a new child.
+   * @param letGo ends a spare that waited too long (it is no longer offered by then).
+   */
+  constructor(
+    private readonly boot: () => S,
+    private readonly letGo: (spare: S) => void,
+  ) {}
+
+  /** The spare booted longest ago, no longer offered; undefined when there is none. */
+  take(): S | undefined {
+    const spare = this.#ready.shift();
+    if (spare !== undefined) this.#stopIdle(spare);
+    return spare;
+  }
+
+  /** A spare that ended (it died, or was let go) is no longer offered. Idempotent. */
+  forget(spare: S): void {
+    const i = this.#ready.indexOf(spare);
+    if (i >= 0) this.#ready.splice(i, 1);
+    this.#stopIdle(spare);
+  }
+
+  /** Every spare still offered (to end them with their parent). */
+  all(): S[] {
+    return [...this.#ready];
+  }
+
+  /** A child was handed its work: its life, and the next spare booting. */
+  started(): Life {
+    const life = this.#ahead.started();
+    this.#replenish(AFTER_START);
+    return life;
+  }
+
+  /** That child ended: a second spare boots when its life calls for one. */
+  ended(life: Life): void {
+    this.#replenish(this.#ahead.ended(life));
+  }
+
+  #stopIdle(spare: S): void {
+    clearTimeout(this.#idle.get(spare));
+    this.#idle.delete(spare);
+  }
+
+  /** Boots spares until `count` are booting or ready, on the next turn of the loop so that `start()` itself stays quick. */
+  #replenish(count: number): void {
+    if (this.#ready.length >= count) return;
+    setImmediate(() => {
+      while (this.#ready.length < count) {
+        const spare = this.boot();
+        const idle = setTimeout(() => {
+          this.forget(spare);
+          this.letGo(spare);
+        }, SPARE_IDLE_SECONDS * 1000);
+        this.#idle.set(spare, idle.unref());
+        this.#ready.push(spare);
+      }
+    }).unref();
   }
 }

@@ -17,7 +17,7 @@ import { childMain } from '../layout.js';
 import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { SharedBlock } from './shared_memory.js';
-import { AFTER_START, BootAhead, type Life } from './boot_ahead.js';
+import { Spares, type Life } from './boot_ahead.js';
 import type { Popen, StartRequest } from './popen.js';
 
 
@@ -51,9 +51,6 @@ function signalNumber(signal: NodeJS.Signals): number {
   return constants.signals[signal] ?? 0;
 }
 
-/** Seconds a spare child waits for work before the parent lets it go. */
-const SPARE_IDLE_SECONDS = 10;
-
 /** A child process booted ahead of need, blocked reading its work from fd 3. */
 interface Spare {
   child: ChildProcess;
@@ -61,13 +58,11 @@ interface Spare {
   socket: number;
   exitCode: number | null;
   exited: Promise<number>;
-  idle: NodeJS.Timeout | null;
   /** Its life since its work was handed over; null while it waits. */
   life: Life | null;
 }
 
-const spares: Spare[] = [];
-const ahead = new BootAhead();
+const spares = new Spares<Spare>(spawnSpare, discard);
 
 function spawnSpare(): Spare {
   const pair = native.socketPair();
@@ -89,38 +84,25 @@ function spawnSpare(): Spare {
   }
   child.unref();
   let settle: (code: number) => void = () => {};
-  const s: Spare = { child, socket: mine, exitCode: null, exited: new Promise((r) => (settle = r)), idle: null, life: null };
+  const s: Spare = { child, socket: mine, exitCode: null, exited: new Promise((r) => (settle = r)), life: null };
   child.on('exit', (code, signal) => {
     s.exitCode = code ?? -signalNumber(signal!);
     discard(s);
     settle(s.exitCode);
-    if (s.life) replenish(ahead.ended(s.life));
+    if (s.life) spares.ended(s.life);
   });
   return s;
 }
 
 function discard(s: Spare): void {
-  const i = spares.indexOf(s);
-  if (i >= 0) spares.splice(i, 1);
-  if (s.idle) clearTimeout(s.idle);
+  spares.forget(s);
   if (s.socket >= 0) native.fdClose(s.socket);
   s.socket = -1;
   if (s.exitCode === null) s.child.kill('SIGKILL');
 }
 
-/** Boots spares until `count` are booting or ready, on the next turn of the loop so that `start()` itself stays quick. */
-function replenish(count: number): void {
-  setImmediate(() => {
-    while (spares.length < count) {
-      const s = spawnSpare();
-      s.idle = setTimeout(() => discard(s), SPARE_IDLE_SECONDS * 1000).unref();
-      spares.push(s);
-    }
-  }).unref();
-}
-
 process.on('exit', () => {
-  for (const s of [...spares]) discard(s);
+  for (const s of spares.all()) discard(s);
 });
 
 /**
@@ -137,7 +119,6 @@ function hand(s: Spare, { prep, fds }: StartRequest): boolean {
   block.close();
   native.fdClose(s.socket);
   s.socket = -1;
-  if (s.idle) clearTimeout(s.idle);
   return result === 0;
 }
 
@@ -149,7 +130,7 @@ function hand(s: Spare, { prep, fds }: StartRequest): boolean {
  * after a few idle seconds; it dies with its parent like any child.
  */
 export function startProcess(request: StartRequest): Popen {
-  let s = spares.shift() ?? null;
+  let s = spares.take() ?? null;
   if (!s || s.exitCode !== null || !hand(s, request)) {
     if (s) discard(s);
     s = spawnSpare();
@@ -158,8 +139,7 @@ export function startProcess(request: StartRequest): Popen {
       throw new Error(`could not start a process for ${request.prep.name}`);
     }
   }
-  s.life = ahead.started();
-  replenish(AFTER_START);
+  s.life = spares.started();
   const child = s.child;
   const owned = s;
   const popen: Popen = {

@@ -11,7 +11,7 @@ import { getHeapStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { check } from '../errors.js';
 import { native } from '../native.js';
-import { AFTER_START, BootAhead, type Life } from './boot_ahead.js';
+import { Spares, type Life } from './boot_ahead.js';
 import { ledgerAdd, leftovers, newLedgerBuffer } from './ledger.js';
 import { childMain } from '../layout.js';
 import type { Popen, StartRequest } from './popen.js';
@@ -47,9 +47,6 @@ function workerExecArgv(): string[] {
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 const heapLimitMb = Math.floor(getHeapStatistics().heap_size_limit / 2 ** 20);
 
-/** Seconds a spare worker waits for work before its starter lets it go. */
-const SPARE_IDLE_SECONDS = 10;
-
 /** A worker thread booted ahead of need, waiting for its work message. */
 interface Spare {
   worker: Worker;
@@ -59,18 +56,11 @@ interface Spare {
   /** 15 or 9 once terminate() or kill() stopped it: reported as -signal. */
   stoppedBy: number;
   exited: Promise<number>;
-  idle: NodeJS.Timeout | null;
   /** Its life since its work was handed over; null while it waits. */
   life: Life | null;
 }
 
-const spares: Spare[] = [];
-const ahead = new BootAhead();
-
-function forget(s: Spare): void {
-  const i = spares.indexOf(s);
-  if (i >= 0) spares.splice(i, 1);
-}
+const spares = new Spares<Spare>(bootSpare, (s) => void s.worker.terminate());
 
 function bootSpare(): Spare {
   const ledgerBuffer = newLedgerBuffer();
@@ -93,7 +83,6 @@ function bootSpare(): Spare {
     exitCode: null,
     stoppedBy: 0,
     exited: new Promise((r) => (settle = r)),
-    idle: null,
     life: null,
   };
   worker.on('error', () => {
@@ -102,25 +91,11 @@ function bootSpare(): Spare {
   worker.on('exit', (code) => {
     for (const fd of leftovers(ledgerBuffer)) native.fdClose(fd);
     s.exitCode = s.stoppedBy ? -s.stoppedBy : code;
-    forget(s);
+    spares.forget(s);
     settle(s.exitCode);
-    if (s.life) replenish(ahead.ended(s.life));
+    if (s.life) spares.ended(s.life);
   });
   return s;
-}
-
-/** Boots workers until `count` are booting or ready, on the next turn of the loop. */
-function replenish(count: number): void {
-  setImmediate(() => {
-    while (spares.length < count) {
-      const s = bootSpare();
-      s.idle = setTimeout(() => {
-        forget(s);
-        void s.worker.terminate();
-      }, SPARE_IDLE_SECONDS * 1000).unref();
-      spares.push(s);
-    }
-  }).unref();
 }
 
 /**
@@ -136,17 +111,15 @@ export function startThread({ prep, fds, daemon }: StartRequest): Popen {
         "TypeScript through a loader (Node 22 can). Use getContext('process'), or run the compiled JavaScript.",
     );
   }
-  let s = spares.shift() ?? null;
+  let s = spares.take() ?? null;
   if (!s || s.exitCode !== null) s = bootSpare();
-  if (s.idle) clearTimeout(s.idle);
   // The worker's own copies of the fds, made now (the starter may close its
   // copies as soon as start() returns), in its ledger from the outset.
   const own = fds.map((fd) => check(native.fdDup(fd)));
   for (const fd of own) ledgerAdd(s.ledger, fd);
   s.worker.postMessage({ prep, fds: own, env: { ...process.env }, cwd: process.cwd() });
   if (!daemon) s.worker.ref();
-  s.life = ahead.started();
-  replenish(AFTER_START);
+  s.life = spares.started();
   const owned = s;
   const stop = (signal: number) => {
     if (owned.exitCode !== null || owned.stoppedBy) return;
