@@ -59,11 +59,19 @@ export class ManagerPoller {
     if (!this.#running) void this.#run();
   }
 
+  /** Stops reading a connection (its server closed it). */
   remove(ring: Connection): void {
     this.#watch = null;
     this.#conns.delete(ring);
     this.#sleeps.delete(ring);
     this.#partial.delete(ring);
+  }
+
+  /** The connection ended (EOF or an error): stop reading it, and tell its reader. */
+  #end(ring: Connection): void {
+    const target = this.#conns.get(ring);
+    this.remove(ring);
+    target?.onEnd();
   }
 
   async #run(): Promise<void> {
@@ -131,20 +139,10 @@ export class ManagerPoller {
         this.#kick?.();
       },
       () => {
-        this.#partial.delete(ring);
         this.#end(ring);
         this.#kick?.();
       },
     );
-  }
-
-  #end(ring: Connection): void {
-    this.#watch = null;
-    const target = this.#conns.get(ring);
-    this.#conns.delete(ring);
-    this.#sleeps.delete(ring);
-    this.#partial.delete(ring);
-    target?.onEnd();
   }
 
   /** Sleep until a word changes, a connection is added, or the slice ends. */

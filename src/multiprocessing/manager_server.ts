@@ -377,17 +377,8 @@ export class ManagerServer {
       return;
     }
     if (result instanceof Promise) {
-      result.then(
-        (value) => {
-          let answer: unknown;
-          try {
-            answer = oid === 0 ? value : this.#made(value, oid as number);
-          } catch (err) {
-            this.#reply(conn, req as number, err, true);
-            return;
-          }
-          this.#reply(conn, req as number, answer, false);
-        },
+      result.then((value) => (oid === 0 ? value : this.#made(value, oid as number))).then(
+        (answer) => this.#reply(conn, req as number, answer, false),
         (err) => this.#reply(conn, req as number, err, true),
       );
     } else {

@@ -322,9 +322,8 @@ export function dumpsBytes(bytes: Uint8Array): Uint8Array {
   // from Node's buffer pool: a small Uint8Array of its own lives on the V8 heap
   // and gets a backing store made off it the first time its .buffer is asked for
   const out = Buffer.allocUnsafe(bytes.length + 1);
-  out[0] = BYTES;
   out.set(bytes, 1);
-  return out;
+  return tagBytes(out);
 }
 
 /** {@link dumpsBytes} in place: `buffer[0]` takes the tag, and the bytes are `buffer[1..]`. */
