@@ -2,7 +2,7 @@
  * weft: Python's `multiprocessing` for TypeScript — processes and worker
  * threads behind one API, with queues, pipes, locks and shared values in
  * shared memory. Re-exports only; see each module for the details.
- * @module
+ * @module weft
  */
 export { task, isMainModule, type TaskFunction, type TaskRef } from './multiprocessing/task.js';
 export {

@@ -1,7 +1,7 @@
 /**
  * weft/coro: greenlets and a gevent-style hub on Node's event loop — the
  * twin of Python's gevent (and greenlet). Only re-exports; see docs/coro.md.
- * @module
+ * @module weft/coro
  */
 export { sleep, idle, wait, getHub, type Hub } from './hub.js';
 export {

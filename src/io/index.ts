@@ -2,7 +2,7 @@
  * weft/io: Python's `socket`, `select` and `selectors` modules over the native
  * addon. Blocking calls block the calling thread, as in Python; selectors'
  * `selectAsync` waits without blocking Node's event loop.
- * @module
+ * @module weft/io
  */
 export * from './constants.js';
 export {

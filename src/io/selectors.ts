@@ -104,6 +104,7 @@ function fileobjToFd(fileobj: FileLike): number {
  * a.close(); b.close();
  */
 export class SelectorMapping<D = unknown> {
+  /** @internal A selector's {@link BaseSelector.getMap} makes its mapping. */
   constructor(
     private readonly selector: BaseSelectorImpl<D>,
     private readonly fdToKey: Map<number, SelectorKey<D>>,

@@ -852,6 +852,7 @@ export class Condition extends SharedObject {
     return 'weft.Condition';
   }
 
+  /** @internal */
   override [reduce](): Reduced {
     const inner = this.lock[reduce]();
     return { type: this.typeName, state: { lock: inner.type }, fds: [this.block.fd, ...(inner.fds ?? [])] };
