@@ -23,7 +23,15 @@ import { dumps, dumpsBytes, isBytes, loads, reduce, registerType, tagBytes, type
 import { EMPTY, Ring, checkCapacity, ringBytes } from './ring.js';
 import { SharedBlock } from './shared_memory.js';
 
-/** Options of {@link Pipe}. */
+/**
+ * Options of {@link Pipe}.
+ * @example
+ * import { Pipe, type PipeOptions } from 'weft';
+ * const oneWay: PipeOptions = { duplex: false, capacity: 64 * 1024 };
+ * const [r, w] = Pipe(oneWay);
+ * w.send({ n: 1 });
+ * console.log(await r.recv()); // { n: 1 }
+ */
 export interface PipeOptions {
   /** Both ends send and receive (default); false gives `[receiveOnly, sendOnly]`, as Python. */
   duplex?: boolean;
@@ -335,7 +343,20 @@ export function Pipe({ duplex = true, capacity = DEFAULT_CAPACITY }: PipeOptions
 
 registerType('Connection', (state, fds) => new Connection(SharedBlock.adopt(fds[0]!), state as EndState, fds[1]!));
 
-/** What {@link wait} can wait on: connection ends (ready to `recv`) and processes (ended). */
+/**
+ * What {@link wait} can wait on: connection ends (ready to `recv`) and processes (ended).
+ * @example
+ * import { Pipe, Process, isMainModule, task, wait, type Waitable } from 'weft';
+ * export const nap = task(import.meta, () => {});
+ * if (isMainModule(import.meta)) {
+ *   const [r] = Pipe();
+ *   const p = new Process({ target: nap, context: 'thread' });
+ *   p.start();
+ *   const objects: Waitable[] = [r, p];
+ *   const ready = await wait(objects, 5);
+ *   console.log(ready.includes(p), ready.includes(r)); // true false
+ * }
+ */
 export type Waitable = Connection | { readonly exitCode: number | null; join(timeout?: number | null): Promise<void> };
 
 /**

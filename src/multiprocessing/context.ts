@@ -19,7 +19,13 @@ import { SharedArray, Value } from './sharedctypes.js';
 import { Manager, type ManagerStartOptions } from './managers.js';
 import { Pool, type PoolOptions } from './pool.js';
 
-/** The start methods: an OS process per child, or a worker thread per child. */
+/**
+ * The start methods: an OS process per child, or a worker thread per child.
+ * @example
+ * import { getContext, type ContextName } from 'weft';
+ * const names: ContextName[] = ['process', 'thread'];
+ * console.log(names.map((name) => getContext(name).getStartMethod())); // [ 'process', 'thread' ]
+ */
 export type ContextName = 'process' | 'thread';
 
 const startMethods: Record<ContextName, (request: StartRequest) => Popen> = {

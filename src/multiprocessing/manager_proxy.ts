@@ -407,6 +407,7 @@ export class BaseProxy implements Shareable {
   /** @internal */
   _conn: Client | null = null;
 
+  /** @internal Proxies come from a manager (`await manager.dict()`), not from `new`. */
   constructor(state: ProxyState) {
     this._state = state;
   }
@@ -739,7 +740,17 @@ export class ArrayProxy extends BaseProxy implements AsyncIterable<number> {
   }
 }
 
-/** Options of a waiting call: `block` (true) and `timeout` in seconds (null: for ever). */
+/**
+ * Options of a waiting call: `block` (true) and `timeout` in seconds (null: for ever).
+ * @example
+ * import { Empty, Manager, type ProxyWaitOptions } from 'weft';
+ * await using manager = await Manager.start();
+ * const q = await manager.Queue<number>();
+ * const brief: ProxyWaitOptions = { timeout: 0.05 };
+ * try { await q.get(brief); } catch (e) { console.log(e instanceof Empty); } // true
+ * await q.put(1, { block: false });
+ * console.log(await q.get(brief)); // 1
+ */
 export interface WaitOptions {
   block?: boolean;
   timeout?: number | null;
@@ -950,7 +961,19 @@ export class BarrierProxy extends BaseProxy {
   }
 }
 
-/** The async view of a registered class: each method returns a promise of its result. */
+/**
+ * The async view of a registered class: each method returns a promise of its result.
+ * @example
+ * import { Manager, isMainModule, task, type Remote } from 'weft';
+ * class Greeter { hello(who: string) { return `hello ${who}`; } }
+ * export const makeGreeter = task(import.meta, () => new Greeter());
+ * Manager.register('Greeter', makeGreeter);
+ * if (isMainModule(import.meta)) {
+ *   await using manager = await Manager.start();
+ *   const greeter: Remote<Greeter> = await manager.create<Greeter>('Greeter');
+ *   console.log(await greeter.hello('world')); // hello world
+ * }
+ */
 export type Remote<T> = {
   [K in keyof T as T[K] extends (...args: never[]) => unknown ? K : never]: T[K] extends (...args: infer A) => infer R
     ? (...args: A) => Promise<Awaited<R>>
@@ -972,6 +995,7 @@ export type Remote<T> = {
  * }
  */
 export class AutoProxy extends BaseProxy {
+  /** @internal */
   constructor(state: ProxyState) {
     super(state);
     const exposed = state.exposed ?? [];

@@ -11,7 +11,17 @@ import { KeyError, ValueError } from '../errors.js';
 import { lazy } from '../lazy.js';
 import { IndexError } from './manager_wire.js';
 
-/** A dict key: what Python would call hashable and weft can compare by value. */
+/**
+ * A dict key: what Python would call hashable and weft can compare by value.
+ * @example
+ * import { Manager, type Key } from 'weft';
+ * await using manager = await Manager.start();
+ * const d = await manager.dict<Key, string>();
+ * await d.set(1, 'one');
+ * await d.set('1', 'string one');
+ * await d.set(null, 'none');
+ * console.log(await d.get(1), '|', await d.get('1'), '|', await d.len()); // one | string one | 3
+ */
 export type Key = string | number | boolean | bigint | null;
 
 /** The connection a call arrived on, for owners of locks and waits to cancel. */

@@ -36,7 +36,17 @@ export type { Key, Remote, WaitOptions as ProxyWaitOptions } from './manager_pro
 export { AuthenticationError, IndexError, RemoteError } from './manager_wire.js';
 export { BrokenBarrierError } from './manager_sync_types.js';
 
-/** An authkey: bytes, or a string (its UTF-8 bytes). */
+/**
+ * An authkey: bytes, or a string (its UTF-8 bytes).
+ * @example
+ * import { AuthenticationError, Manager, type Authkey } from 'weft';
+ * await using manager = await Manager.start();
+ * const { port } = await manager.serve({ port: 0, authkey: 'secret' });
+ * const same: Authkey = new TextEncoder().encode('secret'); // a string stands for its UTF-8 bytes
+ * await using remote = await Manager.connect({ host: '127.0.0.1', port, authkey: same });
+ * console.log((await remote.stats()).pid === manager.pid); // true
+ * try { await Manager.connect({ host: '127.0.0.1', port, authkey: 'guess' }); } catch (e) { console.log(e instanceof AuthenticationError); } // true
+ */
 export type Authkey = Uint8Array | string;
 
 function keyBytes(key: Authkey, what: string): Buffer {
@@ -45,7 +55,15 @@ function keyBytes(key: Authkey, what: string): Buffer {
   return buf;
 }
 
-/** Options of {@link Manager.start}. */
+/**
+ * Options of {@link Manager.start}.
+ * @example
+ * import { Manager, type ManagerStartOptions } from 'weft';
+ * const options: ManagerStartOptions = { context: 'thread', startTimeout: 10 };
+ * await using manager = await Manager.start(options);
+ * const l = await manager.list([1, 2]);
+ * console.log(await l.len()); // 2
+ */
 export interface ManagerStartOptions {
   /** Where the server runs: `'process'` (default) or `'thread'`, or a context. */
   context?: ContextName | BaseContext;
@@ -57,7 +75,16 @@ export interface ManagerStartOptions {
   handshakeTimeout?: number;
 }
 
-/** Options of {@link Manager.serve}. */
+/**
+ * Options of {@link Manager.serve}.
+ * @example
+ * import { Manager, type ServeOptions } from 'weft';
+ * await using manager = await Manager.start();
+ * const jobs = await manager.Queue<string>();
+ * const options: ServeOptions = { host: '127.0.0.1', port: 0, authkey: 'secret', exposed: { jobs }, idleTimeout: 60 };
+ * const { host, port } = await manager.serve(options);
+ * console.log(host, port > 0); // 127.0.0.1 true
+ */
 export interface ServeOptions {
   /** Interface to listen on (default `'127.0.0.1'`). */
   host?: string;
@@ -71,14 +98,32 @@ export interface ServeOptions {
   idleTimeout?: number;
 }
 
-/** Options of {@link Manager.connect}. */
+/**
+ * Options of {@link Manager.connect}.
+ * @example
+ * import { Manager, type ConnectOptions, type DictProxy } from 'weft';
+ * await using manager = await Manager.start();
+ * const { host, port } = await manager.serve({ port: 0, authkey: 'secret', exposed: { d: await manager.dict({ a: 1 }) } });
+ * const where: ConnectOptions = { host, port, authkey: 'secret' };
+ * await using remote = await Manager.connect(where);
+ * const d = await remote.get<DictProxy<string, number>>('d');
+ * console.log(await d.get('a')); // 1
+ */
 export interface ConnectOptions {
   host: string;
   port: number;
   authkey: Authkey;
 }
 
-/** What {@link Manager.stats} reports. */
+/**
+ * What {@link Manager.stats} reports.
+ * @example
+ * import { Manager, type ManagerStats } from 'weft';
+ * await using manager = await Manager.start();
+ * const before: ManagerStats = await manager.stats();
+ * await manager.dict();
+ * console.log(before.objects, (await manager.stats()).objects); // 0 1
+ */
 export interface ManagerStats {
   /** Shared objects alive on the server. */
   objects: number;
@@ -90,7 +135,20 @@ export interface ManagerStats {
   pid: number;
 }
 
-/** Options of {@link Manager.register}. */
+/**
+ * Options of {@link Manager.register}.
+ * @example
+ * import { Manager, isMainModule, task, type RegisterOptions } from 'weft';
+ * class Counter { n = 0; add(k: number) { return (this.n += k); } reset() { this.n = 0; } }
+ * export const makeCounter = task(import.meta, () => new Counter());
+ * const onlyAdd: RegisterOptions = { exposed: ['add'] };
+ * Manager.register('Counter', makeCounter, onlyAdd);
+ * if (isMainModule(import.meta)) {
+ *   await using manager = await Manager.start();
+ *   const counter = await manager.create<Counter>('Counter');
+ *   console.log(await counter.add(2), 'reset' in counter); // 2 false
+ * }
+ */
 export interface RegisterOptions {
   /** Method names remote callers may use; by default every public method (no leading `_`). */
   exposed?: string[];

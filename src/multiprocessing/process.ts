@@ -16,7 +16,19 @@ import type { Preparation } from './spawn.js';
 import { requireTaskRef, type TaskFunction } from './task.js';
 import { isAlive, selfId } from './util.js';
 
-/** Options of {@link Process}. */
+/**
+ * Options of {@link Process}.
+ * @example
+ * import { Process, isMainModule, task, type ProcessOptions } from 'weft';
+ * export const add = task(import.meta, (a: number, b: number) => console.log(a + b)); // 5
+ * if (isMainModule(import.meta)) {
+ *   const options: ProcessOptions<typeof add> = { target: add, args: [2, 3], name: 'adder', context: 'thread' };
+ *   const p = new Process(options);
+ *   p.start();
+ *   await p.join();
+ *   console.log(p.name, p.exitCode); // adder 0
+ * }
+ */
 export interface ProcessOptions<F extends TaskFunction = TaskFunction> {
   /** The function to run, declared with `task(import.meta, fn)`. */
   target: F;
@@ -266,7 +278,13 @@ export class Process<F extends TaskFunction = TaskFunction> {
   }
 }
 
-/** The running process (or worker thread) as its children and it see it. */
+/**
+ * The running process (or worker thread) as its children and it see it.
+ * @example
+ * import { currentProcess, type CurrentProcess } from 'weft';
+ * const me: CurrentProcess = currentProcess();
+ * console.log(me.name, me.pid === process.pid, me.identity); // MainProcess true []
+ */
 export interface CurrentProcess {
   /** `MainProcess`, or the name its parent gave it. */
   readonly name: string;
@@ -296,7 +314,21 @@ export function currentProcess(): CurrentProcess {
 }
 
 
-/** The parent of a child, Python's `parent_process()` result. */
+/**
+ * The parent of a child, Python's `parent_process()` result.
+ * @example
+ * import { Process, isMainModule, parentProcess, task, type ParentProcess } from 'weft';
+ * export const child = task(import.meta, () => {
+ *   const parent: ParentProcess | null = parentProcess();
+ *   console.log(parent?.name, parent?.isAlive()); // MainProcess true
+ * });
+ * if (isMainModule(import.meta)) {
+ *   const p = new Process({ target: child, context: 'thread' });
+ *   p.start();
+ *   await p.join();
+ *   console.log(parentProcess()); // null
+ * }
+ */
 export interface ParentProcess {
   readonly pid: number;
   readonly name: string;

@@ -15,7 +15,16 @@ import { EMPTY, PARTIAL, Ring, USER_WORDS, checkCapacity, ringBytes } from './ri
 import { SharedBlock } from './shared_memory.js';
 import { Feeder } from './feeder.js';
 
-/** Options of {@link Queue}. */
+/**
+ * Options of {@link Queue}.
+ * @example
+ * import { Full, Queue, type QueueOptions } from 'weft';
+ * const options: QueueOptions = { maxsize: 1, capacity: 64 * 1024 };
+ * const q = new Queue<number>(options);
+ * await q.put(1);
+ * try { await q.put(2, { timeout: 0.05 }); } catch (e) { console.log(e instanceof Full); } // true
+ * console.log(await q.get()); // 1
+ */
 export interface QueueOptions {
   /** Most messages the queue holds; 0 (default) for no limit, as in Python. */
   maxsize?: number;
@@ -23,7 +32,16 @@ export interface QueueOptions {
   capacity?: number;
 }
 
-/** Options of a waiting call: Python's `block` and `timeout` (seconds). */
+/**
+ * Options of a waiting call: Python's `block` and `timeout` (seconds).
+ * @example
+ * import { Empty, Queue, type WaitOptions } from 'weft';
+ * const q = new Queue<string>();
+ * const once: WaitOptions = { block: false };
+ * try { await q.get(once); } catch (e) { console.log(e instanceof Empty); } // true
+ * await q.put('hahaha123');
+ * console.log(await q.get({ timeout: 1 })); // hahaha123
+ */
 export interface WaitOptions {
   block?: boolean;
   timeout?: number | null;
@@ -51,6 +69,7 @@ const RESOLVED: Promise<void> = Promise.resolve();
  */
 export class Queue<T = unknown> {
   protected readonly block: SharedBlock;
+  /** @internal */
   readonly ring: Ring;
   readonly #maxsize: number;
   #closed = false;

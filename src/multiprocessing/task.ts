@@ -9,11 +9,30 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
-/** Any function a child may run. */
+/**
+ * Any function a child may run.
+ * @example
+ * import { task, type TaskFunction } from 'weft';
+ * function describe(fn: TaskFunction): string {
+ *   return `${fn.name}/${fn.length}`;
+ * }
+ * function add(a: number, b: number) {
+ *   return a + b;
+ * }
+ * export const addTask = task(import.meta, add);
+ * console.log(describe(addTask), addTask(2, 3)); // add/2 5
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type TaskFunction = (...args: any[]) => unknown;
 
-/** Where a task lives: the module that declared it and its name there. */
+/**
+ * Where a task lives: the module that declared it and its name there.
+ * @example
+ * import { type TaskRef } from 'weft';
+ * // what task(import.meta, greet) records for a child to import and look up
+ * const ref: TaskRef = { url: import.meta.url, name: 'greet' };
+ * console.log(ref.url.startsWith('file://'), ref.name); // true greet
+ */
 export interface TaskRef {
   url: string;
   name: string;
