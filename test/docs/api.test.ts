@@ -40,7 +40,7 @@ let project: ProjectReflection;
 let logger: Collecting;
 
 before(async () => {
-  const app = await Application.bootstrapWithPlugins({ options: join(root, 'typedoc.json') });
+  const app = await Application.bootstrapWithPlugins({ options: join(root, 'typedoc.json'), logLevel: LogLevel.Warn });
   logger = new Collecting();
   app.logger = logger;
   const converted = await app.convert();
