@@ -14,6 +14,7 @@
  */
 export const AF_UNSPEC = 0;
 /**
+ * Address family: Unix domain sockets (local, addressed by a path).
  * @example
  * import { AF_UNIX, SOCK_STREAM, socketpair } from 'weft/io';
  * const [a, b] = socketpair(AF_UNIX, SOCK_STREAM);
@@ -22,6 +23,7 @@ export const AF_UNSPEC = 0;
  */
 export const AF_UNIX = 1;
 /**
+ * Address family: IPv4.
  * @example
  * import { AF_INET, SOCK_STREAM, socket } from 'weft/io';
  * using sock = new socket(AF_INET, SOCK_STREAM);
@@ -30,6 +32,7 @@ export const AF_UNIX = 1;
  */
 export const AF_INET = 2;
 /**
+ * Address family: IPv6.
  * @example
  * import { AF_INET6, createServer } from 'weft/io';
  * using srv = createServer(['::1', 0], { family: AF_INET6 });
@@ -46,6 +49,7 @@ export const AF_INET6 = 10;
  */
 export const SOCK_STREAM = 1;
 /**
+ * Socket type: datagrams (UDP on AF_INET and AF_INET6).
  * @example
  * import { AF_INET, SOCK_DGRAM, socket } from 'weft/io';
  * using udp = new socket(AF_INET, SOCK_DGRAM);
@@ -55,6 +59,7 @@ export const SOCK_STREAM = 1;
  */
 export const SOCK_DGRAM = 2;
 /**
+ * Socket type: raw packets of one protocol (needs CAP_NET_RAW).
  * @example
  * import { AF_INET, OSError, SOCK_RAW, socket } from 'weft/io';
  * try {
@@ -65,6 +70,7 @@ export const SOCK_DGRAM = 2;
  */
 export const SOCK_RAW = 3;
 /**
+ * Socket type: reliable messages, each received whole and alone.
  * @example
  * import { AF_UNIX, SOCK_SEQPACKET, socketpair } from 'weft/io';
  * const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET);
@@ -100,6 +106,7 @@ export const SOCK_CLOEXEC = 0o2000000;
  */
 export const IPPROTO_IP = 0;
 /**
+ * Protocol number of TCP, and the level of the `TCP_*` options.
  * @example
  * import { IPPROTO_TCP, TCP_NODELAY, socket } from 'weft/io';
  * using sock = new socket();
@@ -108,6 +115,7 @@ export const IPPROTO_IP = 0;
  */
 export const IPPROTO_TCP = 6;
 /**
+ * Protocol number of UDP.
  * @example
  * import { AF_INET, IPPROTO_UDP, SOCK_DGRAM, socket } from 'weft/io';
  * using udp = new socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
@@ -115,6 +123,7 @@ export const IPPROTO_TCP = 6;
  */
 export const IPPROTO_UDP = 17;
 /**
+ * Protocol number of IPv6, and the level of the `IPV6_*` options.
  * @example
  * import { AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, socket } from 'weft/io';
  * using sock = new socket(AF_INET6);
@@ -123,6 +132,7 @@ export const IPPROTO_UDP = 17;
  */
 export const IPPROTO_IPV6 = 41;
 /**
+ * IPv6 option: 1 takes IPv6 only; 0 also IPv4, seen as `::ffff:a.b.c.d`.
  * @example
  * import { AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, socket } from 'weft/io';
  * using sock = new socket(AF_INET6);
@@ -140,6 +150,7 @@ export const IPV6_V6ONLY = 26;
  */
 export const SOL_SOCKET = 1;
 /**
+ * Socket option: bind an address whose last connection is still in TIME_WAIT.
  * @example
  * import { SOL_SOCKET, SO_REUSEADDR, socket } from 'weft/io';
  * using sock = new socket();
@@ -148,6 +159,7 @@ export const SOL_SOCKET = 1;
  */
 export const SO_REUSEADDR = 2;
 /**
+ * Socket option, read-only: the socket type, e.g. SOCK_STREAM.
  * @example
  * import { AF_INET, SOCK_DGRAM, SOL_SOCKET, SO_TYPE, socket } from 'weft/io';
  * using udp = new socket(AF_INET, SOCK_DGRAM);
@@ -155,6 +167,7 @@ export const SO_REUSEADDR = 2;
  */
 export const SO_TYPE = 3;
 /**
+ * Socket option, read-only: the pending error, cleared by reading it (0 once a non-blocking connect succeeded).
  * @example
  * import { AF_INET, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_ERROR, createServer, select, socket } from 'weft/io';
  * using srv = createServer(['127.0.0.1', 0]);
@@ -165,6 +178,7 @@ export const SO_TYPE = 3;
  */
 export const SO_ERROR = 4;
 /**
+ * Socket option: allow datagrams to a broadcast address.
  * @example
  * import { AF_INET, SOCK_DGRAM, SOL_SOCKET, SO_BROADCAST, socket } from 'weft/io';
  * using udp = new socket(AF_INET, SOCK_DGRAM);
@@ -173,6 +187,7 @@ export const SO_ERROR = 4;
  */
 export const SO_BROADCAST = 6;
 /**
+ * Socket option: send buffer size in bytes (the kernel doubles the value set).
  * @example
  * import { SOL_SOCKET, SO_SNDBUF, socket } from 'weft/io';
  * using sock = new socket();
@@ -181,6 +196,7 @@ export const SO_BROADCAST = 6;
  */
 export const SO_SNDBUF = 7;
 /**
+ * Socket option: receive buffer size in bytes (the kernel doubles the value set).
  * @example
  * import { SOL_SOCKET, SO_RCVBUF, socket } from 'weft/io';
  * using sock = new socket();
@@ -189,6 +205,7 @@ export const SO_SNDBUF = 7;
  */
 export const SO_RCVBUF = 8;
 /**
+ * Socket option: send TCP keep-alive probes on an idle connection.
  * @example
  * import { SOL_SOCKET, SO_KEEPALIVE, socket } from 'weft/io';
  * using sock = new socket();
@@ -206,6 +223,7 @@ export const SO_KEEPALIVE = 9;
  */
 export const SO_LINGER = 13;
 /**
+ * Socket option: several sockets may bind one address and port; the kernel spreads connections between them.
  * @example
  * import { SOL_SOCKET, SO_REUSEPORT, socket } from 'weft/io';
  * using sock = new socket();
@@ -214,6 +232,7 @@ export const SO_LINGER = 13;
  */
 export const SO_REUSEPORT = 15;
 /**
+ * Socket option, read-only: 1 when the socket listens.
  * @example
  * import { SOL_SOCKET, SO_ACCEPTCONN, createServer } from 'weft/io';
  * using srv = createServer(['127.0.0.1', 0]);
@@ -231,6 +250,7 @@ export const SO_ACCEPTCONN = 30;
  */
 export const TCP_NODELAY = 1;
 /**
+ * TCP option: seconds a connection is idle before the first keep-alive probe.
  * @example
  * import { IPPROTO_TCP, TCP_KEEPIDLE, socket } from 'weft/io';
  * using sock = new socket();
@@ -239,6 +259,7 @@ export const TCP_NODELAY = 1;
  */
 export const TCP_KEEPIDLE = 4;
 /**
+ * TCP option: seconds between keep-alive probes.
  * @example
  * import { IPPROTO_TCP, TCP_KEEPINTVL, socket } from 'weft/io';
  * using sock = new socket();
@@ -247,6 +268,7 @@ export const TCP_KEEPIDLE = 4;
  */
 export const TCP_KEEPINTVL = 5;
 /**
+ * TCP option: unanswered keep-alive probes before the connection is dropped.
  * @example
  * import { IPPROTO_TCP, TCP_KEEPCNT, socket } from 'weft/io';
  * using sock = new socket();
@@ -266,6 +288,7 @@ export const TCP_KEEPCNT = 6;
  */
 export const SHUT_RD = 0;
 /**
+ * `shutdown` value: no more sending (the peer reads end of file).
  * @example
  * import { SHUT_WR, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -275,6 +298,7 @@ export const SHUT_RD = 0;
  */
 export const SHUT_WR = 1;
 /**
+ * `shutdown` value: no more receiving and no more sending.
  * @example
  * import { SHUT_RDWR, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -298,6 +322,7 @@ export const SHUT_RDWR = 2;
  */
 export const MSG_OOB = 1;
 /**
+ * Flag: return the data without taking it from the receive queue.
  * @example
  * import { MSG_PEEK, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -307,6 +332,7 @@ export const MSG_OOB = 1;
  */
 export const MSG_PEEK = 2;
 /**
+ * Flag: this one call does not block (BlockingIOError instead of a wait).
  * @example
  * import { BlockingIOError, MSG_DONTWAIT, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -315,6 +341,7 @@ export const MSG_PEEK = 2;
  */
 export const MSG_DONTWAIT = 64;
 /**
+ * Flag: `recv` waits for the full count (an error, a signal or end of file still stops it early).
  * @example
  * import { MSG_WAITALL, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -325,6 +352,7 @@ export const MSG_DONTWAIT = 64;
  */
 export const MSG_WAITALL = 256;
 /**
+ * Flag: sending to a closed peer raises BrokenPipeError (EPIPE) instead of the signal SIGPIPE.
  * @example
  * import { BrokenPipeError, MSG_NOSIGNAL, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -357,6 +385,7 @@ export const SOMAXCONN = 4096;
  */
 export const FD_SETSIZE = 1024;
 /**
+ * poll event: data to read.
  * @example
  * import { POLLIN, poll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -368,6 +397,7 @@ export const FD_SETSIZE = 1024;
  */
 export const POLLIN = 0x001;
 /**
+ * poll event: urgent data to read.
  * @example
  * import { POLLIN, POLLPRI, poll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -379,6 +409,7 @@ export const POLLIN = 0x001;
  */
 export const POLLPRI = 0x002;
 /**
+ * poll event: writing will not block.
  * @example
  * import { POLLOUT, poll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -389,6 +420,7 @@ export const POLLPRI = 0x002;
  */
 export const POLLOUT = 0x004;
 /**
+ * poll event, reported without being asked for: an error condition.
  * @example
  * import { AF_INET, POLLERR, POLLOUT, SOCK_NONBLOCK, SOCK_STREAM, poll, socket } from 'weft/io';
  * using closed = new socket();
@@ -401,6 +433,7 @@ export const POLLOUT = 0x004;
  */
 export const POLLERR = 0x008;
 /**
+ * poll event, reported without being asked for: the peer hung up.
  * @example
  * import { POLLHUP, POLLIN, poll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -412,6 +445,7 @@ export const POLLERR = 0x008;
  */
 export const POLLHUP = 0x010;
 /**
+ * poll event, reported without being asked for: the fd is not open.
  * @example
  * import { POLLIN, POLLNVAL, poll } from 'weft/io';
  * const p = poll();
@@ -420,6 +454,7 @@ export const POLLHUP = 0x010;
  */
 export const POLLNVAL = 0x020;
 /**
+ * poll event: normal data to read (POLLIN, on Linux).
  * @example
  * import { POLLRDNORM, poll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -431,6 +466,7 @@ export const POLLNVAL = 0x020;
  */
 export const POLLRDNORM = 0x040;
 /**
+ * poll event: normal data may be written (POLLOUT, on Linux).
  * @example
  * import { POLLWRNORM, poll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -441,6 +477,7 @@ export const POLLRDNORM = 0x040;
  */
 export const POLLWRNORM = 0x100;
 /**
+ * poll event: the peer shut down its sending side (Linux only).
  * @example
  * import { POLLIN, POLLRDHUP, SHUT_WR, poll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -465,6 +502,7 @@ export const POLLRDHUP = 0x2000;
  */
 export const EPOLLIN = 0x001;
 /**
+ * epoll event: urgent data to read.
  * @example
  * import { EPOLLIN, EPOLLPRI, epoll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -476,6 +514,7 @@ export const EPOLLIN = 0x001;
  */
 export const EPOLLPRI = 0x002;
 /**
+ * epoll event: writing will not block.
  * @example
  * import { EPOLLOUT, epoll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -486,6 +525,7 @@ export const EPOLLPRI = 0x002;
  */
 export const EPOLLOUT = 0x004;
 /**
+ * epoll event, always reported: an error condition.
  * @example
  * import { AF_INET, EPOLLERR, EPOLLOUT, SOCK_NONBLOCK, SOCK_STREAM, epoll, socket } from 'weft/io';
  * using closed = new socket();
@@ -498,6 +538,7 @@ export const EPOLLOUT = 0x004;
  */
 export const EPOLLERR = 0x008;
 /**
+ * epoll event, always reported: the peer hung up.
  * @example
  * import { EPOLLHUP, EPOLLIN, epoll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -509,6 +550,7 @@ export const EPOLLERR = 0x008;
  */
 export const EPOLLHUP = 0x010;
 /**
+ * epoll event: normal data to read.
  * @example
  * import { EPOLLRDNORM, epoll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -520,6 +562,7 @@ export const EPOLLHUP = 0x010;
  */
 export const EPOLLRDNORM = 0x040;
 /**
+ * epoll event: normal data may be written.
  * @example
  * import { EPOLLWRNORM, epoll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -530,6 +573,7 @@ export const EPOLLRDNORM = 0x040;
  */
 export const EPOLLWRNORM = 0x100;
 /**
+ * epoll event that the kernel accepts and never reports.
  * @example
  * import { EPOLLMSG, epoll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -541,6 +585,7 @@ export const EPOLLWRNORM = 0x100;
  */
 export const EPOLLMSG = 0x400;
 /**
+ * epoll event: the peer shut down its sending side.
  * @example
  * import { EPOLLIN, EPOLLRDHUP, SHUT_WR, epoll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -552,6 +597,7 @@ export const EPOLLMSG = 0x400;
  */
 export const EPOLLRDHUP = 0x2000;
 /**
+ * epoll flag: of several epoll instances waiting on one fd, one wakes per event (no thundering herd).
  * @example
  * import { EPOLLEXCLUSIVE, EPOLLIN, createServer, epoll, socket } from 'weft/io';
  * using srv = createServer(['127.0.0.1', 0]);
@@ -563,6 +609,7 @@ export const EPOLLRDHUP = 0x2000;
  */
 export const EPOLLEXCLUSIVE = 0x10000000;
 /**
+ * epoll flag: one event, then the fd is disabled until `modify()`.
  * @example
  * import { EPOLLIN, EPOLLONESHOT, epoll, socketpair } from 'weft/io';
  * const [a, b] = socketpair();
@@ -586,6 +633,7 @@ export const EPOLLONESHOT = 0x40000000;
  */
 export const EPOLLET = 0x80000000;
 /**
+ * `epoll` creation flag: close-on-exec.
  * @example
  * import { EPOLL_CLOEXEC, epoll } from 'weft/io';
  * using ep = new epoll(-1, EPOLL_CLOEXEC); // weft sets close-on-exec anyway

@@ -1,11 +1,11 @@
 // The API reference (`npm run docs`, TypeDoc with typedoc.json) covers every
 // name the three entry points export, types included: each has its own
 // reflection (a page, or for a name re-exported by a second entry point a
-// link to the first one's), is filed under a Python module, and shows an
-// `@example` (a class its class comment's). The names come from the real
-// modules and their .d.ts, so the reference cannot drift from what `import`
-// gives. examples.test.ts runs the examples; this file checks what the
-// reference shows. TypeDoc converts without writing any output.
+// link to the first one's), is filed under a Python module, and shows a
+// summary and an `@example` (a class: in its class comment). The names come
+// from the real modules and their .d.ts, so the reference cannot drift from
+// what `import` gives. examples.test.ts runs the examples; this file checks
+// what the reference shows. TypeDoc converts without writing any output.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +69,7 @@ test('TypeDoc builds the reference without a warning', () => {
   assert.deepEqual(logger.problems, []);
 });
 
-test('the reference documents exactly what each entry point exports, each name with an @example', async () => {
+test('the reference documents exactly what each entry point exports, each name with a summary and an @example', async () => {
   const files = entries.map((e) => join(root, e.dts));
   const program = ts.createProgram(files, { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, skipLibCheck: true, noEmit: true, types: ['node'] });
   const modules = new Map(project.getChildrenByKind(ReflectionKind.Module).map((m) => [m.name, m]));
@@ -84,13 +84,14 @@ test('the reference documents exactly what each entry point exports, each name w
     assert.deepEqual([...documented.keys()].filter((n) => !names.includes(n)).sort(), [], `${entry.module}: documented but not exported`);
     assert.deepEqual(names.filter((n) => !documented.has(n)).sort(), [], `${entry.module}: exported but not in the reference`);
 
-    const withoutExample = names.filter((name) => {
+    const comments = new Map(names.map((name) => {
       const child = documented.get(name)!;
       const declared = child.isReference() ? child.getTargetReflectionDeep() : child;
-      const comments = declared.isDeclaration() ? commentsOf(declared) : [];
-      return !comments.some((c) => c.getTag('@example'));
-    });
-    assert.deepEqual(withoutExample.sort(), [], `${entry.module}: names whose doc comment has no @example`);
+      return [name, declared.isDeclaration() ? commentsOf(declared) : []];
+    }));
+    const lacking = (has: (c: Comment) => boolean) => names.filter((n) => !comments.get(n)!.some(has)).sort();
+    assert.deepEqual(lacking((c) => c.getTag('@example') !== undefined), [], `${entry.module}: names whose doc comment has no @example`);
+    assert.deepEqual(lacking((c) => c.summary.some((part) => part.text.trim() !== '')), [], `${entry.module}: names whose doc comment has no summary`);
 
     const filed = new Set((module.categories ?? []).filter((c) => c.title !== 'Other').flatMap((c) => c.children.map((r) => r.name)));
     assert.deepEqual(names.filter((n) => !filed.has(n)).sort(), [], `${entry.module}: names under no Python module (add their file to typedoc.json's pythonModules)`);
