@@ -17,7 +17,7 @@
  * @module
  */
 import { TimeoutError, ValueError } from '../errors.js';
-import type { BaseContext, ContextName } from './context.js';
+import { getContext, type BaseContext, type ContextName } from './context.js';
 import { Deadline, waitFor } from './futex.js';
 import { Feeder } from './feeder.js';
 import { Process, cpuCount } from './process.js';
@@ -326,7 +326,7 @@ class Worker {
  */
 export class Pool {
   readonly #processes: number;
-  readonly #context: ContextName | BaseContext | undefined;
+  readonly #context: BaseContext;
   readonly #initializer: TaskRef | null;
   readonly #initargs: unknown[];
   readonly #maxTasks: number;
@@ -360,8 +360,8 @@ export class Pool {
       throw new ValueError(`maxTasksPerChild must be a positive integer or null, got ${options.maxTasksPerChild}`);
     }
     this.#processes = processes;
-    this.#context = options.context;
-    this.#initializer = options.initializer ? requireTaskRef(options.initializer, 'initializer') : null;
+    this.#context = typeof options.context === 'object' ? options.context : getContext(options.context);
+    this.#initializer = options.initializer ? this.#taskRef(options.initializer, 'initializer') : null;
     this.#initargs = options.initargs ? [...options.initargs] : [];
     this.#maxTasks = maxTasks;
     this.#shared = PoolBlock.create();
@@ -372,6 +372,16 @@ export class Pool {
       for (const w of this.#workers) w.proc.kill();
       throw err;
     }
+  }
+
+  /**
+   * The reference of a task given to this pool, refused here (with the fix)
+   * rather than in a worker when the workers could not import its module.
+   */
+  #taskRef(fn: unknown, what = 'task'): TaskRef {
+    const ref = requireTaskRef(fn, what);
+    this.#context.checkTask(ref);
+    return ref;
   }
 
   /** The number of workers. */
@@ -415,7 +425,7 @@ export class Pool {
    */
   applyAsync<F extends PoolTask>(fn: F, args: Parameters<F>, options: ApplyOptions<TaskResult<F>> = {}): AsyncResult<TaskResult<F>> {
     this.#checkRunning();
-    const ref = requireTaskRef(fn, 'task');
+    const ref = this.#taskRef(fn);
     const result = new AsyncResult<TaskResult<F>>(options.callback, options.errorCallback);
     let payload: Uint8Array | null;
     let mode: Mode = CALL;
@@ -983,7 +993,7 @@ export class Pool {
 
   #mapCall(fn: PoolTask, iterable: Items<unknown>, mode: Mode, chunksize: unknown, options: unknown): AsyncResult<unknown[]> {
     this.#checkRunning();
-    const ref = requireTaskRef(fn, 'task');
+    const ref = this.#taskRef(fn);
     const o = this.#mapOptions(chunksize, options) as MapOptions<unknown[]>;
     const result = new AsyncResult<unknown[]>(o.callback, o.errorCallback);
     const group = this.#group(o, (err) => result.settle(false, err));
@@ -1057,7 +1067,7 @@ export class Pool {
 
   #imapCall(fn: PoolTask, iterable: Items<unknown>, ordered: boolean, chunksize: unknown, options: unknown): AsyncGenerator<unknown, void, undefined> {
     this.#checkRunning();
-    const ref = requireTaskRef(fn, 'task');
+    const ref = this.#taskRef(fn);
     const o = this.#mapOptions(chunksize, options);
     const size = o.chunksize ?? 1;
     return this.#imap(ref, iterable, ordered, size, o);
