@@ -7,13 +7,14 @@
 // time per module file (resolve, read, compile, link: some forty files took
 // ~37 ms, the same code in a few chunks ~20 ms), and it keeps no code cache
 // for ES modules, so each thread compiled all of weft again (~7 ms). Here all
-// of weft is one CommonJS script, dist/src/weft.cjs, compiled by dist/src/load.js
+// of weft is one CommonJS script, dist/src/weft.cjs, compiled by dist/src/load.cjs
 // with V8's code cache, dist/src/weft.cjs.cache, which this script makes once
 // the bundle is written. A worker thread with weft now boots in ~32 ms, not ~39.
 //
 // The package's entry points (weft, weft/coro, weft/io), the CLI, the child's
 // entry (spawn_main) and src/internals.ts for weft's own tests stay as small ES
-// modules that take their exports from that one instance. Inside the bundle
+// modules that take their exports from that one instance (and index.cjs is
+// `require('weft')`'s face of it). Inside the bundle
 // `import.meta` is the main entry's (src/layout.ts finds weft's files from the
 // package root), and `import()` of a task's module goes through the loader.
 //
@@ -53,17 +54,21 @@ for (const { path, text } of outputFiles) {
   writeFileSync(path, path.endsWith('.cjs') ? text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : text);
 }
 
+// The loader is CommonJS so that `require('weft')` (Node 20 cannot require an
+// ES module) and `import 'weft'` share it through Node's module cache: one
+// instance of weft per thread, whichever way it was reached first.
 const loader = `// weft's loader, written by scripts/bundle.mjs (see there why). All of weft
 // is one script, weft.cjs, compiled here with the V8 code cache made for it at
 // build time; a cache that does not fit this Node (another version, other V8
 // flags) is rejected by V8 and the script is compiled from its source.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import vm from 'node:vm';
+'use strict';
+const { readFileSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { join } = require('node:path');
+const { pathToFileURL } = require('node:url');
+const vm = require('node:vm');
 
-const file = fileURLToPath(new URL('./weft.cjs', import.meta.url));
+const file = join(__dirname, 'weft.cjs');
 let cachedData;
 try {
   cachedData = readFileSync(\`\${file}.cache\`);
@@ -74,28 +79,35 @@ const script = new vm.Script(
   \`(function (exports, require, module, __filename, __dirname, __weftMeta, __weftImport) {\${readFileSync(file, 'utf8')}\\n})\`,
   { filename: file, cachedData },
 );
-const module = { exports: {} };
+const bundle = { exports: {} };
 script.runInThisContext()(
-  module.exports,
+  bundle.exports,
   createRequire(file),
-  module,
+  bundle,
   file,
-  dirname(file),
+  __dirname,
   // import.meta inside weft: the main entry's, which loads this very instance
-  Object.freeze({ url: new URL('./index.js', import.meta.url).href }),
+  Object.freeze({ url: pathToFileURL(join(__dirname, 'index.js')).href }),
+  // a task's module, from a module loader (a script compiled by vm.Script has none)
   (url) => import(url),
 );
 
 /** weft's modules: one instance per thread. */
-export const weft = module.exports;
+exports.weft = bundle.exports;
 
 /** True when V8 took the code cache (weft's tests check it: a rejected cache only costs time). */
-export const codeCacheUsed = cachedData !== undefined && !script.cachedDataRejected;
+exports.codeCacheUsed = cachedData !== undefined && !script.cachedDataRejected;
 
 /** The compiled code, for the build to store as weft.cjs.cache. */
-export const codeCache = () => script.createCachedData();
+exports.codeCache = () => script.createCachedData();
 `;
-writeFileSync(join(outdir, 'load.js'), loader);
+writeFileSync(join(outdir, 'load.cjs'), loader);
+writeFileSync(
+  join(outdir, 'load.js'),
+  "// Written by scripts/bundle.mjs: the ES face of load.cjs, weft's loader. require(), not\n" +
+    "// import: an import of CommonJS would scan load.cjs for its export names first.\nimport { createRequire } from 'node:module';\n\n" +
+    "export const { weft, codeCacheUsed, codeCache } = createRequire(import.meta.url)('./load.cjs');\n",
+);
 
 // Loading the bundle once gives each entry's export names and the compiled code
 // to cache; it needs the native addon (node-gyp builds it before this runs).
@@ -119,6 +131,10 @@ const entries = {
   'index.js': `${header}import { weft } from './load.js';\n\n${reexport(weft.index, 'weft.index')}`,
   'coro/index.js': `${header}import { weft } from '../load.js';\n\n${reexport(await weft.coro(), 'await weft.coro()')}`,
   'io/index.js': `${header}import { weft } from '../load.js';\n\n${reexport(await weft.io(), 'await weft.io()')}`,
+  // require('weft') (package.json's "require" condition): the same instance, for CommonJS.
+  'index.cjs':
+    "// Written by scripts/bundle.mjs: weft's exports for require('weft'), from its one instance (load.cjs).\n" +
+    "'use strict';\nmodule.exports = require('./load.cjs').weft.index;\n",
   'internals.js': `${header}import { weft } from './load.js';\n\n${reexport(await weft.internals(), 'await weft.internals()')}`,
   'multiprocessing/spawn_main.js': `${header}import { weft } from '../load.js';\n\nawait weft.bootChild();\n`,
   'cli/main.js':
@@ -136,7 +152,7 @@ writeFileSync(join(outdir, 'weft.cjs.cache'), codeCache());
 
 // Remove the per-module JavaScript tsc wrote under dist/src (its declarations
 // stay): a stale copy would be a second instance of weft waiting to be imported.
-const written = new Set(['weft.cjs', 'weft.cjs.map', 'load.js', ...Object.keys(entries)].map((p) => join(outdir, p)));
+const written = new Set(['weft.cjs', 'weft.cjs.map', 'load.cjs', 'load.js', ...Object.keys(entries)].map((p) => join(outdir, p)));
 (function sweep(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);

@@ -4,7 +4,7 @@
  * shared memory. Re-exports only; see each module for the details.
  * @module weft
  */
-export { task, isMainModule, type TaskFunction, type TaskRef } from './multiprocessing/task.js';
+export { task, isMainModule, type TaskFunction, type TaskModule, type TaskRef } from './multiprocessing/task.js';
 export {
   Process,
   type ProcessOptions,

@@ -9,9 +9,9 @@
 import { ValueError } from '../errors.js';
 import type { Popen, StartRequest } from './popen.js';
 import { startProcess } from './popen_spawn.js';
-import { startThread } from './popen_thread.js';
+import { checkThreadImport, startThread } from './popen_thread.js';
 import { Process, type ProcessOptions, activeChildren, cpuCount, currentProcess, parentProcess } from './process.js';
-import type { TaskFunction } from './task.js';
+import type { TaskFunction, TaskRef } from './task.js';
 import { Pipe } from './connection.js';
 import { JoinableQueue, Queue, SimpleQueue } from './queues.js';
 import { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore } from './synchronize.js';
@@ -31,6 +31,12 @@ export type ContextName = 'process' | 'thread';
 const startMethods: Record<ContextName, (request: StartRequest) => Popen> = {
   process: startProcess,
   thread: startThread,
+};
+
+/** Per start method: throws when its children could not import a module (a pool checks each task it is given). */
+const importChecks: Record<ContextName, (url: string) => void> = {
+  process: () => {},
+  thread: checkThreadImport,
 };
 
 /**
@@ -99,6 +105,11 @@ export class BaseContext {
   /** @internal Starts a child with this context's start method. */
   start(request: StartRequest): Popen {
     return startMethods[this.name](request);
+  }
+
+  /** @internal Throws when this context's children could not import the module of `ref`. */
+  checkTask(ref: TaskRef): void {
+    importChecks[this.name](ref.url);
   }
 
   /** Python's `get_start_method()`. */

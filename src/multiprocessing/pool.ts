@@ -17,7 +17,7 @@
  * @module
  */
 import { TimeoutError, ValueError } from '../errors.js';
-import type { BaseContext, ContextName } from './context.js';
+import { getContext, type BaseContext, type ContextName } from './context.js';
 import { Deadline, waitFor } from './futex.js';
 import { Feeder } from './feeder.js';
 import { Process, cpuCount } from './process.js';
@@ -312,7 +312,11 @@ class Worker {
 /**
  * A pool of worker processes (or threads): Python's `multiprocessing.Pool`.
  * Tasks are functions declared with `task(import.meta, fn)`; results and
- * errors come back to this process, callbacks run here.
+ * errors come back to this process, callbacks run here. A task (or
+ * initializer) whose module no worker could import — declared in `node -e`,
+ * the REPL or a test file, or a `.ts` file for Node 20's worker threads — is
+ * refused when it is given to the pool, never inside a worker
+ * (docs/multiprocessing.md, "Where tasks can live").
  *
  * @example
  * import { Pool, task, isMainModule } from 'weft';
@@ -322,11 +326,12 @@ class Worker {
  *   console.log(await pool.map(square, [1, 2, 3])); // [ 1, 4, 9 ]
  * }
  * @throws {ValueError} when `processes` is not a positive integer or `maxTasksPerChild` not a positive integer or null.
- * @throws {TypeError} when `initializer` was not declared with `task()`.
+ * @throws {TypeError} when `initializer` was not declared with `task()`, or where no child can import it.
+ * @throws {Error} when the workers are Node 20 threads and `initializer` is declared in a `.ts` file.
  */
 export class Pool {
   readonly #processes: number;
-  readonly #context: ContextName | BaseContext | undefined;
+  readonly #context: BaseContext;
   readonly #initializer: TaskRef | null;
   readonly #initargs: unknown[];
   readonly #maxTasks: number;
@@ -360,8 +365,8 @@ export class Pool {
       throw new ValueError(`maxTasksPerChild must be a positive integer or null, got ${options.maxTasksPerChild}`);
     }
     this.#processes = processes;
-    this.#context = options.context;
-    this.#initializer = options.initializer ? requireTaskRef(options.initializer, 'initializer') : null;
+    this.#context = typeof options.context === 'object' ? options.context : getContext(options.context);
+    this.#initializer = options.initializer ? this.#taskRef(options.initializer, 'initializer') : null;
     this.#initargs = options.initargs ? [...options.initargs] : [];
     this.#maxTasks = maxTasks;
     this.#shared = PoolBlock.create();
@@ -372,6 +377,16 @@ export class Pool {
       for (const w of this.#workers) w.proc.kill();
       throw err;
     }
+  }
+
+  /**
+   * The reference of a task given to this pool, refused here (with the fix)
+   * rather than in a worker when the workers could not import its module.
+   */
+  #taskRef(fn: unknown, what = 'task'): TaskRef {
+    const ref = requireTaskRef(fn, what);
+    this.#context.checkTask(ref);
+    return ref;
   }
 
   /** The number of workers. */
@@ -390,7 +405,7 @@ export class Pool {
    *   await using pool = new Pool({ processes: 1 });
    *   console.log(await pool.apply(square, [7])); // 49
    * }
-   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {TypeError} when `fn` was not declared with `task()`, or where no child can import it.
    * @throws {ValueError} when the pool is closed or terminated.
    * @throws {Error} (rejection) the task's error with its class name, message, remote stack and cause;
    *   {@link WorkerLostError}, `TimeoutError`, {@link AbortError}, or `UnsendableError` naming an argument or result that cannot cross.
@@ -410,12 +425,12 @@ export class Pool {
    *   const r = pool.applyAsync(square, [7], { callback: (v) => console.log('got', v) }); // got 49
    *   console.log(await r.get()); // 49
    * }
-   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {TypeError} when `fn` was not declared with `task()`, or where no child can import it.
    * @throws {ValueError} when the pool is closed or terminated.
    */
   applyAsync<F extends PoolTask>(fn: F, args: Parameters<F>, options: ApplyOptions<TaskResult<F>> = {}): AsyncResult<TaskResult<F>> {
     this.#checkRunning();
-    const ref = requireTaskRef(fn, 'task');
+    const ref = this.#taskRef(fn);
     const result = new AsyncResult<TaskResult<F>>(options.callback, options.errorCallback);
     let payload: Uint8Array | null;
     let mode: Mode = CALL;
@@ -447,7 +462,7 @@ export class Pool {
    *   await using pool = new Pool({ processes: 2 });
    *   console.log(await pool.map(square, [1, 2, 3])); // [ 1, 4, 9 ]
    * }
-   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {TypeError} when `fn` was not declared with `task()`, or where no child can import it.
    * @throws {ValueError} when the pool is closed or terminated.
    * @throws {Error} (rejection) the first error of any item, as `apply` does.
    */
@@ -465,7 +480,7 @@ export class Pool {
    *   const r = pool.mapAsync(square, [1, 2], { callback: (values) => console.log(values) }); // [ 1, 4 ]
    *   await r.wait();
    * }
-   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {TypeError} when `fn` was not declared with `task()`, or where no child can import it.
    * @throws {ValueError} when the pool is closed or terminated.
    */
   mapAsync<F extends MapTask>(fn: F, iterable: Items<Parameters<F>[0]>, chunksize?: number | MapOptions<TaskResult<F>[]>, options?: MapOptions<TaskResult<F>[]>): AsyncResult<TaskResult<F>[]> {
@@ -481,7 +496,7 @@ export class Pool {
    *   await using pool = new Pool({ processes: 1 });
    *   console.log(await pool.starmap(add, [[1, 2], [3, 4]])); // [ 3, 7 ]
    * }
-   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {TypeError} when `fn` was not declared with `task()`, or where no child can import it.
    * @throws {ValueError} when the pool is closed or terminated.
    */
   starmap<F extends PoolTask>(fn: F, iterable: Items<Parameters<F>>, chunksize?: number | MapOptions<TaskResult<F>[]>, options?: MapOptions<TaskResult<F>[]>): Promise<TaskResult<F>[]> {
@@ -497,7 +512,7 @@ export class Pool {
    *   await using pool = new Pool({ processes: 1 });
    *   console.log(await pool.starmapAsync(add, [[1, 2]]).get()); // [ 3 ]
    * }
-   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {TypeError} when `fn` was not declared with `task()`, or where no child can import it.
    * @throws {ValueError} when the pool is closed or terminated.
    */
   starmapAsync<F extends PoolTask>(fn: F, iterable: Items<Parameters<F>>, chunksize?: number | MapOptions<TaskResult<F>[]>, options?: MapOptions<TaskResult<F>[]>): AsyncResult<TaskResult<F>[]> {
@@ -515,7 +530,7 @@ export class Pool {
    *   await using pool = new Pool({ processes: 2 });
    *   for await (const v of pool.imap(square, naturals())) if (v > 100) { console.log(v); break; } // 121
    * }
-   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {TypeError} when `fn` was not declared with `task()`, or where no child can import it.
    * @throws {ValueError} when the pool is closed or terminated.
    */
   imap<F extends MapTask>(fn: F, iterable: Items<Parameters<F>[0]>, chunksize?: number | MapOptions, options?: MapOptions): AsyncGenerator<TaskResult<F>, void, undefined> {
@@ -533,7 +548,7 @@ export class Pool {
    *   for await (const v of pool.imapUnordered(square, [1, 2, 3])) got.push(v); // as they finish
    *   console.log(got.sort((a, b) => a - b)); // [ 1, 4, 9 ]
    * }
-   * @throws {TypeError} when `fn` was not declared with `task()`.
+   * @throws {TypeError} when `fn` was not declared with `task()`, or where no child can import it.
    * @throws {ValueError} when the pool is closed or terminated.
    */
   imapUnordered<F extends MapTask>(fn: F, iterable: Items<Parameters<F>[0]>, chunksize?: number | MapOptions, options?: MapOptions): AsyncGenerator<TaskResult<F>, void, undefined> {
@@ -983,7 +998,7 @@ export class Pool {
 
   #mapCall(fn: PoolTask, iterable: Items<unknown>, mode: Mode, chunksize: unknown, options: unknown): AsyncResult<unknown[]> {
     this.#checkRunning();
-    const ref = requireTaskRef(fn, 'task');
+    const ref = this.#taskRef(fn);
     const o = this.#mapOptions(chunksize, options) as MapOptions<unknown[]>;
     const result = new AsyncResult<unknown[]>(o.callback, o.errorCallback);
     const group = this.#group(o, (err) => result.settle(false, err));
@@ -1057,7 +1072,7 @@ export class Pool {
 
   #imapCall(fn: PoolTask, iterable: Items<unknown>, ordered: boolean, chunksize: unknown, options: unknown): AsyncGenerator<unknown, void, undefined> {
     this.#checkRunning();
-    const ref = requireTaskRef(fn, 'task');
+    const ref = this.#taskRef(fn);
     const o = this.#mapOptions(chunksize, options);
     const size = o.chunksize ?? 1;
     return this.#imap(ref, iterable, ordered, size, o);

@@ -99,18 +99,27 @@ function bootSpare(): Spare {
 }
 
 /**
+ * Throws when a worker thread could not import the module at `url`: Node 20
+ * applies no module loader hooks (tsx's) inside worker threads, so a `.ts`
+ * file would fail there with Node's bare ERR_UNKNOWN_FILE_EXTENSION.
+ */
+export function checkThreadImport(url: string): void {
+  if (nodeMajor < 22 && /\.[mc]?ts$/.test(url)) {
+    throw new Error(
+      `a worker thread cannot import ${url}: Node ${process.versions.node} worker threads cannot load ` +
+        "TypeScript through a loader (Node 22 can), so use getContext('process') or run the compiled JavaScript",
+    );
+  }
+}
+
+/**
  * Starts a worker thread: hands the work to the worker booted ahead (Node's
  * worker start-up and weft's import already done) and boots the next one in
  * the background. An unused spare is let go after a few idle seconds.
  */
 export function startThread({ prep, fds, daemon }: StartRequest): Popen {
-  if (nodeMajor < 22 && [childMain.href, prep.task.url].some((url) => /\.[mc]?ts$/.test(url))) {
-    // Node 20 does not apply module loader hooks (tsx's) inside worker threads.
-    throw new Error(
-      `cannot start a worker thread for ${prep.task.url}: Node ${process.versions.node} worker threads cannot load ` +
-        "TypeScript through a loader (Node 22 can). Use getContext('process'), or run the compiled JavaScript.",
-    );
-  }
+  checkThreadImport(childMain.href);
+  checkThreadImport(prep.task.url);
   let s = spares.take() ?? null;
   if (!s || s.exitCode !== null) s = bootSpare();
   // The worker's own copies of the fds, made now (the starter may close its

@@ -172,7 +172,7 @@ export class Process<F extends TaskFunction = TaskFunction> {
 
   /**
    * Starts the child; returns at once (the child runs concurrently).
-   * @throws {TypeError} when the target was not declared with `task()`.
+   * @throws {TypeError} when the target was not declared with `task()`, or where no child can import it.
    * @throws {UnsendableError} when an argument cannot cross to the child.
    * @throws {Error} when called twice, from a daemon, or while this process is still bootstrapping.
    */
