@@ -23,12 +23,12 @@ export interface NativeAddon {
   shmMap(fd: number): SharedArrayBuffer | number;
   fdDup(fd: number): number;
   fdClose(fd: number): number;
-  // futex.cc
-  futexWait(buffer: SharedArrayBuffer, byteOffset: number, expected: number, timeoutSeconds: number): number;
-  futexWake(buffer: SharedArrayBuffer, byteOffset: number, count: number): number;
+  // futex.cc: the word is `view[index]`, `view` an Int32Array over a SharedArrayBuffer
+  futexWait(view: Int32Array, index: number, expected: number, timeoutSeconds: number): number;
+  futexWake(view: Int32Array, index: number, count: number): number;
   futexWaitAsync(
-    buffer: SharedArrayBuffer,
-    byteOffset: number,
+    view: Int32Array,
+    index: number,
     expected: number,
     timeoutSeconds: number,
     callback: (result: number) => void,
@@ -42,9 +42,9 @@ export interface NativeAddon {
   peerClosed(fd: number): boolean;
   sendFds(socket: number, fds: number[]): number;
   recvFds(socket: number): number[] | number;
-  // continuation.cc
-  getContinuationData(): unknown;
-  setContinuationData(value: unknown): void;
+  // continuation.cc: absent when the running node has no accessor weft knows
+  getContinuationData?: () => unknown;
+  setContinuationData?: (value: unknown) => void;
   // load.cc (weft load's engine)
   loadCreate(fds: Int32Array, size: number, depth: number, rate: number): LoadEngine | number;
   /** Runs the load for `seconds`: [messages completed, their latencies in µs, errors so far]. */
