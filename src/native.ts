@@ -53,7 +53,8 @@ export interface NativeAddon {
   recvFds(socket: number): number[] | number;
   // continuation.cc: absent when the running node has no accessor weft knows
   getContinuationData?: () => unknown;
-  setContinuationData?: (value: unknown) => void;
+  /** Returns the value it replaces. */
+  setContinuationData?: (value: unknown) => unknown;
   // load.cc (weft load's engine)
   loadCreate(fds: Int32Array, size: number, depth: number, rate: number): LoadEngine | number;
   /** Runs the load for `seconds`: [messages completed, their latencies in µs, errors so far]. */

@@ -56,7 +56,8 @@ export interface RunnerContext {
 /** The accessors of V8's continuation-preserved embedder data (native/continuation.cc). */
 interface Slot {
   get(): unknown;
-  set(value: unknown): void;
+  /** Returns the value it replaces. */
+  set(value: unknown): unknown;
 }
 
 /**
@@ -73,8 +74,7 @@ function slotContext(slot: Slot): RunnerContext {
   return {
     get,
     run(runner, fn, a, b, c) {
-      const outer = get();
-      set(runner);
+      const outer = set(runner);
       try {
         fn(a, b, c);
       } finally {
@@ -106,12 +106,11 @@ function nodeOwnsSlot(slot: Slot): boolean {
 
 /** A V8 built without the slot accepts writes and reads back `undefined`. */
 function slotWorks(slot: Slot): boolean {
-  const outer = slot.get();
   const probe = {};
-  slot.set(probe);
-  const works = slot.get() === probe;
+  const outer = slot.set(probe);
+  const seen = slot.get();
   slot.set(outer);
-  return works;
+  return seen === probe;
 }
 
 /** The slot, when the addon found its accessors in this node and Node leaves it free. */

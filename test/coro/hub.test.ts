@@ -117,6 +117,10 @@ test('the greenlet context is V8\'s slot where Node leaves it free (20, 22), Asy
   // The addon finds the slot's accessors in every supported Node (native/continuation.cc).
   assert.equal(typeof native.getContinuationData, 'function');
   assert.equal(typeof native.setContinuationData, 'function');
+  const probe = {};
+  const outer = native.setContinuationData!(probe); // returns the value it replaces
+  assert.equal(native.getContinuationData!(), probe);
+  assert.equal(native.setContinuationData!(outer), probe);
   const major = Number(process.versions.node.split('.')[0]);
   const nodeOwnsSlot = major >= 24 || process.execArgv.includes('--experimental-async-context-frame');
   if (nodeOwnsSlot) assert.notEqual(context.get, native.getContinuationData);
