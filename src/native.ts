@@ -123,8 +123,6 @@ function candidates(gypBuild: NodeGypBuild, root: string): string[] {
  * Loads weft's addon from the package at `root`: the first candidate that
  * loads wins. Internal; exported for weft's tests.
  * @throws {Error} when none loads (its `cause` lists each file and why).
- * @example
- * const addon = loadAddon('/path/to/node_modules/weft');
  */
 export function loadAddon(root: string): NativeAddon {
   if (process.platform !== 'linux') {
