@@ -65,7 +65,10 @@ Napi::Value WrapMapping(Napi::Env env, void* addr, size_t len) {
     auto unmap = [](void* data, void* hint) { munmap(data, reinterpret_cast<size_t>(hint)); };
     if (sym.create_external_sab(env, addr, len, unmap, reinterpret_cast<void*>(len), &out) != napi_ok) {
       munmap(addr, len);
-      return Napi::Value(env, nullptr);  // N-API left the error pending
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (!pending) napi_throw_error(env, nullptr, "weft: node_api_create_external_sharedarraybuffer failed");
+      return Napi::Value(env, nullptr);
     }
     return Napi::Value(env, out);
   }
