@@ -1,28 +1,28 @@
 #include "weft.h"
 
-#include <dlfcn.h>
 #include <mutex>
-#include <string.h>
-#include <v8.h>
 
 namespace weft {
 
-void* SabAddress(Napi::Env env, Napi::Value sab, Napi::Value offset, size_t width) {
-  // N-API (Node 20) has no SharedArrayBuffer accessor: read V8's handle directly.
-  napi_value raw = sab;
-  v8::Local<v8::Value> value;
-  memcpy(static_cast<void*>(&value), &raw, sizeof(raw));
-  if (value.IsEmpty() || !value->IsSharedArrayBuffer()) {
-    Napi::TypeError::New(env, "expected a SharedArrayBuffer").ThrowAsJavaScriptException();
+int32_t* WordAddress(napi_env env, napi_value view, napi_value index) {
+  // N-API gives a typed array's data pointer whatever its buffer (Node 20 has
+  // no SharedArrayBuffer accessor); the JavaScript side (futex.ts) only ever
+  // passes views of shared memory. No napi_value for the buffer is asked for:
+  // that would cost a handle per call.
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_get_typedarray_info(env, view, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_int32_array) {
+    napi_throw_type_error(env, nullptr, "expected an Int32Array over a SharedArrayBuffer");
     return nullptr;
   }
-  std::shared_ptr<v8::BackingStore> store = value.As<v8::SharedArrayBuffer>()->GetBackingStore();
-  int64_t off = offset.As<Napi::Number>().Int64Value();
-  if (off < 0 || static_cast<size_t>(off) + width > store->ByteLength() || off % width != 0) {
-    Napi::RangeError::New(env, "offset out of range or misaligned").ThrowAsJavaScriptException();
+  uint32_t i;
+  if (napi_get_value_uint32(env, index, &i) != napi_ok || i >= length) {
+    napi_throw_range_error(env, nullptr, "index outside the Int32Array");
     return nullptr;
   }
-  return static_cast<char*>(store->Data()) + off;
+  return static_cast<int32_t*>(data) + i;
 }
 
 }  // namespace weft

@@ -61,7 +61,7 @@ struct WaitRequest {
   double timeout;
   int result = 0;
   std::shared_ptr<EnvState> owner;
-  napi_ref buffer = nullptr;  // keeps the mapping alive while a helper waits on it
+  napi_ref view = nullptr;  // keeps the mapping alive while a helper waits on it
   napi_ref callback = nullptr;
 };
 
@@ -76,6 +76,13 @@ struct EnvState {
   std::deque<WaitRequest*> inflight_addrs;  // JS thread only: for waking on teardown
   std::shared_ptr<EnvState> self;  // keeps `async` valid until uv_close calls back
   napi_async_cleanup_hook_handle teardown = nullptr;
+  // Every callback runs in this async context, with `receiver` as `this`: a
+  // null context made Node run it the legacy way, through the domain module
+  // once anything loaded it, which in the REPL reads `this.domain` -- and the
+  // REPL's global has a `domain` (the module), so `global` as receiver threw
+  // "domain.enter is not a function" and took Node down.
+  napi_async_context async_context = nullptr;
+  napi_ref receiver = nullptr;
 };
 
 // The helper threads, shared by every environment of the process.
@@ -132,16 +139,16 @@ void Deliver(uv_async_t* handle) {
     for (auto it = state->inflight_addrs.begin(); it != state->inflight_addrs.end(); ++it) {
       if (*it == req) { state->inflight_addrs.erase(it); break; }
     }
-    napi_value cb, global, arg;
+    napi_value cb, receiver, arg;
     napi_get_reference_value(env, req->callback, &cb);
-    napi_get_global(env, &global);
+    napi_get_reference_value(env, state->receiver, &receiver);
     napi_create_int32(env, req->result, &arg);
     napi_delete_reference(env, req->callback);
-    napi_delete_reference(env, req->buffer);
+    napi_delete_reference(env, req->view);
     delete req;
     // A callback made with an undefined receiver was seen never to run: pass an object.
     napi_value ignored;
-    if (napi_make_callback(env, nullptr, global, cb, 1, &arg, &ignored) == napi_pending_exception) {
+    if (napi_make_callback(env, state->async_context, receiver, cb, 1, &arg, &ignored) == napi_pending_exception) {
       napi_value err;
       napi_get_and_clear_last_exception(env, &err);
       napi_fatal_exception(env, err);
@@ -155,10 +162,10 @@ std::shared_ptr<EnvState>* StateOf(Napi::Env env) {
   return env.GetInstanceData<std::shared_ptr<EnvState>>();
 }
 
-// futexWait(sab, byteOffset, expected, timeoutSeconds) -> 0 | -EAGAIN | -ETIMEDOUT
+// futexWait(i32, index, expected, timeoutSeconds) -> 0 | -EAGAIN | -ETIMEDOUT
 Napi::Value FutexWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int* addr = static_cast<int*>(SabAddress(env, info[0], info[1], 4));
+  int* addr = WordAddress(env, info[0], info[1]);
   if (!addr) return env.Undefined();
   int expected = info[2].As<Napi::Number>().Int32Value();
   double timeout = info[3].As<Napi::Number>().DoubleValue();
@@ -166,20 +173,20 @@ Napi::Value FutexWait(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, WaitOn(addr, expected, timeout));
 }
 
-// futexWake(sab, byteOffset, count) -> number of waiters woken
+// futexWake(i32, index, count) -> number of waiters woken
 Napi::Value FutexWake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int* addr = static_cast<int*>(SabAddress(env, info[0], info[1], 4));
+  int* addr = WordAddress(env, info[0], info[1]);
   if (!addr) return env.Undefined();
   int count = info[2].As<Napi::Number>().Int32Value();
   long woken = Futex(addr, FUTEX_WAKE, count <= 0 ? INT_MAX : count, nullptr);
   return Napi::Number::New(env, woken < 0 ? -errno : woken);
 }
 
-// futexWaitAsync(sab, byteOffset, expected, timeoutSeconds, callback(result))
+// futexWaitAsync(i32, index, expected, timeoutSeconds, callback(result))
 Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int* addr = static_cast<int*>(SabAddress(env, info[0], info[1], 4));
+  int* addr = WordAddress(env, info[0], info[1]);
   if (!addr) return env.Undefined();
   std::shared_ptr<EnvState> state = *StateOf(env);
   WaitRequest* req = new WaitRequest();
@@ -188,7 +195,7 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   req->timeout = info[3].As<Napi::Number>().DoubleValue();
   if (std::isnan(req->timeout) || std::isinf(req->timeout)) req->timeout = -1;
   req->owner = state;
-  napi_create_reference(env, info[0], 1, &req->buffer);
+  napi_create_reference(env, info[0], 1, &req->view);
   napi_create_reference(env, info[4], 1, &req->callback);
   if (state->pending++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&state->async));
   state->inflight_addrs.push_back(req);
@@ -212,6 +219,8 @@ void Teardown(napi_async_cleanup_hook_handle hook, void* arg) {
     std::lock_guard<std::mutex> lock(state->mu);
     for (WaitRequest* req : state->inflight_addrs) Futex(req->addr, FUTEX_WAKE, INT_MAX, nullptr);
   }
+  napi_async_destroy(state->env, state->async_context);
+  napi_delete_reference(state->env, state->receiver);
   state->self = state;
   state->teardown = hook;
   uv_close(reinterpret_cast<uv_handle_t*>(&state->async), [](uv_handle_t* h) {
@@ -233,6 +242,11 @@ void InitFutex(Napi::Env env, Napi::Object exports) {
   uv_async_init(loop, &state->async, Deliver);
   state->async.data = state;
   uv_unref(reinterpret_cast<uv_handle_t*>(&state->async));
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_string_utf8(env, "weft.futexWaitAsync", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &state->async_context);
+  napi_create_reference(env, resource, 1, &state->receiver);
   napi_set_instance_data(
       env, holder, [](napi_env, void* data, void*) { delete static_cast<std::shared_ptr<EnvState>*>(data); }, nullptr);
   napi_add_async_cleanup_hook(env, Teardown, holder, nullptr);

@@ -189,6 +189,10 @@ struct Watch {
   napi_env env;
   napi_ref target = nullptr;
   napi_ref callback = nullptr;
+  // The async context every callback runs in (target is its resource): a null
+  // one sends Node down its legacy path, where the REPL's domain handling
+  // crashes (see futex.cc).
+  napi_async_context async_context = nullptr;
   bool closed = false;
   bool repeat = false;
   // Set while the environment may still need closing this handle itself.
@@ -212,6 +216,7 @@ void TeardownWatch(napi_async_cleanup_hook_handle hook, void* arg) {
   w->teardown = hook;
   if (w->closed) return;  // watchClose's uv_close is under way; OnClosed removes the hook
   w->closed = true;
+  napi_async_destroy(w->env, w->async_context);
   uv_poll_stop(&w->handle);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->handle), OnClosed);
 }
@@ -227,7 +232,7 @@ void OnReadable(uv_poll_t* handle, int status, int events) {
   napi_get_reference_value(env, w->callback, &cb);
   napi_create_int32(env, status, &arg);
   // A callback made with an undefined receiver was seen never to run: pass an object.
-  if (napi_make_callback(env, nullptr, target, cb, 1, &arg, &ignored) == napi_pending_exception) {
+  if (napi_make_callback(env, w->async_context, target, cb, 1, &arg, &ignored) == napi_pending_exception) {
     napi_value err;
     napi_get_and_clear_last_exception(env, &err);
     napi_fatal_exception(env, err);
@@ -261,6 +266,9 @@ napi_value WatchOpen(napi_env env, napi_callback_info cbinfo) {
   w->handle.data = w;
   napi_create_reference(env, argv[1], 1, &w->target);
   napi_create_reference(env, argv[2], 1, &w->callback);
+  napi_value name;
+  napi_create_string_utf8(env, "weft.watch", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, argv[1], name, &w->async_context);
   napi_add_async_cleanup_hook(env, TeardownWatch, w, &w->teardown);
   napi_value out;
   napi_create_external(env, w, nullptr, nullptr, &out);
@@ -305,6 +313,7 @@ napi_value WatchClose(napi_env env, napi_callback_info cbinfo) {
   uv_poll_stop(&w->handle);
   napi_delete_reference(env, w->target);
   napi_delete_reference(env, w->callback);
+  napi_async_destroy(env, w->async_context);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->handle), OnClosed);
   return Ret(env, 0);
 }

@@ -8,32 +8,89 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <v8.h>
+
+#include <memory>
 
 namespace weft {
 namespace {
 
-napi_value FromV8(v8::Local<v8::Value> local) {
-  // N-API values are V8 locals underneath (node's js_native_api_v8.h does the same cast).
-  napi_value out;
-  static_assert(sizeof(out) == sizeof(local), "napi_value and v8::Local differ in size");
-  memcpy(&out, &local, sizeof(out));
-  return out;
-}
-
 Napi::Value Fail(Napi::Env env, int err) { return Napi::Number::New(env, -err); }
 
-// Wrap `len` bytes at `addr` (a MAP_SHARED mapping we own) as a SharedArrayBuffer.
+// Node 22 and later: N-API makes the SharedArrayBuffer (an experimental
+// function in Node's headers, so declared here and looked up, not linked).
+using CreateExternalSab = napi_status (*)(napi_env env, void* data, size_t length,
+                                          void (*finalize)(void* data, void* hint), void* hint,
+                                          napi_value* result);
+
+// Node 20 (V8 11.3, which will not change): V8's own calls, as
+//   std::unique_ptr<BackingStore> SharedArrayBuffer::NewBackingStore(void*, size_t, deleter, void*);
+//   Local<SharedArrayBuffer> SharedArrayBuffer::New(Isolate*, std::shared_ptr<BackingStore>);
+//   BackingStore::~BackingStore();
+// A unique_ptr is returned through a hidden pointer, as any class with a
+// destructor is (OwnedStore has one for that reason); a shared_ptr of an
+// incomplete type is laid out as V8's is.
+struct BackingStore;
+struct OwnedStore {
+  BackingStore* store;
+  ~OwnedStore() {}
+};
+using NewBackingStore = OwnedStore (*)(void* data, size_t length, void (*deleter)(void*, size_t, void*), void* info);
+using NewSab = V8Local (*)(void* isolate, std::shared_ptr<BackingStore> store);
+using DestroyStore = void (*)(BackingStore* store);
+
+struct Symbols {
+  CreateExternalSab create_external_sab = FindSymbol<CreateExternalSab>("node_api_create_external_sharedarraybuffer");
+  GetCurrentIsolate current_isolate = FindGetCurrentIsolate();
+  NewBackingStore new_backing_store = FindSymbol<NewBackingStore>("_ZN2v817SharedArrayBuffer15NewBackingStoreEPvmPFvS1_mS1_ES1_");
+  NewSab new_sab = FindSymbol<NewSab>("_ZN2v817SharedArrayBuffer3NewEPNS_7IsolateESt10shared_ptrINS_12BackingStoreEE");
+  DestroyStore destroy_store = FindSymbol<DestroyStore>("_ZN2v812BackingStoreD1Ev");
+
+  bool HasV8() const { return current_isolate && new_backing_store && new_sab && destroy_store; }
+};
+
+const Symbols& Found() {
+  static const Symbols symbols;
+  return symbols;
+}
+
+// Wrap `len` bytes at `addr` (a MAP_SHARED mapping we own) as a SharedArrayBuffer
+// whose last release unmaps them. Takes the mapping over even when it fails.
 Napi::Value WrapMapping(Napi::Env env, void* addr, size_t len) {
-  v8::Isolate* isolate = v8::Isolate::GetCurrent();
-  std::unique_ptr<v8::BackingStore> store = v8::SharedArrayBuffer::NewBackingStore(
-      addr, len, [](void* data, size_t length, void*) { munmap(data, length); }, nullptr);
-  v8::Local<v8::SharedArrayBuffer> sab = v8::SharedArrayBuffer::New(isolate, std::move(store));
-  return Napi::Value(env, FromV8(sab));
+  const Symbols& sym = Found();
+  napi_value out;
+  if (sym.create_external_sab != nullptr) {
+    auto unmap = [](void* data, void* hint) { munmap(data, reinterpret_cast<size_t>(hint)); };
+    if (sym.create_external_sab(env, addr, len, unmap, reinterpret_cast<void*>(len), &out) != napi_ok) {
+      munmap(addr, len);
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (!pending) napi_throw_error(env, nullptr, "weft: node_api_create_external_sharedarraybuffer failed");
+      return Napi::Value(env, nullptr);
+    }
+    return Napi::Value(env, out);
+  }
+  if (sym.HasV8()) {
+    OwnedStore owned = sym.new_backing_store(
+        addr, len, [](void* data, size_t length, void*) { munmap(data, length); }, nullptr);
+    // V8 allocated the store with operator new; its unique_ptr would call the
+    // destructor and operator delete, and so does this shared_ptr's deleter.
+    DestroyStore destroy = sym.destroy_store;
+    std::shared_ptr<BackingStore> shared(owned.store, [destroy](BackingStore* store) {
+      destroy(store);
+      ::operator delete(static_cast<void*>(store));
+    });
+    owned.store = nullptr;
+    return Napi::Value(env, ToNapi(sym.new_sab(sym.current_isolate(), std::move(shared))));
+  }
+  munmap(addr, len);
+  napi_throw_error(env, nullptr,
+                   "weft: this Node can wrap shared memory in a SharedArrayBuffer neither through N-API "
+                   "(node_api_create_external_sharedarraybuffer, Node 22 and later) nor through V8's "
+                   "SharedArrayBuffer::NewBackingStore (Node 20); use Node 20, 22 or 24");
+  return Napi::Value(env, nullptr);
 }
 
 Napi::Value MapFd(Napi::Env env, int fd, size_t len) {

@@ -3,7 +3,9 @@
 // Init* hook that addon.cc calls. Internals return -errno; TypeScript raises
 // Python's errors.
 #pragma once
+#include <dlfcn.h>
 #include <napi.h>
+#include <string.h>
 #include <time.h>
 
 namespace weft {
@@ -41,7 +43,42 @@ inline double Now() {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-// Address of byte `offset` inside a SharedArrayBuffer, or nullptr (and a JS
-// RangeError pending) when the offset is out of range or misaligned for `align`.
-void* SabAddress(Napi::Env env, Napi::Value sab, Napi::Value offset, size_t width);
+// Address of element `index` of the Int32Array `view`, or nullptr (and a JS
+// TypeError or RangeError pending) when `view` is not an Int32Array or the
+// index is outside it.
+int32_t* WordAddress(napi_env env, napi_value view, napi_value index);
+
+// The addon is built once and loaded by every supported Node (20, 22, 24…), so
+// it links against N-API only. The few V8 entry points it still uses (the
+// continuation slot, a SharedArrayBuffer over foreign memory on Node 20) are
+// looked up in the running node by their mangled names and used only when
+// found: V8 renames or moves them between versions, and a symbol missing at
+// load time would kill the process with "undefined symbol" before any
+// JavaScript could catch it.
+template <typename F>
+F FindSymbol(const char* mangled) {
+  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, mangled));
+}
+
+// v8::Local<T> as the C++ ABI passes it: one pointer, trivially copyable (so
+// in a register, as V8's own Local). A napi_value is that same pointer (Node's
+// js_native_api_v8.h converts between them with memcpy).
+struct V8Local {
+  void* slot;
+};
+inline napi_value ToNapi(V8Local local) {
+  napi_value out;
+  memcpy(&out, &local, sizeof(out));
+  return out;
+}
+inline V8Local FromNapi(napi_value value) {
+  V8Local out;
+  memcpy(&out, &value, sizeof(out));
+  return out;
+}
+static_assert(sizeof(V8Local) == sizeof(napi_value), "napi_value is not a v8::Local");
+
+// v8::Isolate::GetCurrent(), the same in every V8 since 3.x.
+using GetCurrentIsolate = void* (*)();
+inline GetCurrentIsolate FindGetCurrentIsolate() { return FindSymbol<GetCurrentIsolate>("_ZN2v87Isolate10GetCurrentEv"); }
 }  // namespace weft

@@ -7,6 +7,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /** True when weft runs from its TypeScript sources (tsx) rather than from `dist/`. */
 const fromSource = import.meta.url.endsWith('.ts');
@@ -23,8 +24,8 @@ function findRoot(): URL {
 /** The package root (the directory of weft's `package.json`), as a file URL ending in `/`. */
 const packageRoot: URL = findRoot();
 
-/** The native addon, built by `npm ci` through node-gyp. */
-export const addonPath = new URL('build/Release/weft.node', packageRoot);
+/** Where the native addon is looked for (build/Release/, then prebuilds/<platform>-<arch>/; native.ts). */
+export const addonRoot: string = fileURLToPath(packageRoot);
 
 /** The script every child process or worker thread runs (CPython's `spawn_main`). */
 export const childMain = new URL(fromSource ? 'src/multiprocessing/spawn_main.ts' : 'dist/src/multiprocessing/spawn_main.js', packageRoot);

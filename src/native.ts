@@ -1,15 +1,24 @@
 /**
- * The one loader of weft's native addon (`build/Release/weft.node`, built by
- * `npm ci` through node-gyp). Everything platform-specific lives behind this
- * typed surface; the rest of weft never touches `process.platform`.
+ * The one loader of weft's native addon. Everything platform-specific lives
+ * behind this typed surface; the rest of weft never touches `process.platform`.
+ *
+ * The addon is found the way prebuilt addons are (node-gyp-build): a local
+ * build (`build/Release/`, from `npm rebuild weft` or node-gyp) first, then the
+ * prebuilds shipped in the package (`prebuilds/<platform>-<arch>/`, laid out
+ * by prebuildify), most specific first. Each is loaded with RTLD_NOW, so an
+ * addon that does not fit this Node (an unresolvable symbol) fails to load
+ * with an Error weft can catch; lazily bound, its first call would have killed
+ * the process ("symbol lookup error", exit 127). The next candidate is tried.
  *
  * Conventions: functions that can fail return `-errno` (a negative number) and
  * callers turn it into Python's exception through `errors.ts`.
  * @module
  */
+import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { addonPath } from './layout.js';
+import { arch, constants } from 'node:os';
+import { join } from 'node:path';
+import { addonRoot } from './layout.js';
 
 /** The load engine of native/load.cc (opaque). */
 export interface LoadEngine {
@@ -23,12 +32,12 @@ export interface NativeAddon {
   shmMap(fd: number): SharedArrayBuffer | number;
   fdDup(fd: number): number;
   fdClose(fd: number): number;
-  // futex.cc
-  futexWait(buffer: SharedArrayBuffer, byteOffset: number, expected: number, timeoutSeconds: number): number;
-  futexWake(buffer: SharedArrayBuffer, byteOffset: number, count: number): number;
+  // futex.cc: the word is `view[index]`, `view` an Int32Array over a SharedArrayBuffer
+  futexWait(view: Int32Array, index: number, expected: number, timeoutSeconds: number): number;
+  futexWake(view: Int32Array, index: number, count: number): number;
   futexWaitAsync(
-    buffer: SharedArrayBuffer,
-    byteOffset: number,
+    view: Int32Array,
+    index: number,
     expected: number,
     timeoutSeconds: number,
     callback: (result: number) => void,
@@ -42,9 +51,10 @@ export interface NativeAddon {
   peerClosed(fd: number): boolean;
   sendFds(socket: number, fds: number[]): number;
   recvFds(socket: number): number[] | number;
-  // continuation.cc
-  getContinuationData(): unknown;
-  setContinuationData(value: unknown): void;
+  // continuation.cc: absent when the running node has no accessor weft knows
+  getContinuationData?: () => unknown;
+  /** Returns the value it replaces. */
+  setContinuationData?: (value: unknown) => unknown;
   // load.cc (weft load's engine)
   loadCreate(fds: Int32Array, size: number, depth: number, rate: number): LoadEngine | number;
   /** Runs the load for `seconds`: [messages completed, their latencies in µs, errors so far]. */
@@ -55,22 +65,87 @@ export interface NativeAddon {
   [name: string]: unknown;
 }
 
+/** What weft uses of node-gyp-build (it has no types of its own). */
+interface NodeGypBuild {
+  /** The file it would load from `dir`: build/Release first, then the best prebuild; throws when there is none. */
+  path(dir: string): string;
+  parseTuple(name: string): Tuple | undefined;
+  matchTuple(platform: string, arch: string): (tuple: Tuple | undefined) => tuple is Tuple;
+  compareTuples(a: Tuple, b: Tuple): number;
+  parseTags(file: string): Tags | undefined;
+  matchTags(runtime: string, abi: string): (tags: Tags | undefined) => tags is Tags;
+  compareTags(runtime: string): (a: Tags, b: Tags) => number;
+}
+/** A `prebuilds/` directory, as `linux-x64`. */
+type Tuple = { name: string };
+/** A prebuild in it, as `weft.glibc.node`. */
+type Tags = { file: string };
+
 const require = createRequire(import.meta.url);
 
-function load(): NativeAddon {
-  if (process.platform !== 'linux') {
-    throw new Error(`weft needs Linux (memfd, futex, epoll); this is ${process.platform}`);
-  }
+function readdir(dir: string): string[] {
   try {
-    return require(fileURLToPath(addonPath)) as NativeAddon;
-  } catch (err) {
-    throw new Error(
-      'weft: the native addon is not built (build/Release/weft.node). Run `npm ci` or `npm run build:native` ' +
-        '(needs g++, make and python3).',
-      { cause: err },
-    );
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 
+/**
+ * The files to try, best first: node-gyp-build's choice, then every prebuild
+ * that fits this platform, in node-gyp-build's order (a local build that no
+ * longer fits this Node then falls back to the package's prebuild).
+ */
+function candidates(gypBuild: NodeGypBuild, root: string): string[] {
+  const found: string[] = [];
+  try {
+    found.push(gypBuild.path(root));
+  } catch {
+    // nothing node-gyp-build would load: the prebuilds below are empty too
+  }
+  const prebuilds = join(root, 'prebuilds');
+  const tuples = readdir(prebuilds)
+    .map((name) => gypBuild.parseTuple(name))
+    .filter(gypBuild.matchTuple(process.platform, arch()))
+    .sort(gypBuild.compareTuples);
+  for (const tuple of tuples) {
+    const dir = join(prebuilds, tuple.name);
+    const files = readdir(dir)
+      .map((file) => gypBuild.parseTags(file))
+      .filter(gypBuild.matchTags('node', process.versions.modules))
+      .sort(gypBuild.compareTags('node'));
+    for (const tags of files) found.push(join(dir, tags.file));
+  }
+  return [...new Set(found)];
+}
+
+/**
+ * Loads weft's addon from the package at `root`: the first candidate that
+ * loads wins. Internal; exported for weft's tests.
+ * @throws {Error} when none loads (its `cause` lists each file and why).
+ */
+export function loadAddon(root: string): NativeAddon {
+  if (process.platform !== 'linux') {
+    throw new Error(`weft needs Linux (memfd, futex, epoll); this is ${process.platform}`);
+  }
+  const gypBuild = require('node-gyp-build') as NodeGypBuild;
+  const failures: Error[] = [];
+  for (const file of candidates(gypBuild, root)) {
+    const module = { exports: {} as NativeAddon };
+    try {
+      process.dlopen(module, file, constants.dlopen.RTLD_NOW);
+      return module.exports;
+    } catch (err) {
+      failures.push(new Error(`${file}: ${(err as Error).message}`, { cause: err }));
+    }
+  }
+  const tried = failures.length === 0 ? 'none was found' : failures.map((e) => e.message.split('\n')[0]).join('; ');
+  throw new Error(
+    `weft: no prebuilt addon for ${process.platform}-${arch()} fits Node ${process.version} (${tried}); ` +
+      'build it with `npm rebuild weft` (needs g++, make and python3: e.g. `apt-get install -y g++ make python3`)',
+    { cause: new AggregateError(failures, `tried ${failures.length} files under ${root}`) },
+  );
+}
+
 /** The loaded addon, shared by every module of this realm. */
-export const native: NativeAddon = load();
+export const native: NativeAddon = loadAddon(addonRoot);

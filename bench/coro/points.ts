@@ -5,7 +5,7 @@
  * Each point runs a short warm-up first so the JIT has compiled the paths.
  */
 import { OSError } from 'weft/io';
-import { Pool, Queue, StreamServer, greenlet, joinAll, sleep, spawn, type CoroSocket } from 'weft/coro';
+import { Pool, Queue, StreamServer, getCurrent, greenlet, joinAll, sleep, spawn, type CoroSocket } from 'weft/coro';
 
 type Result = Record<string, number | string>;
 
@@ -23,6 +23,33 @@ async function spawnJoin(n: number): Promise<Result> {
   await once(10_000);
   const s = await once(n);
   return { n, seconds: s, rate: n / s, unit: 'greenlets/s' };
+}
+
+/**
+ * What a greenlet pays per `await` to know who it is: `getCurrent()` after
+ * each of `n` awaits, in ns per hop, beside the same awaits with no greenlet
+ * (`floorNs`). Where the greenlet context lives (V8's slot through the addon,
+ * or AsyncLocalStorage) is what this point compares across Node versions.
+ */
+async function awaitHop(n: number): Promise<Result> {
+  const body = async (k: number): Promise<void> => {
+    const me = getCurrent();
+    for (let i = 0; i < k; i++) {
+      await null;
+      if (getCurrent() !== me) throw new Error('getCurrent() lost the greenlet across await');
+    }
+  };
+  const once = async (k: number): Promise<number> => {
+    const t0 = now();
+    await spawn(body, k).join();
+    return now() - t0;
+  };
+  await once(50_000);
+  const s = await once(n);
+  const t0 = now();
+  for (let i = 0; i < n; i++) await null;
+  const floor = now() - t0;
+  return { n, seconds: s, rate: n / s, unit: 'hops/s', nsPerHop: (s / n) * 1e9, floorNs: (floor / n) * 1e9 };
 }
 
 async function switchPingPong(n: number): Promise<Result> {
@@ -193,6 +220,7 @@ async function echoServer(): Promise<Result> {
 const points: Record<string, (n: number) => Promise<Result>> = {
   spawn: spawnJoin,
   switch: switchPingPong,
+  hop: awaitHop,
   memory: sleepingMemory,
   queue: queuePingPong,
   imap: poolImap,

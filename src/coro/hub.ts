@@ -53,6 +53,13 @@ export interface RunnerContext {
   run<A, B, C>(runner: Runner | undefined, fn: (a: A, b: B, c: C) => void, a: A, b: B, c: C): void;
 }
 
+/** The accessors of V8's continuation-preserved embedder data (native/continuation.cc). */
+interface Slot {
+  get(): unknown;
+  /** Returns the value it replaces. */
+  set(value: unknown): unknown;
+}
+
 /**
  * V8 saves one value per context in each promise reaction and restores it
  * while the reaction runs (native/continuation.cc). Keeping the runner there
@@ -61,14 +68,13 @@ export interface RunnerContext {
  * anywhere in the process once they are on: 100k sleeping greenlets took 0.85x
  * gevent's memory with it, and a p-map in the same process ran 3x slower.
  */
-function slotContext(): RunnerContext {
-  const get = native.getContinuationData as () => Runner | undefined;
-  const set = native.setContinuationData;
+function slotContext(slot: Slot): RunnerContext {
+  const get = slot.get as () => Runner | undefined;
+  const set = slot.set;
   return {
     get,
     run(runner, fn, a, b, c) {
-      const outer = get();
-      set(runner);
+      const outer = set(runner);
       try {
         fn(a, b, c);
       } finally {
@@ -78,7 +84,11 @@ function slotContext(): RunnerContext {
   };
 }
 
-/** Where Node keeps AsyncLocalStorage in that same slot (Node 24; 22 with a flag), weft/coro leaves it to Node. */
+/**
+ * AsyncLocalStorage: where Node keeps it in that same slot (Node 24; 22 with a
+ * flag) weft/coro leaves the slot to Node, and it is the fallback where the
+ * addon found no accessor for the slot in this node.
+ */
 function storageContext(): RunnerContext {
   const storage = new AsyncLocalStorage<Runner | undefined>();
   return {
@@ -87,25 +97,34 @@ function storageContext(): RunnerContext {
   };
 }
 
-function nodeOwnsSlot(): boolean {
+function nodeOwnsSlot(slot: Slot): boolean {
   const probe = new AsyncLocalStorage<number>();
-  const owned = probe.run(1, () => native.getContinuationData() !== undefined);
+  const owned = probe.run(1, () => slot.get() !== undefined);
   probe.disable();
   return owned;
 }
 
 /** A V8 built without the slot accepts writes and reads back `undefined`. */
-function slotWorks(): boolean {
-  const outer = native.getContinuationData();
+function slotWorks(slot: Slot): boolean {
   const probe = {};
-  native.setContinuationData(probe);
-  const works = native.getContinuationData() === probe;
-  native.setContinuationData(outer);
-  return works;
+  const outer = slot.set(probe);
+  const seen = slot.get();
+  slot.set(outer);
+  return seen === probe;
 }
 
+/** The slot, when the addon found its accessors in this node and Node leaves it free. */
+function freeSlot(): Slot | undefined {
+  const { getContinuationData: get, setContinuationData: set } = native;
+  if (get === undefined || set === undefined) return undefined;
+  const slot = { get, set };
+  return nodeOwnsSlot(slot) || !slotWorks(slot) ? undefined : slot;
+}
+
+const slot = freeSlot();
+
 /** The greenlet context. @internal */
-export const context: RunnerContext = nodeOwnsSlot() || !slotWorks() ? storageContext() : slotContext();
+export const context: RunnerContext = slot === undefined ? storageContext() : slotContext(slot);
 
 let mainRunner: Runner | undefined;
 

@@ -58,13 +58,14 @@ export class Word {
   readonly i32: Int32Array;
   readonly index: number;
   readonly waitersIndex: number;
-  readonly #byteOffset: number;
 
   constructor(i32: Int32Array, index: number, waitersIndex: number) {
+    // The native side sleeps on the view's memory from a helper thread: it
+    // must be shared memory, which no one can detach or transfer meanwhile.
+    if (!(i32.buffer instanceof SharedArrayBuffer)) throw new TypeError('a Word lives in a SharedArrayBuffer');
     this.i32 = i32;
     this.index = index;
     this.waitersIndex = waitersIndex;
-    this.#byteOffset = i32.byteOffset + index * 4;
   }
 
   load(): number {
@@ -74,7 +75,7 @@ export class Word {
   /** Wakes up to `count` sleepers (all when omitted). */
   wake(count = 0): void {
     if (Atomics.load(this.i32, this.waitersIndex) > 0) {
-      native.futexWake(this.i32.buffer as SharedArrayBuffer, this.#byteOffset, count);
+      native.futexWake(this.i32, this.index, count);
     }
   }
 
@@ -100,7 +101,7 @@ export class Word {
     Atomics.add(this.i32, this.waitersIndex, 1);
     try {
       if (Atomics.load(this.i32, this.index) === seen) {
-        native.futexWait(this.i32.buffer as SharedArrayBuffer, this.#byteOffset, seen, seconds);
+        native.futexWait(this.i32, this.index, seen, seconds);
       }
     } finally {
       Atomics.sub(this.i32, this.waitersIndex, 1);
@@ -115,7 +116,7 @@ export class Word {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      native.futexWaitAsync(this.i32.buffer as SharedArrayBuffer, this.#byteOffset, seen, seconds, () => {
+      native.futexWaitAsync(this.i32, this.index, seen, seconds, () => {
         Atomics.sub(this.i32, this.waitersIndex, 1);
         resolve();
       });
