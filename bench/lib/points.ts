@@ -62,7 +62,7 @@ function python(file: string, args: string[], read: Contender['read']): Contende
 /** Sizes of a full run and of a --quick one. */
 function sizes(quick: boolean) {
   return quick
-    ? { pipe: 3000, queue: 20_000, lock: 10_000, manager: 2000, apply: 500, map: 1_000_000, shortLived: 10_000, burst: 40 }
+    ? { pipe: 3000, queue: 20_000, lock: 10_000, manager: 2000, apply: 500, map: 250_000, shortLived: 5000, burst: 20 }
     : { pipe: 20_000, queue: 100_000, lock: 50_000, manager: 10_000, apply: 2000, map: 1_000_000, shortLived: 10_000, burst: 100 };
 }
 

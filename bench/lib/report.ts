@@ -36,6 +36,7 @@ export interface ConditionResult {
 function num(x: number, unit: string): string {
   if (unit === 's') return x.toFixed(2);
   if (!unit.endsWith('/s')) return x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(x >= 10 ? 1 : 2);
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
   if (x >= 10_000) return `${(x / 1000).toFixed(x >= 100_000 ? 0 : 1)}k`;
   if (x >= 100) return x.toFixed(0);
   return x.toFixed(x >= 10 ? 1 : 2);
