@@ -14,8 +14,8 @@
  * are both CLOCK_MONOTONIC), so start-up is not counted. Variants are
  * interleaved within each repeat so machine noise hits them alike. Medians of
  * REPEATS runs with [min, max]; JSON to bench/results/manager.json. The awaited
- * dict set also times each call (hdr-histogram-js; Python: perf_counter_ns)
- * for its p50 and p99.
+ * dict set also times each call (hdr-histogram-js; Python: perf_counter_ns):
+ * `--one dict_set` reports their p50 and p99.
  * Usage: node dist/bench/multiprocessing/manager.js [--quick] [--repeats N]
  *        node dist/bench/multiprocessing/manager.js --one dict_set|short_lived [--n N]
  *        (one run, one JSON line: bench/run.ts --load). short_lived: two children

@@ -7,8 +7,8 @@
 // Each measurement runs in a fresh process, the contenders interleaved,
 // repeated; medians with min..max. JSON in bench/results/transport.json.
 //
-// The pipe also reports p50 and p99 of a round trip (hdr-histogram-js; Python:
-// perf_counter_ns), so a slower tail shows even where the rate holds.
+// With --one, the pipe also reports p50 and p99 of a round trip (hdr-histogram-js;
+// Python: perf_counter_ns), so a slower tail shows even where the rate holds.
 //
 //   node dist/bench/multiprocessing/transport.js [--runs 5]
 //   node dist/bench/multiprocessing/transport.js --one pipe|queue|start|start_paced|burst|node_boot
