@@ -17,9 +17,12 @@ import { summarize } from './stats.js';
 
 const USAGE = 'npm run bench -- [--load idle|hogs|quota|onecore|all (comma-separated)] [--rows transport,lock,manager,pool,first] [--runs N] [--quick] [--markdown]';
 
+/** A wrong command line: printed as one line, without a stack. */
+class UsageError extends Error {}
+
 function pick<T extends string>(what: string, given: string, all: readonly T[]): T[] {
   const names = given === 'all' ? [...all] : given.split(',').map((s) => s.trim());
-  for (const n of names) if (!all.includes(n as T)) throw new Error(`--${what} ${n}: unknown; choose from ${all.join(', ')} (or all). Usage: ${USAGE}`);
+  for (const n of names) if (!all.includes(n as T)) throw new UsageError(`--${what} ${n}: unknown; choose from ${all.join(', ')} (or all). Usage: ${USAGE}`);
   return names as T[];
 }
 
@@ -116,7 +119,7 @@ async function runCondition(name: ConditionName, selected: Point[], runs: number
     date: new Date(started).toISOString(),
     minutes: (Date.now() - started) / 60000,
     node: process.version,
-    python: execFileSync('python3', ['--version'], { encoding: 'utf8' }).trim(),
+    python: pythonVersion(),
     cores: availableParallelism(),
     loadAverage: { before: loadBefore, after: loadavg()[0]! },
     runs,
@@ -127,8 +130,26 @@ async function runCondition(name: ConditionName, selected: Point[], runs: number
   };
 }
 
+function pythonVersion(): string {
+  try {
+    return execFileSync('python3', ['--version'], { encoding: 'utf8' }).trim();
+  } catch (e) {
+    return `python3 not runnable (${(e as Error).message.split('\n')[0]})`;
+  }
+}
+
 /** Entry point of the load benchmarks; `argv` as after `npm run bench --`. */
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await runConditions(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) throw e;
+    console.error((e as Error).message);
+    return 2;
+  }
+}
+
+async function runConditions(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -147,7 +168,7 @@ export async function main(argv: string[]): Promise<number> {
   const conditions = pick('load', values.load!, CONDITIONS);
   const rows = pick('rows', values.rows!, ROWS) as Row[];
   const runs = Number(values.runs ?? (values.quick ? 2 : 5));
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs ${values.runs}: give a whole number >= 1`);
+  if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs ${values.runs}: give a whole number >= 1`);
   const selected = points(values.quick!).filter((p) => rows.includes(p.row));
   const dir = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
