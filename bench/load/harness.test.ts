@@ -32,21 +32,26 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     let err = '';
     harness.stderr!.on('data', (d: Buffer) => (err += d));
     const exited = new Promise<number | null>((r) => harness.on('exit', (code) => r(code)));
+    let hogs: number[] = [];
+    let running: number[] = [];
     try {
       await until('the hogs to start', () => /pids [\d ]+\n/.test(err), 30);
-      const hogs = err.match(/pids ([\d ]+)\n/)![1]!.trim().split(' ').map(Number);
+      hogs = err.match(/pids ([\d ]+)\n/)![1]!.trim().split(' ').map(Number);
       assert.ok(hogs.length >= 1 && hogs.every(alive), `hogs ${hogs} running`);
       // the first measurement is a process group led by a child of the harness
       const measurement = () =>
         spawnSync('ps', ['-o', 'pid=', '--ppid', String(harness.pid)], { encoding: 'utf8' }).stdout.split('\n').map(Number)
           .filter((pid) => pid && !hogs.includes(pid));
       await until('a measurement to start', () => measurement().length > 0, 30);
-      const running = measurement();
+      running = measurement();
       harness.kill(signal);
       assert.equal(await exited, signal === 'SIGINT' ? 130 : 143);
       await until('hogs and measurement to end', () => ![...hogs, ...running].some(alive), 5);
     } finally {
+      // a failing harness must not leave its hogs to the next test or the next user
       if (harness.exitCode === null) harness.kill('SIGKILL');
+      for (const pid of hogs.filter(alive)) process.kill(pid, 'SIGKILL');
+      for (const pid of running.filter(alive)) process.kill(-pid, 'SIGKILL'); // it leads its process group
     }
   });
 }
