@@ -109,8 +109,12 @@ async function runCondition(name: ConditionName, selected: Point[], runs: number
   const burst = selected.find((p) => p.weft.some((c) => c.label === NODE_BOOT));
   let weftSharePerStartMs: number | null = null;
   if (burst) {
-    const proc = figure(burst, burst.weft[0]!, 'cpuMsPerStart');
-    const boot = figure(burst, burst.weft.find((c) => c.label === NODE_BOOT)!, 'cpuMsPerStart');
+    const cpu = (label: string) => {
+      const c = burst.weft.find((w) => w.label === label);
+      return c ? figure(burst, c, 'cpuMsPerStart') : null;
+    };
+    const proc = cpu('weft process');
+    const boot = cpu(NODE_BOOT);
     if (proc && boot) weftSharePerStartMs = proc.median - boot.median;
   }
   return {
