@@ -17,6 +17,8 @@
  *
  * Medians of REPEATS runs with [min, max]; JSON to bench/results/lock_value.json.
  * Usage: node dist/bench/multiprocessing/lock_value.js [--quick] [--repeats N]
+ *        node dist/bench/multiprocessing/lock_value.js --one acquire|hold|acquireSync [--context process|thread] [--n N]
+ *        (one run of one weft variant, one JSON line {value: increments/s}: bench/run.ts --load)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -117,8 +119,17 @@ function python(script: string, n: number): Variant {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, repeats: { type: 'string' } },
+    options: { quick: { type: 'boolean' }, repeats: { type: 'string' }, one: { type: 'string' }, context: { type: 'string' }, n: { type: 'string' } },
   });
+  if (values.one) {
+    const n = Number(values.n ?? 50_000);
+    if (!['acquire', 'hold', 'acquireSync'].includes(values.one)) throw new Error(`--one ${values.one}: expected acquire, hold or acquireSync`);
+    const v = weft((values.context ?? 'process') as ContextName, values.one as Mode, n);
+    const { seconds, final } = await v.run();
+    if (final !== 2 * n) throw new Error(`${v.name}: final value ${final}, expected ${2 * n}`);
+    console.log(JSON.stringify({ value: (2 * n) / seconds }));
+    return;
+  }
   const repeats = Number(values.repeats ?? (values.quick ? 3 : 7));
   const n = 50_000;
   const root = fileURLToPath(new URL('../../../', import.meta.url));

@@ -13,8 +13,14 @@
  * the last one finished its loop (process.hrtime and Python's time.monotonic
  * are both CLOCK_MONOTONIC), so start-up is not counted. Variants are
  * interleaved within each repeat so machine noise hits them alike. Medians of
- * REPEATS runs with [min, max]; JSON to bench/results/manager.json.
+ * REPEATS runs with [min, max]; JSON to bench/results/manager.json. The awaited
+ * dict set also times each call (hdr-histogram-js; Python: perf_counter_ns):
+ * `--one dict_set` reports their p50 and p99.
  * Usage: node dist/bench/multiprocessing/manager.js [--quick] [--repeats N]
+ *        node dist/bench/multiprocessing/manager.js --one dict_set|short_lived [--n N]
+ *        (one run, one JSON line: bench/run.ts --load). short_lived: two children
+ *        started on the clock, each making N awaited dict sets (first calls: their
+ *        start and first connection counted).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Process, isMainModule, task } from 'weft';
 import { Manager, type DictProxy, type EventProxy, type ListProxy, type QueueProxy } from 'weft';
+import { encodeHistogram, latencyHistogram, mergeHistograms, percentilesUs } from '../lib/latency.js';
 import { median } from '../lib/stats.js';
 
 type Point = 'dict_set' | 'dict_set_pipelined' | 'list_append' | 'incr' | 'incr_pipelined';
@@ -47,7 +54,7 @@ export const worker = task(import.meta, async function worker(
   n: number,
   ready: QueueProxy<number>,
   go: EventProxy,
-  ends: QueueProxy<number>,
+  ends: QueueProxy<[number, string | null]>,
   scratch: DictProxy<number | string, number>,
   scratchList: ListProxy<number>,
 ) {
@@ -55,14 +62,34 @@ export const worker = task(import.meta, async function worker(
   await run(point, scratch, scratchList, WARMUP);
   await ready.put(1);
   await go.wait();
-  await run(point, d, l, n);
-  await ends.put(monotonic());
+  const hist = point === 'dict_set' ? latencyHistogram() : undefined;
+  await run(point, d, l, n, hist);
+  await ends.put([monotonic(), hist ? encodeHistogram(hist) : null]);
 });
 
-async function run(point: Point, d: DictProxy<number | string, number>, l: ListProxy<number>, n: number): Promise<void> {
+/** Two children started on the clock, each making `n` awaited dict sets from a cold start. */
+export const shortLived = task(import.meta, async function shortLived(d: DictProxy<number, number>, n: number) {
+  for (let i = 0; i < n; i++) await d.set(i, i);
+});
+
+async function run(
+  point: Point,
+  d: DictProxy<number | string, number>,
+  l: ListProxy<number>,
+  n: number,
+  hist?: ReturnType<typeof latencyHistogram>,
+): Promise<void> {
   switch (point) {
     case 'dict_set':
-      for (let i = 0; i < n; i++) await d.set(i, i);
+      if (!hist) {
+        for (let i = 0; i < n; i++) await d.set(i, i);
+        break;
+      }
+      for (let i = 0; i < n; i++) {
+        const t = performance.now();
+        await d.set(i, i);
+        hist.recordValue(Math.round((performance.now() - t) * 1e6));
+      }
       break;
     case 'dict_set_pipelined':
       await pipelined(n, (i) => d.set(i, i));
@@ -82,6 +109,8 @@ async function run(point: Point, d: DictProxy<number | string, number>, l: ListP
 interface Result {
   seconds: number;
   final: number;
+  p50Us?: number;
+  p99Us?: number;
 }
 
 interface Variant {
@@ -100,7 +129,7 @@ function weft(manager: Manager, point: Point, n: number, name: string): Variant 
       const d = await manager.dict<number | string, number>({ k: 0 });
       const l = await manager.list<number>();
       const ready = await manager.Queue<number>();
-      const ends = await manager.Queue<number>();
+      const ends = await manager.Queue<[number, string | null]>();
       const go = await manager.Event();
       const scratch = await manager.dict<number | string, number>({ k: 0 });
       const scratchList = await manager.list<number>();
@@ -109,13 +138,15 @@ function weft(manager: Manager, point: Point, n: number, name: string): Variant 
       for (let i = 0; i < 2; i++) await ready.get({ timeout: 60 });
       const t0 = monotonic();
       await go.set();
-      const end = Math.max(await ends.get({ timeout: 600 }), await ends.get({ timeout: 600 }));
+      const done = [await ends.get({ timeout: 600 }), await ends.get({ timeout: 600 })];
+      const end = Math.max(...done.map(([t]) => t));
       for (const p of procs) {
         await p.join();
         if (p.exitCode !== 0) throw new Error(`${p.name} exited with ${p.exitCode}`);
       }
       const final = point.startsWith('incr') ? ((await d.get('k')) as number) : point === 'list_append' ? await l.len() : (await d.len()) - 1;
-      return { seconds: end - t0, final };
+      const hists = done.flatMap(([, h]) => (h ? [h] : []));
+      return { seconds: end - t0, final, ...(hists.length ? percentilesUs(mergeHistograms(hists)) : {}) };
     },
   };
 }
@@ -143,8 +174,36 @@ const targets: Record<string, { python: string; target: number }> = {
   'weft incr, pipelined': { python: 'Python lock + get + set', target: 10 },
 };
 
+/** One run for bench/run.ts: ops/s over both workers, and for dict_set the p50 and p99 of a call. */
+async function one(point: string, n: number): Promise<Record<string, number>> {
+  await using manager = await Manager.start();
+  if (point === 'dict_set') {
+    const r = await weft(manager, 'dict_set', n, 'weft dict set, awaited').run();
+    if (r.final !== n) throw new Error(`dict set: final count ${r.final}, expected ${n}`);
+    return { value: (2 * n) / r.seconds, p50Us: r.p50Us!, p99Us: r.p99Us! };
+  }
+  if (point !== 'short_lived') throw new Error(`--one ${point}: expected dict_set or short_lived`);
+  const d = await manager.dict<number, number>();
+  const t = performance.now();
+  const procs = [0, 1].map(() => new Process({ target: shortLived, args: [d, n] }));
+  for (const p of procs) p.start();
+  for (const p of procs) {
+    await p.join();
+    if (p.exitCode !== 0) throw new Error(`${p.name} exited with ${p.exitCode}`);
+  }
+  const seconds = (performance.now() - t) / 1000;
+  if ((await d.len()) !== n) throw new Error(`short-lived dict set: ${await d.len()} keys, expected ${n}`);
+  return { value: seconds };
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, repeats: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean' }, repeats: { type: 'string' }, one: { type: 'string' }, n: { type: 'string' } },
+  });
+  if (values.one) {
+    console.log(JSON.stringify(await one(values.one, Number(values.n ?? 20_000))));
+    return;
+  }
   const repeats = Number(values.repeats ?? (values.quick ? 3 : 5));
   const root = fileURLToPath(new URL('../../../', import.meta.url));
   const script = root + 'bench/multiprocessing/manager.py';

@@ -2,6 +2,12 @@
 
 Run by that benchmark (python3 bench/multiprocessing/pool.py REPEATS); prints one
 JSON object: for each measure, the list of per-repeat figures.
+
+python3 bench/multiprocessing/pool.py one apply|map_first N: one run for
+bench/run.ts --load, one JSON object. apply: N sequential pool.apply calls
+(calls/s, p50 and p99 in us); map_first: in this fresh process, Pool start + the
+first map of N tiny items, then the same map warm (items/s; default chunksize,
+as weft's: ceil(N / (4 x workers))).
 """
 import json
 import multiprocessing as mp
@@ -26,7 +32,33 @@ def timed(fn):
     return time.perf_counter() - t
 
 
+def one(which, n):
+    if which == "map_first":
+        items = range(n)
+        t = time.perf_counter()
+        with mp.Pool(2) as pool:
+            pool.map(square, items)
+            first = n / (time.perf_counter() - t)
+            pool.map(square, items)
+            warm = n / timed(lambda: pool.map(square, items))
+        return {"first": first, "warm": warm}
+    with mp.Pool(2) as pool:
+        pool.map(square, range(100))  # warm up both workers
+        times = []
+        start = time.perf_counter()
+        for i in range(n):
+            t = time.perf_counter_ns()
+            pool.apply(square, (i,))
+            times.append(time.perf_counter_ns() - t)
+        mean = (time.perf_counter() - start) / n
+        times.sort()
+        return {"value": 1 / mean, "p50Us": times[n // 2] / 1000, "p99Us": times[-(-n * 99 // 100) - 1] / 1000}
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "one":
+        print(json.dumps(one(sys.argv[2], int(sys.argv[3]))))
+        return
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     out = {"python": sys.version.split()[0], "start_method": mp.get_start_method(), "results": {}}
     res = out["results"]

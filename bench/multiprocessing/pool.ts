@@ -5,6 +5,10 @@
  * (min–max), and ratios; JSON to bench/results/pool.json.
  *
  *   node dist/bench/multiprocessing/pool.js [--repeats 3] [--no-python] [--no-peers]
+ *   node dist/bench/multiprocessing/pool.js --one apply|map_first [--context process|thread] [--n N]
+ *     one run, one JSON line (bench/run.ts --load): apply = N sequential awaited
+ *     applies (calls/s, p50 and p99 µs); map_first = in this fresh process, Pool
+ *     start + the first map of N tiny items, then the same map warm (items/s).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -78,18 +82,18 @@ async function rawParallelism(repeats: number): Promise<Figure> {
   );
 }
 
-/** Sequential calls: mean and median µs per call (the median shrugs off the scheduler's outliers on a busy machine). */
-async function latency(call: (i: number) => Promise<unknown>): Promise<{ mean: number; median: number }> {
-  const times = new Float64Array(LATENCY_CALLS);
+/** Sequential calls: mean, median and p99 µs per call (the median shrugs off the scheduler's outliers on a busy machine). */
+async function latency(call: (i: number) => Promise<unknown>, calls = LATENCY_CALLS): Promise<{ mean: number; median: number; p99: number }> {
+  const times = new Float64Array(calls);
   const start = performance.now();
-  for (let i = 0; i < LATENCY_CALLS; i++) {
+  for (let i = 0; i < calls; i++) {
     const t = performance.now();
     await call(i);
     times[i] = (performance.now() - t) * 1000;
   }
-  const mean = ((performance.now() - start) * 1000) / LATENCY_CALLS;
+  const mean = ((performance.now() - start) * 1000) / calls;
   times.sort();
-  return { mean, median: times[LATENCY_CALLS >> 1]! };
+  return { mean, median: times[calls >> 1]!, p99: times[Math.ceil(calls * 0.99) - 1]! };
 }
 
 const numbers = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -217,11 +221,48 @@ function benchPython(repeats: number): { version: string; startMethod: string; f
   };
 }
 
+/** One run for bench/run.ts (see the usage above). */
+async function one(which: string, context: 'process' | 'thread', n: number): Promise<Record<string, number>> {
+  if (which === 'map_first') {
+    const items = numbers(n);
+    const t = performance.now();
+    const pool = new Pool({ processes: 2, context });
+    try {
+      await pool.map(square, items);
+      const first = n / ((performance.now() - t) / 1000);
+      await pool.map(square, items);
+      const warm = n / (await seconds(() => pool.map(square, items)));
+      return { first, warm };
+    } finally {
+      await pool.terminate();
+    }
+  }
+  if (which !== 'apply') throw new Error(`--one ${which}: expected apply or map_first`);
+  const pool = new Pool({ processes: 2, context });
+  try {
+    await pool.map(square, numbers(100), 1); // both workers up and warm
+    const { mean, median, p99 } = await latency((i) => pool.apply(square, [i]), n);
+    return { value: 1e6 / mean, p50Us: median, p99Us: p99 };
+  } finally {
+    await pool.terminate();
+  }
+}
+
 const fmt = (f: Figure | undefined) =>
   f ? `${f.median >= 100 ? Math.round(f.median).toLocaleString('en-US') : f.median.toFixed(2)} (${f.min >= 100 ? Math.round(f.min) : f.min.toFixed(2)}–${f.max >= 100 ? Math.round(f.max) : f.max.toFixed(2)})` : '—';
 
 if (isMainModule(import.meta)) {
-  const { values } = parseArgs({ options: { repeats: { type: 'string' }, 'no-python': { type: 'boolean' }, 'no-peers': { type: 'boolean' } } });
+  const { values } = parseArgs({
+    options: {
+      repeats: { type: 'string' }, 'no-python': { type: 'boolean' }, 'no-peers': { type: 'boolean' },
+      one: { type: 'string' }, context: { type: 'string' }, n: { type: 'string' },
+    },
+  });
+  if (values.one) {
+    const n = Number(values.n ?? (values.one === 'apply' ? LATENCY_CALLS : MAP_ITEMS));
+    console.log(JSON.stringify(await one(values.one, (values.context ?? 'process') as 'process' | 'thread', n)));
+    process.exit(0);
+  }
   const repeats = Math.max(1, Number(values.repeats ?? 3));
   const started = performance.now();
   const results: Record<string, unknown> = { repeats, workers: 2, node: process.version, date: new Date().toISOString() };

@@ -7,19 +7,35 @@
 // Each measurement runs in a fresh process, the contenders interleaved,
 // repeated; medians with min..max. JSON in bench/results/transport.json.
 //
+// With --one, the pipe also reports p50 and p99 of a round trip (hdr-histogram-js;
+// Python: perf_counter_ns), so a slower tail shows even where the rate holds.
+//
 //   node dist/bench/multiprocessing/transport.js [--runs 5]
+//   node dist/bench/multiprocessing/transport.js --one pipe|queue|start|start_paced|burst|node_boot
+//        [--context process|thread] [--n N]   one measurement, one JSON line (bench/run.ts --load)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pipe, Process, Queue, isMainModule, type ContextName } from 'weft';
+import { cpuSeconds, nodeBoots } from '../lib/cpu.js';
+import { latencyHistogram, percentilesUs } from '../lib/latency.js';
 import { median, summarize } from '../lib/stats.js';
-import { echo, noop, produce } from './transport_tasks.js';
+import { echo, noop, produce, putOne } from './transport_tasks.js';
 
-const QUEUE_N = 100_000;
-const PIPE_N = 20_000;
+let QUEUE_N = 100_000;
+let PIPE_N = 20_000;
 const START_N = 20;
 const PACED_N = 10;
+let BURST_N = 100;
+
+/** One measurement: the figure of the table, and for round trips their p50 and p99 in µs. */
+interface Sample {
+  value: number;
+  p50Us?: number;
+  p99Us?: number;
+  [more: string]: number | undefined;
+}
 
 async function queue(context: ContextName): Promise<number> {
   const q = new Queue<unknown>();
@@ -35,7 +51,7 @@ async function queue(context: ContextName): Promise<number> {
   return (QUEUE_N - 1) / dt;
 }
 
-async function pipe(context: ContextName): Promise<number> {
+async function pipe(context: ContextName): Promise<Sample> {
   const [a, b] = Pipe();
   const p = new Process({ target: echo, args: [b], context });
   p.start();
@@ -43,15 +59,18 @@ async function pipe(context: ContextName): Promise<number> {
     a.send(i);
     await a.recv();
   }
+  const hist = latencyHistogram();
   const t = performance.now();
   for (let i = 0; i < PIPE_N; i++) {
+    const t0 = performance.now();
     a.send(i);
     if ((await a.recv()) !== i) throw new Error('pipe echo out of order');
+    hist.recordValue(Math.round((performance.now() - t0) * 1e6));
   }
   const dt = (performance.now() - t) / 1000;
   a.send(null);
   await p.join();
-  return PIPE_N / dt;
+  return { value: PIPE_N / dt, ...percentilesUs(hist) };
 }
 
 /** Median ms of `n` start + joins of a no-op target, with `pause` seconds before each. */
@@ -77,15 +96,42 @@ const start = (context: ContextName) => startJoin(context, START_N, 0);
  */
 const start_paced = (context: ContextName) => startJoin(context, PACED_N, 0.3);
 
+/**
+ * BURST_N children started at once, each putting one message on one Queue;
+ * done when all messages are in and every child is joined. Seconds, and CPU
+ * per start in ms (this process and its reaped children: Node's own boot,
+ * weft's and the child's work; a child booted ahead and still waiting at the
+ * end is not counted).
+ */
+async function burst(context: ContextName): Promise<Sample> {
+  const q = new Queue<number>();
+  const cpu0 = cpuSeconds();
+  const t = performance.now();
+  const procs = Array.from({ length: BURST_N }, (_, i) => new Process({ target: putOne, args: [q, i], context }));
+  for (const p of procs) p.start();
+  for (let i = 0; i < BURST_N; i++) await q.get({ timeout: 120 });
+  for (const p of procs) await p.join();
+  const seconds = (performance.now() - t) / 1000;
+  return { value: seconds, cpuMsPerStart: ((cpuSeconds() - cpu0) * 1000) / BURST_N };
+}
+
+/** Node's own share of a burst: BURST_N `node -e 0` with the flags a weft child gets, at once. */
+async function node_boot(): Promise<Sample> {
+  const { seconds, cpu } = await nodeBoots(BURST_N);
+  return { value: seconds, cpuMsPerStart: (cpu * 1000) / BURST_N };
+}
+
 const measures = { queue, pipe, start, start_paced };
 type Which = keyof typeof measures;
+/** Reached only with --one: not rows of this file's own table. */
+const firstCalls = { burst, node_boot };
 
 const self = fileURLToPath(import.meta.url);
 const pythonScript = fileURLToPath(new URL('../../../bench/multiprocessing/transport.py', import.meta.url));
 
 function runWeft(which: Which, context: ContextName): number {
   const out = execFileSync(process.execPath, [self, '--one', which, '--context', context], { encoding: 'utf8', timeout: 120_000 });
-  return Number(out.trim().split('\n').pop());
+  return (JSON.parse(out.trim().split('\n').pop()!) as Sample).value;
 }
 
 function runPython(which: Which): number {
@@ -98,10 +144,15 @@ const fmt = (x: number, which: Which) => (which.startsWith('start') ? `${x.toFix
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { one: { type: 'string' }, context: { type: 'string' }, runs: { type: 'string', default: '5' } },
+    options: { one: { type: 'string' }, context: { type: 'string' }, runs: { type: 'string', default: '5' }, n: { type: 'string' } },
   });
   if (values.one) {
-    console.log(await measures[values.one as Which](values.context as ContextName));
+    if (values.n) QUEUE_N = PIPE_N = BURST_N = Number(values.n);
+    const context = (values.context ?? 'process') as ContextName;
+    const fn = { ...measures, ...firstCalls }[values.one as Which | keyof typeof firstCalls];
+    if (!fn) throw new Error(`--one ${values.one}: expected one of ${Object.keys({ ...measures, ...firstCalls }).join(', ')}`);
+    const r = await fn(context);
+    console.log(JSON.stringify(typeof r === 'number' ? { value: r } : r));
     return;
   }
   const runs = Number(values.runs);

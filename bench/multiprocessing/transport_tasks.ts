@@ -15,3 +15,7 @@ export const echo = task(import.meta, async function echo(conn: Connection) {
 });
 
 export const noop = task(import.meta, function noop() {});
+
+export const putOne = task(import.meta, async function putOne(q: Queue<number>, i: number) {
+  await q.put(i);
+});
