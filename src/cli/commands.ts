@@ -24,9 +24,7 @@ export interface Command {
  * A failure a command expects (a refused connection, a missing file): `main`
  * prints its message and its hint on one line and exits with `exitCode`.
  * Usage errors (bad options) are `RangeError`s or parseArgs' errors instead.
- * @example
- * import { CommandError } from './commands.js';
- * throw new CommandError('cannot connect to 127.0.0.1:9: connection refused', 'is the server running?');
+ * (The CLI is no part of weft's API: its examples are `weft --help`'s.)
  */
 export class CommandError extends Error {
   constructor(
@@ -87,12 +85,7 @@ function describe(err: unknown, name: string, debug: boolean): { line: string; c
   return { line: debug ? message : `${message} — run it again with --debug for the stack trace`, code: 1 };
 }
 
-/**
- * Entry point of the CLI; resolves to the exit code.
- * @example
- * import { main } from './commands.js';
- * process.exitCode = await main(['help', 'load']); // prints `weft load`'s options
- */
+/** Entry point of the CLI (`main(['help', 'load'])` prints `weft load`'s options); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   // --debug may stand anywhere; the commands never see it.
   const debug = argv.includes('--debug');
