@@ -79,7 +79,6 @@ const loader = `// weft's loader, written by scripts/bundle.mjs (see there why).
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import module from 'node:module';
 import { dirname } from 'node:path';
-import { threadId } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 
@@ -125,7 +124,7 @@ function runWithCodeCache() {
   compiledFrom = cachedData !== undefined && !script.cachedDataRejected ? 'code cache' : 'source';
   if (compiledFrom === 'source') {
     // Written whole under another name, then renamed: a child booting at the same time reads the old cache or the new.
-    const partial = \`\${cacheFile}.\${process.pid}.\${threadId}\`;
+    const partial = \`\${cacheFile}.\${process.pid}.\${Math.random().toString(36).slice(2)}\`;
     try {
       writeFileSync(partial, Buffer.concat([key, script.createCachedData()]));
       renameSync(partial, cacheFile);
