@@ -76,7 +76,7 @@ const loader = `// weft's loader, written by scripts/bundle.mjs (see there why).
 //   skipped where the package's directory is read-only).
 // - With --enable-source-maps, Node 20 requires it too: Node maps stack traces
 //   of the files its loader compiled, not of a vm.Script.
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import module from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -130,6 +130,7 @@ function runWithCodeCache() {
       renameSync(partial, cacheFile);
     } catch {
       // a read-only install: every load compiles from source (~6 ms more a thread)
+      rmSync(partial, { force: true });
     }
   }
   return mod.exports;
