@@ -87,17 +87,16 @@ const require = module.createRequire(file);
 
 /**
  * How weft was compiled in this thread: 'compile cache' (Node's, on 22.1+),
- * 'code cache' (V8 took weft.cjs.cache), 'source' (no cache fitted; one has
- * been written for the next load where the directory allows), or 'source maps'.
+ * 'code cache' (Node 20: V8 took weft.cjs.cache), 'source maps' (Node 20 with
+ * --enable-source-maps: no cache) or 'source' (no cache fitted; on Node 20 one
+ * has been written for the next load where the directory allows).
  */
 export let compiledFrom;
 
 function requireWeft() {
-  const status = module.enableCompileCache?.().status;
-  compiledFrom =
-    status === module.constants?.compileCacheStatus?.ENABLED || status === module.constants?.compileCacheStatus?.ALREADY_ENABLED
-      ? 'compile cache'
-      : 'source maps';
+  const status = module.enableCompileCache?.().status; // DISABLED under NODE_DISABLE_COMPILE_CACHE=1
+  const { ENABLED, ALREADY_ENABLED } = module.constants?.compileCacheStatus ?? {};
+  compiledFrom = status === ENABLED || status === ALREADY_ENABLED ? 'compile cache' : process.sourceMapsEnabled ? 'source maps' : 'source';
   return require(file);
 }
 
