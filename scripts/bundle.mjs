@@ -96,7 +96,8 @@ export let compiledFrom;
 function requireWeft() {
   const status = module.enableCompileCache?.().status; // DISABLED under NODE_DISABLE_COMPILE_CACHE=1
   const { ENABLED, ALREADY_ENABLED } = module.constants?.compileCacheStatus ?? {};
-  compiledFrom = status === ENABLED || status === ALREADY_ENABLED ? 'compile cache' : process.sourceMapsEnabled ? 'source maps' : 'source';
+  const cached = status !== undefined && (status === ENABLED || status === ALREADY_ENABLED);
+  compiledFrom = cached ? 'compile cache' : process.sourceMapsEnabled ? 'source maps' : 'source';
   return require(file);
 }
 
