@@ -71,9 +71,10 @@ const loader = `// weft's loader, written by scripts/bundle.mjs (see there why).
 // - Node 20: compiled through vm.Script with V8's code cache in weft.cjs.cache
 //   beside it. V8 keeps the file name the cache was made under (stack traces
 //   would name the directory weft was built in), so the cache starts with the
-//   path, size and time (whole seconds) of the script it was made for; any other cache is
-//   ignored and the first load in a new place writes one for it (quietly
-//   skipped where the package's directory is read-only).
+//   Node version and the path, size and time (whole seconds) of the script it
+//   was made for; any other cache is ignored, and the first load in a new place
+//   writes one for it (quietly skipped where the package's directory is
+//   read-only).
 // - With --enable-source-maps, Node 20 requires it too: Node maps stack traces
 //   of the files its loader compiled, not of a vm.Script.
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -104,7 +105,7 @@ function requireWeft() {
 function runWithCodeCache() {
   const cacheFile = \`\${file}.cache\`;
   const { size, mtimeMs } = statSync(file);
-  const key = Buffer.from(\`weft code cache \${size} \${Math.trunc(mtimeMs / 1000)} \${file}\\n\`);
+  const key = Buffer.from(\`weft code cache \${process.version} \${size} \${Math.trunc(mtimeMs / 1000)} \${file}\\n\`);
   let cachedData;
   try {
     const saved = readFileSync(cacheFile);
@@ -122,7 +123,9 @@ function runWithCodeCache() {
   // weft's import() of a task's module goes through this one, made in an ES module.
   script.runInThisContext()(mod.exports, require, mod, file, dirname(file), (url) => import(url));
   compiledFrom = cachedData !== undefined && !script.cachedDataRejected ? 'code cache' : 'source';
-  if (compiledFrom === 'source') {
+  // A cache for this Node and this file that V8 rejects was made under other V8
+  // flags (a child with --max-old-space-size): it stays, for the usual flags.
+  if (cachedData === undefined) {
     // Written whole under another name, then renamed: a child booting at the same time reads the old cache or the new.
     const partial = \`\${cacheFile}.\${process.pid}.\${Math.random().toString(36).slice(2)}\`;
     try {
