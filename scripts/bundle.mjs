@@ -2,21 +2,23 @@
 // type-checked the project and written the declarations, the tests, the
 // examples and the benchmarks.
 //
-// Why one script, loaded through vm.Script: every child process and worker
-// thread loads weft before it can run anything. Node 20 spends much of that
-// time per module file (resolve, read, compile, link: some forty files took
-// ~37 ms, the same code in a few chunks ~20 ms), and it keeps no code cache
-// for ES modules, so each thread compiled all of weft again (~7 ms). Here all
-// of weft is one CommonJS script, dist/src/weft.cjs, compiled by dist/src/load.cjs
-// with V8's code cache, dist/src/weft.cjs.cache, which this script makes once
-// the bundle is written. A worker thread with weft now boots in ~32 ms, not ~39.
+// Why one script: every child process and worker thread loads weft before it
+// can run anything. Node 20 spends much of that time per module file (resolve,
+// read, compile, link: some forty files took ~37 ms, the same code in a few
+// chunks ~20 ms), and it keeps no code cache for ES modules, so each thread
+// compiled all of weft again (~7 ms). Here all of weft is one CommonJS script,
+// dist/src/weft.cjs, which dist/src/load.cjs (written below) compiles with a
+// cache of its compiled code: Node's compile cache on Node 22.1+, V8's code
+// cache through vm.Script on Node 20. A worker thread with weft boots in
+// ~32 ms, not ~39.
 //
 // The package's entry points (weft, weft/coro, weft/io), the CLI, the child's
 // entry (spawn_main) and src/internals.ts for weft's own tests stay as small ES
 // modules that take their exports from that one instance (and index.cjs is
 // `require('weft')`'s face of it). Inside the bundle
 // `import.meta` is the main entry's (src/layout.ts finds weft's files from the
-// package root), and `import()` of a task's module goes through the loader.
+// package root). The source map points at src/*.ts, so that with
+// --enable-source-maps a stack trace names the TypeScript lines.
 //
 //   node scripts/bundle.mjs
 import { build } from 'esbuild';
@@ -28,9 +30,10 @@ const root = fileURLToPath(new URL('../', import.meta.url));
 const outdir = join(root, 'dist/src');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
-// msgpackr is bundled: every child uses it at once. Other packages stay
-// external (hdr-histogram-js is only for `weft load`).
-const external = Object.keys(pkg.dependencies ?? {}).filter((name) => name !== 'msgpackr');
+// Runtime dependencies stay external: hdr-histogram-js (with its WebAssembly
+// and pako) is only for `weft load`, and every thread would parse it. What src/
+// imports from devDependencies (msgpackr: every child uses it at once) is bundled.
+const external = Object.keys(pkg.dependencies ?? {});
 
 const { outputFiles } = await build({
   absWorkingDir: root,
@@ -41,8 +44,14 @@ const { outputFiles } = await build({
   platform: 'node',
   target: `node${pkg.engines.node.replace(/[^\d.]/g, '').split('.')[0]}`,
   external,
+  // import.meta inside weft is the main entry's, which loads this very instance.
   define: { 'import.meta': '__weftMeta' },
+  banner: {
+    js: "'use strict';\nconst __weftMeta = Object.freeze({ url: require('node:url').pathToFileURL(require('node:path').join(__dirname, 'index.js')).href });",
+  },
+  // The map points at src/*.ts, which the package ships: no copy of the sources inside it.
   sourcemap: true,
+  sourcesContent: false,
   write: false,
   logLevel: 'warning',
 });
@@ -58,59 +67,97 @@ for (const { path, text } of outputFiles) {
 // ES module) and `import 'weft'` share it through Node's module cache: one
 // instance of weft per thread, whichever way it was reached first.
 const loader = `// weft's loader, written by scripts/bundle.mjs (see there why). All of weft
-// is one script, weft.cjs, compiled here with the V8 code cache made for it at
-// build time; a cache that does not fit this Node (another version, other V8
-// flags) is rejected by V8 and the script is compiled from its source.
+// is one CommonJS script, weft.cjs, compiled once per thread with a cache of
+// its compiled code:
+// - Node 22.1+: required through Node's module compile cache
+//   (module.enableCompileCache(), in NODE_COMPILE_CACHE or the OS's temporary
+//   directory, keyed by path and content).
+// - Node 20: compiled through vm.Script with V8's code cache in weft.cjs.cache
+//   beside it. V8 keeps the file name the cache was made under (stack traces
+//   would name the directory weft was built in), so the cache starts with the
+//   Node version and the path, size and time (whole seconds) of the script it
+//   was made for; any other cache is ignored, and the first load in a new place
+//   writes one for it (quietly skipped where the package's directory is
+//   read-only).
+// - With --enable-source-maps, Node 20 requires it too: Node maps stack traces
+//   of the files its loader compiled, not of a vm.Script.
 'use strict';
-const { readFileSync } = require('node:fs');
-const { createRequire } = require('node:module');
+const { readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
+const module_ = require('node:module');
 const { join } = require('node:path');
-const { pathToFileURL } = require('node:url');
 const vm = require('node:vm');
 
 const file = join(__dirname, 'weft.cjs');
-let cachedData;
-try {
-  cachedData = readFileSync(\`\${file}.cache\`);
-} catch {
-  cachedData = undefined; // no cache: compile from source
+const requireFromWeft = module_.createRequire(file);
+
+function requireWeft() {
+  const status = module_.enableCompileCache?.().status; // DISABLED under NODE_DISABLE_COMPILE_CACHE=1
+  const { ENABLED, ALREADY_ENABLED } = module_.constants?.compileCacheStatus ?? {};
+  const cached = status !== undefined && (status === ENABLED || status === ALREADY_ENABLED);
+  exports.compiledFrom = cached ? 'compile cache' : process.sourceMapsEnabled ? 'source maps' : 'source';
+  return require(file);
 }
-const script = new vm.Script(
-  \`(function (exports, require, module, __filename, __dirname, __weftMeta, __weftImport) {\${readFileSync(file, 'utf8')}\\n})\`,
-  { filename: file, cachedData },
-);
-const bundle = { exports: {} };
-script.runInThisContext()(
-  bundle.exports,
-  createRequire(file),
-  bundle,
-  file,
-  __dirname,
-  // import.meta inside weft: the main entry's, which loads this very instance
-  Object.freeze({ url: pathToFileURL(join(__dirname, 'index.js')).href }),
-  // a task's module, from a module loader (a script compiled by vm.Script has none)
-  (url) => import(url),
-);
+
+function runWithCodeCache() {
+  const cacheFile = \`\${file}.cache\`;
+  const { size, mtimeMs } = statSync(file);
+  const key = Buffer.from(\`weft code cache \${process.version} \${process.arch} \${size} \${Math.trunc(mtimeMs / 1000)} \${file}\\n\`);
+  let cachedData;
+  try {
+    const saved = readFileSync(cacheFile);
+    if (saved.subarray(0, key.length).equals(key)) cachedData = saved.subarray(key.length);
+  } catch {
+    cachedData = undefined; // no cache yet: compile from source
+  }
+  const script = new vm.Script(
+    \`(function (exports, require, module, __filename, __dirname, __weftImport) {\${readFileSync(file, 'utf8')}\\n})\`,
+    { filename: file, cachedData },
+  );
+  const mod = { exports: {} };
+  // import() inside a vm.Script has no module loader to turn to (and on Node 20
+  // a script taken from a code cache loses vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER):
+  // weft's import() of a task's module goes through this one, made in a module Node loaded.
+  script.runInThisContext()(mod.exports, requireFromWeft, mod, file, __dirname, (url) => import(url));
+  exports.compiledFrom = cachedData !== undefined && !script.cachedDataRejected ? 'code cache' : 'source';
+  // A cache for this Node and this file that V8 rejects was made under other V8
+  // flags (a child with --max-old-space-size): it stays, for the usual flags.
+  if (cachedData === undefined) {
+    // Written whole under another name, then renamed: a child booting at the same time reads the old cache or the new.
+    const partial = \`\${cacheFile}.\${process.pid}.\${Math.random().toString(36).slice(2)}\`;
+    try {
+      writeFileSync(partial, Buffer.concat([key, script.createCachedData()]));
+      renameSync(partial, cacheFile);
+    } catch {
+      // a read-only install: every load compiles from source (~6 ms more a thread)
+      rmSync(partial, { force: true });
+    }
+  }
+  return mod.exports;
+}
+
+/**
+ * How weft was compiled in this thread: 'compile cache' (Node's, on 22.1+),
+ * 'code cache' (Node 20: V8 took weft.cjs.cache), 'source maps' (Node 20 with
+ * --enable-source-maps: no cache) or 'source' (no cache fitted; on Node 20 one
+ * has been written for the next load where the directory allows).
+ */
+exports.compiledFrom = undefined;
 
 /** weft's modules: one instance per thread. */
-exports.weft = bundle.exports;
-
-/** True when V8 took the code cache (weft's tests check it: a rejected cache only costs time). */
-exports.codeCacheUsed = cachedData !== undefined && !script.cachedDataRejected;
-
-/** The compiled code, for the build to store as weft.cjs.cache. */
-exports.codeCache = () => script.createCachedData();
+exports.weft = typeof module_.enableCompileCache === 'function' || process.sourceMapsEnabled ? requireWeft() : runWithCodeCache();
 `;
 writeFileSync(join(outdir, 'load.cjs'), loader);
 writeFileSync(
   join(outdir, 'load.js'),
   "// Written by scripts/bundle.mjs: the ES face of load.cjs, weft's loader. require(), not\n" +
     "// import: an import of CommonJS would scan load.cjs for its export names first.\nimport { createRequire } from 'node:module';\n\n" +
-    "export const { weft, codeCacheUsed, codeCache } = createRequire(import.meta.url)('./load.cjs');\n",
+    "export const { weft, compiledFrom } = createRequire(import.meta.url)('./load.cjs');\n",
 );
 
-// Loading the bundle once gives each entry's export names and the compiled code
-// to cache; it needs the native addon (node-gyp builds it before this runs).
+// Loading the bundle once gives each entry's export names and, on Node 20,
+// writes the code cache for it (a stale one could fit the new script: V8 checks
+// only its length); it needs the native addon (node-gyp builds it before this runs).
+rmSync(join(outdir, 'weft.cjs.cache'), { force: true });
 let loaded;
 try {
   loaded = await import(pathToFileURL(join(outdir, 'load.js')).href);
@@ -118,7 +165,7 @@ try {
   console.error(`scripts/bundle.mjs: weft's bundle did not load: ${err.message}`);
   process.exit(1);
 }
-const { weft, codeCache } = loaded;
+const { weft } = loaded;
 
 /** `export const { a, b } = source;` for every runtime export of a namespace. */
 function reexport(namespace, source) {
@@ -148,7 +195,6 @@ for (const [name, text] of Object.entries(entries)) {
   mkdirSync(dirname(join(outdir, name)), { recursive: true });
   writeFileSync(join(outdir, name), text);
 }
-writeFileSync(join(outdir, 'weft.cjs.cache'), codeCache());
 
 // Remove the per-module JavaScript tsc wrote under dist/src (its declarations
 // stay): a stale copy would be a second instance of weft waiting to be imported.

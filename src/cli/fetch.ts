@@ -9,12 +9,12 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type FetchResult, fetchAll } from '../coro/fetch.js';
-import type { Command } from './commands.js';
+import { CommandError, type Command } from './commands.js';
 
 const help = [
   'Usage: weft fetch URL... [-i FILE] [-c N] [-o DIR] [--timeout SECONDS] [--retries N] [-q]',
   '',
-  'Downloads the URLs concurrently on greenlets (the seed\'s gevent download):',
+  'Downloads the URLs concurrently on greenlets (the lecture\'s gevent download):',
   'prints "Get: URL" as each starts and "N bytes received from URL" as each ends.',
   '',
   '  -i, --input FILE        read more URLs from FILE, one per line (# comments allowed; - for stdin)',
@@ -51,61 +51,44 @@ function bar(done: number, total: number, bytes: number): string {
 }
 
 export const command: Command = {
-  summary: 'download URLs concurrently on greenlets (the seed\'s gevent download)',
+  summary: 'download URLs concurrently on greenlets (the lecture\'s gevent download)',
   help,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-          input: { type: 'string', short: 'i' },
-          concurrency: { type: 'string', short: 'c', default: '10' },
-          output: { type: 'string', short: 'o' },
-          timeout: { type: 'string', default: '30' },
-          retries: { type: 'string', default: '0' },
-          quiet: { type: 'boolean', short: 'q', default: false },
-        },
-      });
-    } catch (e) {
-      console.error(`weft fetch: ${(e as Error).message}\n\n${help}`);
-      return 2;
-    }
-    const { values, positionals } = parsed;
+    // Usage errors are thrown: the CLI's main prints each as one line with a hint.
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        input: { type: 'string', short: 'i' },
+        concurrency: { type: 'string', short: 'c', default: '10' },
+        output: { type: 'string', short: 'o' },
+        timeout: { type: 'string', default: '30' },
+        retries: { type: 'string', default: '0' },
+        quiet: { type: 'boolean', short: 'q', default: false },
+      },
+    });
     const urls = [...positionals];
     if (values.input !== undefined) {
       let text: string;
       try {
         text = readFileSync(values.input === '-' ? 0 : values.input, 'utf8');
       } catch (e) {
-        console.error(`weft fetch: cannot read ${values.input}: ${(e as Error).message}`);
-        return 2;
+        throw new CommandError(`cannot read ${values.input}: ${(e as Error).message}`, 'check the file given to -i/--input', { exitCode: 2 });
       }
       for (const line of text.split('\n')) {
         const url = line.trim();
         if (url && !url.startsWith('#')) urls.push(url);
       }
     }
-    if (urls.length === 0) {
-      console.error(`weft fetch: no URLs given\n\n${help}`);
-      return 2;
-    }
+    if (urls.length === 0) throw new RangeError('no URLs given: name them as arguments or in a file given to -i/--input');
     const concurrency = Number(values.concurrency);
     const timeout = Number(values.timeout);
     const retries = Number(values.retries);
     if (!Number.isInteger(concurrency) || concurrency < 1) {
-      console.error(`weft fetch: -c/--concurrency must be an integer >= 1, got ${values.concurrency}`);
-      return 2;
+      throw new RangeError(`-c/--concurrency must be an integer >= 1, got ${values.concurrency}`);
     }
-    if (!(timeout > 0)) {
-      console.error(`weft fetch: --timeout must be a positive number of seconds, got ${values.timeout}`);
-      return 2;
-    }
-    if (!Number.isInteger(retries) || retries < 0) {
-      console.error(`weft fetch: --retries must be an integer >= 0, got ${values.retries}`);
-      return 2;
-    }
+    if (!(timeout > 0)) throw new RangeError(`--timeout must be a positive number of seconds, got ${values.timeout}`);
+    if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`--retries must be an integer >= 0, got ${values.retries}`);
     const outDir = values.output;
     if (outDir !== undefined && !existsSync(outDir)) mkdirSync(outDir, { recursive: true });
     const tty = process.stderr.isTTY === true && !values.quiet;

@@ -22,7 +22,8 @@ import { type LoadEngine, native } from '../native.js';
 import { ok } from '../io/_native.js';
 import { createConnection, socket } from '../io/socket.js';
 import { IPPROTO_TCP, TCP_NODELAY } from '../io/constants.js';
-import type { Command } from './commands.js';
+import { ConnectionRefusedError, OSError, gaierror } from '../errors.js';
+import { CommandError, type Command } from './commands.js';
 
 /** What to run. Times in seconds. */
 export interface LoadOptions {
@@ -57,6 +58,25 @@ export interface LoadResult {
   cpuUserUsPerMessage: number;
 }
 
+/**
+ * A connection to the server under load, or a {@link CommandError} that says
+ * in one line why there is none and what to check.
+ */
+function connect(host: string, port: number): socket {
+  try {
+    return createConnection([host, port], 10);
+  } catch (err) {
+    if (!(err instanceof OSError)) throw err;
+    const hint =
+      err instanceof gaierror
+        ? 'is --host a name or address this machine can resolve?'
+        : err instanceof ConnectionRefusedError
+          ? 'is the server running?'
+          : 'is the server reachable from here, and is the port right?';
+    throw new CommandError(`cannot connect to ${host}:${port}: ${err.strerror.toLowerCase()}`, hint, { cause: err });
+  }
+}
+
 /** The engine runs in slices of at most this long, so that progress is shown and latencies are handed over. */
 const SLICE = 0.25;
 
@@ -71,7 +91,7 @@ export function runLoad(opts: LoadOptions, onProgress?: (elapsed: number, messag
   let engine: LoadEngine | undefined;
   try {
     for (let i = 0; i < connections; i++) {
-      const sock = createConnection([opts.host, opts.port], 10);
+      const sock = connect(opts.host, opts.port);
       socks.push(sock);
       sock.setSockOpt(IPPROTO_TCP, TCP_NODELAY, 1);
       sock.setBlocking(false);
@@ -170,13 +190,7 @@ export const command: Command = {
   summary: 'drive a TCP echo server: messages/s, latency percentiles, errors, own CPU',
   help,
   async run(argv) {
-    try {
-      return runCommand(argv);
-    } catch (err) {
-      if (!(err instanceof RangeError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) throw err;
-      console.error(`weft load: ${(err as Error).message}`);
-      return 2;
-    }
+    return runCommand(argv);
   },
 };
 

@@ -46,12 +46,13 @@ function runOne(file: string, timeoutSeconds: number): Promise<number> {
 }
 
 export const command: Command = {
-  summary: "run the TypeScript twin of every seed program, each under a heading",
+  summary: 'run the TypeScript version of each program of the lecture weft grew from, in order',
   help: [
     'Usage: weft tour [--only SUBSTRING] [--timeout SECONDS]',
     '',
-    "Runs each program of the seed lecture's TypeScript twins (examples/), in order,",
-    'under a heading, and exits non-zero if any of them failed.',
+    'Runs the TypeScript version of each program of the lecture on Python concurrency',
+    'weft grew from (processes, gevent coroutines, select/poll/epoll; examples/), in',
+    'order, each under a heading, and exits non-zero if any of them failed.',
     '',
     '  --only SUBSTRING   run only the examples whose file name contains SUBSTRING',
     '  --timeout SECONDS  stop an example that runs longer (default 60)',
