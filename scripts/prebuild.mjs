@@ -54,6 +54,26 @@ function elfMachine(file) {
   return header.readUInt16LE(18);
 }
 
+/**
+ * The newest glibc and libstdc++ symbol versions a binary needs: the oldest
+ * Linux it loads on (docs/install.md lists them). Empty without objdump.
+ */
+function symbolFloor(file) {
+  let table;
+  try {
+    table = execFileSync('objdump', ['-T', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return '';
+  }
+  const newest = (prefix) =>
+    [...table.matchAll(new RegExp(`\\(${prefix}_([\\d.]+)\\)`, 'g'))]
+      .map((match) => match[1])
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+      .pop();
+  const needs = ['GLIBC', 'GLIBCXX'].filter((prefix) => newest(prefix) !== undefined).map((prefix) => `${prefix}_${newest(prefix)}`);
+  return needs.length > 0 ? `, needs ${needs.join(' and ')}` : '';
+}
+
 /** The prebuilt addon for `arch`, or undefined. */
 function prebuildFor(arch) {
   const dir = join(root, 'prebuilds', `linux-${arch}`);
@@ -151,7 +171,8 @@ function main(argv) {
     if (file === undefined) throw new Error(`prebuild ${arch}: prebuildify wrote no .node under prebuilds/linux-${arch}`);
     if (elfMachine(file) !== archs[arch].machine) throw new Error(`prebuild ${arch}: ${file} is not an ${arch} ELF file`);
     if (arch === process.arch) execFileSync(process.execPath, ['-e', `require(${JSON.stringify(file)})`], { stdio: 'inherit' });
-    console.log(`prebuild ${arch}: ${file} (Node ${nodeHeaders.version} headers, ${(ms / 1000).toFixed(1)} s${arch === process.arch ? ', loads' : ''})`);
+    const loads = arch === process.arch ? ', loads' : '';
+    console.log(`prebuild ${arch}: ${file} (Node ${nodeHeaders.version} headers, ${(ms / 1000).toFixed(1)} s${loads}${symbolFloor(file)})`);
   }
 }
 
