@@ -16,10 +16,10 @@
 // replace the developer's build/Release (and, cross-compiling, with objects of
 // another architecture).
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -115,6 +115,14 @@ function nodeGyp() {
   const fromNpm = process.env.npm_config_node_gyp;
   if (fromNpm && existsSync(fromNpm)) return fromNpm;
   if (onPath('node-gyp')) return 'node-gyp';
+  // Run outside npm (node --test on one file): the node-gyp bundled with the npm on PATH.
+  try {
+    const npmCli = realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+    const bundled = join(dirname(npmCli), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+    if (existsSync(bundled)) return bundled;
+  } catch {
+    // no npm on PATH either
+  }
   throw new Error('prebuild: node-gyp not found. Run it through npm (`npm run build:prebuilds`: npm brings node-gyp) or install node-gyp.');
 }
 
