@@ -46,6 +46,12 @@ const anonymousCount = new Map<string, number>();
 /**
  * The module a task belongs to: `import.meta` in an ES module, `module` in a
  * CommonJS one (both name the file a child will import).
+ * @example
+ * import { task, type TaskModule } from 'weft';
+ * // in a CommonJS file the same call is task(module, double)
+ * const here: TaskModule = import.meta;
+ * export const double = task(here, (n: number) => n * 2);
+ * console.log(double(21)); // 42
  */
 export type TaskModule = ImportMeta | NodeJS.Module;
 
