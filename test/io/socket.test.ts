@@ -337,7 +337,8 @@ describe('socket: lifetime', () => {
       gc();
       await new Promise((r) => setTimeout(r, 10));
     }
-    assert.equal(openFds(), before);
+    // At most `before`: Node itself may close an fd of its own meanwhile (seen on Node 24).
+    assert.ok(openFds() <= before, `${openFds() - before} of the 50 sockets' fds are still open`);
   });
 
   test('EINTR never escapes: signals during select and during a timed recv are retried', async () => {
