@@ -1,0 +1,166 @@
+/**
+ * How long a wait spins before it sleeps: the one policy behind every wait of
+ * weft (no Python twin: CPython's waits go to the kernel at once).
+ *
+ * Spinning pays on an idle machine, where the peer runs on the other core and
+ * answers within microseconds: a futex sleep and wake-up cost tens of them, and
+ * an async wait (a helper thread and an event-loop turn) 50–200 µs. On a busy
+ * machine spinning is the worst choice: the spinner burns its share of the core
+ * while the peer it waits for may be waiting for that very core, and the
+ * kernel's scheduler favours a task that slept over one that ran. So a wait
+ * spins only while spinning pays, judged from what it observes:
+ *
+ * - every waited-on word keeps a {@link SpinEstimate}: how often its recent
+ *   spins were answered, how long those answers took, how long its waits took
+ *   to be answered in the end. A wait spins a little longer than recent answers
+ *   took, and not at all when recent spins were not answered;
+ * - a spin that sees a gap between two looks much longer than a look takes was
+ *   descheduled: another runnable thread wants this core. It stops at once and
+ *   counts as twice a miss. Spins never call sched_yield: with a CPU-bound
+ *   process on the core, a yield hands it a whole time slice (milliseconds).
+ * - an async wait whose answers usually come within {@link NAP_MAX_MS} naps
+ *   first: blocking futex sleeps, each no longer than the time its site may
+ *   hold the thread (`capMs`), with a turn of the event loop between two,
+ *   instead of sleeping on a helper thread at once. A nap holds the event loop
+ *   no longer than the spin it replaces, costs no CPU, and wakes in one hop;
+ * - a wait whose answers take longer sleeps off the thread at once, and an
+ *   idle waiter spends no CPU.
+ *
+ * Each constant below says what it bounds; the estimates adapt within them.
+ * @module
+ */
+
+/**
+ * A gap between two looks this long means the spinner was descheduled, in ms.
+ * A batch of looks takes well under a microsecond and the scheduler's tick is
+ * 1–4 ms, so any value between is a clear sign; 0.05 ms is 50 µs.
+ */
+const PREEMPTED_MS = 0.05;
+
+/** Looks at the condition between two readings of the clock. */
+const LOOKS = 32;
+
+/** Weight of the newest observation in each moving average (1/8: it follows a change within ~10 waits). */
+const ALPHA = 1 / 8;
+
+/**
+ * A spin runs this much longer than recent answers took, and at least
+ * {@link SLACK_MS} more: answers jitter by a few microseconds on an idle core.
+ */
+const SLACK_FACTOR = 3;
+const SLACK_MS = 0.005;
+
+/** Spins are made while at least this share of recent ones were answered. */
+const PAYING = 0.5;
+
+/**
+ * Every this many waits, a wait whose spins stopped paying spins once more up
+ * to its cap, so that a site learns when its peer has become fast again; its
+ * cost is at most one cap per {@link PROBE_EVERY} waits.
+ */
+const PROBE_EVERY = 16;
+
+/**
+ * The longest a wait naps in all before it sleeps on a helper thread, in ms.
+ * A nap is a blocking futex sleep: the waker's FUTEX_WAKE reaches the waiting
+ * thread itself, one wake-up, where an async sleep takes two (the helper
+ * thread, then the event loop's). On a busy machine each wake-up waits for a
+ * core, so naps are what keep an answer that comes in 0.1–1 ms from costing
+ * twice that. Each nap lasts at most its site's cap and the event loop turns
+ * between two, so timers and I/O wait no longer than they would for a spin.
+ * 2 ms: past that, a wait that napped spends more in event-loop turns
+ * (~10 µs each) than the second wake-up costs.
+ */
+const NAP_MAX_MS = 2;
+
+/**
+ * Spins while `done()` is false, for at most `ms`; true as soon as it is
+ * true. Stops early, false, when the spinner was descheduled (a gap of
+ * {@link PREEMPTED_MS} between two looks); `estimate`, when given, records the
+ * outcome.
+ */
+export function spinUntil(done: () => boolean, ms: number, estimate?: SpinEstimate): boolean {
+  if (!(ms > 0)) return false;
+  const start = performance.now();
+  const end = start + ms;
+  let last = start;
+  for (;;) {
+    for (let i = 0; i < LOOKS; i++) {
+      if (done()) {
+        estimate?.spun(performance.now() - start);
+        return true;
+      }
+    }
+    const now = performance.now();
+    if (now - last > PREEMPTED_MS) {
+      estimate?.preempted();
+      return false;
+    }
+    if (now >= end) {
+      estimate?.missed();
+      return false;
+    }
+    last = now;
+  }
+}
+
+/**
+ * What one waited-on word has seen of its waits, and how long its next wait
+ * should spin and nap. Kept per process (each process learns from its own
+ * waits), one per word.
+ * @example
+ * const estimate = new SpinEstimate();
+ * const spin = estimate.spinMs(0.1); // 0.1 at first: spinning pays until seen otherwise
+ */
+export class SpinEstimate {
+  /** Share of recent spins that were answered. Starts at 1: spinning pays until seen otherwise. */
+  #hitRate = 1;
+  /** Typical time an answered spin took, in ms; -1 before the first (the first spin runs to its cap). */
+  #hitMs = -1;
+  /** Typical time from the start of a wait to its answer, however it came, in ms. */
+  #answerMs = 0;
+  #waits = 0;
+
+  /** How long the next wait spins, in ms, for a site that may hold its thread `capMs`. */
+  spinMs(capMs: number): number {
+    if (this.#hitRate >= PAYING) return this.#hitMs < 0 ? capMs : Math.min(capMs, SLACK_FACTOR * this.#hitMs + SLACK_MS);
+    return ++this.#waits % PROBE_EVERY === 0 ? capMs : 0;
+  }
+
+  /**
+   * How long the next wait naps in all, in ms, after its spin: a little longer
+   * than its answers usually take, when that is within {@link NAP_MAX_MS}; else
+   * 0 (a long wait goes straight to the async sleep, costing no CPU). At least
+   * one nap of `capMs` while answers come within it.
+   */
+  napMs(capMs: number): number {
+    if (this.#answerMs > NAP_MAX_MS) return 0;
+    return Math.min(NAP_MAX_MS, Math.max(capMs, SLACK_FACTOR * this.#answerMs));
+  }
+
+  /** A spin was answered after `ms`. */
+  spun(ms: number): void {
+    this.#hitRate += ALPHA * (1 - this.#hitRate);
+    this.#hitMs = this.#hitMs < 0 ? ms : this.#hitMs + ALPHA * (ms - this.#hitMs);
+  }
+
+  /** A spin ran out of time. */
+  missed(): void {
+    this.#hitRate -= ALPHA * this.#hitRate;
+  }
+
+  /** A spin was descheduled: another thread wants this core, and spinning there only delays it. */
+  preempted(): void {
+    this.#hitRate -= 2 * ALPHA * this.#hitRate;
+  }
+
+  /**
+   * A wait was answered `ms` after it began. Counted as at most twice
+   * {@link NAP_MAX_MS}: beyond that the answer is "not soon" whatever its
+   * time, and one long idle wait should not keep the next burst of quick ones
+   * from napping for long.
+   */
+  answered(ms: number): void {
+    this.#answerMs += ALPHA * (Math.min(ms, 2 * NAP_MAX_MS) - this.#answerMs);
+  }
+}
