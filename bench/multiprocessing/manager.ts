@@ -13,7 +13,9 @@
  * the last one finished its loop (process.hrtime and Python's time.monotonic
  * are both CLOCK_MONOTONIC), so start-up is not counted. Variants are
  * interleaved within each repeat so machine noise hits them alike. Medians of
- * REPEATS runs with [min, max]; JSON to bench/results/manager.json.
+ * REPEATS runs with [min, max]; JSON to bench/results/manager.json, where the
+ * awaited dict set also has p50Us / p99Us: percentiles of one awaited call in
+ * µs (the slower worker's, median over the runs).
  * Usage: node dist/bench/multiprocessing/manager.js [--quick] [--repeats N]
  */
 import { execFileSync } from 'node:child_process';
@@ -47,7 +49,7 @@ export const worker = task(import.meta, async function worker(
   n: number,
   ready: QueueProxy<number>,
   go: EventProxy,
-  ends: QueueProxy<number>,
+  ends: QueueProxy<[number, number, number]>,
   scratch: DictProxy<number | string, number>,
   scratchList: ListProxy<number>,
 ) {
@@ -55,15 +57,26 @@ export const worker = task(import.meta, async function worker(
   await run(point, scratch, scratchList, WARMUP);
   await ready.put(1);
   await go.wait();
-  await run(point, d, l, n);
-  await ends.put(monotonic());
+  const calls = await run(point, d, l, n);
+  calls.sort();
+  await ends.put([monotonic(), percentile(calls, 0.5) * 1000, percentile(calls, 0.99) * 1000]);
 });
 
-async function run(point: Point, d: DictProxy<number | string, number>, l: ListProxy<number>, n: number): Promise<void> {
+/** The `q` quantile of sorted `xs` (NaN when empty). */
+const percentile = (xs: Float64Array, q: number): number => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(xs.length * q))]! : NaN);
+
+/** Runs `point` n times; for the awaited dict set, the ms each call took. */
+async function run(point: Point, d: DictProxy<number | string, number>, l: ListProxy<number>, n: number): Promise<Float64Array> {
   switch (point) {
-    case 'dict_set':
-      for (let i = 0; i < n; i++) await d.set(i, i);
-      break;
+    case 'dict_set': {
+      const calls = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const t = performance.now();
+        await d.set(i, i);
+        calls[i] = performance.now() - t;
+      }
+      return calls;
+    }
     case 'dict_set_pipelined':
       await pipelined(n, (i) => d.set(i, i));
       break;
@@ -77,11 +90,15 @@ async function run(point: Point, d: DictProxy<number | string, number>, l: ListP
       await pipelined(n, () => d.incr('k'));
       break;
   }
+  return new Float64Array(0);
 }
 
 interface Result {
   seconds: number;
   final: number;
+  /** Percentiles of one awaited call, µs (the awaited dict set only). */
+  p50Us?: number;
+  p99Us?: number;
 }
 
 interface Variant {
@@ -100,7 +117,7 @@ function weft(manager: Manager, point: Point, n: number, name: string): Variant 
       const d = await manager.dict<number | string, number>({ k: 0 });
       const l = await manager.list<number>();
       const ready = await manager.Queue<number>();
-      const ends = await manager.Queue<number>();
+      const ends = await manager.Queue<[number, number, number]>();
       const go = await manager.Event();
       const scratch = await manager.dict<number | string, number>({ k: 0 });
       const scratchList = await manager.list<number>();
@@ -109,13 +126,15 @@ function weft(manager: Manager, point: Point, n: number, name: string): Variant 
       for (let i = 0; i < 2; i++) await ready.get({ timeout: 60 });
       const t0 = monotonic();
       await go.set();
-      const end = Math.max(await ends.get({ timeout: 600 }), await ends.get({ timeout: 600 }));
+      const [a, b] = [await ends.get({ timeout: 600 }), await ends.get({ timeout: 600 })];
+      const end = Math.max(a[0], b[0]);
       for (const p of procs) {
         await p.join();
         if (p.exitCode !== 0) throw new Error(`${p.name} exited with ${p.exitCode}`);
       }
       const final = point.startsWith('incr') ? ((await d.get('k')) as number) : point === 'list_append' ? await l.len() : (await d.len()) - 1;
-      return { seconds: end - t0, final };
+      const tails = point === 'dict_set' ? { p50Us: Math.max(a[1], b[1]), p99Us: Math.max(a[2], b[2]) } : {};
+      return { seconds: end - t0, final, ...tails };
     },
   };
 }
@@ -127,8 +146,8 @@ function python(script: string, point: 'dict_set' | 'list_append' | 'incr_lock',
     n,
     async run() {
       const out = execFileSync('python3', [script, point, String(n)], { encoding: 'utf8' });
-      const { seconds, final } = JSON.parse(out.trim().split('\n').at(-1)!) as Result;
-      return { seconds, final: point === 'dict_set' ? final - 1 : final };
+      const { seconds, final, p50Us, p99Us } = JSON.parse(out.trim().split('\n').at(-1)!) as Result;
+      return { seconds, final: point === 'dict_set' ? final - 1 : final, ...(p50Us === undefined ? {} : { p50Us, p99Us }) };
     },
   };
 }
@@ -162,12 +181,19 @@ async function main(): Promise<void> {
     python(script, 'incr_lock', n(10_000), 'Python lock + get + set'),
   ];
   const runs = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  const tails = new Map<string, { p50Us: number[]; p99Us: number[] }>();
   for (let r = 0; r < repeats; r++) {
     for (const v of variants) {
-      const { seconds, final } = await v.run();
+      const { seconds, final, p50Us, p99Us } = await v.run();
       const expected = v.point === 'dict_set' || v.point === 'dict_set_pipelined' ? v.n : 2 * v.n;
       if (final !== expected) throw new Error(`${v.name}: final count ${final}, expected ${expected}`);
       runs.get(v.name)!.push((2 * v.n) / seconds);
+      if (p50Us !== undefined && p99Us !== undefined) {
+        const t = tails.get(v.name) ?? { p50Us: [], p99Us: [] };
+        t.p50Us.push(p50Us);
+        t.p99Us.push(p99Us);
+        tails.set(v.name, t);
+      }
     }
   }
   const medians = new Map([...runs].map(([name, rates]) => [name, median(rates)]));
@@ -183,6 +209,7 @@ async function main(): Promise<void> {
       ratio,
       target: t?.target ?? null,
       met: t ? ratio! >= t.target : null,
+      ...(tails.has(v.name) ? { p50Us: median(tails.get(v.name)!.p50Us), p99Us: median(tails.get(v.name)!.p99Us) } : {}),
     };
   });
   const k = (x: number) => (x >= 100_000 ? `${(x / 1000).toFixed(0)}k` : `${(x / 1000).toFixed(1)}k`);
@@ -191,7 +218,8 @@ async function main(): Promise<void> {
   for (const s of summary) {
     const { median: m, spread } = s.opsPerSecond;
     const ratio = s.ratio === null ? '' : `${s.ratio.toFixed(1)}x vs ${s.comparedWith} (>= ${s.target}x${s.met ? '' : ', MISSED'})`;
-    console.log(s.variant.padEnd(30) + k(m).padStart(9) + `   [${k(spread[0]!)}, ${k(spread[1]!)}]`.padEnd(22) + ratio);
+    const tail = 'p50Us' in s ? `   one call: p50 ${s.p50Us!.toFixed(0)} µs, p99 ${s.p99Us!.toFixed(0)} µs` : '';
+    console.log(s.variant.padEnd(30) + k(m).padStart(9) + `   [${k(spread[0]!)}, ${k(spread[1]!)}]`.padEnd(22) + ratio + tail);
   }
   mkdirSync(root + 'bench/results', { recursive: true });
   const result = { date: new Date().toISOString(), node: process.version, python: execFileSync('python3', ['--version'], { encoding: 'utf8' }).trim(), repeats, window: WINDOW, summary };

@@ -49,14 +49,18 @@ def pipe(n):
     for i in range(200):
         a.send(i)
         a.recv()
+    trips = []
     t = time.perf_counter()
     for i in range(n):
+        t0 = time.perf_counter()
         a.send(i)
         assert a.recv() == i
+        trips.append(time.perf_counter() - t0)
     dt = time.perf_counter() - t
     a.send(None)
     p.join()
-    return {'rate': n / dt}
+    trips.sort()
+    return {'rate': n / dt, 'p50Us': trips[n // 2] * 1e6, 'p99Us': trips[min(n - 1, int(n * 0.99))] * 1e6}
 
 
 def start_join(n, pause):
