@@ -107,10 +107,8 @@ export function spinUntil(done: () => boolean, ms: number, estimate?: SpinEstima
 /**
  * What one waited-on word has seen of its waits, and how long its next wait
  * should spin and nap. Kept per process (each process learns from its own
- * waits), one per word.
- * @example
- * const estimate = new SpinEstimate();
- * const spin = estimate.spinMs(0.1); // 0.1 at first: spinning pays until seen otherwise
+ * waits), one per word; a loop that spins on many words at once keeps one
+ * of its own.
  */
 export class SpinEstimate {
   /** Share of recent spins that were answered. Starts at 1: spinning pays until seen otherwise. */
