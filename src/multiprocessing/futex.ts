@@ -196,7 +196,7 @@ export async function waitFor<T>(
       // wait's answer (another reader took the message), and a wait that goes
       // on after that shows its answer is not coming within a spin.
       start = now - spentMs;
-      napUntil = now + estimate.napMs(capMs);
+      napUntil = now + estimate.napMs();
       if (spin && word.spin(seen, Math.min(capMs, deadline.remaining() * 1000, estimate.spinMs(capMs)))) continue;
     }
     const napLeft = Math.min(napUntil - performance.now(), deadline.remaining() * 1000);

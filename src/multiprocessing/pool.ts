@@ -51,7 +51,7 @@ import {
 } from './pool_wire.js';
 import { poolWorker } from './pool_worker.js';
 import { carriesObjects, dumps, loads } from './reduction.js';
-import { EMPTY, PARTIAL, type Ring } from './ring.js';
+import { EMPTY, PARTIAL } from './ring.js';
 import { requireTaskRef, type TaskRef } from './task.js';
 
 export { AbortError, AsyncResult, WorkerLostError } from './pool_result.js';

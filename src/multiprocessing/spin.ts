@@ -126,14 +126,15 @@ export class SpinEstimate {
   }
 
   /**
-   * How long the next wait naps in all, in ms, after its spin: a little longer
-   * than its answers usually take, when that is within {@link NAP_MAX_MS}; else
-   * 0 (a long wait goes straight to the async sleep, costing no CPU). At least
-   * one nap of `capMs` while answers come within it.
+   * How long the next wait naps in all, in ms, after its spin:
+   * {@link NAP_MAX_MS} while its answers usually come within that, else 0 (a
+   * long wait goes straight to the async sleep, costing no CPU). Not "a little
+   * longer than usual" as for spins: an answer that comes late on a busy
+   * machine is exactly the one that two wake-ups, each waiting for a core,
+   * would make later still.
    */
-  napMs(capMs: number): number {
-    if (this.#answerMs > NAP_MAX_MS) return 0;
-    return Math.min(NAP_MAX_MS, Math.max(capMs, SLACK_FACTOR * this.#answerMs));
+  napMs(): number {
+    return this.#answerMs <= NAP_MAX_MS ? NAP_MAX_MS : 0;
   }
 
   /** A spin was answered after `ms`. */
