@@ -7,7 +7,7 @@
  *   the very write that answers it);
  * - then it spins, naps in a blocking futex sleep, or does neither, as far as
  *   spinning and napping have paid on that word lately (spin.ts: the policy,
- *   and why a spin never yields the CPU);
+ *   and when a spin may yield the CPU);
  * - then it sleeps on the word with FUTEX_WAIT (shared, not private, so
  *   processes meet on it) — synchronously in `…Sync` calls, on a helper thread
  *   in async calls so Node's event loop runs on;

@@ -14,10 +14,14 @@
  *   spins were answered, how long those answers took, how long its waits took
  *   to be answered in the end. A wait spins a little longer than recent answers
  *   took, and not at all when recent spins were not answered;
- * - a spin that sees a gap between two looks much longer than a look takes was
- *   descheduled: another runnable thread wants this core. It stops at once and
- *   counts as twice a miss. Spins never call sched_yield: with a CPU-bound
- *   process on the core, a yield hands it a whole time slice (milliseconds).
+ * - between batches of looks a spin yields the CPU (sched_yield), which is
+ *   nearly free when nothing else wants the core and, when a peer of this
+ *   wait does (a manager's server and two clients on two cores), lets the one
+ *   being waited for run at once. A yield that comes back late (a CPU-bound
+ *   process took the core for a time slice), or a gap between two looks much
+ *   longer than a look takes (the spinner was descheduled), means spinning
+ *   here only feeds another runnable thread: the spin stops at once and
+ *   counts as four misses, and for a while no spin of this thread yields.
  * - an async wait whose answers usually come within {@link NAP_MAX_MS} naps
  *   first: blocking futex sleeps, each no longer than the time its site may
  *   hold the thread (`capMs`), with a turn of the event loop between two,
@@ -30,6 +34,8 @@
  * @module
  */
 
+import { native } from '../native.js';
+
 /**
  * A gap between two looks this long means the spinner was descheduled, in ms.
  * A batch of looks takes well under a microsecond and the scheduler's tick is
@@ -37,28 +43,47 @@
  */
 const PREEMPTED_MS = 0.05;
 
-/** Looks at the condition between two readings of the clock. */
+/** Looks at the condition between two readings of the clock and two yields. */
 const LOOKS = 32;
+
+/**
+ * How long a yield stays "recent" once one came back late, in ms: for that
+ * long no spin of this thread yields, since the next yield would most likely
+ * hand the core to the same CPU-bound process (a whole time slice, 1–4 ms).
+ */
+const LATE_YIELD_HOLD_MS = 20;
+
+/** When the last late yield was seen (performance.now()), per thread. */
+let lateYieldAt = -Infinity;
 
 /** Weight of the newest observation in each moving average (1/8: it follows a change within ~10 waits). */
 const ALPHA = 1 / 8;
 
 /**
  * A spin runs this much longer than recent answers took, and at least
- * {@link SLACK_MS} more: answers jitter by a few microseconds on an idle core.
+ * {@link SLACK_MS} more. Generous on purpose: the time an answer takes is
+ * heavy-tailed (the peer's own work, its cache misses, an interrupt), a spin
+ * that stops just short of the answer pays a nap or an async sleep on top,
+ * and on an idle core the spin's CPU costs nothing else; where the core is
+ * wanted, the late-yield and descheduling checks stop spins instead.
  */
-const SLACK_FACTOR = 3;
-const SLACK_MS = 0.005;
+const SLACK_FACTOR = 8;
+const SLACK_MS = 0.02;
 
-/** Spins are made while at least this share of recent ones were answered. */
-const PAYING = 0.5;
+/**
+ * Spins are made while the share of recent ones answered stays above this.
+ * Low on purpose: a spin that runs out of time costs only its own CPU, which
+ * on an idle core nothing else wanted; the checks that the core is wanted
+ * (late yields, descheduled spins) weigh four times as much as a miss.
+ */
+const PAYING = 0.25;
 
 /**
  * Every this many waits, a wait whose spins stopped paying spins once more up
  * to its cap, so that a site learns when its peer has become fast again; its
  * cost is at most one cap per {@link PROBE_EVERY} waits.
  */
-const PROBE_EVERY = 16;
+const PROBE_EVERY = 8;
 
 /**
  * The longest a wait naps in all before it sleeps on a helper thread, in ms.
@@ -83,6 +108,7 @@ export function spinUntil(done: () => boolean, ms: number, estimate?: SpinEstima
   if (!(ms > 0)) return false;
   const start = performance.now();
   const end = start + ms;
+  const yields = start - lateYieldAt > LATE_YIELD_HOLD_MS;
   let last = start;
   for (;;) {
     for (let i = 0; i < LOOKS; i++) {
@@ -91,8 +117,10 @@ export function spinUntil(done: () => boolean, ms: number, estimate?: SpinEstima
         return true;
       }
     }
+    if (yields) native.schedYield();
     const now = performance.now();
     if (now - last > PREEMPTED_MS) {
+      if (yields) lateYieldAt = now;
       estimate?.preempted();
       return false;
     }
@@ -145,10 +173,10 @@ export class SpinEstimate {
 
   /** A spin ran out of time. */
   missed(): void {
-    this.#hitRate -= ALPHA * this.#hitRate;
+    this.#hitRate -= (ALPHA / 2) * this.#hitRate;
   }
 
-  /** A spin was descheduled: another thread wants this core, and spinning there only delays it. */
+  /** A spin was descheduled or its yield came back late: another thread wants this core, and spinning there only delays it. */
   preempted(): void {
     this.#hitRate -= 2 * ALPHA * this.#hitRate;
   }
