@@ -88,9 +88,9 @@ export class Word {
    * stops early when descheduled); true if it did. The outcome feeds this
    * word's estimate.
    */
-  spin(seen: number, ms: number): boolean {
+  spin(seen: number, ms: number, looks?: number): boolean {
     const { i32, index } = this;
-    return spinUntil(() => Atomics.load(i32, index) !== seen, ms, this.estimate);
+    return spinUntil(() => Atomics.load(i32, index) !== seen, ms, this.estimate, looks);
   }
 
   /** Sleeps (blocking the thread) while the word equals `seen`, for at most `seconds`. */
@@ -127,11 +127,11 @@ export class Word {
  * connections spins on all of them, so that a request on one is not held back
  * while a wait spins on another. `estimate` is the loop's own.
  */
-export function spinAny(words: Word[], seen: number[], ms: number, estimate: SpinEstimate): boolean {
+export function spinAny(words: Word[], seen: number[], ms: number, estimate: SpinEstimate, looks?: number): boolean {
   return spinUntil(() => {
     for (let i = 0; i < words.length; i++) if (words[i]!.load() !== seen[i]) return true;
     return false;
-  }, ms, estimate);
+  }, ms, estimate, looks);
 }
 
 /** How a {@link waitFor} waits before it sleeps off the thread. */

@@ -10,7 +10,7 @@
  */
 import type { Connection } from './connection.js';
 import { SLICE, spinAny, type Word } from './futex.js';
-import { SERVER_CAP_MS } from './manager_wire.js';
+import { SERVER_CAP_MS, SPIN_LOOKS } from './manager_wire.js';
 import { SpinEstimate } from './spin.js';
 
 const hasData = (ring: Connection): boolean => ring._hasData();
@@ -92,7 +92,7 @@ export class ManagerPoller {
           await null;
           continue;
         }
-        if (spinAny(words, seen, this.#estimate.spinMs(SERVER_CAP_MS), this.#estimate)) continue;
+        if (spinAny(words, seen, this.#estimate.spinMs(SERVER_CAP_MS), this.#estimate, SPIN_LOOKS)) continue;
         for (const r of rings) {
           if (r._atEof()) this.#end(r);
         }

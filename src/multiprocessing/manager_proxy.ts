@@ -24,7 +24,7 @@ import { dumps, reduce, registerType, type Reduced, type Shareable } from './red
 import { BrokenBarrierError } from './manager_sync_types.js';
 import type { Key } from './manager_types.js';
 import {
-  AuthenticationError, DEFAULT_MAX_FRAME, FrameReader, Outbox, IndexError, PROXY_TYPE, RemoteError, CLIENT_CAP_MS, answerChallenge,
+  AuthenticationError, DEFAULT_MAX_FRAME, FrameReader, Outbox, IndexError, PROXY_TYPE, RemoteError, CLIENT_CAP_MS, SPIN_LOOKS, answerChallenge,
   checkProxyState, decode, frame, type ProxyState,
 } from './manager_wire.js';
 
@@ -225,7 +225,7 @@ export class Client {
         continue;
       }
       const left = end - performance.now();
-      if (left <= 0 || !word.spin(seen, Math.min(left, word.estimate.spinMs(CLIENT_CAP_MS)))) return false;
+      if (left <= 0 || !word.spin(seen, Math.min(left, word.estimate.spinMs(CLIENT_CAP_MS)), SPIN_LOOKS)) return false;
     }
   }
 

@@ -43,8 +43,13 @@ import { native } from '../native.js';
  */
 const PREEMPTED_MS = 0.05;
 
-/** Looks at the condition between two readings of the clock and two yields. */
-const LOOKS = 32;
+/**
+ * Looks at the condition between two readings of the clock and two yields,
+ * unless a site says: a queue or pipe has two ends and no third to make room
+ * for, while a manager's server and two busy clients are three processes on
+ * two cores and yield after every look (manager_wire.ts).
+ */
+export const LOOKS = 32;
 
 /**
  * How long a yield stays "recent" once one came back late, in ms: for that
@@ -104,14 +109,14 @@ const NAP_MAX_MS = 2;
  * {@link PREEMPTED_MS} between two looks); `estimate`, when given, records the
  * outcome.
  */
-export function spinUntil(done: () => boolean, ms: number, estimate?: SpinEstimate): boolean {
+export function spinUntil(done: () => boolean, ms: number, estimate?: SpinEstimate, looks = LOOKS): boolean {
   if (!(ms > 0)) return false;
   const start = performance.now();
   const end = start + ms;
   const yields = start - lateYieldAt > LATE_YIELD_HOLD_MS;
   let last = start;
   for (;;) {
-    for (let i = 0; i < LOOKS; i++) {
+    for (let i = 0; i < looks; i++) {
       if (done()) {
         estimate?.spun(performance.now() - start);
         return true;
