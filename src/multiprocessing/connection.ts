@@ -198,7 +198,7 @@ export class Connection {
           if (this.#closed) return 'closed'; // closed here while waiting: nothing will ever come
           return ring.isEmpty() ? undefined : 'data';
         },
-        { beforeSleep: () => (this.#peerGone() ? 'eof' : undefined) },
+        () => (this.#peerGone() ? 'eof' : undefined),
       );
       if (ready === 'closed') throw new OSError(9, 'handle is closed');
       if (ready === 'eof' && ring.isEmpty()) throw new EOFError('the other end of the pipe was closed');

@@ -4,14 +4,13 @@
  * before it sleeps, and while one connection's wait spins, a request that came
  * in on another waits for the spin to end. With two busy clients that cost
  * the server a sixth of its calls. This loop takes whatever is waiting on any
- * connection, spins on all of them at once (up to SERVER_CAP_MS, while spinning
- * pays: spin.ts), and sleeps on all of them when none has anything.
+ * connection, spins on all of them at once (SERVER_SPIN_MS), and sleeps on all of them when
+ * none has anything.
  * @module
  */
 import type { Connection } from './connection.js';
 import { SLICE, spinAny, type Word } from './futex.js';
-import { SERVER_CAP_MS, SPIN_LOOKS } from './manager_wire.js';
-import { SpinEstimate } from './spin.js';
+import { SERVER_SPIN_MS, SPIN_LOOKS } from './manager_wire.js';
 
 const hasData = (ring: Connection): boolean => ring._hasData();
 
@@ -40,8 +39,6 @@ export class ManagerPoller {
    */
   readonly #partial = new Set<Connection>();
   #running = false;
-  /** What the loop's spins have seen: one estimate for all its connections, since it spins on all at once. */
-  readonly #estimate = new SpinEstimate();
   /** The connections the loop spins and sleeps on, and their words: kept between looks, remade when a connection comes, goes or has a message half-read. */
   #watch: { rings: Connection[]; words: Word[]; seen: number[] } | null = null;
   /** Wakes a sleeping loop when a connection is added. */
@@ -92,7 +89,7 @@ export class ManagerPoller {
           await null;
           continue;
         }
-        if (spinAny(words, seen, this.#estimate.spinMs(SERVER_CAP_MS), this.#estimate, SPIN_LOOKS)) continue;
+        if (spinAny(words, seen, SERVER_SPIN_MS, SPIN_LOOKS)) continue;
         for (const r of rings) {
           if (r._atEof()) this.#end(r);
         }

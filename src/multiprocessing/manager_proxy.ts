@@ -24,7 +24,7 @@ import { dumps, reduce, registerType, type Reduced, type Shareable } from './red
 import { BrokenBarrierError } from './manager_sync_types.js';
 import type { Key } from './manager_types.js';
 import {
-  AuthenticationError, DEFAULT_MAX_FRAME, FrameReader, Outbox, IndexError, PROXY_TYPE, RemoteError, CLIENT_CAP_MS, SPIN_LOOKS, answerChallenge,
+  AuthenticationError, DEFAULT_MAX_FRAME, FrameReader, Outbox, IndexError, PROXY_TYPE, RemoteError, SPIN_LOOKS, CLIENT_SPIN_MS, answerChallenge,
   checkProxyState, decode, frame, type ProxyState,
 } from './manager_wire.js';
 
@@ -192,16 +192,15 @@ export class Client {
   }
 
   /**
-   * Takes the answers to calls just written, spinning up to CLIENT_CAP_MS for them
-   * while spinning pays (spin.ts; the server usually answers within
-   * microseconds, and when it does not, the pump's wait naps); true when none is
+   * Takes the answers to calls just written, spinning up to CLIENT_SPIN_MS for them
+   * (the server usually answers within microseconds); true when none is
    * awaited any more. A call awaited on its own is then settled within the
    * very microtask that wrote it, without the pump's chain of awaits.
    */
   #answerNow(): boolean {
     const ring = this.#ring!;
     const word = ring._dataWord();
-    const end = performance.now() + CLIENT_CAP_MS;
+    const end = performance.now() + CLIENT_SPIN_MS;
     for (;;) {
       const seen = word.load();
       let got: Buffer | Promise<Buffer | undefined> | undefined;
@@ -225,7 +224,7 @@ export class Client {
         continue;
       }
       const left = end - performance.now();
-      if (left <= 0 || !word.spin(seen, Math.min(left, word.estimate.spinMs(CLIENT_CAP_MS)), SPIN_LOOKS)) return false;
+      if (left <= 0 || !word.spin(seen, left, SPIN_LOOKS)) return false;
     }
   }
 

@@ -261,30 +261,28 @@ const FLUSH_FRAMES = 64;
  * than two cores hold; each yield hands the core to whichever of the others
  * is ready, and the sooner the one being waited for runs, the sooner the
  * answer comes. Two clients making awaited calls, interleaved runs: 64–96k
- * calls/s yielding every look, 60–75k every 256 looks. spin.ts stops the
- * yields once one comes back late (a CPU-bound process took the core).
+ * calls/s yielding every look, 60–75k every 256 looks (the default of
+ * futex.ts, where a queue or pipe has two ends and no third to make room for).
  */
 export const SPIN_LOOKS = 1;
 
 /**
- * The longest a client holds its event loop for the answer to a call it just
- * wrote before it waits off the loop, in ms: 0.1, as long as a small
- * JSON.parse. The server answers within microseconds unless it is waiting for
- * a core, and waking from the async wait costs 50–200 µs here. How much of it
- * a call spins is spin.ts's choice, from what the connection's recent answers
- * took; two clients making awaited calls on an idle machine, interleaved runs:
- * ~95k calls/s with 0.03 ms, ~109k with 0.1, ~111k with 0.3.
+ * How long a client spins for the answer to a call it just wrote before it
+ * waits off the event loop, in ms: 0.1. The server answers within
+ * microseconds unless it is waiting for a core, and waking from the async wait
+ * costs 50–200 µs here; 0.1 ms blocks the event loop no longer than a small
+ * JSON.parse. Two clients making awaited calls, interleaved runs: ~95k
+ * calls/s with 0.03 ms, ~109k with 0.1, ~111k with 0.3.
  */
-export const CLIENT_CAP_MS = 0.1;
+export const CLIENT_SPIN_MS = 0.1;
 
 /**
- * The longest the server spins for the next request before it sleeps, in ms:
+ * How long the server spins for the next request before it sleeps, in ms:
  * 0.3. It has nothing else to do, and a request that finds it asleep waits for
- * an async wake-up (50–200 µs). spin.ts stops its spins when they stop paying
- * (a busy machine). Interleaved runs as above: ~105k calls/s with 0.03 ms,
- * ~113k with 0.3, ~109k with 1.
+ * an async wake-up (50–200 µs). Interleaved runs as above: ~105k calls/s with
+ * 0.03 ms, ~113k with 0.3, ~109k with 1.
  */
-export const SERVER_CAP_MS = 0.3;
+export const SERVER_SPIN_MS = 0.3;
 
 /**
  * The frames one end of a manager connection has yet to write, client or

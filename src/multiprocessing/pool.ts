@@ -51,7 +51,7 @@ import {
 } from './pool_wire.js';
 import { poolWorker } from './pool_worker.js';
 import { carriesObjects, dumps, loads } from './reduction.js';
-import { EMPTY, PARTIAL } from './ring.js';
+import { EMPTY, PARTIAL, type Ring } from './ring.js';
 import { requireTaskRef, type TaskRef } from './task.js';
 
 export { AbortError, AsyncResult, WorkerLostError } from './pool_result.js';
@@ -235,6 +235,8 @@ const TERMINATE = 2;
 /** Work in flight per worker, in seconds of measured task time. */
 const WINDOW_SECONDS = 0.002;
 const MAX_WINDOW = 1024;
+/** How long the pump watches for results before it sleeps. */
+const SPIN_SECONDS = 0.0001;
 /** Payload bytes per task frame (a ring message up to a quarter of the ring goes in whole). */
 const FRAME_BYTES = 1 << 18;
 
@@ -852,13 +854,25 @@ export class Pool {
         if (this.#pendingLive === 0 && this.#inflight.size === 0) this.#keepAlive.unref();
         else this.#keepAlive.ref();
         if (this.#inflight.size === 0 && this.#deaths.length === 0) break;
-        // a reply that comes soon (a short task on an idle worker) is met by the
-        // wait's spin or nap (spin.ts), without a helper-thread hop
+        if (this.#spinFor(ring)) continue;
         await waitFor(ring.data, new Deadline(null), () => (ring.isEmpty() && this.#deaths.length === 0 ? undefined : true));
       }
     } finally {
       this.#pumping = false;
     }
+  }
+
+  /**
+   * Watches the result ring for up to SPIN_SECONDS before sleeping: a reply that
+   * comes that soon (a short task on an idle worker) then costs no futex sleep and
+   * no helper-thread hop. Bounded, and only while tasks are in flight.
+   */
+  #spinFor(ring: Ring): boolean {
+    const until = performance.now() + SPIN_SECONDS * 1000;
+    do {
+      for (let i = 0; i < 1000; i++) if (!ring.isEmpty()) return true;
+    } while (performance.now() < until);
+    return false;
   }
 
   readonly #onResult = (seq: number, status: number, payload: Uint8Array): void => {

@@ -40,14 +40,31 @@ import { loadTask, task, type TaskFunction, type TaskRef } from './task.js';
 import { selfId } from './util.js';
 
 const FLUSH_SECONDS = 0.0005;
+/** How long an idle worker keeps waiting in short blocking sleeps before it parks on a helper thread. */
+const NAP_SECONDS = 0.05;
+const NAP_SLICE = 0.001;
+
 /**
- * Waits for the next task frame: futex.ts's wait, whose spins and naps follow
- * what this worker's waits have seen (spin.ts). A worker fed a task at a time
- * (`await pool.apply`) gets its next one within a nap, woken in one hop; an
- * idle one sleeps off the thread and spends no CPU.
+ * Waits for the next task frame. A freshly idle worker sleeps in 1 ms blocking
+ * futex waits (one wake-up hop when work comes: the latency of `apply`),
+ * yielding to its event loop between them so timers and I/O that earlier tasks
+ * started still run; after 50 ms idle it parks on futex.ts's async wait (a
+ * helper thread and an event-loop hop per wake-up, no CPU while idle).
  */
-function nextFrame(ring: Ring): Promise<true | undefined> {
-  return waitFor(ring.data, new Deadline(null), () => (ring.isEmpty() ? undefined : true));
+async function nextFrame(ring: Ring): Promise<void> {
+  const word = ring.data;
+  const idleSince = performance.now();
+  for (;;) {
+    const seen = word.load();
+    if (!ring.isEmpty()) return;
+    if (word.spin(seen)) continue;
+    if (performance.now() - idleSince > NAP_SECONDS * 1000) {
+      await waitFor(word, new Deadline(null), () => (ring.isEmpty() ? undefined : true));
+      return;
+    }
+    word.sleepSync(seen, NAP_SLICE);
+    if (ring.isEmpty()) await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 const FLUSH_BYTES = 1 << 16;
 

@@ -37,8 +37,7 @@
  * @module
  */
 import { RuntimeError, TimeoutError, ValueError } from '../errors.js';
-import { Deadline, Word, waitFor } from './futex.js';
-import { spinUntil } from './spin.js';
+import { Deadline, Word } from './futex.js';
 import { reduce, registerType, type Reduced, type Shareable } from './reduction.js';
 import { SharedBlock } from './shared_memory.js';
 import { loadTask, taskRef, type TaskRef } from './task.js';
@@ -52,33 +51,39 @@ const WAITERS = 1;
 const OWNER_CHECK_MS = 25;
 
 /**
- * The longest a contended acquire, or an async wait on an Event, Condition or
- * Barrier, holds its thread (spinning, then napping in a blocking futex sleep)
- * before it sleeps off the event loop, in ms. spin.ts decides how much of it
- * each wait uses from what the word has seen: holders keep weft locks for about
- * a microsecond, so on an idle machine most contended acquires end in a spin of
- * a few microseconds; when spins stop paying (the holder was descheduled, the
- * machine is busy, a semaphore signals an event yet to come) they stop, and a
- * wait naps only while its answers come within this cap. Fixed: it is how long
- * an awaited acquire may hold the event loop, a promise rather than a tuning.
+ * How long a contended Lock or RLock acquire watches the word before it
+ * sleeps, in ms. Holders keep weft locks for about a microsecond, so most
+ * contended acquires end here, without the cost of a futex sleep (a wake-up
+ * of tens of microseconds, and for an async wait a helper thread and an
+ * event-loop turn on top).
  */
-const LOCK_CAP_MS = 0.05;
+const LOCK_SPIN_MS = 0.01;
+
+/**
+ * The same for a semaphore: shorter, since a semaphore often signals an event
+ * another process has yet to produce, and spinning then only burns CPU.
+ */
+const SEMAPHORE_SPIN_MS = 0.002;
 
 /**
  * Waits until `ready()` returns a value, sleeping on `word` between checks
- * (the slices of futex.ts, so `ready` can re-check dead owners). Unlike a
- * queue's wait it does not spin: locks spun in their fast path already, and
- * Event, Condition and Barrier wait for another process to act, which takes a
- * wake-up anyway. Spinning there hurts: on a busy machine the kernel's
- * scheduler favours tasks that sleep when they wake up, and a process that
- * spins loses that favour (measured: a semaphore ping-pong between two
- * processes took 10-20 µs per round trip without the spin and 200-1000 µs
- * with it, on this project's 2-core test machine under load). It naps first
- * while the word's answers come soon (spin.ts): one wake-up instead of a
- * helper thread's and an event-loop turn's.
+ * (the slices of futex.ts, so `ready` can re-check dead owners). Unlike
+ * futex.ts's `waitFor` it does not spin first: locks spun in their fast path
+ * already, and Event, Condition and Barrier wait for another process to act,
+ * which takes a wake-up anyway. Spinning there hurts: on a busy machine the
+ * kernel's scheduler favours tasks that sleep when they wake up, and a
+ * process that spins loses that favour (measured: a semaphore ping-pong
+ * between two processes took 10-20 µs per round trip without the spin and
+ * 200-1000 µs with it, on this project's 2-core test machine under load).
  */
-function park<T>(word: Word, until: Deadline, ready: () => T | undefined, spentMs = 0): Promise<T | undefined> {
-  return waitFor(word, until, ready, { capMs: LOCK_CAP_MS, spin: false, spentMs });
+async function park<T>(word: Word, until: Deadline, ready: () => T | undefined): Promise<T | undefined> {
+  for (;;) {
+    const seen = word.load();
+    const value = ready();
+    if (value !== undefined) return value;
+    if (until.expired) return undefined;
+    await word.sleep(seen, until.slice());
+  }
 }
 
 /** The blocking twin of {@link park}. */
@@ -197,18 +202,23 @@ export abstract class SemLock extends SharedObject {
   /** True when an attempt could succeed now (read only: spinning on it does not bounce the cache line). */
   protected abstract looksFree(): boolean;
 
-  /**
-   * Test-and-test-and-set: watch the word for as long as spin.ts says pays
-   * (LOCK_CAP_MS at most), attempt when it looks free; the ms spent, negated
-   * when acquired.
-   */
-  #spinAcquire(): number {
-    const start = performance.now();
-    const estimate = this.word.estimate;
-    const got = spinUntil(() => this.looksFree() && this.tryAcquire(), estimate.spinMs(LOCK_CAP_MS), estimate);
-    const spent = performance.now() - start;
-    if (got) estimate.answered(spent);
-    return got ? -1 : spent;
+  /** How long {@link acquire} spins before it sleeps, in ms. */
+  protected get spinMs(): number {
+    return SEMAPHORE_SPIN_MS;
+  }
+
+  /** Test-and-test-and-set: watch the word for a short while, attempt when it looks free. */
+  #spinAcquire(): boolean {
+    const spinMs = this.spinMs;
+    let until = 0;
+    for (let i = 1; ; i++) {
+      if (this.looksFree() && this.tryAcquire()) return true;
+      if ((i & 63) === 0) {
+        const now = performance.now();
+        if (until === 0) until = now + spinMs;
+        else if (now > until) return false;
+      }
+    }
   }
 
   /** The slow path's check, run after each spin or sleep: `true` once acquired. */
@@ -232,11 +242,10 @@ export abstract class SemLock extends SharedObject {
   acquire(options?: AcquireOptions): Promise<boolean> {
     if (this.tryAcquire()) return TRUE;
     if (options?.block === false) return FALSE;
-    const spent = this.#spinAcquire();
-    if (spent < 0) return TRUE;
+    if (this.#spinAcquire()) return TRUE;
     const deadline = deadlineOf(options);
     if (deadline.expired) return FALSE;
-    return park(this.word, deadline, this.ready(), spent).then((got) => got === true);
+    return park(this.word, deadline, this.ready()).then((got) => got === true);
   }
 
   /**
@@ -256,7 +265,7 @@ export abstract class SemLock extends SharedObject {
   acquireSync(options?: AcquireOptions): boolean {
     if (this.tryAcquire()) return true;
     if (options?.block === false) return false;
-    if (this.#spinAcquire() < 0) return true;
+    if (this.#spinAcquire()) return true;
     const deadline = deadlineOf(options);
     if (deadline.expired) return false;
     return parkSync(this.word, deadline, this.ready()) === true;
@@ -340,6 +349,10 @@ abstract class OwnedLock extends SemLock {
   get owner(): number | null {
     const id = Atomics.load(this.i32, OWNER);
     return id === 0 ? null : id;
+  }
+
+  protected override get spinMs(): number {
+    return LOCK_SPIN_MS;
   }
 
   /** Called once the caller became owner by taking over from a dead one. */
