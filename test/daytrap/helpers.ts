@@ -3,11 +3,11 @@
 // checkout, resolved through package.json's "exports"), and a way to run real
 // `node` commands in it with a time limit.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runNode, type RunResult } from '../helpers/run.js';
 
 /** The checkout's root (this file runs from dist/test/daytrap/). */
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -27,36 +27,13 @@ export function project(files: Record<string, string>): { dir: string; remove: (
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /**
  * Runs `node args` in `cwd`, feeding it `input`; rejects after `timeout`
  * seconds. NODE_TEST_CONTEXT (set by the runner of this very suite) is
  * removed: the command is what a user types in a terminal.
  */
-export function node(args: string[], { cwd, input = '', timeout = 60 }: { cwd: string; input?: string; timeout?: number }): Promise<Ran> {
-  const env = { ...process.env };
-  delete env.NODE_TEST_CONTEXT;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`node ${args.join(' ')} ran past ${timeout} s\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeout * 1000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
+export function node(args: string[], { cwd, input = '', timeout = 60 }: { cwd: string; input?: string; timeout?: number }): Promise<RunResult> {
+  return runNode(args, { cwd, input, timeout, env: { NODE_TEST_CONTEXT: undefined } });
 }
 
 /** The messages of the lines `REFUSED <message>` a fixture printed for each refusal it met. */

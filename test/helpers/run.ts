@@ -9,10 +9,16 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `node [args]` with a time limit; resolves with its exit status and output. */
-export function runNode(args: string[], { env = {}, timeout = 30, input }: { env?: Record<string, string>; timeout?: number; input?: string } = {}): Promise<RunResult> {
+/**
+ * Runs `node [args]` with a time limit; resolves with its exit status and output.
+ * `env` is laid over this process's environment; a variable set to `undefined` is removed.
+ */
+export function runNode(
+  args: string[],
+  { env = {}, timeout = 30, input, cwd }: { env?: Record<string, string | undefined>; timeout?: number; input?: string; cwd?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
