@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, 
 import { arch, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, test } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import { runNode } from './helpers/run.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -56,6 +56,13 @@ test('the addon needs no symbol of V8: only N-API, libuv and versioned system li
 });
 
 /** A shared library whose module init calls a function no Node defines: lazily bound, calling it kills the process. */
+/** Whether gcc is here to build a fake addon; says why not in the test's output. */
+function canMakeFakeAddon(t: TestContext): boolean {
+  if (which('gcc')) return true;
+  t.diagnostic('gcc is not installed: no incompatible addon can be made here (a prebuilt-only install has none)');
+  return false;
+}
+
 function fakeAddon(path: string): void {
   const source = join(dir, 'fake.c');
   writeFileSync(
@@ -94,10 +101,7 @@ function loadIn(pkg: string) {
 }
 
 test('an addon that does not fit this Node is a clear Error, not a process killed by the linker', async (t) => {
-  if (!which('gcc')) {
-    t.diagnostic('gcc is not installed: no incompatible addon can be made here (a prebuilt-only install has none)');
-    return;
-  }
+  if (!canMakeFakeAddon(t)) return;
   const pkg = fakePackage('broken');
   fakeAddon(join(pkg, 'build/Release/weft.node'));
   const run = await loadIn(pkg);
@@ -112,10 +116,7 @@ test('an addon that does not fit this Node is a clear Error, not a process kille
 });
 
 test('a local build that does not fit falls back to a prebuild that does', async (t) => {
-  if (!which('gcc')) {
-    t.diagnostic('gcc is not installed: no incompatible addon can be made here (a prebuilt-only install has none)');
-    return;
-  }
+  if (!canMakeFakeAddon(t)) return;
   const pkg = fakePackage('fallback');
   fakeAddon(join(pkg, 'build/Release/weft.node'));
   mkdirSync(join(pkg, `prebuilds/linux-${arch()}`), { recursive: true });
