@@ -31,7 +31,9 @@ function nodeGyp(args) {
  * else why not.
  */
 function loadError() {
-  const probe = 'require(require("node-gyp-build").path(process.argv[1]))';
+  // RTLD_NOW, as the loader (src/native.ts) loads it: an unresolvable symbol fails here, not at first call.
+  const probe =
+    'process.dlopen({ exports: {} }, require("node-gyp-build").path(process.argv[1]), require("node:os").constants.dlopen.RTLD_NOW)';
   const result = spawnSync(process.execPath, ['-e', probe, root], { cwd: root, encoding: 'utf8', timeout: 30_000 });
   if (result.status === 0) return '';
   const lines = `${result.stderr ?? ''}${result.error?.message ?? ''}`.split('\n').filter((line) => /error/i.test(line));
