@@ -5,10 +5,19 @@
 // the memfd meets on it. Atomics.wait/notify are private to one process, which
 // is why weft does not use them (futex(2), "FUTEX_PRIVATE_FLAG").
 //
-// futexWaitAsync keeps Node's event loop free: the wait runs on a parked helper
-// thread (one per wait in flight, reused, never more than the waits pending) and
-// its result comes back through one uv_async_t per environment.
+// futexWaitAsync keeps Node's event loop free, in one of two ways:
+// - io_uring (Linux 6.7+): the wait is an IORING_OP_FUTEX_WAIT on a ring per
+//   environment whose fd the event loop polls. The kernel completes it on the
+//   waiting thread itself, so a wake-up is one thread woken, as in Python's
+//   blocking read(). On a machine whose cores are all busy that is what keeps a
+//   round trip short: each extra hop waits its turn behind the busy processes.
+// - otherwise (an older kernel, a container that forbids io_uring, or
+//   WEFT_FUTEX_WAIT=thread): the wait runs on a parked helper thread (one per
+//   wait in flight, reused, never more than the waits pending) and its result
+//   comes back through one uv_async_t per environment: three threads woken in
+//   turn (the helper to start waiting, the helper when woken, the loop).
 #include "weft.h"
+#include "uring.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -25,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 namespace weft {
 namespace {
@@ -59,6 +69,8 @@ struct WaitRequest {
   int* addr;
   int expected;
   double timeout;
+  struct __kernel_timespec ts;  // the ring's linked timeout
+  bool on_ring = false;
   int result = 0;
   std::shared_ptr<EnvState> owner;
   napi_ref view = nullptr;  // keeps the mapping alive while a helper waits on it
@@ -73,9 +85,13 @@ struct EnvState {
   std::deque<WaitRequest*> done;
   int pending = 0;             // touched on the JS thread only
   std::atomic<bool> closing{false};
-  std::deque<WaitRequest*> inflight_addrs;  // JS thread only: for waking on teardown
-  std::shared_ptr<EnvState> self;  // keeps `async` valid until uv_close calls back
+  std::unordered_set<WaitRequest*> inflight;  // JS thread only: for waking on teardown
+  std::shared_ptr<EnvState> self;  // keeps the handles valid until uv_close calls back
   napi_async_cleanup_hook_handle teardown = nullptr;
+  int open_handles = 1;  // `async`, and `poll` once the ring is open
+  // The io_uring path, opened at the first async wait.
+  std::unique_ptr<Uring> ring;
+  uv_poll_t poll;
   // Every callback runs in this async context, with `receiver` as `this`: a
   // null context made Node run it the legacy way, through the domain module
   // once anything loaded it, which in the REPL reads `this.domain` -- and the
@@ -124,6 +140,34 @@ void Submit(WaitRequest* req) {
   helpers->cv.notify_one();
 }
 
+// Hands one finished wait to its callback and frees it. JS thread only.
+void Complete(EnvState* state, WaitRequest* req) {
+  napi_env env = state->env;
+  state->pending--;
+  state->inflight.erase(req);
+  napi_value cb, receiver, arg;
+  napi_get_reference_value(env, req->callback, &cb);
+  napi_get_reference_value(env, state->receiver, &receiver);
+  napi_create_int32(env, req->result, &arg);
+  napi_delete_reference(env, req->callback);
+  napi_delete_reference(env, req->view);
+  delete req;
+  // A callback made with an undefined receiver was seen never to run: pass an object.
+  napi_value ignored;
+  if (napi_make_callback(env, state->async_context, receiver, cb, 1, &arg, &ignored) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
+// Nothing left to wait for: the loop may exit.
+void Settle(EnvState* state) {
+  if (state->pending != 0) return;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&state->async));
+  if (state->ring) uv_unref(reinterpret_cast<uv_handle_t*>(&state->poll));
+}
+
 void Deliver(uv_async_t* handle) {
   EnvState* state = static_cast<EnvState*>(handle->data);
   std::deque<WaitRequest*> batch;
@@ -131,31 +175,96 @@ void Deliver(uv_async_t* handle) {
     std::lock_guard<std::mutex> lock(state->mu);
     batch.swap(state->done);
   }
-  napi_env env = state->env;
   napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  for (WaitRequest* req : batch) {
-    state->pending--;
-    for (auto it = state->inflight_addrs.begin(); it != state->inflight_addrs.end(); ++it) {
-      if (*it == req) { state->inflight_addrs.erase(it); break; }
-    }
-    napi_value cb, receiver, arg;
-    napi_get_reference_value(env, req->callback, &cb);
-    napi_get_reference_value(env, state->receiver, &receiver);
-    napi_create_int32(env, req->result, &arg);
-    napi_delete_reference(env, req->callback);
-    napi_delete_reference(env, req->view);
-    delete req;
-    // A callback made with an undefined receiver was seen never to run: pass an object.
-    napi_value ignored;
-    if (napi_make_callback(env, state->async_context, receiver, cb, 1, &arg, &ignored) == napi_pending_exception) {
-      napi_value err;
-      napi_get_and_clear_last_exception(env, &err);
-      napi_fatal_exception(env, err);
-    }
+  napi_open_handle_scope(state->env, &scope);
+  for (WaitRequest* req : batch) Complete(state, req);
+  Settle(state);
+  napi_close_handle_scope(state->env, scope);
+}
+
+// Whether this kernel has io_uring with futex waits and lets this process use
+// it, decided once per process by waiting on a word that already differs: a
+// kernel that knows the operation answers -EAGAIN, one that does not -EINVAL.
+bool RingUsable() {
+  static const bool usable = [] {
+    const char* choice = getenv("WEFT_FUTEX_WAIT");
+    if (choice != nullptr && strcmp(choice, "thread") == 0) return false;
+    Uring ring;
+    if (ring.Open(2) != 0) return false;
+    int word = 1;
+    struct io_uring_sqe* sqe = ring.Prepare();
+    sqe->opcode = kOpFutexWait;
+    sqe->fd = kFutex2SizeU32;
+    sqe->addr = reinterpret_cast<uint64_t>(&word);
+    sqe->off = 0;
+    sqe->addr3 = 0xffffffffu;
+    if (ring.Submit() != 1 || ring.WaitFor(1) != 0) return false;
+    int result = 0;
+    ring.Reap([&](uint64_t, int32_t res) { result = res; });
+    return result == -EAGAIN;
+  }();
+  return usable;
+}
+
+void RingReady(uv_poll_t* handle, int status, int events) {
+  EnvState* state = static_cast<EnvState*>(handle->data);
+  napi_handle_scope scope;
+  napi_open_handle_scope(state->env, &scope);
+  state->ring->Reap([state](uint64_t data, int32_t res) {
+    if (data == 0) return;  // a linked timeout's own completion
+    WaitRequest* req = reinterpret_cast<WaitRequest*>(data);
+    // The linked timeout cancels the wait when it fires: that is a time-out.
+    req->result = res == -ECANCELED ? -ETIMEDOUT : res;
+    Complete(state, req);
+  });
+  Settle(state);
+  napi_close_handle_scope(state->env, scope);
+}
+
+// The environment's ring, opened at its first async wait; nullptr when this
+// process cannot use io_uring.
+Uring* RingOf(EnvState* state) {
+  if (state->ring) return state->ring.get();
+  if (!RingUsable()) return nullptr;
+  auto ring = std::make_unique<Uring>();
+  uv_loop_t* loop;
+  if (ring->Open(64) != 0 || napi_get_uv_event_loop(state->env, &loop) != napi_ok ||
+      uv_poll_init(loop, &state->poll, ring->fd()) != 0) {
+    return nullptr;
   }
-  if (state->pending == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&state->async));
-  napi_close_handle_scope(env, scope);
+  state->poll.data = state;
+  uv_poll_start(&state->poll, UV_READABLE, RingReady);
+  state->ring = std::move(ring);
+  state->open_handles++;
+  return state->ring.get();
+}
+
+// Submits req as a futex wait on the ring, with a linked timeout when it has
+// one; false when the ring refused it (the caller falls back to a helper).
+// Were the wait taken without its timeout (the kernel short of memory between
+// the two), it would still end on the next wake-up of its word.
+bool SubmitToRing(Uring* ring, WaitRequest* req) {
+  struct io_uring_sqe* sqe = ring->Prepare();
+  sqe->opcode = kOpFutexWait;
+  sqe->fd = kFutex2SizeU32;
+  sqe->addr = reinterpret_cast<uint64_t>(req->addr);
+  sqe->off = static_cast<uint32_t>(req->expected);
+  sqe->addr3 = 0xffffffffu;
+  sqe->user_data = reinterpret_cast<uint64_t>(req);
+  unsigned count = 1;
+  if (req->timeout >= 0) {
+    sqe->flags |= IOSQE_IO_LINK;
+    req->ts.tv_sec = static_cast<int64_t>(req->timeout);
+    req->ts.tv_nsec = static_cast<long long>((req->timeout - req->ts.tv_sec) * 1e9);
+    struct io_uring_sqe* link = ring->Prepare();
+    link->opcode = IORING_OP_LINK_TIMEOUT;
+    link->addr = reinterpret_cast<uint64_t>(&req->ts);
+    link->len = 1;
+    link->user_data = 0;
+    count = 2;
+  }
+  (void)count;
+  return ring->Submit() >= 1;
 }
 
 std::shared_ptr<EnvState>* StateOf(Napi::Env env) {
@@ -197,8 +306,15 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   req->owner = state;
   napi_create_reference(env, info[0], 1, &req->view);
   napi_create_reference(env, info[4], 1, &req->callback);
-  if (state->pending++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&state->async));
-  state->inflight_addrs.push_back(req);
+  state->pending++;
+  state->inflight.insert(req);
+  Uring* ring = RingOf(state.get());
+  if (ring != nullptr) {
+    uv_ref(reinterpret_cast<uv_handle_t*>(&state->poll));
+    req->on_ring = SubmitToRing(ring, req);
+    if (req->on_ring) return env.Undefined();
+  }
+  uv_ref(reinterpret_cast<uv_handle_t*>(&state->async));
   Submit(req);
   return env.Undefined();
 }
@@ -215,20 +331,40 @@ void Teardown(napi_async_cleanup_hook_handle hook, void* arg) {
   auto* holder = static_cast<std::shared_ptr<EnvState>*>(arg);
   std::shared_ptr<EnvState> state = *holder;
   state->closing = true;
+  // Closing the ring cancels its waits; they are not delivered any more.
+  if (state->ring) {
+    state->ring->Close();
+    for (auto it = state->inflight.begin(); it != state->inflight.end();) {
+      if ((*it)->on_ring) {
+        delete *it;
+        it = state->inflight.erase(it);
+      } else {
+        it++;  // a helper still uses it; it comes back through `done`, undelivered
+      }
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(state->mu);
-    for (WaitRequest* req : state->inflight_addrs) Futex(req->addr, FUTEX_WAKE, INT_MAX, nullptr);
+    for (WaitRequest* req : state->inflight) Futex(req->addr, FUTEX_WAKE, INT_MAX, nullptr);
   }
   napi_async_destroy(state->env, state->async_context);
   napi_delete_reference(state->env, state->receiver);
   state->self = state;
   state->teardown = hook;
-  uv_close(reinterpret_cast<uv_handle_t*>(&state->async), [](uv_handle_t* h) {
+  auto closed = [](uv_handle_t* h) {
     EnvState* st = static_cast<EnvState*>(h->data);
+    if (--st->open_handles > 0) return;
     napi_async_cleanup_hook_handle done = st->teardown;
     st->self.reset();  // may free st
     napi_remove_async_cleanup_hook(done);
-  });
+  };
+  if (state->ring) uv_close(reinterpret_cast<uv_handle_t*>(&state->poll), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&state->async), closed);
+}
+
+// futexWaitMechanism() -> 'io_uring' | 'thread': how futexWaitAsync sleeps in this process.
+Napi::Value FutexWaitMechanism(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), RingUsable() ? "io_uring" : "thread");
 }
 
 }  // namespace
@@ -254,6 +390,7 @@ void InitFutex(Napi::Env env, Napi::Object exports) {
   Export<FutexWait>(env, exports, "futexWait");
   Export<FutexWake>(env, exports, "futexWake");
   Export<FutexWaitAsync>(env, exports, "futexWaitAsync");
+  Export<FutexWaitMechanism>(env, exports, "futexWaitMechanism");
 }
 
 }  // namespace weft

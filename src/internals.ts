@@ -12,3 +12,4 @@ export { BootAhead, SHORT_LIFE_MS } from './multiprocessing/boot_ahead.js';
 export { dumps, loads } from './multiprocessing/reduction.js';
 export { Client } from './multiprocessing/manager_proxy.js';
 export { MAGIC, answerChallenge, frame } from './multiprocessing/manager_wire.js';
+export { SpinEstimate, spinUntil } from './multiprocessing/futex.js';

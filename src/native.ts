@@ -42,6 +42,8 @@ export interface NativeAddon {
     timeoutSeconds: number,
     callback: (result: number) => void,
   ): void;
+  /** How futexWaitAsync sleeps here: an io_uring futex wait (Linux 6.7+) or a helper thread. */
+  futexWaitMechanism(): 'io_uring' | 'thread';
   // proc.cc
   gettid(): number;
   schedYield(): void;

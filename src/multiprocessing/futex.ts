@@ -4,12 +4,18 @@
  * waits here, so one set of rules holds everywhere:
  *
  * - an async wait first lets the microtasks already queued run (one may be
- *   the very write that answers it), then spins briefly (holders keep locks
- *   for nanoseconds, and a futex sleep plus a cross-core wake-up costs tens of
- *   microseconds);
+ *   the very write that answers it), then may spin briefly (holders keep locks
+ *   for nanoseconds, and the peer at the other end of a pipe on another core
+ *   answers within microseconds, faster than any sleep and wake-up);
+ * - how long it spins, if at all, it learns from what it observes
+ *   ({@link SpinEstimate}): on an idle machine spins pay, on a machine whose
+ *   cores are taken they hand the core to whoever else wants it, and the wait
+ *   sleeps at once;
  * - then it sleeps on the word with FUTEX_WAIT (shared, not private, so
- *   processes meet on it) — synchronously in `…Sync` calls, on a helper thread
- *   in async calls so Node's event loop runs on;
+ *   processes meet on it) — synchronously in `…Sync` calls; in async calls
+ *   so that Node's event loop runs on: an io_uring futex wait that wakes the
+ *   event loop's own thread where the kernel has one (Linux 6.7+), else a
+ *   helper thread (native/futex.cc);
  * - sleeps are cut into slices so the caller can re-check conditions no
  *   futex can signal: a lock owner that died, a pipe peer that closed.
  * @module
@@ -20,13 +26,136 @@ import { native } from '../native.js';
 export const SLICE = 0.1;
 
 /**
- * How long a queue or pipe wait spins before it sleeps, in ms. A round trip
- * through a futex sleep costs more (a helper thread and an event-loop turn),
- * and the other side of a busy queue or pipe usually answers within that
- * time; longer spins block the event loop for nothing (20,000 loads were
- * measured at ~170 µs). Locks spin less (synchronize.ts).
+ * The longest a queue or pipe wait spins before it sleeps, in ms; how long it
+ * actually spins is learnt ({@link SpinEstimate}). The other side of a busy
+ * queue or pipe usually answers within that time, and longer spins block the
+ * event loop for nothing (20,000 loads were measured at ~170 µs). Locks spin
+ * less (synchronize.ts).
  */
 export const SPIN_MS = 0.03;
+
+/**
+ * A gap this long between two looks of a spin, in ms, means this thread lost
+ * its core meanwhile: a yield came back late because a CPU-bound process took
+ * the core for a time slice (0.75–4 ms), or the spinner was descheduled. A
+ * batch of looks takes well under a microsecond, and a peer that only needs
+ * the core for an answer gives it back within tens of microseconds, so 0.1 ms
+ * tells the two apart.
+ */
+const PREEMPTED_MS = 0.1;
+
+/**
+ * For how long, in ms, a thread that saw its core taken sleeps at once
+ * instead of spinning: at first {@link HOLD_MIN_MS}; doubled, up to
+ * {@link HOLD_MAX_MS}, each time the spin that probes again afterwards finds
+ * the core still taken, back to the minimum once a probe comes back on time.
+ * A probe costs at most one time slice, so on a machine that stays busy that
+ * is a slice per second.
+ */
+const HOLD_MIN_MS = 20;
+const HOLD_MAX_MS = 1000;
+
+/** This thread's view of its core (module state is per thread: each worker has its own). */
+const core = { takenUntil: -Infinity, hold: HOLD_MIN_MS, probing: false };
+
+/** Weight of the newest observation in each moving average: 1/8 follows a change within ~10 waits. */
+const ALPHA = 1 / 8;
+
+/**
+ * A spin lasts this many times as long as recent answered spins took, and at
+ * least {@link SLACK_MS}: how long an answer takes is heavy-tailed (the
+ * peer's own work, a cache miss, an interrupt), and a spin that stops just
+ * short of the answer pays for a sleep on top.
+ */
+const SLACK_FACTOR = 4;
+const SLACK_MS = 0.005;
+
+/**
+ * A wait spins while the share of its recent spins that were answered stays
+ * above this; below, it sleeps at once, except every {@link PROBE_EVERY}th
+ * wait, which spins once more up to its cap so that the wait learns when its
+ * peer has become fast again.
+ */
+const PAYING = 0.25;
+const PROBE_EVERY = 8;
+
+/**
+ * What the waits on one word have seen of their spins, and so how long the
+ * next should spin: kept per word and per thread, since each side of a pipe
+ * and each lock has its own peer. A loop that spins on many words at once
+ * ({@link spinAny}) keeps one for all of them.
+ */
+export class SpinEstimate {
+  /** Share of recent spins that were answered. Starts at 1: spinning pays until seen otherwise. */
+  #hitRate = 1;
+  /** How long recent answered spins took, in ms; -1 before the first (the first spin runs to its cap). */
+  #hitMs = -1;
+  #waits = 0;
+
+  /** How long the next spin may last, at most `cap` ms; 0 when it should not spin. */
+  budget(cap: number, now: number): number {
+    if (!(cap > 0)) return 0;
+    if (now < core.takenUntil) return 0;
+    this.#waits++;
+    if (this.#hitRate < PAYING) return this.#waits % PROBE_EVERY === 0 ? cap : 0;
+    if (this.#hitMs < 0) return cap;
+    return Math.min(cap, Math.max(SLACK_MS, this.#hitMs * SLACK_FACTOR));
+  }
+
+  /** A spin was answered after `ms`. */
+  hit(ms: number): void {
+    this.#hitRate += ALPHA * (1 - this.#hitRate);
+    this.#hitMs = this.#hitMs < 0 ? ms : this.#hitMs + ALPHA * (ms - this.#hitMs);
+  }
+
+  /** A spin ran out of time. */
+  miss(): void {
+    this.#hitRate -= ALPHA * this.#hitRate;
+  }
+}
+
+/**
+ * Looks at `changed()` for at most `ms`, and only as long as `estimate` says
+ * spinning pays, yielding the CPU (sched_yield) after each look; true as soon as it holds. The yield is nearly free when
+ * nothing else wants the core and, when a peer of this wait does (a manager's
+ * server and two clients on two cores), lets it run at once. A yield that
+ * comes back late means another process holds the core: the spin stops, and
+ * this thread sleeps at once for a while (see {@link HOLD_MIN_MS}).
+ */
+export function spinUntil(changed: () => boolean, ms: number, estimate: SpinEstimate): boolean {
+  const start = performance.now();
+  const budget = estimate.budget(ms, start);
+  if (budget === 0) return false;
+  const probing = start >= core.takenUntil && core.takenUntil > -Infinity;
+  const end = start + budget;
+  let last = start;
+  for (;;) {
+    if (changed()) {
+      estimate.hit(performance.now() - start);
+      if (probing) settle();
+      return true;
+    }
+    native.schedYield();
+    const now = performance.now();
+    if (now - last > PREEMPTED_MS) {
+      core.hold = probing ? Math.min(HOLD_MAX_MS, core.hold * 2) : HOLD_MIN_MS;
+      core.takenUntil = now + core.hold;
+      return false;
+    }
+    if (now >= end) {
+      estimate.miss();
+      if (probing) settle();
+      return false;
+    }
+    last = now;
+  }
+}
+
+/** A probe came back on time: the core is this thread's again. */
+function settle(): void {
+  core.takenUntil = -Infinity;
+  core.hold = HOLD_MIN_MS;
+}
 
 /** A deadline in seconds, Python style: `null` means forever. */
 export class Deadline {
@@ -58,6 +187,8 @@ export class Word {
   readonly i32: Int32Array;
   readonly index: number;
   readonly waitersIndex: number;
+  /** How long this thread's waits on the word spin. */
+  readonly estimate = new SpinEstimate();
 
   constructor(i32: Int32Array, index: number, waitersIndex: number) {
     // The native side sleeps on the view's memory from a helper thread: it
@@ -80,20 +211,20 @@ export class Word {
   }
 
   /**
-   * Spins until the word differs from `seen`, for at most `ms`; true if it
-   * did. Between looks it yields the CPU (sched_yield, nearly free when
-   * nothing else is ready to run): with more busy processes than cores, the
-   * one this spin waits for may be waiting for this core. Two Manager clients
-   * and their server on two cores made 14% more calls with it.
+   * Spins until the word differs from `seen`, for at most `ms` and only as
+   * long as spinning pays here ({@link SpinEstimate}); true if it did.
    * @param looks how many looks at the word between two yields.
    */
   spin(seen: number, ms = SPIN_MS, looks = 256): boolean {
-    const end = performance.now() + ms;
-    do {
-      for (let i = 0; i < looks; i++) if (Atomics.load(this.i32, this.index) !== seen) return true;
-      native.schedYield();
-    } while (performance.now() < end);
-    return false;
+    const { i32, index } = this;
+    return spinUntil(
+      () => {
+        for (let i = 0; i < looks; i++) if (Atomics.load(i32, index) !== seen) return true;
+        return false;
+      },
+      ms,
+      this.estimate,
+    );
   }
 
   /** Sleeps (blocking the thread) while the word equals `seen`, for at most `seconds`. */
@@ -126,19 +257,22 @@ export class Word {
 
 /**
  * {@link Word.spin} over several words at once: true as soon as one differs
- * from what was `seen`, false after `ms`, yielding the CPU after every
+ * from what was `seen`, false after `ms` at most, yielding the CPU after every
  * `looks` rounds. One loop that reads many connections spins on all of them,
- * so that a request on one is not held back while a wait spins on another.
+ * so that a request on one is not held back while a wait spins on another;
+ * it keeps one `estimate` for all of them.
  */
-export function spinAny(words: Word[], seen: number[], ms = SPIN_MS, looks = 64): boolean {
-  const end = performance.now() + ms;
-  do {
-    for (let k = 0; k < looks; k++) {
-      for (let i = 0; i < words.length; i++) if (words[i]!.load() !== seen[i]) return true;
-    }
-    native.schedYield();
-  } while (performance.now() < end);
-  return false;
+export function spinAny(words: Word[], seen: number[], ms: number, looks: number, estimate: SpinEstimate): boolean {
+  return spinUntil(
+    () => {
+      for (let k = 0; k < looks; k++) {
+        for (let i = 0; i < words.length; i++) if (words[i]!.load() !== seen[i]) return true;
+      }
+      return false;
+    },
+    ms,
+    estimate,
+  );
 }
 
 /**

@@ -9,7 +9,7 @@
  * @module
  */
 import type { Connection } from './connection.js';
-import { SLICE, spinAny, type Word } from './futex.js';
+import { SLICE, SpinEstimate, spinAny, type Word } from './futex.js';
 import { SERVER_SPIN_MS, SPIN_LOOKS } from './manager_wire.js';
 
 const hasData = (ring: Connection): boolean => ring._hasData();
@@ -30,7 +30,7 @@ export interface PolledConnection {
  */
 export class ManagerPoller {
   readonly #conns = new Map<Connection, PolledConnection>();
-  /** A sleep armed on a connection's word, kept until it ends: arming another would take another helper thread. */
+  /** A sleep armed on a connection's word, kept until it ends: arming another would be one more wait in flight on that word. */
   readonly #sleeps = new Map<Connection, Promise<void>>();
   /**
    * Connections whose message is still being written, chunk by chunk: its read
@@ -39,6 +39,8 @@ export class ManagerPoller {
    */
   readonly #partial = new Set<Connection>();
   #running = false;
+  /** How long the loop's spins over all connections pay. */
+  readonly #estimate = new SpinEstimate();
   /** The connections the loop spins and sleeps on, and their words: kept between looks, remade when a connection comes, goes or has a message half-read. */
   #watch: { rings: Connection[]; words: Word[]; seen: number[] } | null = null;
   /** Wakes a sleeping loop when a connection is added. */
@@ -89,7 +91,7 @@ export class ManagerPoller {
           await null;
           continue;
         }
-        if (spinAny(words, seen, SERVER_SPIN_MS, SPIN_LOOKS)) continue;
+        if (spinAny(words, seen, SERVER_SPIN_MS, SPIN_LOOKS, this.#estimate)) continue;
         for (const r of rings) {
           if (r._atEof()) this.#end(r);
         }

@@ -267,18 +267,19 @@ const FLUSH_FRAMES = 64;
 export const SPIN_LOOKS = 1;
 
 /**
- * How long a client spins for the answer to a call it just wrote before it
- * waits off the event loop, in ms: 0.1. The server answers within
- * microseconds unless it is waiting for a core, and waking from the async wait
- * costs 50–200 µs here; 0.1 ms blocks the event loop no longer than a small
+ * The longest a client spins for the answer to a call it just wrote before it
+ * waits off the event loop, in ms: 0.1 (how long it does is learnt, and it
+ * does not spin while its core is taken: futex.ts). The server answers within
+ * microseconds unless it is waiting for a core, and waking from an async wait
+ * on a helper thread costs 50–200 µs (an io_uring wait, less); 0.1 ms blocks the event loop no longer than a small
  * JSON.parse. Two clients making awaited calls, interleaved runs: ~95k
  * calls/s with 0.03 ms, ~109k with 0.1, ~111k with 0.3.
  */
 export const CLIENT_SPIN_MS = 0.1;
 
 /**
- * How long the server spins for the next request before it sleeps, in ms:
- * 0.3. It has nothing else to do, and a request that finds it asleep waits for
+ * The longest the server spins for the next request before it sleeps, in ms:
+ * 0.3, learnt as the client's. It has nothing else to do, and a request that finds it asleep waits for
  * an async wake-up (50–200 µs). Interleaved runs as above: ~105k calls/s with
  * 0.03 ms, ~113k with 0.3, ~109k with 1.
  */

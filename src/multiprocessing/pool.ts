@@ -864,15 +864,13 @@ export class Pool {
 
   /**
    * Watches the result ring for up to SPIN_SECONDS before sleeping: a reply that
-   * comes that soon (a short task on an idle worker) then costs no futex sleep and
-   * no helper-thread hop. Bounded, and only while tasks are in flight.
+   * comes that soon (a short task on an idle worker) then costs no futex sleep.
+   * Only while tasks are in flight, and only as long as spinning pays (futex.ts's
+   * SpinEstimate on the ring's word).
    */
   #spinFor(ring: Ring): boolean {
-    const until = performance.now() + SPIN_SECONDS * 1000;
-    do {
-      for (let i = 0; i < 1000; i++) if (!ring.isEmpty()) return true;
-    } while (performance.now() < until);
-    return false;
+    const seen = ring.data.load();
+    return !ring.isEmpty() || ring.data.spin(seen, SPIN_SECONDS * 1000, 1000);
   }
 
   readonly #onResult = (seq: number, status: number, payload: Uint8Array): void => {

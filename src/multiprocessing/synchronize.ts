@@ -37,7 +37,7 @@
  * @module
  */
 import { RuntimeError, TimeoutError, ValueError } from '../errors.js';
-import { Deadline, Word } from './futex.js';
+import { Deadline, spinUntil, Word } from './futex.js';
 import { reduce, registerType, type Reduced, type Shareable } from './reduction.js';
 import { SharedBlock } from './shared_memory.js';
 import { loadTask, taskRef, type TaskRef } from './task.js';
@@ -51,16 +51,15 @@ const WAITERS = 1;
 const OWNER_CHECK_MS = 25;
 
 /**
- * How long a contended Lock or RLock acquire watches the word before it
- * sleeps, in ms. Holders keep weft locks for about a microsecond, so most
- * contended acquires end here, without the cost of a futex sleep (a wake-up
- * of tens of microseconds, and for an async wait a helper thread and an
- * event-loop turn on top).
+ * The longest a contended Lock or RLock acquire watches the word before it
+ * sleeps, in ms; how long it actually does is learnt (futex.ts). Holders keep
+ * weft locks for about a microsecond, so most contended acquires end here,
+ * without the cost of a futex sleep and wake-up (tens of microseconds).
  */
 const LOCK_SPIN_MS = 0.01;
 
 /**
- * The same for a semaphore: shorter, since a semaphore often signals an event
+ * The same cap for a semaphore: shorter, since a semaphore often signals an event
  * another process has yet to produce, and spinning then only burns CPU.
  */
 const SEMAPHORE_SPIN_MS = 0.002;
@@ -207,18 +206,20 @@ export abstract class SemLock extends SharedObject {
     return SEMAPHORE_SPIN_MS;
   }
 
-  /** Test-and-test-and-set: watch the word for a short while, attempt when it looks free. */
+  /**
+   * Test-and-test-and-set: watch the word for a short while, attempt when it
+   * looks free. How long is learnt per lock and thread (futex.ts's
+   * SpinEstimate): not at all while this thread's core is taken by others.
+   */
   #spinAcquire(): boolean {
-    const spinMs = this.spinMs;
-    let until = 0;
-    for (let i = 1; ; i++) {
-      if (this.looksFree() && this.tryAcquire()) return true;
-      if ((i & 63) === 0) {
-        const now = performance.now();
-        if (until === 0) until = now + spinMs;
-        else if (now > until) return false;
-      }
-    }
+    return spinUntil(
+      () => {
+        for (let i = 0; i < 64; i++) if (this.looksFree() && this.tryAcquire()) return true;
+        return false;
+      },
+      this.spinMs,
+      this.word.estimate,
+    );
   }
 
   /** The slow path's check, run after each spin or sleep: `true` once acquired. */

@@ -1,6 +1,6 @@
 /**
  * A process or thread that waits spends no CPU while it waits longer than a
- * few milliseconds (spin.ts: spins and naps only while they pay). Each test
+ * few milliseconds (futex.ts: spins only while they pay). Each test
  * blocks a child on one kind of wait for 2 s and reads the child's CPU time
  * from /proc (proc(5): utime + stime of /proc/<pid>/stat for a process, of
  * /proc/<pid>/task/<tid>/stat for a worker thread, whose process is this one).

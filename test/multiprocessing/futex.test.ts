@@ -1,0 +1,154 @@
+/**
+ * futex.ts and native/futex.cc: the async wait that every lock, queue and pipe
+ * of weft ends in, on both of its mechanisms (an io_uring futex wait where the
+ * kernel has one, a helper thread elsewhere; WEFT_FUTEX_WAIT=thread forces
+ * the second), and the spin policy before it.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { SpinEstimate, spinUntil } from '../../src/internals.js';
+import { runNode } from '../helpers/run.js';
+
+const internals = new URL('../../src/internals.js', import.meta.url).href;
+
+/** Whether this kernel should give io_uring futex waits: 6.7 or later, io_uring not disabled. */
+function kernelHasRingFutex(): boolean {
+  const [major, minor] = readFileSync('/proc/sys/kernel/osrelease', 'utf8').split('.').map(Number) as [number, number];
+  let disabled = 0;
+  try {
+    disabled = Number(readFileSync('/proc/sys/kernel/io_uring_disabled', 'utf8'));
+  } catch {
+    // kernels before 6.6 have no such switch
+  }
+  return (major > 6 || (major === 6 && minor >= 7)) && disabled === 0;
+}
+
+/**
+ * Exercises futexWaitAsync in a fresh process and prints what it saw: a word
+ * that already differs, a time-out, a wake from a worker thread, and 300 waits
+ * in flight at once (more completions than the ring's queue holds, since each
+ * wait with a time-out completes twice), all woken.
+ */
+const SCRIPT = `
+const { native } = await import(${JSON.stringify(internals)});
+const { Worker } = await import('node:worker_threads');
+const EAGAIN = 11, ETIMEDOUT = 110;
+const sab = new SharedArrayBuffer(4096);
+const i32 = new Int32Array(sab);
+const wait = (index, expected, seconds) => new Promise((resolve) => native.futexWaitAsync(i32, index, expected, seconds, resolve));
+const out = { mechanism: native.futexWaitMechanism() };
+i32[0] = 5;
+out.differs = (await wait(0, 4, 1)) === -EAGAIN;
+let t = performance.now();
+out.timedOut = (await wait(0, 5, 0.05)) === -ETIMEDOUT;
+out.timeoutMs = performance.now() - t;
+// woken from another thread (its own event loop and, where used, its own ring)
+const worker = new Worker(
+  "const { workerData: { sab, internals } } = require('node:worker_threads');" +
+  "import(internals).then(({ native }) => { const v = new Int32Array(sab);" +
+  "  const go = () => { if (Atomics.load(v, 2) === 0) return setTimeout(go, 1); Atomics.store(v, 1, 1); native.futexWake(v, 1, 1); };" +
+  "  go(); });",
+  { eval: true, execArgv: [], workerData: { sab, internals: ${JSON.stringify(internals)} } },
+);
+const woken = wait(1, 0, 10);
+Atomics.store(i32, 2, 1);
+out.wokenByWorker = (await woken) === 0 && Atomics.load(i32, 1) === 1;
+await worker.terminate();
+// many at once: words 100..399, each woken by a store and a wake
+const many = [];
+for (let k = 0; k < 300; k++) many.push(wait(100 + k, 0, 10));
+await new Promise((r) => setTimeout(r, 20));
+t = performance.now();
+for (let k = 0; k < 300; k++) { Atomics.store(i32, 100 + k, 1); native.futexWake(i32, 100 + k, 1); }
+const results = await Promise.all(many);
+out.manyWoken = results.every((r) => r === 0 || r === -EAGAIN);
+out.manyMs = performance.now() - t;
+// a pending wait keeps the loop alive; once it ends nothing does (this exits)
+const last = wait(3, 0, 0.2);
+out.lastTimedOut = (await last) === -ETIMEDOUT;
+console.log(JSON.stringify(out));
+`;
+
+describe('futexWaitAsync', () => {
+  for (const mechanism of ['default', 'thread'] as const) {
+    test(`${mechanism} mechanism: differs, times out, wakes across threads, 300 in flight`, async () => {
+      const env = mechanism === 'thread' ? { WEFT_FUTEX_WAIT: 'thread' } : { WEFT_FUTEX_WAIT: undefined };
+      const run = await runNode(['--input-type=module', '-e', SCRIPT], { env, timeout: 60 });
+      assert.equal(run.code, 0, run.stderr);
+      const out = JSON.parse(run.stdout.trim()) as Record<string, number | boolean | string>;
+      const expected = mechanism === 'thread' || !kernelHasRingFutex() ? 'thread' : 'io_uring';
+      assert.equal(out.mechanism, expected, 'the mechanism this kernel should give');
+      assert.equal(out.differs, true, 'a word that already differs: -EAGAIN at once');
+      assert.equal(out.timedOut, true, 'a 50 ms wait on an unchanged word: -ETIMEDOUT');
+      assert.ok((out.timeoutMs as number) >= 45 && (out.timeoutMs as number) < 2000, `timed out after ${out.timeoutMs} ms`);
+      assert.equal(out.wokenByWorker, true, 'a wake from a worker thread ends the wait with 0');
+      assert.equal(out.manyWoken, true, 'each of 300 waits in flight is woken once');
+      assert.equal(out.lastTimedOut, true);
+    });
+  }
+
+  test('a worker thread stopped while its waits sleep leaves nothing behind', async () => {
+    const script = `
+      const { Worker } = await import('node:worker_threads');
+      const sab = new SharedArrayBuffer(64);
+      for (let round = 0; round < 20; round++) {
+        const w = new Worker(
+          "const { workerData: { sab, internals } } = require('node:worker_threads');" +
+          "import(internals).then(({ native }) => { const v = new Int32Array(sab);" +
+          "  for (let i = 0; i < 8; i++) native.futexWaitAsync(v, i, 0, 30, () => {});" +
+          "  require('node:worker_threads').parentPort.postMessage('waiting'); });",
+          { eval: true, execArgv: [], workerData: { sab, internals: ${JSON.stringify(internals)} } },
+        );
+        await new Promise((resolve) => w.once('message', resolve));
+        await w.terminate();
+      }
+      console.log('done');`;
+    const run = await runNode(['--input-type=module', '-e', script], { timeout: 60 });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout.trim(), 'done', 'twenty workers stopped mid-wait, and the process then exits by itself');
+  });
+});
+
+describe('spin policy', () => {
+  // A moment past any hold a busy machine may have put on this thread's spins.
+  const later = () => performance.now() + 2000;
+
+  test('a wait whose spins go unanswered stops spinning, except for a probe every 8th wait', () => {
+    const estimate = new SpinEstimate();
+    assert.equal(estimate.budget(0.03, later()), 0.03, 'before any spin, a wait spins up to its cap');
+    for (let i = 0; i < 20; i++) estimate.miss();
+    const budgets = Array.from({ length: 16 }, () => estimate.budget(0.03, later()));
+    assert.equal(budgets.filter((b) => b > 0).length, 2, `budgets ${budgets.join(',')}`);
+    assert.ok(budgets.every((b) => b === 0 || b === 0.03));
+  });
+
+  test('a wait spins a few times as long as recent answers took, within its cap', () => {
+    const estimate = new SpinEstimate();
+    for (let i = 0; i < 30; i++) estimate.hit(0.002);
+    const budget = estimate.budget(0.03, later());
+    assert.ok(budget >= 0.005 && budget <= 0.01, `budget ${budget} ms for answers in 0.002 ms`);
+    assert.equal(estimate.budget(0.001, later()), 0.001, 'never past the cap');
+    assert.equal(estimate.budget(0, later()), 0, 'a cap of 0 means no spin');
+  });
+
+  test('a spin that loses its core stops, and the thread sleeps at once for a while after', () => {
+    const spinner = new SpinEstimate();
+    // A look that takes 0.3 ms looks to the spin like a core taken by another process.
+    const slowLook = () => {
+      const until = performance.now() + 0.3;
+      while (performance.now() < until);
+      return false;
+    };
+    assert.equal(spinUntil(slowLook, 5, spinner), false);
+    const other = new SpinEstimate();
+    let looks = 0;
+    assert.equal(
+      spinUntil(() => (looks++, false), 5, other),
+      false,
+    );
+    assert.equal(looks, 0, 'while the core is taken, another wait of this thread does not spin at all');
+    assert.equal(other.budget(5, later()), 5, 'once the hold is over, waits spin again');
+  });
+
+});
