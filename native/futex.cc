@@ -319,6 +319,15 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// One of an environment's handles closed; the last one ends its teardown.
+void HandleClosed(uv_handle_t* h) {
+  EnvState* st = static_cast<EnvState*>(h->data);
+  if (--st->open_handles > 0) return;
+  napi_async_cleanup_hook_handle done = st->teardown;
+  st->self.reset();  // may free st
+  napi_remove_async_cleanup_hook(done);
+}
+
 // A worker thread going away: stop delivering, and wake its helpers so none
 // stays parked on memory that may be unmapped (waiters re-check, so a spurious
 // wake-up of another process's waiter on the same word is harmless).
@@ -331,16 +340,15 @@ void Teardown(napi_async_cleanup_hook_handle hook, void* arg) {
   auto* holder = static_cast<std::shared_ptr<EnvState>*>(arg);
   std::shared_ptr<EnvState> state = *holder;
   state->closing = true;
-  // Closing the ring cancels its waits; they are not delivered any more.
-  if (state->ring) {
-    state->ring->Close();
-    for (auto it = state->inflight.begin(); it != state->inflight.end();) {
-      if ((*it)->on_ring) {
-        delete *it;
-        it = state->inflight.erase(it);
-      } else {
-        it++;  // a helper still uses it; it comes back through `done`, undelivered
-      }
+  // The ring's waits are not delivered any more: their requests go now, and
+  // closing the ring (once the event loop no longer polls its fd) cancels
+  // them in the kernel.
+  for (auto it = state->inflight.begin(); it != state->inflight.end();) {
+    if ((*it)->on_ring) {
+      delete *it;
+      it = state->inflight.erase(it);
+    } else {
+      it++;  // a helper still uses it; it comes back through `done`, undelivered
     }
   }
   {
@@ -351,15 +359,14 @@ void Teardown(napi_async_cleanup_hook_handle hook, void* arg) {
   napi_delete_reference(state->env, state->receiver);
   state->self = state;
   state->teardown = hook;
-  auto closed = [](uv_handle_t* h) {
-    EnvState* st = static_cast<EnvState*>(h->data);
-    if (--st->open_handles > 0) return;
-    napi_async_cleanup_hook_handle done = st->teardown;
-    st->self.reset();  // may free st
-    napi_remove_async_cleanup_hook(done);
-  };
-  if (state->ring) uv_close(reinterpret_cast<uv_handle_t*>(&state->poll), closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&state->async), closed);
+  // libuv must stop polling the ring's fd before it is closed.
+  if (state->ring) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&state->poll), [](uv_handle_t* h) {
+      static_cast<EnvState*>(h->data)->ring->Close();
+      HandleClosed(h);
+    });
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&state->async), HandleClosed);
 }
 
 // futexWaitMechanism() -> 'io_uring' | 'thread': how futexWaitAsync sleeps in this process.
