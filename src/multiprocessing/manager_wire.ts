@@ -19,7 +19,7 @@ import type { Socket } from 'node:net';
 import v8 from 'node:v8';
 import { EOFError } from '../errors.js';
 import { lazy } from '../lazy.js';
-import { MARK, PLAIN, STRUCTURED, unpackPlain } from './reduction.js';
+import { MARK, MAX_DEPTH, PLAIN, STRUCTURED, unpackPlain } from './reduction.js';
 
 /**
  * Python's `multiprocessing.AuthenticationError`: the other side does not hold the same authkey.
@@ -340,7 +340,6 @@ export class Outbox {
 
 /** The shareable type name of every manager proxy. */
 export const PROXY_TYPE = 'weft.manager.Proxy';
-const MAX_DEPTH = 512;
 
 /** The state a proxy travels as: where its server is, how to authenticate, which object. */
 export interface ProxyState {
