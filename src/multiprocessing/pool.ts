@@ -1110,12 +1110,21 @@ export class Pool {
     let submitted = 0;
     let yielded = 0;
     let exhausted = false;
+    /** The input threw: raised once every chunk read before it has been yielded, as Python 3 does. */
+    let inputError = null as { error: unknown } | null;
     try {
       for (;;) {
         while (!exhausted && submitted - yielded < ahead && !failure) {
           const chunk: unknown[] = [];
           while (chunk.length < size) {
-            const next = sync ? (source as Iterator<unknown>).next() : await (source as AsyncIterator<unknown>).next();
+            let next: IteratorResult<unknown>;
+            try {
+              next = sync ? (source as Iterator<unknown>).next() : await (source as AsyncIterator<unknown>).next();
+            } catch (error) {
+              inputError = { error };
+              exhausted = true;
+              break;
+            }
             if (next.done) {
               exhausted = true;
               break;
@@ -1162,7 +1171,10 @@ export class Pool {
           for (let k = 0; k < values.length; k++) yield values[k];
           continue;
         }
-        if (exhausted && submitted === yielded) return;
+        if (exhausted && submitted === yielded) {
+          if (inputError) throw inputError.error;
+          return;
+        }
         await new Promise<void>((resolve) => {
           wake = resolve;
         });

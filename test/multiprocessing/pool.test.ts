@@ -108,6 +108,31 @@ for (const context of ['process', 'thread'] as const) {
       assert.ok(pulled.n < 20_000, `pulled ${pulled.n} items ahead`);
     });
 
+    test('imap and imapUnordered whose input throws: the results read before it are yielded, then the error', async () => {
+      class InputError extends Error {}
+      function* failingAfter(n: number) {
+        for (let i = 1; i <= n; i++) yield i;
+        throw new InputError(`input broke after ${n}`);
+      }
+      async function* failingAfterAsync(n: number) {
+        yield* failingAfter(n);
+      }
+      for (const [how, input, chunksize] of [
+        ['sync', () => failingAfter(5), 1], ['async', () => failingAfterAsync(5), 1], ['sync, chunks of 2', () => failingAfter(5), 2],
+      ] as const) {
+        const ordered: number[] = [];
+        await assert.rejects(async () => {
+          for await (const v of pool.imap(square, input(), chunksize)) ordered.push(v);
+        }, (e: Error) => e instanceof InputError && e.message === 'input broke after 5', how);
+        assert.deepEqual(ordered, [1, 4, 9, 16, 25], how);
+        const unordered: number[] = [];
+        await assert.rejects(async () => {
+          for await (const v of pool.imapUnordered(square, input(), chunksize)) unordered.push(v);
+        }, InputError, how);
+        assert.deepEqual(unordered.sort((a, b) => a - b), [1, 4, 9, 16, 25], how);
+      }
+    });
+
     test("a task's error keeps its class name, message, remote stack and cause; the worker lives on", async () => {
       const before = pool.stats().workers.map((w) => w.pid);
       const err = await pool.apply(fail, ['boom']).catch((e: unknown) => e);
