@@ -929,6 +929,9 @@ export class Pool {
   #bury(): void {
     for (const w of this.#deaths.splice(0)) {
       const { slots } = w.blk;
+      // Results it made and had not sent (it died on a later task): as good as sent.
+      const unsent = w.blk.unsent();
+      if (unsent) decodeResults(unsent, this.#onResult);
       const running = Atomics.load(slots, RUNNING);
       const finished = Atomics.load(slots, FINISHED);
       const exitCode = w.proc.exitCode;

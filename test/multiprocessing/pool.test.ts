@@ -11,6 +11,7 @@ import {
   abort,
   add,
   countCalls,
+  dieHard,
   echo,
   exitNow,
   nap,
@@ -212,6 +213,25 @@ for (const context of ['process', 'thread'] as const) {
       assert.deepEqual(await Promise.all(more.map((r) => r.get())), Array.from({ length: 40 }, (_, i) => i * i));
       assert.equal(pool.stats().workers.length, 2);
       assert.ok(!pool.stats().workers.some((w) => w.pid === err.pid), 'the dead worker was replaced');
+    });
+
+    test('a finished task keeps its result when its worker dies on the next one (50 rounds of 8 tasks, 2 workers)', async () => {
+      await using pool = new Pool({ processes: 2, context });
+      const how = context === 'process' ? 'SIGKILL' : 'process.exit(1)';
+      for (let round = 0; round < 50; round++) {
+        // Second of a later frame of two (the pool sends each worker at most 2 of 8): its
+        // worker has just run the task before it, whose result is not sent yet.
+        const killer = round % 2 ? 7 : 5;
+        const calls = Array.from({ length: 8 }, (_, i) => (i === killer ? pool.applyAsync(dieHard, []) : pool.applyAsync(square, [i])));
+        const outcomes = await Promise.allSettled(calls.map((r) => r.get(30)));
+        outcomes.forEach((o, i) => {
+          if (i === killer) {
+            assert.ok(o.status === 'rejected' && o.reason instanceof WorkerLostError, `round ${round}: the task that ran ${how}`);
+          } else {
+            assert.deepEqual(o, { status: 'fulfilled', value: i * i }, `round ${round}, task ${i} (the killer was ${killer})`);
+          }
+        });
+      }
     });
 
     if (context === 'process') {
