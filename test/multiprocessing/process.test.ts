@@ -34,6 +34,23 @@ for (const context of ['process', 'thread'] as const) {
       assert.equal(e.exitCode, 7);
     });
 
+    test('process.exitCode set by the target is the exit code; a timer that throws after it returned is reported, exit 1', async () => {
+      const script = `
+        import { Process } from 'weft';
+        import { setExitCode, throwLater } from ${JSON.stringify(new URL('./fixtures/procs.js', import.meta.url).href)};
+        const coded = new Process({ target: setExitCode, args: [20], context: '${context}', name: 'coded' });
+        const late = new Process({ target: throwLater, args: ['thrown by a timer'], context: '${context}', name: 'late' });
+        coded.start();
+        late.start();
+        await Promise.all([coded.join(20), late.join(20)]);
+        console.log(JSON.stringify([coded.exitCode, late.exitCode]));
+      `;
+      const r = await runNode(['--input-type=module', '-e', script], { timeout: 60 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), [20, 1], r.stderr);
+      assert.match(r.stderr, /Process late:\n.*RangeError: thrown by a timer/s);
+    });
+
     test('kill() gives -9 and terminate() gives -15, as Python', async () => {
       const k = new Process({ target: sleepFor, args: [30], context });
       const t = new Process({ target: sleepFor, args: [30], context });
