@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ConnectionRefusedError, FileNotFoundError, OverflowError, ValueError } from '../errors.js';
 import type { BaseContext, ContextName } from './context.js';
-import { Process, currentProcess } from './process.js';
+import { Process, currentProcess, ended } from './process.js';
 import { requireTaskRef, type TaskFunction } from './task.js';
 import { isAlive } from './util.js';
 import { isBuiltinType, managerServerMain, type RegisteredType, type ServerConfig } from './manager_server.js';
@@ -315,7 +315,7 @@ export class Manager implements AsyncDisposable {
       removeDir(dir);
       throw err;
     }
-    void proc.join().then(() => removeDir(dir)); // a server SIGKILLed cannot clean up after itself
+    void ended(proc).then(() => removeDir(dir)); // a server SIGKILLed cannot clean up after itself
     const deadline = Date.now() + (options.startTimeout ?? 30) * 1000;
     for (;;) {
       const client = clientFor(path, authkey);

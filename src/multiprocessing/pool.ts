@@ -20,7 +20,7 @@ import { TimeoutError, ValueError } from '../errors.js';
 import { getContext, type BaseContext, type ContextName } from './context.js';
 import { Deadline, waitFor } from './futex.js';
 import { Feeder } from './feeder.js';
-import { Process, cpuCount } from './process.js';
+import { Process, cpuCount, ended } from './process.js';
 import { AbortError, AsyncResult, WorkerLostError } from './pool_result.js';
 import {
   CALL,
@@ -820,7 +820,7 @@ export class Pool {
     }
     const w = new Worker(proc, blk);
     this.#workers.push(w);
-    void proc.join().then(() => {
+    void ended(proc).then(() => {
       w.alive = false;
       this.#deaths.push(w);
       const data = this.#shared.results.data;

@@ -212,6 +212,25 @@ describe('Process: the main process and its children', () => {
     assert.match(r.stdout, /child exit code 1 - parent still here/);
   });
 
+  test('await join() on a daemon child keeps the program alive until the child ends', async () => {
+    const script = `
+      import { Process } from 'weft';
+      import { sleepFor } from ${JSON.stringify(new URL('./fixtures/procs.js', import.meta.url).href)};
+      async function main() {
+        for (const context of ['process', 'thread']) {
+          const p = new Process({ target: sleepFor, args: [0.3], daemon: true, context });
+          p.start();
+          await p.join();
+          console.log('joined', context, p.exitCode);
+        }
+      }
+      void main(); // not awaited at the top level: only the join holds the program
+    `;
+    const r = await runNode(['--input-type=module', '-e', script], { timeout: 60 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'joined process 0\njoined thread 0\n');
+  });
+
   test('a daemon child ends when its parent exits and does not keep it alive', async () => {
     const r = await runNode([fixture('orphans.js'), 'exit'], { timeout: 20 });
     assert.equal(r.code, 0, r.stderr);
