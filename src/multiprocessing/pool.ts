@@ -270,14 +270,28 @@ class Job {
   constructor(
     readonly ref: TaskRef,
     readonly mode: Mode,
-    readonly payload: Uint8Array,
-    readonly sink: Sink,
+    public payload: Uint8Array,
+    public sink: Sink,
     readonly group: Group | null,
     input: unknown,
   ) {
     this.keep = carriesObjects(payload) ? input : null;
   }
+
+  /**
+   * Lets go of what only an unsettled job needs: a settled one may stay in its
+   * worker's `held` list for a while, and its sink (a closure of the call that made
+   * it) would keep that call's input alive (CPython issue 29861).
+   */
+  release(): void {
+    this.keep = null;
+    this.payload = NO_BYTES;
+    this.sink = settled;
+  }
 }
+
+const NO_BYTES = new Uint8Array(0);
+const settled: Sink = () => {};
 
 /** Where a job's outcome goes: an AsyncResult itself (no closure per task), or a function. */
 type Sink = ((ok: boolean, value: unknown) => void) | { settle(ok: boolean, value: unknown, job: Job): void };
@@ -711,11 +725,11 @@ export class Pool {
       this.#pendingLive--;
     }
     job.state = SETTLED;
-    job.keep = null;
     job.group?.jobs.delete(job);
     if (ok) this.#completed++;
     else this.#failed++;
     const sink = job.sink;
+    job.release();
     if (typeof sink === 'function') sink(ok, value);
     else sink.settle(ok, value, job);
   }
