@@ -276,13 +276,6 @@ export class ResultBuffer {
     this.#send = send;
   }
 
-  get length(): number {
-    return this.#count;
-  }
-  get bytes(): number {
-    return this.#bytes;
-  }
-
   /** Adds one result; sends what is pending first when the area is full (a result too big for it goes alone). */
   push(seq: number, status: number, payload: Uint8Array): void {
     const need = 9 + payload.length;
