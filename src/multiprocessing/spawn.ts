@@ -34,7 +34,9 @@ export async function runChild(prep: Preparation, fds: number[]): Promise<void> 
   setChildState(prep);
   // An error nothing catches (thrown by a timer, a promise nobody awaits), during the
   // target or after it returned: reported as the target's own error is, exit code 1.
+  // Where the task added a handler of its own, that one decides instead.
   process.on('uncaughtException', (err) => {
+    if (process.listenerCount('uncaughtException') > 1) return;
     process.stderr.write(`Process ${prep.name}:\n${lazy.util.inspect(err)}\n`);
     process.exit(1);
   });
