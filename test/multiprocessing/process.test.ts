@@ -34,20 +34,23 @@ for (const context of ['process', 'thread'] as const) {
       assert.equal(e.exitCode, 7);
     });
 
-    test('process.exitCode set by the target is the exit code; a timer that throws after it returned is reported, exit 1', async () => {
+    test('process.exitCode set by the target is the exit code; a timer that throws after it returned is reported, exit 1 (unless the task handles it)', async () => {
       const script = `
         import { Process } from 'weft';
-        import { setExitCode, throwLater } from ${JSON.stringify(new URL('./fixtures/procs.js', import.meta.url).href)};
+        import { catchLater, setExitCode, throwLater } from ${JSON.stringify(new URL('./fixtures/procs.js', import.meta.url).href)};
         const coded = new Process({ target: setExitCode, args: [20], context: '${context}', name: 'coded' });
         const late = new Process({ target: throwLater, args: ['thrown by a timer'], context: '${context}', name: 'late' });
-        coded.start();
-        late.start();
-        await Promise.all([coded.join(20), late.join(20)]);
-        console.log(JSON.stringify([coded.exitCode, late.exitCode]));
+        const caught = new Process({ target: catchLater, args: ['its own handler'], context: '${context}', name: 'caught' });
+        for (const p of [coded, late, caught]) p.start();
+        await Promise.all([coded.join(20), late.join(20), caught.join(20)]);
+        console.log(JSON.stringify([coded.exitCode, late.exitCode, caught.exitCode]));
       `;
       const r = await runNode(['--input-type=module', '-e', script], { timeout: 60 });
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(JSON.parse(r.stdout), [20, 1], r.stderr);
+      const lines = r.stdout.trim().split('\n');
+      assert.deepEqual(JSON.parse(lines.at(-1)!), [20, 1, 0], r.stderr);
+      assert.ok(lines.includes('caught: its own handler'), r.stdout);
+      assert.doesNotMatch(r.stderr, /Process caught/);
       assert.match(r.stderr, /Process late:\n.*RangeError: thrown by a timer/s);
     });
 
