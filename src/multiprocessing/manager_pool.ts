@@ -17,8 +17,9 @@
  * @module
  */
 import { realpathSync, statSync } from 'node:fs';
-import { extname, sep } from 'node:path';
+import { dirname, extname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mainEntry } from '../layout.js';
 import { Pool, type AsyncResult } from './pool.js';
 import { loadTask, type TaskFunction } from './task.js';
 import { park, type Waiter } from './manager_sync_types.js';
@@ -32,6 +33,20 @@ const MODULE_EXTENSIONS = new Set(['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts']
 
 /** The directories tasks may come from, each ending in the path separator. */
 let taskRoots: string[] = [];
+
+/**
+ * weft's own modules, never a task module whatever the roots: their tasks (the
+ * manager server's, a pool worker's) take configuration a client must not
+ * choose, such as the directory a server removes when it ends.
+ */
+const weftModules = (() => {
+  const dir = dirname(fileURLToPath(mainEntry));
+  try {
+    return realpathSync(dir) + sep;
+  } catch {
+    return dir + sep;
+  }
+})();
 
 /** Sets the directories (and their subdirectories) whose module files a served Pool may import tasks from. */
 export function allowTaskRoots(dirs: string[]): void {
@@ -61,7 +76,8 @@ function allowedModule(url: string): boolean {
   } catch {
     return false;
   }
-  return MODULE_EXTENSIONS.has(extname(file)) && MODULE_EXTENSIONS.has(extname(url)) && taskRoots.some((root) => file.startsWith(root));
+  if (!MODULE_EXTENSIONS.has(extname(file)) || !MODULE_EXTENSIONS.has(extname(url)) || file.startsWith(weftModules)) return false;
+  return taskRoots.some((root) => file.startsWith(root));
 }
 
 /** Imports the task a client named by its reference. */

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, w
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { AuthenticationError, EOFError, Manager, RemoteError, type DictProxy, type PoolProxy } from 'weft';
 import { ConnectionRefusedError, gaierror } from 'weft/io';
@@ -176,6 +176,17 @@ describe('Remote manager: task modules of manager.Pool()', () => {
           e instanceof TypeError && e.message === 'not an allowed task module', target);
       }
       assert.equal(existsSync(marker), false, 'no refused module was run');
+      // weft's own modules are never task modules: the manager server's task would remove the directory it is given.
+      const victim = join(base, 'victim');
+      mkdirSync(victim);
+      await using wide = await started({ taskRoots: [fileURLToPath(new URL('../../../', import.meta.url)), root] });
+      const widePool: PoolProxy = await wide.Pool({ processes: 1 });
+      for (const url of [weft, new URL('../../src/multiprocessing/manager_server.js', import.meta.url).href]) {
+        await assert.rejects(widePool.callMethod('apply', [{ url, name: 'managerServerMain' }, [{ path: join(victim, 's'), dir: victim, authkey: '6b', registry: [], parentPid: process.pid, taskRoots: [] }]]), (e: Error) =>
+          e instanceof TypeError && e.message === 'not an allowed task module', url);
+      }
+      assert.equal(existsSync(victim), true);
+      assert.equal(await widePool.callMethod('apply', [{ url: url(join(root, 'ok.mjs')), name: 'double' }, [4]]), 8);
       assert.equal(await pool.callMethod('apply', [{ url: url(join(root, 'ok.mjs')), name: 'double' }, [21]]), 42);
       // The default root is the directory of the script that started the manager (this test's).
       await using byDefault = await started();
