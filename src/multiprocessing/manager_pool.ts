@@ -9,11 +9,17 @@
  * server's event loop, so a long `apply` holds up no other client; a waiting
  * `next` is parked like a queue's `get` and withdrawn when its client goes,
  * and `get`/`wait` are the pool's own AsyncResult's. Tasks travel as task references and the
- * server imports their modules, as the pool's workers do: only `file:` modules,
- * that is code already on the server's disk. A pool that is freed (its last
- * reference dropped) or outlived by its server's shutdown is terminated.
+ * server imports their modules, as the pool's workers do: only module files
+ * (a JavaScript or TypeScript extension) under the roots the manager's owner
+ * allows, that is code already on the server's disk, and only functions they
+ * declare with `task()`. A pool that is freed (its last reference dropped) or
+ * outlived by its server's shutdown is terminated.
  * @module
  */
+import { realpathSync, statSync } from 'node:fs';
+import { dirname, extname, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mainEntry } from '../layout.js';
 import { Pool, type AsyncResult } from './pool.js';
 import { loadTask, type TaskFunction } from './task.js';
 import { park, type Waiter } from './manager_sync_types.js';
@@ -22,12 +28,65 @@ import { Referent, type CallContext, type TypeSpec } from './manager_types.js';
 /** Values an `imap` iterator reads ahead of its client: results wait here, not in the pool. */
 const AHEAD = 4096;
 
+/** Extensions of the module files a task may come from: nothing else is imported (an extensionless file would run as CommonJS). */
+const MODULE_EXTENSIONS = new Set(['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts']);
+
+/** The directories tasks may come from, each ending in the path separator. */
+let taskRoots: string[] = [];
+
+/**
+ * weft's own modules, never a task module whatever the roots: their tasks (the
+ * manager server's, a pool worker's) take configuration a client must not
+ * choose, such as the directory a server removes when it ends.
+ */
+const weftModules = (() => {
+  const dir = dirname(fileURLToPath(mainEntry));
+  try {
+    return realpathSync(dir) + sep;
+  } catch {
+    return dir + sep;
+  }
+})();
+
+/** Sets the directories (and their subdirectories) whose module files a served Pool may import tasks from. */
+export function allowTaskRoots(dirs: string[]): void {
+  taskRoots = dirs.map((dir) => {
+    let real = dir;
+    try {
+      real = realpathSync(dir);
+    } catch {
+      // a root that does not exist allows nothing, and is harmless
+    }
+    return real.endsWith(sep) ? real : real + sep;
+  });
+}
+
+/**
+ * True for the URL of a module file under an allowed root, with a module
+ * extension, as the file really is (symbolic links resolved). One answer for
+ * every refusal: a client learns nothing of the server's files from it.
+ */
+function allowedModule(url: string): boolean {
+  let file: string;
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'file:' || parsed.search || parsed.hash) return false; // a query would import the file afresh
+    file = realpathSync(fileURLToPath(parsed));
+    if (!statSync(file).isFile()) return false;
+  } catch {
+    return false;
+  }
+  if (!MODULE_EXTENSIONS.has(extname(file)) || !MODULE_EXTENSIONS.has(extname(url)) || file.startsWith(weftModules)) return false;
+  return taskRoots.some((root) => file.startsWith(root));
+}
+
 /** Imports the task a client named by its reference. */
 function taskOf(ref: unknown, what: string): Promise<TaskFunction> {
   const r = ref as { url?: unknown; name?: unknown } | null;
-  if (typeof r?.url !== 'string' || typeof r.name !== 'string' || !r.url.startsWith('file:')) {
+  if (typeof r?.url !== 'string' || typeof r.name !== 'string') {
     throw new TypeError(`${what}: expected a task reference (a function declared with task() in a module file)`);
   }
+  if (!allowedModule(r.url)) throw new TypeError('not an allowed task module');
   return loadTask({ url: r.url, name: r.name });
 }
 

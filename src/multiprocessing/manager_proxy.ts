@@ -15,7 +15,7 @@
 import type net from 'node:net';
 import {
   BrokenPipeError, ConnectionRefusedError, EOFError, Empty, FileNotFoundError, Full, KeyError, OSError, RuntimeError,
-  TimeoutError, ValueError, fromErrno,
+  TimeoutError, ValueError, fromErrno, gaierror,
 } from '../errors.js';
 import { lazy } from '../lazy.js';
 import { native } from '../native.js';
@@ -56,7 +56,17 @@ function connectOptions(address: string): net.NetConnectOpts {
   return { path: address };
 }
 
+/** getaddrinfo's failures as Python's `socket.gaierror` numbers them (Node names them by code). */
+const gaiErrors: Record<string, [number, string]> = {
+  ENOTFOUND: [-2, 'Name or service not known'],
+  EAI_AGAIN: [-3, 'Temporary failure in name resolution'],
+  EAI_FAIL: [-4, 'Non-recoverable failure in name resolution'],
+  ENODATA: [-5, 'No address associated with hostname'],
+};
+
 function connectError(address: string, err: NodeJS.ErrnoException): Error {
+  const gai = (err as { syscall?: string }).syscall === 'getaddrinfo' ? gaiErrors[err.code ?? ''] ?? gaiErrors.ENOTFOUND! : undefined;
+  if (gai) return new gaierror(gai[0], gai[1], { cause: err });
   const errno = typeof err.errno === 'number' ? err.errno : 0;
   const os: OSError = errno ? fromErrno(errno) : new ConnectionRefusedError(111);
   const Cls = os.constructor as new (errno: number, text?: string, options?: ErrorOptions) => OSError;
@@ -120,7 +130,7 @@ export class Client {
         sock.once('connect', resolve);
         sock.once('error', reject);
       });
-      const { reader, queue } = await answerChallenge(sock, this.#authkey, clientOptions.handshakeTimeout * 1000, clientOptions.maxFrame);
+      const { reader, queue } = await answerChallenge(sock, this.#authkey, clientOptions.handshakeTimeout * 1000, clientOptions.maxFrame, this.address);
       this.#reader = reader;
       if (!this.address.startsWith('tcp://') && !queue.length) await this.#moveToRing(sock, reader);
       this.#sock = sock;
@@ -140,11 +150,10 @@ export class Client {
       this.#out.flush();
     } catch (err) {
       sock.destroy();
-      const e = err instanceof AuthenticationError
+      // The handshake's own errors say what happened (a wrong key, not a manager, turned away).
+      const e = err instanceof AuthenticationError || err instanceof EOFError || err instanceof ConnectionRefusedError
         ? err
-        : err instanceof EOFError
-          ? new EOFError(`cannot reach the manager at ${this.address}: the connection closed during the handshake (its server has shut down or died)`)
-          : connectError(this.address, err as NodeJS.ErrnoException);
+        : connectError(this.address, err as NodeJS.ErrnoException);
       this.#fail(e);
       throw e;
     }

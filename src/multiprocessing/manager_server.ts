@@ -7,6 +7,12 @@
  * (a queue `get`, a lock `acquire`) answer when they are done, so one waiting
  * call never holds up the others on its connection.
  *
+ * A TCP listener (`serve`) guards what a network peer can do: before it has
+ * authenticated, a peer holds one of a few slots (per source address and in
+ * all; the oldest waiting is closed to make room), and afterwards it reaches
+ * only what that listener published and what those objects hand out, and
+ * calls no server operation its owner did not allow (see docs/manager.md).
+ *
  * References: every proxy in a client process holds one reference, counted
  * per connection; when a connection closes (its process died or exited) its
  * references are dropped, and an object nobody refers to — no client and no
@@ -17,7 +23,7 @@ import { rmSync } from 'node:fs';
 import type net from 'node:net';
 import { constants } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
-import { KeyError } from '../errors.js';
+import { KeyError, PermissionError } from '../errors.js';
 import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { dumps, reduce, type Reduced } from './reduction.js';
@@ -29,8 +35,8 @@ import { loadTask, task, type TaskRef } from './task.js';
 import { isAlive } from './util.js';
 import { Referent, arrayType, dictType, listType, namespaceType, valueType, type CallContext, type TypeSpec } from './manager_types.js';
 import { syncTypes } from './manager_sync_types.js';
-import { poolTypes } from './manager_pool.js';
-import { DEFAULT_MAX_FRAME, Outbox, PROXY_TYPE, ProtocolError, decode, deliverChallenge, type FrameReader, type ProxyState } from './manager_wire.js';
+import { allowTaskRoots, poolTypes } from './manager_pool.js';
+import { DEFAULT_MAX_FRAME, Outbox, PROXY_TYPE, ProtocolError, busyFrame, decode, deliverChallenge, type FrameReader, type ProxyState } from './manager_wire.js';
 
 /** A type registered with `Manager.register`, as the server receives it. */
 export interface RegisteredType {
@@ -49,7 +55,37 @@ export interface ServerConfig {
   parentPid: number;
   handshakeTimeout?: number;
   maxFrame?: number;
+  /** Directories a Pool's tasks may come from. */
+  taskRoots: string[];
 }
+
+/**
+ * Connections of one TCP listener still proving the key: at most this many from
+ * one source address, and in all. A newcomer past either limit closes the oldest
+ * waiting one (of that address, or of all): a legitimate client needs a round
+ * trip to authenticate, a flood of silent connections cannot starve it.
+ */
+const WAITING_PER_SOURCE = 8;
+const WAITING_TOTAL = 128;
+/** Connections one TCP listener holds in all; past it, newcomers are turned away with the reason. */
+const MAX_CONNECTIONS = 4096;
+
+/** What a TCP listener lets its (remote) peers reach and do. */
+interface Gate {
+  /** Objects its peers may use: the ones published, and every one handed to any of its peers since. */
+  reachable: Set<number>;
+  /** Names its `remote.get(name)` finds. */
+  published: Map<string, ServerRef>;
+  /** Server operations allowed beyond lookup, incref/decref, info and ping. */
+  allow: Set<string>;
+  /** Sockets still in the handshake, oldest first, with their source address. */
+  waiting: Map<net.Socket, string>;
+  /** Authenticated connections. */
+  open: number;
+}
+
+/** Server operations any authenticated peer may use. */
+const PEER_OPERATIONS = new Set(['lookup', 'incref', 'decref', 'info', 'ping']);
 
 interface Entry {
   typeid: string;
@@ -65,6 +101,8 @@ interface Endpoint {
   address: string;
   authkey: Buffer;
   idleMs: number;
+  /** A TCP listener's limits; null for the private Unix socket. */
+  gate: Gate | null;
 }
 
 /** A proxy held inside the server (stored in a shared dict, published by `serve`). */
@@ -146,6 +184,8 @@ export class ManagerServer {
   /** Reads every connection that moved to shared memory, from one loop. */
   readonly #poller = new ManagerPoller();
   #listeners: net.Server[] = [];
+  /** The TCP listeners' gates. */
+  readonly #gates = new Set<Gate>();
   #own = new Set<string>();
   /** The Unix socket endpoint: how a proxy sent outside any answer (a Pool task's argument) reaches this server. */
   #local: Endpoint | null = null;
@@ -161,7 +201,7 @@ export class ManagerServer {
   readonly maxFrame: number;
 
   constructor(readonly authkey: Buffer, options: { handshakeTimeout?: number; maxFrame?: number } = {}) {
-    this.handshakeMs = (options.handshakeTimeout ?? 10) * 1000;
+    this.handshakeMs = (options.handshakeTimeout ?? 5) * 1000;
     this.maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
     this.#stopped = new Promise((resolve) => (this.#stop = resolve));
   }
@@ -197,10 +237,16 @@ export class ManagerServer {
   #exposed = new Map<string, string[]>();
 
   /** Listens on a Unix socket path or a TCP host/port with its own authkey; resolves to the address proxies use. */
-  async listen(where: { path: string } | { host: string; port: number }, authkey: Buffer, idleTimeout = 0): Promise<{ address: string; host?: string; port?: number }> {
+  async listen(
+    where: { path: string } | { host: string; port: number },
+    authkey: Buffer,
+    idleTimeout = 0,
+    gate: Gate | null = null,
+  ): Promise<{ address: string; host?: string; port?: number }> {
     const server = lazy.net.createServer({ pauseOnConnect: false, noDelay: true });
-    server.maxConnections = 4096;
-    const endpoint: Endpoint = { address: '', authkey, idleMs: idleTimeout * 1000 };
+    // A TCP listener counts its connections itself, to tell a newcomer it turns away why.
+    if (!gate) server.maxConnections = MAX_CONNECTIONS;
+    const endpoint: Endpoint = { address: '', authkey, idleMs: idleTimeout * 1000, gate };
     server.on('connection', (sock) => this.#accept(sock, endpoint));
     server.on('error', () => {
       // listening errors surface through the listen promise below; later ones (EMFILE) only drop that connection
@@ -221,22 +267,61 @@ export class ManagerServer {
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     endpoint.address = `tcp://${host}:${addr.port}`;
     this.#own.add(endpoint.address);
+    if (gate) this.#gates.add(gate);
     return { address: endpoint.address, host: addr.address, port: addr.port };
   }
 
   #accept(sock: net.Socket, endpoint: Endpoint): void {
     sock.setNoDelay(true);
     sock.on('error', () => sock.destroy());
+    const gate = endpoint.gate;
+    if (gate && !this.#admit(sock, gate)) return;
     deliverChallenge(sock, endpoint.authkey, this.handshakeMs, this.maxFrame).then(
-      ({ reader, queue }) => this.#serve(sock, endpoint, reader, queue),
-      () => sock.destroy(),
+      ({ reader, queue }) => {
+        gate?.waiting.delete(sock);
+        this.#serve(sock, endpoint, reader, queue);
+      },
+      (err: unknown) => {
+        gate?.waiting.delete(sock);
+        // A TCP peer learns why (the handshake's time ran out, a frame too big); a wrong key has had its FAILURE.
+        if (gate && !sock.writableEnded && !sock.destroyed) turnAway(sock, `closed unauthenticated: ${(err as Error).message}`);
+        else sock.destroy();
+      },
     );
+  }
+
+  /** Makes room for a TCP newcomer still to authenticate (closing the oldest waiting), or turns it away. */
+  #admit(sock: net.Socket, gate: Gate): boolean {
+    if (gate.open + gate.waiting.size >= MAX_CONNECTIONS) {
+      turnAway(sock, `the manager holds its limit of ${MAX_CONNECTIONS} connections on this address; try again later`);
+      return false;
+    }
+    const source = sock.remoteAddress ?? '';
+    let fromSource = 0;
+    let oldestFromSource: net.Socket | null = null;
+    for (const [waiting, from] of gate.waiting) {
+      if (from !== source) continue;
+      fromSource++;
+      oldestFromSource ??= waiting;
+    }
+    if (oldestFromSource && fromSource >= WAITING_PER_SOURCE) {
+      gate.waiting.delete(oldestFromSource);
+      turnAway(oldestFromSource, `closed unauthenticated after newer connections from ${source}: more than ${WAITING_PER_SOURCE} from one address were waiting to authenticate`);
+    } else if (gate.waiting.size >= WAITING_TOTAL) {
+      const [oldest] = gate.waiting.keys();
+      gate.waiting.delete(oldest!);
+      turnAway(oldest!, `closed unauthenticated after newer connections: more than ${WAITING_TOTAL} were waiting to authenticate`);
+    }
+    gate.waiting.set(sock, source);
+    sock.once('close', () => gate.waiting.delete(sock));
+    return true;
   }
 
   #serve(sock: net.Socket, endpoint: Endpoint, reader: FrameReader, queue: Buffer[]): void {
     if (sock.destroyed) return;
     const conn = new ServerConn(sock, endpoint);
     this.conns.add(conn);
+    if (endpoint.gate) endpoint.gate.open++;
     // A peer must finish a frame it started within the handshake limit, as it must finish the handshake.
     const stallMs = this.handshakeMs;
     sock.setTimeout(endpoint.idleMs > 0 ? Math.min(endpoint.idleMs, stallMs) : stallMs);
@@ -316,6 +401,7 @@ export class ManagerServer {
     if (conn.closed) return;
     conn.closed = true;
     this.conns.delete(conn);
+    if (conn.endpoint.gate) conn.endpoint.gate.open--;
     conn.runClosers();
     for (const [id, n] of conn.refs) this.release(id, n);
     conn.refs.clear();
@@ -328,6 +414,7 @@ export class ManagerServer {
     entry.refs -= n;
     if (entry.refs > 0) return;
     this.objects.delete(id);
+    for (const gate of this.#gates) gate.reachable.delete(id);
     this.#dispose(entry);
     if (entry.holds !== undefined) this.release(entry.holds, 1);
   }
@@ -363,7 +450,7 @@ export class ManagerServer {
   }
 
   #handle(conn: ServerConn, payload: Buffer): void {
-    const msg = decode(payload, (state) => this.#adopt(state));
+    const msg = decode(payload, (state) => this.#adopt(conn, state));
     if (!Array.isArray(msg) || msg.length !== 4) throw new ProtocolError('a request is [id, object, method, args]');
     const [req, oid, method, args] = msg as [unknown, unknown, unknown, unknown];
     if (!Number.isSafeInteger(req) || !Number.isSafeInteger(oid) || typeof method !== 'string' || !Array.isArray(args)) {
@@ -387,6 +474,7 @@ export class ManagerServer {
   }
 
   #objectCall(conn: ServerConn, id: number, method: string, args: unknown[]): unknown {
+    checkReachable(conn, id);
     const entry = this.objects.get(id);
     if (!entry) throw new ReferenceError(`shared object ${id} no longer exists on the manager (every proxy to it was released)`);
     const methods = entry.spec.methods;
@@ -403,6 +491,10 @@ export class ManagerServer {
   }
 
   #serverCall(conn: ServerConn, method: string, args: unknown[]): unknown {
+    const gate = conn.endpoint.gate;
+    if (gate && !PEER_OPERATIONS.has(method) && !gate.allow.has(method)) {
+      throw new PermissionError(1, `the manager's '${method}' operation is not open to remote clients (its owner allows it with serve({ allow: ['${method}'] }))`);
+    }
     switch (method) {
       case 'create': {
         const [typeid, cargs] = args as [unknown, unknown];
@@ -415,6 +507,7 @@ export class ManagerServer {
       }
       case 'incref': {
         const id = args[0] as number;
+        checkReachable(conn, id);
         const entry = this.objects.get(id);
         if (!entry) throw new ReferenceError(`shared object ${String(id)} no longer exists on the manager`);
         entry.refs++;
@@ -439,7 +532,7 @@ export class ManagerServer {
         return { objects: this.objects.size, connections: this.conns.size, refs: [...this.objects.values()].reduce((n, e) => n + e.refs, 0), pid: process.pid };
       case 'lookup': {
         const name = args[0];
-        const ref = typeof name === 'string' ? this.published.get(name) : undefined;
+        const ref = typeof name === 'string' ? (gate?.published ?? this.published).get(name) : undefined;
         if (!ref) throw new KeyError(`no object published as ${JSON.stringify(name)}`);
         return ref;
       }
@@ -454,7 +547,7 @@ export class ManagerServer {
   }
 
   async #serveTcp(options: unknown): Promise<{ host: string; port: number }> {
-    const o = options as { host?: unknown; port?: unknown; authkey?: unknown; exposed?: unknown; idleTimeout?: unknown };
+    const o = options as { host?: unknown; port?: unknown; authkey?: unknown; exposed?: unknown; idleTimeout?: unknown; allow?: unknown };
     const host = typeof o.host === 'string' ? o.host : '127.0.0.1';
     const port = typeof o.port === 'number' ? o.port : 0;
     if (typeof o.authkey !== 'string' || o.authkey.length === 0) throw new TypeError('serve: an authkey is required');
@@ -462,15 +555,23 @@ export class ManagerServer {
     for (const [name, ref] of Object.entries(exposed)) {
       if (!(ref instanceof ServerRef) || !ref.server) throw new TypeError(`serve: exposed.${name} is not a proxy of this manager`);
     }
+    const allow = Array.isArray(o.allow) ? o.allow.filter((op): op is string => typeof op === 'string') : [];
+    const gate: Gate = { reachable: new Set(), published: new Map(), allow: new Set(allow), waiting: new Map(), open: 0 };
+    for (const [name, ref] of Object.entries(exposed) as [string, ServerRef][]) {
+      gate.published.set(name, ref);
+      gate.reachable.add(ref.state.id);
+    }
     const idle = typeof o.idleTimeout === 'number' ? o.idleTimeout : 0;
-    const { host: h, port: p } = await this.listen({ host, port }, Buffer.from(o.authkey, 'hex'), idle);
-    for (const [name, ref] of Object.entries(exposed)) this.published.set(name, ref as ServerRef);
+    const { host: h, port: p } = await this.listen({ host, port }, Buffer.from(o.authkey, 'hex'), idle, gate);
+    for (const [name, ref] of gate.published) this.published.set(name, ref);
     return { host: h!, port: p! };
   }
 
   /** A proxy record arrived inside a request: hold it as a reference (and count it if it is ours). */
-  #adopt(state: ProxyState): ServerRef {
-    const entry = this.#own.has(state.address) ? this.objects.get(state.id) : undefined;
+  #adopt(conn: ServerConn, state: ProxyState): ServerRef {
+    // A remote peer's record of an object it cannot reach stays a foreign record: naming an id gives no access.
+    const reachable = !conn.endpoint.gate || conn.endpoint.gate.reachable.has(state.id);
+    const entry = reachable && this.#own.has(state.address) ? this.objects.get(state.id) : undefined;
     if (!entry) return new ServerRef(state, null);
     entry.refs++;
     const ref = new ServerRef({ ...state, address: '', authkey: '' }, this);
@@ -493,6 +594,7 @@ export class ManagerServer {
     if (entry) {
       entry.refs++;
       conn.refs.set(ref.state.id, (conn.refs.get(ref.state.id) ?? 0) + 1);
+      conn.endpoint.gate?.reachable.add(ref.state.id); // handed to a peer of this listener: its peers may use it
     }
     return { ...ref.state, address: conn.endpoint.address, authkey: conn.endpoint.authkey.toString('hex') };
   }
@@ -506,9 +608,11 @@ export class ManagerServer {
     let body: Uint8Array;
     this.#encodingFor = conn;
     try {
-      body = failed ? dumps([req, 1, errorRecord(value)]) : dumps([req, 0, value], 'result');
+      // A remote peer learns an error's class and message, not the server's stack (its paths and sources).
+      const remote = conn.endpoint.gate !== null;
+      body = failed ? dumps([req, 1, errorRecord(value, remote)]) : dumps([req, 0, value], 'result');
     } catch (err) {
-      body = dumps([req, 1, errorRecord(err)]);
+      body = dumps([req, 1, errorRecord(err, conn.endpoint.gate !== null)]);
     } finally {
       this.#encodingFor = null;
     }
@@ -543,9 +647,23 @@ export class AttributeError extends Error {
 }
 
 
-function errorRecord(err: unknown): [string, string, string] {
-  if (err instanceof Error) return [err.name && err.name !== 'Error' ? err.name : err.constructor.name, err.message, err.stack ?? ''];
+function errorRecord(err: unknown, remote: boolean): [string, string, string] {
+  if (err instanceof Error) return [err.name && err.name !== 'Error' ? err.name : err.constructor.name, err.message, remote ? '' : err.stack ?? ''];
   return ['Error', String(err), ''];
+}
+
+/** A remote peer uses only the objects its listener published or handed out; the same answer whether the id exists or not. */
+function checkReachable(conn: ServerConn, id: number): void {
+  const gate = conn.endpoint.gate;
+  if (gate && !gate.reachable.has(id)) {
+    throw new ReferenceError(`shared object ${id} is not reachable from this connection: a remote client reaches the objects its manager exposed and what they return`);
+  }
+}
+
+/** Tells a TCP peer why it is closed (a frame within the handshake's limit), then closes. */
+function turnAway(sock: net.Socket, reason: string): void {
+  sock.write(busyFrame(reason));
+  sock.destroySoon();
 }
 
 /** Public methods of an object: functions on it or its prototypes, not `constructor`, not `_private`. */
@@ -569,6 +687,7 @@ function publicMethods(obj: unknown): string[] {
 export const managerServerMain = task(import.meta, async function managerServerMain(config: ServerConfig): Promise<void> {
   const authkey = Buffer.from(config.authkey, 'hex');
   const server = new ManagerServer(authkey, { handshakeTimeout: config.handshakeTimeout, maxFrame: config.maxFrame });
+  allowTaskRoots(config.taskRoots);
   let cleaned = false;
   const cleanup = () => {
     if (cleaned) return;

@@ -10,16 +10,18 @@
  *   client → server  HMAC(key, "c2s" | S | C) + 32-byte nonce C
  *   server → client  HMAC(key, "s2c" | C | S)  or  `FAILURE`
  * Each side proves it holds the key, on a nonce the other chose, so neither a
- * replayed nor a reflected answer passes. Messages after it are encoded with
+ * replayed nor a reflected answer passes. A TCP listener that turns a
+ * connection away (too many waiting to authenticate) sends `WEFTBUSY` + the
+ * reason instead of a greeting or a verdict, then closes. Messages after it are encoded with
  * `reduction.dumps`; decoding rebuilds only plain data, errors and manager
  * proxies — never another shareable type, never code.
  * @module
  */
 import type { Socket } from 'node:net';
 import v8 from 'node:v8';
-import { EOFError } from '../errors.js';
+import { ConnectionRefusedError, EOFError } from '../errors.js';
 import { lazy } from '../lazy.js';
-import { MARK, PLAIN, STRUCTURED, unpackPlain } from './reduction.js';
+import { MARK, MAX_DEPTH, PLAIN, STRUCTURED, unpackPlain } from './reduction.js';
 
 /**
  * Python's `multiprocessing.AuthenticationError`: the other side does not hold the same authkey.
@@ -75,6 +77,8 @@ export class IndexError extends Error {
 
 export const MAGIC = Buffer.from('WEFTMGR1');
 export const FAILURE = Buffer.from('FAILURE');
+/** Starts the frame a server sends a connection it turns away, followed by the reason in UTF-8. */
+export const BUSY = Buffer.from('WEFTBUSY');
 const NONCE = 32;
 /** Largest frame a peer accepts before dropping the connection (bytes). */
 export const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
@@ -161,41 +165,64 @@ export class FrameReader {
   }
 }
 
-/** Reads the next frame off a socket during the handshake (before the data handler is attached). */
-function nextFrame(sock: Socket, reader: FrameReader, queue: Buffer[], timeoutMs: number): Promise<Buffer> {
-  if (queue.length) return Promise.resolve(queue.shift()!);
-  return new Promise((resolve, reject) => {
-    const cleanup = () => {
+/**
+ * Reads the frames of a socket during the handshake (before the data handler
+ * is attached). It listens from the first step to the last: a frame that
+ * arrives while no step waits (a refusal sent right behind the greeting) is
+ * kept, not dropped by a stream that flows with no listener.
+ */
+class HandshakeFrames {
+  readonly queue: Buffer[] = [];
+  #failure: Error | null = null;
+  #wake: (() => void) | null = null;
+  readonly #onData = (chunk: Buffer) => {
+    try {
+      this.reader.push(chunk, this.queue);
+    } catch (err) {
+      this.#failure ??= err as Error;
+    }
+    this.#wake?.();
+  };
+  readonly #onClose = () => {
+    this.#failure ??= new EOFError('connection closed during the manager handshake');
+    this.#wake?.();
+  };
+
+  constructor(readonly sock: Socket, readonly reader: FrameReader) {
+    sock.on('data', this.#onData);
+    sock.once('close', this.#onClose);
+    sock.once('error', this.#onClose);
+  }
+
+  /** The next frame; rejects once the socket closed or sent too big a frame, or after `timeoutMs`. */
+  async next(timeoutMs: number): Promise<Buffer> {
+    if (!this.queue.length && !this.#failure) {
+      let timer: NodeJS.Timeout | undefined;
+      let timedOut = false;
+      await new Promise<void>((resolve) => {
+        // Woken by each chunk: only a whole frame (or the end) settles the step.
+        this.#wake = () => (this.queue.length || this.#failure) && resolve();
+        timer = setTimeout(() => {
+          timedOut = true;
+          resolve();
+        }, timeoutMs);
+      });
       clearTimeout(timer);
-      sock.off('data', onData);
-      sock.off('close', onClose);
-      sock.off('error', onClose);
-    };
-    const onData = (chunk: Buffer) => {
-      try {
-        reader.push(chunk, queue);
-      } catch (err) {
-        cleanup();
-        reject(err);
-        return;
-      }
-      if (queue.length) {
-        cleanup();
-        resolve(queue.shift()!);
-      }
-    };
-    const onClose = () => {
-      cleanup();
-      reject(new EOFError('connection closed during the manager handshake'));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new AuthenticationError(`manager handshake did not complete within ${timeoutMs / 1000} s`));
-    }, timeoutMs);
-    sock.on('data', onData);
-    sock.once('close', onClose);
-    sock.once('error', onClose);
-  });
+      this.#wake = null;
+      if (timedOut && !this.queue.length) throw new AuthenticationError(`manager handshake did not complete within ${timeoutMs / 1000} s`);
+    }
+    const next = this.queue.shift();
+    if (next) return next;
+    throw this.#failure;
+  }
+
+  /** Stops listening: what follows is the caller's, with the frames already here. */
+  detach(): { reader: FrameReader; queue: Buffer[] } {
+    this.sock.off('data', this.#onData);
+    this.sock.off('close', this.#onClose);
+    this.sock.off('error', this.#onClose);
+    return { reader: this.reader, queue: this.queue };
+  }
 }
 
 /**
@@ -203,43 +230,85 @@ function nextFrame(sock: Socket, reader: FrameReader, queue: Buffer[], timeoutMs
  * it (pipelined requests); rejects with AuthenticationError on a wrong key.
  */
 export async function deliverChallenge(sock: Socket, key: Uint8Array, timeoutMs: number, maxFrame: number): Promise<{ reader: FrameReader; queue: Buffer[] }> {
-  const reader = new FrameReader(HANDSHAKE_MAX);
-  const queue: Buffer[] = [];
-  const nonceS = lazy.crypto.randomBytes(NONCE);
-  sock.write(frame(Buffer.concat([MAGIC, nonceS])));
-  const answer = await nextFrame(sock, reader, queue, timeoutMs);
-  if (answer.length !== 32 + NONCE) {
-    sock.end(frame(FAILURE));
-    throw new AuthenticationError('malformed handshake answer');
+  const frames = new HandshakeFrames(sock, new FrameReader(HANDSHAKE_MAX));
+  try {
+    const nonceS = lazy.crypto.randomBytes(NONCE);
+    sock.write(frame(Buffer.concat([MAGIC, nonceS])));
+    const answer = await frames.next(timeoutMs);
+    if (answer.length !== 32 + NONCE) {
+      sock.end(frame(FAILURE));
+      throw new AuthenticationError('malformed handshake answer');
+    }
+    const nonceC = answer.subarray(32);
+    if (!lazy.crypto.timingSafeEqual(answer.subarray(0, 32), mac(key, 'c2s', nonceS, nonceC))) {
+      sock.end(frame(FAILURE));
+      throw new AuthenticationError('digest received was wrong');
+    }
+    sock.write(frame(mac(key, 's2c', nonceC, nonceS)));
+  } finally {
+    frames.detach();
   }
-  const nonceC = answer.subarray(32);
-  if (!lazy.crypto.timingSafeEqual(answer.subarray(0, 32), mac(key, 'c2s', nonceS, nonceC))) {
-    sock.end(frame(FAILURE));
-    throw new AuthenticationError('digest received was wrong');
-  }
-  sock.write(frame(mac(key, 's2c', nonceC, nonceS)));
-  reader.maxFrame = maxFrame;
-  return { reader, queue };
+  frames.reader.maxFrame = maxFrame;
+  return { reader: frames.reader, queue: frames.queue };
 }
 
-/** Client side of the handshake; rejects with AuthenticationError when either side's key is wrong. */
-export async function answerChallenge(sock: Socket, key: Uint8Array, timeoutMs: number, maxFrame: number): Promise<{ reader: FrameReader; queue: Buffer[] }> {
-  const reader = new FrameReader(HANDSHAKE_MAX);
-  const queue: Buffer[] = [];
-  const hello = await nextFrame(sock, reader, queue, timeoutMs);
-  if (hello.length !== MAGIC.length + NONCE || !hello.subarray(0, MAGIC.length).equals(MAGIC)) {
-    throw new AuthenticationError('the peer is not a weft manager (bad greeting)');
+/** The frame that turns a connection away, with its reason (kept within a handshake frame). */
+export function busyFrame(reason: string): Buffer {
+  return frame(Buffer.concat([BUSY, Buffer.from(reason).subarray(0, HANDSHAKE_MAX - BUSY.length)]));
+}
+
+/** A `BUSY` frame becomes the error the refused client sees, saying why. */
+function checkBusy(message: Buffer, address: string): void {
+  if (message.subarray(0, BUSY.length).equals(BUSY)) {
+    throw new ConnectionRefusedError(111, `the manager at ${address} turned this connection away: ${message.subarray(BUSY.length).toString()}`);
   }
-  const nonceS = hello.subarray(MAGIC.length);
-  const nonceC = lazy.crypto.randomBytes(NONCE);
-  sock.write(frame(Buffer.concat([mac(key, 'c2s', nonceS, nonceC), nonceC])));
-  const verdict = await nextFrame(sock, reader, queue, timeoutMs);
-  if (verdict.equals(FAILURE)) throw new AuthenticationError('digest sent was rejected: the manager holds a different authkey');
-  if (verdict.length !== 32 || !lazy.crypto.timingSafeEqual(verdict, mac(key, 's2c', nonceC, nonceS))) {
-    throw new AuthenticationError('digest received was wrong: the manager does not hold this authkey');
+}
+
+/**
+ * Client side of the handshake; rejects with AuthenticationError when either
+ * side's key is wrong or the peer is not a weft manager, ConnectionRefusedError
+ * when the manager turned the connection away. `address` names the peer in messages.
+ */
+export async function answerChallenge(sock: Socket, key: Uint8Array, timeoutMs: number, maxFrame: number, address = 'its address'): Promise<{ reader: FrameReader; queue: Buffer[] }> {
+  const frames = new HandshakeFrames(sock, new FrameReader(HANDSHAKE_MAX));
+  try {
+    let hello: Buffer;
+    try {
+      hello = await frames.next(timeoutMs);
+    } catch (err) {
+      if (err instanceof EOFError) {
+        throw new EOFError(
+          `cannot reach the manager at ${address}: the connection closed before a weft manager's greeting ` +
+            '(its server has shut down or died, is at its connection limit, or the peer is not a weft manager)',
+        );
+      }
+      const why = err instanceof ProtocolError ? "its first bytes are not a weft manager's greeting" : `it sent no greeting within ${timeoutMs / 1000} s`;
+      throw new AuthenticationError(`the peer at ${address} is not a weft manager: ${why}`);
+    }
+    checkBusy(hello, address);
+    if (hello.length !== MAGIC.length + NONCE || !hello.subarray(0, MAGIC.length).equals(MAGIC)) {
+      throw new AuthenticationError(`the peer at ${address} is not a weft manager: its greeting is not a weft manager's`);
+    }
+    const nonceS = hello.subarray(MAGIC.length);
+    const nonceC = lazy.crypto.randomBytes(NONCE);
+    sock.write(frame(Buffer.concat([mac(key, 'c2s', nonceS, nonceC), nonceC])));
+    let verdict: Buffer;
+    try {
+      verdict = await frames.next(timeoutMs);
+    } catch (err) {
+      if (!(err instanceof EOFError)) throw err;
+      throw new EOFError(`cannot reach the manager at ${address}: the connection closed during the handshake (its server has shut down or died)`);
+    }
+    checkBusy(verdict, address);
+    if (verdict.equals(FAILURE)) throw new AuthenticationError('digest sent was rejected: the manager holds a different authkey');
+    if (verdict.length !== 32 || !lazy.crypto.timingSafeEqual(verdict, mac(key, 's2c', nonceC, nonceS))) {
+      throw new AuthenticationError('digest received was wrong: the manager does not hold this authkey');
+    }
+  } finally {
+    frames.detach();
   }
-  reader.maxFrame = maxFrame;
-  return { reader, queue };
+  frames.reader.maxFrame = maxFrame;
+  return { reader: frames.reader, queue: frames.queue };
 }
 
 // ---- codec -------------------------------------------------------------------
@@ -341,7 +410,6 @@ export class Outbox {
 
 /** The shareable type name of every manager proxy. */
 export const PROXY_TYPE = 'weft.manager.Proxy';
-const MAX_DEPTH = 512;
 
 /** The state a proxy travels as: where its server is, how to authenticate, which object. */
 export interface ProxyState {

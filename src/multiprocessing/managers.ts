@@ -11,12 +11,12 @@
  * `manager_proxy.ts` and `manager_pool_proxy.ts` (proxies).
  * @module
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ConnectionRefusedError, FileNotFoundError, ValueError } from '../errors.js';
+import { dirname, join, resolve } from 'node:path';
+import { ConnectionRefusedError, FileNotFoundError, OverflowError, ValueError } from '../errors.js';
 import type { BaseContext, ContextName } from './context.js';
-import { Process, currentProcess } from './process.js';
+import { Process, currentProcess, ended } from './process.js';
 import { requireTaskRef, type TaskFunction } from './task.js';
 import { isAlive } from './util.js';
 import { isBuiltinType, managerServerMain, type RegisteredType, type ServerConfig } from './manager_server.js';
@@ -49,7 +49,10 @@ export { BrokenBarrierError } from './manager_sync_types.js';
  */
 export type Authkey = Uint8Array | string;
 
-function keyBytes(key: Authkey, what: string): Buffer {
+function keyBytes(key: Authkey | undefined, what: string): Buffer {
+  if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
+    throw new TypeError(`${what}: authkey is required, a string or bytes (the key given to the server's serve()), got ${key === null ? 'null' : typeof key}`);
+  }
   const buf = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key);
   if (buf.length === 0) throw new ValueError(`${what}: the authkey must not be empty`);
   return buf;
@@ -71,8 +74,13 @@ export interface ManagerStartOptions {
   authkey?: Authkey;
   /** Seconds to wait for the server to come up (default 30). */
   startTimeout?: number;
-  /** Seconds a new connection has to complete the handshake, and a client to finish a message it started (default 10). */
+  /** Seconds a new connection has to complete the handshake, and a client to finish a message it started (default 5). */
   handshakeTimeout?: number;
+  /**
+   * Directories whose module files a `manager.Pool()` may import the tasks it is
+   * given from (default: the directory of the script that started the manager).
+   */
+  taskRoots?: string[];
 }
 
 /**
@@ -96,6 +104,12 @@ export interface ServeOptions {
   exposed?: Record<string, BaseProxy>;
   /** Seconds an authenticated remote connection may stay silent before it is dropped (default: no limit). */
   idleTimeout?: number;
+  /**
+   * Server operations remote clients of this listener may use, beyond looking up
+   * what `exposed` publishes and calling it (default none): `'create'` (new shared
+   * objects of any type, a Pool included), `'serve'` (more listeners), `'shutdown'`.
+   */
+  allow?: ('create' | 'serve' | 'shutdown')[];
 }
 
 /**
@@ -195,6 +209,25 @@ function sweepStaleDirs(): void {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The directories a manager's Pool may import tasks from: as given, or the main script's. */
+function taskRoots(given: unknown): string[] {
+  if (given === undefined) {
+    const script = process.argv[1];
+    if (!script) return [process.cwd()]; // node -e, the REPL: no script to take the directory of
+    try {
+      return [dirname(realpathSync(script))];
+    } catch {
+      return [dirname(resolve(script))];
+    }
+  }
+  if (!Array.isArray(given) || !given.every((d) => typeof d === 'string' && d.length > 0)) {
+    throw new TypeError('Manager.start: taskRoots must be an array of directory paths');
+  }
+  return given.map((d: string) => resolve(d));
+}
+
+const OPERATIONS = ['create', 'serve', 'shutdown'];
+
 /**
  * A manager: Python's `multiprocessing.Manager()` / `SyncManager`. Start one
  * with {@link Manager.start} (a server of your own) or reach another with
@@ -273,6 +306,7 @@ export class Manager implements AsyncDisposable {
       registry: [...registry.values()],
       parentPid: process.pid,
       handshakeTimeout: options.handshakeTimeout,
+      taskRoots: taskRoots(options.taskRoots),
     };
     const proc = new Process({ target: managerServerMain, args: [config], daemon: true, context: options.context, name: `SyncManager-${++managerCount}` });
     try {
@@ -281,7 +315,7 @@ export class Manager implements AsyncDisposable {
       removeDir(dir);
       throw err;
     }
-    void proc.join().then(() => removeDir(dir)); // a server SIGKILLed cannot clean up after itself
+    void ended(proc).then(() => removeDir(dir)); // a server SIGKILLed cannot clean up after itself
     const deadline = Date.now() + (options.startTimeout ?? 30) * 1000;
     for (;;) {
       const client = clientFor(path, authkey);
@@ -313,13 +347,21 @@ export class Manager implements AsyncDisposable {
    * await using remote = await Manager.connect({ host: '127.0.0.1', port, authkey: 'secret' });
    * const d = await remote.get<DictProxy>('shared');
    * console.log(await d.get('hits')); // 1
-   * @throws {AuthenticationError} when the authkeys differ.
-   * @throws {ConnectionRefusedError} when nothing listens there.
+   * @throws {TypeError} without an authkey (or a host, or an integer port).
+   * @throws {OverflowError} when the port is outside 0-65535.
+   * @throws {gaierror} when the host name does not resolve.
+   * @throws {AuthenticationError} when the authkeys differ, or the peer is not a weft manager.
+   * @throws {ConnectionRefusedError} when nothing listens there, or the manager turned the connection away (it says why).
    */
   static async connect(options: ConnectOptions): Promise<Manager> {
+    if (options === null || typeof options !== 'object') throw new TypeError('Manager.connect(options): options must be { host, port, authkey }');
+    const key = keyBytes(options.authkey, 'Manager.connect');
+    if (typeof options.host !== 'string' || !options.host) throw new TypeError('Manager.connect: host must be a non-empty string');
+    if (!Number.isInteger(options.port)) throw new TypeError(`Manager.connect: port must be an integer, got ${String(options.port)}`);
+    if (options.port < 0 || options.port > 65535) throw new OverflowError('Manager.connect: port must be 0-65535.');
     const host = options.host.includes(':') ? `[${options.host}]` : options.host;
     const address = `tcp://${host}:${options.port}`;
-    const client = clientFor(address, keyBytes(options.authkey, 'Manager.connect'));
+    const client = clientFor(address, key);
     await client.connect();
     return new Manager(address, client, null, null);
   }
@@ -559,12 +601,17 @@ export class Manager implements AsyncDisposable {
    * const d = await manager.dict({ hits: 0 });
    * const { host, port } = await manager.serve({ port: 0, authkey: 'secret', exposed: { shared: d } });
    * console.log(host, port > 0); // 127.0.0.1 true
-   * @throws {TypeError} without an authkey, or when an exposed value is not a proxy of this manager.
+   * @throws {TypeError} without an authkey, when an exposed value is not a proxy of this manager, or `allow` names an unknown operation.
    * @throws {OSError} when the address cannot be bound.
    */
   async serve(options: ServeOptions): Promise<{ host: string; port: number }> {
-    const key = keyBytes(options.authkey, 'serve');
+    const key = keyBytes(options?.authkey, 'serve');
+    const allow = options.allow ?? [];
+    if (!Array.isArray(allow) || allow.some((op) => !OPERATIONS.includes(op))) {
+      throw new TypeError(`serve: allow lists server operations among ${OPERATIONS.map((op) => `'${op}'`).join(', ')}, got ${JSON.stringify(allow)}`);
+    }
     return (await this.#call('serve', [{
+      allow: [...allow],
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 0,
       authkey: key.toString('hex'),

@@ -20,7 +20,7 @@ import { TimeoutError, ValueError } from '../errors.js';
 import { getContext, type BaseContext, type ContextName } from './context.js';
 import { Deadline, waitFor } from './futex.js';
 import { Feeder } from './feeder.js';
-import { Process, cpuCount } from './process.js';
+import { Process, cpuCount, ended } from './process.js';
 import { AbortError, AsyncResult, WorkerLostError } from './pool_result.js';
 import {
   CALL,
@@ -270,14 +270,28 @@ class Job {
   constructor(
     readonly ref: TaskRef,
     readonly mode: Mode,
-    readonly payload: Uint8Array,
-    readonly sink: Sink,
+    public payload: Uint8Array,
+    public sink: Sink,
     readonly group: Group | null,
     input: unknown,
   ) {
     this.keep = carriesObjects(payload) ? input : null;
   }
+
+  /**
+   * Lets go of what only an unsettled job needs: a settled one may stay in its
+   * worker's `held` list for a while, and its sink (a closure of the call that made
+   * it) would keep that call's input alive (CPython issue 29861).
+   */
+  release(): void {
+    this.keep = null;
+    this.payload = NO_BYTES;
+    this.sink = settled;
+  }
 }
+
+const NO_BYTES = new Uint8Array(0);
+const settled: Sink = () => {};
 
 /** Where a job's outcome goes: an AsyncResult itself (no closure per task), or a function. */
 type Sink = ((ok: boolean, value: unknown) => void) | { settle(ok: boolean, value: unknown, job: Job): void };
@@ -711,11 +725,11 @@ export class Pool {
       this.#pendingLive--;
     }
     job.state = SETTLED;
-    job.keep = null;
     job.group?.jobs.delete(job);
     if (ok) this.#completed++;
     else this.#failed++;
     const sink = job.sink;
+    job.release();
     if (typeof sink === 'function') sink(ok, value);
     else sink.settle(ok, value, job);
   }
@@ -820,7 +834,7 @@ export class Pool {
     }
     const w = new Worker(proc, blk);
     this.#workers.push(w);
-    void proc.join().then(() => {
+    void ended(proc).then(() => {
       w.alive = false;
       this.#deaths.push(w);
       const data = this.#shared.results.data;
@@ -927,6 +941,9 @@ export class Pool {
   #bury(): void {
     for (const w of this.#deaths.splice(0)) {
       const { slots } = w.blk;
+      // Results it made and had not sent (it died on a later task): as good as sent.
+      const unsent = w.blk.unsent();
+      if (unsent) decodeResults(unsent, this.#onResult);
       const running = Atomics.load(slots, RUNNING);
       const finished = Atomics.load(slots, FINISHED);
       const exitCode = w.proc.exitCode;
@@ -1108,12 +1125,21 @@ export class Pool {
     let submitted = 0;
     let yielded = 0;
     let exhausted = false;
+    /** The input threw: raised once every chunk read before it has been yielded, as Python 3 does. */
+    let inputError = null as { error: unknown } | null;
     try {
       for (;;) {
         while (!exhausted && submitted - yielded < ahead && !failure) {
           const chunk: unknown[] = [];
           while (chunk.length < size) {
-            const next = sync ? (source as Iterator<unknown>).next() : await (source as AsyncIterator<unknown>).next();
+            let next: IteratorResult<unknown>;
+            try {
+              next = sync ? (source as Iterator<unknown>).next() : await (source as AsyncIterator<unknown>).next();
+            } catch (error) {
+              inputError = { error };
+              exhausted = true;
+              break;
+            }
             if (next.done) {
               exhausted = true;
               break;
@@ -1160,7 +1186,10 @@ export class Pool {
           for (let k = 0; k < values.length; k++) yield values[k];
           continue;
         }
-        if (exhausted && submitted === yielded) return;
+        if (exhausted && submitted === yielded) {
+          if (inputError) throw inputError.error;
+          return;
+        }
         await new Promise<void>((resolve) => {
           wake = resolve;
         });

@@ -8,7 +8,8 @@
  * - one *worker block* per worker: a few slot words the worker publishes
  *   (the task it is running, tasks done, busy time), then its task ring, which
  *   only the parent writes and only that worker reads — so the parent always
- *   knows which tasks a dead worker held;
+ *   knows which tasks a dead worker held — then its pending area, the results
+ *   it has yet to send (a dead worker's are read from there);
  * - one *pool block*: a cancel table (a task that is dropped before it starts
  *   is marked there, the worker skips it) and the result ring every worker
  *   writes and only the parent reads.
@@ -29,6 +30,7 @@ export const RUNNING = 0; // seq of the task started last (0: none yet)
 export const DONE = 1; // tasks finished (cancelled ones included)
 export const FINISHED = 2; // seq of the task finished last
 export const PID = 3; // the worker's id (pid, or a worker thread's tid), published as it starts
+export const PENDING = 4; // bytes of the result frame in the worker's pending area (0: none)
 /** Byte offset of the worker's busy seconds (a float64 only the worker writes). */
 export const BUSY_BYTE = 32;
 const SLOT_BYTES = 64;
@@ -40,6 +42,12 @@ const CANCEL_BYTES = CANCEL_SLOTS * 4;
 
 export const TASK_RING = 1 << 21;
 export const RESULT_RING = 1 << 22;
+/**
+ * A worker's pending area: the results it has not sent yet, batched into one
+ * frame (bytes). It lives in the worker block, so a worker that dies on its
+ * next task leaves the results of the tasks before it where the parent reads them.
+ */
+export const PENDING_BYTES = 1 << 16;
 
 /** Task modes: call `fn(...args)`, map `fn` over a chunk, or starmap it. */
 export const CALL = 0;
@@ -116,14 +124,23 @@ export class WorkerBlock {
   readonly slots: Int32Array;
   readonly busy: Float64Array;
   readonly ring: Ring;
+  /** The results frame the worker has not sent yet; `slots[PENDING]` bytes of it are written. */
+  readonly pending: Uint8Array;
   constructor(block: SharedBlock, init: boolean) {
     this.block = block;
     this.slots = new Int32Array(block.buffer, 0, SLOT_BYTES / 4);
     this.busy = new Float64Array(block.buffer, BUSY_BYTE, 1);
     this.ring = new Ring(block.buffer, SLOT_BYTES, TASK_RING, init);
+    this.pending = new Uint8Array(block.buffer, SLOT_BYTES + ringBytes(TASK_RING), PENDING_BYTES);
   }
   static create(): WorkerBlock {
-    return new WorkerBlock(SharedBlock.create(SLOT_BYTES + ringBytes(TASK_RING)), true);
+    return new WorkerBlock(SharedBlock.create(SLOT_BYTES + ringBytes(TASK_RING) + PENDING_BYTES), true);
+  }
+
+  /** The results frame a dead worker left unsent, or null. */
+  unsent(): Uint8Array | null {
+    const bytes = Atomics.load(this.slots, PENDING);
+    return bytes > 8 ? this.pending.subarray(0, bytes) : null;
   }
 }
 
@@ -239,48 +256,71 @@ export function decodeTasks(frame: Uint8Array): TaskFrame {
   return { kind, refs, tasks };
 }
 
-/** Accumulates results in a worker until they are flushed as one frame. */
+/**
+ * Accumulates results in a worker until they are sent as one frame, written
+ * straight into its block's pending area (see {@link PENDING_BYTES}): each
+ * result is there, published in `slots[PENDING]`, before the next task starts.
+ */
 export class ResultBuffer {
-  #seqs: number[] = [];
-  #statuses: number[] = [];
-  #payloads: Uint8Array[] = [];
+  readonly #area: Uint8Array;
+  readonly #view: DataView;
+  readonly #slots: Int32Array;
+  readonly #send: (frame: Uint8Array) => void;
+  #count = 0;
   #bytes = 8;
 
-  get length(): number {
-    return this.#seqs.length;
-  }
-  get bytes(): number {
-    return this.#bytes;
+  constructor(blk: WorkerBlock, send: (frame: Uint8Array) => void) {
+    this.#area = blk.pending;
+    this.#view = new DataView(blk.pending.buffer, blk.pending.byteOffset, blk.pending.byteLength);
+    this.#slots = blk.slots;
+    this.#send = send;
   }
 
+  /** Adds one result; sends what is pending first when the area is full (a result too big for it goes alone). */
   push(seq: number, status: number, payload: Uint8Array): void {
-    this.#seqs.push(seq);
-    this.#statuses.push(status);
-    this.#payloads.push(payload);
-    this.#bytes += 9 + payload.length;
+    const need = 9 + payload.length;
+    if (this.#bytes + need > this.#area.length) {
+      this.flush();
+      if (8 + need > this.#area.length) {
+        this.#send(resultFrame(TASKS, seq, status, payload));
+        return;
+      }
+    }
+    const at = this.#bytes;
+    this.#view.setUint32(at, seq, true);
+    this.#view.setUint8(at + 4, status);
+    this.#view.setUint32(at + 5, payload.length, true);
+    this.#area.set(payload, at + 9);
+    this.#bytes += need;
+    this.#view.setUint32(4, ++this.#count, true);
+    Atomics.store(this.#slots, PENDING, this.#bytes);
   }
 
-  /** The frame of everything pushed since the last take, and a fresh start. */
-  take(kind = TASKS): Uint8Array {
-    const out = new Uint8Array(this.#bytes);
-    const view = new DataView(out.buffer);
-    view.setUint32(0, kind, true);
-    view.setUint32(4, this.#seqs.length, true);
-    let at = 8;
-    for (let i = 0; i < this.#seqs.length; i++) {
-      const payload = this.#payloads[i]!;
-      view.setUint32(at, this.#seqs[i]!, true);
-      view.setUint8(at + 4, this.#statuses[i]!);
-      view.setUint32(at + 5, payload.length, true);
-      out.set(payload, at + 9);
-      at += 9 + payload.length;
-    }
-    this.#seqs = [];
-    this.#statuses = [];
-    this.#payloads = [];
+  /**
+   * Sends the pending frame and starts afresh. A worker that dies between the
+   * send and the reset leaves its results twice: the parent takes each once.
+   */
+  flush(): void {
+    if (!this.#count) return;
+    this.#view.setUint32(0, TASKS, true);
+    this.#send(this.#area.slice(0, this.#bytes));
+    Atomics.store(this.#slots, PENDING, 0);
+    this.#count = 0;
     this.#bytes = 8;
-    return out;
   }
+}
+
+/** A results frame of one result (`kind` INIT_FAILED: the initializer's error, with seq 0). */
+export function resultFrame(kind: number, seq: number, status: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(17 + payload.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, kind, true);
+  view.setUint32(4, 1, true);
+  view.setUint32(8, seq, true);
+  view.setUint8(12, status);
+  view.setUint32(13, payload.length, true);
+  out.set(payload, 17);
+  return out;
 }
 
 /** Calls `each(seq, status, payload)` for every result of a frame; returns the frame kind. */

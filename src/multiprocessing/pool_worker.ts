@@ -5,7 +5,8 @@
  * results back in batches: when its ring runs dry, every 0.5 ms of work, or
  * every 64 KiB of results. Before each task it publishes the task's seq, so the
  * parent knows, if the worker dies, which task it was running and which ones it
- * never started.
+ * never started; the results not sent yet wait in its block's pending area, where
+ * the parent finds them if a later task ends the worker (SIGKILL, process.exit).
  * @module
  */
 import { Deadline, waitFor } from './futex.js';
@@ -26,6 +27,7 @@ import {
   PID,
   RUNNING,
   ResultBuffer,
+  resultFrame,
   SKIPPED,
   STOP,
   decodeTasks,
@@ -75,7 +77,6 @@ async function nextFrame(ring: Ring): Promise<void> {
     if (ring.isEmpty()) await new Promise((resolve) => setImmediate(resolve));
   }
 }
-const FLUSH_BYTES = 1 << 16;
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
@@ -103,7 +104,7 @@ export const poolWorker = task(
     const { ring, slots, busy } = channel.worker;
     const { cancel, results } = channel.pool;
     const feeder = new Feeder(results);
-    const out = new ResultBuffer();
+    const out = new ResultBuffer(channel.worker, (frame) => feeder.send(frame));
     ring.getLock.tryAcquire(); // the only reader of this ring, for good
     Atomics.store(slots, PID, selfId);
 
@@ -113,8 +114,7 @@ export const poolWorker = task(
         const r = init(...initargs);
         if (isThenable(r)) await r;
       } catch (err) {
-        out.push(0, ...encode(FAILED, err));
-        feeder.send(out.take(INIT_FAILED));
+        feeder.send(resultFrame(INIT_FAILED, 0, ...encode(FAILED, err)));
         await feeder.flush();
         throw err;
       }
@@ -124,7 +124,7 @@ export const poolWorker = task(
     let done = 0;
     let lastFlush = performance.now();
     const flush = () => {
-      if (out.length) feeder.send(out.take());
+      out.flush();
       lastFlush = performance.now();
     };
 
@@ -142,6 +142,9 @@ export const poolWorker = task(
       const { kind, refs, tasks } = decodeTasks(frame);
       if (kind === STOP) break;
       for (const t of tasks) {
+        // A frame the result ring had no room for waits in this worker's memory, which
+        // its death would take along: it reaches the ring before the next task starts.
+        if (feeder.backlog) await feeder.flush();
         Atomics.store(slots, RUNNING, t.seq);
         if (Atomics.load(cancel, t.seq & CANCEL_MASK) === t.seq) {
           out.push(t.seq, SKIPPED, new Uint8Array(0));
@@ -196,7 +199,7 @@ export const poolWorker = task(
         }
         Atomics.store(slots, DONE, ++done);
         // Flushed only once counted: whoever gets this result sees it in tasksDone.
-        if (performance.now() - lastFlush > FLUSH_SECONDS * 1000 || out.bytes > FLUSH_BYTES) flush();
+        if (performance.now() - lastFlush > FLUSH_SECONDS * 1000) flush();
         if (maxTasks > 0 && done >= maxTasks) {
           flush();
           await feeder.flush();

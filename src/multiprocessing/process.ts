@@ -61,6 +61,19 @@ let self: Self = {
 let childCounter = 0;
 let bootstrapping = false;
 const children = new Set<Process>();
+/** Each started child's end, for weft's own watchers (see {@link ended}). */
+const ends = new WeakMap<Process, Promise<unknown>>();
+
+/**
+ * Resolves when a started child ends, without holding the event loop open as
+ * `join()` does: for weft's own watchers of daemon children (a Pool's workers,
+ * a Manager's server), which must not keep their program alive.
+ */
+export function ended(p: Process): Promise<unknown> {
+  const end = ends.get(p);
+  if (!end) throw new Error('can only watch a started process');
+  return end;
+}
 
 function authkey(): Uint8Array {
   return (self.authkey ??= lazy.crypto.randomBytes(32));
@@ -211,18 +224,27 @@ export class Process<F extends TaskFunction = TaskFunction> {
     this.#popen = this.#context.start({ prep, fds, daemon: this.#daemon });
     for (const handOver of handOvers) handOver();
     children.add(this);
+    ends.set(this, this.#popen.exited);
     void this.#popen.exited.then(() => children.delete(this));
   }
 
   /**
    * Waits until the child ends, or `timeout` seconds pass; check `exitCode` to tell which.
+   * The wait keeps the program alive, a daemon child's too (as Python's join blocks).
    * @throws {Error} when the process was never started.
    */
   async join(timeout: number | null = null): Promise<void> {
     this.#checkOpen();
     if (!this.#popen) throw new Error('can only join a started process');
     if (timeout == null) {
-      await this.#popen.exited;
+      // A daemon child keeps no event loop alive, but a program awaiting its join must not
+      // end in the middle of it (Python's join blocks): hold the loop open meanwhile.
+      const hold = setInterval(() => {}, 1 << 30);
+      try {
+        await this.#popen.exited;
+      } finally {
+        clearInterval(hold);
+      }
       return;
     }
     if (!(timeout >= 0)) throw new RangeError(`timeout must be a non-negative number of seconds, got ${timeout}`);

@@ -153,16 +153,33 @@ const cloneable = new Set<unknown>([
 const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
 
 /**
+ * How deeply a message may nest: deeper, the walk below and V8's own
+ * serializer and deserializer (recursive too) would run out of stack
+ * (`Maximum call stack size exceeded` at ~3,000 levels here), which names
+ * nothing. The manager's decoder refuses deeper messages with the same limit.
+ */
+export const MAX_DEPTH = 1000;
+
+/** A path for a message: a very deep one keeps its two ends. */
+function shortPath(path: string): string {
+  return path.length <= 160 ? path : `${path.slice(0, 60)} … ${path.slice(-60)}`;
+}
+
+/**
  * Copies `value` into something `v8.serialize` carries faithfully: errors and
  * shareables become marked records, everything unsendable throws with its path.
  */
-function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<object, unknown>): unknown {
+function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<object, unknown>, depth = 0): unknown {
   if (value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol')) {
     return value;
   }
   if (typeof value !== 'object') throw new UnsendableError(`cannot send ${describe(value)} at ${path}`);
   const done = seen.get(value);
   if (done !== undefined) return done;
+  if (depth >= MAX_DEPTH) {
+    throw new UnsendableError(`cannot send a value nested more than ${MAX_DEPTH} levels deep: gave up at ${shortPath(path)}`);
+  }
+  const d = depth + 1;
   if (isShareable(value)) {
     const { type, state, fds: own = [], handOver } = value[reduce]();
     if (own.length && !fds) {
@@ -181,10 +198,10 @@ function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<
     seen.set(value, record);
     record.message = value.message;
     record.stack = value.stack;
-    if ('cause' in value) record.cause = prepare(value.cause, `${path}.cause`, fds, seen);
+    if ('cause' in value) record.cause = prepare(value.cause, `${path}.cause`, fds, seen, d);
     const props: Record<string, unknown> = {};
     for (const key of Object.keys(value)) {
-      if (key !== 'cause') props[key] = prepare((value as unknown as Record<string, unknown>)[key], `${path}.${key}`, fds, seen);
+      if (key !== 'cause') props[key] = prepare((value as unknown as Record<string, unknown>)[key], `${path}.${key}`, fds, seen, d);
     }
     record.props = props;
     return record;
@@ -196,7 +213,7 @@ function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<
   if (Array.isArray(value)) {
     const out: unknown[] = new Array(value.length);
     seen.set(value, out);
-    for (let i = 0; i < value.length; i++) out[i] = prepare(value[i], `${path}[${i}]`, fds, seen);
+    for (let i = 0; i < value.length; i++) out[i] = prepare(value[i], `${path}[${i}]`, fds, seen, d);
     return out;
   }
   if (value instanceof Map) {
@@ -204,7 +221,7 @@ function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<
     seen.set(value, out);
     let i = 0;
     for (const [k, v] of value) {
-      out.set(prepare(k, `${path}.<key ${i}>`, fds, seen), prepare(v, `${path}.get(${String(k)})`, fds, seen));
+      out.set(prepare(k, `${path}.<key ${i}>`, fds, seen, d), prepare(v, `${path}.get(${String(k)})`, fds, seen, d));
       i++;
     }
     return out;
@@ -213,14 +230,14 @@ function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<
     const out = new Set();
     seen.set(value, out);
     let i = 0;
-    for (const v of value) out.add(prepare(v, `${path}.<item ${i++}>`, fds, seen));
+    for (const v of value) out.add(prepare(v, `${path}.<item ${i++}>`, fds, seen, d));
     return out;
   }
   if (proto === Object.prototype || proto === null) {
     const out: Record<string, unknown> = proto === null ? Object.create(null) : {};
     seen.set(value, out);
     for (const key of Object.keys(value)) {
-      out[key] = prepare((value as Record<string, unknown>)[key], `${path}.${key}`, fds, seen);
+      out[key] = prepare((value as Record<string, unknown>)[key], `${path}.${key}`, fds, seen, d);
     }
     return out;
   }

@@ -8,10 +8,11 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { Pipe, Process, Queue } from 'weft';
+import { Pipe, Pool, Process, Queue } from 'weft';
 import { openFds } from '../helpers/run.js';
 import { echo } from './fixtures/pipes.js';
 import { echoQueue } from './fixtures/queues.js';
+import { echo as same, square } from './fixtures/pool-tasks.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -78,4 +79,29 @@ describe('leaks', () => {
       assert.ok(openFds() <= fds + 8, `fds: ${fds} before, ${openFds()} after`);
     });
   }
+
+  test('Pool.map, like apply and imap, keeps no input alive once it returned (CPython issue 29861)', async () => {
+    await using pool = new Pool({ processes: 2, context: 'thread' });
+    const alive: Record<string, WeakRef<object>[]> = {};
+    const calls: Record<string, (inputs: { i: number }[]) => Promise<unknown>> = {
+      map: (inputs) => pool.map(same, inputs),
+      mapAsync: (inputs) => pool.mapAsync(same, inputs).get(),
+      starmap: (inputs) => pool.starmap(same, inputs.map((x) => [x])),
+      apply: (inputs) => Promise.all(inputs.map((x) => pool.apply(same, [x]))),
+      imap: async (inputs) => {
+        for await (const v of pool.imap(same, inputs)) void v;
+      },
+    };
+    // The inputs live in a frame of their own: a suspended frame of this test may keep a stale register.
+    const run = async (name: string, call: (inputs: { i: number }[]) => Promise<unknown>) => {
+      const inputs = Array.from({ length: 10 }, (_, i) => ({ i }));
+      alive[name] = inputs.map((x) => new WeakRef(x));
+      await call(inputs);
+    };
+    for (const [name, call] of Object.entries(calls)) await run(name, call);
+    await pool.map(square, Array.from({ length: 5000 }, (_, i) => i)); // later work, as in the CPython report
+    await collect();
+    const left = Object.fromEntries(Object.entries(alive).map(([name, refs]) => [name, refs.filter((r) => r.deref() !== undefined).length]));
+    assert.deepEqual(left, { map: 0, mapAsync: 0, starmap: 0, apply: 0, imap: 0 });
+  });
 });

@@ -39,7 +39,7 @@ describe('Manager over TCP', () => {
     await using m = await started();
     const d = await m.dict<string, number>({ a: 1 });
     const l = await m.list<number>();
-    const { host, port } = await m.serve({ port: 0, authkey: 'secret', exposed: { shared: d, pids: l } });
+    const { host, port } = await m.serve({ port: 0, authkey: 'secret', exposed: { shared: d, pids: l }, allow: ['create'] });
     assert.equal(host, '127.0.0.1');
     assert.ok(port > 0);
     await assert.rejects(Manager.connect({ host, port, authkey: 'wrong' }), AuthenticationError);
@@ -56,7 +56,7 @@ describe('Manager over TCP', () => {
     for (const p of ps) p.start();
     for (const p of ps) await p.join();
     assert.deepEqual((await l.toArray()).sort(), ps.map((p) => p.pid).sort());
-    // A remote client can make objects too.
+    // A remote client can make objects too, where the owner allows it.
     const fresh = await remote.dict({ z: 26 });
     assert.deepEqual(await fresh.toObject(), { z: 26 });
     await assert.rejects(m.serve({ authkey: '' }), ValueError);

@@ -11,6 +11,7 @@ import {
   abort,
   add,
   countCalls,
+  dieHard,
   echo,
   exitNow,
   nap,
@@ -108,6 +109,31 @@ for (const context of ['process', 'thread'] as const) {
       assert.ok(pulled.n < 20_000, `pulled ${pulled.n} items ahead`);
     });
 
+    test('imap and imapUnordered whose input throws: the results read before it are yielded, then the error', async () => {
+      class InputError extends Error {}
+      function* failingAfter(n: number) {
+        for (let i = 1; i <= n; i++) yield i;
+        throw new InputError(`input broke after ${n}`);
+      }
+      async function* failingAfterAsync(n: number) {
+        yield* failingAfter(n);
+      }
+      for (const [how, input, chunksize] of [
+        ['sync', () => failingAfter(5), 1], ['async', () => failingAfterAsync(5), 1], ['sync, chunks of 2', () => failingAfter(5), 2],
+      ] as const) {
+        const ordered: number[] = [];
+        await assert.rejects(async () => {
+          for await (const v of pool.imap(square, input(), chunksize)) ordered.push(v);
+        }, (e: Error) => e instanceof InputError && e.message === 'input broke after 5', how);
+        assert.deepEqual(ordered, [1, 4, 9, 16, 25], how);
+        const unordered: number[] = [];
+        await assert.rejects(async () => {
+          for await (const v of pool.imapUnordered(square, input(), chunksize)) unordered.push(v);
+        }, InputError, how);
+        assert.deepEqual(unordered.sort((a, b) => a - b), [1, 4, 9, 16, 25], how);
+      }
+    });
+
     test("a task's error keeps its class name, message, remote stack and cause; the worker lives on", async () => {
       const before = pool.stats().workers.map((w) => w.pid);
       const err = await pool.apply(fail, ['boom']).catch((e: unknown) => e);
@@ -187,6 +213,25 @@ for (const context of ['process', 'thread'] as const) {
       assert.deepEqual(await Promise.all(more.map((r) => r.get())), Array.from({ length: 40 }, (_, i) => i * i));
       assert.equal(pool.stats().workers.length, 2);
       assert.ok(!pool.stats().workers.some((w) => w.pid === err.pid), 'the dead worker was replaced');
+    });
+
+    test('a finished task keeps its result when its worker dies on the next one (50 rounds of 8 tasks, 2 workers)', async () => {
+      await using pool = new Pool({ processes: 2, context });
+      const how = context === 'process' ? 'SIGKILL' : 'process.exit(1)';
+      for (let round = 0; round < 50; round++) {
+        // Second of a later frame of two (the pool sends each worker at most 2 of 8): its
+        // worker has just run the task before it, whose result is not sent yet.
+        const killer = round % 2 ? 7 : 5;
+        const calls = Array.from({ length: 8 }, (_, i) => (i === killer ? pool.applyAsync(dieHard, []) : pool.applyAsync(square, [i])));
+        const outcomes = await Promise.allSettled(calls.map((r) => r.get(30)));
+        outcomes.forEach((o, i) => {
+          if (i === killer) {
+            assert.ok(o.status === 'rejected' && o.reason instanceof WorkerLostError, `round ${round}: the task that ran ${how}`);
+          } else {
+            assert.deepEqual(o, { status: 'fulfilled', value: i * i }, `round ${round}, task ${i} (the killer was ${killer})`);
+          }
+        });
+      }
     });
 
     if (context === 'process') {

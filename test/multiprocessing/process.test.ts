@@ -34,6 +34,26 @@ for (const context of ['process', 'thread'] as const) {
       assert.equal(e.exitCode, 7);
     });
 
+    test('process.exitCode set by the target is the exit code; a timer that throws after it returned is reported, exit 1 (unless the task handles it)', async () => {
+      const script = `
+        import { Process } from 'weft';
+        import { catchLater, setExitCode, throwLater } from ${JSON.stringify(new URL('./fixtures/procs.js', import.meta.url).href)};
+        const coded = new Process({ target: setExitCode, args: [20], context: '${context}', name: 'coded' });
+        const late = new Process({ target: throwLater, args: ['thrown by a timer'], context: '${context}', name: 'late' });
+        const caught = new Process({ target: catchLater, args: ['its own handler'], context: '${context}', name: 'caught' });
+        for (const p of [coded, late, caught]) p.start();
+        await Promise.all([coded.join(20), late.join(20), caught.join(20)]);
+        console.log(JSON.stringify([coded.exitCode, late.exitCode, caught.exitCode]));
+      `;
+      const r = await runNode(['--input-type=module', '-e', script], { timeout: 60 });
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.trim().split('\n');
+      assert.deepEqual(JSON.parse(lines.at(-1)!), [20, 1, 0], r.stderr);
+      assert.ok(lines.includes('caught: its own handler'), r.stdout);
+      assert.doesNotMatch(r.stderr, /Process caught/);
+      assert.match(r.stderr, /Process late:\n.*RangeError: thrown by a timer/s);
+    });
+
     test('kill() gives -9 and terminate() gives -15, as Python', async () => {
       const k = new Process({ target: sleepFor, args: [30], context });
       const t = new Process({ target: sleepFor, args: [30], context });
@@ -193,6 +213,25 @@ describe('Process: the main process and its children', () => {
     const r = await runNode(['--max-old-space-size=96', '--input-type=module', '-e', script], { timeout: 60 });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /child exit code 1 - parent still here/);
+  });
+
+  test('await join() on a daemon child keeps the program alive until the child ends', async () => {
+    const script = `
+      import { Process } from 'weft';
+      import { sleepFor } from ${JSON.stringify(new URL('./fixtures/procs.js', import.meta.url).href)};
+      async function main() {
+        for (const context of ['process', 'thread']) {
+          const p = new Process({ target: sleepFor, args: [0.3], daemon: true, context });
+          p.start();
+          await p.join();
+          console.log('joined', context, p.exitCode);
+        }
+      }
+      void main(); // not awaited at the top level: only the join holds the program
+    `;
+    const r = await runNode(['--input-type=module', '-e', script], { timeout: 60 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'joined process 0\njoined thread 0\n');
   });
 
   test('a daemon child ends when its parent exits and does not keep it alive', async () => {

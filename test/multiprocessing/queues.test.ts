@@ -249,6 +249,22 @@ describe('Queue in one process', () => {
     assert.equal(q.empty(), true);
   });
 
+  test('a value nested 100k deep is refused at put naming where it gave up; 900 deep still crosses', async () => {
+    const q = new Queue<unknown>();
+    const nest = (depth: number) => {
+      const root: Record<string, unknown> = {};
+      let at = root;
+      for (let i = 0; i < depth; i++) at = (at.next = {}) as Record<string, unknown>;
+      return root;
+    };
+    await assert.rejects(q.put(nest(100_000)), (e: Error) =>
+      e instanceof UnsendableError && /nested more than 1000 levels deep: gave up at obj\.next\.next.* … .*\.next\.next$/.test(e.message));
+    assert.equal(q.qsize(), 0);
+    const deep = nest(900);
+    await q.put(deep);
+    assert.deepEqual(await q.get({ timeout: 5 }), deep);
+  });
+
   test('close(): later puts and gets throw ValueError; for await iterates messages', async () => {
     const q = new Queue<number>();
     for (const n of [1, 2, 3]) await q.put(n);
