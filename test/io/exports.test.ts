@@ -9,7 +9,7 @@ const expected = [
   'DefaultSelector', 'EPOLLERR', 'EPOLLET', 'EPOLLEXCLUSIVE', 'EPOLLHUP', 'EPOLLIN', 'EPOLLMSG',
   'EPOLLONESHOT', 'EPOLLOUT', 'EPOLLPRI', 'EPOLLRDHUP', 'EPOLLRDNORM', 'EPOLLWRNORM', 'EPOLL_CLOEXEC',
   'EVENT_READ', 'EVENT_WRITE', 'EpollSelector', 'FD_SETSIZE', 'FileExistsError', 'FileNotFoundError',
-  'IPPROTO_IP', 'IPPROTO_IPV6', 'IPPROTO_TCP', 'IPPROTO_UDP', 'IPV6_V6ONLY', 'InterruptedError', 'KeyError',
+  'IPPROTO_IP', 'IPPROTO_IPV6', 'IPPROTO_TCP', 'IPPROTO_UDP', 'IPV6_V6ONLY', 'InterruptedError', 'IoUring', 'KeyError',
   'MSG_DONTWAIT', 'MSG_NOSIGNAL', 'MSG_OOB', 'MSG_PEEK', 'MSG_WAITALL', 'OSError', 'OverflowError', 'POLLERR',
   'POLLHUP', 'POLLIN', 'POLLNVAL', 'POLLOUT', 'POLLPRI', 'POLLRDHUP', 'POLLRDNORM', 'POLLWRNORM', 'Poll',
   'PollSelector', 'RuntimeError', 'SHUT_RD', 'SHUT_RDWR', 'SHUT_WR', 'SOCK_CLOEXEC', 'SOCK_DGRAM',
