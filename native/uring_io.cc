@@ -371,8 +371,7 @@ napi_value Cancel(napi_env env, napi_callback_info info) {
   if (target < 0) {
     sqe->cancel_flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
   } else {
-    sqe->addr = static_cast<uint64_t>(target);
-    sqe->cancel_flags = IORING_ASYNC_CANCEL_ALL;  // every shot of a multishot target
+    sqe->addr = static_cast<uint64_t>(target);  // a multishot target is one request: all its shots end
   }
   return Num(env, 0);
 }
