@@ -22,3 +22,4 @@ export {
 export {
   IoUring, type IoUringAvailability, type IoUringOptions, type IoUringOp, type Completion, type CompletionCallback,
 } from './uring.js';
+export { Proactor } from './proactor.js';
