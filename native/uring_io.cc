@@ -171,7 +171,13 @@ napi_value Open(napi_env env, napi_callback_info info) {
   IoRing* r = new IoRing();
   // SUBMIT_ALL: an entry the kernel rejects (a bad fd) completes with its
   // error and the ones after it are still taken.
-  int err = r->ring.Open(static_cast<unsigned>(I32(env, argv[0])), IORING_SETUP_SUBMIT_ALL);
+  //
+  // COOP_TASKRUN (5.19): a completion does not interrupt this thread while it
+  // runs JavaScript (an IPI and a trip through the kernel per completion);
+  // the kernel finishes the work at the thread's next system call or sleep,
+  // which batches it. (DEFER_TASKRUN would batch further but stops the ring
+  // fd from waking an epoll that watches it: Node's event loop would hang.)
+  int err = r->ring.Open(static_cast<unsigned>(I32(env, argv[0])), IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN);
   if (err != 0) {
     delete r;
     return Num(env, err);
