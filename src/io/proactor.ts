@@ -109,6 +109,8 @@ export class Proactor implements Disposable {
 
   /**
    * Accept a connection: `[conn, address]`, as `socket.accept()` (the new socket is blocking).
+   * @throws {OSError} ENOTCONN: the peer reset the connection before its address
+   *   was read (the connection is closed; asyncio's IocpProactor raises there too).
    * @example
    * import { IoUring, Proactor, createServer, socket } from 'weft/io';
    * if (IoUring.available().ok) {
