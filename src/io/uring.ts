@@ -117,12 +117,6 @@ export interface IoUringOptions {
   bufferSize?: number;
 }
 
-/** Options of `accept` and `recv`. */
-interface MultishotOptions {
-  /** Keep the operation armed: a completion per connection or per chunk until an error, EOF or `cancel`. */
-  multishot?: boolean;
-}
-
 const ETIME = 62;
 const ECANCELED = 125;
 const F_BUFFER = 1; // IORING_CQE_F_BUFFER
@@ -341,7 +335,7 @@ export class IoUring implements Disposable {
    *   new socket(undefined, undefined, undefined, c!.result).close();
    * }
    */
-  accept(sock: FileLike, options: MultishotOptions = {}, callback?: CompletionCallback): number {
+  accept(sock: FileLike, options: { multishot?: boolean } = {}, callback?: CompletionCallback): number {
     const fd = fdOf(sock);
     return this.#add('accept', callback, null, (id, ring) => un.uringAccept(ring, id, fd, options.multishot === true));
   }
@@ -387,7 +381,7 @@ export class IoUring implements Disposable {
    *   a.close(); b.close();
    * }
    */
-  recv(sock: FileLike, options: MultishotOptions & { into?: Uint8Array } = {}, callback?: CompletionCallback): number {
+  recv(sock: FileLike, options: { multishot?: boolean; into?: Uint8Array } = {}, callback?: CompletionCallback): number {
     const fd = fdOf(sock);
     const into = options.into;
     const multishot = options.multishot === true;
@@ -586,8 +580,9 @@ export class IoUring implements Disposable {
       throw new ValueError(`timeout must be a number >= 0 or null, not ${timeout}`);
     }
     if (!Number.isInteger(minComplete) || minComplete < 0) throw new ValueError(`minComplete must be an integer >= 0, not ${minComplete}`);
-    const n = this.#check(un.uringWait(this.#handle(), minComplete, timeout ?? -1));
-    const out: Completion[] = [];
+    // Completions the event loop reaped while no iterator was waiting come first.
+    const out: Completion[] = this.#ready.length > 0 ? this.#ready.splice(0).flat() : [];
+    const n = this.#check(un.uringWait(this.#handle(), Math.max(0, minComplete - out.length), timeout ?? -1));
     this.#dispatch(n, out);
     // The output array holds one batch; more may be ready behind it.
     if (n * 3 === this.#out.length) for (let m; (m = un.uringReap(this.#handle())) > 0;) this.#dispatch(m, out);
@@ -773,9 +768,10 @@ export class IoUring implements Disposable {
       const out: Completion[] = [];
       this.#dispatch(n, out);
       if (out.length > 0) {
+        // For an iterator waiting, else for the next iteration or wait().
         const w = this.#waiters.shift();
         if (w) w(out);
-        else if (this.#iterators > 0) this.#ready.push(out);
+        else this.#ready.push(out);
       }
       if (n * 3 < this.#out.length) break;
     }

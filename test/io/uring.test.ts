@@ -398,6 +398,19 @@ if (!available.ok) {
         b.close();
       });
 
+      test('completions of operations without a callback that the loop reaped still come back from wait()', async () => {
+        using ring = new IoUring();
+        const [a, b] = socketpair();
+        const plain = ring.send(a, Buffer.from('p'));
+        const viaCallback = new Promise<void>((resolve) => ring.timeout(0.01, () => resolve()));
+        await viaCallback; // the loop's watch reaped both by now
+        await sleep(10);
+        const got = ring.wait(1, 1);
+        assert.deepEqual(got.map((c) => [c.id, c.op, c.result]), [[plain, 'send', 1]]);
+        a.close();
+        b.close();
+      });
+
       test('a ring with nothing in flight does not keep the process alive, one with a pending callback does', () => {
         const script = (pending: boolean) => `
           import { IoUring, socketpair } from 'weft/io';
