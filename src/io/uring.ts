@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { release } from 'node:os';
 import { native } from '../native.js';
-import { fromErrno, OSError, ValueError } from '../errors.js';
+import { fromErrno, OSError, OverflowError, ValueError } from '../errors.js';
 import { io, type WatchHandle } from './_native.js';
 import { AF_INET, AF_INET6, AF_UNIX } from './constants.js';
 import { fdOf, type FileLike } from './select.js';
@@ -179,7 +179,7 @@ function sockaddr(family: number, address: Address): Buffer {
     throw new TypeError(`${family === AF_INET6 ? 'AF_INET6' : 'AF_INET'} address must be tuple, not ${typeof address}`);
   }
   const port = address[1] as number;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ValueError('port must be 0-65535.');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new OverflowError('port must be 0-65535.');
   const [fam, host] = resolveHost(address[0] as string, family);
   if (fam === AF_INET) {
     const out = Buffer.alloc(16);
@@ -271,7 +271,7 @@ export class IoUring implements Disposable {
    */
   static available(): IoUringAvailability {
     if (availability) return availability;
-    const [major, minor] = release().split('.').map(Number) as [number, number];
+    const major = Number(release().split('.')[0]);
     const r = un.uringProbe();
     if (r < 0) availability = { ok: false, errno: -r, reason: explain(-r) };
     else if (r >= 1000) {
@@ -279,7 +279,6 @@ export class IoUring implements Disposable {
     } else if (major < 6) {
       availability = { ok: false, errno: 22, reason: `this kernel (${release()}) predates multishot recv with provided buffers: Linux 6.0 or later is needed` };
     } else availability = { ok: true };
-    void minor;
     return availability;
   }
 
