@@ -47,6 +47,8 @@ struct IoRing {
   // A timeout's timespec per submission slot, read by the kernel when it
   // takes the entry.
   std::unique_ptr<struct __kernel_timespec[]> timespecs;
+  // Operations queued whose last completion has not been reaped (for Drain).
+  unsigned inflight = 0;
 };
 
 int32_t I32(napi_env env, napi_value v) {
@@ -103,6 +105,7 @@ struct io_uring_sqe* Entry(IoRing* r, double id, int* err) {
   }
   struct io_uring_sqe* sqe = r->ring.Prepare();
   sqe->user_data = static_cast<uint64_t>(id);
+  r->inflight++;
   return sqe;
 }
 
@@ -113,8 +116,31 @@ unsigned ReapInto(IoRing* r) {
     r->out[i * 3] = static_cast<int32_t>(static_cast<uint32_t>(data));
     r->out[i * 3 + 1] = res;
     r->out[i * 3 + 2] = static_cast<int32_t>(flags);
+    if (!(flags & IORING_CQE_F_MORE)) r->inflight--;
     i++;
   });
+}
+
+// A ring garbage-collected, or torn down with its worker thread, with
+// operations in flight: cancel them and wait (up to a second) until the
+// kernel has let go of their memory, which JavaScript is about to free.
+// IoUring.close() drains the same way first, so there this finds nothing.
+void Drain(IoRing* r) {
+  if (r->ring.fd() < 0 || r->inflight == 0) return;
+  int err = 0;
+  struct io_uring_sqe* sqe = Entry(r, 0, &err);
+  if (sqe) {
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->fd = -1;
+    sqe->cancel_flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
+  }
+  double deadline = Now() + 1;
+  while (r->inflight > 0 && Now() < deadline) {
+    if (r->ring.Enter(1, 0, deadline - Now(), true) < 0 && r->ring.Ready() == 0) break;
+    r->ring.ReapUpTo(~0u, [r](uint64_t, int32_t, uint32_t flags) {
+      if (!(flags & IORING_CQE_F_MORE)) r->inflight--;
+    });
+  }
 }
 
 void Release(napi_env env, IoRing* r) {
@@ -128,6 +154,7 @@ void Release(napi_env env, IoRing* r) {
 
 void Finalize(napi_env env, void* data, void*) {
   IoRing* r = static_cast<IoRing*>(data);
+  Drain(r);
   Release(env, r);
   delete r;
 }
@@ -423,13 +450,14 @@ napi_value Reap(napi_env env, napi_callback_info info) {
   return Num(env, ReapInto(r));
 }
 
-// uringClose(handle) -> 0. The caller has cancelled and drained what was in
-// flight: closing the fd would cancel it too, but asynchronously, while
-// JavaScript may already free the buffers.
+// uringClose(handle) -> 0. IoUring.close() has cancelled and drained what
+// was in flight (Drain is the fallback): closing the fd would cancel it too,
+// but asynchronously, while JavaScript may already free the buffers.
 napi_value Close(napi_env env, napi_callback_info info) {
   ARGS(1);
   void* p = nullptr;
   if (napi_get_value_external(env, argv[0], &p) != napi_ok || !p) return Num(env, -EBADF);
+  Drain(static_cast<IoRing*>(p));
   Release(env, static_cast<IoRing*>(p));
   return Num(env, 0);
 }

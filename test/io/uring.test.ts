@@ -7,7 +7,8 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
@@ -409,6 +410,38 @@ if (!available.ok) {
         assert.deepEqual(got.map((c) => [c.id, c.op, c.result]), [[plain, 'send', 1]]);
         a.close();
         b.close();
+      });
+
+      test('a worker thread torn down with operations in flight: the ring is cancelled, drained and closed', async () => {
+        const rings = () => readdirSync('/proc/self/fd').filter((f) => {
+          try {
+            return readlinkSync('/proc/self/fd/' + f).includes('io_uring');
+          } catch {
+            return false; // closed meanwhile
+          }
+        }).length;
+        const before = rings();
+        const weftIo = new URL('../../src/io/index.js', import.meta.url).href;
+        const code = `
+          import { IoUring, socketpair } from '${weftIo}';
+          import { parentPort } from 'node:worker_threads';
+          const ring = new IoUring();
+          const [a, b] = socketpair();
+          ring.recv(b, { into: Buffer.alloc(1 << 16) }, () => {});
+          ring.recv(a, { multishot: true }, () => {});
+          ring.timeout(60);
+          ring.submit();
+          parentPort.postMessage([a.detach(), b.detach()]);`;
+        for (let i = 0; i < 5; i++) {
+          const worker = new Worker(code, { eval: true });
+          const fds = await new Promise<number[]>((resolve, reject) => {
+            worker.once('message', resolve);
+            worker.once('error', reject);
+          });
+          await worker.terminate();
+          for (const fd of fds) new socket(undefined, undefined, undefined, fd).close();
+        }
+        assert.equal(rings(), before, 'a ring fd outlived its worker');
       });
 
       test('a ring with nothing in flight does not keep the process alive, one with a pending callback does', () => {
