@@ -51,6 +51,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   weft::InitSelect(env, exports);
   weft::InitContinuation(env, exports);
   weft::InitLoad(env, exports);
+  weft::InitUringIo(env, exports);
   return exports;
 }
 

@@ -7,7 +7,9 @@
 // Used by futex.cc to sleep on a futex word without a helper thread: the
 // kernel completes an IORING_OP_FUTEX_WAIT (Linux 6.7+) on the very thread
 // that submitted it, and the ring's fd, polled by the event loop, wakes that
-// thread once -- as a blocked read() wakes a Python process.
+// thread once -- as a blocked read() wakes a Python process. uring_io.cc
+// (weft/io's IoUring) adds batches of socket and file operations, waits with
+// a time-out and a ring of provided receive buffers (BufRing below).
 #pragma once
 #include <linux/io_uring.h>
 #include <stdint.h>
@@ -17,6 +19,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 namespace weft {
 
@@ -36,12 +39,13 @@ class Uring {
 
   // 0, or -errno: ENOSYS (kernel without io_uring), EPERM (a container's
   // seccomp filter or the io_uring_disabled sysctl), ENOMEM...
-  int Open(unsigned entries) {
+  // `flags` are extra IORING_SETUP_* flags.
+  int Open(unsigned entries, unsigned flags = 0) {
     struct io_uring_params p;
     memset(&p, 0, sizeof(p));
     // Room for many completions at once (a manager server sleeps on one word
     // per client); more still would wait in the kernel's overflow list.
-    p.flags = IORING_SETUP_CQSIZE;
+    p.flags = IORING_SETUP_CQSIZE | flags;
     p.cq_entries = entries * 8;
     int fd = static_cast<int>(syscall(__NR_io_uring_setup, entries, &p));
     if (fd < 0) return -errno;
@@ -65,10 +69,33 @@ class Uring {
     cq_tail_ = reinterpret_cast<unsigned*>(ring_ + p.cq_off.tail);
     cq_mask_ = *reinterpret_cast<unsigned*>(ring_ + p.cq_off.ring_mask);
     cqes_ = reinterpret_cast<struct io_uring_cqe*>(ring_ + p.cq_off.cqes);
+    sq_entries_ = p.sq_entries;
+    cq_entries_ = p.cq_entries;
     return 0;
   }
 
   int fd() const { return fd_; }
+  // Completions waiting to be reaped.
+  unsigned Ready() const { return __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE) - *cq_head_; }
+  unsigned sq_entries() const { return sq_entries_; }
+  unsigned cq_entries() const { return cq_entries_; }
+  // Entries prepared and not yet handed to the kernel.
+  unsigned pending() const { return pending_; }
+  // Free submission entries: Prepare() may be called this many times more
+  // before a Submit.
+  unsigned Space() const { return sq_entries_ - pending_; }
+  // The index of the entry Prepare() returned last (for per-entry side data).
+  unsigned LastIndex() const { return (*sq_tail_ + pending_ - 1) & sq_mask_; }
+
+  // Whether the kernel knows `op` (IORING_REGISTER_PROBE, Linux 5.6+).
+  bool Supports(uint8_t op) {
+    constexpr unsigned kOps = 256;
+    char mem[sizeof(struct io_uring_probe) + kOps * sizeof(struct io_uring_probe_op)];
+    memset(mem, 0, sizeof(mem));
+    struct io_uring_probe* probe = reinterpret_cast<struct io_uring_probe*>(mem);
+    if (syscall(__NR_io_uring_register, fd_, IORING_REGISTER_PROBE, probe, kOps) < 0) return false;
+    return op <= probe->last_op && (probe->ops[op].flags & IO_URING_OP_SUPPORTED);
+  }
 
   // The next free submission entry, zeroed. Every Prepare is followed by
   // Submit before the next Prepare: the ring never holds more than one batch.
@@ -86,17 +113,52 @@ class Uring {
   // Entries it did not take are taken back (the kernel reads the queue only
   // inside io_uring_enter, and only this thread submits), so they never go
   // in later behind the caller's back.
-  int Submit() {
+  //
+  // With `keep` the entries not taken stay prepared instead, for the next
+  // Submit (IoUring's callers retry after reaping: -EBUSY means the
+  // completion queue is full).
+  int Submit(bool keep = false) { return Enter(0, 0, -1, keep); }
+
+  // Submits the prepared entries and, with min_complete > 0, blocks until that
+  // many completions are ready or `timeout` seconds pass (negative: no limit;
+  // IORING_ENTER_EXT_ARG, Linux 5.11+): entries taken, -ETIME on time-out, or
+  // -errno. EINTR is retried with the time that remains (PEP 475).
+  int Enter(unsigned min_complete, unsigned flags, double timeout, bool keep) {
     unsigned count = pending_;
     unsigned tail = *sq_tail_;
     __atomic_store_n(sq_tail_, tail + count, __ATOMIC_RELEASE);
     pending_ = 0;
+    struct __kernel_timespec ts;
+    struct io_uring_getevents_arg arg;
+    memset(&arg, 0, sizeof(arg));
+    if (min_complete > 0) flags |= IORING_ENTER_GETEVENTS;
+    bool timed = min_complete > 0 && timeout >= 0;
+    double deadline = timed ? Monotonic() + timeout : 0;
+    if (timed) flags |= IORING_ENTER_EXT_ARG;
     long n;
-    do n = syscall(__NR_io_uring_enter, fd_, count, 0, 0, nullptr, 0);
-    while (n < 0 && errno == EINTR);
-    int result = n < 0 ? -errno : static_cast<int>(n);
-    unsigned taken = n < 0 ? 0 : static_cast<unsigned>(n);
-    if (taken < count) __atomic_store_n(sq_tail_, tail + taken, __ATOMIC_RELEASE);
+    unsigned taken = 0;
+    for (;;) {
+      void* argp = nullptr;
+      size_t argsz = 0;
+      if (timed) {
+        double left = deadline - Monotonic();
+        if (left < 0) left = 0;
+        ts.tv_sec = static_cast<int64_t>(left);
+        ts.tv_nsec = static_cast<long long>((left - ts.tv_sec) * 1e9);
+        arg.ts = reinterpret_cast<uint64_t>(&ts);
+        argp = &arg;
+        argsz = sizeof(arg);
+      }
+      n = syscall(__NR_io_uring_enter, fd_, count - taken, min_complete, flags, argp, argsz);
+      if (n >= 0) taken += static_cast<unsigned>(n);
+      if (n >= 0 || errno != EINTR) break;
+    }
+    // The kernel reports a failed wait only when it took nothing.
+    int result = n < 0 ? -errno : static_cast<int>(taken);
+    if (taken < count) {
+      __atomic_store_n(sq_tail_, tail + taken, __ATOMIC_RELEASE);
+      if (keep) pending_ = count - taken;
+    }
     return result;
   }
 
@@ -112,22 +174,33 @@ class Uring {
   // Calls fn(user_data, res) for every completion ready, and frees their slots.
   template <typename F>
   void Reap(F fn) {
+    ReapUpTo(~0u, [&fn](uint64_t data, int32_t res, uint32_t) { fn(data, res); });
+  }
+
+  // Calls fn(user_data, res, flags) for at most `limit` completions ready, and
+  // frees their slots: how many it took.
+  template <typename F>
+  unsigned ReapUpTo(unsigned limit, F fn) {
     unsigned head = *cq_head_;
+    unsigned done = 0;
     for (;;) {
       unsigned tail = __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE);
       while (head != tail) {
+        if (done == limit) return done;
         const struct io_uring_cqe& cqe = cqes_[head & cq_mask_];
         uint64_t data = cqe.user_data;
         int32_t res = cqe.res;
+        uint32_t flags = cqe.flags;
         head++;
+        done++;
         // Release the slot before the callback: it may submit again.
         __atomic_store_n(cq_head_, head, __ATOMIC_RELEASE);
-        fn(data, res);
+        fn(data, res, flags);
         tail = __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE);
       }
       // Completions the CQ had no room for wait in the kernel until a
       // GETEVENTS enter flushes them into the ring.
-      if (!(__atomic_load_n(sq_flags_, __ATOMIC_ACQUIRE) & IORING_SQ_CQ_OVERFLOW)) return;
+      if (!(__atomic_load_n(sq_flags_, __ATOMIC_ACQUIRE) & IORING_SQ_CQ_OVERFLOW)) return done;
       syscall(__NR_io_uring_enter, fd_, 0, 0, IORING_ENTER_GETEVENTS, nullptr, 0);
     }
   }
@@ -143,6 +216,12 @@ class Uring {
   }
 
  private:
+  static double Monotonic() {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+  }
+
   int Fail(int err) {
     Close();
     return err;
@@ -162,6 +241,90 @@ class Uring {
   unsigned cq_mask_ = 0;
   struct io_uring_cqe* cqes_ = nullptr;
   unsigned pending_ = 0;
+  unsigned sq_entries_ = 0;
+  unsigned cq_entries_ = 0;
+};
+
+// A ring of provided buffers (IORING_REGISTER_PBUF_RING, Linux 5.19): the
+// kernel picks a free buffer when data arrives instead of the caller
+// dedicating one to every pending receive, so 10,000 idle connections with a
+// multishot recv each hold no memory. The buffers are `count` slices of
+// `size` bytes of caller memory; a completion names its slice in the top 16
+// bits of its flags, and Give() hands a slice back once it has been used.
+class BufRing {
+ public:
+  BufRing() = default;
+  BufRing(const BufRing&) = delete;
+  BufRing& operator=(const BufRing&) = delete;
+  ~BufRing() { Unregister(); }
+
+  // `count` must be a power of two (at most 32768). 0 or -errno.
+  int Register(int ring_fd, uint16_t group, char* base, unsigned size, unsigned count) {
+    size_t bytes = count * sizeof(struct io_uring_buf);
+    void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return -errno;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = reinterpret_cast<uint64_t>(mem);
+    reg.ring_entries = count;
+    reg.bgid = group;
+    if (syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
+      int err = -errno;
+      munmap(mem, bytes);
+      return err;
+    }
+    ring_fd_ = ring_fd;
+    group_ = group;
+    bufs_ = static_cast<struct io_uring_buf*>(mem);
+    bytes_ = bytes;
+    mask_ = count - 1;
+    base_ = base;
+    size_ = size;
+    tail_ = 0;
+    for (unsigned i = 0; i < count; i++) Add(static_cast<uint16_t>(i));
+    Publish();
+    return 0;
+  }
+
+  // Queues slice `id` to be handed back; Publish() makes the queued ones visible.
+  void Add(uint16_t id) {
+    struct io_uring_buf* b = &bufs_[tail_ & mask_];
+    b->addr = reinterpret_cast<uint64_t>(base_ + static_cast<size_t>(id) * size_);
+    b->len = size_;
+    b->bid = id;
+    tail_++;
+  }
+  // The tail shares its slot with the first entry's `resv` field (the ABI's
+  // union): a release store, so the kernel sees the entries before the tail.
+  void Publish() {
+    __atomic_store_n(&bufs_[0].resv, tail_, __ATOMIC_RELEASE);
+  }
+
+  // Before the ring is closed (the kernel drops it with the ring anyway).
+  void Unregister() {
+    if (!bufs_) return;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.bgid = group_;
+    if (ring_fd_ >= 0) syscall(__NR_io_uring_register, ring_fd_, IORING_UNREGISTER_PBUF_RING, &reg, 1);
+    munmap(bufs_, bytes_);
+    bufs_ = nullptr;
+  }
+
+  bool registered() const { return bufs_ != nullptr; }
+  uint16_t group() const { return group_; }
+  unsigned size() const { return size_; }
+  unsigned count() const { return mask_ + 1; }
+
+ private:
+  int ring_fd_ = -1;
+  uint16_t group_ = 0;
+  struct io_uring_buf* bufs_ = nullptr;
+  size_t bytes_ = 0;
+  unsigned mask_ = 0;
+  char* base_ = nullptr;
+  unsigned size_ = 0;
+  uint16_t tail_ = 0;
 };
 
 }  // namespace weft

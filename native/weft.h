@@ -1,5 +1,5 @@
 // weft's native core: one translation unit per mechanism (shm, futex, proc,
-// socket, select, continuation, load), each exporting its functions through an
+// socket, select, continuation, load, uring_io), each exporting its functions through an
 // Init* hook that addon.cc calls. Internals return -errno; TypeScript raises
 // Python's errors.
 #pragma once
@@ -16,6 +16,7 @@ void InitSocket(Napi::Env env, Napi::Object exports);
 void InitSelect(Napi::Env env, Napi::Object exports);
 void InitContinuation(Napi::Env env, Napi::Object exports);
 void InitLoad(Napi::Env env, Napi::Object exports);
+void InitUringIo(Napi::Env env, Napi::Object exports);
 
 // Adds the raw N-API callback `cb` to `exports` as `name`, errors ignored: a
 // worker thread stopped while it loads the addon makes every N-API call fail,

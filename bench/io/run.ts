@@ -1,8 +1,8 @@
 /**
  * weft/io benchmarks, side by side in one run (about 3 minutes):
  *
- * 1. Echo servers — weft (selectors/epoll), Node `net`, Python `selectors`,
- *    uvloop and a C epoll server — driven by `weft load` at 1 x 64 B,
+ * 1. Echo servers — weft (selectors/epoll), weft (io_uring), Node `net`,
+ *    Python `selectors`, uvloop and a C epoll server — driven by `weft load` at 1 x 64 B,
  *    100 x 1 KiB and 1000 x 64 B (closed loop, depth 1), server pinned to
  *    core 0 and load generator to core 1, servers interleaved within each
  *    repetition; messages/s, server CPU µs/message (from /proc/PID/stat) and
@@ -18,6 +18,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { IoUring } from 'weft/io';
 import type { WaitCost } from './waitcost.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -184,8 +185,11 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const build = mkdtempSync(tmpdir() + '/weft-io-bench-');
   execFileSync('cc', ['-O2', '-o', build + '/c-epoll-echo', root + 'bench/io/c-epoll-echo.c']);
+  const uring = IoUring.available();
+  if (!uring.ok) process.stderr.write(`  no io_uring echo server: ${uring.reason}\n`);
   const servers: Server[] = [
     { name: 'weft selectors (epoll)', cmd: [process.execPath, dist + 'bench/io/weft-echo-server.js', '0'] },
+    ...(uring.ok ? [{ name: 'weft io_uring', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0'] }] : []),
     { name: 'Node net', cmd: [process.execPath, dist + 'bench/io/node-net-echo-server.js', '0'] },
     { name: 'Python selectors', cmd: ['/usr/bin/python3', root + 'bench/io/py_selectors_echo.py', '0'] },
     { name: 'uvloop', cmd: ['/usr/bin/python3', root + 'bench/io/py_uvloop_echo.py', '0'] },
@@ -244,6 +248,18 @@ async function main(): Promise<void> {
     weftVsCServerCpuPerMsg: weft.serverCpuUsPerMessage / c.serverCpuUsPerMessage,
     loadVsNodeNetServerCpuPerMsg: node.loadCpuUsPerMessage / node.serverCpuUsPerMessage,
   };
+  // io_uring against weft's own epoll server, at both loads the targets name.
+  const uringRatios = uring.ok
+    ? ['100 x 1 KiB', '1000 x 64 B'].map((config) => {
+      const u = get('weft io_uring', config);
+      const e = get('weft selectors (epoll)', config);
+      return {
+        config,
+        msgs: u.messagesPerSecond.median / e.messagesPerSecond.median,
+        cpu: u.serverCpuUsPerMessage / e.serverCpuUsPerMessage,
+      };
+    })
+    : [];
 
   const lines: string[] = [];
   lines.push(`### Echo servers (closed loop, depth 1; server on core 0, \`weft load\` on core 1; median of ${REPEATS} × ${DURATION} s, [min–max])`, '');
@@ -258,6 +274,10 @@ async function main(): Promise<void> {
   lines.push(`| weft vs uvloop, messages/s | ≥ 1.0× | ${ratios.weftVsUvloopMsgs.toFixed(2)}× |`);
   lines.push(`| weft server CPU/msg vs C epoll | ≤ 1.25× | ${ratios.weftVsCServerCpuPerMsg.toFixed(2)}× |`);
   lines.push(`| weft load CPU/msg vs Node net server CPU/msg | ≤ 0.8× | ${ratios.loadVsNodeNetServerCpuPerMsg.toFixed(2)}× |`);
+  for (const r of uringRatios) {
+    lines.push(`| io_uring vs epoll (weft), messages/s, ${r.config} | ≥ 1.15× | ${r.msgs.toFixed(2)}× |`);
+    lines.push(`| io_uring vs epoll (weft), server CPU/msg, ${r.config} | ≤ 0.85× | ${r.cpu.toFixed(2)}× |`);
+  }
   lines.push('', `### One wait, timeout 0, 1 active + N idle connections: µs per call (median of ${REPEATS}, [min–max])`, '');
   lines.push('| idle connections | select | poll | epoll |', '|---:|---:|---:|---:|');
   const cell = (s: WaitCost['poll'] | null) => (s ? `${f2(s.median)} [${f2(s.min)}–${f2(s.max)}]` : 'n/a (fd ≥ 1024)');
@@ -267,7 +287,7 @@ async function main(): Promise<void> {
   mkdirSync(root + 'bench/results', { recursive: true });
   writeFileSync(
     root + 'bench/results/io.json',
-    JSON.stringify({ date: new Date().toISOString(), node: process.version, repeats: REPEATS, duration: DURATION, warmup: WARMUP, summary, ratios, waits, runs }, null, 2) + '\n',
+    JSON.stringify({ date: new Date().toISOString(), node: process.version, repeats: REPEATS, duration: DURATION, warmup: WARMUP, summary, ratios, uringRatios, waits, runs }, null, 2) + '\n',
   );
   mkdirSync(root + 'docs', { recursive: true });
   writeFileSync(root + 'docs/io-wait-cost.svg', plot(waits) + '\n');

@@ -19,3 +19,7 @@ export {
   BrokenPipeError, TimeoutError, InterruptedError, FileExistsError, FileNotFoundError, gaierror, herror,
   OverflowError, ValueError, KeyError, RuntimeError,
 } from '../errors.js';
+export {
+  IoUring, type IoUringAvailability, type IoUringOptions, type IoUringOp, type Completion, type CompletionCallback,
+} from './uring.js';
+export { Proactor } from './proactor.js';

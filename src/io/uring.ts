@@ -1,0 +1,764 @@
+/**
+ * `IoUring`: asynchronous I/O on Linux's io_uring, the lecture's fifth I/O
+ * model (the kernel does the copy, then reports completion). No Python twin:
+ * CPython has no io_uring binding; the shape follows the selectors module's
+ * (blocking `wait(timeout)` in seconds, Python's exceptions) with an async
+ * iterator for Node's event loop. The ring is native/uring.h's, driven by
+ * native/uring_io.cc.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { native } from '../native.js';
+import { fromErrno, OSError, ValueError } from '../errors.js';
+import { io, type WatchHandle } from './_native.js';
+import { fdOf, type FileLike } from './select.js';
+import { sockaddr } from './_sockaddr.js';
+import type { Address, socket } from './socket.js';
+
+/** The addon's io_uring functions (native/uring_io.cc). Negative numbers are `-errno`. */
+interface UringNative {
+  uringProbe(): number;
+  uringOpName(index: number): string;
+  uringOpen(entries: number, out: Int32Array): RingHandle | number;
+  uringFd(ring: RingHandle): number;
+  uringBuffers(ring: RingHandle, pool: Uint8Array, size: number, count: number, group: number): number;
+  uringGive(ring: RingHandle, bufferId: number): number;
+  uringAccept(ring: RingHandle, id: number, fd: number, multishot: boolean): number;
+  uringConnect(ring: RingHandle, id: number, fd: number, sockaddr: Uint8Array): number;
+  uringRecv(
+    ring: RingHandle, id: number, fd: number, buf: Uint8Array | null, offset: number, length: number, multishot: boolean,
+  ): number;
+  uringSend(ring: RingHandle, id: number, fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
+  uringRead(ring: RingHandle, id: number, fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
+  uringWrite(ring: RingHandle, id: number, fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
+  uringCloseFd(ring: RingHandle, id: number, fd: number): number;
+  uringTimeout(ring: RingHandle, id: number, seconds: number): number;
+  uringCancel(ring: RingHandle, id: number, target: number): number;
+  uringSubmit(ring: RingHandle): number;
+  uringWait(ring: RingHandle, minComplete: number, timeout: number): number;
+  uringReap(ring: RingHandle): number;
+  uringClose(ring: RingHandle): number;
+}
+type RingHandle = { readonly __ring: unique symbol };
+const un = native as unknown as UringNative;
+
+/**
+ * Whether this process can use io_uring: `{ ok: true }`, or why not.
+ * @example
+ * import { IoUring, type IoUringAvailability } from 'weft/io';
+ * const a: IoUringAvailability = IoUring.available();
+ * console.log(a.ok || a.reason.length > 0); // true
+ */
+export type IoUringAvailability =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: string; readonly errno: number };
+
+/**
+ * The kind of operation a completion belongs to.
+ * @example
+ * import { type IoUringOp } from 'weft/io';
+ * const op: IoUringOp = 'recv';
+ * console.log(op); // recv
+ */
+export type IoUringOp = 'accept' | 'connect' | 'recv' | 'send' | 'read' | 'write' | 'close' | 'timeout' | 'cancel';
+
+/**
+ * One completion: what the kernel reports when an operation is done (or, for
+ * a multishot one, has produced one more result).
+ * @example
+ * import { IoUring, type Completion } from 'weft/io';
+ * if (IoUring.available().ok) {
+ *   using ring = new IoUring();
+ *   ring.timeout(0.001);
+ *   const [c]: Completion[] = ring.wait(1, 5);
+ *   console.log(c!.op, c!.error); // timeout null
+ * }
+ */
+export interface Completion {
+  /** The id the operation returned. */
+  readonly id: number;
+  readonly op: IoUringOp;
+  /** Bytes moved, the accepted fd, 0 for the rest; -errno on failure. */
+  readonly result: number;
+  /** Python's exception for a failed operation (`ConnectionResetError`, …), else null. */
+  readonly error: OSError | null;
+  /** A multishot operation goes on (more completions will come for this id). */
+  readonly more: boolean;
+  /** For a recv into the ring's buffers: the bytes received (a view, valid until `releaseBuffer`). */
+  readonly data: Buffer | null;
+  /** For a recv into the ring's buffers: the buffer to hand back with `releaseBuffer`, else -1. */
+  readonly bufferId: number;
+}
+
+/**
+ * Called with each completion of the operation it was given to.
+ * @example
+ * import { type CompletionCallback } from 'weft/io';
+ * const log: CompletionCallback = (c) => console.log(c.op, c.result);
+ * log({ id: 1, op: 'send', result: 5, error: null, more: false, data: null, bufferId: -1 }); // send 5
+ */
+export type CompletionCallback = (completion: Completion) => void;
+
+/**
+ * Options of `new IoUring()`.
+ * @example
+ * import { type IoUringOptions } from 'weft/io';
+ * const options: IoUringOptions = { entries: 512, bufferCount: 4096, bufferSize: 2048 };
+ * console.log(options.entries); // 512
+ */
+export interface IoUringOptions {
+  /** Submission queue size (a power of two, 1–32768); the completion queue is 8 times larger. Default 256. */
+  entries?: number;
+  /** Receive buffers the kernel picks from (a power of two, 1–32768), allocated at the first `recv` without a buffer. Default 1024. */
+  bufferCount?: number;
+  /** Bytes per receive buffer. Default 4096. */
+  bufferSize?: number;
+}
+
+const ETIME = 62;
+const ECANCELED = 125;
+const F_BUFFER = 1; // IORING_CQE_F_BUFFER
+const F_MORE = 2; // IORING_CQE_F_MORE
+const MAX_ID = 0x7fffffff;
+
+interface Pending {
+  op: IoUringOp;
+  callback: CompletionCallback | undefined;
+  /** Memory the kernel uses until the last completion (a send's bytes, a recv's buffer, an address). */
+  hold: unknown;
+}
+
+let availability: IoUringAvailability | undefined;
+
+function pow2(n: number, what: string): number {
+  if (!Number.isInteger(n) || n < 1 || n > 32768 || (n & (n - 1)) !== 0) {
+    throw new ValueError(`${what} must be a power of two from 1 to 32768, not ${n}`);
+  }
+  return n;
+}
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** Why io_uring_setup failed with `errno`, in words that name the fix. */
+function explain(errno: number): string {
+  if (errno === 38) return 'this kernel has no io_uring (io_uring_setup: ENOSYS): Linux 6.0 or later built with CONFIG_IO_URING is needed';
+  if (errno === 1) {
+    const sysctl = readText('/proc/sys/kernel/io_uring_disabled')?.trim();
+    if (sysctl === '2') return 'io_uring is switched off by the sysctl kernel.io_uring_disabled=2 (set it to 0)';
+    if (sysctl === '1') return 'kernel.io_uring_disabled=1 allows io_uring only to root and the group in kernel.io_uring_group';
+    const seccomp = /^Seccomp:\s*(\d+)/m.exec(readText('/proc/self/status') ?? '')?.[1];
+    if (seccomp === '2') return 'a seccomp filter forbids io_uring_setup (EPERM), as containers\' default profiles do: allow io_uring_setup, io_uring_enter and io_uring_register';
+    return 'io_uring_setup: EPERM (operation not permitted)';
+  }
+  if (errno === 12) return 'io_uring_setup: ENOMEM: the locked-memory limit (ulimit -l) is too low for a ring';
+  return `io_uring_setup failed: ${fromErrno(-errno).message}`;
+}
+
+/** Rings with operations in flight: kept reachable so the memory the kernel uses is never collected under it. */
+const busy = new Set<IoUring>();
+const finalizer = new FinalizationRegistry<RingHandle>((ring) => un.uringClose(ring));
+
+/**
+ * An io_uring: operations are queued (each returns an id), handed to the
+ * kernel by `submit()` (or, on Node's event loop, at the end of the current
+ * job), and report back as completions — through the callback given to the
+ * operation, or from `wait()` / `completions()` for operations without one.
+ * Receives can take their memory from a ring of buffers the kernel picks from
+ * (`recv(sock)` without a buffer), so idle connections hold none.
+ * @example
+ * import { IoUring, socketpair } from 'weft/io';
+ * if (IoUring.available().ok) {
+ *   using ring = new IoUring();
+ *   const [a, b] = socketpair();
+ *   ring.send(a, Buffer.from('hello'));
+ *   ring.recv(b);
+ *   const got = ring.wait(2, 5);
+ *   const recv = got.find((c) => c.op === 'recv')!;
+ *   console.log(String(recv.data)); // hello
+ *   ring.releaseBuffer(recv.bufferId);
+ *   a.close(); b.close();
+ * }
+ */
+export class IoUring implements Disposable {
+  #ring: RingHandle | null;
+  readonly #out: Int32Array;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #bufferCount: number;
+  #bufferSize: number;
+  #pool: Buffer | null = null;
+  #watch: WatchHandle | null = null;
+  #watching = false;
+  #callbacks = 0; // operations in flight with a callback: the event loop must watch for them
+  #flushQueued = false;
+  #ready: Completion[][] = [];
+  #waiters: ((batch: Completion[] | null) => void)[] = [];
+  #iterators = 0;
+  #closing = false;
+
+  /**
+   * Whether this process can use io_uring, decided once: `{ ok: true }`, or
+   * `{ ok: false, reason, errno }` naming the cause (a kernel without it or
+   * too old, the `kernel.io_uring_disabled` sysctl, a container's seccomp filter).
+   * @example
+   * import { IoUring } from 'weft/io';
+   * const a = IoUring.available();
+   * console.log(a.ok ? 'io_uring' : `no io_uring: ${a.reason}`);
+   */
+  static available(): IoUringAvailability {
+    if (availability) return availability;
+    const major = Number(release().split('.')[0]);
+    const r = un.uringProbe();
+    if (r < 0) availability = { ok: false, errno: -r, reason: explain(-r) };
+    else if (r >= 1000) {
+      availability = { ok: false, errno: 22, reason: `this kernel (${release()}) lacks io_uring's ${un.uringOpName(r - 1000)}: Linux 6.0 or later is needed` };
+    } else if (major < 6) {
+      availability = { ok: false, errno: 22, reason: `this kernel (${release()}) predates multishot recv with provided buffers: Linux 6.0 or later is needed` };
+    } else availability = { ok: true };
+    return availability;
+  }
+
+  /**
+   * @throws {OSError} io_uring is unavailable (the message gives `IoUring.available()`'s reason).
+   * @throws {ValueError} a size that is not a power of two from 1 to 32768.
+   */
+  constructor(options: IoUringOptions = {}) {
+    const entries = pow2(options.entries ?? 256, 'entries');
+    this.#bufferCount = pow2(options.bufferCount ?? 1024, 'bufferCount');
+    this.#bufferSize = options.bufferSize ?? 4096;
+    if (!Number.isInteger(this.#bufferSize) || this.#bufferSize < 1 || this.#bufferSize > 1 << 30) {
+      throw new ValueError(`bufferSize must be an integer from 1 to 2**30, not ${this.#bufferSize}`);
+    }
+    const a = IoUring.available();
+    if (!a.ok) throw new OSError(a.errno, `io_uring unavailable: ${a.reason}`);
+    this.#out = new Int32Array(entries * 8 * 3);
+    const ring = un.uringOpen(entries, this.#out);
+    if (typeof ring === 'number') throw fromErrno(ring);
+    this.#ring = ring;
+    finalizer.register(this, ring, this);
+  }
+
+  /**
+   * The ring's fd (-1 once closed): readable when completions are waiting.
+   * @example
+   * import { IoUring } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   console.log(ring.fileno() > 2); // true
+   * }
+   */
+  fileno(): number {
+    return this.#ring ? un.uringFd(this.#ring) : -1;
+  }
+
+  /**
+   * Accept connections on a listening socket: one completion whose `result`
+   * is the new fd (blocking, close-on-exec), or with `multishot` one per
+   * connection until cancelled.
+   * @returns the operation's id.
+   * @throws {OSError} the ring is closed (EBADF).
+   * @example
+   * import { IoUring, createServer, socket } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   using srv = createServer(['127.0.0.1', 0]);
+   *   using client = new socket();
+   *   client.connect(srv.getSockName());
+   *   ring.accept(srv);
+   *   const [c] = ring.wait(1, 5);
+   *   console.log(c!.result > 2); // true
+   *   new socket(undefined, undefined, undefined, c!.result).close();
+   * }
+   */
+  accept(sock: FileLike, options: { multishot?: boolean } = {}, callback?: CompletionCallback): number {
+    const fd = fdOf(sock);
+    return this.#add('accept', callback, null, (id, ring) => un.uringAccept(ring, id, fd, options.multishot === true));
+  }
+
+  /**
+   * Connect `sock` to `address` (resolved first, blocking, as `socket.connect`).
+   * @returns the operation's id.
+   * @throws {gaierror} unresolvable host.
+   * @example
+   * import { IoUring, createServer, socket } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   using srv = createServer(['127.0.0.1', 0]);
+   *   using sock = new socket();
+   *   ring.connect(sock, srv.getSockName());
+   *   console.log(ring.wait(1, 5)[0]!.error); // null
+   * }
+   */
+  connect(sock: socket, address: Address, callback?: CompletionCallback): number {
+    const addr = sockaddr(sock.family, address);
+    const fd = fdOf(sock);
+    return this.#add('connect', callback, addr, (id, ring) => un.uringConnect(ring, id, fd, addr));
+  }
+
+  /**
+   * Receive from a socket: into `into` when given, else into one of the
+   * ring's buffers (the completion's `data`, handed back with
+   * `releaseBuffer(bufferId)`). `multishot` (ring buffers only) keeps
+   * receiving: a completion per chunk until EOF (`result` 0), an error, a
+   * `cancel`, or no free buffer (`ENOBUFS`: release some, then recv again).
+   * @returns the operation's id.
+   * @throws {ValueError} multishot with `into` (the kernel picks buffers for multishot).
+   * @example
+   * import { IoUring, socketpair } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   const [a, b] = socketpair();
+   *   const buf = Buffer.alloc(16);
+   *   ring.recv(b, { into: buf });
+   *   a.send(Buffer.from('hi'));
+   *   const [c] = ring.wait(1, 5);
+   *   console.log(c!.result, String(buf.subarray(0, c!.result))); // 2 hi
+   *   a.close(); b.close();
+   * }
+   */
+  recv(sock: FileLike, options: { multishot?: boolean; into?: Uint8Array } = {}, callback?: CompletionCallback): number {
+    const fd = fdOf(sock);
+    const into = options.into;
+    const multishot = options.multishot === true;
+    if (into !== undefined) {
+      if (!(into instanceof Uint8Array)) throw new TypeError('into must be a Uint8Array');
+      if (multishot) throw new ValueError('a multishot recv takes the ring\'s buffers: leave out `into`');
+      return this.#add('recv', callback, into, (id, ring) => un.uringRecv(ring, id, fd, into, 0, into.length, false));
+    }
+    this.#buffers();
+    return this.#add('recv', callback, null, (id, ring) => un.uringRecv(ring, id, fd, null, 0, 0, multishot));
+  }
+
+  /**
+   * Send bytes on a socket (MSG_NOSIGNAL: a dead peer is `BrokenPipeError`,
+   * not a signal). `result` may be less than `data.length` (a partial send):
+   * send the rest. `data` must not change until the completion.
+   * @returns the operation's id.
+   * @example
+   * import { IoUring, socketpair } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   const [a, b] = socketpair();
+   *   ring.send(a, Buffer.from('hello'));
+   *   console.log(ring.wait(1, 5)[0]!.result, String(b.recv(5))); // 5 hello
+   *   a.close(); b.close();
+   * }
+   */
+  send(sock: FileLike, data: Uint8Array, callback?: CompletionCallback): number {
+    if (!(data instanceof Uint8Array)) throw new TypeError('a bytes-like object is required');
+    const fd = fdOf(sock);
+    return this.#add('send', callback, data, (id, ring) => un.uringSend(ring, id, fd, data, 0, data.length, 0));
+  }
+
+  /**
+   * Read from a file at `position` (-1: at, and advancing, the file's offset)
+   * into `buffer`. `result` is the bytes read, 0 at end of file.
+   * @returns the operation's id.
+   * @example
+   * import { IoUring } from 'weft/io';
+   * import { openSync, closeSync } from 'node:fs';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   const fd = openSync('/proc/self/stat', 'r');
+   *   const buf = Buffer.alloc(64);
+   *   ring.read(fd, buf, 0);
+   *   console.log(ring.wait(1, 5)[0]!.result > 0); // true
+   *   closeSync(fd);
+   * }
+   */
+  read(file: FileLike, buffer: Uint8Array, position = -1, callback?: CompletionCallback): number {
+    if (!(buffer instanceof Uint8Array)) throw new TypeError('buffer must be a Uint8Array');
+    const fd = fdOf(file);
+    const at = checkPosition(position);
+    return this.#add('read', callback, buffer, (id, ring) => un.uringRead(ring, id, fd, buffer, 0, buffer.length, at));
+  }
+
+  /**
+   * Write `data` to a file at `position` (-1: at, and advancing, the file's offset).
+   * @returns the operation's id.
+   * @example
+   * import { IoUring } from 'weft/io';
+   * import { openSync, closeSync, readFileSync, mkdtempSync } from 'node:fs';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   const path = mkdtempSync('/tmp/weft-') + '/f';
+   *   const fd = openSync(path, 'w+');
+   *   ring.write(fd, Buffer.from('abc'), 0);
+   *   ring.wait(1, 5);
+   *   closeSync(fd);
+   *   console.log(readFileSync(path, 'utf8')); // abc
+   * }
+   */
+  write(file: FileLike, data: Uint8Array, position = -1, callback?: CompletionCallback): number {
+    if (!(data instanceof Uint8Array)) throw new TypeError('a bytes-like object is required');
+    const fd = fdOf(file);
+    const at = checkPosition(position);
+    return this.#add('write', callback, data, (id, ring) => un.uringWrite(ring, id, fd, data, 0, data.length, at));
+  }
+
+  /**
+   * Close an fd through the ring. A weft `socket` passed here is detached first,
+   * so it does not close the fd a second time.
+   * @returns the operation's id.
+   * @example
+   * import { IoUring, socket } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   const sock = new socket();
+   *   ring.closeFd(sock);
+   *   console.log(ring.wait(1, 5)[0]!.error, sock.fileno()); // null -1
+   * }
+   */
+  closeFd(file: FileLike, callback?: CompletionCallback): number {
+    const fd = fdOf(file);
+    const id = this.#add('close', callback, null, (i, ring) => un.uringCloseFd(ring, i, fd));
+    if (typeof file === 'object' && 'detach' in file && typeof file.detach === 'function') file.detach();
+    return id;
+  }
+
+  /**
+   * A completion after `seconds` (`error` null when the time ran out, an
+   * `OSError` ECANCELED when cancelled).
+   * @returns the operation's id.
+   * @example
+   * import { IoUring } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   const t0 = performance.now();
+   *   ring.timeout(0.02);
+   *   ring.wait(1, 5);
+   *   console.log(performance.now() - t0 >= 19); // true
+   * }
+   */
+  timeout(seconds: number, callback?: CompletionCallback): number {
+    if (typeof seconds !== 'number' || !(seconds >= 0) || !Number.isFinite(seconds)) {
+      throw new ValueError(`timeout must be a finite number of seconds >= 0, not ${seconds}`);
+    }
+    return this.#add('timeout', callback, null, (id, ring) => un.uringTimeout(ring, id, seconds));
+  }
+
+  /**
+   * Cancel the operation `target` (every shot of a multishot one): it
+   * completes with `error` ECANCELED; this cancel's own completion has
+   * `error` ENOENT when `target` had already finished.
+   * @returns the cancel's own id.
+   * @example
+   * import { IoUring, socketpair } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   const [a, b] = socketpair();
+   *   const id = ring.recv(b);
+   *   ring.submit();
+   *   ring.cancel(id);
+   *   const done = [...ring.wait(2, 5)];
+   *   console.log(done.find((c) => c.id === id)!.error!.code); // ECANCELED
+   *   a.close(); b.close();
+   * }
+   */
+  cancel(target: number, callback?: CompletionCallback): number {
+    if (!Number.isInteger(target) || target < 1) throw new ValueError(`not an operation id: ${target}`);
+    return this.#add('cancel', callback, null, (id, ring) => un.uringCancel(ring, id, target));
+  }
+
+  /**
+   * Hand a receive buffer back to the kernel once its `data` has been used.
+   * @example
+   * import { IoUring, socketpair } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring({ bufferCount: 1 });
+   *   const [a, b] = socketpair();
+   *   a.send(Buffer.from('x'));
+   *   ring.recv(b);
+   *   const [c] = ring.wait(1, 5);
+   *   ring.releaseBuffer(c!.bufferId); // without this, the next recv would fail with ENOBUFS
+   *   a.close(); b.close();
+   * }
+   */
+  releaseBuffer(bufferId: number): void {
+    if (!Number.isInteger(bufferId) || bufferId < 0 || bufferId >= this.#bufferCount) {
+      throw new ValueError(`not a buffer id of this ring: ${bufferId}`);
+    }
+    this.#check(un.uringGive(this.#handle(), bufferId));
+  }
+
+  /**
+   * Hand the queued operations to the kernel now.
+   * @returns how many it took.
+   * @throws {OSError} the ring is closed (EBADF), or the kernel is short of memory.
+   * @example
+   * import { IoUring } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   ring.timeout(10);
+   *   console.log(ring.submit()); // 1
+   * }
+   */
+  submit(): number {
+    return this.#check(un.uringSubmit(this.#handle()));
+  }
+
+  /**
+   * Submit, then block the calling thread until `minComplete` completions are
+   * ready or `timeout` seconds pass (null: no limit), as Python's selectors
+   * block. Completions of operations given a callback go to it; the others
+   * are returned (possibly fewer than `minComplete`, or none, after a time-out).
+   * @throws {ValueError} a negative or non-numeric timeout.
+   * @example
+   * import { IoUring } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   console.log(ring.wait(1, 0.01).length); // 0
+   * }
+   */
+  wait(minComplete = 1, timeout: number | null = null): Completion[] {
+    if (timeout !== null && (typeof timeout !== 'number' || !(timeout >= 0))) {
+      throw new ValueError(`timeout must be a number >= 0 or null, not ${timeout}`);
+    }
+    if (!Number.isInteger(minComplete) || minComplete < 0) throw new ValueError(`minComplete must be an integer >= 0, not ${minComplete}`);
+    // Completions the event loop reaped while no iterator was waiting come first.
+    const out: Completion[] = this.#ready.length > 0 ? this.#ready.splice(0).flat() : [];
+    const n = this.#check(un.uringWait(this.#handle(), Math.max(0, minComplete - out.length), timeout ?? -1));
+    this.#dispatch(n, out);
+    // The output array holds one batch; more may be ready behind it.
+    if (n * 3 === this.#out.length) for (let m; (m = un.uringReap(this.#handle())) > 0;) this.#dispatch(m, out);
+    return out;
+  }
+
+  /**
+   * Batches of completions (of operations without a callback) as they come,
+   * on Node's event loop: the ring's fd is polled by libuv, and each wake-up
+   * reaps every completion ready at once. The loop ends when the ring closes.
+   * @example
+   * import { IoUring } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   ring.timeout(0.001);
+   *   for await (const batch of ring.completions()) {
+   *     console.log(batch[0]!.op); // timeout
+   *     break;
+   *   }
+   * }
+   */
+  async *completions(): AsyncGenerator<Completion[], void, undefined> {
+    this.#handle();
+    this.#iterators++;
+    this.#arm();
+    try {
+      for (;;) {
+        const ready = this.#ready.shift();
+        if (ready) {
+          yield ready;
+          continue;
+        }
+        if (!this.#ring) return;
+        const batch = await new Promise<Completion[] | null>((resolve) => this.#waiters.push(resolve));
+        if (batch === null) return;
+        yield batch;
+      }
+    } finally {
+      this.#iterators--;
+      this.#arm();
+    }
+  }
+
+  /**
+   * Cancel every operation in flight, wait (up to 5 s) for the kernel to
+   * report each one — so no buffer is still in its hands — and close the
+   * ring. Callbacks get those last completions (mostly ECANCELED); an fd
+   * accepted meanwhile is closed. Idempotent.
+   * @example
+   * import { IoUring, socketpair } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   const ring = new IoUring();
+   *   const [a, b] = socketpair();
+   *   ring.recv(b, {}, (c) => console.log(c.error?.code)); // ECANCELED
+   *   ring.submit();
+   *   ring.close();
+   *   console.log(ring.fileno()); // -1
+   *   a.close(); b.close();
+   * }
+   */
+  close(): void {
+    const ring = this.#ring;
+    if (!ring || this.#closing) return;
+    this.#closing = true;
+    try {
+      if (this.#pending.size > 0) {
+        const id = this.#take();
+        un.uringCancel(ring, id, -1);
+        this.#pending.set(id, { op: 'cancel', callback: undefined, hold: null });
+        const deadline = performance.now() + 5000;
+        while (this.#pending.size > 0 && performance.now() < deadline) {
+          const n = un.uringWait(ring, 1, Math.max(0, (deadline - performance.now()) / 1000));
+          if (n < 0) break;
+          this.#dispatch(n, null);
+        }
+      }
+    } finally {
+      if (this.#watch) io.watchClose(this.#watch);
+      this.#watch = null;
+      this.#watching = false;
+      un.uringClose(ring);
+      finalizer.unregister(this);
+      this.#ring = null;
+      this.#pending.clear();
+      busy.delete(this);
+      for (const w of this.#waiters.splice(0)) w(null);
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @internal Operations in flight (for tests and the Proactor). */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  #handle(): RingHandle {
+    if (!this.#ring) throw new OSError(9, 'Bad file descriptor (the IoUring is closed)');
+    return this.#ring;
+  }
+
+  #check(r: number): number {
+    if (r < 0) throw fromErrno(r);
+    return r;
+  }
+
+  #take(): number {
+    const id = this.#nextId;
+    this.#nextId = id === MAX_ID ? 1 : id + 1;
+    return id;
+  }
+
+  /** Queue one operation: `prep` writes its entry; the id and what it holds go in the table. */
+  #add(op: IoUringOp, callback: CompletionCallback | undefined, hold: unknown, prep: (id: number, ring: RingHandle) => number): number {
+    if (callback !== undefined && typeof callback !== 'function') throw new TypeError('callback must be a function');
+    const ring = this.#handle();
+    if (this.#closing) throw new OSError(9, 'Bad file descriptor (the IoUring is closing)');
+    let id = this.#take();
+    while (this.#pending.has(id)) id = this.#take();
+    let r = prep(id, ring);
+    if (r === -16) {
+      // EBUSY: the completion queue is full; take what is there, then retry.
+      this.#dispatchReady();
+      r = prep(id, ring);
+    }
+    this.#check(r);
+    if (this.#pending.size === 0) busy.add(this);
+    this.#pending.set(id, { op, callback, hold });
+    if (callback) {
+      this.#callbacks++;
+      if (!this.#watching) this.#arm();
+    }
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => this.#flush());
+    }
+    return id;
+  }
+
+  /** End of the current job: hand what was queued to the kernel, one system call per batch. */
+  #flush(): void {
+    this.#flushQueued = false;
+    if (this.#ring) un.uringSubmit(this.#ring);
+  }
+
+  #buffers(): void {
+    if (this.#pool) return;
+    const pool = Buffer.allocUnsafeSlow(this.#bufferCount * this.#bufferSize);
+    this.#check(un.uringBuffers(this.#handle(), pool, this.#bufferSize, this.#bufferCount, 0));
+    this.#pool = pool;
+  }
+
+  /** Start or stop the event loop's watch on the ring fd, as callbacks and iterators need it. */
+  #arm(): void {
+    const want = this.#ring !== null && (this.#callbacks > 0 || this.#iterators > 0);
+    if (want === this.#watching) return;
+    if (want) {
+      if (!this.#watch) {
+        const w = io.watchOpen(un.uringFd(this.#ring!), this, this.#onReadable);
+        if (typeof w === 'number') throw fromErrno(w);
+        this.#watch = w;
+      }
+      io.watchStart(this.#watch, true);
+    } else if (this.#watch) {
+      io.watchStop(this.#watch);
+    }
+    this.#watching = want;
+  }
+
+  /** libuv saw the ring fd readable: reap the whole batch, dispatch, submit what the callbacks queued. */
+  #onReadable(this: IoUring, status: number): void {
+    if (!this.#ring) return;
+    this.#dispatchReady();
+  }
+
+  #dispatchReady(): void {
+    const ring = this.#ring!;
+    for (;;) {
+      const n = un.uringReap(ring);
+      if (n <= 0) break;
+      const out: Completion[] = [];
+      this.#dispatch(n, out);
+      if (out.length > 0) {
+        // For an iterator waiting, else for the next iteration or wait().
+        const w = this.#waiters.shift();
+        if (w) w(out);
+        else this.#ready.push(out);
+      }
+      if (n * 3 < this.#out.length) break;
+    }
+    this.#arm();
+  }
+
+  /** Turn `n` reaped triples into completions: callbacks called, the rest pushed to `out`. */
+  #dispatch(n: number, out: Completion[] | null): void {
+    const cq = this.#out;
+    for (let i = 0; i < n; i++) {
+      const id = cq[i * 3]!;
+      const res = cq[i * 3 + 1]!;
+      const flags = cq[i * 3 + 2]!;
+      const p = this.#pending.get(id);
+      if (!p) continue;
+      const more = (flags & F_MORE) !== 0;
+      if (!more) {
+        this.#pending.delete(id);
+        if (p.callback) this.#callbacks--;
+        if (this.#pending.size === 0) busy.delete(this);
+      }
+      let result = res;
+      let error: OSError | null = null;
+      if (p.op === 'timeout' && res === -ETIME) result = 0;
+      else if (res < 0) error = fromErrno(res);
+      else if (this.#closing && p.op === 'accept') {
+        io.sockClose(res);
+        result = -ECANCELED;
+        error = fromErrno(result);
+      }
+      let data: Buffer | null = null;
+      let bufferId = -1;
+      if (flags & F_BUFFER) {
+        bufferId = flags >>> 16;
+        const start = bufferId * this.#bufferSize;
+        data = this.#pool!.subarray(start, start + Math.max(0, res));
+      }
+      const c: Completion = { id, op: p.op, result, error, more, data, bufferId };
+      if (p.callback) p.callback(c);
+      else if (out) out.push(c);
+    }
+  }
+}
+
+function checkPosition(position: number): number {
+  if (!Number.isInteger(position) || position < -1) throw new ValueError(`position must be an integer >= -1, not ${position}`);
+  return position;
+}
