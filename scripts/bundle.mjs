@@ -18,9 +18,17 @@
 // module in between would be one more file for Node's ES loader to resolve,
 // read and link in every child). index.cjs is `require('weft')`'s face of it.
 // The child's entry, spawn_main.cjs, is CommonJS: a child's boot then goes
-// through Node's ES loader only for weft's entry and the task's module (in a
-// burst of 100 process starts, ~10 ms less CPU a child here than an ES entry
-// that imported an ES face of the loader). Inside the bundle
+// through Node's ES loader only for weft's entry and the task's module (in
+// bursts of 50 process starts, weft's CPU from Node's first line of JavaScript
+// to the child's taking its work fell from 63.6 to 60.9 ms, medians of 150
+// children, against an ES entry that imported an ES face of the loader).
+//
+// A V8 startup snapshot of a booted child (node --build-snapshot) was measured
+// and is not used: deserialising a user-land snapshot of an empty script costs
+// more CPU than `node -e 0` does (+27 ms on Node 20.20, +43 on 22, +54 on 24,
+// 30 interleaved starts each, 2 cores), more than half of weft's share of a
+// child's boot, before weft's own state and the addon (which no snapshot can
+// hold) are added. Inside the bundle
 // `import.meta` is the main entry's (src/layout.ts finds weft's files from the
 // package root). The source map points at src/*.ts, so that with
 // --enable-source-maps a stack trace names the TypeScript lines.
