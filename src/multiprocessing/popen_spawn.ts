@@ -123,20 +123,25 @@ function hand(s: Spare, { prep, fds }: StartRequest): boolean {
   return result === 0;
 }
 
-/** How often a starter looks whether a child it handed work to has finished booting. */
-const BOOT_POLL_MS = 2;
+/** The first and the longest pause between two looks at a booting child. */
+const BOOT_POLL_MS = { first: 1, longest: 64 };
 
 /**
  * Settles when the child has booted: it takes its work and closes its end of
  * the socket as soon as it is booted (child.ts), and nothing is ever written
  * back, so our end reads EOF then; or when the child is gone ({@link discard}).
- * Our end is closed at that point. A poll every few ms, for lack of an event
- * (libuv would have to own the fd): a boot takes tens of ms, and a child
- * booted ahead settles at the first or second look.
+ * Our end is closed at that point. A poll, for lack of an event (libuv would
+ * have to own the fd), with pauses that double: a child booted ahead settles
+ * at the first or second look, and each of the hundred children of a burst,
+ * which may boot for seconds, is looked at some 16 times a second, not 500.
+ * In bursts of 50 starts, pauses of at most 32 ms added ~1.2 ms of the
+ * starter's CPU per start; at most 64 ms, nothing above the noise (the
+ * starter's CPU for the 50: 676 ms, 670 without the watch; 3 runs each).
  */
 function booted(s: Spare): Promise<void> {
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
+    let pause = BOOT_POLL_MS.first;
     const done = () => {
       clearTimeout(timer);
       s.booting = null;
@@ -145,8 +150,9 @@ function booted(s: Spare): Promise<void> {
       resolve();
     };
     const look = () => {
-      if (native.peerClosed(s.socket)) done();
-      else timer = setTimeout(look, BOOT_POLL_MS).unref();
+      if (native.peerClosed(s.socket)) return done();
+      timer = setTimeout(look, pause).unref();
+      pause = Math.min(pause * 2, BOOT_POLL_MS.longest);
     };
     s.booting = done;
     look();
