@@ -12,10 +12,23 @@
 // cache through vm.Script on Node 20. A worker thread with weft boots in
 // ~32 ms, not ~39.
 //
-// The package's entry points (weft, weft/coro, weft/io), the CLI, the child's
-// entry (spawn_main) and src/internals.ts for weft's own tests stay as small ES
-// modules that take their exports from that one instance (and index.cjs is
-// `require('weft')`'s face of it). Inside the bundle
+// The package's entry points (weft, weft/coro, weft/io), the CLI and
+// src/internals.ts for weft's own tests stay as small ES modules that take
+// their exports from that one instance, required straight from load.cjs (an ES
+// module in between would be one more file for Node's ES loader to resolve,
+// read and link in every child). index.cjs is `require('weft')`'s face of it.
+// The child's entry, spawn_main.cjs, is CommonJS: a child's boot then goes
+// through Node's ES loader only for weft's entry and the task's module (in
+// bursts of 50 process starts, weft's CPU from Node's first line of JavaScript
+// to the child's taking its work fell from 63.6 to 60.9 ms, medians of 150
+// children, against an ES entry that imported an ES face of the loader).
+//
+// A V8 startup snapshot of a booted child (node --build-snapshot) was measured
+// and is not used: deserialising a user-land snapshot of an empty script costs
+// more CPU than `node -e 0` does (+27 ms on Node 20.20, +43 on 22, +54 on 24,
+// 30 interleaved starts each, 2 cores), more than half of weft's share of a
+// child's boot, before weft's own state and the addon (which no snapshot can
+// hold) are added. Inside the bundle
 // `import.meta` is the main entry's (src/layout.ts finds weft's files from the
 // package root). The source map points at src/*.ts, so that with
 // --enable-source-maps a stack trace names the TypeScript lines.
@@ -24,7 +37,8 @@
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const outdir = join(root, 'dist/src');
@@ -147,25 +161,18 @@ exports.compiledFrom = undefined;
 exports.weft = typeof module_.enableCompileCache === 'function' || process.sourceMapsEnabled ? requireWeft() : runWithCodeCache();
 `;
 writeFileSync(join(outdir, 'load.cjs'), loader);
-writeFileSync(
-  join(outdir, 'load.js'),
-  "// Written by scripts/bundle.mjs: the ES face of load.cjs, weft's loader. require(), not\n" +
-    "// import: an import of CommonJS would scan load.cjs for its export names first.\nimport { createRequire } from 'node:module';\n\n" +
-    "export const { weft, compiledFrom } = createRequire(import.meta.url)('./load.cjs');\n",
-);
 
 // Loading the bundle once gives each entry's export names and, on Node 20,
 // writes the code cache for it (a stale one could fit the new script: V8 checks
 // only its length); it needs the native addon (node-gyp builds it before this runs).
 rmSync(join(outdir, 'weft.cjs.cache'), { force: true });
-let loaded;
+let weft;
 try {
-  loaded = await import(pathToFileURL(join(outdir, 'load.js')).href);
+  ({ weft } = createRequire(import.meta.url)(join(outdir, 'load.cjs')));
 } catch (err) {
   console.error(`scripts/bundle.mjs: weft's bundle did not load: ${err.message}`);
   process.exit(1);
 }
-const { weft } = loaded;
 
 /** `export const { a, b } = source;` for every runtime export of a namespace. */
 function reexport(namespace, source) {
@@ -173,19 +180,25 @@ function reexport(namespace, source) {
   return `export const {\n${names.map((n) => `  ${n},`).join('\n')}\n} = ${source};\n`;
 }
 
-const header = "// Written by scripts/bundle.mjs: this entry's exports, from weft's one instance (load.js).\n";
+const header = "// Written by scripts/bundle.mjs: this entry's exports, from weft's one instance (load.cjs).\n";
+/** The ES module lines that take `weft` from load.cjs, `up` directories above this entry. */
+const fromLoader = (up) =>
+  `import { createRequire } from 'node:module';\n\nconst { weft } = createRequire(import.meta.url)('${up ? '../'.repeat(up) : './'}load.cjs');\n`;
 const entries = {
-  'index.js': `${header}import { weft } from './load.js';\n\n${reexport(weft.index, 'weft.index')}`,
-  'coro/index.js': `${header}import { weft } from '../load.js';\n\n${reexport(await weft.coro(), 'await weft.coro()')}`,
-  'io/index.js': `${header}import { weft } from '../load.js';\n\n${reexport(await weft.io(), 'await weft.io()')}`,
+  'index.js': `${header}${fromLoader(0)}\n${reexport(weft.index, 'weft.index')}`,
+  'coro/index.js': `${header}${fromLoader(1)}\n${reexport(await weft.coro(), 'await weft.coro()')}`,
+  'io/index.js': `${header}${fromLoader(1)}\n${reexport(await weft.io(), 'await weft.io()')}`,
   // require('weft') (package.json's "require" condition): the same instance, for CommonJS.
   'index.cjs':
     "// Written by scripts/bundle.mjs: weft's exports for require('weft'), from its one instance (load.cjs).\n" +
     "'use strict';\nmodule.exports = require('./load.cjs').weft.index;\n",
-  'internals.js': `${header}import { weft } from './load.js';\n\n${reexport(await weft.internals(), 'await weft.internals()')}`,
-  'multiprocessing/spawn_main.js': `${header}import { weft } from '../load.js';\n\nawait weft.bootChild();\n`,
+  'internals.js': `${header}${fromLoader(0)}\n${reexport(await weft.internals(), 'await weft.internals()')}`,
+  // A rejected boot is an uncaught error, as a top-level await's would be: the child exits with 1.
+  'multiprocessing/spawn_main.cjs':
+    "// Written by scripts/bundle.mjs: the entry of every weft child (src/multiprocessing/spawn_main.ts), on weft's one instance (load.cjs).\n" +
+    "'use strict';\nrequire('../load.cjs').weft.bootChild();\n",
   'cli/main.js':
-    `#!/usr/bin/env node\n${header}import { weft } from '../load.js';\n\n` +
+    `#!/usr/bin/env node\n${header}${fromLoader(1)}\n` +
     '// npm runs the bin through a symlink (node_modules/.bin/weft): isMainModule compares real paths.\n' +
     'if (weft.index.isMainModule(import.meta)) {\n' +
     '  process.exitCode = await (await weft.cli()).main(process.argv.slice(2));\n' +
@@ -198,7 +211,7 @@ for (const [name, text] of Object.entries(entries)) {
 
 // Remove the per-module JavaScript tsc wrote under dist/src (its declarations
 // stay): a stale copy would be a second instance of weft waiting to be imported.
-const written = new Set(['weft.cjs', 'weft.cjs.map', 'load.cjs', 'load.js', ...Object.keys(entries)].map((p) => join(outdir, p)));
+const written = new Set(['weft.cjs', 'weft.cjs.map', 'load.cjs', ...Object.keys(entries)].map((p) => join(outdir, p)));
 (function sweep(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);

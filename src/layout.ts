@@ -27,8 +27,11 @@ const packageRoot: URL = findRoot();
 /** Where the native addon is looked for (build/Release/, then prebuilds/<platform>-<arch>/; native.ts). */
 export const addonRoot: string = fileURLToPath(packageRoot);
 
-/** The script every child process or worker thread runs (CPython's `spawn_main`). */
-export const childMain = new URL(fromSource ? 'src/multiprocessing/spawn_main.ts' : 'dist/src/multiprocessing/spawn_main.js', packageRoot);
+/**
+ * The script every child process or worker thread runs (CPython's `spawn_main`);
+ * built, it is CommonJS (scripts/bundle.mjs says why).
+ */
+export const childMain = new URL(fromSource ? 'src/multiprocessing/spawn_main.ts' : 'dist/src/multiprocessing/spawn_main.cjs', packageRoot);
 
 /** weft's main entry (what `import 'weft'` loads), which a child loads before it has work. */
 export const mainEntry = new URL(fromSource ? 'src/index.ts' : 'dist/src/index.js', packageRoot);

@@ -51,7 +51,7 @@ test('weft is compiled from a cache of its code, in the main thread and in a wor
       : process.sourceMapsEnabled
         ? 'source maps'
         : 'code cache';
-  const load = new URL('../src/load.js', import.meta.url).href;
+  const load = new URL('../src/load.cjs', import.meta.url).href;
   const { compiledFrom } = (await import(load)) as { compiledFrom: string };
   assert.equal(compiledFrom, expected, 'V8 rejected dist/src/weft.cjs.cache (built by another Node, or with other V8 flags?)');
   const worker = new Worker(`import('${load}').then((m) => require('node:worker_threads').parentPort.postMessage(m.compiledFrom))`, { eval: true });

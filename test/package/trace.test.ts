@@ -19,7 +19,7 @@ const installed = join(project, 'node_modules', 'weft');
 // A bad argument to a Queue method: weft's own code throws (an UnsendableError, a TypeError).
 const script = `
 import { Queue } from 'weft';
-const { compiledFrom } = await import(${JSON.stringify(join(installed, 'dist/src/load.js'))});
+const { compiledFrom } = await import(${JSON.stringify(join(installed, 'dist/src/load.cjs'))});
 try {
   new Queue().putNowait({ callback: () => 1 });
   console.log('no error');
