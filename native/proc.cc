@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -23,14 +22,6 @@ namespace {
 
 Napi::Value GetTid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
-}
-
-// schedYield(): give the CPU to another runnable thread, if any (a spinning
-// wait calls it between looks, so that on a machine with fewer cores than
-// busy processes the one it waits for gets to run).
-Napi::Value SchedYield(const Napi::CallbackInfo& info) {
-  sched_yield();
-  return info.Env().Undefined();
 }
 
 // isAlive(id): a process or thread id still names a running task. kill(2)
@@ -147,7 +138,6 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
 
 void InitProc(Napi::Env env, Napi::Object exports) {
   Export<GetTid>(env, exports, "gettid");
-  Export<SchedYield>(env, exports, "schedYield");
   Export<IsAlive>(env, exports, "isAlive");
   Export<SetParentDeathSignal>(env, exports, "setParentDeathSignal");
   Export<SocketPair>(env, exports, "socketPair");

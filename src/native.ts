@@ -46,7 +46,6 @@ export interface NativeAddon {
   futexWaitMechanism(): 'io_uring' | 'thread';
   // proc.cc
   gettid(): number;
-  schedYield(): void;
   isAlive(id: number): boolean;
   setParentDeathSignal(signal: number): number;
   socketPair(): [number, number] | number;

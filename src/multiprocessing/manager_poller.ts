@@ -10,7 +10,7 @@
  */
 import type { Connection } from './connection.js';
 import { SLICE, SpinEstimate, spinAny, type Word } from './futex.js';
-import { SERVER_SPIN_MS, SPIN_LOOKS } from './manager_wire.js';
+import { SERVER_SPIN_MS } from './manager_wire.js';
 
 const hasData = (ring: Connection): boolean => ring._hasData();
 
@@ -91,7 +91,7 @@ export class ManagerPoller {
           await null;
           continue;
         }
-        if (spinAny(words, seen, SERVER_SPIN_MS, SPIN_LOOKS, this.#estimate)) continue;
+        if (spinAny(words, seen, SERVER_SPIN_MS, 16, this.#estimate)) continue;
         for (const r of rings) {
           if (r._atEof()) this.#end(r);
         }

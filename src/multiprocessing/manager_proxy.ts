@@ -24,7 +24,7 @@ import { dumps, reduce, registerType, type Reduced, type Shareable } from './red
 import { BrokenBarrierError } from './manager_sync_types.js';
 import type { Key } from './manager_types.js';
 import {
-  AuthenticationError, DEFAULT_MAX_FRAME, FrameReader, Outbox, IndexError, PROXY_TYPE, RemoteError, SPIN_LOOKS, CLIENT_SPIN_MS, answerChallenge,
+  AuthenticationError, DEFAULT_MAX_FRAME, FrameReader, Outbox, IndexError, PROXY_TYPE, RemoteError, CLIENT_SPIN_MS, answerChallenge,
   checkProxyState, decode, frame, type ProxyState,
 } from './manager_wire.js';
 
@@ -233,7 +233,7 @@ export class Client {
         continue;
       }
       const left = end - performance.now();
-      if (left <= 0 || !word.spin(seen, left, SPIN_LOOKS)) return false;
+      if (left <= 0 || !word.spin(seen, left)) return false;
     }
   }
 

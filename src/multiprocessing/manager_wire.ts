@@ -324,18 +324,6 @@ export async function answerChallenge(sock: Socket, key: Uint8Array, timeoutMs: 
 const FLUSH_FRAMES = 64;
 
 /**
- * Looks at a shared-memory ring between two yields of the CPU while a manager
- * client waits for its answer or the server for the next request: one. A
- * manager's server and two busy clients are three spinning processes, more
- * than two cores hold; each yield hands the core to whichever of the others
- * is ready, and the sooner the one being waited for runs, the sooner the
- * answer comes. Two clients making awaited calls, interleaved runs: 64–96k
- * calls/s yielding every look, 60–75k every 256 looks (the default of
- * futex.ts, where a queue or pipe has two ends and no third to make room for).
- */
-export const SPIN_LOOKS = 1;
-
-/**
  * The longest a client spins for the answer to a call it just wrote before it
  * waits off the event loop, in ms: 0.1 (how long it does is learnt, and it
  * does not spin while its core is taken: futex.ts). The server answers within

@@ -125,9 +125,11 @@ describe('spin policy', () => {
 
   test('a wait spins a few times as long as recent answers took, within its cap', () => {
     const estimate = new SpinEstimate();
-    for (let i = 0; i < 30; i++) estimate.hit(0.002);
-    const budget = estimate.budget(0.03, later());
-    assert.ok(budget >= 0.005 && budget <= 0.01, `budget ${budget} ms for answers in 0.002 ms`);
+    for (let i = 0; i < 30; i++) estimate.hit(0.005);
+    const budget = estimate.budget(0.1, later());
+    assert.ok(budget >= 0.03 && budget <= 0.05, `budget ${budget} ms for answers in 0.005 ms`);
+    for (let i = 0; i < 30; i++) estimate.hit(0.0005);
+    assert.equal(estimate.budget(0.1, later()), 0.02, 'at least 20 µs, however fast answers came');
     assert.equal(estimate.budget(0.001, later()), 0.001, 'never past the cap');
     assert.equal(estimate.budget(0, later()), 0, 'a cap of 0 means no spin');
   });
