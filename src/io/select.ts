@@ -66,7 +66,9 @@ function millisTimeout(timeout: unknown, nanosPerUnit: number): number {
   if (timeout === null || timeout === undefined) return -1;
   if (typeof timeout !== 'number') throw new TypeError('timeout must be an integer or None');
   checkPyTime(timeout, nanosPerUnit);
-  const ms = Math.ceil((timeout * nanosPerUnit) / 1e6);
+  // Rounded away from zero (_PyTime_ROUND_TIMEOUT): -1e-100 ms still waits forever.
+  const exact = (timeout * nanosPerUnit) / 1e6;
+  const ms = exact >= 0 ? Math.ceil(exact) : Math.floor(exact);
   if (ms < -(2 ** 31) || ms > 2 ** 31 - 1) throw new OverflowError('timeout is too large');
   return ms < 0 ? -1 : ms / 1000;
 }
@@ -88,13 +90,14 @@ function cInt(value: unknown, what: string): number {
 
 function fdsForSelect<T extends FileLike>(list: readonly T[]): Int32Array {
   if (!Array.isArray(list)) throw new TypeError('arguments 1-3 must be sequences');
-  const fds = new Int32Array(list.length);
+  // A fileno() may shrink the list (CPython issue 16230): stop at its current end.
+  const fds: number[] = [];
   for (let i = 0; i < list.length; i++) {
     const fd = fdOf(list[i] as T);
     if (fd >= FD_SETSIZE) throw new ValueError('filedescriptor out of range in select()');
-    fds[i] = fd;
+    fds.push(fd);
   }
-  return fds;
+  return Int32Array.from(fds);
 }
 
 /**
