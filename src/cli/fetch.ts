@@ -5,7 +5,7 @@
  * the others go on, a summary, and exits 1 if any URL failed.
  * @module
  */
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type FetchResult, fetchAll } from '../coro/fetch.js';
@@ -42,6 +42,21 @@ function fileNameFor(url: string, taken: Set<string>): string {
   for (let i = 2; taken.has(unique); i++) unique = `${name}.${i}`;
   taken.add(unique);
   return unique;
+}
+
+/**
+ * Make sure -o's directory exists and takes files, before anything is
+ * downloaded: finding out after minutes of downloads would lose them all.
+ */
+function checkOutputDir(dir: string): void {
+  try {
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK | constants.X_OK);
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new CommandError(`cannot save into ${dir} (${reason})`, 'give -o/--output a directory you can write to', { exitCode: 2 });
+  }
 }
 
 function bar(done: number, total: number, bytes: number): string {
@@ -90,7 +105,7 @@ export const command: Command = {
     if (!(timeout > 0)) throw new RangeError(`--timeout must be a positive number of seconds, got ${values.timeout}`);
     if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`--retries must be an integer >= 0, got ${values.retries}`);
     const outDir = values.output;
-    if (outDir !== undefined && !existsSync(outDir)) mkdirSync(outDir, { recursive: true });
+    if (outDir !== undefined) checkOutputDir(outDir);
     const tty = process.stderr.isTTY === true && !values.quiet;
     const quiet = values.quiet;
     let received = 0;
