@@ -227,7 +227,10 @@ Napi::Value LoadCreate(const Napi::CallbackInfo& info) {
   e->depth = info[2].As<Napi::Number>().Int32Value();
   double rate = info[3].As<Napi::Number>().DoubleValue();
   e->intervalMs = rate > 0 ? 1000 / rate : 0;
-  if (e->size < 1 || e->depth < 1 || fds.ElementLength() < 1) {
+  // `weft load` bounds these before connecting (LIMITS in src/cli/load.ts);
+  // this keeps any other caller from asking for buffers that cannot exist.
+  if (e->size < 1 || e->depth < 1 || fds.ElementLength() < 1 || e->size > (size_t{1} << 24) ||
+      e->size * static_cast<size_t>(e->depth) > (size_t{1} << 26)) {
     delete e;
     return Napi::Number::New(env, -EINVAL);
   }

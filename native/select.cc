@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <vector>
+
 namespace weft {
 namespace {
 
@@ -162,13 +164,16 @@ napi_value EpollWait(napi_env env, napi_callback_info cbinfo) {
   int epfd = I32(env, argv[0]);
   int maxevents = I32(env, argv[2]);
   if (maxevents <= 0 || static_cast<size_t>(maxevents) * 2 > len) return Ret(env, -EINVAL);
-  if (maxevents > 4096) maxevents = 4096;
-  struct epoll_event evs[4096];
+  // Every ready fd up to maxevents, as CPython (which allocates per call): a
+  // fixed stack array once capped a wait at 4,096 events. Kept per thread and
+  // grown only, so the hot path does not allocate.
+  static thread_local std::vector<struct epoll_event> evs;
+  if (evs.size() < static_cast<size_t>(maxevents)) evs.resize(maxevents);
   double timeout = Seconds(env, argv[3]);
   double deadline = Now() + timeout;
   int n;
   for (;;) {
-    n = epoll_wait(epfd, evs, maxevents, timeout < 0 ? -1 : MillisLeft(deadline));
+    n = epoll_wait(epfd, evs.data(), maxevents, timeout < 0 ? -1 : MillisLeft(deadline));
     if (n >= 0) break;
     if (errno != EINTR) return Ret(env, -errno);
   }

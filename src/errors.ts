@@ -296,6 +296,19 @@ export class OverflowError extends Error {
 }
 
 /**
+ * Python's `MemoryError`: an allocation that cannot succeed (e.g. `recv(1e12)`).
+ * @example
+ * import { MemoryError } from 'weft';
+ * import { socketpair } from 'weft/io';
+ * const [a, b] = socketpair();
+ * try { a.recv(1e12); } catch (e) { console.log(e instanceof MemoryError); } // true
+ * a.close(); b.close();
+ */
+export class MemoryError extends Error {
+  override name = 'MemoryError';
+}
+
+/**
  * Python's `ValueError`: the right type but a bad value (also used on a closed object).
  * @example
  * import { Queue, ValueError } from 'weft';

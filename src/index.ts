@@ -25,6 +25,7 @@ export {
   ConnectionResetError,
   TimeoutError,
   ValueError,
+  MemoryError,
   KeyError,
   EOFError,
   Empty,

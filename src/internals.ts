@@ -13,3 +13,5 @@ export { dumps, loads } from './multiprocessing/reduction.js';
 export { Client } from './multiprocessing/manager_proxy.js';
 export { MAGIC, answerChallenge, frame } from './multiprocessing/manager_wire.js';
 export { SpinEstimate, spinUntil } from './multiprocessing/futex.js';
+export { AuthenticationError, FrameReader, ProtocolError, decode, deliverChallenge } from './multiprocessing/manager_wire.js';
+export { main as cliMain } from './cli/commands.js';

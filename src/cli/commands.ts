@@ -4,7 +4,7 @@
  * `weft help <command>`) prints its help. The executable is main.ts.
  *
  * Every failure is one line on stderr, `weft <command>: what went wrong — what
- * to do`, never a stack trace unless `--debug` is given: the people running a
+ * to do`, never a stack trace unless `--debug` (or WEFT_DEBUG=1) is given: the people running a
  * command want the fix, not weft's insides.
  * @module
  */
@@ -60,7 +60,10 @@ function usage(summaries: [string, string][]): string {
     'Options:',
     '  -h, --help     this help (`weft help <command>` or `weft <command> --help` for one command)',
     '  -V, --version  weft\'s version',
-    '  --debug        print the stack trace of an error, after its one-line message',
+    '  --debug        print the stack trace of an error, after its one-line message (or set WEFT_DEBUG=1)',
+    '',
+    'Exit status: 0 success; 1 the command failed (a refused connection, a failed download, a failed example),',
+    'said in one line on stderr; 2 bad usage (an unknown command or option, a value out of range).',
   ].join('\n');
 }
 
@@ -87,8 +90,8 @@ function describe(err: unknown, name: string, debug: boolean): { line: string; c
 
 /** Entry point of the CLI (`main(['help', 'load'])` prints `weft load`'s options); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  // --debug may stand anywhere; the commands never see it.
-  const debug = argv.includes('--debug');
+  // --debug may stand anywhere; the commands never see it. WEFT_DEBUG=1 does the same for scripts and CI.
+  const debug = argv.includes('--debug') || process.env.WEFT_DEBUG === '1';
   const [first, ...others] = argv.filter((a) => a !== '--debug');
   if (first === '--version' || first === '-V') {
     console.log(version());

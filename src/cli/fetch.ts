@@ -5,7 +5,8 @@
  * the others go on, a summary, and exits 1 if any URL failed.
  * @module
  */
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type FetchResult, fetchAll } from '../coro/fetch.js';
@@ -19,7 +20,8 @@ const help = [
   '',
   '  -i, --input FILE        read more URLs from FILE, one per line (# comments allowed; - for stdin)',
   '  -c, --concurrency N     at most N downloads at once (default 10)',
-  '  -o, --output DIR        save each body in DIR (file named after the URL)',
+  '  -o, --output DIR        save each body in DIR (file named after the URL), written as it arrives',
+  '                          and renamed into place once complete',
   '      --timeout SECONDS   give up on a try after SECONDS (default 30)',
   '      --retries N         retry a network error, timeout or 5xx N times (default 0)',
   '  -q, --quiet             no per-URL lines, only errors and the summary',
@@ -42,6 +44,48 @@ function fileNameFor(url: string, taken: Set<string>): string {
   for (let i = 2; taken.has(unique); i++) unique = `${name}.${i}`;
   taken.add(unique);
   return unique;
+}
+
+/**
+ * Make sure -o's directory exists and takes files, before anything is
+ * downloaded: finding out after minutes of downloads would lose them all.
+ */
+function checkOutputDir(dir: string): void {
+  try {
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK | constants.X_OK);
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new CommandError(`cannot save into ${dir} (${reason})`, 'give -o/--output a directory you can write to', { exitCode: 2 });
+  }
+}
+
+/**
+ * A body saved as it arrives: into `<name>.<pid>.<try>.part`, renamed to its
+ * final name once complete, so memory holds a chunk, not the file, and a run
+ * killed midway leaves no truncated file under the final name.
+ */
+class FileSink {
+  #file: Promise<FileHandle> | null = null;
+  constructor(
+    readonly path: string,
+    readonly temp: string,
+  ) {}
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#file ??= open(this.temp, 'w');
+    const file = await this.#file;
+    await file.write(chunk);
+  }
+  async close(): Promise<void> {
+    this.#file ??= open(this.temp, 'w'); // an empty body is still a file
+    await (await this.#file).close();
+    await rename(this.temp, this.path);
+  }
+  async abort(): Promise<void> {
+    if (this.#file) await (await this.#file).close().catch(() => {});
+    await rm(this.temp, { force: true });
+  }
 }
 
 function bar(done: number, total: number, bytes: number): string {
@@ -90,7 +134,7 @@ export const command: Command = {
     if (!(timeout > 0)) throw new RangeError(`--timeout must be a positive number of seconds, got ${values.timeout}`);
     if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`--retries must be an integer >= 0, got ${values.retries}`);
     const outDir = values.output;
-    if (outDir !== undefined && !existsSync(outDir)) mkdirSync(outDir, { recursive: true });
+    if (outDir !== undefined) checkOutputDir(outDir);
     const tty = process.stderr.isTTY === true && !values.quiet;
     const quiet = values.quiet;
     let received = 0;
@@ -99,10 +143,22 @@ export const command: Command = {
       if (tty) process.stderr.write('\r\x1b[K');
     };
     const t0 = performance.now();
+    const taken = new Set<string>();
+    const names = new Map<string, string>(); // one file per URL, whatever its tries
+    const sink =
+      outDir === undefined
+        ? undefined
+        : (url: string, attempt: number): FileSink => {
+            let name = names.get(url);
+            if (name === undefined) names.set(url, (name = fileNameFor(url, taken)));
+            const path = join(outDir, name);
+            return new FileSink(path, `${path}.${process.pid}.${attempt}.part`);
+          };
     const results: FetchResult[] = await fetchAll(urls, {
       concurrency,
       timeout,
       retries,
+      sink,
       onProgress(e) {
         clearBar();
         if (e.type === 'start' && e.attempt === 1 && !quiet) console.log(`Get: ${e.url}`);
@@ -118,12 +174,6 @@ export const command: Command = {
       },
     });
     clearBar();
-    const taken = new Set<string>();
-    if (outDir !== undefined) {
-      for (const r of results) {
-        if (r.ok && r.body) writeFileSync(join(outDir, fileNameFor(r.url, taken)), r.body);
-      }
-    }
     const failed = results.filter((r) => !r.ok);
     const seconds = ((performance.now() - t0) / 1000).toFixed(2);
     console.log(

@@ -72,7 +72,9 @@ function connect(host: string, port: number): socket {
         ? 'is --host a name or address this machine can resolve?'
         : err instanceof ConnectionRefusedError
           ? 'is the server running?'
-          : 'is the server reachable from here, and is the port right?';
+          : err.errno === 24 || err.errno === 23 // EMFILE, ENFILE
+            ? 'raise the limit on open files (ulimit -n) or use fewer --connections'
+            : 'is the server reachable from here, and is the port right?';
     throw new CommandError(`cannot connect to ${host}:${port}: ${err.strerror.toLowerCase()}`, hint, { cause: err });
   }
 }
@@ -167,22 +169,56 @@ per connection) or open loop (--rate messages/s in all, latency measured from
 each message's intended send time). Every echoed byte is checked.
 
   --host HOST          server host (default 127.0.0.1)
-  --port PORT          server port (default 10000)
-  --connections N      connections (default 100)
-  --size BYTES         message size (default 1024)
+  --port PORT          server port, 1-65535 (default 10000)
+  --connections N      connections, at most 65,535 (default 100)
+  --size BYTES         message size, at most 16 MiB (default 1024)
   --duration SECONDS   measured time (default 10)
-  --depth K            messages in flight per connection, closed loop (default 1)
+  --depth K            messages in flight per connection, closed loop (default 1);
+                       size x depth at most 64 MiB, and connections x size x (depth + 1) at most 2 GiB
   --rate MSGS_PER_S    open loop at this total rate instead
   --warmup SECONDS     load before measuring (default 0)
   --json               print the result as JSON
 
 Reports messages/s, MB/s, latency p50/p90/p99/p99.9/max (µs, HDR histogram),
-errors, and this process's own CPU µs per message. Exit status 1 on any error.`;
+errors, and this process's own CPU µs per message.
 
-function positive(name: string, text: string | undefined, fallback: number, integer = true): number {
+Exit status: 0 when every message came back intact; 1 when the load saw errors,
+no message completed, or the server could not be reached (one line that says why);
+2 on bad usage. --debug (or WEFT_DEBUG=1) adds the stack trace to an error.`;
+
+function positive(name: string, text: string | undefined, fallback: number, integer = true, max = Infinity): number {
   const v = text === undefined ? fallback : Number(text);
   if (!(v > 0) || (integer && !Number.isInteger(v))) throw new RangeError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${text}`);
+  if (v > max) throw new RangeError(`--${name} must be at most ${max}, got ${text}`);
   return v;
+}
+
+/**
+ * Bounds that keep a typo from exhausting memory: the engine holds about
+ * (depth + 1) messages per connection (what is in flight and the next one
+ * expected), so size x depth and their product with the connections are capped.
+ */
+export const LIMITS = {
+  /** One source address has at most this many ports to connect from. */
+  connections: 65_535,
+  size: 16 * 1024 * 1024,
+  depth: 65_536,
+  /** size x depth: the bytes in flight on one connection. */
+  perConnection: 64 * 1024 * 1024,
+  /** connections x size x (depth + 1): about what the engine allocates. */
+  total: 2 * 1024 * 1024 * 1024,
+} as const;
+
+/** Refuse options whose buffers could not be allocated, before connecting (a RangeError: a usage error, exit 2). */
+export function checkLimits(opts: Pick<LoadOptions, 'connections' | 'size' | 'depth' | 'rate'>): void {
+  const depth = opts.rate === undefined ? opts.depth : 1; // the open loop sends one message at a time
+  if (opts.size * depth > LIMITS.perConnection) {
+    throw new RangeError(`--size x --depth must be at most ${LIMITS.perConnection} bytes in flight per connection, got ${opts.size * depth}`);
+  }
+  const total = opts.connections * opts.size * (depth + 1);
+  if (total > LIMITS.total) {
+    throw new RangeError(`--connections x --size x (--depth + 1) must be at most ${LIMITS.total} bytes of buffers, got ${total}; use fewer connections or smaller messages`);
+  }
 }
 
 /** The `weft load` subcommand. */
@@ -212,15 +248,16 @@ function runCommand(argv: string[]): number {
   });
   const opts: LoadOptions = {
     host: values.host!,
-    port: positive('port', values.port, 10000),
-    connections: positive('connections', values.connections, 100),
-    size: positive('size', values.size, 1024),
+    port: positive('port', values.port, 10000, true, 65535),
+    connections: positive('connections', values.connections, 100, true, LIMITS.connections),
+    size: positive('size', values.size, 1024, true, LIMITS.size),
     duration: positive('duration', values.duration, 10, false),
-    depth: positive('depth', values.depth, 1),
+    depth: positive('depth', values.depth, 1, true, LIMITS.depth),
     rate: values.rate === undefined ? undefined : positive('rate', values.rate, 0, false),
     warmup: values.warmup === undefined ? 0 : Number(values.warmup),
   };
   if (!(opts.warmup >= 0)) throw new RangeError(`--warmup must be >= 0, got ${values.warmup}`);
+  checkLimits(opts);
   const tty = process.stderr.isTTY;
   const result = runLoad(opts, (elapsed, messages, errors) => {
     if (tty) writeSync(2, `\r  ${fmt(elapsed, 0)} s  ${fmt(messages)} messages  ${errors} errors   `);

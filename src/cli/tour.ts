@@ -56,6 +56,9 @@ export const command: Command = {
     '',
     '  --only SUBSTRING   run only the examples whose file name contains SUBSTRING',
     '  --timeout SECONDS  stop an example that runs longer (default 60)',
+    '',
+    'Exit status: 0 when every example ran cleanly, 1 when any failed, 2 on bad usage',
+    '(including an --only that matches no example).',
   ].join('\n'),
   async run(argv) {
     const { values } = parseArgs({
@@ -64,7 +67,12 @@ export const command: Command = {
     });
     const timeout = Number(values.timeout);
     if (!(timeout > 0)) throw new RangeError(`--timeout must be a positive number of seconds, got ${values.timeout}`);
-    const files = listExamples().filter((f) => !values.only || f.includes(values.only));
+    const all = listExamples();
+    const files = all.filter((f) => !values.only || f.includes(values.only));
+    if (files.length === 0) {
+      // Running nothing and reporting success would hide a typo in a script.
+      throw new RangeError(`--only ${JSON.stringify(values.only)} matches no example; the examples are ${all.map((f) => f.replace(/\.js$/, '')).join(', ')}`);
+    }
     const failed: string[] = [];
     for (const file of files) {
       console.log(`\n=== ${heading(file)} (${file.replace(/\.js$/, '.ts')}) ===`);

@@ -81,6 +81,17 @@ export interface FetchAllOptions {
   signal?: AbortSignal;
   /** Called as downloads start, retry and finish. */
   onProgress?: (event: FetchProgress) => void;
+  /**
+   * Stream each body here as it arrives instead of keeping it in
+   * `FetchResult.body` (memory then holds a chunk, not the file). Called once
+   * per try; `write` is awaited before the next chunk is read, `close` ends a
+   * 2xx body, `abort` discards a try that failed.
+   */
+  sink?: (url: string, attempt: number) => {
+    write(chunk: Uint8Array): void | Promise<void>;
+    close(): void | Promise<void>;
+    abort(): void | Promise<void>;
+  };
 }
 
 /**
@@ -183,6 +194,10 @@ async function fetchOne(
     try {
       const res = await wait(fetch(parsed, { signal, redirect: 'follow' }));
       status = res.status;
+      if (options.sink && res.ok && res.body) {
+        const bytes = await streamTo(res.body, options.sink(url, attempt));
+        return { url, ok: true, status, bytes, attempts: attempt, seconds: seconds() };
+      }
       const body = Buffer.from(await wait(res.arrayBuffer()));
       if (!res.ok) throw new HTTPError(res.status, res.statusText, url);
       return { url, ok: true, status, body, bytes: body.length, attempts: attempt, seconds: seconds() };
@@ -198,6 +213,26 @@ async function fetchOne(
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }
+  }
+}
+
+/** Copy a body into a sink chunk by chunk; the sink is aborted if the body fails. Resolves to the byte count. */
+async function streamTo(body: ReadableStream<Uint8Array>, sink: ReturnType<NonNullable<FetchAllOptions['sink']>>): Promise<number> {
+  const reader = body.getReader();
+  let bytes = 0;
+  try {
+    for (;;) {
+      const { done, value } = await wait(reader.read());
+      if (done) break;
+      bytes += value.length;
+      await wait(Promise.resolve(sink.write(value)));
+    }
+    await wait(Promise.resolve(sink.close()));
+    return bytes;
+  } catch (err) {
+    await Promise.resolve(sink.abort()).catch(() => {});
+    void reader.cancel().catch(() => {});
+    throw err;
   }
 }
 

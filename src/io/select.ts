@@ -6,9 +6,9 @@
  * Python's does.
  * @module
  */
-import { FileNotFoundError, KeyError, ValueError } from '../errors.js';
+import { FileNotFoundError, KeyError, OSError, OverflowError, ValueError } from '../errors.js';
 import { io, ok } from './_native.js';
-import { EPOLLIN, EPOLLOUT, EPOLLPRI, FD_SETSIZE, POLLIN, POLLOUT, POLLPRI } from './constants.js';
+import { EPOLL_CLOEXEC, EPOLLIN, EPOLLOUT, EPOLLPRI, FD_SETSIZE, POLLIN, POLLOUT, POLLPRI } from './constants.js';
 
 /**
  * What select/poll/epoll/selectors accept: an fd or an object with `fileno()`.
@@ -37,21 +37,67 @@ export function fdOf(fileobj: FileLike): number {
   return fd;
 }
 
-function seconds(timeout: number | null | undefined, what = 'timeout'): number {
+/**
+ * CPython converts every timeout to a `_PyTime_t` (int64 nanoseconds) first;
+ * `nanosPerUnit` is 1e9 for seconds, 1e6 for milliseconds. Its errors, texts
+ * included: NaN, an integer past int64 and anything whose nanoseconds overflow.
+ */
+function checkPyTime(t: number, nanosPerUnit: number): void {
+  if (Number.isNaN(t)) throw new ValueError('Invalid value NaN (not a number)');
+  if (Number.isInteger(t) && Math.abs(t) >= 2 ** 63) throw new OverflowError('timestamp too large to convert to C _PyTime_t');
+  if (!(Math.abs(t * nanosPerUnit) < 2 ** 63)) throw new OverflowError('timestamp out of range for platform time_t');
+}
+
+/** select()'s timeout in seconds (-1: forever), checked as CPython's select_select_impl. */
+function selectTimeout(timeout: unknown): number {
   if (timeout === null || timeout === undefined) return -1;
-  if (typeof timeout !== 'number' || Number.isNaN(timeout)) throw new TypeError(`${what} must be a number or null`);
-  if (timeout < 0) throw new ValueError(`${what} must be non-negative`);
+  if (typeof timeout !== 'number') throw new TypeError('timeout must be a float or None');
+  checkPyTime(timeout, 1e9);
+  if (timeout < 0) throw new ValueError('timeout must be non-negative');
   return timeout;
 }
 
+/**
+ * poll(2)/epoll_wait(2) take an int of milliseconds; CPython rounds up and
+ * refuses what does not fit ('timeout is too large'). Negative waits forever.
+ * Returns seconds for the native call (-1: forever).
+ */
+function millisTimeout(timeout: unknown, nanosPerUnit: number): number {
+  if (timeout === null || timeout === undefined) return -1;
+  if (typeof timeout !== 'number') throw new TypeError('timeout must be an integer or None');
+  checkPyTime(timeout, nanosPerUnit);
+  // Rounded away from zero (_PyTime_ROUND_TIMEOUT): -1e-100 ms still waits forever.
+  const exact = (timeout * nanosPerUnit) / 1e6;
+  const ms = exact >= 0 ? Math.ceil(exact) : Math.floor(exact);
+  if (ms < -(2 ** 31) || ms > 2 ** 31 - 1) throw new OverflowError('timeout is too large');
+  return ms < 0 ? -1 : ms / 1000;
+}
+
+/** A poll event mask, checked as CPython's `unsigned short` converter. */
+function pollMask(eventmask: unknown): number {
+  if (typeof eventmask !== 'number' || !Number.isInteger(eventmask)) throw new TypeError('an integer is required');
+  if (eventmask < 0) throw new ValueError('value must be positive');
+  if (eventmask > 0xffff) throw new OverflowError('Python int too large for C unsigned short');
+  return eventmask;
+}
+
+/** An int argument, checked as CPython's `int` converter (`what` names it). */
+function cInt(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${what} must be an integer, not ${typeof value}`);
+  if (value < -(2 ** 31) || value > 2 ** 31 - 1) throw new OverflowError('Python int too large to convert to C int');
+  return value;
+}
+
 function fdsForSelect<T extends FileLike>(list: readonly T[]): Int32Array {
-  const fds = new Int32Array(list.length);
+  if (!Array.isArray(list)) throw new TypeError('arguments 1-3 must be sequences');
+  // A fileno() may shrink the list (CPython issue 16230): stop at its current end.
+  const fds: number[] = [];
   for (let i = 0; i < list.length; i++) {
     const fd = fdOf(list[i] as T);
     if (fd >= FD_SETSIZE) throw new ValueError('filedescriptor out of range in select()');
-    fds[i] = fd;
+    fds.push(fd);
   }
-  return fds;
+  return Int32Array.from(fds);
 }
 
 /**
@@ -59,8 +105,11 @@ function fdsForSelect<T extends FileLike>(list: readonly T[]): Int32Array {
  * ready to read, to write, or have an exceptional condition; returns the ready
  * objects of each list (the same objects, in order). `timeout` in seconds,
  * `null`/omitted waits forever, 0 polls.
+ * @throws {TypeError} a list that is not an array ('arguments 1-3 must be sequences'), a timeout that is not a
+ *   number ('timeout must be a float or None'); every argument is checked before any wait.
  * @throws {ValueError} an fd >= 1024 ('filedescriptor out of range in select()'), checked before any call;
- *   a negative fd or timeout.
+ *   a negative fd or timeout; a NaN timeout.
+ * @throws {OverflowError} a timeout too large for the kernel (Infinity, 1e10: 'timestamp out of range for platform time_t').
  * @throws {OSError} EBADF for a closed fd.
  * @example
  * import { createServer, select, socket } from 'weft/io';
@@ -77,7 +126,7 @@ export function select<R extends FileLike, W extends FileLike, X extends FileLik
   xlist: readonly X[],
   timeout: number | null = null,
 ): [R[], W[], X[]] {
-  const t = seconds(timeout);
+  const t = selectTimeout(timeout);
   const r = fdsForSelect(rlist);
   const w = fdsForSelect(wlist);
   const x = fdsForSelect(xlist);
@@ -105,6 +154,9 @@ export class Poll {
 
   /**
    * Watch `fd` for `eventmask` (default POLLIN | POLLPRI | POLLOUT); re-registering modifies.
+   * @throws {TypeError} a mask that is not an integer.
+   * @throws {ValueError} a negative mask ('value must be positive').
+   * @throws {OverflowError} a mask above 0xffff (poll(2)'s `short events`).
    * @example
    * import { POLLIN, POLLOUT, poll, socketpair } from 'weft/io';
    * const [a, b] = socketpair();
@@ -114,13 +166,15 @@ export class Poll {
    * a.close(); b.close();
    */
   register(fd: FileLike, eventmask: number = POLLIN | POLLPRI | POLLOUT): void {
-    this.#fds.set(fdOf(fd), eventmask & 0xffff);
+    const mask = pollMask(eventmask);
+    this.#fds.set(fdOf(fd), mask);
     this.#uptodate = false;
   }
 
   /**
    * Change the mask of a registered fd.
    * @throws {FileNotFoundError} the fd is not registered ([Errno 2], as Python).
+   * @throws {TypeError | ValueError | OverflowError} a bad mask, as {@link Poll.register}.
    * @example
    * import { POLLIN, POLLOUT, poll, socketpair } from 'weft/io';
    * const [a, b] = socketpair();
@@ -132,8 +186,9 @@ export class Poll {
    */
   modify(fd: FileLike, eventmask: number): void {
     const n = fdOf(fd);
+    const mask = pollMask(eventmask);
     if (!this.#fds.has(n)) throw new FileNotFoundError(2);
-    this.#fds.set(n, eventmask & 0xffff);
+    this.#fds.set(n, mask);
     this.#uptodate = false;
   }
 
@@ -158,6 +213,9 @@ export class Poll {
   /**
    * Wait up to `timeout` **milliseconds** (null/omitted or negative: forever);
    * returns `[fd, revents]` pairs for the ready fds.
+   * @throws {TypeError} a timeout that is not a number ('timeout must be an integer or None').
+   * @throws {ValueError} a NaN timeout.
+   * @throws {OverflowError} a timeout beyond poll(2)'s int milliseconds ('timeout is too large').
    * @example
    * import { POLLIN, poll, socketpair } from 'weft/io';
    * const [a, b] = socketpair();
@@ -168,7 +226,7 @@ export class Poll {
    * a.close(); b.close();
    */
   poll(timeout: number | null = null): [fd: number, events: number][] {
-    const t = timeout === null || timeout < 0 ? -1 : Math.ceil(timeout) / 1000;
+    const t = millisTimeout(timeout, 1e6);
     if (!this.#uptodate) this.#rebuild();
     const count = this.#fds.size;
     const n = ok(io.pollWait(this.#ufds, count, t));
@@ -214,6 +272,13 @@ export const EPOLL_CTL_ADD = 1;
 export const EPOLL_CTL_DEL = 2;
 const EPOLL_CTL_MOD = 3;
 
+/** Python's bare `OSError('invalid flags')` (EINVAL is what epoll_create1(2) would say). */
+function invalidFlags(): OSError {
+  const e = new OSError(22, 'invalid flags');
+  e.message = 'invalid flags';
+  return e;
+}
+
 /** The fd `epoll.fromFd` hands to the constructor (-1: create one). */
 let adopting = -1;
 
@@ -240,12 +305,18 @@ export class epoll {
 
   /**
    * @param sizehint ignored by Linux (kept for Python's signature); must be -1 or positive.
-   * @param flags only EPOLL_CLOEXEC, which weft always sets.
+   * @param flags 0 or EPOLL_CLOEXEC, which weft always sets.
+   * @throws {TypeError} more than two arguments, or one that is not an integer.
    * @throws {ValueError} sizehint 0 or below -1 ('negative sizehint').
+   * @throws {OSError} other flags ('invalid flags'), as Python: they would be dropped silently otherwise.
    */
   constructor(sizehint = -1, flags = 0) {
+    // JavaScript callers can pass more than the signature allows; Python refuses them.
+    if (arguments.length > 2) throw new TypeError(`epoll() takes at most 2 arguments (${arguments.length} given)`);
+    cInt(sizehint, 'sizehint');
+    cInt(flags, 'flags');
+    if (flags !== 0 && flags !== EPOLL_CLOEXEC) throw invalidFlags();
     if (sizehint === 0 || sizehint < -1) throw new ValueError('negative sizehint');
-    void flags;
     this.#fd = adopting >= 0 ? adopting : ok(io.epollCreate());
     epollFinalizer.register(this, this.#fd, this);
   }
@@ -369,7 +440,9 @@ export class epoll {
   /**
    * Wait up to `timeout` seconds (null/-1: forever) for at most `maxevents`
    * events (-1: FD_SETSIZE - 1, as Python); returns `[fd, events]` pairs.
-   * @throws {ValueError} closed epoll, or maxevents 0 / below -1.
+   * @throws {ValueError} closed epoll, maxevents 0 / below -1, a NaN timeout.
+   * @throws {TypeError} a timeout or maxevents that is not a number.
+   * @throws {OverflowError} a timeout beyond epoll_wait(2)'s int milliseconds ('timeout is too large').
    * @example
    * import { EPOLLIN, epoll, socketpair } from 'weft/io';
    * const [a, b] = socketpair();
@@ -381,7 +454,8 @@ export class epoll {
    */
   poll(timeout: number | null = -1, maxevents = -1): [fd: number, events: number][] {
     const epfd = this.#live();
-    const t = timeout === null || timeout < 0 ? -1 : timeout;
+    const t = millisTimeout(timeout, 1e9);
+    cInt(maxevents, 'maxevents');
     if (maxevents === -1) maxevents = FD_SETSIZE - 1;
     else if (maxevents < 1) throw new ValueError(`maxevents must be greater than 0, got ${maxevents}`);
     if (this.#out.length < maxevents * 2) this.#out = new Int32Array(maxevents * 2);

@@ -12,7 +12,7 @@
  */
 import { inspect } from 'node:util';
 import { isIP } from 'node:net';
-import { gaierror, OSError, OverflowError, ValueError } from '../errors.js';
+import { gaierror, MemoryError, OSError, OverflowError, ValueError } from '../errors.js';
 import { io, ok } from './_native.js';
 import {
   AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, IPPROTO_IPV6, IPV6_V6ONLY, SOCK_CLOEXEC, SOCK_NONBLOCK,
@@ -58,6 +58,24 @@ const typeNames: Record<number, string> = { 1: 'SOCK_STREAM', 2: 'SOCK_DGRAM', 3
 function checkBytes(data: unknown): asserts data is Uint8Array {
   if (!(data instanceof Uint8Array)) {
     throw new TypeError(`a bytes-like object is required, not '${data === null ? 'null' : typeof data}'`);
+  }
+}
+
+/**
+ * The buffer for recv/recvfrom(bufsize), with CPython's errors: Node's own
+ * (a RangeError naming `size`) would not tell a Python user what went wrong.
+ */
+function recvBuffer(bufsize: unknown, what: string): Buffer {
+  if (typeof bufsize !== 'number' || !Number.isInteger(bufsize)) {
+    throw new TypeError(`bufsize must be an integer, got ${typeof bufsize === 'number' ? bufsize : typeof bufsize}`);
+  }
+  if (bufsize >= 2 ** 63) throw new OverflowError('Python int too large to convert to C ssize_t');
+  if (bufsize < 0) throw new ValueError(`negative buffersize in ${what}`);
+  try {
+    return Buffer.allocUnsafe(bufsize);
+  } catch (e) {
+    if (e instanceof RangeError) throw new MemoryError(`cannot allocate ${bufsize} bytes for ${what}`, { cause: e });
+    throw e;
   }
 }
 
@@ -300,6 +318,8 @@ export class socket {
    * @throws {BlockingIOError} non-blocking and nothing to read.
    * @throws {ConnectionResetError} the peer reset.
    * @throws {TimeoutError} the timeout ran out.
+   * @throws {TypeError | ValueError | OverflowError | MemoryError} a bufsize that is not an integer, negative,
+   *   past ssize_t, or too large to allocate (Python's errors, where Node would throw RangeError).
    * @example
    * import { socketpair } from 'weft/io';
    * const [conn, peer] = socketpair();
@@ -310,8 +330,7 @@ export class socket {
    * if (data.length === 0) conn.close(); // EOF: the peer closed
    */
   recv(bufsize: number, flags = 0): Buffer {
-    if (!Number.isInteger(bufsize) || bufsize < 0) throw new ValueError('negative buffersize in recv');
-    const buf = Buffer.allocUnsafe(bufsize);
+    const buf = recvBuffer(bufsize, 'recv');
     const n = ok(io.sockRecv(this.#fd, buf, 0, bufsize, flags, this.#timeout));
     return n === bufsize ? buf : buf.subarray(0, n);
   }
@@ -347,8 +366,7 @@ export class socket {
    * console.log(String(data), addr?.[0]); // ping 127.0.0.1
    */
   recvFrom(bufsize: number, flags = 0): [Buffer, Address | null] {
-    if (!Number.isInteger(bufsize) || bufsize < 0) throw new ValueError('negative buffersize in recvfrom');
-    const buf = Buffer.allocUnsafe(bufsize);
+    const buf = recvBuffer(bufsize, 'recvfrom');
     const r = io.sockRecvFrom(this.#fd, buf, 0, bufsize, flags, this.#timeout);
     if (typeof r === 'number') ok(r);
     const [n, address] = r as [number, Address | null];

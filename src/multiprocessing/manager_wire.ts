@@ -151,6 +151,8 @@ export class FrameReader {
   }
 
   #take(n: number): Buffer {
+    // An empty frame whose header ended the bytes received so far: nothing is queued to take from.
+    if (n === 0) return Buffer.alloc(0);
     const first = this.#chunks[0]!;
     if (first.length >= n) {
       this.#buffered -= n;

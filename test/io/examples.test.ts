@@ -7,9 +7,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { SOL_SOCKET, SO_LINGER, createConnection, socket } from 'weft/io';
-import { openFds } from './helpers.js';
+import { openFds, sleep } from './helpers.js';
 
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 const fixtures = fileURLToPath(new URL('../../../test/io/fixtures/', import.meta.url));
@@ -77,6 +79,48 @@ function resetMidMessage(port: number): void {
   s.close();
 }
 
+/**
+ * A client that sends without reading until the server stops taking its data
+ * (no 'drain' for 1 s); returns it and what it wrote. node:net, so that this
+ * process keeps reading the server's output meanwhile.
+ */
+async function flood(port: number): Promise<{ client: net.Socket; sent: Buffer }> {
+  const client = net.connect(port, '127.0.0.1');
+  await once(client, 'connect');
+  client.pause(); // never read the replies
+  const chunk = Buffer.alloc(64 * 1024);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = 0x61 + (i % 26); // a-z: the select server upper-cases them
+  let chunks = 0;
+  while (chunks < 1024) {
+    chunks++;
+    if (client.write(chunk)) continue;
+    const drained = await Promise.race([once(client, 'drain').then(() => true), sleep(1000).then(() => false)]);
+    if (!drained) break;
+  }
+  assert.ok(chunks < 1024, 'the server never stopped reading from a client that does not read');
+  return { client, sent: Buffer.concat(Array<Buffer>(chunks).fill(chunk)) };
+}
+
+/** Read `length` bytes back from a flooding client (30 s at most), then close it. */
+async function readBack(client: net.Socket, length: number): Promise<Buffer> {
+  const got: Buffer[] = [];
+  let n = 0;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 30_000);
+    client.on('data', (d: Buffer) => {
+      got.push(d);
+      n += d.length;
+      if (n >= length) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    client.resume();
+  });
+  client.destroy();
+  return Buffer.concat(got);
+}
+
 const seedClient = (port: number, lines: string[]) =>
   run(PYTHON, [fixtures + 'seed_client.py', String(port)], { input: lines.join('\n') + '\n' });
 
@@ -108,6 +152,58 @@ describe('examples: the seed select server (30)', () => {
       await stop(srv.child);
     }
   });
+
+  test('a client that sends without reading gets every reply, the others are served meanwhile', async () => {
+    const srv = await startServer(process.execPath, [examples + '30-select-server.js', '--port', '0'], /starting up on localhost port (\d+)/);
+    try {
+      const { client, sent } = await flood(srv.port);
+      const r = await seedClient(srv.port, ['meanwhile']);
+      assert.match(r.out, /Recv: MEANWHILE\n/);
+      const got = await readBack(client, sent.length);
+      assert.equal(got.length, sent.length, 'replies were lost');
+      assert.ok(got.equals(Buffer.from(sent.toString('latin1').toUpperCase(), 'latin1')), 'replies were corrupted');
+      assert.equal(srv.child.exitCode, null, 'the server is still running');
+    } finally {
+      await stop(srv.child);
+    }
+  });
+
+  test('past FD_SETSIZE a newcomer is refused and the server lives on', async () => {
+    const srv = await startServer(process.execPath, [examples + '30-select-server.js', '--port', '0'], /starting up on localhost port (\d+)/);
+    // node:net clients, so that this process keeps reading the server's output while the crowd connects.
+    const clients: net.Socket[] = [];
+    const connect = (): Promise<net.Socket> =>
+      new Promise((resolve, reject) => {
+        const c = net.connect(srv.port, '127.0.0.1', () => resolve(c));
+        c.once('error', reject);
+        clients.push(c);
+      });
+    const ended = (c: net.Socket): Promise<string> =>
+      new Promise((resolve) => {
+        let got = '';
+        c.on('data', (d) => (got += d));
+        c.once('end', () => resolve(got));
+        c.once('close', () => resolve(got));
+      });
+    const bounded = <T>(p: Promise<T>, what: string): Promise<T> =>
+      Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} took over 30 s`)), 30_000).unref())]);
+    try {
+      for (let i = 0; i < 1050; i++) await bounded(connect(), `connection ${i}`);
+      assert.equal(await bounded(ended(clients.at(-1)!), 'the refusal'), '', 'the 1,050th client was not refused');
+      const first = clients[0]!;
+      const reply = bounded(new Promise<string>((resolve) => first.once('data', (d) => resolve(String(d)))), 'a reply');
+      first.write('still served');
+      assert.equal(await reply, 'STILL SERVED');
+      for (const c of clients) c.destroy();
+      const r = await seedClient(srv.port, ['after the crowd']);
+      assert.match(r.out, /Recv: AFTER THE CROWD\n/);
+      assert.match(srv.output(), /^refusing \('127\.0\.0\.1', \d+\) : fd \d+ is past select\(\)'s FD_SETSIZE \(1024\)$/m);
+      assert.equal(srv.child.exitCode, null, 'the server is still running');
+    } finally {
+      for (const c of clients) c.destroy();
+      await stop(srv.child);
+    }
+  });
 });
 
 describe('examples: the seed selectors server (31)', () => {
@@ -132,6 +228,21 @@ describe('examples: the seed selectors server (31)', () => {
       resetMidMessage(srv.port);
       r = await seedClient(srv.port, ['again']);
       assert.match(r.out, /Recv: again\n/);
+      assert.equal(srv.child.exitCode, null, 'the server is still running');
+    } finally {
+      await stop(srv.child);
+    }
+  });
+
+  test('a client that sends without reading gets every byte back, the others are served meanwhile', async () => {
+    const srv = await startServer(process.execPath, [examples + '31-selectors-server.js', '--port', '0'], /listening on localhost port (\d+)/);
+    try {
+      const { client, sent } = await flood(srv.port);
+      const r = await seedClient(srv.port, ['meanwhile']);
+      assert.match(r.out, /Recv: meanwhile\n/);
+      const got = await readBack(client, sent.length);
+      assert.equal(got.length, sent.length, 'echoed bytes were lost');
+      assert.ok(got.equals(sent), 'echoed bytes were corrupted');
       assert.equal(srv.child.exitCode, null, 'the server is still running');
     } finally {
       await stop(srv.child);

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  EPOLLET, EPOLLIN, EPOLLOUT, EPOLLRDHUP, FileExistsError, FileNotFoundError, KeyError, OSError, POLLHUP, POLLIN,
+  EPOLLET, EPOLLIN, EPOLLOUT, EPOLLRDHUP, FileExistsError, FileNotFoundError, KeyError, OSError, OverflowError, POLLHUP, POLLIN,
   POLLNVAL, POLLOUT, ValueError, type FileLike, epoll, poll, select, socketpair,
 } from 'weft/io';
 import { openFds } from './helpers.js';
@@ -174,5 +174,77 @@ describe('select.epoll', () => {
     ep.close(); // the fd number is free again: nothing was opened since
     a.close();
     b.close();
+  });
+});
+
+describe("argument errors: Python's classes and messages (CPython 3.11)", () => {
+  const raises = (fn: () => unknown, cls: new (...a: never[]) => Error, message: string): void =>
+    assert.throws(fn, (e: unknown) => e instanceof cls && e.message === message, `expected ${cls.name}('${message}')`);
+
+  test('select() checks every argument before waiting, whatever the lists hold', () => {
+    const [a, b] = socketpair();
+    try {
+      const t0 = performance.now();
+      raises(() => select(1 as never, 2 as never, 3 as never), TypeError, 'arguments 1-3 must be sequences');
+      raises(() => select([a], [], [], 'a' as never), TypeError, 'timeout must be a float or None');
+      raises(() => select([a], [], [], Infinity), OverflowError, 'timestamp out of range for platform time_t');
+      raises(() => select([a], [], [], 1e10), OverflowError, 'timestamp out of range for platform time_t');
+      raises(() => select([a], [], [], 2 ** 64), OverflowError, 'timestamp too large to convert to C _PyTime_t');
+      raises(() => select([a], [], [], -1), ValueError, 'timeout must be non-negative');
+      raises(() => select([a], [], [], NaN), ValueError, 'Invalid value NaN (not a number)');
+      assert.ok(performance.now() - t0 < 500, 'an argument error came only after a wait');
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  test('poll: masks and timeouts outside what poll(2) takes are refused, negative waits forever', () => {
+    const [a, b] = socketpair();
+    try {
+      const p = poll();
+      raises(() => p.register(a, -1), ValueError, 'value must be positive');
+      raises(() => p.register(a, 2 ** 16), OverflowError, 'Python int too large for C unsigned short');
+      raises(() => p.register(a, 1.5), TypeError, 'an integer is required');
+      p.register(a, POLLOUT);
+      raises(() => p.modify(a, 2 ** 16), OverflowError, 'Python int too large for C unsigned short');
+      raises(() => p.poll('x' as never), TypeError, 'timeout must be an integer or None');
+      raises(() => p.poll(1e15), OverflowError, 'timestamp out of range for platform time_t');
+      raises(() => p.poll(2 ** 31), OverflowError, 'timeout is too large');
+      raises(() => p.poll(2 ** 64), OverflowError, 'timestamp too large to convert to C _PyTime_t');
+      raises(() => p.poll(NaN), ValueError, 'Invalid value NaN (not a number)');
+      assert.deepEqual(p.poll(-5), [[a.fileno(), POLLOUT]]); // ready: a negative timeout is "forever", not an error
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  test('epoll: the constructor takes two integers and known flags; poll timeouts as CPython', () => {
+    const make = (...args: unknown[]): epoll => new (epoll as unknown as new (...a: unknown[]) => epoll)(...args);
+    raises(() => make(1, 2, 3), TypeError, 'epoll() takes at most 2 arguments (3 given)');
+    assert.throws(() => make('foo'), TypeError);
+    raises(() => make(-1, 123), OSError, 'invalid flags');
+    raises(() => make(0), ValueError, 'negative sizehint');
+    make(-1, 0).close();
+    using ep = new epoll();
+    raises(() => ep.poll(2 ** 31 / 1000), OverflowError, 'timeout is too large');
+    raises(() => ep.poll('x' as never), TypeError, 'timeout must be an integer or None');
+    raises(() => ep.poll(Infinity), OverflowError, 'timestamp out of range for platform time_t');
+    raises(() => ep.poll(0, 2 ** 31), OverflowError, 'Python int too large to convert to C int');
+  });
+
+  test('epoll.poll returns every ready fd, past 4,096', () => {
+    const pairs = Array.from({ length: 4200 }, () => socketpair());
+    try {
+      using ep = new epoll();
+      for (const [a] of pairs) ep.register(a, EPOLLOUT);
+      assert.equal(ep.poll(0, 5000).length, 4200);
+    } finally {
+      for (const [a, b] of pairs) {
+        a.close();
+        b.close();
+      }
+    }
   });
 });

@@ -10,6 +10,7 @@ import {
   SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_TYPE, TCP_NODELAY, TimeoutError, ValueError, OverflowError,
   createConnection, createServer, fromFd, gaierror, socket, socketpair, select,
 } from 'weft/io';
+import { MemoryError } from 'weft';
 import { openFds } from './helpers.js';
 
 let fdsBefore = 0;
@@ -370,4 +371,23 @@ describe('socket: lifetime', () => {
       b.close();
     }
   });
+});
+
+test("recv/recvFrom bufsize errors are Python's, not Node's RangeError", () => {
+  const [a, b] = socketpair();
+  try {
+    for (const recv of [(n: unknown) => a.recv(n as number), (n: unknown) => a.recvFrom(n as number)]) {
+      assert.throws(() => recv(1e12), (e: unknown) => e instanceof MemoryError && !(e instanceof RangeError));
+      assert.throws(() => recv(2 ** 63), (e: unknown) => e instanceof OverflowError && e.message === 'Python int too large to convert to C ssize_t');
+      assert.throws(() => recv(1.5), (e: unknown) => e instanceof TypeError && !(e instanceof RangeError));
+      assert.throws(() => recv('10'), TypeError);
+    }
+    assert.throws(() => a.recv(-1), (e: unknown) => e instanceof ValueError && e.message === 'negative buffersize in recv');
+    assert.throws(() => a.recvFrom(-1), (e: unknown) => e instanceof ValueError && e.message === 'negative buffersize in recvfrom');
+    b.sendAll(Buffer.from('ok'));
+    assert.equal(String(a.recv(10)), 'ok'); // the socket is intact after the refusals
+  } finally {
+    a.close();
+    b.close();
+  }
 });

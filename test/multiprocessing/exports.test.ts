@@ -9,7 +9,7 @@ test("weft exports exactly its public API", () => {
     'BaseContext', 'BaseProxy', 'BlockingIOError', 'BoundedSemaphore', 'BrokenBarrierError', 'BrokenPipeError',
     'Condition', 'ConditionProxy', 'Connection', 'ConnectionError', 'ConnectionResetError', 'DictProxy', 'EOFError',
     'Empty', 'Event', 'EventProxy', 'Full', 'IndexError', 'JoinableQueue', 'JoinableQueueProxy', 'KeyError',
-    'ListProxy', 'Lock', 'LockProxy', 'Manager', 'NamespaceProxy', 'OSError', 'Pipe', 'Pool', 'PoolProxy', 'Process', 'Queue',
+    'ListProxy', 'Lock', 'LockProxy', 'Manager', 'MemoryError', 'NamespaceProxy', 'OSError', 'Pipe', 'Pool', 'PoolProxy', 'Process', 'Queue',
     'QueueProxy', 'RLock', 'RemoteError', 'Semaphore', 'SemaphoreProxy', 'SharedArray', 'SimpleQueue', 'TimeoutError',
     'UnsendableError', 'Value', 'ValueError', 'ValueProxy', 'WorkerLostError', 'activeChildren', 'cpuCount',
     'currentProcess', 'getContext', 'isMainModule', 'parentProcess', 'task', 'wait',
