@@ -17,7 +17,7 @@ export {
 export {
   OSError, BlockingIOError, ConnectionError, ConnectionResetError, ConnectionRefusedError, ConnectionAbortedError,
   BrokenPipeError, TimeoutError, InterruptedError, FileExistsError, FileNotFoundError, gaierror, herror,
-  OverflowError, ValueError, KeyError, RuntimeError,
+  MemoryError, OverflowError, ValueError, KeyError, RuntimeError,
 } from '../errors.js';
 export {
   IoUring, type IoUringAvailability, type IoUringOptions, type IoUringOp, type Completion, type CompletionCallback,
