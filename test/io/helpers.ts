@@ -3,7 +3,11 @@
  * leaked fd) and the selector backends every selectors test runs over, as
  * CPython's test_selectors.py installs its tests per selector.
  */
-import { readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { DefaultSelector, EpollSelector, PollSelector, SelectSelector, type BaseSelector } from 'weft/io';
 
 /** Number of fds this process has open now. */
@@ -21,3 +25,27 @@ export const backends: [string, new () => BaseSelector<unknown>][] = [
 
 /** Wait `ms` milliseconds without blocking the loop. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Builds, before the suite it is called in, the seccomp helper that makes
+ * io_uring_setup fail with EPERM for the program it runs (fixtures/no_io_uring.c:
+ * the container case itself), and removes it after. `path()` is '' where no C
+ * compiler is installed (an install from prebuilds), the one legitimate reason
+ * to skip what needs it; the suite's output says so.
+ */
+export function noIoUringHelper(): { path: () => string } {
+  let helper = '';
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(tmpdir() + '/weft-no-uring-');
+    const source = fileURLToPath(new URL('../../../test/io/fixtures/no_io_uring.c', import.meta.url));
+    try {
+      execFileSync('cc', ['-O2', '-o', dir + '/no_io_uring', source], { stdio: 'pipe' });
+      helper = dir + '/no_io_uring';
+    } catch (err) {
+      console.log(`# no C compiler to build the seccomp helper (${(err as Error).message.split('\n')[0]}): not checked here`);
+    }
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return { path: () => helper };
+}

@@ -6,7 +6,7 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
@@ -15,10 +15,9 @@ import {
   BrokenPipeError, ConnectionRefusedError, ConnectionResetError, IoUring, OSError, SOL_SOCKET, SO_LINGER, SO_SNDBUF,
   ValueError, createServer, socket, socketpair, type Completion,
 } from 'weft/io';
-import { openFds, sleep } from './helpers.js';
+import { noIoUringHelper, openFds, sleep } from './helpers.js';
 
 const available = IoUring.available();
-const fixtures = fileURLToPath(new URL('../../../test/io/fixtures/', import.meta.url));
 
 /** Wait until `pred` holds on the completions gathered so far (bounded: 5 s). */
 function gather(ring: IoUring, pred: (all: Completion[]) => boolean): Completion[] {
@@ -466,21 +465,10 @@ if (!available.ok) {
 }
 
 describe('where io_uring is forbidden (a seccomp filter in a child, as in a container)', () => {
-  let helper = '';
-  let dir = '';
-  before(() => {
-    dir = mkdtempSync(tmpdir() + '/weft-no-uring-');
-    try {
-      execFileSync('cc', ['-O2', '-o', dir + '/no_io_uring', fixtures + 'no_io_uring.c'], { stdio: 'pipe' });
-      helper = dir + '/no_io_uring';
-    } catch (err) {
-      // Legitimate only where no C compiler is installed (an install from prebuilds).
-      console.log(`# no C compiler to build the seccomp helper (${(err as Error).message.split('\n')[0]}): not checked here`);
-    }
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  const noUring = noIoUringHelper();
 
   test('available() says a seccomp filter forbids it, and new IoUring() raises that reason', () => {
+    const helper = noUring.path();
     if (!helper) return;
     const script = `
       import { IoUring, OSError } from 'weft/io';

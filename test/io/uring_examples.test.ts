@@ -4,13 +4,12 @@
  * mid-message included), and its refusal, with the reason, where a seccomp
  * filter forbids io_uring.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { IoUring, SOL_SOCKET, SO_LINGER, createConnection } from 'weft/io';
+import { noIoUringHelper } from './helpers.js';
 
 const example = fileURLToPath(new URL('../../examples/32-proactor-server.js', import.meta.url));
 const fixtures = fileURLToPath(new URL('../../../test/io/fixtures/', import.meta.url));
@@ -93,21 +92,10 @@ describe('examples: the proactor twin of the seed selectors server (32)', () => 
   });
 
   describe('under a seccomp filter that forbids io_uring', () => {
-    let dir = '';
-    let helper = '';
-    before(() => {
-      dir = mkdtempSync(tmpdir() + '/weft-no-uring-');
-      try {
-        execFileSync('cc', ['-O2', '-o', dir + '/no_io_uring', fixtures + 'no_io_uring.c'], { stdio: 'pipe' });
-        helper = dir + '/no_io_uring';
-      } catch (err) {
-        // Legitimate only where no C compiler is installed (an install from prebuilds).
-        console.log(`# no C compiler to build the seccomp helper (${(err as Error).message.split('\n')[0]}): not checked here`);
-      }
-    });
-    after(() => rmSync(dir, { recursive: true, force: true }));
+    const noUring = noIoUringHelper();
 
     test('the example refuses with the reason and status 2', async () => {
+      const helper = noUring.path();
       if (!helper) return;
       const r = await run(helper, [process.execPath, example]);
       assert.equal(r.code, 2, r.out + r.err);

@@ -4,9 +4,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import v8 from 'node:v8';
 import { after, describe, test } from 'node:test';
@@ -14,20 +13,9 @@ import { pack } from 'msgpackr';
 import { EOFError, Process, Queue, AuthenticationError, Manager, type DictProxy, type ListProxy } from 'weft';
 import { Client, MAGIC, answerChallenge, frame, isAlive } from '../../src/internals.js';
 import { holdRefs, lockAndDie, stallMidMessage } from './fixtures/manager-tasks.js';
+import { trackManagers } from './started.js';
 
-const dirs = new Set<string>();
-after(() => {
-  for (const dir of dirs) assert.equal(existsSync(dir), false, `socket directory ${dir} was left behind`);
-  // Socket directories are named after the process that made them: none of ours may remain.
-  const mine = readdirSync(tmpdir()).filter((name) => name.startsWith(`weft-manager-${process.pid}-`));
-  assert.deepEqual(mine, [], 'socket directories left in the temp dir');
-});
-
-async function started(options: Parameters<typeof Manager.start>[0] = {}): Promise<Manager> {
-  const m = await Manager.start(options);
-  dirs.add(dirname(m.address));
-  return m;
-}
+const started = trackManagers();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -6,10 +6,10 @@
  * client sees when it cannot get through.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { AuthenticationError, EOFError, Manager, RemoteError, type DictProxy, type PoolProxy } from 'weft';
@@ -17,21 +17,11 @@ import { ConnectionRefusedError, gaierror } from 'weft/io';
 import { Client, answerChallenge } from '../../src/internals.js';
 import { makeCounter, type Counter } from './fixtures/manager-counter.js';
 import { square } from './fixtures/pool-tasks.js';
+import { trackManagers } from './started.js';
 
 Manager.register('Counter', makeCounter);
 
-const dirs = new Set<string>();
-after(() => {
-  for (const dir of dirs) assert.equal(existsSync(dir), false, `socket directory ${dir} was left behind`);
-  const mine = readdirSync(tmpdir()).filter((name) => name.startsWith(`weft-manager-${process.pid}-`));
-  assert.deepEqual(mine, [], 'socket directories left in the temp dir');
-});
-
-async function started(options: Parameters<typeof Manager.start>[0] = {}): Promise<Manager> {
-  const m = await Manager.start(options);
-  dirs.add(dirname(m.address));
-  return m;
-}
+const started = trackManagers();
 
 /** A TCP connection that never says a word, from `localAddress` (any of 127.0.0.0/8 on Linux). */
 function silent(port: number, localAddress: string): Promise<net.Socket> {
