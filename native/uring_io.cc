@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <math.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <memory>
 
@@ -35,7 +37,13 @@ constexpr RequiredOp kRequired[] = {
     {IORING_OP_ACCEPT, "accept"}, {IORING_OP_CONNECT, "connect"}, {IORING_OP_RECV, "recv"},
     {IORING_OP_SEND, "send"},     {IORING_OP_READ, "read"},       {IORING_OP_WRITE, "write"},
     {IORING_OP_CLOSE, "close"},   {IORING_OP_TIMEOUT, "timeout"}, {IORING_OP_ASYNC_CANCEL, "cancel"},
+    {IORING_OP_SENDMSG, "sendmsg"},
 };
+
+// user_data carries the operation's 31-bit id; this bit marks an accept, so
+// that a drain at teardown, which has no JavaScript to ask, can close the
+// sockets accepted while it cancels (ReapInto hands only the low 32 bits on).
+constexpr uint64_t kAcceptTag = 1ull << 32;
 
 struct IoRing {
   Uring ring;
@@ -90,7 +98,10 @@ char* Bytes(napi_env env, napi_value v, size_t* length) {
     return nullptr;
   }
   *length = count;
-  return static_cast<char*>(data);
+  // An empty array may have no memory at all; the kernel reads nothing at a
+  // length of 0, but a null here would read as failure.
+  static char empty;
+  return data ? static_cast<char*>(data) : &empty;
 }
 
 // A zeroed entry for `id`, submitting first when the queue is full; nullptr
@@ -137,7 +148,8 @@ void Drain(IoRing* r) {
   double deadline = Now() + 1;
   while (r->inflight > 0 && Now() < deadline) {
     if (r->ring.Enter(1, 0, deadline - Now(), true) < 0 && r->ring.Ready() == 0) break;
-    r->ring.ReapUpTo(~0u, [r](uint64_t, int32_t, uint32_t flags) {
+    r->ring.ReapUpTo(~0u, [r](uint64_t data, int32_t res, uint32_t flags) {
+      if ((data & kAcceptTag) && res >= 0) close(res);
       if (!(flags & IORING_CQE_F_MORE)) r->inflight--;
     });
   }
@@ -273,6 +285,7 @@ napi_value Accept(napi_env env, napi_callback_info info) {
   bool multishot = false;
   napi_get_value_bool(env, argv[3], &multishot);
   sqe->opcode = IORING_OP_ACCEPT;
+  sqe->user_data |= kAcceptTag;
   sqe->fd = I32(env, argv[2]);
   sqe->accept_flags = SOCK_CLOEXEC;
   if (multishot) sqe->ioprio |= IORING_ACCEPT_MULTISHOT;
@@ -351,6 +364,87 @@ napi_value Transfer(napi_env env, napi_callback_info info, uint8_t op) {
     double position = F64(env, argv[6]);
     sqe->off = position < 0 ? ~0ull : static_cast<uint64_t>(position);
   }
+  return Num(env, 0);
+}
+
+// uringSendmsg(handle, id, fd, scratch, buffers: Uint8Array[], ancdata: [level,
+// type, Uint8Array][], flags, address | null) -> 0 | -errno. The msghdr, its
+// iovecs and its control messages are built in `scratch`, which JavaScript
+// sized with sendmsgScratch()'s rule and keeps, with every buffer, until the
+// completion (the kernel may read the header when it runs the send, not
+// only when it takes the entry). -EINVAL when scratch is too small.
+napi_value Sendmsg(napi_env env, napi_callback_info info) {
+  ARGS(8);
+  RING();
+  size_t room = 0;
+  char* scratch = Bytes(env, argv[3], &room);
+  if (!scratch) return nullptr;
+  uint32_t nbuf = 0, nanc = 0;
+  napi_get_array_length(env, argv[4], &nbuf);
+  napi_get_array_length(env, argv[5], &nanc);
+  // Layout: msghdr | iovec[nbuf] | control (CMSG_SPACE each), 8-aligned.
+  size_t control_at = sizeof(struct msghdr) + nbuf * sizeof(struct iovec);
+  size_t control_len = 0;
+  for (uint32_t i = 0; i < nanc; i++) {
+    napi_value item, data;
+    napi_get_element(env, argv[5], i, &item);
+    napi_get_element(env, item, 2, &data);
+    size_t n = 0;
+    if (!Bytes(env, data, &n)) return nullptr;
+    control_len += CMSG_SPACE(n);
+  }
+  if (control_at + control_len > room || reinterpret_cast<uintptr_t>(scratch) % alignof(struct msghdr) != 0) {
+    return Num(env, -EINVAL);
+  }
+  memset(scratch, 0, control_at + control_len);
+  struct msghdr* msg = reinterpret_cast<struct msghdr*>(scratch);
+  struct iovec* iov = reinterpret_cast<struct iovec*>(scratch + sizeof(struct msghdr));
+  for (uint32_t i = 0; i < nbuf; i++) {
+    napi_value b;
+    napi_get_element(env, argv[4], i, &b);
+    size_t n = 0;
+    char* base = Bytes(env, b, &n);
+    if (!base) return nullptr;
+    iov[i].iov_base = base;
+    iov[i].iov_len = n;
+  }
+  msg->msg_iov = iov;
+  msg->msg_iovlen = nbuf;
+  if (nanc > 0) {
+    msg->msg_control = scratch + control_at;
+    msg->msg_controllen = control_len;
+    struct cmsghdr* c = CMSG_FIRSTHDR(msg);
+    for (uint32_t i = 0; i < nanc && c; i++, c = CMSG_NXTHDR(msg, c)) {
+      napi_value item, v;
+      napi_get_element(env, argv[5], i, &item);
+      napi_get_element(env, item, 0, &v);
+      c->cmsg_level = I32(env, v);
+      napi_get_element(env, item, 1, &v);
+      c->cmsg_type = I32(env, v);
+      napi_get_element(env, item, 2, &v);
+      size_t n = 0;
+      char* data = Bytes(env, v, &n);
+      c->cmsg_len = CMSG_LEN(n);
+      memcpy(CMSG_DATA(c), data, n);
+    }
+  }
+  napi_valuetype kind;
+  napi_typeof(env, argv[7], &kind);
+  if (kind != napi_null) {
+    size_t n = 0;
+    char* name = Bytes(env, argv[7], &n);
+    if (!name) return nullptr;
+    msg->msg_name = name;
+    msg->msg_namelen = static_cast<socklen_t>(n);
+  }
+  int err = 0;
+  struct io_uring_sqe* sqe = Entry(r, F64(env, argv[1]), &err);
+  if (!sqe) return Num(env, err);
+  sqe->opcode = IORING_OP_SENDMSG;
+  sqe->fd = I32(env, argv[2]);
+  sqe->addr = reinterpret_cast<uint64_t>(msg);
+  sqe->len = 1;
+  sqe->msg_flags = static_cast<uint32_t>(I32(env, argv[6])) | MSG_NOSIGNAL;
   return Num(env, 0);
 }
 
@@ -475,6 +569,7 @@ void InitUringIo(Napi::Env env, Napi::Object exports) {
   ExportRaw(env, exports, "uringConnect", Connect);
   ExportRaw(env, exports, "uringRecv", Recv);
   ExportRaw(env, exports, "uringSend", Send);
+  ExportRaw(env, exports, "uringSendmsg", Sendmsg);
   ExportRaw(env, exports, "uringRead", Read);
   ExportRaw(env, exports, "uringWrite", Write);
   ExportRaw(env, exports, "uringCloseFd", CloseFd);

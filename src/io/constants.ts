@@ -150,6 +150,15 @@ export const IPV6_V6ONLY = 26;
  */
 export const SOL_SOCKET = 1;
 /**
+ * Ancillary message type at SOL_SOCKET: open fds passed over a Unix socket
+ * (the receiver gets its own copies), as `IoUring.sendmsg`'s ancdata.
+ * @example
+ * import { SCM_RIGHTS, SOL_SOCKET, type AncillaryData } from 'weft/io';
+ * const pass: AncillaryData = [SOL_SOCKET, SCM_RIGHTS, new Uint8Array(new Int32Array([0]).buffer)];
+ * console.log(pass[1]); // 1
+ */
+export const SCM_RIGHTS = 1;
+/**
  * Socket option: bind an address whose last connection is still in TIME_WAIT.
  * @example
  * import { SOL_SOCKET, SO_REUSEADDR, socket } from 'weft/io';

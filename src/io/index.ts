@@ -21,5 +21,6 @@ export {
 } from '../errors.js';
 export {
   IoUring, type IoUringAvailability, type IoUringOptions, type IoUringOp, type Completion, type CompletionCallback,
+  type AncillaryData, type SendmsgOptions,
 } from './uring.js';
 export { Proactor } from './proactor.js';

@@ -30,6 +30,10 @@ interface UringNative {
     ring: RingHandle, id: number, fd: number, buf: Uint8Array | null, offset: number, length: number, multishot: boolean,
   ): number;
   uringSend(ring: RingHandle, id: number, fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
+  uringSendmsg(
+    ring: RingHandle, id: number, fd: number, scratch: Uint8Array, buffers: Uint8Array[], ancdata: AncillaryData[],
+    flags: number, name: Uint8Array | null,
+  ): number;
   uringRead(ring: RingHandle, id: number, fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
   uringWrite(ring: RingHandle, id: number, fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
   uringCloseFd(ring: RingHandle, id: number, fd: number): number;
@@ -61,7 +65,34 @@ export type IoUringAvailability =
  * const op: IoUringOp = 'recv';
  * console.log(op); // recv
  */
-export type IoUringOp = 'accept' | 'connect' | 'recv' | 'send' | 'read' | 'write' | 'close' | 'timeout' | 'cancel';
+export type IoUringOp = 'accept' | 'connect' | 'recv' | 'send' | 'sendmsg' | 'read' | 'write' | 'close' | 'timeout' | 'cancel';
+
+/**
+ * One ancillary (control) message of `sendmsg`, as Python's `(level, type, data)`
+ * tuples: e.g. `[SOL_SOCKET, SCM_RIGHTS, fds]` passes open fds over a Unix socket.
+ * @example
+ * import { type AncillaryData } from 'weft/io';
+ * const fds = new Int32Array([0]);
+ * const item: AncillaryData = [1, 1, new Uint8Array(fds.buffer)]; // SOL_SOCKET, SCM_RIGHTS, stdin
+ * console.log(item[2].length); // 4
+ */
+export type AncillaryData = readonly [level: number, type: number, data: Uint8Array];
+
+/**
+ * Options of `IoUring.sendmsg`, Python's `sendmsg(buffers, ancdata, flags, address)` after the buffers.
+ * @example
+ * import { type SendmsgOptions } from 'weft/io';
+ * const options: SendmsgOptions = { address: ['127.0.0.1', 9999] };
+ * console.log(options.address); // [ '127.0.0.1', 9999 ]
+ */
+export interface SendmsgOptions {
+  /** Control messages (SCM_RIGHTS, …). Default none. */
+  ancdata?: readonly AncillaryData[];
+  /** `MSG_*` flags; MSG_NOSIGNAL is always added. Default 0. */
+  flags?: number;
+  /** Destination, for an unconnected datagram socket. */
+  address?: Address;
+}
 
 /**
  * One completion: what the kernel reports when an operation is done (or, for
@@ -121,6 +152,10 @@ const ECANCELED = 125;
 const F_BUFFER = 1; // IORING_CQE_F_BUFFER
 const F_MORE = 2; // IORING_CQE_F_MORE
 const MAX_ID = 0x7fffffff;
+/** An accept's user_data carries this bit (native/uring_io.cc's kAcceptTag): a cancel must name it too. */
+const ACCEPT_TAG = 2 ** 32;
+/** Linux's IOV_MAX: more buffers in one sendmsg are EMSGSIZE, as Python's sendmsg reports. */
+const IOV_MAX = 1024;
 
 interface Pending {
   op: IoUringOp;
@@ -358,6 +393,55 @@ export class IoUring implements Disposable {
   }
 
   /**
+   * Send several buffers as one message, with control messages and an
+   * address (Python's `socket.sendmsg(buffers, ancdata, flags, address)`):
+   * gathered by the kernel, no concatenation here. `result` is the bytes sent,
+   * possibly fewer than the total on a stream socket (send the rest). The
+   * buffers must not change until the completion; control data is copied now.
+   * @returns the operation's id.
+   * @throws {TypeError} a buffer or an ancillary item of the wrong shape.
+   * @throws {OSError} EMSGSIZE for more than 1024 buffers (IOV_MAX).
+   * @example
+   * import { IoUring, socketpair } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   const [a, b] = socketpair();
+   *   ring.sendmsg(a, [Buffer.from('hel'), Buffer.from('lo')]);
+   *   console.log(ring.wait(1, 5)[0]!.result, String(b.recv(5))); // 5 hello
+   *   a.close(); b.close();
+   * }
+   */
+  sendmsg(sock: FileLike, buffers: Iterable<Uint8Array>, options: SendmsgOptions = {}, callback?: CompletionCallback): number {
+    const list = [...buffers];
+    for (const b of list) if (!(b instanceof Uint8Array)) throw new TypeError('a bytes-like object is required');
+    if (list.length > IOV_MAX) throw new OSError(90, 'Message too long');
+    const ancdata = [...(options.ancdata ?? [])];
+    let control = 0;
+    for (const item of ancdata) {
+      if (!Array.isArray(item) || item.length !== 3 || !Number.isInteger(item[0]) || !Number.isInteger(item[1]) ||
+        !(item[2] instanceof Uint8Array)) {
+        throw new TypeError('ancillary data items must be [level, type, Uint8Array]');
+      }
+      control += 16 + align8(item[2].length); // CMSG_SPACE on 64-bit Linux; native checks
+    }
+    const flags = options.flags ?? 0;
+    if (!Number.isInteger(flags) || flags < 0 || flags > 0x7fffffff) throw new ValueError(`flags must be MSG_* bits, not ${flags}`);
+    let name: Buffer | null = null;
+    if (options.address !== undefined) {
+      if (typeof sock !== 'object' || !('family' in sock) || typeof sock.family !== 'number') {
+        throw new TypeError('an address needs a weft socket (its family says how to encode it)');
+      }
+      name = sockaddr(sock.family, options.address);
+    }
+    const fd = fdOf(sock);
+    // The msghdr (56 bytes) and iovecs (16 each) then the control messages, in memory of our own
+    // that stays put (an ArrayBuffer of its own, 8-aligned) until the completion.
+    const scratch = new Uint8Array(56 + 16 * list.length + control);
+    const hold = [scratch, list, name];
+    return this.#add('sendmsg', callback, hold, (id, ring) => un.uringSendmsg(ring, id, fd, scratch, list, ancdata, flags, name));
+  }
+
+  /**
    * Read from a file at `position` (-1: at, and advancing, the file's offset)
    * into `buffer`. `result` is the bytes read, 0 at end of file.
    * @returns the operation's id.
@@ -464,7 +548,8 @@ export class IoUring implements Disposable {
    */
   cancel(target: number, callback?: CompletionCallback): number {
     if (!Number.isInteger(target) || target < 1) throw new ValueError(`not an operation id: ${target}`);
-    return this.#add('cancel', callback, null, (id, ring) => un.uringCancel(ring, id, target));
+    const data = this.#pending.get(target)?.op === 'accept' ? target + ACCEPT_TAG : target;
+    return this.#add('cancel', callback, null, (id, ring) => un.uringCancel(ring, id, data));
   }
 
   /**
@@ -756,6 +841,10 @@ export class IoUring implements Disposable {
       else if (out) out.push(c);
     }
   }
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
 }
 
 function checkPosition(position: number): number {

@@ -12,7 +12,7 @@ const expected = [
   'IPPROTO_IP', 'IPPROTO_IPV6', 'IPPROTO_TCP', 'IPPROTO_UDP', 'IPV6_V6ONLY', 'InterruptedError', 'IoUring', 'KeyError',
   'MSG_DONTWAIT', 'MSG_NOSIGNAL', 'MSG_OOB', 'MSG_PEEK', 'MSG_WAITALL', 'MemoryError', 'OSError', 'OverflowError', 'POLLERR',
   'POLLHUP', 'POLLIN', 'POLLNVAL', 'POLLOUT', 'POLLPRI', 'POLLRDHUP', 'POLLRDNORM', 'POLLWRNORM', 'Poll',
-  'PollSelector', 'Proactor', 'RuntimeError', 'SHUT_RD', 'SHUT_RDWR', 'SHUT_WR', 'SOCK_CLOEXEC', 'SOCK_DGRAM',
+  'PollSelector', 'Proactor', 'RuntimeError', 'SCM_RIGHTS', 'SHUT_RD', 'SHUT_RDWR', 'SHUT_WR', 'SOCK_CLOEXEC', 'SOCK_DGRAM',
   'SOCK_NONBLOCK', 'SOCK_RAW', 'SOCK_SEQPACKET', 'SOCK_STREAM', 'SOL_SOCKET', 'SOMAXCONN', 'SO_ACCEPTCONN',
   'SO_BROADCAST', 'SO_ERROR', 'SO_KEEPALIVE', 'SO_LINGER', 'SO_RCVBUF', 'SO_REUSEADDR', 'SO_REUSEPORT',
   'SO_SNDBUF', 'SO_TYPE', 'SelectSelector', 'SelectorKey', 'SelectorMapping', 'TCP_KEEPCNT', 'TCP_KEEPIDLE',

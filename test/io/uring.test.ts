@@ -7,13 +7,13 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
-  BrokenPipeError, ConnectionRefusedError, ConnectionResetError, IoUring, OSError, SOL_SOCKET, SO_LINGER, SO_SNDBUF,
-  ValueError, createServer, socket, socketpair, type Completion,
+  AF_INET, BrokenPipeError, ConnectionRefusedError, ConnectionResetError, IoUring, OSError, SCM_RIGHTS, SOCK_DGRAM,
+  SOL_SOCKET, SO_LINGER, SO_SNDBUF, ValueError, createServer, socket, socketpair, type Completion,
 } from 'weft/io';
 import { noIoUringHelper, openFds, sleep } from './helpers.js';
 
@@ -256,6 +256,82 @@ if (!available.ok) {
       b.close();
     });
 
+    test('cancel of a multishot accept by its id ends it with ECANCELED', () => {
+      using ring = new IoUring();
+      using srv = createServer(['127.0.0.1', 0]);
+      const id = ring.accept(srv, { multishot: true });
+      ring.submit();
+      const cancel = ring.cancel(id);
+      const got = gather(ring, (all) => all.length === 2);
+      assert.equal(got.find((c) => c.id === id)!.error?.code, 'ECANCELED');
+      assert.equal(got.find((c) => c.id === cancel)!.error, null);
+      assert.equal(ring.inFlight, 0);
+    });
+
+    test('sendmsg gathers several buffers into one send, and sends a datagram to an address', () => {
+      using ring = new IoUring();
+      const [a, b] = socketpair();
+      const parts = [Buffer.from('ab'), new Uint8Array([99]), Buffer.alloc(0), Buffer.from('def')];
+      ring.sendmsg(a, parts);
+      const [c] = gather(ring, (all) => all.length === 1);
+      assert.equal(c!.op, 'sendmsg');
+      assert.equal(c!.result, 6);
+      assert.equal(String(b.recv(16)), 'abcdef');
+      // Empty buffers are operations too (an empty array may have no memory behind it).
+      ring.send(a, Buffer.alloc(0));
+      ring.sendmsg(a, []);
+      assert.deepEqual(gather(ring, (all) => all.length === 2).map((x) => [x.op, x.result]).sort(), [['send', 0], ['sendmsg', 0]]);
+      a.close();
+      b.close();
+      using rx = new socket(AF_INET, SOCK_DGRAM);
+      rx.bind(['127.0.0.1', 0]);
+      using tx = new socket(AF_INET, SOCK_DGRAM);
+      ring.sendmsg(tx, [Buffer.from('dat'), Buffer.from('agram')], { address: rx.getSockName() });
+      assert.equal(gather(ring, (all) => all.length === 1)[0]!.result, 8);
+      assert.equal(String(rx.recv(64)), 'datagram');
+    });
+
+    test('sendmsg passes an open fd (SCM_RIGHTS) that a Python peer reads through', () => {
+      using ring = new IoUring();
+      const dir = mkdtempSync(tmpdir() + '/weft-uring-');
+      try {
+        writeFileSync(dir + '/secret', 'passed by SCM_RIGHTS');
+        const file = openSync(dir + '/secret', 'r');
+        const [a, b] = socketpair();
+        ring.sendmsg(a, [Buffer.from('x')], { ancdata: [[SOL_SOCKET, SCM_RIGHTS, new Uint8Array(new Int32Array([file]).buffer)]] });
+        assert.equal(gather(ring, (all) => all.length === 1)[0]!.result, 1);
+        const py = spawnSync('python3', ['-c', [
+          'import array, os, socket',
+          's = socket.socket(fileno=3)',
+          'msg, anc, flags, addr = s.recvmsg(16, socket.CMSG_SPACE(4))',
+          'fds = array.array("i"); fds.frombytes(anc[0][2])',
+          'print(msg.decode(), os.read(fds[0], 64).decode())',
+        ].join('\n')], { stdio: ['ignore', 'pipe', 'pipe', b.fileno()], encoding: 'utf8', timeout: 20_000 });
+        assert.equal(py.stderr, '');
+        assert.equal(py.stdout.trim(), 'x passed by SCM_RIGHTS');
+        closeSync(file);
+        a.close();
+        b.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    test('sendmsg refuses what it cannot send, naming why', () => {
+      using ring = new IoUring();
+      const [a, b] = socketpair();
+      assert.throws(() => ring.sendmsg(a, ['text' as unknown as Uint8Array]), /bytes-like object is required/);
+      assert.throws(() => ring.sendmsg(a, Array.from({ length: 1025 }, () => Buffer.from('x'))),
+        (e: unknown) => e instanceof OSError && e.errno === 90);
+      assert.throws(() => ring.sendmsg(a, [Buffer.from('x')], { ancdata: [[1, 1] as unknown as [number, number, Uint8Array]] }),
+        /\[level, type, Uint8Array\]/);
+      assert.throws(() => ring.sendmsg(a.fileno(), [Buffer.from('x')], { address: ['127.0.0.1', 1] }), /needs a weft socket/);
+      assert.throws(() => ring.sendmsg(a, [Buffer.from('x')], { flags: -1 }), ValueError);
+      assert.equal(ring.inFlight, 0);
+      a.close();
+      b.close();
+    });
+
     test('timeout: completes after its time with no error; wait(timeout) returns empty when nothing comes', () => {
       using ring = new IoUring();
       let t0 = performance.now();
@@ -441,6 +517,45 @@ if (!available.ok) {
           for (const fd of fds) new socket(undefined, undefined, undefined, fd).close();
         }
         assert.equal(rings(), before, 'a ring fd outlived its worker');
+      });
+
+      test('a worker torn down while its accepts sit unreaped closes those sockets (no fd leak)', async () => {
+        const weftIo = new URL('../../src/io/index.js', import.meta.url).href;
+        using srv = createServer(['127.0.0.1', 0], { backlog: 64 });
+        const start = openFds();
+        // The worker arms a multishot accept, then spins in JavaScript: the kernel
+        // accepts (its fds appear in this process's table) but nothing reaps them.
+        const code = `
+          import { IoUring } from '${weftIo}';
+          import { parentPort, workerData } from 'node:worker_threads';
+          const ring = new IoUring();
+          ring.accept(workerData, { multishot: true }, () => {});
+          ring.submit();
+          parentPort.postMessage('armed');
+          const end = Date.now() + 20_000; // terminated long before; bounded all the same
+          while (Date.now() < end) {}`;
+        const worker = new Worker(code, { eval: true, workerData: srv.fileno() });
+        await new Promise((resolve, reject) => {
+          worker.once('message', resolve);
+          worker.once('error', reject);
+        });
+        const before = openFds(); // with the worker's own (its event loop, its ring)
+        const clients = Array.from({ length: 8 }, () => {
+          const c = new socket();
+          c.connect(srv.getSockName());
+          return c;
+        });
+        // 8 clients + the worker's ring; then the 8 accepted sockets as the kernel takes them.
+        try {
+          const deadline = performance.now() + 5000;
+          // 8 clients, then the 8 sockets the kernel accepts for the worker.
+          while (openFds() < before + 16 && performance.now() < deadline) await sleep(10);
+          assert.equal(openFds(), before + 16, 'the kernel should have accepted all 8 meanwhile');
+        } finally {
+          await worker.terminate();
+          for (const c of clients) c.close();
+        }
+        assert.equal(openFds(), start, 'an accepted socket outlived its worker');
       });
 
       test('a ring with nothing in flight does not keep the process alive, one with a pending callback does', () => {
