@@ -23,24 +23,6 @@
 namespace weft {
 namespace {
 
-int32_t I32(napi_env env, napi_value v) {
-  int32_t n = 0;
-  napi_get_value_int32(env, v, &n);
-  return n;
-}
-
-double Seconds(napi_env env, napi_value v) {
-  double d = -1;
-  if (napi_get_value_double(env, v, &d) != napi_ok || std::isnan(d)) return -1;
-  return d;
-}
-
-napi_value Ret(napi_env env, double n) {
-  napi_value out;
-  napi_create_double(env, n, &out);
-  return out;
-}
-
 // The int32 elements of a typed array (maybe empty); false with a TypeError pending.
 bool Ints(napi_env env, napi_value v, int32_t** out, size_t* count) {
   napi_typedarray_type type;
@@ -76,7 +58,7 @@ napi_value SelectWait(napi_env env, napi_callback_info cbinfo) {
   for (int k = 0; k < 3; k++) {
     if (!Ints(env, argv[k], &lists[k], &n[k])) return nullptr;
   }
-  double timeout = Seconds(env, argv[3]);
+  double timeout = F64(env, argv[3], -1);
   double deadline = Now() + timeout;
   fd_set sets[3];
   int result;
@@ -86,7 +68,7 @@ napi_value SelectWait(napi_env env, napi_callback_info cbinfo) {
       FD_ZERO(&sets[k]);
       for (size_t i = 0; i < n[k]; i++) {
         int fd = lists[k][i];
-        if (fd < 0 || fd >= FD_SETSIZE) return Ret(env, -EINVAL);
+        if (fd < 0 || fd >= FD_SETSIZE) return Num(env, -EINVAL);
         FD_SET(fd, &sets[k]);
         if (fd > maxfd) maxfd = fd;
       }
@@ -102,12 +84,12 @@ napi_value SelectWait(napi_env env, napi_callback_info cbinfo) {
     }
     result = select(maxfd + 1, &sets[0], &sets[1], &sets[2], tvp);
     if (result >= 0) break;
-    if (errno != EINTR) return Ret(env, -errno);
+    if (errno != EINTR) return Num(env, -errno);
   }
   for (int k = 0; k < 3; k++)
     for (size_t i = 0; i < n[k]; i++)
       if (!FD_ISSET(lists[k][i], &sets[k])) lists[k][i] = -1;
-  return Ret(env, result);
+  return Num(env, result);
 }
 
 // pollWait(pollfds, count, timeout) -> number ready | -errno. `pollfds` is an
@@ -121,22 +103,22 @@ napi_value PollWait(napi_env env, napi_callback_info cbinfo) {
   int32_t* raw;
   if (!Ints(env, argv[0], &raw, &len)) return nullptr;
   size_t count = I32(env, argv[1]);
-  if (count * 2 > len) return Ret(env, -EINVAL);
+  if (count * 2 > len) return Num(env, -EINVAL);
   static_assert(sizeof(struct pollfd) == 8, "struct pollfd is two int32");
   auto* fds = reinterpret_cast<struct pollfd*>(raw);
-  double timeout = Seconds(env, argv[2]);
+  double timeout = F64(env, argv[2], -1);
   double deadline = Now() + timeout;
   for (;;) {
     int n = poll(fds, count, timeout < 0 ? -1 : MillisLeft(deadline));
-    if (n >= 0) return Ret(env, n);
-    if (errno != EINTR) return Ret(env, -errno);
+    if (n >= 0) return Num(env, n);
+    if (errno != EINTR) return Num(env, -errno);
   }
 }
 
 // epollCreate() -> epoll fd (close-on-exec)
 napi_value EpollCreate(napi_env env, napi_callback_info cbinfo) {
   int fd = epoll_create1(EPOLL_CLOEXEC);
-  return Ret(env, fd < 0 ? -errno : fd);
+  return Num(env, fd < 0 ? -errno : fd);
 }
 
 // epollCtl(epfd, op, fd, events) -> 0 | -errno (EEXIST, ENOENT, EBADF, EPERM...)
@@ -149,7 +131,7 @@ napi_value EpollCtl(napi_env env, napi_callback_info cbinfo) {
   memset(&ev, 0, sizeof(ev));
   ev.events = static_cast<uint32_t>(I32(env, argv[3]));
   ev.data.fd = fd;
-  return Ret(env, epoll_ctl(epfd, op, fd, &ev) < 0 ? -errno : 0);
+  return Num(env, epoll_ctl(epfd, op, fd, &ev) < 0 ? -errno : 0);
 }
 
 // epollWait(epfd, out, maxevents, timeout) -> n | -errno; out[2i] = fd,
@@ -163,25 +145,25 @@ napi_value EpollWait(napi_env env, napi_callback_info cbinfo) {
   if (!Ints(env, argv[1], &out, &len)) return nullptr;
   int epfd = I32(env, argv[0]);
   int maxevents = I32(env, argv[2]);
-  if (maxevents <= 0 || static_cast<size_t>(maxevents) * 2 > len) return Ret(env, -EINVAL);
+  if (maxevents <= 0 || static_cast<size_t>(maxevents) * 2 > len) return Num(env, -EINVAL);
   // Every ready fd up to maxevents, as CPython (which allocates per call): a
   // fixed stack array once capped a wait at 4,096 events. Kept per thread and
   // grown only, so the hot path does not allocate.
   static thread_local std::vector<struct epoll_event> evs;
   if (evs.size() < static_cast<size_t>(maxevents)) evs.resize(maxevents);
-  double timeout = Seconds(env, argv[3]);
+  double timeout = F64(env, argv[3], -1);
   double deadline = Now() + timeout;
   int n;
   for (;;) {
     n = epoll_wait(epfd, evs.data(), maxevents, timeout < 0 ? -1 : MillisLeft(deadline));
     if (n >= 0) break;
-    if (errno != EINTR) return Ret(env, -errno);
+    if (errno != EINTR) return Num(env, -errno);
   }
   for (int i = 0; i < n; i++) {
     out[2 * i] = evs[i].data.fd;
     out[2 * i + 1] = static_cast<int32_t>(evs[i].events);
   }
-  return Ret(env, n);
+  return Num(env, n);
 }
 
 // A libuv poll handle on one fd (an epoll fd, in weft's use). Armed once per
@@ -266,7 +248,7 @@ napi_value WatchOpen(napi_env env, napi_callback_info cbinfo) {
   int r = uv_poll_init(loop, &w->handle, I32(env, argv[0]));
   if (r < 0) {
     delete w;
-    return Ret(env, r);  // libuv errors are -errno on Unix
+    return Num(env, r);  // libuv errors are -errno on Unix
   }
   w->handle.data = w;
   napi_create_reference(env, argv[1], 1, &w->target);
@@ -288,11 +270,11 @@ napi_value WatchStart(napi_env env, napi_callback_info cbinfo) {
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
   Watch* w = WatchOf(env, argv[0]);
   if (!w) return nullptr;
-  if (w->closed) return Ret(env, -EBADF);
+  if (w->closed) return Num(env, -EBADF);
   bool repeat = false;
   if (argc > 1) napi_get_value_bool(env, argv[1], &repeat);
   w->repeat = repeat;
-  return Ret(env, uv_poll_start(&w->handle, UV_READABLE, OnReadable));
+  return Num(env, uv_poll_start(&w->handle, UV_READABLE, OnReadable));
 }
 
 // watchStop(handle) -> 0
@@ -303,7 +285,7 @@ napi_value WatchStop(napi_env env, napi_callback_info cbinfo) {
   Watch* w = WatchOf(env, argv[0]);
   if (!w) return nullptr;
   if (!w->closed) uv_poll_stop(&w->handle);
-  return Ret(env, 0);
+  return Num(env, 0);
 }
 
 // watchClose(handle) -> 0. Must come before the fd is closed (uv_poll_init(3)).
@@ -313,14 +295,14 @@ napi_value WatchClose(napi_env env, napi_callback_info cbinfo) {
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
   Watch* w = WatchOf(env, argv[0]);
   if (!w) return nullptr;
-  if (w->closed) return Ret(env, 0);
+  if (w->closed) return Num(env, 0);
   w->closed = true;
   uv_poll_stop(&w->handle);
   napi_delete_reference(env, w->target);
   napi_delete_reference(env, w->callback);
   napi_async_destroy(env, w->async_context);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->handle), OnClosed);
-  return Ret(env, 0);
+  return Num(env, 0);
 }
 
 }  // namespace

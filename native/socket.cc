@@ -279,24 +279,6 @@ bool Bytes(napi_env env, napi_value v, char** data, size_t* len) {
   return true;
 }
 
-napi_value Ret(napi_env env, double n) {
-  napi_value out;
-  napi_create_double(env, n, &out);
-  return out;
-}
-
-int32_t I32(napi_env env, napi_value v) {
-  int32_t n = 0;
-  napi_get_value_int32(env, v, &n);
-  return n;
-}
-
-double F64(napi_env env, napi_value v) {
-  double d = -1;
-  napi_get_value_double(env, v, &d);
-  return std::isnan(d) ? -1 : d;
-}
-
 // The arguments shared by recv, send and sendall: (fd, buffer, offset, length,
 // flags, timeout). False when the buffer is not one (a JS error is pending) or
 // the range does not fit it (*bad holds -EINVAL to return).
@@ -318,10 +300,10 @@ bool ParseIo(napi_env env, napi_callback_info cbinfo, IoArgs* io, napi_value* ba
   if (!Bytes(env, argv[1], &data, &size)) return false;
   size_t off = I32(env, argv[2]), len = I32(env, argv[3]);
   if (off > size || len > size - off) {
-    *bad = Ret(env, -EINVAL);
+    *bad = Num(env, -EINVAL);
     return false;
   }
-  *io = {I32(env, argv[0]), data + off, len, I32(env, argv[4]), F64(env, argv[5])};
+  *io = {I32(env, argv[0]), data + off, len, I32(env, argv[4]), F64(env, argv[5], -1)};
   return true;
 }
 
@@ -331,7 +313,7 @@ napi_value SockRecv(napi_env env, napi_callback_info cbinfo) {
   napi_value bad;
   if (!ParseIo(env, cbinfo, &io, &bad)) return bad;
   long n = Call(io.fd, POLLIN, io.timeout, [&] { return recv(io.fd, io.data, io.len, io.flags); });
-  return Ret(env, n);
+  return Num(env, n);
 }
 
 // sockSend(fd, buffer, offset, length, flags, timeout) -> bytes sent
@@ -340,7 +322,7 @@ napi_value SockSend(napi_env env, napi_callback_info cbinfo) {
   napi_value bad;
   if (!ParseIo(env, cbinfo, &io, &bad)) return bad;
   long n = Call(io.fd, POLLOUT, io.timeout, [&] { return send(io.fd, io.data, io.len, io.flags | MSG_NOSIGNAL); });
-  return Ret(env, n);
+  return Num(env, n);
 }
 
 // sockSendAll(fd, buffer, offset, length, flags, timeout) -> bytes sent (all) or
@@ -354,12 +336,12 @@ napi_value SockSendAll(napi_env env, napi_callback_info cbinfo) {
   size_t done = 0;
   while (done < io.len) {
     double left = timeout > 0 ? deadline - Now() : timeout;
-    if (timeout > 0 && left <= 0) return Ret(env, -ETIME);
+    if (timeout > 0 && left <= 0) return Num(env, -ETIME);
     long n = Call(io.fd, POLLOUT, left, [&] { return send(io.fd, io.data + done, io.len - done, io.flags | MSG_NOSIGNAL); });
-    if (n < 0) return Ret(env, n);
+    if (n < 0) return Num(env, n);
     done += n;
   }
-  return Ret(env, static_cast<double>(done));
+  return Num(env, static_cast<double>(done));
 }
 
 // sockRecvFrom(fd, buffer, offset, length, flags, timeout) -> [n, address]

@@ -59,24 +59,6 @@ struct IoRing {
   unsigned inflight = 0;
 };
 
-int32_t I32(napi_env env, napi_value v) {
-  int32_t out = 0;
-  napi_get_value_int32(env, v, &out);
-  return out;
-}
-
-double F64(napi_env env, napi_value v) {
-  double out = 0;
-  napi_get_value_double(env, v, &out);
-  return out;
-}
-
-napi_value Num(napi_env env, double n) {
-  napi_value out;
-  napi_create_double(env, n, &out);
-  return out;
-}
-
 IoRing* RingArg(napi_env env, napi_value v) {
   void* p = nullptr;
   if (napi_get_value_external(env, v, &p) != napi_ok || !p) {

@@ -37,6 +37,27 @@ void Export(Napi::Env env, Napi::Object exports, const char* name) {
   });
 }
 
+// Readers of arguments TypeScript has already checked, and the number every
+// raw function returns (a count, or -errno). A value of the wrong type, or NaN,
+// reads as `fallback`: socket and select calls pass -1 there for "no time-out".
+inline int32_t I32(napi_env env, napi_value v) {
+  int32_t n = 0;
+  napi_get_value_int32(env, v, &n);
+  return n;
+}
+
+inline double F64(napi_env env, napi_value v, double fallback = 0) {
+  double d = fallback;
+  if (napi_get_value_double(env, v, &d) != napi_ok || d != d) return fallback;
+  return d;
+}
+
+inline napi_value Num(napi_env env, double n) {
+  napi_value out;
+  napi_create_double(env, n, &out);
+  return out;
+}
+
 // Seconds on the monotonic clock: what every deadline here is measured on.
 inline double Now() {
   struct timespec ts;
