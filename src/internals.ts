@@ -9,6 +9,7 @@ export { loadAddon, native } from './native.js';
 export { context as hubContext } from './coro/hub.js';
 export { isAlive } from './multiprocessing/util.js';
 export { BootAhead, SHORT_LIFE_MS, Spares } from './multiprocessing/boot_ahead.js';
+export { STOP_GRACE_SECONDS } from './multiprocessing/thread_stop.js';
 export { dumps, loads } from './multiprocessing/reduction.js';
 export { Client } from './multiprocessing/manager_proxy.js';
 export { MAGIC, answerChallenge, frame } from './multiprocessing/manager_wire.js';

@@ -16,6 +16,7 @@ import { SharedBlock } from './shared_memory.js';
 import { mainEntry } from '../layout.js';
 import { runChild, type Preparation } from './spawn.js';
 import { importModule } from './task.js';
+import { adoptChain } from './thread_stop.js';
 
 /** What a starter hands a booted child. */
 interface Handed {
@@ -58,8 +59,9 @@ export async function bootChild(): Promise<void> {
     }
     await runChild(prep, fds);
   } else {
-    const data = workerData as { ledger: SharedArrayBuffer; tid: SharedArrayBuffer };
+    const data = workerData as { ledger: SharedArrayBuffer; tid: SharedArrayBuffer; chain: SharedArrayBuffer[] };
     ledger.attach(data.ledger);
+    adoptChain(data.chain);
     const tid = new Int32Array(data.tid);
     Atomics.store(tid, 0, native.gettid());
     Atomics.notify(tid, 0);

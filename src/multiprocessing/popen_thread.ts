@@ -16,6 +16,7 @@ import { ledgerAdd, leftovers, newLedgerBuffer } from './ledger.js';
 import { childMain } from '../layout.js';
 import type { Popen, StartRequest } from './popen.js';
 import { childExecArgv } from './popen_spawn.js';
+import { childChain, childEnded, settleBeforeExit, stopWhenSafe } from './thread_stop.js';
 
 const SIGTERM = 15;
 const SIGKILL = 9;
@@ -52,6 +53,8 @@ interface Spare {
   worker: Worker;
   ledger: SharedArrayBuffer;
   tid: Int32Array;
+  /** Counts the evaluations under way in it and below it (thread_stop.ts). */
+  word: Int32Array;
   exitCode: number | null;
   /** 15 or 9 once terminate() or kill() stopped it: reported as -signal. */
   stoppedBy: number;
@@ -60,13 +63,26 @@ interface Spare {
   life: Life | null;
 }
 
-const spares = new Spares<Spare>(bootSpare, (s) => void s.worker.terminate());
+/** Every worker thread started here that has not exited, spares included. */
+const live = new Set<Spare>();
+
+/** Ends a worker thread, once nothing is being evaluated in it or below it (thread_stop.ts says why). */
+function stop(s: Spare): void {
+  stopWhenSafe(s.word, () => void s.worker.terminate());
+}
+
+const spares = new Spares<Spare>(bootSpare, stop);
+
+// Node terminates this thread's worker threads as it exits (a program's end,
+// process.exit): let their evaluations finish first.
+process.on('exit', () => settleBeforeExit([...live].map((s) => s.word)));
 
 function bootSpare(): Spare {
   const ledgerBuffer = newLedgerBuffer();
   const tid = new SharedArrayBuffer(4);
+  const { word, buffers: chain } = childChain();
   const worker = new Worker(childMain, {
-    workerData: { ledger: ledgerBuffer, tid },
+    workerData: { ledger: ledgerBuffer, tid, chain },
     execArgv: workerExecArgv(),
     stdin: false,
     // With an explicit heap limit, a worker that runs out of memory is stopped
@@ -80,6 +96,7 @@ function bootSpare(): Spare {
     worker,
     ledger: ledgerBuffer,
     tid: new Int32Array(tid),
+    word,
     exitCode: null,
     stoppedBy: 0,
     exited: new Promise((r) => (settle = r)),
@@ -88,7 +105,10 @@ function bootSpare(): Spare {
   worker.on('error', () => {
     // An uncaught error escaping spawn_main's own handler; 'exit' follows with code 1.
   });
+  live.add(s);
   worker.on('exit', (code) => {
+    live.delete(s);
+    childEnded(word);
     for (const fd of leftovers(ledgerBuffer)) native.fdClose(fd);
     s.exitCode = s.stoppedBy ? -s.stoppedBy : code;
     spares.forget(s);
@@ -130,10 +150,10 @@ export function startThread({ prep, fds, daemon }: StartRequest): Popen {
   if (!daemon) s.worker.ref();
   s.life = spares.started();
   const owned = s;
-  const stop = (signal: number) => {
+  const end = (signal: number) => {
     if (owned.exitCode !== null || owned.stoppedBy) return;
     owned.stoppedBy = signal;
-    void owned.worker.terminate();
+    stop(owned);
   };
   return {
     get pid() {
@@ -145,8 +165,8 @@ export function startThread({ prep, fds, daemon }: StartRequest): Popen {
       return owned.exitCode;
     },
     exited: owned.exited,
-    terminate: () => stop(SIGTERM),
-    kill: () => stop(SIGKILL),
+    terminate: () => end(SIGTERM),
+    kill: () => end(SIGKILL),
     unref: () => owned.worker.unref(),
   };
 }

@@ -9,6 +9,7 @@
  */
 import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { evaluating } from './thread_stop.js';
 
 /**
  * Any function a child may run.
@@ -188,7 +189,8 @@ export function importModule(url: string): Promise<unknown> {
 
 /** Imports the module of `ref` and returns the task it declares (in a child). */
 export async function loadTask(ref: TaskRef): Promise<TaskFunction> {
-  await importModule(ref.url);
+  // A worker thread is not terminated while it evaluates the module (thread_stop.ts says why).
+  await evaluating(() => importModule(ref.url));
   const fn = byKey.get(`${ref.url}#${ref.name}`);
   if (!fn) {
     throw new TypeError(
