@@ -58,6 +58,8 @@ export interface NativeAddon {
   setContinuationData?: (value: unknown) => unknown;
   // load.cc (weft load's engine)
   loadCreate(fds: Int32Array, size: number, depth: number, rate: number): LoadEngine | number;
+  /** Churn: `concurrency` slots that connect to ipv4:port, echo one message, close, again. */
+  loadChurn(ipv4: string, port: number, size: number, concurrency: number): LoadEngine | number;
   /** Runs the load for `seconds`: [messages completed, their latencies in µs, errors so far]. */
   loadRun(engine: LoadEngine, seconds: number, measuring: boolean): [Float64Array, number];
   loadErrors(engine: LoadEngine): Record<string, number>;
