@@ -174,7 +174,8 @@ export function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): LoadResult {
       messagesPerSecond: completed / seconds,
       megabytesPerSecond: (completed * size) / seconds / 1e6,
       latencyUs: { p50: pct(50), p90: pct(90), p99: pct(99), p999: pct(99.9), max: completed ? hist.maxValue : 0, mean: completed ? hist.mean : 0 },
-      latencyCdfUs: completed ? CDF_PERCENTILES.map((p): [number, number] => [p, p === 0 ? hist.minNonZeroValue : p === 100 ? hist.maxValue : hist.getValueAtPercentile(p)]) : [],
+      // a percentile is its bucket's top, which may pass the largest value recorded: clamped, the curve ends at the maximum
+      latencyCdfUs: completed ? CDF_PERCENTILES.map((p): [number, number] => [p, p === 0 ? hist.minNonZeroValue : Math.min(hist.getValueAtPercentile(p), hist.maxValue)]) : [],
       errors,
       errorKinds: native.loadErrors(running),
       cpuUsPerMessage: completed ? (cpu.user + cpu.system) / completed : 0,
