@@ -12,7 +12,8 @@
  * connection that came and went is still paid for), memory as PSS from
  * /proc/<pid>/smaps_rollup (RSS counts the pages processes share once per
  * process; PSS splits them, so N forked servers do not count Node N times),
- * with RSS beside it.
+ * with RSS beside it. Like the CLI, no part of weft's API (its example is
+ * `weft bench servers --help`).
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';

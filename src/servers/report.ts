@@ -4,7 +4,8 @@
  * chart per scenario, a latency CDF per scenario, memory per connection on a
  * log scale, the table and a paragraph per model written from the numbers.
  * No Python twin. No charting dependency: a horizontal bar chart and a
- * log-scale line chart are a few dozen lines of SVG each.
+ * log-scale line chart are a few dozen lines of SVG each. Like the CLI, no
+ * part of weft's API (its example is `weft bench servers --help`).
  * @module
  */
 import type { BenchReport, Scenario, ScenarioResult } from './bench.js';
@@ -60,8 +61,6 @@ function cells(s: Scenario, r: ScenarioResult): string[] | string {
 
 /**
  * The terminal's table: a block per scenario, a row per model.
- * @example
- * console.log(formatTable(await runBench({ models: ['epoll'], quick: true })));
  */
 export function formatTable(report: BenchReport): string {
   const out: string[] = [];
@@ -279,8 +278,6 @@ th:first-child, td:first-child { text-align: left; } td.reason { text-align: lef
 /**
  * The report as one HTML page that needs nothing else: no script, no font,
  * no image fetched.
- * @example
- * writeFileSync('servers.html', renderHtml(await runBench({ quick: true })));
  */
 export function renderHtml(report: BenchReport): string {
   const color = new Map(report.models.map((m, i) => [m, PALETTE[i % PALETTE.length]!]));
