@@ -28,7 +28,7 @@ export function formatBytes(bytes: number): string {
     v /= 1024;
     i++;
   }
-  return `${v.toFixed(i === 0 || v >= 100 ? 0 : 1)} ${units[i]}`;
+  return `${v.toFixed(i === 0 || v >= 100 ? 0 : 1).replace(/\.0$/, '')} ${units[i]}`;
 }
 
 /** The scenario's headline rate: connections/s for churn, messages/s otherwise. */
@@ -100,7 +100,7 @@ interface Bar {
   color: string;
 }
 
-/** A horizontal bar chart; `log` puts the values on a log scale (decades). */
+/** A horizontal bar chart; `log` puts the values (bytes) on a log scale, a grid line every power of 8. */
 function barChart(title: string, bars: readonly Bar[], log = false): string {
   const width = 640;
   const left = 80;
@@ -114,12 +114,20 @@ function barChart(title: string, bars: readonly Bar[], log = false): string {
   let lo = 0;
   let hi = max;
   if (log) {
-    lo = 10 ** Math.floor(Math.log10(Math.min(max, ...values)));
-    hi = 10 ** Math.ceil(Math.log10(max));
-    if (hi <= lo) hi = lo * 10;
+    lo = 8 ** Math.floor(Math.log(Math.min(max, ...values)) / Math.log(8));
+    hi = 8 ** Math.ceil(Math.log(max) / Math.log(8));
+    if (hi <= lo) hi = lo * 8;
   }
   const x = (v: number): number => (log ? (Math.log10(v / lo) / Math.log10(hi / lo)) * plot : (v / hi) * plot);
   const parts: string[] = [];
+  const axisY = top + bars.length * row + 4;
+  if (log && values.length) {
+    for (let d = lo; d <= hi * 1.0001; d *= 8) {
+      const px = left + x(d);
+      parts.push(`<line x1="${px.toFixed(1)}" y1="${top}" x2="${px.toFixed(1)}" y2="${axisY}" class="grid"/>`);
+      parts.push(`<text x="${px.toFixed(1)}" y="${axisY + 14}" text-anchor="middle" class="tick">${escapeHtml(formatBytes(d))}</text>`);
+    }
+  }
   bars.forEach((b, i) => {
     const y = top + i * row;
     parts.push(`<text x="${left - 6}" y="${y + 16}" text-anchor="end" class="label">${escapeHtml(b.label)}</text>`);
@@ -131,15 +139,7 @@ function barChart(title: string, bars: readonly Bar[], log = false): string {
       parts.push(`<text x="${left + 5}" y="${y + 16}" class="note">${escapeHtml(b.text)}</text>`);
     }
   });
-  const axisY = top + bars.length * row + 4;
   parts.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${axisY}" class="axis"/>`);
-  if (log) {
-    for (let d = lo; d <= hi * 1.0001; d *= 10) {
-      const px = left + x(d);
-      parts.push(`<line x1="${px.toFixed(1)}" y1="${top}" x2="${px.toFixed(1)}" y2="${axisY}" class="grid"/>`);
-      parts.push(`<text x="${px.toFixed(1)}" y="${axisY + 14}" text-anchor="middle" class="tick">${escapeHtml(formatBytes(d))}</text>`);
-    }
-  }
   return svg(title, width, height, parts);
 }
 

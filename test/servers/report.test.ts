@@ -76,7 +76,7 @@ function fixedReport(): BenchReport {
 test('the text table: a block per scenario, a row per model, reasons where a model could not', () => {
   const text = formatTable(fixedReport());
   for (const s of SCENARIOS) assert.ok(text.includes(`\n${s.title}\n`) || text.startsWith(`${s.title}\n`), s.title);
-  assert.match(text, /^ {2}epoll +45,000 +140 µs +1\.4 ms +3\.4 ms +14\.0 µs +61\.0 MiB +2\.3 KiB +— +0$/m);
+  assert.match(text, /^ {2}epoll +45,000 +140 µs +1\.4 ms +3\.4 ms +14\.0 µs +61 MiB +2\.3 KiB +— +0$/m);
   assert.match(text, /^ {2}uring +unable: the server refused to start: exited with code 2: weft serve: io_uring is unavailable here$/m);
   assert.match(text, /^ {2}select +unable: select <cannot> take 10,100 connections$/m);
   // churn shows connections/s and no memory per connection
@@ -92,7 +92,7 @@ test('a paragraph per model, from the numbers: rank, ratio to Node\'s net, memor
   assert.match(epoll, /Each connection cost the server about 2.3 KiB of memory \(measured with 10,000 idle connections\)\./);
   const process_ = describeModel(report, 'process');
   assert.match(process_, /the slowest of 8 \(0\.3× Node's net\)/);
-  assert.match(process_, /about 30\.0 MiB of memory \(measured with 1,000 active connections\)/);
+  assert.match(process_, /about 30 MiB of memory \(measured with 1,000 active connections\)/);
   assert.match(process_, /Could not take 10,000 idle \+ 100 active × 64 B: process <cannot> take 10,100 connections\./);
   assert.doesNotMatch(describeModel(report, 'event'), /Node's net\)/, 'the baseline is not compared with itself');
   assert.match(describeModel(report, 'uring'), /^Could not take 1 connection × 64 B: the server refused to start/);
