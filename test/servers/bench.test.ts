@@ -198,6 +198,22 @@ test('weft load --churn from the command line, and its usage error', async () =>
   }
 });
 
+test('weft load --churn against a server that drops every connection: one error per slot, which is not retried', async () => {
+  const script = `const s = require('node:net').createServer((c) => c.destroy()).listen(0, '127.0.0.1', () => console.log(s.address().port));`;
+  const server = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = Number(await new Promise<string>((resolve) => server.stdout.once('data', (d) => resolve(String(d)))));
+    const r = await runNode([cli, 'load', '--churn', '--port', String(port), '--connections', '5', '--duration', '0.3', '--json']);
+    assert.equal(r.code, 1, 'errors and no connection completed');
+    const out = JSON.parse(r.stdout) as { messages: number; errors: number; errorKinds: Record<string, number> };
+    assert.equal(out.messages, 0);
+    assert.equal(out.errors, 5, JSON.stringify(out.errorKinds));
+    for (const kind of Object.keys(out.errorKinds)) assert.match(kind, /^(server closed the connection|(recv|send|connect) errno (32|104))$/);
+  } finally {
+    server.kill();
+  }
+});
+
 test('weft load --churn against a port nobody listens on: one clear error, not one per slot', async () => {
   const r = await runNode([cli, 'load', '--churn', '--port', '9', '--duration', '0.2']);
   assert.equal(r.code, 1);
