@@ -216,7 +216,7 @@ function memAvailable(): number {
 
 /** A server started for one scenario. */
 class ServerProcess {
-  private exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  private exit: { code: number | null; signal: NodeJS.Signals | null; error?: Error } | null = null;
   private readonly exited: Promise<void>;
   private stdout = '';
 
@@ -225,12 +225,17 @@ class ServerProcess {
     private readonly stderrPath: string,
   ) {
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (this.stdout += d));
-    this.exited = new Promise((resolve) =>
+    this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.exit = { code, signal };
         resolve();
-      }),
-    );
+      });
+      // a program that cannot be run (ENOENT, EACCES) has no exit event
+      child.once('error', (error) => {
+        this.exit ??= { code: null, signal: null, error };
+        resolve();
+      });
+    });
   }
 
   listening!: { port: number; host: string; pid: number; pids: number[] };
@@ -276,11 +281,6 @@ class ServerProcess {
     return server;
   }
 
-  /** Null while it runs. */
-  get exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | null {
-    return this.exit;
-  }
-
   /**
    * Whether it has exited, waiting (at most 1 s) for Node to report an exit
    * /proc already shows: the exit event cannot arrive while the load blocks
@@ -294,6 +294,7 @@ class ServerProcess {
 
   /** "exited with code 2: <its last stderr line>". */
   describeExit(): string {
+    if (this.exit?.error) return `could not be run: ${this.exit.error.message}`;
     const how = this.exit?.signal ? `was killed by ${this.exit.signal}` : `exited with code ${this.exit?.code}`;
     const last = (readOr(this.stderrPath) ?? '').trim().split('\n').pop()?.trim();
     return last ? `${how}: ${last}` : how;
@@ -301,7 +302,7 @@ class ServerProcess {
 
   /** SIGTERM (a graceful stop), then SIGKILL after `seconds`. */
   async stop(seconds: number): Promise<void> {
-    if (!this.exit) {
+    if (!this.exit && this.child.pid !== undefined) {
       this.child.kill('SIGTERM');
       const timer = setTimeout(() => this.child.kill('SIGKILL'), seconds * 1000);
       await this.exited;

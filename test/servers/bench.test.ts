@@ -141,6 +141,16 @@ test('a server that does not speak the contract is failed, not waited on for eve
   assert.match(r.reason!, /^the server did not start: expected a \{"event":"listening",\.\.\.\} line, got "hello"/);
 });
 
+test('a server program that cannot be run is failed with the reason', async () => {
+  const report = await runBench({
+    models: ['missing'],
+    scenarios: ['latency'],
+    serverCommand: () => ({ command: '/nonexistent/weft-serve', args: [] }),
+  });
+  assert.equal(report.results[0]!.status, 'failed');
+  assert.match(report.results[0]!.reason!, /^the server did not start: could not be run: spawn \/nonexistent\/weft-serve ENOENT$/);
+});
+
 test('cannotTake decides from the model and from what a connection costs it', () => {
   const idle = SCENARIOS.find((s) => s.name === 'idle')!;
   const many = SCENARIOS.find((s) => s.name === 'many')!;
