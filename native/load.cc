@@ -49,6 +49,7 @@ struct Conn {
   int fd;
   bool alive = true;
   bool connecting = false;  // churn: connect() not completed yet
+  bool answered = false;    // a message came back on it (churn: on any of the slot's connections)
   uint32_t sendSeq = 0;
   uint32_t recvSeq = 0;
   size_t rpos = 0;                 // bytes of the current incoming message already checked
@@ -225,6 +226,7 @@ struct Engine {
           latencies.push_back(us < 1 ? 1 : us);
         }
         Stamp(c.expect.data(), size, ++c.recvSeq);
+        c.answered = true;
         done++;
       }
     }
@@ -407,8 +409,9 @@ Napi::Value LoadChurn(const Napi::CallbackInfo& info) {
   return engine;
 }
 
-// loadRun(engine, seconds, measuring) -> [latencies µs (Float64Array), errors so far]: one
-// latency per message completed while measuring.
+// loadRun(engine, seconds, measuring) -> [latencies µs (Float64Array), errors so far, settled]:
+// one latency per message completed while measuring; settled: connections (churn: slots)
+// that have had a reply or are dead, so that a warm-up can last until the server answers all.
 // Blocks the calling thread for `seconds`.
 Napi::Value LoadRun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -420,11 +423,14 @@ Napi::Value LoadRun(const Napi::CallbackInfo& info) {
   e->measuring = info[2].ToBoolean();
   e->latencies.clear();
   e->Run(info[1].As<Napi::Number>().DoubleValue());
+  double settled = 0;
+  for (const Conn& c : e->conns) settled += c.answered || !c.alive;
   Napi::Float64Array lat = Napi::Float64Array::New(env, e->latencies.size());
   if (!e->latencies.empty()) memcpy(lat.Data(), e->latencies.data(), e->latencies.size() * sizeof(double));
-  Napi::Array out = Napi::Array::New(env, 2);
+  Napi::Array out = Napi::Array::New(env, 3);
   out.Set(0u, lat);
   out.Set(1u, Napi::Number::New(env, e->errorCount));
+  out.Set(2u, Napi::Number::New(env, settled));
   return out;
 }
 

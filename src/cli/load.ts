@@ -41,6 +41,12 @@ export interface LoadOptions {
   /** Seconds of load before measuring starts. */
   warmup: number;
   /**
+   * At most this many more seconds of warm-up while a connection (churn: a
+   * slot) has had no reply yet: for servers that start a process or thread
+   * per connection. Default 0.
+   */
+  settle?: number;
+  /**
    * Churn instead of long-lived connections: `connections` slots that each
    * connect, echo one message, close and start again (depth and rate unused;
    * `host` must be an IPv4 address).
@@ -68,6 +74,8 @@ export interface LoadResult {
   /** Churn: each message is one connection (connect, echo, close), so messagesPerSecond is connections/s. */
   churn: boolean;
   seconds: number;
+  /** Seconds of warm-up, `warmup` plus what `settle` added. */
+  warmupSeconds: number;
   messages: number;
   messagesPerSecond: number;
   megabytesPerSecond: number;
@@ -140,11 +148,13 @@ export function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): LoadResult {
     const t0 = performance.now();
     let errors = 0;
     let completed = 0;
+    let settled = 0;
     let nextProgress = 1000;
     const slice = (seconds: number, measuring: boolean): void => {
-      const [latencies, errorsSoFar] = native.loadRun(running, seconds, measuring);
+      const [latencies, errorsSoFar, settledSoFar] = native.loadRun(running, seconds, measuring);
       completed += latencies.length;
       errors = errorsSoFar;
+      settled = settledSoFar;
       for (let i = 0; i < latencies.length; i++) hist.recordValue(latencies[i]!);
       const elapsed = performance.now() - t0;
       if (elapsed >= nextProgress) {
@@ -153,6 +163,10 @@ export function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): LoadResult {
       }
     };
     for (let left = opts.warmup; left > 0; left -= SLICE) slice(Math.min(SLICE, left), false);
+    const settleEnd = performance.now() + (opts.settle ?? 0) * 1000;
+    for (let now = performance.now(); settled < connections && now < settleEnd; now = performance.now()) {
+      slice(Math.min(SLICE, (settleEnd - now) / 1000), false);
+    }
     hooks.onMeasureStart?.();
     const tMeasure = performance.now();
     const cpu0 = process.cpuUsage();
@@ -170,6 +184,7 @@ export function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): LoadResult {
       rate: churn ? null : (rate ?? null),
       churn,
       seconds,
+      warmupSeconds: (tMeasure - t0) / 1000,
       messages: completed,
       messagesPerSecond: completed / seconds,
       megabytesPerSecond: (completed * size) / seconds / 1e6,

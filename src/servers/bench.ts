@@ -63,6 +63,8 @@ export interface ScenarioResult {
   /** Why, when not ok. */
   reason: string | null;
   seconds: number;
+  /** Warm-up before the measured window: longer than asked while the server had not yet answered every connection. */
+  warmupSeconds: number;
   messages: number;
   messagesPerSecond: number;
   /** Churn only: connections set up, echoed and closed per second. */
@@ -80,6 +82,8 @@ export interface ScenarioResult {
   serverPssBytes: number;
   /** PSS growth from the idle server to the loaded one, per open connection (the idle ones in `idle`). */
   memoryPerConnectionBytes: number;
+  /** The same from RSS: larger where processes share pages (each counts them whole). */
+  rssPerConnectionBytes: number;
   /** Processes the server ran as, at the end of the window. */
   serverProcesses: number;
   errors: number;
@@ -115,6 +119,11 @@ export interface BenchOptions {
   duration?: number;
   /** Seconds of load before measuring (default 0.25 with `quick`, else 1). */
   warmup?: number;
+  /**
+   * At most this many more seconds of warm-up while a connection has had no
+   * reply (default 10): a process or thread per connection starts one first.
+   */
+  settle?: number;
   /** How a model's server starts; `weft serve --model M --port 0 --json` by default. */
   serverCommand?: ServerCommand;
   /** Called after each scenario, for a progress line. */
@@ -366,6 +375,7 @@ function emptyResult(model: string, scenario: Scenario, status: 'unable' | 'fail
     status,
     reason,
     seconds: 0,
+    warmupSeconds: 0,
     messages: 0,
     messagesPerSecond: 0,
     connectionsPerSecond: null,
@@ -376,6 +386,7 @@ function emptyResult(model: string, scenario: Scenario, status: 'unable' | 'fail
     serverRssBytes: 0,
     serverPssBytes: 0,
     memoryPerConnectionBytes: 0,
+    rssPerConnectionBytes: 0,
     serverProcesses: 0,
     errors: 0,
     errorKinds: {},
@@ -414,7 +425,12 @@ async function openIdle(host: string, port: number, count: number, roots: number
 }
 
 /** Runs one model in one scenario on a server already started. */
-async function measure(server: ServerProcess, model: string, scenario: Scenario, warmup: number, duration: number): Promise<ScenarioResult> {
+async function measure(
+  server: ServerProcess,
+  model: string,
+  scenario: Scenario,
+  timing: { warmup: number; settle: number; duration: number },
+): Promise<ScenarioResult> {
   const { host, port, pids } = server.listening;
   const roots = [...new Set([server.child.pid!, ...pids])];
   await sleep(0.1); // children booted ahead settle into their baseline
@@ -430,23 +446,21 @@ async function measure(server: ServerProcess, model: string, scenario: Scenario,
     let start: TreeSample | undefined;
     let end: TreeSample | undefined;
     const load: LoadResult = runLoad(
-      { host, port, connections: scenario.connections, size: scenario.size, depth: 1, duration, warmup, churn: scenario.churn },
+      { host, port, connections: scenario.connections, size: scenario.size, depth: 1, ...timing, churn: scenario.churn },
       { onMeasureStart: () => (start = sampleTree(roots)), onMeasureEnd: () => (end = sampleTree(roots)) },
     );
     const s0 = start!;
     const s1 = end!;
     // the idle scenario's figure is what each idle connection costs; others: each open connection
-    const perConnection = afterIdle
-      ? (afterIdle.pssBytes - base.pssBytes) / scenario.idle
-      : scenario.churn
-        ? 0
-        : (s1.pssBytes - base.pssBytes) / scenario.connections;
+    const perConnection = (field: 'pssBytes' | 'rssBytes'): number =>
+      Math.max(0, afterIdle ? (afterIdle[field] - base[field]) / scenario.idle : scenario.churn ? 0 : (s1[field] - base[field]) / scenario.connections);
     return {
       model,
       scenario: scenario.name,
       status: 'ok',
       reason: null,
       seconds: load.seconds,
+      warmupSeconds: load.warmupSeconds,
       messages: load.messages,
       messagesPerSecond: load.messagesPerSecond,
       connectionsPerSecond: scenario.churn ? load.messagesPerSecond : null,
@@ -456,7 +470,8 @@ async function measure(server: ServerProcess, model: string, scenario: Scenario,
       loadCpuUsPerMessage: load.cpuUsPerMessage,
       serverRssBytes: s1.rssBytes,
       serverPssBytes: s1.pssBytes,
-      memoryPerConnectionBytes: Math.max(0, perConnection),
+      memoryPerConnectionBytes: perConnection('pssBytes'),
+      rssPerConnectionBytes: perConnection('rssBytes'),
       serverProcesses: s1.pids.length,
       errors: load.errors,
       errorKinds: load.errorKinds,
@@ -479,6 +494,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const quick = opts.quick === true;
   const duration = opts.duration ?? (quick ? 1 : 5);
   const warmup = opts.warmup ?? (quick ? 0.25 : 1);
+  const settle = opts.settle ?? 10;
   const models = [...(opts.models ?? MODELS)];
   const scenarios = (opts.scenarios ?? SCENARIOS.map((s) => s.name)).map((name) => {
     const s = SCENARIOS.find((x) => x.name === name);
@@ -521,7 +537,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
           }
           let result: ScenarioResult;
           try {
-            result = await measure(server, model, scenario, warmup, duration);
+            result = await measure(server, model, scenario, { warmup, settle, duration });
           } catch (err) {
             // a refused connection, or a socket call that failed (EMFILE): the scenario's, not the run's
             if (!(err instanceof CommandError) && !(err instanceof OSError)) throw err;

@@ -246,6 +246,7 @@ export function describeModel(report: BenchReport, model: string): string {
     if (base?.status === 'ok' && rate(s, base) > 0) text += ` (${ratio(rate(s, r), rate(s, base))} Node's net)`;
     if (r.serverCpuUsPerMessage > 0) text += `; the server spent ${r.serverCpuUsPerMessage.toFixed(1)} µs of CPU per ${s.churn ? 'connection' : 'message'}`;
     if (r.errors) text += `; ${int(r.errors)} errors (${Object.keys(r.errorKinds).join(', ')})`;
+    if (r.warmupSeconds > report.warmup + 0.5) text += `; every connection had its first reply only after ${r.warmupSeconds.toFixed(1)} s`;
     sentences.push(text + '.');
   }
   const mem = memoryFigure(report, model);

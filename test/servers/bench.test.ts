@@ -69,6 +69,7 @@ test('a scenario is measured: rate, HDR percentiles and CDF, server CPU and memo
   assert.ok(r.serverRssBytes > 20e6 && r.serverRssBytes < 1e9, `RSS ${r.serverRssBytes}`);
   assert.ok(r.serverPssBytes > 10e6 && r.serverPssBytes <= r.serverRssBytes * 1.01, `PSS ${r.serverPssBytes}, RSS ${r.serverRssBytes}`);
   assert.ok(r.memoryPerConnectionBytes >= 0 && r.memoryPerConnectionBytes < 10e6, `${r.memoryPerConnectionBytes} B/connection`);
+  assert.ok(r.rssPerConnectionBytes >= 0 && r.rssPerConnectionBytes < 10e6, `${r.rssPerConnectionBytes} B/connection (RSS)`);
   assert.equal(r.serverProcesses, 1);
   assert.ok(r.loadCpuUsPerMessage > 0);
   assert.deepEqual(processesWith(model), [], 'the server was stopped');
@@ -81,8 +82,8 @@ test('a scenario is measured: rate, HDR percentiles and CDF, server CPU and memo
   assert.match(json.date, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.deepEqual(Object.keys(json.results[0]!).sort(), [
     'connectionsPerSecond', 'errorKinds', 'errors', 'latencyCdfUs', 'latencyUs', 'loadCpuUsPerMessage', 'memoryPerConnectionBytes',
-    'messages', 'messagesPerSecond', 'model', 'reason', 'scenario', 'seconds', 'serverCpuUsPerMessage', 'serverProcesses',
-    'serverPssBytes', 'serverRssBytes', 'status',
+    'messages', 'messagesPerSecond', 'model', 'reason', 'rssPerConnectionBytes', 'scenario', 'seconds', 'serverCpuUsPerMessage', 'serverProcesses',
+    'serverPssBytes', 'serverRssBytes', 'status', 'warmupSeconds',
   ]);
 });
 
@@ -95,6 +96,35 @@ test('churn: connections/s, each connection one checked echo', async () => {
   assert.equal(r.connectionsPerSecond, r.messagesPerSecond);
   // a connection costs the server far more than an echo on one: accept, close, its socket
   assert.ok(r.serverCpuUsPerMessage > 5, `${r.serverCpuUsPerMessage} µs/connection`);
+});
+
+test('the warm-up waits (bounded) until every connection has had a reply, and says how long it took', async () => {
+  const settled = await runBench({
+    models: ['slow'],
+    scenarios: ['throughput', 'churn'],
+    duration: 0.8, // churn's slots settle together and each next echo takes 0.6 s: the window must hold one
+    warmup: 0.1,
+    settle: 5,
+    serverCommand: (model, args) => ({ command: process.execPath, args: [fixture, '--model', model, ...args] }),
+  });
+  for (const r of settled.results) {
+    assert.equal(r.status, 'ok', r.reason ?? '');
+    assert.ok(r.warmupSeconds >= 0.6 && r.warmupSeconds < 5, `${r.scenario}: warm-up ${r.warmupSeconds} s`);
+    // measured after every connection was answered: no message waited out a connection's 0.6 s start
+    if (r.scenario === 'throughput') assert.ok(r.latencyUs.p50 < 500_000, `p50 ${r.latencyUs.p50} µs`);
+  }
+  const unsettled = await runBench({
+    models: ['slow'],
+    scenarios: ['throughput'],
+    duration: 0.2,
+    warmup: 0.1,
+    settle: 0,
+    serverCommand: (model, args) => ({ command: process.execPath, args: [fixture, '--model', model, ...args] }),
+  });
+  const r = unsettled.results[0]!;
+  assert.ok(r.warmupSeconds < 0.3, `no settling asked: ${r.warmupSeconds} s`);
+  assert.equal(r.status, 'failed', 'nothing came back within 0.3 s');
+  assert.match(r.reason!, /^no message came back/);
 });
 
 test('a model that cannot take a scenario is reported so, and its server is not even started', async () => {

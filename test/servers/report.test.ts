@@ -25,6 +25,7 @@ function fixedReport(): BenchReport {
         model,
         scenario: s.name,
         seconds: 5,
+        warmupSeconds: model === 'process' ? 4.2 : 0.25,
         latencyUs: { p50: 100 + m * 10, p99: 1000 + m * 100, p999: 3000 + m * 100, max: 9000 },
         latencyCdfUs: [0, 50, 90, 99, 99.9, 100].map((p, i): [number, number] => [p, (50 + m * 5) * 2 ** i]),
         serverCpuUsPerMessage: 10 + m,
@@ -45,7 +46,7 @@ function fixedReport(): BenchReport {
             : null;
       results.push(
         unable
-          ? { ...base, status: 'unable', reason: unable, messages: 0, messagesPerSecond: 0, connectionsPerSecond: null, memoryPerConnectionBytes: 0 }
+          ? { ...base, status: 'unable', reason: unable, messages: 0, messagesPerSecond: 0, connectionsPerSecond: null, memoryPerConnectionBytes: 0, rssPerConnectionBytes: 0 }
           : {
               ...base,
               status: 'ok',
@@ -54,6 +55,7 @@ function fixedReport(): BenchReport {
               messagesPerSecond: rate,
               connectionsPerSecond: s.churn ? rate / 10 : null,
               memoryPerConnectionBytes: s.churn ? 0 : perConnection,
+              rssPerConnectionBytes: s.churn ? 0 : perConnection * 1.2,
             },
       );
     });
@@ -91,7 +93,7 @@ test('a paragraph per model, from the numbers: rank, ratio to Node\'s net, memor
   assert.match(epoll, /churn: connect, one 64 B echo, close: 4,500 connections\/s, .*per connection\./);
   assert.match(epoll, /Each connection cost the server about 2.3 KiB of memory \(measured with 10,000 idle connections\)\./);
   const process_ = describeModel(report, 'process');
-  assert.match(process_, /the slowest of 8 \(0\.3× Node's net\)/);
+  assert.match(process_, /the slowest of 8 \(0\.3× Node's net\); the server spent 10\.0 µs of CPU per message; every connection had its first reply only after 4\.2 s\./);
   assert.match(process_, /about 30 MiB of memory \(measured with 1,000 active connections\)/);
   assert.match(process_, /Could not take 10,000 idle \+ 100 active × 64 B: process <cannot> take 10,100 connections\./);
   assert.doesNotMatch(describeModel(report, 'event'), /Node's net\)/, 'the baseline is not compared with itself');
