@@ -124,6 +124,11 @@ export interface BenchOptions {
    * reply (default 10): a process or thread per connection starts one first.
    */
   settle?: number;
+  /**
+   * Seconds a scenario may spend starting its connections, at the rate a
+   * model started them in an earlier scenario (default 15 with `quick`, else 60).
+   */
+  startBudget?: number;
   /** How a model's server starts; `weft serve --model M --port 0 --json` by default. */
   serverCommand?: ServerCommand;
   /** Called after each scenario, for a progress line. */
@@ -343,13 +348,24 @@ function assumedPerConnection(model: string): number {
   return model === 'process' ? 40 * MIB : model === 'thread' ? 10 * MIB : 64 * 1024;
 }
 
+/** What earlier scenarios measured of a model, for deciding what it can take next. */
+export interface Measured {
+  /** Memory per connection at 100+ connections, bytes. */
+  perConnection?: number;
+  /** Connections per second it started while the warm-up waited for their first replies (a process or thread each). */
+  startRate?: number;
+}
+
 /**
  * Why `model` cannot take `scenario`, or null. Decided from the model (select's
  * fd_set stops at fd 1024, as CPython's does), from memory (what a connection
  * costs it, measured in an earlier scenario or assumed, against a quarter of
- * the memory available) and from this process's RLIMIT_NOFILE.
+ * the memory available), from time (starting its connections at the rate
+ * measured earlier must fit in `startBudget` seconds) and from this process's
+ * RLIMIT_NOFILE.
  */
-export function cannotTake(model: string, scenario: Scenario, measuredPerConnection: number | undefined): string | null {
+export function cannotTake(model: string, scenario: Scenario, measured: Measured = {}, startBudget = Infinity): string | null {
+  const measuredPerConnection = measured.perConnection;
   const open = scenario.connections + scenario.idle;
   if (model === 'select' && open >= 1024) {
     return `select's fd_set holds fds below 1024 (FD_SETSIZE, CPython's limit too); ${open.toLocaleString('en-US')} connections need fds past it`;
@@ -363,6 +379,10 @@ export function cannotTake(model: string, scenario: Scenario, measuredPerConnect
     if (need > budget) {
       const how = measuredPerConnection === undefined ? 'assumed' : 'measured';
       return `${open.toLocaleString('en-US')} connections at ${(per / MIB).toFixed(1)} MiB each (${how}) need ${(need / 1024 / MIB).toFixed(1)} GiB, past a quarter of the memory available (${(budget / 1024 / MIB).toFixed(1)} GiB)`;
+    }
+    const seconds = measured.startRate ? open / measured.startRate : 0;
+    if (seconds > startBudget) {
+      return `it started connections at ${measured.startRate!.toFixed(1)}/s (measured); ${open.toLocaleString('en-US')} would take about ${Math.round(seconds)} s, past the ${startBudget} s a scenario may spend starting`;
     }
   }
   return null;
@@ -495,6 +515,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const duration = opts.duration ?? (quick ? 1 : 5);
   const warmup = opts.warmup ?? (quick ? 0.25 : 1);
   const settle = opts.settle ?? 10;
+  const startBudget = opts.startBudget ?? (quick ? 15 : 60);
   const models = [...(opts.models ?? MODELS)];
   const scenarios = (opts.scenarios ?? SCENARIOS.map((s) => s.name)).map((name) => {
     const s = SCENARIOS.find((x) => x.name === name);
@@ -511,9 +532,9 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   try {
     for (const model of models) {
       let refusal: string | null = null; // the model said it cannot run here (exit status 2)
-      let perConnection: number | undefined;
+      const measured: Measured = {};
       for (const scenario of scenarios) {
-        const why = refusal ?? cannotTake(model, scenario, perConnection);
+        const why = refusal ?? cannotTake(model, scenario, measured, startBudget);
         if (why !== null) {
           emit(emptyResult(model, scenario, 'unable', why));
           continue;
@@ -550,7 +571,12 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
           }
           // a figure from 100+ connections, not one connection's share of the heap's growth
           if (result.status === 'ok' && result.memoryPerConnectionBytes > 0 && !scenario.idle && scenario.connections >= 100) {
-            perConnection = Math.max(perConnection ?? 0, result.memoryPerConnectionBytes);
+            measured.perConnection = Math.max(measured.perConnection ?? 0, result.memoryPerConnectionBytes);
+          }
+          // the warm-up waited for replies: the connections were being started (the slowest rate seen counts)
+          if (result.status === 'ok' && !scenario.churn && result.warmupSeconds > warmup + 0.5) {
+            const rate = (scenario.connections + scenario.idle) / result.warmupSeconds;
+            measured.startRate = Math.min(measured.startRate ?? Infinity, rate);
           }
           emit(result);
         } finally {

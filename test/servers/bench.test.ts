@@ -102,15 +102,15 @@ test('the warm-up waits (bounded) until every connection has had a reply, and sa
   const settled = await runBench({
     models: ['slow'],
     scenarios: ['throughput', 'churn'],
-    duration: 0.8, // churn's slots settle together and each next echo takes 0.6 s: the window must hold one
+    duration: 1, // churn's slots settle together and each next echo takes 0.8 s: the window must hold one
     warmup: 0.1,
     settle: 5,
     serverCommand: (model, args) => ({ command: process.execPath, args: [fixture, '--model', model, ...args] }),
   });
   for (const r of settled.results) {
     assert.equal(r.status, 'ok', r.reason ?? '');
-    assert.ok(r.warmupSeconds >= 0.6 && r.warmupSeconds < 5, `${r.scenario}: warm-up ${r.warmupSeconds} s`);
-    // measured after every connection was answered: no message waited out a connection's 0.6 s start
+    assert.ok(r.warmupSeconds >= 0.8 && r.warmupSeconds < 5, `${r.scenario}: warm-up ${r.warmupSeconds} s`);
+    // measured after every connection was answered: no message waited out a connection's 0.8 s start
     if (r.scenario === 'throughput') assert.ok(r.latencyUs.p50 < 500_000, `p50 ${r.latencyUs.p50} µs`);
   }
   const unsettled = await runBench({
@@ -125,6 +125,22 @@ test('the warm-up waits (bounded) until every connection has had a reply, and sa
   assert.ok(r.warmupSeconds < 0.3, `no settling asked: ${r.warmupSeconds} s`);
   assert.equal(r.status, 'failed', 'nothing came back within 0.3 s');
   assert.match(r.reason!, /^no message came back/);
+});
+
+test('a model slow to start its connections is not given ten times as many past the time budget', async () => {
+  const report = await runBench({
+    models: ['slow'],
+    scenarios: ['throughput', 'many'],
+    duration: 0.2,
+    warmup: 0.1,
+    startBudget: 2,
+    serverCommand: (model, args) => ({ command: process.execPath, args: [fixture, '--model', model, ...args] }),
+  });
+  const [throughput, many] = report.results as [ScenarioResult, ScenarioResult];
+  assert.equal(throughput.status, 'ok', throughput.reason ?? '');
+  assert.equal(many.status, 'unable');
+  // 100 connections answered after about 0.8 s: some 100/s; 1,000 would take about 8 s
+  assert.match(many.reason!, /^it started connections at \d+\.\d\/s \(measured\); 1,000 would take about \d+ s, past the 2 s a scenario may spend starting$/);
 });
 
 test('a model that cannot take a scenario is reported so, and its server is not even started', async () => {
@@ -185,13 +201,17 @@ test('cannotTake decides from the model and from what a connection costs it', ()
   const idle = SCENARIOS.find((s) => s.name === 'idle')!;
   const many = SCENARIOS.find((s) => s.name === 'many')!;
   const churn = SCENARIOS.find((s) => s.name === 'churn')!;
-  assert.match(cannotTake('select', idle, undefined)!, /below 1024/);
-  assert.equal(cannotTake('select', many, undefined), null, '1,000 connections may fit under fd 1024: it is tried');
-  assert.equal(cannotTake('epoll', idle, undefined), null);
+  assert.match(cannotTake('select', idle)!, /below 1024/);
+  assert.equal(cannotTake('select', many), null, '1,000 connections may fit under fd 1024: it is tried');
+  assert.equal(cannotTake('epoll', idle), null);
   // 10,100 processes at a measured 30 MiB each: some 300 GiB
-  assert.match(cannotTake('process', idle, 30 * 1024 * 1024)!, /^10,100 connections at 30\.0 MiB each \(measured\) need 295\.9 GiB, past a quarter of the memory available/);
-  assert.match(cannotTake('thread', idle, undefined)!, /at 10\.0 MiB each \(assumed\)/);
-  assert.equal(cannotTake('process', churn, undefined), null, 'churn holds a few connections at a time');
+  assert.match(cannotTake('process', idle, { perConnection: 30 * 1024 * 1024 })!, /^10,100 connections at 30\.0 MiB each \(measured\) need 295\.9 GiB, past a quarter of the memory available/);
+  assert.match(cannotTake('thread', idle)!, /at 10\.0 MiB each \(assumed\)/);
+  assert.equal(cannotTake('process', churn), null, 'churn holds a few connections at a time');
+  // started at 20 connections/s earlier: 1,000 take 50 s, past a 15 s budget, within a 60 s one
+  const small = { perConnection: 1024 * 1024, startRate: 20 };
+  assert.equal(cannotTake('thread', many, small, 15), 'it started connections at 20.0/s (measured); 1,000 would take about 50 s, past the 15 s a scenario may spend starting');
+  assert.equal(cannotTake('thread', many, small, 60), null);
   assert.deepEqual([...MODELS], ['process', 'thread', 'select', 'poll', 'epoll', 'coro', 'event', 'prefork', 'uring']);
 });
 
