@@ -73,7 +73,11 @@ export interface ScenarioResult {
   /** [percentile, µs] pairs for a CDF. */
   latencyCdfUs: [number, number][];
   /** Server CPU (user + system, every process and thread) over the measured window, per message. */
-  serverCpuUsPerMessage: number;
+  /**
+   * Null when it cannot be told: a server process that exited between two
+   * samples, before its parent reaped it, takes its CPU out of both.
+   */
+  serverCpuUsPerMessage: number | null;
   /** The load generator's own CPU per message (this process). */
   loadCpuUsPerMessage: number;
   /** Sum of the server processes' RSS with the connections open. */
@@ -401,7 +405,7 @@ function emptyResult(model: string, scenario: Scenario, status: 'unable' | 'fail
     connectionsPerSecond: null,
     latencyUs: { p50: 0, p99: 0, p999: 0, max: 0 },
     latencyCdfUs: [],
-    serverCpuUsPerMessage: 0,
+    serverCpuUsPerMessage: null,
     loadCpuUsPerMessage: 0,
     serverRssBytes: 0,
     serverPssBytes: 0,
@@ -486,7 +490,7 @@ async function measure(
       connectionsPerSecond: scenario.churn ? load.messagesPerSecond : null,
       latencyUs: { p50: load.latencyUs.p50, p99: load.latencyUs.p99, p999: load.latencyUs.p999, max: load.latencyUs.max },
       latencyCdfUs: load.latencyCdfUs,
-      serverCpuUsPerMessage: load.messages ? Math.max(0, s1.cpuUs - s0.cpuUs) / load.messages : 0,
+      serverCpuUsPerMessage: load.messages && s1.cpuUs >= s0.cpuUs ? (s1.cpuUs - s0.cpuUs) / load.messages : null,
       loadCpuUsPerMessage: load.cpuUsPerMessage,
       serverRssBytes: s1.rssBytes,
       serverPssBytes: s1.pssBytes,

@@ -51,7 +51,7 @@ function cells(s: Scenario, r: ScenarioResult): string[] | string {
     formatMicros(r.latencyUs.p50),
     formatMicros(r.latencyUs.p99),
     formatMicros(r.latencyUs.p999),
-    `${r.serverCpuUsPerMessage.toFixed(1)} µs`,
+    r.serverCpuUsPerMessage === null ? '—' : `${r.serverCpuUsPerMessage.toFixed(1)} µs`,
     formatBytes(r.serverRssBytes),
     s.churn ? '—' : formatBytes(r.memoryPerConnectionBytes),
     r.connectionsPerSecond === null ? '—' : int(r.connectionsPerSecond),
@@ -244,7 +244,7 @@ export function describeModel(report: BenchReport, model: string): string {
     if (peers.length > 1) text += place === 1 ? `, the fastest of ${peers.length}` : place === peers.length ? `, the slowest of ${peers.length}` : `, ${ordinal(place)} of ${peers.length}`;
     const base = model !== baseline ? resultOf(report, baseline, s.name) : undefined;
     if (base?.status === 'ok' && rate(s, base) > 0) text += ` (${ratio(rate(s, r), rate(s, base))} Node's net)`;
-    if (r.serverCpuUsPerMessage > 0) text += `; the server spent ${r.serverCpuUsPerMessage.toFixed(1)} µs of CPU per ${s.churn ? 'connection' : 'message'}`;
+    if (r.serverCpuUsPerMessage) text += `; the server spent ${r.serverCpuUsPerMessage.toFixed(1)} µs of CPU per ${s.churn ? 'connection' : 'message'}`;
     if (r.errors) text += `; ${int(r.errors)} errors (${Object.keys(r.errorKinds).join(', ')})`;
     if (r.warmupSeconds > report.warmup + 0.5) text += `; every connection had its first reply only after ${r.warmupSeconds.toFixed(1)} s`;
     sentences.push(text + '.');
