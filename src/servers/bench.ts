@@ -384,9 +384,10 @@ export function cannotTake(model: string, scenario: Scenario, measured: Measured
       const how = measuredPerConnection === undefined ? 'assumed' : 'measured';
       return `${open.toLocaleString('en-US')} connections at ${(per / MIB).toFixed(1)} MiB each (${how}) need ${(need / 1024 / MIB).toFixed(1)} GiB, past a quarter of the memory available (${(budget / 1024 / MIB).toFixed(1)} GiB)`;
     }
-    const seconds = measured.startRate ? open / measured.startRate : 0;
+    // idle connections need no reply: only the active ones wait to be started
+    const seconds = measured.startRate ? scenario.connections / measured.startRate : 0;
     if (seconds > startBudget) {
-      return `it started connections at ${measured.startRate!.toFixed(1)}/s (measured); ${open.toLocaleString('en-US')} would take about ${Math.round(seconds)} s, past the ${startBudget} s a scenario may spend starting`;
+      return `it started connections at ${measured.startRate!.toFixed(1)}/s (measured); ${scenario.connections.toLocaleString('en-US')} would take about ${Math.round(seconds)} s, past the ${startBudget} s a scenario may spend starting`;
     }
   }
   return null;
@@ -577,9 +578,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
           if (result.status === 'ok' && result.memoryPerConnectionBytes > 0 && !scenario.idle && scenario.connections >= 100) {
             measured.perConnection = Math.max(measured.perConnection ?? 0, result.memoryPerConnectionBytes);
           }
-          // the warm-up waited for replies: the connections were being started (the slowest rate seen counts)
-          if (result.status === 'ok' && !scenario.churn && result.warmupSeconds > warmup + 0.5) {
-            const rate = (scenario.connections + scenario.idle) / result.warmupSeconds;
+          // the warm-up waited for replies from 100+ connections: they were being started (the slowest rate
+          // seen counts; one connection's first reply says how long one start takes, not how many run at once)
+          if (result.status === 'ok' && !scenario.churn && scenario.connections >= 100 && result.warmupSeconds > warmup + 0.5) {
+            const rate = scenario.connections / result.warmupSeconds;
             measured.startRate = Math.min(measured.startRate ?? Infinity, rate);
           }
           emit(result);

@@ -212,6 +212,7 @@ test('cannotTake decides from the model and from what a connection costs it', ()
   const small = { perConnection: 1024 * 1024, startRate: 20 };
   assert.equal(cannotTake('thread', many, small, 15), 'it started connections at 20.0/s (measured); 1,000 would take about 50 s, past the 15 s a scenario may spend starting');
   assert.equal(cannotTake('thread', many, small, 60), null);
+  assert.equal(cannotTake('epoll', idle, { startRate: 20 }, 15), null, 'the 10,000 idle connections wait for no reply: 100 active take 5 s');
   assert.deepEqual([...MODELS], ['process', 'thread', 'select', 'poll', 'epoll', 'coro', 'event', 'prefork', 'uring']);
 });
 
