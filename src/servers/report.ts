@@ -19,6 +19,11 @@ export function formatMicros(us: number): string {
   return `${(us / 1_000_000).toFixed(1)} s`;
 }
 
+/** CPU time per message: tenths of a µs where that is the scale, else as a latency. */
+function formatCpu(us: number): string {
+  return us < 100 ? `${us.toFixed(1)} µs` : formatMicros(us);
+}
+
 /** Bytes in binary units: 812 B, 3.5 KiB, 41 MiB. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
@@ -51,7 +56,7 @@ function cells(s: Scenario, r: ScenarioResult): string[] | string {
     formatMicros(r.latencyUs.p50),
     formatMicros(r.latencyUs.p99),
     formatMicros(r.latencyUs.p999),
-    r.serverCpuUsPerMessage === null ? '—' : `${r.serverCpuUsPerMessage.toFixed(1)} µs`,
+    r.serverCpuUsPerMessage === null ? '—' : formatCpu(r.serverCpuUsPerMessage),
     formatBytes(r.serverRssBytes),
     s.churn ? '—' : formatBytes(r.memoryPerConnectionBytes),
     r.connectionsPerSecond === null ? '—' : int(r.connectionsPerSecond),
@@ -219,11 +224,12 @@ function memoryFigure(report: BenchReport, model: string): { bytes: number; wher
   const idle = ok.find((x) => x.s.idle > 0);
   const best = idle ?? ok.sort((a, b) => b.s.connections - a.s.connections)[0];
   if (!best) return null;
-  const where = best.s.idle ? `${int(best.s.idle)} idle` : `${int(best.s.connections)} active`;
+  const n = best.s.idle || best.s.connections;
+  const where = `${int(n)} ${best.s.idle ? 'idle' : 'active'} connection${n === 1 ? '' : 's'}`;
   return { bytes: best.r.memoryPerConnectionBytes, where };
 }
 
-const ratio = (a: number, b: number): string => `${(a / b).toFixed(a / b >= 10 ? 0 : 1)}×`;
+const ratio = (a: number, b: number): string => `${a / b >= 10 ? (a / b).toFixed(0) : a / b >= 0.1 ? (a / b).toFixed(1) : (a / b).toPrecision(1)}×`;
 
 /**
  * A short paragraph on `model`, written from the numbers: where it led or
@@ -244,13 +250,13 @@ export function describeModel(report: BenchReport, model: string): string {
     if (peers.length > 1) text += place === 1 ? `, the fastest of ${peers.length}` : place === peers.length ? `, the slowest of ${peers.length}` : `, ${ordinal(place)} of ${peers.length}`;
     const base = model !== baseline ? resultOf(report, baseline, s.name) : undefined;
     if (base?.status === 'ok' && rate(s, base) > 0) text += ` (${ratio(rate(s, r), rate(s, base))} Node's net)`;
-    if (r.serverCpuUsPerMessage) text += `; the server spent ${r.serverCpuUsPerMessage.toFixed(1)} µs of CPU per ${s.churn ? 'connection' : 'message'}`;
+    if (r.serverCpuUsPerMessage) text += `; the server spent ${formatCpu(r.serverCpuUsPerMessage)} of CPU per ${s.churn ? 'connection' : 'message'}`;
     if (r.errors) text += `; ${int(r.errors)} errors (${Object.keys(r.errorKinds).join(', ')})`;
     if (r.warmupSeconds > report.warmup + 0.5) text += `; every connection had its first reply only after ${r.warmupSeconds.toFixed(1)} s`;
     sentences.push(text + '.');
   }
   const mem = memoryFigure(report, model);
-  if (mem) sentences.push(`Each connection cost the server about ${formatBytes(mem.bytes)} of memory (measured with ${mem.where} connections).`);
+  if (mem) sentences.push(`Each connection cost the server about ${formatBytes(mem.bytes)} of memory (measured with ${mem.where}).`);
   for (const s of report.scenarios) {
     const r = resultOf(report, model, s.name);
     if (r && r.status !== 'ok') sentences.push(`${r.status === 'unable' ? 'Could not take' : 'Failed'} ${s.title}: ${r.reason}.`);
@@ -323,7 +329,7 @@ export function renderHtml(report: BenchReport): string {
       titles[titles.length - 1]!,
       report.models.map((m) => {
         const mem = memoryFigure(report, m);
-        return { label: m, value: mem?.bytes ?? null, text: mem ? `${formatBytes(mem.bytes)} (${mem.where})` : 'not measured', color: color.get(m)! };
+        return { label: m, value: mem?.bytes ?? null, text: mem ? `${formatBytes(mem.bytes)} (${mem.where.replace(/ connections?$/, '')})` : 'not measured', color: color.get(m)! };
       }),
       true,
     ),
