@@ -586,7 +586,9 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
           }
           emit(result);
         } finally {
-          await server.stop(10);
+          // a graceful stop may wait for connections still starting; the bench needs none of it, and
+          // weft serve's children die with it (the contract), so --quick does not wait long
+          await server.stop(quick ? 3 : 10);
         }
       }
     }
