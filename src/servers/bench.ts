@@ -125,7 +125,7 @@ export interface BenchOptions {
   warmup?: number;
   /**
    * At most this many more seconds of warm-up while a connection has had no
-   * reply (default 10): a process or thread per connection starts one first.
+   * reply (default 5 with `quick`, else 10): a process or thread per connection starts one first.
    */
   settle?: number;
   /**
@@ -519,7 +519,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const quick = opts.quick === true;
   const duration = opts.duration ?? (quick ? 1 : 5);
   const warmup = opts.warmup ?? (quick ? 0.25 : 1);
-  const settle = opts.settle ?? 10;
+  const settle = opts.settle ?? (quick ? 5 : 10);
   const startBudget = opts.startBudget ?? (quick ? 15 : 60);
   const models = [...(opts.models ?? MODELS)];
   const scenarios = (opts.scenarios ?? SCENARIOS.map((s) => s.name)).map((name) => {
