@@ -27,7 +27,7 @@ memory at hand, a server that refuses to start or dies) gets a row saying why.
   --models LIST        comma-separated, from ${MODELS.join(', ')} (default: all)
   --scenarios LIST     comma-separated scenario names (default: all)
   --quick              1 s measured per scenario after 0.25 s of warm-up (default 5 s after 1 s);
-                       every model and scenario in under 3 minutes on two cores
+                       every model and scenario in under 3 minutes on two otherwise idle cores
   --duration SECONDS   seconds measured per scenario
   --out FILE           also write the report as one self-contained HTML file
   --json               print the results as JSON instead of the table

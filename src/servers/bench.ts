@@ -117,7 +117,7 @@ export interface BenchOptions {
   models?: readonly string[];
   /** Scenario names; all five when absent. */
   scenarios?: readonly string[];
-  /** Short runs: the whole set in under 3 minutes on two cores. */
+  /** Short runs: the whole set in under 3 minutes on two otherwise idle cores. */
   quick?: boolean;
   /** Seconds measured per scenario (default 1 with `quick`, else 5). */
   duration?: number;
