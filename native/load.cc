@@ -10,7 +10,20 @@
 // Latency runs from each message's *intended* send time: in the open loop
 // that is its slot in the schedule, so a stalled server shows in the latency
 // instead of slowing the load down (no coordinated omission).
+//
+// Churn (loadChurn) measures connection set-up instead: each of `concurrency`
+// slots connects, sends one message, checks its echo, closes and connects
+// again, as fast as the server lets it; its latency runs from connect() to the
+// echo, and the engine owns (and closes) those sockets. The client closes
+// first, so its side keeps the TIME_WAIT; Linux reuses such ports for new
+// loopback connections (net.ipv4.tcp_tw_reuse, 2 by default), so a long churn
+// does not run out of ephemeral ports. A slot whose connect fails is counted
+// as an error and not retried, so a refusing server cannot spin the engine.
 #include "weft.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <math.h>
@@ -35,6 +48,8 @@ void Stamp(uint8_t* msg, size_t size, uint32_t seq) {
 struct Conn {
   int fd;
   bool alive = true;
+  bool connecting = false;  // churn: connect() not completed yet
+  bool answered = false;    // a message came back on it (churn: on any of the slot's connections)
   uint32_t sendSeq = 0;
   uint32_t recvSeq = 0;
   size_t rpos = 0;                 // bytes of the current incoming message already checked
@@ -49,6 +64,9 @@ struct Engine {
   size_t size = 0;
   int depth = 1;
   double intervalMs = 0;  // open loop: ms between messages; 0: closed loop
+  bool churn = false;     // connect, one echo, close, again (the engine owns the fds)
+  struct sockaddr_in addr;
+  std::vector<uint8_t> pattern;
   std::vector<uint8_t> batch;
   std::vector<uint8_t> rbuf;
   std::vector<Conn> conns;
@@ -62,8 +80,18 @@ struct Engine {
   bool measuring = false;
   std::vector<double> latencies;  // one per message completed in the slice (when measuring)
 
-  ~Engine() {
+  ~Engine() { Close(); }
+
+  // Releases the epoll fd and, in churn, the sockets the engine opened.
+  void Close() {
+    if (churn) {
+      for (Conn& c : conns) {
+        if (c.alive) Drop(c);
+        c.alive = false;
+      }
+    }
     if (epfd >= 0) close(epfd);
+    epfd = -1;
   }
 
   void Fail(Conn& c, const std::string& kind) {
@@ -71,8 +99,65 @@ struct Engine {
     errorCount++;
     if (c.alive) {
       c.alive = false;
-      epoll_ctl(epfd, EPOLL_CTL_DEL, c.fd, nullptr);
+      if (churn) {
+        Drop(c);
+      } else {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, c.fd, nullptr);
+      }
     }
+  }
+
+  // Churn: close the slot's socket (close() also takes it out of the epoll set).
+  void Drop(Conn& c) {
+    if (c.fd < 0) return;
+    byFd[c.fd] = -1;
+    close(c.fd);
+    c.fd = -1;
+  }
+
+  // Churn: a new non-blocking connection on slot `c`, started at `now` (ms).
+  void Open(Conn& c, double now) {
+    c.alive = true;
+    c.connecting = true;
+    c.sendSeq = c.recvSeq = 0;
+    c.rpos = 0;
+    c.expect = pattern;
+    Stamp(c.expect.data(), size, 0);
+    c.times.clear();
+    c.times.push_back(now);
+    c.pending.clear();
+    c.pendingOff = 0;
+    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c.fd < 0) {
+      c.alive = false;
+      errors["socket errno " + std::to_string(errno)]++;
+      errorCount++;
+      return;
+    }
+    if (c.fd >= static_cast<int>(byFd.size())) byFd.resize(c.fd + 1, -1);
+    byFd[c.fd] = static_cast<int>(&c - conns.data());
+    int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    int r = connect(c.fd, reinterpret_cast<const struct sockaddr*>(&addr), sizeof(addr));
+    if (r < 0 && errno != EINPROGRESS) return Fail(c, "connect errno " + std::to_string(errno));
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLOUT;
+    ev.data.fd = c.fd;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, c.fd, &ev) < 0) Fail(c, "epoll_ctl errno " + std::to_string(errno));
+  }
+
+  // Churn: the connect of `c` finished (EPOLLOUT or an error): send its one message.
+  void Connected(Conn& c) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err != 0) return Fail(c, "connect errno " + std::to_string(err));
+    c.connecting = false;
+    Watch(c, EPOLLIN);
+    double started = c.times.front();
+    c.times.clear();
+    Send(c, 1, started);
   }
 
   void Watch(Conn& c, uint32_t events) {
@@ -141,6 +226,7 @@ struct Engine {
           latencies.push_back(us < 1 ? 1 : us);
         }
         Stamp(c.expect.data(), size, ++c.recvSeq);
+        c.answered = true;
         done++;
       }
     }
@@ -154,7 +240,9 @@ struct Engine {
     if (!started) {
       started = true;
       t0 = now;
-      if (intervalMs == 0) {
+      if (churn) {
+        for (Conn& c : conns) Open(c, now);
+      } else if (intervalMs == 0) {
         for (Conn& c : conns) Send(c, depth, now);
       }
     }
@@ -180,6 +268,11 @@ struct Engine {
         Conn& c = conns[byFd[fd]];
         if (!c.alive) continue;
         uint32_t ev = evs[e].events;
+        if (c.connecting) {
+          // an event left from the slot's previous socket (same fd number) says nothing of this one
+          if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) Connected(c);
+          continue;
+        }
         if ((ev & EPOLLOUT) && c.pendingOff < c.pending.size()) Flush(c);
         if (!(ev & ~EPOLLOUT) || !c.alive) continue;
         ssize_t r = recv(fd, rbuf.data(), rbuf.size(), MSG_DONTWAIT);
@@ -192,7 +285,12 @@ struct Engine {
           continue;
         }
         size_t got = Receive(c, r, now);
-        if (intervalMs == 0 && got > 0 && c.alive) Send(c, got, now);
+        if (churn && got > 0 && c.alive) {
+          Drop(c);
+          Open(c, now);
+        } else if (intervalMs == 0 && got > 0 && c.alive) {
+          Send(c, got, now);
+        }
       }
       if (intervalMs > 0) {
         // everything due by now leaves now, stamped with the time it was due
@@ -240,7 +338,8 @@ Napi::Value LoadCreate(const Napi::CallbackInfo& info) {
     delete e;
     return Napi::Number::New(env, -err);
   }
-  std::vector<uint8_t> pattern(e->size);
+  std::vector<uint8_t>& pattern = e->pattern;
+  pattern.resize(e->size);
   for (size_t i = 0; i < e->size; i++) pattern[i] = (i * 31 + 7) & 0xff;
   size_t inFlight = e->intervalMs > 0 ? 1 : e->depth;
   e->batch.resize(e->size * inFlight);
@@ -269,8 +368,50 @@ Napi::Value LoadCreate(const Napi::CallbackInfo& info) {
   return engine;
 }
 
-// loadRun(engine, seconds, measuring) -> [latencies µs (Float64Array), errors so far]: one
-// latency per message completed while measuring.
+// loadChurn(ipv4, port, size, concurrency) -> engine | -errno: `concurrency`
+// slots that each connect to ipv4:port (dotted quad), send one `size`-byte
+// message, check its echo, close and start again; loadRun then counts one
+// message per connection and times it from connect() to the echo.
+Napi::Value LoadChurn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string host = info[0].As<Napi::String>().Utf8Value();
+  int64_t port = info[1].As<Napi::Number>().Int64Value();
+  int64_t size = info[2].As<Napi::Number>().Int64Value();
+  int64_t concurrency = info[3].As<Napi::Number>().Int64Value();
+  auto* e = new Engine();
+  e->churn = true;
+  memset(&e->addr, 0, sizeof(e->addr));
+  e->addr.sin_family = AF_INET;
+  e->addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &e->addr.sin_addr) != 1 || port < 1 || port > 65535 || size < 1 ||
+      size > (int64_t{1} << 24) || concurrency < 1 || concurrency > 65535) {
+    delete e;
+    return Napi::Number::New(env, -EINVAL);
+  }
+  e->size = size;
+  e->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (e->epfd < 0) {
+    int err = errno;
+    delete e;
+    return Napi::Number::New(env, -err);
+  }
+  e->pattern.resize(e->size);
+  for (size_t i = 0; i < e->size; i++) e->pattern[i] = (i * 31 + 7) & 0xff;
+  e->batch = e->pattern;
+  e->rbuf.resize(e->size * 4 > 65536 ? e->size * 4 : 65536);
+  e->conns.resize(concurrency);
+  for (Conn& c : e->conns) {
+    c.fd = -1;
+    c.alive = false;
+  }
+  auto engine = Napi::External<Engine>::New(env, e, [](Napi::Env, Engine* p) { delete p; });
+  napi_type_tag_object(env, engine, &kEngineTag);
+  return engine;
+}
+
+// loadRun(engine, seconds, measuring) -> [latencies µs (Float64Array), errors so far, settled]:
+// one latency per message completed while measuring; settled: connections (churn: slots)
+// that have had a reply or are dead, so that a warm-up can last until the server answers all.
 // Blocks the calling thread for `seconds`.
 Napi::Value LoadRun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -282,21 +423,22 @@ Napi::Value LoadRun(const Napi::CallbackInfo& info) {
   e->measuring = info[2].ToBoolean();
   e->latencies.clear();
   e->Run(info[1].As<Napi::Number>().DoubleValue());
+  double settled = 0;
+  for (const Conn& c : e->conns) settled += c.answered || !c.alive;
   Napi::Float64Array lat = Napi::Float64Array::New(env, e->latencies.size());
   if (!e->latencies.empty()) memcpy(lat.Data(), e->latencies.data(), e->latencies.size() * sizeof(double));
-  Napi::Array out = Napi::Array::New(env, 2);
+  Napi::Array out = Napi::Array::New(env, 3);
   out.Set(0u, lat);
   out.Set(1u, Napi::Number::New(env, e->errorCount));
+  out.Set(2u, Napi::Number::New(env, settled));
   return out;
 }
 
-// loadClose(engine): releases its epoll fd now rather than when the engine is collected.
+// loadClose(engine): releases its epoll fd (and a churn's sockets) now rather
+// than when the engine is collected.
 Napi::Value LoadClose(const Napi::CallbackInfo& info) {
   Engine* e = EngineOf(info[0]);
-  if (e != nullptr && e->epfd >= 0) {
-    close(e->epfd);
-    e->epfd = -1;
-  }
+  if (e != nullptr) e->Close();
   return info.Env().Undefined();
 }
 
@@ -314,6 +456,7 @@ Napi::Value LoadErrors(const Napi::CallbackInfo& info) {
 
 void InitLoad(Napi::Env env, Napi::Object exports) {
   Export<LoadCreate>(env, exports, "loadCreate");
+  Export<LoadChurn>(env, exports, "loadChurn");
   Export<LoadRun>(env, exports, "loadRun");
   Export<LoadErrors>(env, exports, "loadErrors");
   Export<LoadClose>(env, exports, "loadClose");

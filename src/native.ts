@@ -58,8 +58,13 @@ export interface NativeAddon {
   setContinuationData?: (value: unknown) => unknown;
   // load.cc (weft load's engine)
   loadCreate(fds: Int32Array, size: number, depth: number, rate: number): LoadEngine | number;
-  /** Runs the load for `seconds`: [messages completed, their latencies in µs, errors so far]. */
-  loadRun(engine: LoadEngine, seconds: number, measuring: boolean): [Float64Array, number];
+  /** Churn: `concurrency` slots that connect to ipv4:port, echo one message, close, again. */
+  loadChurn(ipv4: string, port: number, size: number, concurrency: number): LoadEngine | number;
+  /**
+   * Runs the load for `seconds`: [latencies in µs of the messages completed while measuring, errors so far,
+   * connections (churn: slots) that have had a reply or are dead].
+   */
+  loadRun(engine: LoadEngine, seconds: number, measuring: boolean): [Float64Array, number, number];
   loadErrors(engine: LoadEngine): Record<string, number>;
   loadClose(engine: LoadEngine): void;
   // socket.cc and select.cc add their functions here.

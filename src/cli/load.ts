@@ -13,9 +13,12 @@
  * omission", Gil Tene). Every echoed byte is compared with what was sent (each
  * message carries its sequence number, so loss, duplication or reordering on a
  * connection is caught too). Latencies go into an HDR histogram in microseconds.
+ * Churn (`--churn`): each connection slot connects, echoes one message, closes
+ * and starts again, timed from connect() to the echo: connections/s.
  * @module
  */
 import { writeSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { parseArgs } from 'node:util';
 import hdr from 'hdr-histogram-js';
 import { type LoadEngine, native } from '../native.js';
@@ -37,6 +40,28 @@ export interface LoadOptions {
   rate?: number;
   /** Seconds of load before measuring starts. */
   warmup: number;
+  /**
+   * At most this many more seconds of warm-up while a connection (churn: a
+   * slot) has had no reply yet: for servers that start a process or thread
+   * per connection. Default 0.
+   */
+  settle?: number;
+  /**
+   * Churn instead of long-lived connections: `connections` slots that each
+   * connect, echo one message, close and start again (depth and rate unused;
+   * `host` must be an IPv4 address).
+   */
+  churn?: boolean;
+}
+
+/** Called at the edges of the measured window, while the connections are still open. */
+export interface LoadHooks {
+  /** Called about once a second. */
+  onProgress?(elapsed: number, messages: number, errors: number): void;
+  /** Right before the measured window (after the warm-up). */
+  onMeasureStart?(): void;
+  /** Right after it, before any connection is closed. */
+  onMeasureEnd?(): void;
 }
 
 /** What was measured (over `seconds`, after the warm-up). */
@@ -46,11 +71,17 @@ export interface LoadResult {
   size: number;
   depth: number;
   rate: number | null;
+  /** Churn: each message is one connection (connect, echo, close), so messagesPerSecond is connections/s. */
+  churn: boolean;
   seconds: number;
+  /** Seconds of warm-up, `warmup` plus what `settle` added. */
+  warmupSeconds: number;
   messages: number;
   messagesPerSecond: number;
   megabytesPerSecond: number;
   latencyUs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  /** [percentile, µs] pairs from 0 (the minimum) to 100 (the maximum), for a CDF; empty when nothing completed. */
+  latencyCdfUs: [number, number][];
   errors: number;
   errorKinds: Record<string, number>;
   cpuUsPerMessage: number;
@@ -82,60 +113,84 @@ function connect(host: string, port: number): socket {
 /** The engine runs in slices of at most this long, so that progress is shown and latencies are handed over. */
 const SLICE = 0.25;
 
+/** The percentiles of {@link LoadResult.latencyCdfUs}: dense where tails differ. */
+const CDF_PERCENTILES = [0, 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 97.5, 99, 99.5, 99.9, 99.95, 99.99, 100];
+
 /**
  * Run the load and return what it measured. Blocks the calling thread for
- * `warmup + duration` seconds. `onProgress` is called about once a second.
+ * `warmup + duration` seconds.
+ * @throws {CommandError} when the server cannot be reached.
+ * @throws {RangeError} for churn with a host that is not an IPv4 address.
  */
-export function runLoad(opts: LoadOptions, onProgress?: (elapsed: number, messages: number, errors: number) => void): LoadResult {
+export function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): LoadResult {
   const { connections, size, depth, rate } = opts;
+  const churn = opts.churn === true;
   const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
   const socks: socket[] = [];
   let engine: LoadEngine | undefined;
   try {
-    for (let i = 0; i < connections; i++) {
+    if (churn) {
+      if (!isIPv4(opts.host)) throw new RangeError(`--churn needs an IPv4 address as --host, got ${opts.host}`);
+      connect(opts.host, opts.port).close(); // a server that is not there is one clear error, not an error per slot
+    }
+    for (let i = 0; i < (churn ? 0 : connections); i++) {
       const sock = connect(opts.host, opts.port);
       socks.push(sock);
       sock.setSockOpt(IPPROTO_TCP, TCP_NODELAY, 1);
       sock.setBlocking(false);
     }
-    const made = native.loadCreate(Int32Array.from(socks, (s) => s.fileno()), size, depth, rate ?? 0);
+    const made = churn
+      ? native.loadChurn(opts.host, opts.port, size, connections)
+      : native.loadCreate(Int32Array.from(socks, (s) => s.fileno()), size, depth, rate ?? 0);
     if (typeof made === 'number') ok(made);
     engine = made as LoadEngine;
     const running = engine;
     const t0 = performance.now();
     let errors = 0;
     let completed = 0;
+    let settled = 0;
     let nextProgress = 1000;
     const slice = (seconds: number, measuring: boolean): void => {
-      const [latencies, errorsSoFar] = native.loadRun(running, seconds, measuring);
+      const [latencies, errorsSoFar, settledSoFar] = native.loadRun(running, seconds, measuring);
       completed += latencies.length;
       errors = errorsSoFar;
+      settled = settledSoFar;
       for (let i = 0; i < latencies.length; i++) hist.recordValue(latencies[i]!);
       const elapsed = performance.now() - t0;
       if (elapsed >= nextProgress) {
         nextProgress += 1000;
-        onProgress?.(elapsed / 1000, completed, errors);
+        hooks.onProgress?.(elapsed / 1000, completed, errors);
       }
     };
     for (let left = opts.warmup; left > 0; left -= SLICE) slice(Math.min(SLICE, left), false);
+    const settleEnd = performance.now() + (opts.settle ?? 0) * 1000;
+    for (let now = performance.now(); settled < connections && now < settleEnd; now = performance.now()) {
+      slice(Math.min(SLICE, (settleEnd - now) / 1000), false);
+    }
+    hooks.onMeasureStart?.();
     const tMeasure = performance.now();
     const cpu0 = process.cpuUsage();
     const tEnd = tMeasure + opts.duration * 1000;
     for (let now = tMeasure; now < tEnd; now = performance.now()) slice(Math.min(SLICE, (tEnd - now) / 1000), true);
     const cpu = process.cpuUsage(cpu0);
     const seconds = (performance.now() - tMeasure) / 1000;
+    hooks.onMeasureEnd?.();
     const pct = (p: number): number => (completed ? hist.getValueAtPercentile(p) : 0);
     return {
       target: `${opts.host}:${opts.port}`,
       connections,
       size,
       depth,
-      rate: rate ?? null,
+      rate: churn ? null : (rate ?? null),
+      churn,
       seconds,
+      warmupSeconds: (tMeasure - t0) / 1000,
       messages: completed,
       messagesPerSecond: completed / seconds,
       megabytesPerSecond: (completed * size) / seconds / 1e6,
       latencyUs: { p50: pct(50), p90: pct(90), p99: pct(99), p999: pct(99.9), max: completed ? hist.maxValue : 0, mean: completed ? hist.mean : 0 },
+      // a percentile is its bucket's top, which may pass the largest value recorded: clamped, the curve ends at the maximum
+      latencyCdfUs: completed ? CDF_PERCENTILES.map((p): [number, number] => [p, p === 0 ? hist.minNonZeroValue : Math.min(hist.getValueAtPercentile(p), hist.maxValue)]) : [],
       errors,
       errorKinds: native.loadErrors(running),
       cpuUsPerMessage: completed ? (cpu.user + cpu.system) / completed : 0,
@@ -151,11 +206,13 @@ const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maxim
 
 /** The human-readable report. */
 export function formatResult(r: LoadResult): string {
-  const mode = r.rate ? `open loop at ${fmt(r.rate)} msg/s` : `closed loop, depth ${r.depth}`;
+  const mode = r.churn ? 'churn (connect, one echo, close)' : r.rate ? `open loop at ${fmt(r.rate)} msg/s` : `closed loop, depth ${r.depth}`;
   const l = r.latencyUs;
   return [
     `weft load: ${r.connections} connections x ${r.size} B, ${mode}, ${fmt(r.seconds, 1)} s against ${r.target}`,
-    `  messages/s   ${fmt(r.messagesPerSecond)}   (${fmt(r.messages)} messages, ${fmt(r.megabytesPerSecond, 1)} MB/s each way)`,
+    r.churn
+      ? `  connections/s ${fmt(r.messagesPerSecond)}   (${fmt(r.messages)} connections, latency from connect to echo)`
+      : `  messages/s   ${fmt(r.messagesPerSecond)}   (${fmt(r.messages)} messages, ${fmt(r.megabytesPerSecond, 1)} MB/s each way)`,
     `  latency µs   p50 ${fmt(l.p50)}  p90 ${fmt(l.p90)}  p99 ${fmt(l.p99)}  p99.9 ${fmt(l.p999)}  max ${fmt(l.max)}`,
     `  errors       ${r.errors}${r.errors ? ' ' + JSON.stringify(r.errorKinds) : ''}`,
     `  load CPU     ${fmt(r.cpuUsPerMessage, 2)} µs/message (this process; ${fmt(r.cpuUserUsPerMessage, 2)} of it in user space)`,
@@ -177,6 +234,8 @@ each message's intended send time). Every echoed byte is checked.
                        size x depth at most 64 MiB, and connections x size x (depth + 1) at most 2 GiB
   --rate MSGS_PER_S    open loop at this total rate instead
   --warmup SECONDS     load before measuring (default 0)
+  --churn              each connection connects, echoes one message, closes and
+                       starts again (connections/s; --host an IPv4 address)
   --json               print the result as JSON
 
 Reports messages/s, MB/s, latency p50/p90/p99/p99.9/max (µs, HDR histogram),
@@ -243,6 +302,7 @@ function runCommand(argv: string[]): number {
       depth: { type: 'string' },
       rate: { type: 'string' },
       warmup: { type: 'string' },
+      churn: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
@@ -255,12 +315,15 @@ function runCommand(argv: string[]): number {
     depth: positive('depth', values.depth, 1, true, LIMITS.depth),
     rate: values.rate === undefined ? undefined : positive('rate', values.rate, 0, false),
     warmup: values.warmup === undefined ? 0 : Number(values.warmup),
+    churn: values.churn,
   };
   if (!(opts.warmup >= 0)) throw new RangeError(`--warmup must be >= 0, got ${values.warmup}`);
   checkLimits(opts);
   const tty = process.stderr.isTTY;
-  const result = runLoad(opts, (elapsed, messages, errors) => {
-    if (tty) writeSync(2, `\r  ${fmt(elapsed, 0)} s  ${fmt(messages)} messages  ${errors} errors   `);
+  const result = runLoad(opts, {
+    onProgress(elapsed, messages, errors) {
+      if (tty) writeSync(2, `\r  ${fmt(elapsed, 0)} s  ${fmt(messages)} messages  ${errors} errors   `);
+    },
   });
   if (tty) writeSync(2, '\r\x1b[K');
   console.log(values.json ? JSON.stringify(result) : formatResult(result));

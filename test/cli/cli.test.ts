@@ -77,7 +77,7 @@ test('weft help <command> prints what weft <command> --help does; weft help alon
   assert.match(list.stdout, /^  load /m);
   const unknown = await runNode([cli, 'help', 'frobnicate']);
   assert.equal(unknown.code, 2);
-  assert.deepEqual(lines(unknown.stderr), ["weft: unknown command 'frobnicate' — the commands are tour, load, fetch; run `weft --help` for what each does"]);
+  assert.deepEqual(lines(unknown.stderr), ["weft: unknown command 'frobnicate' — the commands are tour, load, fetch, bench; run `weft --help` for what each does"]);
 });
 
 test('every error is one line with a hint: a bad option, an unknown command', async () => {
