@@ -360,18 +360,18 @@ export class Value<C extends Typecode = Typecode> extends RawValue<C> {
 export class RawArray<C extends Typecode = Typecode> extends SharedCData implements Iterable<ItemType<C>> {
   /**
    * @param typecode one of Python's typecodes (see the module notes).
-   * @param lengthOrValues a length (zero-filled) or the initial items.
+   * @param lengthOrValues a length (zero-filled) or the initial items; for 'c', bytes (a Buffer) too, as Python's `b'abc'`.
    * @throws {TypeError} for an unknown typecode or an item of the wrong kind.
    * @throws {RangeError} for a negative or fractional length.
    */
-  constructor(typecode: C, lengthOrValues: number | Iterable<ItemType<C>>) {
-    const values = typeof lengthOrValues === 'number' ? null : [...lengthOrValues];
+  constructor(typecode: C, lengthOrValues: number | Iterable<ItemType<C>> | (C extends 'c' ? Uint8Array : never)) {
+    const values = typeof lengthOrValues === 'number' ? null : [...(lengthOrValues as Iterable<unknown>)];
     const length = values ? values.length : (lengthOrValues as number);
     if (!Number.isSafeInteger(length) || length < 0) {
       throw new RangeError(`SharedArray length must be a non-negative integer, got ${length}`);
     }
     super(typecode, length);
-    if (values && !adopting) values.forEach((v, i) => this.set(i, v));
+    if (values && !adopting) values.forEach((v, i) => this.set(i, v as ItemType<C>));
   }
 
   /** The number of items. */
@@ -458,7 +458,7 @@ export class SharedArray<C extends Typecode = Typecode> extends RawArray<C> {
    * @throws {TypeError} for an unknown typecode, an item of the wrong kind, or a bad lock option.
    * @throws {RangeError} for a negative or fractional length.
    */
-  constructor(typecode: C, lengthOrValues: number | Iterable<ItemType<C>>, options?: SharedOptions) {
+  constructor(typecode: C, lengthOrValues: number | Iterable<ItemType<C>> | (C extends 'c' ? Uint8Array : never), options?: SharedOptions) {
     const lock = adopting ? adopting.lock : lockOf(options);
     if (!lock) return new RawArray(typecode, lengthOrValues) as never;
     super(typecode, lengthOrValues);

@@ -48,6 +48,14 @@ async function until(check: () => boolean, what: string, seconds = 15): Promise<
 }
 
 describe('Lock in one realm', () => {
+  it("prints as Python's: the owner by process name", async () => {
+    const lock = new Lock();
+    assert.equal(String(lock), '<Lock(owner=None)>');
+    await lock.acquire();
+    assert.equal(String(lock), '<Lock(owner=MainProcess)>');
+    lock.release();
+  });
+
   it('acquire, non-blocking and timed attempts, release', async () => {
     const lock = new Lock();
     assert.equal(await lock.acquire(), true);
@@ -296,6 +304,16 @@ describe('Condition in one realm', () => {
 });
 
 describe('Barrier in one realm', () => {
+  it("prints as Python's threading.Barrier", async () => {
+    const barrier = new Barrier(2);
+    assert.match(String(barrier), /^<Barrier at 0x[0-9a-f]+: waiters=0\/2>$/);
+    const waiting = barrier.wait();
+    assert.match(String(barrier), /: waiters=1\/2>$/);
+    barrier.abort();
+    await assert.rejects(waiting, BrokenBarrierError);
+    assert.match(String(barrier), /^<Barrier at 0x[0-9a-f]+: broken>$/);
+  });
+
   it('gives each party a distinct index and runs the action once per round', async () => {
     let actions = 0;
     const barrier = new Barrier(3, () => actions++);
