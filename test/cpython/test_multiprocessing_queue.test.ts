@@ -15,7 +15,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Empty, Full, JoinableQueue, Process, Queue, UnsendableError, ValueError, type TaskFunction } from 'weft';
-import { DELTA, TIMEOUT1, TIMEOUT2, TIMEOUT3, assertTimingAlmostEqual, mixins, sleep, timed, type Mixin } from './mp_support.js';
+import { DELTA, TIMEOUT1, TIMEOUT2, TIMEOUT3, assertTimingAlmostEqual, mixins, sleep, timed, within, type Mixin } from './mp_support.js';
 import * as t from './fixtures/mp_tasks.js';
 
 const { all } = mixins(['processes', 'threads', 'manager']);
@@ -117,7 +117,7 @@ describe('_TestQueue', () => {
       const queue = await m.JoinableQueue<number | null>();
       const workers = Array.from({ length: 4 }, () => start(m, t.testTaskDone, [queue]));
       for (let i = 0; i < 10; i++) await queue.put(i);
-      await queue.join();
+      await within(30, queue.join(), 'queue.join()');
       for (let i = 0; i < workers.length; i++) await queue.put(null);
       for (const p of workers) {
         await p.join(30);

@@ -38,6 +38,7 @@ import {
   mixins,
   sleep,
   timed,
+  within,
   type AnySemaphore,
   type Mixin,
   type Variant,
@@ -172,8 +173,8 @@ describe('_TestCondition', () => {
       const sleeping = await m.Semaphore(0);
       const woken = await m.Semaphore(0);
       const ps = startPair([cond, sleeping, woken]);
-      await sleeping.acquire();
-      await sleeping.acquire();
+      assert.equal(await sleeping.acquire({ timeout: 30 }), true);
+      assert.equal(await sleeping.acquire({ timeout: 30 }), true);
       await sleep(DELTA);
       assert.equal(await woken.getValue(), 0);
       await cond.acquire();
@@ -193,11 +194,11 @@ describe('_TestCondition', () => {
       const woken = await m.Semaphore(0);
       const ps: Process[] = [];
       for (let i = 0; i < 3; i++) ps.push(...startPair([cond, sleeping, woken, TIMEOUT1]));
-      for (let i = 0; i < 6; i++) await sleeping.acquire();
+      for (let i = 0; i < 6; i++) assert.equal(await sleeping.acquire({ timeout: 30 }), true);
       for (let i = 0; i < 6; i++) assert.equal(await woken.acquire({ timeout: 30 }), true);
       assert.equal(await woken.getValue(), 0);
       for (let i = 0; i < 3; i++) ps.push(...startPair([cond, sleeping, woken]));
-      for (let i = 0; i < 6; i++) await sleeping.acquire();
+      for (let i = 0; i < 6; i++) assert.equal(await sleeping.acquire({ timeout: 30 }), true);
       await sleep(DELTA);
       assert.equal(await woken.getValue(), 0);
       await cond.acquire();
@@ -213,7 +214,7 @@ describe('_TestCondition', () => {
       const woken = await m.Semaphore(0);
       const ps: Process[] = [];
       for (let i = 0; i < 3; i++) ps.push(...startPair([cond, sleeping, woken]));
-      for (let i = 0; i < 6; i++) await sleeping.acquire();
+      for (let i = 0; i < 6; i++) assert.equal(await sleeping.acquire({ timeout: 30 }), true);
       await sleep(DELTA);
       assert.equal(await woken.getValue(), 0);
       await cond.acquire();
@@ -368,7 +369,7 @@ describe('_TestBarrier', () => {
     async function runThreads<F extends TaskFunction>(f: F, args: Parameters<F>): Promise<void> {
       const ps = Array.from({ length: N - 1 }, () => start(m, f, args));
       try {
-        await f(...args);
+        await within(60, Promise.resolve(f(...args)), 'the party run here');
       } finally {
         await joinAll(ps);
       }
