@@ -32,7 +32,7 @@ export {
   Full,
 } from './errors.js';
 export { Queue, JoinableQueue, SimpleQueue, type QueueOptions, type WaitOptions } from './multiprocessing/queues.js';
-export { Pipe, Connection, wait, type PipeOptions, type Waitable } from './multiprocessing/connection.js';
+export { Pipe, Connection, BufferTooShort, wait, type PipeOptions, type Waitable } from './multiprocessing/connection.js';
 export {
   Lock,
   RLock,
@@ -45,7 +45,7 @@ export {
   type AcquireOptions,
   type HoldOptions,
 } from './multiprocessing/synchronize.js';
-export { Value, SharedArray, type Typecode, type ItemType, type SharedOptions } from './multiprocessing/sharedctypes.js';
+export { Value, SharedArray, RawValue, RawArray, type Typecode, type ItemType, type SharedOptions } from './multiprocessing/sharedctypes.js';
 export {
   Manager,
   AuthenticationError,

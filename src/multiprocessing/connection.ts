@@ -19,7 +19,7 @@ import { native } from '../native.js';
 import { Feeder } from './feeder.js';
 import { Deadline, type Word, waitFor } from './futex.js';
 import { ledger } from './ledger.js';
-import { dumps, dumpsBytes, isBytes, loads, reduce, registerType, tagBytes, type Reduced } from './reduction.js';
+import { PLAIN, STRUCTURED, dumps, dumpsBytes, isBytes, loads, reduce, registerType, tagBytes, type Reduced } from './reduction.js';
 import { EMPTY, Ring, checkCapacity, ringBytes } from './ring.js';
 import { SharedBlock } from './shared_memory.js';
 
@@ -41,9 +41,42 @@ export interface PipeOptions {
 
 const DEFAULT_CAPACITY = 1 << 20;
 
-/** A received payload as `recvBytes` hands it out: raw bytes as sent, anything else as its serialised form. */
+/**
+ * A received payload as `recvBytes` hands it out: raw bytes as sent, anything
+ * else as its serialised form — which `sendBytes` can pass on for a `recv()`
+ * to decode, as Python's `recv()` is `loads(recv_bytes())`.
+ */
 function toBytes(payload: Uint8Array): Buffer {
   return isBytes(payload) ? Buffer.from(payload.buffer, payload.byteOffset + 1, payload.length - 1) : Buffer.from(payload);
+}
+
+/** True when `bytes` (from `recvBytes`) are a message `send()` encoded. */
+function isEncoded(bytes: Uint8Array): boolean {
+  return bytes.length > 0 && (bytes[0] === PLAIN || bytes[0] === STRUCTURED || isBytes(bytes));
+}
+
+/**
+ * Raised by {@link Connection.recvBytesInto} when the message is longer than
+ * the buffer: Python's `multiprocessing.BufferTooShort`. The whole message is
+ * `args[0]`, as in Python, so nothing is lost.
+ * @example
+ * import { BufferTooShort, Pipe } from 'weft';
+ * const [a, b] = Pipe();
+ * a.sendBytes(Buffer.from('too long'));
+ * try {
+ *   await b.recvBytesInto(Buffer.alloc(3));
+ * } catch (e) {
+ *   if (e instanceof BufferTooShort) console.log(e.args[0].toString()); // too long
+ * }
+ */
+export class BufferTooShort extends Error {
+  override name = 'BufferTooShort';
+  /** The message that did not fit, whole. */
+  readonly args: [Buffer];
+  constructor(message: Buffer) {
+    super(`the message (${message.length} bytes) does not fit in the buffer; it is in .args[0]`);
+    this.args = [message];
+  }
 }
 
 const closer = new FinalizationRegistry<number>((fd) => {
@@ -163,14 +196,30 @@ export class Connection {
     (this.#feeder ??= new Feeder(this.#out!, () => (this.#peerGone() || (this.#closed && this.#socket < 0) ? new BrokenPipeError(32) : undefined))).send(payload);
   }
 
+  /** The file descriptor of this end (the socket that tells whether the other end is held), as Python's `fileno()`. */
+  fileno(): number {
+    this.#checkOpen();
+    return this.#socket;
+  }
+
   /**
-   * Waits for and returns the next message.
+   * Waits for and returns the next message. A message sent with `sendBytes()`
+   * is decoded as Python's `recv()` decodes it: bytes that `recvBytes()` gave
+   * for a `send()`'s message come back as that message's value.
    * @throws {EOFError} when nothing is left and every holder of the other end closed it or died.
    * @throws {OSError} when this end is closed or cannot receive.
+   * @throws {ValueError} when the message holds bytes that are no encoded message (read those with `recvBytes()`).
    */
   async recv(): Promise<unknown> {
     const payload = await this.#recvPayload();
-    return loads(payload);
+    if (!isBytes(payload)) return loads(payload);
+    const bytes = payload.subarray(1);
+    if (!isEncoded(bytes)) {
+      throw new ValueError(
+        `recv(): the message holds ${bytes.length} raw bytes from sendBytes(), not a message send() encoded; read it with recvBytes()`,
+      );
+    }
+    return loads(bytes);
   }
 
   /**
@@ -183,6 +232,29 @@ export class Connection {
     const bytes = toBytes(await this.#recvPayload());
     if (maxlength !== undefined && bytes.length > maxlength) throw new OSError(90, 'bad message length');
     return bytes;
+  }
+
+  /**
+   * Waits for the next message sent with `sendBytes()` and copies it into
+   * `buffer` from byte `offset` on; returns its length. Python's `recv_bytes_into`.
+   * @example
+   * import { Pipe } from 'weft';
+   * const [a, b] = Pipe();
+   * a.sendBytes(Buffer.from('hello'));
+   * const buf = Buffer.alloc(8, '.');
+   * console.log(await b.recvBytesInto(buf, 2), buf.toString()); // 5 ..hello.
+   * @throws {ValueError} when `offset` is negative or beyond the buffer.
+   * @throws {BufferTooShort} when the message does not fit; it is in the error's `args[0]`.
+   * @throws {EOFError} when the other end is gone.
+   */
+  async recvBytesInto(buffer: ArrayBufferView, offset = 0): Promise<number> {
+    const target = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    if (!Number.isInteger(offset) || offset < 0) throw new ValueError('negative offset');
+    if (offset > target.length) throw new ValueError('offset too large');
+    const bytes = toBytes(await this.#recvPayload());
+    if (bytes.length > target.length - offset) throw new BufferTooShort(Buffer.from(bytes));
+    target.set(bytes, offset);
+    return bytes.length;
   }
 
   async #recvPayload(): Promise<Uint8Array> {
@@ -209,11 +281,14 @@ export class Connection {
   }
 
   /**
-   * Whether a message (or EOF) is waiting, after waiting up to `timeout` seconds (0: just look; null: forever).
+   * Whether a message (or EOF) is waiting, after waiting up to `timeout` seconds (0 or less: just look, as
+   * Python; null: forever).
+   * @throws {RangeError} when `timeout` is not a number.
    */
   async poll(timeout: number | null = 0): Promise<boolean> {
     const ring = this.#checkReadable();
-    const ready = await waitFor(ring.data, new Deadline(timeout), () => (this.#closed || this.#readyNow(ring) ? true : undefined));
+    if (timeout !== null && typeof timeout !== 'number') throw new RangeError(`timeout must be a number of seconds or null, got ${typeof timeout}`);
+    const ready = await waitFor(ring.data, new Deadline(timeout === null ? null : Math.max(0, timeout)), () => (this.#closed || this.#readyNow(ring) ? true : undefined));
     this.#checkOpen(); // closed here while waiting
     return ready === true;
   }
@@ -266,6 +341,11 @@ export class Connection {
     const feeder = this.#feeder;
     if (feeder?.backlog) void feeder.flush().then(() => this.#dropSocket());
     else this.#dropSocket();
+  }
+
+  /** `close()`, for `using conn = ...` (Python's `with conn:`). */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   #dropSocket(): void {

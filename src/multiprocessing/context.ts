@@ -15,7 +15,7 @@ import type { TaskFunction, TaskRef } from './task.js';
 import { Pipe } from './connection.js';
 import { JoinableQueue, Queue, SimpleQueue } from './queues.js';
 import { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore } from './synchronize.js';
-import { SharedArray, Value } from './sharedctypes.js';
+import { RawArray, RawValue, SharedArray, Value } from './sharedctypes.js';
 import { Manager, type ManagerStartOptions } from './managers.js';
 import { Pool, type PoolOptions } from './pool.js';
 
@@ -79,6 +79,8 @@ export class BaseContext {
   readonly Barrier = Barrier;
   readonly Value = Value;
   readonly SharedArray = SharedArray;
+  readonly RawValue = RawValue;
+  readonly RawArray = RawArray;
   /** `Pool` whose workers start with this context. */
   readonly Pool: new (options?: PoolOptions) => Pool;
 

@@ -80,8 +80,8 @@ function allowedModule(url: string): boolean {
   return taskRoots.some((root) => file.startsWith(root));
 }
 
-/** Imports the task a client named by its reference. */
-function taskOf(ref: unknown, what: string): Promise<TaskFunction> {
+/** Imports the task a client named by its reference (a served Pool's, a Barrier's action). */
+export function taskOf(ref: unknown, what: string): Promise<TaskFunction> {
   const r = ref as { url?: unknown; name?: unknown } | null;
   if (typeof r?.url !== 'string' || typeof r.name !== 'string') {
     throw new TypeError(`${what}: expected a task reference (a function declared with task() in a module file)`);

@@ -931,6 +931,35 @@ export class ConditionProxy extends LockProxy {
   notifyAll(): Promise<void> {
     return this.callMethod('notifyAll') as Promise<void>;
   }
+
+  /**
+   * Waits until `predicate()` (which may be async, e.g. read other proxies) gives a truthy value, or
+   * `timeout` seconds pass; resolves to its last result. Python's `wait_for`, run here: the predicate is
+   * asked after each wake-up while this process holds the lock.
+   * @example
+   * import { Manager } from 'weft';
+   * await using manager = await Manager.start();
+   * const cond = await manager.Condition();
+   * const ns = await manager.Namespace({ ready: false });
+   * await cond.acquire();
+   * console.log(await cond.waitFor(() => ns.get('ready'), 0.05)); // false
+   * await cond.release();
+   * @throws {RuntimeError} when this process does not hold the lock.
+   */
+  async waitFor<T>(predicate: () => T | Promise<T>, timeout: number | null = null): Promise<T> {
+    let result = await predicate();
+    if (timeout !== null && (typeof timeout !== 'number' || Number.isNaN(timeout))) {
+      throw new TypeError(`timeout must be a number of seconds or null, got ${typeof timeout}`);
+    }
+    const until = timeout === null ? Infinity : performance.now() / 1000 + timeout;
+    while (!result) {
+      const left = until - performance.now() / 1000;
+      if (left <= 0) break;
+      await this.wait(left === Infinity ? null : left);
+      result = await predicate();
+    }
+    return result;
+  }
 }
 
 /**
@@ -947,7 +976,8 @@ export class ConditionProxy extends LockProxy {
  *   console.log(index === 0 || index === 1); // true
  *   await p.join();
  * }
- * @throws {BrokenBarrierError} from `wait` when the barrier is aborted, reset or times out.
+ * @throws {BrokenBarrierError} from `wait` when the barrier is aborted, reset or times out, or its action threw
+ *   (the party that ran the action gets the action's error).
  */
 export class BarrierProxy extends BaseProxy {
   wait(timeout: number | null = null): Promise<number> {

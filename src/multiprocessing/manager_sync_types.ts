@@ -12,7 +12,9 @@
  */
 import { Empty, Full, RuntimeError, ValueError } from '../errors.js';
 import type { CallContext, TypeSpec } from './manager_types.js';
+import { taskOf } from './manager_pool.js';
 import { BrokenBarrierError } from './synchronize.js';
+import type { TaskFunction } from './task.js';
 
 export { BrokenBarrierError };
 
@@ -227,7 +229,12 @@ class SBarrier {
   count = 0;
   broken = false;
   readonly waiters: Waiter<number>[] = [];
-  constructor(readonly parties: number, readonly timeout: number | null) {}
+  constructor(
+    readonly parties: number,
+    readonly timeout: number | null,
+    /** Python's `action`: a task the server imports as a served Pool does, run when the barrier trips. */
+    readonly action: Promise<TaskFunction> | null,
+  ) {}
   breakAll(): void {
     this.broken = true;
     this.count = 0;
@@ -236,9 +243,12 @@ class SBarrier {
 }
 
 const barrierSpec: TypeSpec = {
-  create([parties, timeout]) {
+  create([parties, action, timeout]) {
     if (!Number.isInteger(parties) || (parties as number) < 1) throw new ValueError('parties must be > 0');
-    return new SBarrier(parties as number, seconds(timeout));
+    const limit = seconds(timeout);
+    const load = action === null || action === undefined ? null : taskOf(action, 'Barrier action');
+    load?.catch(() => {}); // a module that fails to import fails the wait that trips the barrier, not the server
+    return new SBarrier(parties as number, limit, load);
   },
   methods: {
     wait: (b: SBarrier, [timeout], ctx) => {
@@ -246,8 +256,17 @@ const barrierSpec: TypeSpec = {
       const index = b.count++;
       if (b.count === b.parties) {
         b.count = 0;
-        for (const w of [...b.waiters]) w.grant(0);
-        return index;
+        const release = () => {
+          for (const w of [...b.waiters]) w.grant(0);
+          return index;
+        };
+        if (!b.action) return release();
+        // As threading.Barrier: the last party runs the action before anyone goes on;
+        // if it throws, that party gets the error and the others BrokenBarrierError.
+        return b.action.then((fn) => fn()).then(release, (err: unknown) => {
+          b.breakAll();
+          throw err;
+        });
       }
       const limit = timeout === undefined || timeout === null ? b.timeout : timeout;
       return park(ctx, limit, b.waiters, () => {

@@ -565,10 +565,16 @@ export class Manager implements AsyncDisposable {
    * await using manager = await Manager.start();
    * const b = await manager.Barrier(1);
    * console.log(await b.wait(), await b.parties()); // 0 1
+   * @param parties how many `wait` calls trip the barrier.
+   * @param action run in the server when the barrier trips, before the parties go on: a function declared
+   *   with `task()` in a module the server may import (as a served Pool's tasks; Python pickles it instead).
+   * @param timeout the default timeout of `wait`, in seconds.
    * @throws {ValueError} when `parties` < 1.
+   * @throws {TypeError} when `action` was not declared with `task()`, or its module is not one the server allows.
    */
-  Barrier(parties: number, timeout: number | null = null): Promise<BarrierProxy> {
-    return this.#call('create', ['Barrier', [parties, timeout]]) as Promise<BarrierProxy>;
+  Barrier(parties: number, action: TaskFunction | null = null, timeout: number | null = null): Promise<BarrierProxy> {
+    const ref = action === null ? null : requireTaskRef(action, 'action');
+    return this.#call('create', ['Barrier', [parties, ref, timeout]]) as Promise<BarrierProxy>;
   }
 
   /**

@@ -47,7 +47,7 @@ interface Self {
   daemon: boolean;
   identity: number[];
   /** Inherited by a child; the main process makes its own at first use. */
-  authkey: Uint8Array | null;
+  authkey: Buffer | null;
   parent: { pid: number; name: string } | null;
 }
 
@@ -75,8 +75,13 @@ export function ended(p: Process): Promise<unknown> {
   return end;
 }
 
-function authkey(): Uint8Array {
+function authkey(): Buffer {
   return (self.authkey ??= lazy.crypto.randomBytes(32));
+}
+
+/** A copy: a caller that writes into the key it was given changes no one else's. */
+function keyCopy(key: Uint8Array): Buffer {
+  return Buffer.from(key);
 }
 
 /** @internal Called by the child bootstrap with what its parent said. */
@@ -85,7 +90,7 @@ export function setChildState(prep: Preparation): void {
     name: prep.name,
     daemon: prep.daemon,
     identity: prep.identity,
-    authkey: prep.authkey,
+    authkey: keyCopy(prep.authkey),
     parent: { pid: prep.parentPid, name: prep.parentName },
   };
 }
@@ -127,6 +132,7 @@ export class Process<F extends TaskFunction = TaskFunction> {
   #daemon: boolean;
   #popen: Popen | null = null;
   #closed = false;
+  #authkey: Buffer = keyCopy(authkey());
 
   constructor(options: ProcessOptions<F>) {
     if (options === null || typeof options !== 'object') {
@@ -178,6 +184,19 @@ export class Process<F extends TaskFunction = TaskFunction> {
     return this.#popen?.exitCode ?? null;
   }
 
+  /**
+   * The key the child authenticates to managers with (its `currentProcess().authkey`): the starter's by
+   * default, as in Python, where the main process makes 32 random bytes. Settable.
+   * @throws {TypeError} when set to something other than bytes.
+   */
+  get authkey(): Buffer {
+    return this.#authkey;
+  }
+  set authkey(value: Uint8Array) {
+    if (!(value instanceof Uint8Array)) throw new TypeError('authkey must be bytes (a Buffer or Uint8Array)');
+    this.#authkey = keyCopy(value);
+  }
+
   /** The start method in use. */
   get context(): ContextName {
     return this.#context.name;
@@ -218,7 +237,7 @@ export class Process<F extends TaskFunction = TaskFunction> {
       identity: this.#identity,
       parentPid: currentProcess().pid,
       parentName: self.name,
-      authkey: authkey(),
+      authkey: this.#authkey,
       context: this.#context.name,
     };
     this.#popen = this.#context.start({ prep, fds, daemon: this.#daemon });
@@ -229,9 +248,10 @@ export class Process<F extends TaskFunction = TaskFunction> {
   }
 
   /**
-   * Waits until the child ends, or `timeout` seconds pass; check `exitCode` to tell which.
-   * The wait keeps the program alive, a daemon child's too (as Python's join blocks).
+   * Waits until the child ends, or `timeout` seconds pass (a negative timeout is 0, as in Python); check
+   * `exitCode` to tell which. The wait keeps the program alive, a daemon child's too (as Python's join blocks).
    * @throws {Error} when the process was never started.
+   * @throws {RangeError} when `timeout` is not a number.
    */
   async join(timeout: number | null = null): Promise<void> {
     this.#checkOpen();
@@ -247,12 +267,14 @@ export class Process<F extends TaskFunction = TaskFunction> {
       }
       return;
     }
-    if (!(timeout >= 0)) throw new RangeError(`timeout must be a non-negative number of seconds, got ${timeout}`);
+    if (typeof timeout !== 'number' || Number.isNaN(timeout)) {
+      throw new RangeError(`timeout must be a number of seconds or null, got ${timeout}`);
+    }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.#popen.exited,
       new Promise((resolve) => {
-        timer = setTimeout(resolve, timeout * 1000);
+        timer = setTimeout(resolve, Math.max(0, timeout) * 1000);
       }),
     ]);
     clearTimeout(timer);
@@ -312,11 +334,17 @@ export interface CurrentProcess {
   readonly name: string;
   /** The pid, or a worker thread's kernel tid. */
   readonly pid: number;
+  /** Python's `ident`, the same as {@link pid}. */
+  readonly ident: number;
+  /** Always null: the running process has not ended (Python's `exitcode` of `current_process()`). */
+  readonly exitCode: null;
+  /** Always true, as Python's `current_process().is_alive()`. */
+  isAlive(): boolean;
   readonly daemon: boolean;
   /** Python's `_identity`: the path of child numbers from the main process. */
   readonly identity: readonly number[];
-  /** The key children inherit to authenticate to managers. */
-  readonly authkey: Uint8Array;
+  /** The key children inherit to authenticate to managers: 32 random bytes in the main process. */
+  readonly authkey: Buffer;
 }
 
 /**
@@ -332,7 +360,16 @@ export interface CurrentProcess {
  * }
  */
 export function currentProcess(): CurrentProcess {
-  return { name: self.name, pid: selfId, daemon: self.daemon, identity: self.identity, authkey: authkey() };
+  return {
+    name: self.name,
+    pid: selfId,
+    ident: selfId,
+    exitCode: null,
+    isAlive: () => true,
+    daemon: self.daemon,
+    identity: self.identity,
+    authkey: authkey(),
+  };
 }
 
 
@@ -356,7 +393,15 @@ export interface ParentProcess {
   readonly name: string;
   /** Whether the parent still runs. */
   isAlive(): boolean;
+  /**
+   * Waits until the parent ends, or `timeout` seconds pass (negative: 0), as Python's `parent_process().join()`.
+   * @throws {RangeError} when `timeout` is not a number.
+   */
+  join(timeout?: number | null): Promise<void>;
 }
+
+/** How often {@link ParentProcess.join} looks: the kernel tells no one else of a parent's end. */
+const PARENT_POLL_MS = 20;
 
 /**
  * The parent process (or the starter of a worker thread), or null in the main process.
@@ -373,7 +418,23 @@ export interface ParentProcess {
 export function parentProcess(): ParentProcess | null {
   const parent = self.parent;
   if (!parent) return null;
-  return { pid: parent.pid, name: parent.name, isAlive: () => isAlive(parent.pid) };
+  const alive = () => isAlive(parent.pid);
+  return {
+    pid: parent.pid,
+    name: parent.name,
+    isAlive: alive,
+    async join(timeout: number | null = null) {
+      if (timeout !== null && (typeof timeout !== 'number' || Number.isNaN(timeout))) {
+        throw new RangeError(`timeout must be a number of seconds or null, got ${timeout}`);
+      }
+      const until = timeout === null ? Infinity : performance.now() + Math.max(0, timeout) * 1000;
+      while (alive()) {
+        const left = until - performance.now();
+        if (left <= 0) return;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(PARENT_POLL_MS, left)));
+      }
+    },
+  };
 }
 
 /**

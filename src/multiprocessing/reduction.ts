@@ -20,6 +20,7 @@
  * @module
  */
 import v8 from 'node:v8';
+import { EOFError, Empty, Full, KeyError, MemoryError, OverflowError, RuntimeError, ValueError } from '../errors.js';
 // 'msgpackr/pack' is msgpackr without its optional native extractor, whose failed
 // lookup (its install script is not run) costs ~45 ms at every process start.
 import { Packr, RESERVE_START_SPACE } from 'msgpackr/pack';
@@ -247,6 +248,11 @@ function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<
 const errorClasses = new Map<string, ErrorConstructor>(
   [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError].map((C) => [C.name, C]),
 );
+// weft's own errors that take a message come back as themselves, so `instanceof ValueError` holds for an
+// error a child or a pool's worker threw, as `except ValueError` does in Python
+for (const C of [ValueError, KeyError, RuntimeError, OverflowError, MemoryError, EOFError, Empty, Full, UnsendableError]) {
+  errorClasses.set(C.name, C as unknown as ErrorConstructor);
+}
 
 /** A stand-in class with the sender's class name, so `err.constructor.name` survives. */
 function errorClass(name: string): ErrorConstructor {

@@ -1,18 +1,23 @@
 /**
  * Numbers and arrays of numbers in shared memory — the twin of CPython's
- * `Lib/multiprocessing/sharedctypes.py` (`Value`, and `Array` as
- * `SharedArray`, since `Array` is JavaScript's own).
+ * `Lib/multiprocessing/sharedctypes.py`: `RawValue` and `RawArray` (plain
+ * shared storage), and `Value` and `SharedArray` (Python's `Array`, a name
+ * JavaScript already uses), the synchronized wrappers that add a lock.
  *
  * A Value or SharedArray owns one {@link SharedBlock}; a child process or
  * worker thread handed it as a `Process` arg maps the same bytes, so a write
  * anywhere is seen everywhere. Like Python's, reads and writes are plain
  * loads and stores: `v.value += 1` is a read then a write, and needs the lock
- * (`getLock()`, an RLock by default) when several writers race.
+ * (`getLock()`, an RLock by default) when several writers race. As in Python,
+ * `new Value(code, x, { lock: false })` gives the raw object, a RawValue
+ * without `getLock()` (TypeScript types it as Value: write `new RawValue()`
+ * to have the type say so).
  *
  * Typecodes are Python's (the `array` module and ctypes on 64-bit Linux):
  *
  * | code | C type             | bytes | JS type |
  * |------|--------------------|-------|---------|
+ * | c    | char               | 1     | Buffer of length 1 (Python's `bytes`) |
  * | b B  | signed/unsigned char | 1   | number  |
  * | h H  | short              | 2     | number  |
  * | i I  | int                | 4     | number  |
@@ -37,16 +42,19 @@ import { Lock, RLock, rebuildLock } from './synchronize.js';
  * const v = new Value(code, 0.5);
  * console.log(v.value, String(v)); // 0.5 <Synchronized wrapper for c_double(0.5)>
  */
-export type Typecode = 'b' | 'B' | 'h' | 'H' | 'i' | 'I' | 'l' | 'L' | 'q' | 'Q' | 'f' | 'd';
+export type Typecode = 'c' | 'b' | 'B' | 'h' | 'H' | 'i' | 'I' | 'l' | 'L' | 'q' | 'Q' | 'f' | 'd';
 
 /**
- * The JS type of a typecode's items: `bigint` for 'q' and 'Q', `number` otherwise.
+ * The JS type of a typecode's items: `bigint` for 'q' and 'Q', a one-byte
+ * Buffer for 'c' (Python's `bytes` of length 1), `number` otherwise.
  * @example
  * import { Value, type ItemType } from 'weft';
  * const big: ItemType<'q'> = 1n; // 64-bit codes take and give a bigint
  * console.log(new Value('q', big).value); // 1n
+ * const char: ItemType<'c'> = Buffer.from('x');
+ * console.log(String(new Value('c', char))); // <Synchronized wrapper for c_char(b'x')>
  */
-export type ItemType<C extends Typecode> = C extends 'q' | 'Q' ? bigint : number;
+export type ItemType<C extends Typecode> = C extends 'q' | 'Q' ? bigint : C extends 'c' ? Buffer : number;
 
 type View = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array |
   BigUint64Array | Float32Array | Float64Array;
@@ -58,7 +66,7 @@ interface Codec {
   /** JS value → stored value; throws TypeError for the wrong kind. */
   encode: (v: unknown) => number | bigint;
   /** Stored value → JS value. */
-  decode: (v: number | bigint) => number | bigint;
+  decode: (v: number | bigint) => number | bigint | Buffer;
 }
 
 function int(code: string): (v: unknown) => number {
@@ -85,8 +93,35 @@ function float(code: string): (v: unknown) => number {
   };
 }
 
+/** ctypes' c_char: one byte from a bytes-like of length 1, or an integer 0..255. */
+function char(v: unknown): number {
+  if (v instanceof Uint8Array && v.length === 1) return v[0]!;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 256) return v;
+  throw new TypeError(`typecode 'c' holds one byte: one character bytes (a Buffer of length 1) or integer expected instead of ${describe(v)}`);
+}
+
+/** Python's repr of a byte string: `b'x'`, `b'\\x00'`. */
+function bytesRepr(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) {
+    if (b === 0x27 || b === 0x5c) out += `\\${String.fromCharCode(b)}`;
+    else if (b === 9) out += '\\t';
+    else if (b === 10) out += '\\n';
+    else if (b === 13) out += '\\r';
+    else if (b >= 0x20 && b < 0x7f) out += String.fromCharCode(b);
+    else out += `\\x${b.toString(16).padStart(2, '0')}`;
+  }
+  return `b'${out}'`;
+}
+
+/** An item as Python's repr shows it. */
+function repr(v: number | bigint | Buffer): string {
+  return v instanceof Uint8Array ? bytesRepr(v) : String(v);
+}
+
 function describe(v: unknown): string {
-  if (typeof v === 'number') return `float (${v})`;
+  if (typeof v === 'number') return Number.isInteger(v) ? `int (${v})` : `float (${v})`;
+  if (v instanceof Uint8Array) return `bytes of length ${v.length}`;
   return v === null ? 'null' : typeof v;
 }
 
@@ -94,6 +129,7 @@ const same = (v: number | bigint): number | bigint => v;
 const toNumber = (v: number | bigint): number => Number(v);
 
 const codecs: Record<Typecode, Codec> = {
+  c: { size: 1, ctype: 'c_char', view: (b, n) => new Uint8Array(b, 0, n), encode: char, decode: (v) => Buffer.of(Number(v)) },
   b: { size: 1, ctype: 'c_byte', view: (b, n) => new Int8Array(b, 0, n), encode: int('b'), decode: same },
   B: { size: 1, ctype: 'c_ubyte', view: (b, n) => new Uint8Array(b, 0, n), encode: int('B'), decode: same },
   h: { size: 2, ctype: 'c_short', view: (b, n) => new Int16Array(b, 0, n), encode: int('h'), decode: same },
@@ -119,18 +155,18 @@ function codecOf(typecode: unknown): Codec {
 /**
  * Options of {@link Value} and {@link SharedArray}.
  * @example
- * import { Lock, SharedArray, Value, type SharedOptions } from 'weft';
- * const raw: SharedOptions = { lock: false }; // no lock: Python's RawValue
- * const n = new Value('i', 0, raw);
+ * import { Lock, RawValue, SharedArray, Value, type SharedOptions } from 'weft';
+ * const raw: SharedOptions = { lock: false }; // no lock: Python's lock=False gives the raw object
+ * console.log(new Value('i', 0, raw) instanceof RawValue, 'getLock' in new Value('i', 0, raw)); // true false
  * const arr = new SharedArray('d', 8, { lock: new Lock() });
  * console.log(arr.getLock() instanceof Lock); // true
- * try { n.getLock(); } catch (e) { console.log((e as Error).message); } // this Value was created with lock: false and has no lock
  */
 export interface SharedOptions {
   /**
    * `true` (default): a new RLock guards the object (`getLock()`), as in
-   * Python; a Lock or RLock: that one; `false`: no lock (Python's
-   * `lock=False`, a raw value). An RLock is owned by a whole process or
+   * Python; a Lock or RLock: that one; `false`: no lock, and the constructor
+   * returns the raw object (a {@link RawValue} or {@link RawArray}), as
+   * Python's `lock=False` does. An RLock is owned by a whole process or
    * thread: when two async functions of one process hold it across an
    * `await`, give a `new Lock()` instead so they take turns.
    */
@@ -149,51 +185,40 @@ function adopt<T>(block: SharedBlock, lock: Lock | RLock | null, make: () => T):
   }
 }
 
-/** Storage shared by Value and SharedArray: a block, a typed view, an optional lock. */
+/** The lock `options` ask for: null for none. */
+function lockOf(options: SharedOptions | undefined): Lock | RLock | null {
+  const lock = options?.lock ?? true;
+  if (lock !== true && lock !== false && !(lock instanceof Lock) && !(lock instanceof RLock)) {
+    throw new TypeError(`lock must be true, false, a Lock or an RLock, got ${describe(lock)}`);
+  }
+  return lock === true ? new RLock() : lock === false ? null : lock;
+}
+
+/** Storage shared by every class here: a block and a typed view of it. */
 abstract class SharedCData implements Shareable {
   readonly typecode: Typecode;
   /** @internal */ protected readonly codec: Codec;
   /** @internal */ protected readonly view: View;
   /** @internal */ protected readonly block: SharedBlock;
-  readonly #lock: Lock | RLock | null;
 
-  constructor(typecode: Typecode, length: number, options: SharedOptions | undefined) {
+  constructor(typecode: Typecode, length: number) {
     this.codec = codecOf(typecode);
     this.typecode = typecode;
-    if (adopting) {
-      this.block = adopting.block;
-      this.#lock = adopting.lock;
-    } else {
-      const lock = options?.lock ?? true;
-      if (lock !== true && lock !== false && !(lock instanceof Lock) && !(lock instanceof RLock)) {
-        throw new TypeError(`lock must be true, false, a Lock or an RLock, got ${describe(lock)}`);
-      }
-      this.block = SharedBlock.create(Math.max(8, length * this.codec.size));
-      this.#lock = lock === true ? new RLock() : lock === false ? null : lock;
-    }
+    this.block = adopting ? adopting.block : SharedBlock.create(Math.max(8, length * this.codec.size));
     this.view = this.codec.view(this.block.buffer, length);
-  }
-
-  /**
-   * The lock guarding this object (an RLock unless another was given).
-   * @example
-   * import { Value } from 'weft';
-   * const counter = new Value('i', 0);
-   * { using held = await counter.getLock().hold(); counter.value += 1; }
-   * console.log(counter.value); // 1
-   * @throws {TypeError} when created with `lock: false`.
-   */
-  getLock(): Lock | RLock {
-    if (!this.#lock) throw new TypeError(`this ${this.constructor.name} was created with lock: false and has no lock`);
-    return this.#lock;
   }
 
   /** @internal */
   protected abstract get typeName(): string;
 
+  /** @internal The lock that travels with this object. */
+  protected get sharedLock(): Lock | RLock | null {
+    return null;
+  }
+
   /** @internal */
   [reduce](): Reduced {
-    const lock = this.#lock?.[reduce]();
+    const lock = this.sharedLock?.[reduce]();
     return {
       type: this.typeName,
       state: { typecode: this.typecode, length: this.view.length, lock: lock?.type ?? null },
@@ -203,7 +228,51 @@ abstract class SharedCData implements Shareable {
 }
 
 /**
- * One number in shared memory: Python's `multiprocessing.Value`.
+ * One number (or byte) in shared memory, without a lock: Python's
+ * `multiprocessing.RawValue`. Reads and writes are plain loads and stores.
+ *
+ * @example
+ * import { RawValue } from 'weft';
+ * const v = new RawValue('i', 5);
+ * v.value += 1;
+ * console.log(v.value, String(v), 'getLock' in v); // 6 c_int(6) false
+ */
+export class RawValue<C extends Typecode = Typecode> extends SharedCData {
+  /**
+   * @param typecode one of Python's typecodes (see the module notes).
+   * @param initial the first value (0, or a zero byte for 'c', by default).
+   * @throws {TypeError} for an unknown typecode (the message lists the valid ones),
+   *   or an initial value of the wrong kind.
+   */
+  constructor(typecode: C, initial?: ItemType<C>) {
+    super(typecode, 1);
+    if (!adopting && initial !== undefined) this.value = initial;
+  }
+
+  /** The current value; a write is seen by every process and thread at once. */
+  get value(): ItemType<C> {
+    return this.codec.decode(this.view[0]!) as ItemType<C>;
+  }
+  /** @throws {TypeError} for a value of the wrong kind (a fraction for an integer code, a string). */
+  set value(v: ItemType<C>) {
+    this.view[0] = this.codec.encode(v) as never;
+  }
+
+  protected override get typeName(): string {
+    return 'weft.RawValue';
+  }
+
+  /** Python's repr of the ctypes object: `c_int(5)`, `c_char(b'x')`. */
+  override toString(): string {
+    return `${this.codec.ctype}(${repr(this.value)})`;
+  }
+}
+
+/**
+ * One number (or byte) in shared memory and the lock that guards it: Python's
+ * `multiprocessing.Value`, a synchronized wrapper (`getLock()`, `getObj()`).
+ * With `{ lock: false }` the constructor returns a {@link RawValue}, as
+ * Python's `Value(..., lock=False)` returns the raw object.
  *
  * @example
  * import { Value, Process, task, isMainModule } from 'weft';
@@ -219,65 +288,90 @@ abstract class SharedCData implements Shareable {
  *   console.log(counter.value); // 1
  * }
  */
-export class Value<C extends Typecode = Typecode> extends SharedCData {
+export class Value<C extends Typecode = Typecode> extends RawValue<C> {
+  readonly #lock!: Lock | RLock;
+  #obj: RawValue<C> | undefined;
+
   /**
    * @param typecode one of Python's typecodes (see the module notes).
    * @param initial the first value (0 by default).
+   * @param options the lock (see {@link SharedOptions}); `lock: false` returns a RawValue.
    * @throws {TypeError} for an unknown typecode (the message lists the valid ones),
-   *   or an initial value of the wrong kind.
+   *   an initial value of the wrong kind, or a lock option that is not a boolean, Lock or RLock.
    */
   constructor(typecode: C, initial?: ItemType<C>, options?: SharedOptions) {
-    super(typecode, 1, options);
-    if (!adopting && initial !== undefined) this.value = initial;
+    const lock = adopting ? adopting.lock : lockOf(options);
+    // Python's Value(lock=False) is the raw ctypes object, without get_lock()
+    if (!lock) return new RawValue(typecode, initial) as never;
+    super(typecode, initial);
+    this.#lock = lock;
   }
 
-  /** The current value; a write is seen by every process and thread at once. */
-  get value(): ItemType<C> {
-    return this.codec.decode(this.view[0]!) as ItemType<C>;
-  }
-  /** @throws {TypeError} for a value of the wrong kind (a fraction for an integer code, a string). */
-  set value(v: ItemType<C>) {
-    this.view[0] = this.codec.encode(v) as never;
+  /**
+   * The lock guarding this object (an RLock unless another was given).
+   * @example
+   * import { Value } from 'weft';
+   * const counter = new Value('i', 0);
+   * { using held = await counter.getLock().hold(); counter.value += 1; }
+   * console.log(counter.value); // 1
+   */
+  getLock(): Lock | RLock {
+    return this.#lock;
   }
 
-  protected get typeName(): string {
+  /**
+   * The raw object this wrapper guards: a {@link RawValue} on the same memory.
+   * @example
+   * import { Value } from 'weft';
+   * const v = new Value('i', 5);
+   * v.getObj().value = 7;
+   * console.log(v.value, String(v.getObj())); // 7 c_int(7)
+   */
+  getObj(): RawValue<C> {
+    return (this.#obj ??= adopt(this.block, null, () => new RawValue(this.typecode as C)));
+  }
+
+  protected override get typeName(): string {
     return 'weft.Value';
+  }
+
+  protected override get sharedLock(): Lock | RLock {
+    return this.#lock;
   }
 
   /** Python's repr: `<Synchronized wrapper for c_int(5)>`. */
   override toString(): string {
-    return `<Synchronized wrapper for ${this.codec.ctype}(${this.value})>`;
+    return `<Synchronized wrapper for ${super.toString()}>`;
   }
 }
 
 /**
- * A fixed-length array of numbers in shared memory: Python's
- * `multiprocessing.Array`. Read and write with `get(i)` / `set(i, v)`
- * (negative indexes count from the end, as in Python), iterate with
- * `for (const x of arr)`, copy out with `toArray()`.
+ * A fixed-length array of numbers (or bytes) in shared memory, without a
+ * lock: Python's `multiprocessing.RawArray`. Read and write with `get(i)` /
+ * `set(i, v)` (negative indexes count from the end, as in Python), iterate
+ * with `for (const x of arr)`, copy out with `toArray()`.
  *
  * @example
- * import { SharedArray } from 'weft';
- * const arr = new SharedArray('d', [1.5, 2.5, 3.5]);
+ * import { RawArray } from 'weft';
+ * const arr = new RawArray('d', [1.5, 2.5, 3.5]);
  * arr.set(0, 9);
- * console.log(arr.get(-1)); // 3.5
- * console.log(arr.toArray()); // [ 9, 2.5, 3.5 ]
+ * console.log(arr.get(-1), arr.toArray(), 'getLock' in arr); // 3.5 [ 9, 2.5, 3.5 ] false
  */
-export class SharedArray<C extends Typecode = Typecode> extends SharedCData implements Iterable<ItemType<C>> {
+export class RawArray<C extends Typecode = Typecode> extends SharedCData implements Iterable<ItemType<C>> {
   /**
    * @param typecode one of Python's typecodes (see the module notes).
-   * @param lengthOrValues a length (zero-filled) or the initial items.
+   * @param lengthOrValues a length (zero-filled) or the initial items; for 'c', bytes (a Buffer) too, as Python's `b'abc'`.
    * @throws {TypeError} for an unknown typecode or an item of the wrong kind.
    * @throws {RangeError} for a negative or fractional length.
    */
-  constructor(typecode: C, lengthOrValues: number | Iterable<ItemType<C>>, options?: SharedOptions) {
-    const values = typeof lengthOrValues === 'number' ? null : [...lengthOrValues];
+  constructor(typecode: C, lengthOrValues: number | Iterable<ItemType<C>> | (C extends 'c' ? Uint8Array : never)) {
+    const values = typeof lengthOrValues === 'number' ? null : [...(lengthOrValues as Iterable<unknown>)];
     const length = values ? values.length : (lengthOrValues as number);
     if (!Number.isSafeInteger(length) || length < 0) {
       throw new RangeError(`SharedArray length must be a non-negative integer, got ${length}`);
     }
-    super(typecode, length, options);
-    if (values && !adopting) values.forEach((v, i) => this.set(i, v));
+    super(typecode, length);
+    if (values && !adopting) values.forEach((v, i) => this.set(i, v as ItemType<C>));
   }
 
   /** The number of items. */
@@ -330,13 +424,82 @@ export class SharedArray<C extends Typecode = Typecode> extends SharedCData impl
     for (let i = 0; i < this.view.length; i++) yield this.codec.decode(this.view[i]!) as ItemType<C>;
   }
 
-  protected get typeName(): string {
+  protected override get typeName(): string {
+    return 'weft.RawArray';
+  }
+
+  /** The ctypes array type and the items: `c_int_Array_3 ([1, 2, 3])`. */
+  override toString(): string {
+    return `${this.codec.ctype}_Array_${this.length} ([${this.toArray().map(repr).join(', ')}])`;
+  }
+}
+
+/**
+ * A fixed-length array in shared memory and the lock that guards it: Python's
+ * `multiprocessing.Array` (a name JavaScript already uses), a synchronized
+ * wrapper (`getLock()`, `getObj()`) over a {@link RawArray}. With
+ * `{ lock: false }` the constructor returns the RawArray, as Python does.
+ *
+ * @example
+ * import { SharedArray } from 'weft';
+ * const arr = new SharedArray('d', [1.5, 2.5, 3.5]);
+ * arr.set(0, 9);
+ * console.log(arr.get(-1)); // 3.5
+ * console.log(arr.toArray()); // [ 9, 2.5, 3.5 ]
+ */
+export class SharedArray<C extends Typecode = Typecode> extends RawArray<C> {
+  readonly #lock!: Lock | RLock;
+  #obj: RawArray<C> | undefined;
+
+  /**
+   * @param typecode one of Python's typecodes (see the module notes).
+   * @param lengthOrValues a length (zero-filled) or the initial items.
+   * @param options the lock (see {@link SharedOptions}); `lock: false` returns a RawArray.
+   * @throws {TypeError} for an unknown typecode, an item of the wrong kind, or a bad lock option.
+   * @throws {RangeError} for a negative or fractional length.
+   */
+  constructor(typecode: C, lengthOrValues: number | Iterable<ItemType<C>> | (C extends 'c' ? Uint8Array : never), options?: SharedOptions) {
+    const lock = adopting ? adopting.lock : lockOf(options);
+    if (!lock) return new RawArray(typecode, lengthOrValues) as never;
+    super(typecode, lengthOrValues);
+    this.#lock = lock;
+  }
+
+  /**
+   * The lock guarding this array (an RLock unless another was given).
+   * @example
+   * import { SharedArray } from 'weft';
+   * const arr = new SharedArray('i', 2);
+   * { using held = await arr.getLock().hold(); arr.set(0, arr.get(0) + 1); }
+   * console.log(arr.get(0)); // 1
+   */
+  getLock(): Lock | RLock {
+    return this.#lock;
+  }
+
+  /**
+   * The raw array this wrapper guards: a {@link RawArray} on the same memory.
+   * @example
+   * import { SharedArray } from 'weft';
+   * const arr = new SharedArray('i', [1, 2]);
+   * arr.getObj().set(0, 5);
+   * console.log(arr.get(0)); // 5
+   */
+  getObj(): RawArray<C> {
+    return (this.#obj ??= adopt(this.block, null, () => new RawArray(this.typecode as C, this.length)));
+  }
+
+  protected override get typeName(): string {
     return 'weft.SharedArray';
   }
 
-  /** Python's repr: `<SynchronizedArray wrapper for c_int_Array_3 ([1, 2, 3])>`. */
+  protected override get sharedLock(): Lock | RLock {
+    return this.#lock;
+  }
+
+  /** Python's repr: `<SynchronizedArray wrapper for c_int_Array_3 ([1, 2, 3])>` (`SynchronizedString` for 'c'). */
   override toString(): string {
-    return `<SynchronizedArray wrapper for ${this.codec.ctype}_Array_${this.length} ([${this.toArray().join(', ')}])>`;
+    return `<Synchronized${this.typecode === 'c' ? 'String' : 'Array'} wrapper for ${super.toString()}>`;
   }
 }
 
@@ -352,9 +515,17 @@ function rebuildParts(state: unknown, fds: number[]): [CState, SharedBlock, Lock
   return [s, SharedBlock.adopt(fds[0]!), lock];
 }
 
+registerType('weft.RawValue', (state, fds) => {
+  const [s, block] = rebuildParts(state, fds);
+  return adopt(block, null, () => new RawValue(s.typecode));
+});
 registerType('weft.Value', (state, fds) => {
   const [s, block, lock] = rebuildParts(state, fds);
   return adopt(block, lock, () => new Value(s.typecode));
+});
+registerType('weft.RawArray', (state, fds) => {
+  const [s, block] = rebuildParts(state, fds);
+  return adopt(block, null, () => new RawArray(s.typecode, s.length));
 });
 registerType('weft.SharedArray', (state, fds) => {
   const [s, block, lock] = rebuildParts(state, fds);

@@ -41,6 +41,7 @@ import { Deadline, spinUntil, Word } from './futex.js';
 import { reduce, registerType, type Reduced, type Shareable } from './reduction.js';
 import { SharedBlock } from './shared_memory.js';
 import { loadTask, taskRef, type TaskRef } from './task.js';
+import { currentProcess } from './process.js';
 import { isAlive, selfId } from './util.js';
 
 /** Bytes asked of each block (the kernel rounds up to a page). */
@@ -155,6 +156,8 @@ function deadlineOf(options: AcquireOptions | undefined): Deadline {
  * Internal base of every class here.
  */
 abstract class SharedObject implements Shareable {
+  static #ids = 0;
+  #id = 0;
   /** @internal */ protected readonly block: SharedBlock;
   /** @internal */ protected readonly i32: Int32Array;
   /** @internal */ protected readonly word: Word;
@@ -166,6 +169,11 @@ abstract class SharedObject implements Shareable {
     this.block = adopting ?? SharedBlock.create(size);
     this.i32 = new Int32Array(this.block.buffer);
     this.word = new Word(this.i32, 0, WAITERS);
+  }
+
+  /** @internal What a repr shows for Python's `id()`: unique among this realm's objects. */
+  protected get address(): string {
+    return `0x${(this.#id ||= ++SharedObject.#ids).toString(16).padStart(8, '0')}`;
   }
 
   /** Registered type name used by the rebuilder. */
@@ -396,6 +404,12 @@ abstract class OwnedLock extends SemLock {
   abstract restore(saved: number): Promise<void>;
 }
 
+/** Who holds `lock`, as Python's SemLock reprs name it. */
+function ownerName(lock: OwnedLock): string {
+  if (lock.owner === null) return 'None';
+  return lock.isMine() ? currentProcess().name : 'SomeOtherProcess';
+}
+
 /**
  * A non-recursive lock shared by processes and threads: Python's
  * `multiprocessing.Lock`. Like Python's (a semaphore underneath), any process
@@ -457,9 +471,12 @@ export class Lock extends OwnedLock {
     await this.acquire();
   }
 
-  /** Python's repr: `<Lock(owner=1234)>` or `<Lock(owner=None)>`. */
+  /**
+   * Python's repr: `<Lock(owner=MainProcess)>` when this process (or thread child) holds it, named as
+   * `currentProcess().name`; `<Lock(owner=None)>` when free; `<Lock(owner=SomeOtherProcess)>`.
+   */
   override toString(): string {
-    return `<Lock(owner=${this.owner ?? 'None'})>`;
+    return `<Lock(owner=${ownerName(this)})>`;
   }
 }
 
@@ -541,9 +558,10 @@ export class RLock extends OwnedLock {
     Atomics.store(this.i32, DEPTH, depth);
   }
 
-  /** Python's repr: `<RLock(1234, 2)>` or `<RLock(None, 0)>`. */
+  /** Python's repr: `<RLock(MainProcess, 2)>`, `<RLock(None, 0)>` or `<RLock(SomeOtherProcess, nonzero)>`. */
   override toString(): string {
-    return `<RLock(${this.owner ?? 'None'}, ${this.depth})>`;
+    const owner = ownerName(this);
+    return `<RLock(${owner}, ${owner === 'SomeOtherProcess' ? 'nonzero' : this.depth})>`;
   }
 }
 
@@ -788,9 +806,9 @@ export class Event extends SharedObject {
     return parkSync(this.word, deadline(timeout), this.#ready(start)) === true;
   }
 
-  /** Python's repr: `<Event(set)>` / `<Event(unset)>`. */
+  /** Python's repr: `<Event at 0x00000001 set>` / `<Event at 0x00000001 unset>`. */
   override toString(): string {
-    return `<Event(${this.isSet() ? 'set' : 'unset'})>`;
+    return `<Event at ${this.address} ${this.isSet() ? 'set' : 'unset'}>`;
   }
 }
 
@@ -1307,9 +1325,9 @@ export class Barrier extends SharedObject {
     this.word.wake();
   }
 
-  /** Python's repr: `<Barrier(parties=3, waiting=1)>`. */
+  /** Python's repr: `<Barrier at 0x00000001: waiters=1/3>`, or `<Barrier at 0x00000001: broken>`. */
   override toString(): string {
-    return `<Barrier(parties=${this.parties}, waiting=${this.nWaiting}${this.broken ? ', broken' : ''})>`;
+    return `<Barrier at ${this.address}: ${this.broken ? 'broken' : `waiters=${this.nWaiting}/${this.parties}`}>`;
   }
 }
 

@@ -2,7 +2,7 @@
 // seen across child processes and worker threads.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Process, Lock, RLock, SharedArray, Value, type Typecode } from 'weft';
+import { Process, Lock, RLock, RawArray, SharedArray, Value, type Typecode } from 'weft';
 import type { ContextName } from 'weft';
 import * as t from './fixtures/sync-tasks.js';
 
@@ -44,9 +44,9 @@ describe('Value', () => {
   it('refuses a bad typecode with a TypeError naming the valid ones', () => {
     assert.throws(() => new Value('x' as Typecode, 1), {
       name: 'TypeError',
-      message: "bad typecode 'x' (must be b, B, h, H, i, I, l, L, q, Q, f or d)",
+      message: "bad typecode 'x' (must be c, b, B, h, H, i, I, l, L, q, Q, f or d)",
     });
-    assert.throws(() => new SharedArray('c' as Typecode, 3), /bad typecode 'c'/);
+    assert.throws(() => new SharedArray('u' as Typecode, 3), /bad typecode 'u'/);
     assert.throws(() => new Value(undefined as unknown as Typecode), /bad typecode undefined/);
   });
 
@@ -66,7 +66,7 @@ describe('Value', () => {
     assert.ok(new Value('i', 0).getLock() instanceof RLock);
     const lock = new Lock();
     assert.equal(new Value('i', 0, { lock }).getLock(), lock);
-    assert.throws(() => new Value('i', 0, { lock: false }).getLock(), /created with lock: false/);
+    assert.equal('getLock' in new Value('i', 0, { lock: false }), false, 'lock: false gives the raw object');
     assert.throws(() => new Value('i', 0, { lock: 'yes' as unknown as boolean }), TypeError);
     const v = new Value('i', 1);
     {
@@ -94,6 +94,20 @@ describe('SharedArray', () => {
       assert.deepEqual(zeros.toArray(), [one(0), one(0), one(0), one(0)]);
     }
     assert.equal(String(new SharedArray('i', [1, 2])), '<SynchronizedArray wrapper for c_int_Array_2 ([1, 2])>');
+  });
+
+  it("'c' holds bytes: one-byte Buffers in and out, Python's reprs", () => {
+    const arr = new SharedArray('c', Buffer.from('ab\n'));
+    assert.deepEqual(arr.get(0), Buffer.from('a'));
+    arr.set(1, Buffer.from('z'));
+    arr.set(0, 0x41 as never); // an integer byte, as ctypes takes
+    assert.deepEqual(Buffer.concat(arr.toArray()), Buffer.from('Az\n'));
+    assert.equal(String(arr), "<SynchronizedString wrapper for c_char_Array_3 ([b'A', b'z', b'\\n'])>");
+    assert.throws(() => arr.set(0, Buffer.from('xy')), /one character bytes/);
+    assert.throws(() => arr.set(0, 256 as never), TypeError);
+    const raw = new RawArray('c', 2);
+    assert.deepEqual(raw.toArray(), [Buffer.of(0), Buffer.of(0)]);
+    assert.equal(String(new Value('c', Buffer.from("'"))), "<Synchronized wrapper for c_char(b'\\'')>");
   });
 
   it('refuses indexes out of range and bad lengths', () => {

@@ -48,6 +48,14 @@ async function until(check: () => boolean, what: string, seconds = 15): Promise<
 }
 
 describe('Lock in one realm', () => {
+  it("prints as Python's: the owner by process name", async () => {
+    const lock = new Lock();
+    assert.equal(String(lock), '<Lock(owner=None)>');
+    await lock.acquire();
+    assert.equal(String(lock), '<Lock(owner=MainProcess)>');
+    lock.release();
+  });
+
   it('acquire, non-blocking and timed attempts, release', async () => {
     const lock = new Lock();
     assert.equal(await lock.acquire(), true);
@@ -128,7 +136,7 @@ describe('RLock in one realm', () => {
     assert.equal(rlock.acquireSync(), true);
     assert.equal(await rlock.acquire({ block: false }), true);
     assert.equal(rlock.depth, 3);
-    assert.equal(String(rlock), `<RLock(${rlock.owner}, 3)>`);
+    assert.equal(String(rlock), '<RLock(MainProcess, 3)>');
     rlock.release();
     rlock.release();
     assert.notEqual(rlock.owner, null);
@@ -287,7 +295,7 @@ describe('Condition in one realm', () => {
   it('wait and notify without the lock throw RuntimeError', async () => {
     const cond = new Condition();
     assert.equal(cond.acquireSync(), true);
-    assert.equal(String(cond), `<Condition(<Lock(owner=${cond.lock.owner})>, 0)>`);
+    assert.equal(String(cond), '<Condition(<Lock(owner=MainProcess)>, 0)>');
     cond.release();
     await assert.rejects(cond.wait(0), (e) => e instanceof RuntimeError && /un-acquired lock/.test(e.message));
     assert.throws(() => cond.notify(), RuntimeError);
@@ -296,6 +304,16 @@ describe('Condition in one realm', () => {
 });
 
 describe('Barrier in one realm', () => {
+  it("prints as Python's threading.Barrier", async () => {
+    const barrier = new Barrier(2);
+    assert.match(String(barrier), /^<Barrier at 0x[0-9a-f]+: waiters=0\/2>$/);
+    const waiting = barrier.wait();
+    assert.match(String(barrier), /: waiters=1\/2>$/);
+    barrier.abort();
+    await assert.rejects(waiting, BrokenBarrierError);
+    assert.match(String(barrier), /^<Barrier at 0x[0-9a-f]+: broken>$/);
+  });
+
   it('gives each party a distinct index and runs the action once per round', async () => {
     let actions = 0;
     const barrier = new Barrier(3, () => actions++);
