@@ -174,7 +174,8 @@ function booted(s: Spare): Promise<void> {
  * after a few idle seconds; it dies with its parent like any child.
  */
 export function startProcess(request: StartRequest): Popen {
-  const own = needsOwnBoot(request.options);
+  // A title is set by the child itself (spawn.ts): a spare can take it.
+  const own = needsOwnBoot({ ...request.options, title: undefined });
   let s = own ? null : spares.take() ?? null;
   if (!s || s.exitCode !== null || !hand(s, request)) {
     if (s) discard(s);

@@ -125,8 +125,8 @@ export function setBootstrapping(on: boolean): void {
 
 const STDIO_MODES: readonly string[] = ['inherit', 'ignore', 'pipe'];
 
-/** Checks the start options of {@link ProcessOptions}, refusing those the context cannot honour. */
-function childOptions(o: ProcessOptions, context: ContextName): ChildOptions {
+/** @internal Checks the start options of {@link ProcessOptions}, refusing those the context cannot honour. */
+export function childOptions(o: Omit<ProcessOptions, 'target'>, context: ContextName): ChildOptions {
   const strings = (name: string, v: unknown) => {
     if (v !== undefined && !(Array.isArray(v) && v.every((a) => typeof a === 'string'))) {
       throw new TypeError(`${name} must be an array of strings, got ${lazy.util.inspect(v)}`);
