@@ -89,4 +89,10 @@ export {
   type PoolStats,
   type WorkerStats,
   type TaskResult,
+  type PoolEvents,
+  type TaskEvent,
+  type WorkerEvent,
+  type TimeSummary,
 } from './multiprocessing/pool.js';
+export type { ProcessEvents } from './multiprocessing/pool_events.js';
+export type { StdioMode } from './multiprocessing/popen.js';

@@ -52,11 +52,15 @@ import {
   type Mode,
 } from './pool_wire.js';
 import { poolWorker } from './pool_worker.js';
+import { poolChannels, signalOf, type PoolEvents, type TaskEvent } from './pool_events.js';
+import { QueueHistory, TimeBuckets, type TimeSummary } from './pool_stats.js';
 import { carriesObjects, dumps, loads } from './reduction.js';
 import { EMPTY, PARTIAL, type Ring } from './ring.js';
 import { requireTaskRef, type TaskRef } from './task.js';
 
 export { AbortError, AsyncResult, WorkerLostError } from './pool_result.js';
+export type { PoolEvents, TaskEvent, WorkerEvent } from './pool_events.js';
+export type { TimeSummary } from './pool_stats.js';
 
 /**
  * Any task function; parameters are checked against the arguments given.
@@ -243,6 +247,8 @@ export interface WorkerStats {
   tasksDone: number;
   /** Seconds spent running tasks. */
   busySeconds: number;
+  /** The share of its life spent running tasks, 0 to 1. */
+  utilization: number;
 }
 
 /**
@@ -265,22 +271,17 @@ export interface PoolStats {
   completed: number;
   failed: number;
   workers: WorkerStats[];
+  /** Seconds tasks waited until their worker began them (HDR percentiles, since the pool started). */
+  waitTime: TimeSummary;
+  /** Seconds workers ran tasks. */
+  runTime: TimeSummary;
+  /** The workers' busy share of their lives together, 0 to 1. */
+  utilization: number;
+  /** The queue's longest length in each of the last 60 seconds, oldest first. */
+  queueLastMinute: number[];
 }
 
-/**
- * The events a {@link Pool} emits (a typed `EventEmitter`).
- * @example
- * import { Pool, isMainModule, task } from 'weft';
- * export const square = task(import.meta, (x: number) => x * x);
- * if (isMainModule(import.meta)) {
- *   await using pool = new Pool({ processes: 1, maxQueue: 10 });
- *   pool.on('drain', () => console.log('queue empty again'));
- * }
- */
-export interface PoolEvents {
-  /** The queue had reached `maxQueue` (or a call found it full) and is now empty. */
-  drain: [];
-}
+const TASK_EVENTS = ['taskQueued', 'taskStart', 'taskFinish', 'taskFail'] as const;
 
 const QUEUED = 0;
 const SENT = 1;
@@ -340,6 +341,13 @@ class Job {
   retry: RetryPolicy | null = null;
   /** Runs that failed and were retried. */
   attempts = 0;
+  /** Its id in the pool's events, from 1. */
+  id = 0;
+  /** performance.now() when it was submitted (the first submit of a synchronous burst: one clock read per burst). */
+  queuedAt = 0;
+  /** Seconds until its worker began it, and seconds it ran there; set when its result came. */
+  wait = 0;
+  run = 0;
   /** imap: the chunk's position in the input, and the call it belongs to. */
   index = 0;
   owner: object | null = null;
@@ -397,6 +405,7 @@ class Worker {
   /** Told to exit after idling (beyond `minWorkers`): not replaced when it does. */
   retired = false;
   idleTimer: NodeJS.Timeout | undefined;
+  readonly startedAt = performance.now();
   /** Its pid; a worker thread's tid once it published it (0 before). Never blocks, unlike a thread's `Process.pid`. */
   get pid(): number {
     return this.proc.context === 'process' ? this.proc.pid! : Atomics.load(this.blk.slots, PID);
@@ -443,6 +452,16 @@ export class Pool extends EventEmitter<PoolEvents> {
   #needsDrain = false;
   /** Failed tasks waiting out their `retryDelay` before they queue again. */
   readonly #retrying = new Set<Job>();
+  #ids = 0;
+  /** performance.now() as of the current burst of submits, or dispatch. */
+  #clock = 0;
+  /** performance.now() when the results being read arrived. */
+  #arrival = 0;
+  /** Someone listens to task events or their channels: only then are they built. */
+  #watched = false;
+  readonly #waitTimes = new TimeBuckets();
+  readonly #runTimes = new TimeBuckets();
+  readonly #queueHistory = new QueueHistory();
   readonly #context: BaseContext;
   readonly #initializer: TaskRef | null;
   readonly #initargs: unknown[];
@@ -471,6 +490,14 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   constructor(options: PoolOptions = {}) {
     super();
+    // Listeners come and go through these two events: #watched follows them (channels are asked per task).
+    const untyped = this as unknown as EventEmitter; // Node's own events, outside PoolEvents
+    untyped.on('newListener', (event: string) => {
+      if ((TASK_EVENTS as readonly string[]).includes(event)) this.#watched = true;
+    });
+    untyped.on('removeListener', () => {
+      this.#watched = TASK_EVENTS.some((e) => this.listenerCount(e) > 0);
+    });
     if (options.processes != null && options.maxWorkers != null && options.processes !== options.maxWorkers) {
       throw new ValueError(`processes and maxWorkers are the same setting: give one (got ${options.processes} and ${options.maxWorkers})`);
     }
@@ -808,16 +835,26 @@ export class Pool extends EventEmitter<PoolEvents> {
    * }
    */
   stats(): PoolStats {
+    const now = performance.now();
+    let busy = 0;
+    let lived = 0;
+    const workers = this.#workers.map((w) => {
+      const busySeconds = w.blk.busy[0]!;
+      const life = Math.max(1e-9, (now - w.startedAt) / 1000);
+      busy += busySeconds;
+      lived += life;
+      return { pid: w.pid, tasksDone: Atomics.load(w.blk.slots, DONE), busySeconds, utilization: Math.min(1, busySeconds / life) };
+    });
     return {
       queued: this.#pendingLive,
       running: this.#inflight.size,
       completed: this.#completed,
       failed: this.#failed,
-      workers: this.#workers.map((w) => ({
-        pid: w.pid,
-        tasksDone: Atomics.load(w.blk.slots, DONE),
-        busySeconds: w.blk.busy[0]!,
-      })),
+      workers,
+      waitTime: this.#waitTimes.summary(),
+      runTime: this.#runTimes.summary(),
+      utilization: lived > 0 ? Math.min(1, busy / lived) : 0,
+      queueLastMinute: this.#queueHistory.lastMinute(now),
     };
   }
 
@@ -830,6 +867,28 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   #checkRunning(): void {
     if (this.#state !== RUN) throw new ValueError('Pool not running');
+  }
+
+  /** Emits an event and publishes it on its channel. */
+  #publish<K extends Exclude<keyof PoolEvents, 'error'>>(name: K, message: PoolEvents[K][0]): void {
+    const channel = poolChannels[name];
+    if (channel.hasSubscribers) channel.publish(message);
+    (this.emit as (event: K, message: PoolEvents[K][0]) => boolean)(name, message);
+  }
+
+  /** A task's event; `wait` given while it has no result (taskStart), `failure` for taskFail. */
+  #taskEvent(job: Job, failure: { value: unknown } | null, wait?: number): TaskEvent {
+    const event: TaskEvent = {
+      pool: this,
+      id: job.id,
+      task: job.ref.name,
+      worker: job.worker?.pid ?? 0,
+      wait: wait ?? (job.run || job.wait ? job.wait : 0),
+      run: job.run,
+      attempt: job.attempts,
+    };
+    if (failure) event.error = failure.value;
+    return event;
   }
 
   #policy(options: CallOptions): RetryPolicy | null {
@@ -890,7 +949,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     }
     if (this.#needsDrain && this.#pendingLive === 0 && this.#roomWaiters.length === 0) {
       this.#needsDrain = false;
-      this.emit('drain');
+      this.#publish('drain', { pool: this });
     }
   }
 
@@ -920,12 +979,17 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   #submit(job: Job): void {
     if (this.#broken) {
+      job.id = ++this.#ids;
       this.#pendingLive++;
       this.#settle(job, false, this.#broken);
       return;
     }
+    job.id = ++this.#ids;
+    if (!this.#scheduled) this.#clock = performance.now();
+    job.queuedAt = this.#clock;
     this.#pending.push(job);
     if (this.#pendingLive++ === 0) this.#keepAlive.ref();
+    if (this.#watched || poolChannels.taskQueued.hasSubscribers) this.#publish('taskQueued', this.#taskEvent(job, null));
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => {
@@ -949,6 +1013,9 @@ export class Pool extends EventEmitter<PoolEvents> {
     } else {
       this.#pendingLive--;
       if (this.#roomWaiters.length || this.#needsDrain) this.#queueShrank();
+    }
+    if (this.#watched || poolChannels.taskFinish.hasSubscribers || poolChannels.taskFail.hasSubscribers) {
+      this.#publish(ok ? 'taskFinish' : 'taskFail', this.#taskEvent(job, ok ? null : { value }));
     }
     job.state = SETTLED;
     job.group?.jobs.delete(job);
@@ -1021,6 +1088,8 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   #dispatch(): void {
     if (this.#pendingLive === 0 || this.#state === TERMINATE) return;
+    this.#clock = performance.now();
+    this.#queueHistory.note(this.#clock, this.#pendingLive);
     const window = this.#window();
     if (this.#workers.length < this.#processes) this.#grow();
     const workers = this.#workers.filter((w) => w.accepting);
@@ -1076,6 +1145,9 @@ export class Pool extends EventEmitter<PoolEvents> {
       job.worker = w;
       this.#inflight.set(job.seq, job);
       w.held.push(job);
+      if (this.#watched || poolChannels.taskStart.hasSubscribers) {
+        this.#publish('taskStart', this.#taskEvent(job, null, (this.#clock - job.queuedAt) / 1000));
+      }
       bytes += job.payload.length;
       if (bytes >= FRAME_BYTES || i === jobs.length - 1) {
         w.feeder.send(encodeTasks(jobs.slice(start, i + 1)));
@@ -1112,8 +1184,19 @@ export class Pool extends EventEmitter<PoolEvents> {
     }
     const w = new Worker(proc, blk);
     this.#workers.push(w);
+    const name = proc.name;
+    // On the next microtask: the constructor's workers reach listeners added right after `new Pool()`.
+    queueMicrotask(() => {
+      if (this.listenerCount('workerStart') > 0 || poolChannels.workerStart.hasSubscribers) {
+        this.#publish('workerStart', { pool: this, pid: w.pid, name, exitCode: null, signal: null });
+      }
+    });
     void ended(proc).then(() => {
       w.alive = false;
+      if (this.listenerCount('workerExit') > 0 || poolChannels.workerExit.hasSubscribers) {
+        const exitCode = proc.exitCode;
+        this.#publish('workerExit', { pool: this, pid: w.pid, name, exitCode, signal: signalOf(exitCode) });
+      }
       this.#deaths.push(w);
       const data = this.#shared.results.data;
       Atomics.add(data.i32, data.index, 1); // wake the pump if it sleeps on the result ring
@@ -1165,10 +1248,14 @@ export class Pool extends EventEmitter<PoolEvents> {
     return !ring.isEmpty() || ring.data.spin(seen, SPIN_SECONDS * 1000, 1000);
   }
 
-  readonly #onResult = (seq: number, status: number, payload: Uint8Array): void => {
+  readonly #onResult = (seq: number, status: number, payload: Uint8Array, run: number): void => {
     const job = this.#inflight.get(seq);
     if (!job || status === SKIPPED) return;
     this.#startFailures = 0;
+    job.run = run;
+    job.wait = Math.max(0, (this.#arrival - job.queuedAt) / 1000 - run);
+    this.#runTimes.add(run);
+    this.#waitTimes.add(job.wait);
     let ok = status === OK;
     let value: unknown;
     try {
@@ -1198,9 +1285,10 @@ export class Pool extends EventEmitter<PoolEvents> {
         if (frame === EMPTY) continue;
       }
       let initError: unknown;
-      const kind = decodeResults(frame, (seq, status, payload) => {
+      this.#arrival = performance.now();
+      const kind = decodeResults(frame, (seq, status, payload, run) => {
         if (seq === 0) initError = loads(payload);
-        else this.#onResult(seq, status, payload);
+        else this.#onResult(seq, status, payload, run);
       });
       if (kind === INIT_FAILED) this.#breakPool(initError);
     }
@@ -1210,6 +1298,8 @@ export class Pool extends EventEmitter<PoolEvents> {
   #breakPool(error: unknown): void {
     if (this.#broken) return;
     this.#broken = error;
+    if (poolChannels.error.hasSubscribers) poolChannels.error.publish({ pool: this, error });
+    if (this.listenerCount('error') > 0) this.emit('error', { pool: this, error });
     for (const job of [...this.#inflight.values(), ...this.#pending.slice(this.#head), ...this.#retrying]) this.#settle(job, false, error);
     this.#retrying.clear();
     this.#pending = [];
@@ -1222,6 +1312,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       const { slots } = w.blk;
       // Results it made and had not sent (it died on a later task): as good as sent.
       const unsent = w.blk.unsent();
+      this.#arrival = performance.now();
       if (unsent) decodeResults(unsent, this.#onResult);
       const running = Atomics.load(slots, RUNNING);
       const finished = Atomics.load(slots, FINISHED);

@@ -5,6 +5,7 @@
  * names, starts, joins and stops children.
  * @module
  */
+import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { ValueError } from '../errors.js';
 import { lazy } from '../lazy.js';
@@ -13,6 +14,7 @@ import { getContext } from './context.js';
 import type { Readable } from 'node:stream';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { ChildOptions, Popen, StdioMode } from './popen.js';
+import { processChannels, signalOf, type ProcessEvents } from './pool_events.js';
 import { dumps, type FdChannel } from './reduction.js';
 import type { Preparation } from './spawn.js';
 import { requireTaskRef, type TaskFunction } from './task.js';
@@ -163,7 +165,7 @@ export function childOptions(o: Omit<ProcessOptions, 'target'>, context: Context
  *   console.log(p.exitCode); // 0
  * }
  */
-export class Process<F extends TaskFunction = TaskFunction> {
+export class Process<F extends TaskFunction = TaskFunction> extends EventEmitter<ProcessEvents> {
   readonly #target: F;
   readonly #args: unknown[];
   readonly #context: BaseContext;
@@ -175,6 +177,7 @@ export class Process<F extends TaskFunction = TaskFunction> {
   #closed = false;
 
   constructor(options: ProcessOptions<F>) {
+    super();
     if (options === null || typeof options !== 'object') {
       throw new TypeError('new Process({ target, args }): pass an options object');
     }
@@ -283,7 +286,20 @@ export class Process<F extends TaskFunction = TaskFunction> {
     for (const handOver of handOvers) handOver();
     children.add(this);
     ends.set(this, this.#popen.exited);
-    void this.#popen.exited.then(() => children.delete(this));
+    const pid = this.#context.name === 'process' ? this.#popen.pid : 0; // a thread's tid may not exist yet: read at exit
+    void this.#popen.exited.then((exitCode) => {
+      children.delete(this);
+      if (this.listenerCount('exit') > 0 || processChannels.exit.hasSubscribers) {
+        const message = { process: this as Process, pid: pid || this.#popen!.pid, exitCode, signal: signalOf(exitCode) };
+        if (processChannels.exit.hasSubscribers) processChannels.exit.publish(message);
+        this.emit('exit', message);
+      }
+    });
+    if (this.listenerCount('start') > 0 || processChannels.start.hasSubscribers) {
+      const message = { process: this as Process, pid: this.#popen.pid };
+      if (processChannels.start.hasSubscribers) processChannels.start.publish(message);
+      this.emit('start', message);
+    }
   }
 
   /**
@@ -352,7 +368,7 @@ export class Process<F extends TaskFunction = TaskFunction> {
   }
 
   /** Python's repr: `<Process name='Process-1' pid=123 started>`. */
-  toString(): string {
+  override toString(): string {
     const state = !this.#popen ? 'initial' : this.#popen.exitCode === null ? 'started' : `stopped exitcode=${this.#popen.exitCode}`;
     return `<Process name='${this.#name}'${this.#popen ? ` pid=${this.#popen.pid}` : ''} ${state}${this.#daemon ? ' daemon' : ''}>`;
   }
