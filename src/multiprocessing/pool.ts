@@ -312,6 +312,24 @@ class Group {
   }
 }
 
+/** A clock reading (performance.now()), shared by the jobs of one burst of submits. */
+class Instant {
+  constructor(readonly at: number) {}
+}
+const NEVER = new Instant(0);
+
+/** What only some jobs need: a retry policy, or figures for events someone watches. */
+class JobExtras {
+  /** Its id in the pool's events, from 1; given at its first event. */
+  id = 0;
+  retry: RetryPolicy | null = null;
+  /** Runs that failed and were retried. */
+  attempts = 0;
+  /** Seconds until its worker began it, and seconds it ran there; set when its result came while watched. */
+  wait = 0;
+  run = 0;
+}
+
 /** When a failed task runs again: a call's, or the pool's defaults (shared, no object per task). */
 interface RetryPolicy {
   retries: number;
@@ -338,16 +356,16 @@ class Job {
   seq = 0;
   state = QUEUED;
   worker: Worker | null = null;
-  retry: RetryPolicy | null = null;
-  /** Runs that failed and were retried. */
-  attempts = 0;
-  /** Its id in the pool's events, from 1. */
-  id = 0;
-  /** performance.now() when it was submitted (the first submit of a synchronous burst: one clock read per burst). */
-  queuedAt = 0;
-  /** Seconds until its worker began it, and seconds it ran there; set when its result came. */
-  wait = 0;
-  run = 0;
+  /** Its retry policy and event figures, when it has any (most jobs have none: a job stays small, as 100k queued ones cost GC). */
+  x: JobExtras | null = null;
+  /**
+   * When it was submitted: the first submit of a synchronous burst reads the clock and its
+   * jobs share that reading (a number in a field of each job would be a heap number each).
+   */
+  queued: Instant = NEVER;
+  extras(): JobExtras {
+    return (this.x ??= new JobExtras());
+  }
   /** imap: the chunk's position in the input, and the call it belongs to. */
   index = 0;
   owner: object | null = null;
@@ -453,7 +471,9 @@ export class Pool extends EventEmitter<PoolEvents> {
   /** Failed tasks waiting out their `retryDelay` before they queue again. */
   readonly #retrying = new Set<Job>();
   #ids = 0;
-  /** performance.now() as of the current burst of submits, or dispatch. */
+  /** The clock as of the current burst of submits. */
+  #burst = NEVER;
+  /** performance.now() as of the last dispatch. */
   #clock = 0;
   /** performance.now() when the results being read arrived. */
   #arrival = 0;
@@ -643,7 +663,8 @@ export class Pool extends EventEmitter<PoolEvents> {
       group.dispose();
       result.settle(ok, value);
     } : result, group, args);
-    job.retry = this.#policy(options);
+    const retry = this.#policy(options);
+    if (retry) job.extras().retry = retry;
     group?.jobs.add(job);
     this.#submit(job);
     return result;
@@ -878,14 +899,16 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   /** A task's event; `wait` given while it has no result (taskStart), `failure` for taskFail. */
   #taskEvent(job: Job, failure: { value: unknown } | null, wait?: number): TaskEvent {
+    const x = job.extras();
+    x.id ||= ++this.#ids;
     const event: TaskEvent = {
       pool: this,
-      id: job.id,
+      id: x.id,
       task: job.ref.name,
       worker: job.worker?.pid ?? 0,
-      wait: wait ?? (job.run || job.wait ? job.wait : 0),
-      run: job.run,
-      attempt: job.attempts,
+      wait: wait ?? x.wait,
+      run: x.run,
+      attempt: x.attempts,
     };
     if (failure) event.error = failure.value;
     return event;
@@ -979,14 +1002,12 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   #submit(job: Job): void {
     if (this.#broken) {
-      job.id = ++this.#ids;
       this.#pendingLive++;
       this.#settle(job, false, this.#broken);
       return;
     }
-    job.id = ++this.#ids;
-    if (!this.#scheduled) this.#clock = performance.now();
-    job.queuedAt = this.#clock;
+    if (!this.#scheduled) this.#burst = new Instant(performance.now());
+    job.queued = this.#burst;
     this.#pending.push(job);
     if (this.#pendingLive++ === 0) this.#keepAlive.ref();
     if (this.#watched || poolChannels.taskQueued.hasSubscribers) this.#publish('taskQueued', this.#taskEvent(job, null));
@@ -1003,7 +1024,8 @@ export class Pool extends EventEmitter<PoolEvents> {
   /** Settles a job, or queues it again when it failed as its retry policy says (`retryable`: not a cancellation). */
   #settle(job: Job, ok: boolean, value: unknown, retryable = true): void {
     if (job.state === SETTLED) return;
-    if (!ok && retryable && job.retry && job.attempts < job.retry.retries && this.#state !== TERMINATE && !this.#broken && job.retry.retryIf(value)) {
+    const retry = job.x?.retry;
+    if (!ok && retryable && retry && job.x!.attempts < retry.retries && this.#state !== TERMINATE && !this.#broken && retry.retryIf(value)) {
       this.#retryLater(job);
       return;
     }
@@ -1046,7 +1068,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     }
     job.state = QUEUED;
     job.worker = null;
-    job.attempts++;
+    job.x!.attempts++;
     this.#retrying.add(job);
     this.#keepAlive.ref();
     setTimeout(() => {
@@ -1054,7 +1076,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       this.#pending.push(job);
       this.#dispatch();
       this.#kick();
-    }, job.retry!.delay * 1000);
+    }, job.x!.retry!.delay * 1000);
   }
 
   /**
@@ -1146,7 +1168,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       this.#inflight.set(job.seq, job);
       w.held.push(job);
       if (this.#watched || poolChannels.taskStart.hasSubscribers) {
-        this.#publish('taskStart', this.#taskEvent(job, null, (this.#clock - job.queuedAt) / 1000));
+        this.#publish('taskStart', this.#taskEvent(job, null, (this.#clock - job.queued.at) / 1000));
       }
       bytes += job.payload.length;
       if (bytes >= FRAME_BYTES || i === jobs.length - 1) {
@@ -1252,10 +1274,14 @@ export class Pool extends EventEmitter<PoolEvents> {
     const job = this.#inflight.get(seq);
     if (!job || status === SKIPPED) return;
     this.#startFailures = 0;
-    job.run = run;
-    job.wait = Math.max(0, (this.#arrival - job.queuedAt) / 1000 - run);
+    const wait = Math.max(0, (this.#arrival - job.queued.at) / 1000 - run);
     this.#runTimes.add(run);
-    this.#waitTimes.add(job.wait);
+    this.#waitTimes.add(wait);
+    if (this.#watched || poolChannels.taskFinish.hasSubscribers || poolChannels.taskFail.hasSubscribers) {
+      const x = job.extras();
+      x.wait = wait;
+      x.run = run;
+    }
     let ok = status === OK;
     let value: unknown;
     try {
@@ -1438,7 +1464,7 @@ export class Pool extends EventEmitter<PoolEvents> {
           for (let k = 0; k < values.length; k++) out[at + k] = values[k];
           if (--remaining === 0) finish(true, out);
         }, group, chunk);
-        job.retry = retry;
+        if (retry) job.extras().retry = retry;
         jobs.push(job);
         group?.jobs.add(job);
         this.#submit(job);
@@ -1548,7 +1574,7 @@ export class Pool extends EventEmitter<PoolEvents> {
             continue;
           }
           const job = new Job(ref, chunkMode, payload, sink, group, chunk);
-          job.retry = retry;
+          if (retry) job.extras().retry = retry;
           job.index = index;
           job.owner = owner;
           group?.jobs.add(job);

@@ -11,7 +11,11 @@
  * two keep a value within 0.8% of what was measured, finer than the timer.
  * @module
  */
-import hdr from 'hdr-histogram-js';
+import { createRequire } from 'node:module';
+
+/** hdr-histogram-js, loaded at the first `stats()`: its load takes ~30 ms, which every weft child would pay. */
+let hdr: typeof import('hdr-histogram-js') | undefined;
+const loadHdr = () => (hdr ??= createRequire(import.meta.url)('hdr-histogram-js') as typeof import('hdr-histogram-js'));
 
 /** Sub-buckets per power of two, as bits. */
 const SUB_BITS = 7;
@@ -57,7 +61,7 @@ export class TimeBuckets {
   /** The percentiles, computed by hdr-histogram-js from the buckets. */
   summary(): TimeSummary {
     if (this.#count === 0) return { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 };
-    const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_US + 1, numberOfSignificantValueDigits: 3 });
+    const h = loadHdr().build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_US + 1, numberOfSignificantValueDigits: 3 });
     try {
       const counts = this.#counts;
       for (let i = 0; i < counts.length; i++) if (counts[i]) h.recordValueWithCount(Math.max(1, valueOf(i)), counts[i]!);
