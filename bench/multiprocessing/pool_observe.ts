@@ -68,14 +68,19 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-function measure(build: string, n: number, context: string, listen: boolean): number {
+interface Measure {
+  tasksPerSecond: number;
+  parentCpuMicros: number;
+}
+
+function measure(build: string, n: number, context: string, listen: boolean): Measure {
   const r = spawnSync(process.execPath, [here, '--one', '--n', String(n), '--context', context, ...(listen ? ['--listen'] : [])], {
     env: { ...process.env, WEFT_BUILD: pathToFileURL(build).href },
     encoding: 'utf8',
     timeout: 300_000,
   });
   if (r.status !== 0) throw new Error(`measure with ${build} failed (exit ${r.status ?? r.signal}): ${r.stderr}`);
-  return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { tasksPerSecond: number }).tasksPerSecond;
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Measure;
 }
 
 const { values } = parseArgs({
@@ -97,22 +102,27 @@ if (values.one && weft.isMainModule(import.meta)) {
   const baseline = resolve(values.baseline, 'dist/src/index.js');
   if (!existsSync(baseline)) throw new Error(`no built weft at ${baseline}: build that checkout (npm run build:ts) or pass --baseline DIR`);
   const rows: Record<string, number[]> = { baseline: [], 'this build': [], 'this build, listened to': [] };
+  const cpu: Record<string, number[]> = { baseline: [], 'this build': [], 'this build, listened to': [] };
+  const record = (row: string, m: Measure) => {
+    rows[row]!.push(m.tasksPerSecond);
+    cpu[row]!.push(m.parentCpuMicros);
+  };
   for (let round = 0; round < Number(values.rounds); round++) {
     const order = round % 2 ? (['this build', 'baseline'] as const) : (['baseline', 'this build'] as const);
-    for (const which of order) rows[which]!.push(measure(which === 'baseline' ? baseline : ownBuild, n, context, false));
-    rows['this build, listened to']!.push(measure(ownBuild, n, context, true));
+    for (const which of order) record(which, measure(which === 'baseline' ? baseline : ownBuild, n, context, false));
+    record('this build, listened to', measure(ownBuild, n, context, true));
     console.error(`  round ${round + 1}: ${Object.entries(rows).map(([k, v]) => `${k} ${Math.round(v.at(-1)!)}`).join(', ')}`);
   }
   const base = median(rows.baseline!);
   console.log(`applyAsync ×${n}, 2 ${context} workers, tasks/s (median of ${values.rounds} rounds, min–max):`);
   for (const [name, runs] of Object.entries(rows)) {
     const m = median(runs);
-    console.log(`  ${name.padEnd(26)} ${Math.round(m).toString().padStart(8)}  (${Math.round(Math.min(...runs))}–${Math.round(Math.max(...runs))})  ${(m / base).toFixed(3)}x baseline`);
+    console.log(`  ${name.padEnd(26)} ${Math.round(m).toString().padStart(8)}  (${Math.round(Math.min(...runs))}–${Math.round(Math.max(...runs))})  ${(m / base).toFixed(3)}x baseline; parent CPU ${median(cpu[name]!).toFixed(2)} µs/task`);
   }
   // Per round too: the two builds ran back to back there, so the ratio of each pair is less noisy.
   const pairs = rows['this build']!.map((v, i) => v / rows.baseline![i]!);
   console.log(`  per-round ratio this/baseline: median ${median(pairs).toFixed(3)} (${pairs.map((p) => p.toFixed(3)).join(' ')})`);
   const out = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, `pool_observe_${context}.json`), JSON.stringify({ n, context, baseline: values.baseline, rows, pairs }, null, 2) + '\n');
+  writeFileSync(join(out, `pool_observe_${context}.json`), JSON.stringify({ n, context, baseline: values.baseline, rows, parentCpuMicros: cpu, pairs }, null, 2) + '\n');
 }

@@ -18,6 +18,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ResourceLimits } from 'node:worker_threads';
+import { debugLog } from '../debug.js';
 import { Full, TimeoutError, ValueError } from '../errors.js';
 import { getContext, type BaseContext, type ContextName } from './context.js';
 import { Deadline, waitFor } from './futex.js';
@@ -282,6 +283,9 @@ export interface PoolStats {
 }
 
 const TASK_EVENTS = ['taskQueued', 'taskStart', 'taskFinish', 'taskFail'] as const;
+
+/** WEFT_DEBUG=pool (debug.ts). */
+const log = debugLog('pool');
 
 const QUEUED = 0;
 const SENT = 1;
@@ -777,6 +781,7 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   /** No more tasks may be submitted; workers exit once every task is done. Python's `close`. */
   close(): void {
+    log?.('%s: close', this);
     if (this.#state === RUN) this.#state = CLOSE;
     this.#maybeStop();
     this.#kick();
@@ -797,6 +802,7 @@ export class Pool extends EventEmitter<PoolEvents> {
    */
   async terminate(): Promise<void> {
     if (this.#state !== TERMINATE) {
+      log?.('%s: terminate (%d tasks unfinished)', this, this.#pendingLive + this.#inflight.size);
       this.#state = TERMINATE;
       const reason = new ValueError('the pool was terminated before the task finished');
       for (const job of [...this.#inflight.values(), ...this.#pending.slice(this.#head), ...this.#retrying]) this.#settle(job, false, reason);
@@ -1069,6 +1075,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     job.state = QUEUED;
     job.worker = null;
     job.x!.attempts++;
+    log?.('%s: task %s failed: retry %d of %d in %d s', this, job.ref.name, job.x!.attempts, job.x!.retry!.retries, job.x!.retry!.delay);
     this.#retrying.add(job);
     this.#keepAlive.ref();
     setTimeout(() => {
@@ -1091,6 +1098,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       const kept = this.#workers.filter((x) => x.alive && !x.retired).length;
       if (w.outstanding !== 0 || !w.alive || this.#state !== RUN || kept <= this.#minWorkers) return;
       w.retired = true;
+      log?.('%s: worker %s idle for %d s: told to exit', this, w.proc.name, this.#idleTimeout);
       w.accepting = false;
       w.feeder.send(encodeStop());
     }, this.#idleTimeout * 1000).unref();
@@ -1207,6 +1215,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const w = new Worker(proc, blk);
     this.#workers.push(w);
     const name = proc.name;
+    log?.('%s: worker %s started (pid %d)', this, name, proc.context === 'process' ? proc.pid : 0);
     // On the next microtask: the constructor's workers reach listeners added right after `new Pool()`.
     queueMicrotask(() => {
       if (this.listenerCount('workerStart') > 0 || poolChannels.workerStart.hasSubscribers) {
@@ -1215,6 +1224,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     });
     void ended(proc).then(() => {
       w.alive = false;
+      log?.('%s: worker %s exited (pid %d, exit code %d)%s', this, name, w.pid, proc.exitCode, w.retired ? ' after idling' : '');
       if (this.listenerCount('workerExit') > 0 || poolChannels.workerExit.hasSubscribers) {
         const exitCode = proc.exitCode;
         this.#publish('workerExit', { pool: this, pid: w.pid, name, exitCode, signal: signalOf(exitCode) });
@@ -1324,6 +1334,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   #breakPool(error: unknown): void {
     if (this.#broken) return;
     this.#broken = error;
+    log?.('%s: broken, every task rejects: %s', this, error instanceof Error ? error.message : String(error));
     if (poolChannels.error.hasSubscribers) poolChannels.error.publish({ pool: this, error });
     if (this.listenerCount('error') > 0) this.emit('error', { pool: this, error });
     for (const job of [...this.#inflight.values(), ...this.#pending.slice(this.#head), ...this.#retrying]) this.#settle(job, false, error);

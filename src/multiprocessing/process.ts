@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
+import { debugLog } from '../debug.js';
 import { ValueError } from '../errors.js';
 import { lazy } from '../lazy.js';
 import type { BaseContext, ContextName } from './context.js';
@@ -80,6 +81,8 @@ let self: Self = {
   parent: null,
 };
 let childCounter = 0;
+/** WEFT_DEBUG=process (debug.ts). */
+const log = debugLog('process');
 let bootstrapping = false;
 const children = new Set<Process>();
 /** Each started child's end, for weft's own watchers (see {@link ended}). */
@@ -287,8 +290,10 @@ export class Process<F extends TaskFunction = TaskFunction> extends EventEmitter
     children.add(this);
     ends.set(this, this.#popen.exited);
     const pid = this.#context.name === 'process' ? this.#popen.pid : 0; // a thread's tid may not exist yet: read at exit
+    log?.('%s started', this);
     void this.#popen.exited.then((exitCode) => {
       children.delete(this);
+      log?.('%s exited', this);
       if (this.listenerCount('exit') > 0 || processChannels.exit.hasSubscribers) {
         const message = { process: this as Process, pid: pid || this.#popen!.pid, exitCode, signal: signalOf(exitCode) };
         if (processChannels.exit.hasSubscribers) processChannels.exit.publish(message);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
 import { describe, test } from 'node:test';
 import { Pool, Process, WorkerLostError, type TaskEvent, type WorkerEvent } from 'weft';
-import { eventually } from '../helpers/run.js';
+import { eventually, runNode } from '../helpers/run.js';
 import { napFor, twice } from './fixtures/options-tasks.js';
 import { exitNow, failInit } from './fixtures/pool-tasks.js';
 
@@ -133,3 +133,39 @@ for (const context of ['process', 'thread'] as const) {
     });
   });
 }
+
+describe('WEFT_DEBUG', () => {
+  const fixtures = new URL('./fixtures/options-tasks.js', import.meta.url).href;
+  const script = `
+    import { Pool } from 'weft';
+    import { flaky, twice } from ${JSON.stringify(fixtures)};
+    const pool = new Pool({ processes: 1, retries: 1 });
+    await pool.apply(twice, [1]);
+    await pool.apply(flaky, [process.env.COUNTER, 1, 2]);
+    pool.close();
+    await pool.join();
+  `;
+
+  test('WEFT_DEBUG=pool,process logs lifecycle lines to stderr with timestamps and pids; unset, nothing', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'weft-debug-'));
+    try {
+      const on = await runNode(['--input-type=module', '-e', script], { env: { WEFT_DEBUG: 'pool,process', COUNTER: join(dir, 'a') }, timeout: 60 });
+      assert.equal(on.code, 0, on.stderr);
+      const lines = on.stderr.split('\n').filter((l) => / weft:(pool|process) /.test(l));
+      assert.ok(lines.every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z weft:(pool|process) \d+ /.test(l)), lines.join('\n'));
+      const text = lines.join('\n');
+      for (const what of [/weft:pool \d+ <Pool state=RUN pool_size=1>: worker PoolWorker-1 started \(pid \d+\)/, /worker PoolWorker-1 exited \(pid \d+, exit code 3\)/,
+        /task flaky failed: retry 1 of 1 in 0 s/, /: close/, /weft:process \d+ <Process name='PoolWorker-2' pid=\d+ started daemon> started/]) {
+        assert.match(text, what);
+      }
+      const off = await runNode(['--input-type=module', '-e', script], { env: { WEFT_DEBUG: undefined, COUNTER: join(dir, 'b') }, timeout: 60 });
+      assert.equal(off.code, 0, off.stderr);
+      assert.doesNotMatch(off.stderr, /weft:pool/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
