@@ -8,6 +8,7 @@ export { task, isMainModule, type TaskFunction, type TaskModule, type TaskRef } 
 export {
   Process,
   type ProcessOptions,
+  type StdioMode,
   currentProcess,
   parentProcess,
   activeChildren,
@@ -95,4 +96,3 @@ export {
   type TimeSummary,
 } from './multiprocessing/pool.js';
 export type { ProcessEvents } from './multiprocessing/pool_events.js';
-export type { StdioMode } from './multiprocessing/popen.js';

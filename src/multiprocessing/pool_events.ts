@@ -41,11 +41,11 @@ export interface WorkerEvent {
  * A task of a pool, at one step of its life. A map's chunk is one task.
  * @example
  * import { Pool, isMainModule, task, type TaskEvent } from 'weft';
- * export const square = task(import.meta, (x: number) => x * x);
+ * export const squareTask = task(import.meta, function square(x: number) { return x * x; }); // events name it by the function
  * if (isMainModule(import.meta)) {
  *   await using pool = new Pool({ processes: 1 });
  *   pool.on('taskFinish', (e: TaskEvent) => console.log(e.task, e.run >= 0, e.wait >= 0)); // square true true
- *   await pool.apply(square, [2]);
+ *   await pool.apply(squareTask, [2]);
  * }
  */
 export interface TaskEvent {
@@ -68,7 +68,9 @@ export interface TaskEvent {
 
 /**
  * The events of a {@link Pool} (a typed `EventEmitter`). Each has a
- * `node:diagnostics_channel` channel carrying the same message: see {@link poolChannels}.
+ * `node:diagnostics_channel` channel carrying the same message: `weft:pool:worker:start`,
+ * `weft:pool:worker:exit`, `weft:pool:task:queued`, `weft:pool:task:start`, `weft:pool:task:finish`,
+ * `weft:pool:task:fail`, `weft:pool:drain` and `weft:pool:error` (docs/pool.md).
  * @example
  * import { Pool, isMainModule, task } from 'weft';
  * export const square = task(import.meta, (x: number) => x * x);
@@ -99,7 +101,7 @@ export interface PoolEvents {
 
 /**
  * The events of a {@link Process} (a typed `EventEmitter`), also on the channels
- * `weft:process:start` and `weft:process:exit` (see {@link processChannels}).
+ * `weft:process:start` and `weft:process:exit`.
  * @example
  * import { Process, isMainModule, task } from 'weft';
  * export const noop = task(import.meta, () => {});

@@ -5,10 +5,9 @@
  */
 import type { Readable } from 'node:stream';
 import type { ResourceLimits } from 'node:worker_threads';
+import type { StdioMode } from './process.js';
 import type { Preparation } from './spawn.js';
 
-/** Where a child's stdout and stderr go: the parent's own, nowhere, or streams the parent reads. */
-export type StdioMode = 'inherit' | 'ignore' | 'pipe';
 
 /**
  * How a child is started when it is not a plain one. Any of `execArgv`, `argv`,

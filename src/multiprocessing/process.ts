@@ -14,7 +14,7 @@ import type { BaseContext, ContextName } from './context.js';
 import { getContext } from './context.js';
 import type { Readable } from 'node:stream';
 import type { ResourceLimits } from 'node:worker_threads';
-import type { ChildOptions, Popen, StdioMode } from './popen.js';
+import type { ChildOptions, Popen } from './popen.js';
 import { processChannels, signalOf, type ProcessEvents } from './pool_events.js';
 import { dumps, type FdChannel } from './reduction.js';
 import type { Preparation } from './spawn.js';
@@ -63,6 +63,24 @@ export interface ProcessOptions<F extends TaskFunction = TaskFunction> {
   /** What the OS tools show: the child's `process.title` (`ps`, `top`), or a worker thread's `name` (Node 22+). */
   title?: string;
 }
+
+/**
+ * Where a child's stdout and stderr go: the parent's own (`'inherit'`), nowhere, or
+ * (`'pipe'`) Node Readable streams the parent reads as `p.stdout` and `p.stderr`.
+ * @example
+ * import { Process, isMainModule, task, type StdioMode } from 'weft';
+ * export const hello = task(import.meta, () => console.log('hello from the child'));
+ * if (isMainModule(import.meta)) {
+ *   const stdio: StdioMode = 'pipe';
+ *   const p = new Process({ target: hello, stdio });
+ *   p.start();
+ *   let text = '';
+ *   for await (const chunk of p.stdout!) text += chunk;
+ *   await p.join();
+ *   console.log(text.trim()); // hello from the child
+ * }
+ */
+export type StdioMode = 'inherit' | 'ignore' | 'pipe';
 
 interface Self {
   name: string;
