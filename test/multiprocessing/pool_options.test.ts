@@ -131,7 +131,7 @@ for (const context of ['process', 'thread'] as const) {
       test('resourceLimits bound each worker thread', async () => {
         await using pool = new Pool({ processes: 1, context, resourceLimits: { maxOldGenerationSizeMb: 48 } });
         const { heapLimitMb } = await pool.apply(poolProbe, []);
-        assert.ok(heapLimitMb < 128, `heap limit ${heapLimitMb} MiB`);
+        assert.ok(heapLimitMb < 512, `heap limit ${heapLimitMb} MiB (old generation 48 + the young one; unlimited: ~4 GiB)`);
       });
     } else {
       test('resourceLimits and cwd-like thread-only options are refused for worker processes, naming the fix', () => {

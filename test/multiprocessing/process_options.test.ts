@@ -100,7 +100,8 @@ for (const context of ['process', 'thread'] as const) {
 
       test('resourceLimits bound the thread\'s heap; title names the thread (Node 22+) without renaming the process', async () => {
         const seen = await run({ context, resourceLimits: { maxOldGenerationSizeMb: 48 }, title: 'weft-probe' });
-        assert.ok(seen.heapLimitMb < 128, `heap limit ${seen.heapLimitMb} MiB`);
+        // heap_size_limit adds the young generation (48 MiB on Node 20, 192 on 24) to the old one; unlimited, it is the starter's (~4 GiB).
+        assert.ok(seen.heapLimitMb < 512, `heap limit ${seen.heapLimitMb} MiB`);
         assert.notEqual(process.title, 'weft-probe');
         if (nodeMajor >= 24) assert.equal(seen.threadName, 'weft-probe');
         else console.log(`# Node ${process.versions.node} has no worker threadName to check; the name is passed as Worker's name option`);
