@@ -1,13 +1,17 @@
 /**
  * What the Pool's events, diagnostics channels and histograms cost when nobody
- * listens: applyAsync throughput of this build against another build of weft
- * (by default the main checkout's), side by side in one run. Each round runs
+ * listens: applyAsync throughput of this build against another built checkout
+ * of weft (`--baseline`, e.g. main's), side by side in one run. Each round runs
  * both builds, in fresh processes, one after the other, in alternating order,
  * so a busy machine's drift falls on both alike; medians over the rounds and
  * the ratio. A third row, this build with a listener on every task event,
  * shows what listening costs.
  *
- *   node dist/bench/multiprocessing/pool_observe.js [--baseline /work/main] [--rounds 7] [--n 100000] [--context process|thread]
+ *   node dist/bench/multiprocessing/pool_observe.js --baseline DIR [--rounds 7] [--n 100000] [--context process|thread]
+ *
+ * DIR is a checkout built with `npm run build:ts` whose node_modules and
+ * build/Release/weft.node are in place (a `git archive` of main with those
+ * two linked or copied from this checkout will do when native/ is the same).
  *
  * Each measure is `--one`: a fresh process imports weft from WEFT_BUILD (a
  * built checkout's dist/src/index.js; its workers, which import this file
@@ -90,7 +94,7 @@ const { values } = parseArgs({
     n: { type: 'string', default: '100000' },
     rounds: { type: 'string', default: '7' },
     context: { type: 'string', default: 'process' },
-    baseline: { type: 'string', default: '/work/main' },
+    baseline: { type: 'string' },
   },
 });
 const n = Number(values.n);
@@ -99,6 +103,7 @@ const context = values.context === 'thread' ? 'thread' : 'process';
 if (values.one && weft.isMainModule(import.meta)) {
   await one(n, context, values.listen);
 } else if (weft.isMainModule(import.meta)) {
+  if (!values.baseline) throw new Error('pass --baseline DIR: a built checkout of weft to compare this build with');
   const baseline = resolve(values.baseline, 'dist/src/index.js');
   if (!existsSync(baseline)) throw new Error(`no built weft at ${baseline}: build that checkout (npm run build:ts) or pass --baseline DIR`);
   const rows: Record<string, number[]> = { baseline: [], 'this build': [], 'this build, listened to': [] };
