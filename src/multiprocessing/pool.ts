@@ -477,7 +477,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   #ids = 0;
   /** The clock as of the current burst of submits. */
   #burst = NEVER;
-  /** performance.now() as of the last dispatch. */
+  /** performance.now() as of the last dispatch, read only while task events are watched. */
   #clock = 0;
   /** performance.now() when the results being read arrived. */
   #arrival = 0;
@@ -1118,8 +1118,9 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   #dispatch(): void {
     if (this.#pendingLive === 0 || this.#state === TERMINATE) return;
-    this.#clock = performance.now();
-    this.#queueHistory.note(this.#clock, this.#pendingLive);
+    // The clock of the last burst of submits, not a reading per dispatch: the queue peaks when tasks come.
+    this.#queueHistory.note(this.#burst.at, this.#pendingLive);
+    if (this.#watched) this.#clock = performance.now();
     const window = this.#window();
     if (this.#workers.length < this.#processes) this.#grow();
     const workers = this.#workers.filter((w) => w.accepting);
@@ -1176,6 +1177,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       this.#inflight.set(job.seq, job);
       w.held.push(job);
       if (this.#watched || poolChannels.taskStart.hasSubscribers) {
+        if (!this.#watched) this.#clock = performance.now();
         this.#publish('taskStart', this.#taskEvent(job, null, (this.#clock - job.queued.at) / 1000));
       }
       bytes += job.payload.length;
