@@ -8,6 +8,7 @@ export { task, isMainModule, type TaskFunction, type TaskModule, type TaskRef } 
 export {
   Process,
   type ProcessOptions,
+  type StdioMode,
   currentProcess,
   parentProcess,
   activeChildren,
@@ -89,4 +90,9 @@ export {
   type PoolStats,
   type WorkerStats,
   type TaskResult,
+  type PoolEvents,
+  type TaskEvent,
+  type WorkerEvent,
+  type TimeSummary,
 } from './multiprocessing/pool.js';
+export type { ProcessEvents } from './multiprocessing/pool_events.js';

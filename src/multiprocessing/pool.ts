@@ -16,11 +16,14 @@
  *   or by a worker's exit.
  * @module
  */
-import { TimeoutError, ValueError } from '../errors.js';
+import { EventEmitter } from 'node:events';
+import type { ResourceLimits } from 'node:worker_threads';
+import { debugLog } from '../debug.js';
+import { Full, TimeoutError, ValueError } from '../errors.js';
 import { getContext, type BaseContext, type ContextName } from './context.js';
 import { Deadline, waitFor } from './futex.js';
 import { Feeder } from './feeder.js';
-import { Process, cpuCount, ended } from './process.js';
+import { Process, childOptions, cpuCount, ended, type ProcessOptions } from './process.js';
 import { AbortError, AsyncResult, WorkerLostError } from './pool_result.js';
 import {
   CALL,
@@ -50,11 +53,15 @@ import {
   type Mode,
 } from './pool_wire.js';
 import { poolWorker } from './pool_worker.js';
+import { poolChannels, signalOf, type PoolEvents, type TaskEvent } from './pool_events.js';
+import { QueueHistory, TimeBuckets, type TimeSummary } from './pool_stats.js';
 import { carriesObjects, dumps, loads } from './reduction.js';
 import { EMPTY, PARTIAL, type Ring } from './ring.js';
 import { requireTaskRef, type TaskRef } from './task.js';
 
 export { AbortError, AsyncResult, WorkerLostError } from './pool_result.js';
+export type { PoolEvents, TaskEvent, WorkerEvent } from './pool_events.js';
+export type { TimeSummary } from './pool_stats.js';
 
 /**
  * Any task function; parameters are checked against the arguments given.
@@ -128,6 +135,39 @@ export interface PoolOptions {
   initargs?: unknown[];
   /** A worker exits after this many tasks and is replaced (Python's `maxtasksperchild`); null: never. */
   maxTasksPerChild?: number | null;
+  /**
+   * Workers kept even when idle; `maxWorkers` by default (a fixed pool, as Python's). Below `maxWorkers`,
+   * workers are started as tasks queue up and those beyond `minWorkers` exit after `idleTimeout` seconds idle.
+   */
+  minWorkers?: number;
+  /** The most workers at once; `processes` is the same thing (give one of them). */
+  maxWorkers?: number;
+  /** Seconds a worker beyond `minWorkers` may idle before it exits; 10 by default. */
+  idleTimeout?: number;
+  /**
+   * Tasks that may wait in this process for a worker; null (default): no limit. Past it `submit`, `apply` and
+   * the map family wait for room (or with `block: false` reject with `Full`); `applyAsync`, which cannot wait, throws `Full`.
+   */
+  maxQueue?: number | null;
+  /** Default for every call: times a task that failed as `retryIf` says is run again; 0 by default. */
+  retries?: number;
+  /** Default for every call: seconds before a retry; 0 by default. */
+  retryDelay?: number;
+  /** Default for every call: which failures are retried; by default only {@link WorkerLostError} (the worker died under the task). */
+  retryIf?: (error: unknown) => boolean;
+  /** The workers' environment (as `child_process` takes it); this process's by default. */
+  env?: NodeJS.ProcessEnv;
+  /** Node options for the workers, after those they inherit (loaders such as `--import tsx`). */
+  execArgv?: string[];
+  /** What the workers find in `process.argv` after the script's path. */
+  argv?: string[];
+  /** Heap and stack limits of each worker thread (Node's `resourceLimits`); thread context only. */
+  resourceLimits?: ResourceLimits;
+  /**
+   * Shown by the OS tools: a worker process's `process.title` (`ps`, `top`), a worker thread's `name` (Node 22+);
+   * workers are then named `name-1`, `name-2`, … (`currentProcess().name`). Unset: `PoolWorker`, the title left alone.
+   */
+  name?: string;
 }
 
 /**
@@ -146,6 +186,14 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Seconds the whole call may take; then as for `signal`, rejecting with `TimeoutError`. */
   timeout?: number | null;
+  /** With `maxQueue` reached: wait for room (true, default), or reject at once with `Full`. */
+  block?: boolean;
+  /** Times a task that failed as `retryIf` says is run again; the pool's `retries` by default. */
+  retries?: number;
+  /** Seconds before a retry; the pool's `retryDelay` by default. */
+  retryDelay?: number;
+  /** Which failures are retried; the pool's `retryIf` (by default {@link WorkerLostError} only). */
+  retryIf?: (error: unknown) => boolean;
 }
 
 /**
@@ -200,6 +248,8 @@ export interface WorkerStats {
   tasksDone: number;
   /** Seconds spent running tasks. */
   busySeconds: number;
+  /** The share of its life spent running tasks, 0 to 1. */
+  utilization: number;
 }
 
 /**
@@ -222,7 +272,20 @@ export interface PoolStats {
   completed: number;
   failed: number;
   workers: WorkerStats[];
+  /** Seconds tasks waited until their worker began them (HDR percentiles, since the pool started). */
+  waitTime: TimeSummary;
+  /** Seconds workers ran tasks. */
+  runTime: TimeSummary;
+  /** The workers' busy share of their lives together, 0 to 1. */
+  utilization: number;
+  /** The queue's longest length in each of the last 60 seconds, oldest first. */
+  queueLastMinute: number[];
 }
+
+const TASK_EVENTS = ['taskQueued', 'taskStart', 'taskFinish', 'taskFail'] as const;
+
+/** WEFT_DEBUG=pool (debug.ts). */
+const log = debugLog('pool');
 
 const QUEUED = 0;
 const SENT = 1;
@@ -253,11 +316,60 @@ class Group {
   }
 }
 
+/** A clock reading (performance.now()), shared by the jobs of one burst of submits. */
+class Instant {
+  constructor(readonly at: number) {}
+}
+const NEVER = new Instant(0);
+
+/** What only some jobs need: a retry policy, or figures for events someone watches. */
+class JobExtras {
+  /** Its id in the pool's events, from 1; given at its first event. */
+  id = 0;
+  retry: RetryPolicy | null = null;
+  /** Runs that failed and were retried. */
+  attempts = 0;
+  /** Seconds until its worker began it, and seconds it ran there; set when its result came while watched. */
+  wait = 0;
+  run = 0;
+}
+
+/** When a failed task runs again: a call's, or the pool's defaults (shared, no object per task). */
+interface RetryPolicy {
+  retries: number;
+  delay: number;
+  retryIf: (error: unknown) => boolean;
+}
+
+const workerLost = (error: unknown): boolean => error instanceof WorkerLostError;
+
+/** The retry policy of `o` over `base` (the pool's); null when nothing is retried. */
+function retryPolicy(o: Pick<CallOptions, 'retries' | 'retryDelay' | 'retryIf'>, base: RetryPolicy | null): RetryPolicy | null {
+  if (o.retries === undefined && o.retryDelay === undefined && o.retryIf === undefined) return base;
+  const retries = o.retries ?? base?.retries ?? 0;
+  const delay = o.retryDelay ?? base?.delay ?? 0;
+  if (!Number.isInteger(retries) || retries < 0) throw new ValueError(`retries must be a non-negative integer, got ${o.retries}`);
+  if (!(delay >= 0)) throw new ValueError(`retryDelay must be a non-negative number of seconds, got ${o.retryDelay}`);
+  if (o.retryIf !== undefined && typeof o.retryIf !== 'function') throw new TypeError('retryIf must be a function (error) => boolean');
+  if (retries === 0) return null;
+  return { retries, delay, retryIf: o.retryIf ?? base?.retryIf ?? workerLost };
+}
+
 /** One task: a call, or one chunk of a map. */
 class Job {
   seq = 0;
   state = QUEUED;
   worker: Worker | null = null;
+  /** Its retry policy and event figures, when it has any (most jobs have none: a job stays small, as 100k queued ones cost GC). */
+  x: JobExtras | null = null;
+  /**
+   * When it was submitted: the first submit of a synchronous burst reads the clock and its
+   * jobs share that reading (a number in a field of each job would be a heap number each).
+   */
+  queued: Instant = NEVER;
+  extras(): JobExtras {
+    return (this.x ??= new JobExtras());
+  }
   /** imap: the chunk's position in the input, and the call it belongs to. */
   index = 0;
   owner: object | null = null;
@@ -312,6 +424,10 @@ class Worker {
   sent = 0;
   alive = true;
   accepting = true;
+  /** Told to exit after idling (beyond `minWorkers`): not replaced when it does. */
+  retired = false;
+  idleTimer: NodeJS.Timeout | undefined;
+  readonly startedAt = performance.now();
   /** Its pid; a worker thread's tid once it published it (0 before). Never blocks, unlike a thread's `Process.pid`. */
   get pid(): number {
     return this.proc.context === 'process' ? this.proc.pid! : Atomics.load(this.blk.slots, PID);
@@ -343,8 +459,33 @@ class Worker {
  * @throws {TypeError} when `initializer` was not declared with `task()`, or where no child can import it.
  * @throws {Error} when the workers are Node 20 threads and `initializer` is declared in a `.ts` file.
  */
-export class Pool {
+export class Pool extends EventEmitter<PoolEvents> {
   readonly #processes: number;
+  readonly #minWorkers: number;
+  readonly #idleTimeout: number;
+  readonly #maxQueue: number;
+  readonly #retry: RetryPolicy | null;
+  readonly #workerOptions: Pick<ProcessOptions, 'env' | 'execArgv' | 'argv' | 'resourceLimits' | 'title'>;
+  readonly #name: string;
+  #spawned = 0;
+  /** submit() and the map family waiting for room under `maxQueue`, oldest first. */
+  #roomWaiters: (() => void)[] = [];
+  /** The queue reached `maxQueue`: 'drain' is due once it empties. */
+  #needsDrain = false;
+  /** Failed tasks waiting out their `retryDelay` before they queue again. */
+  readonly #retrying = new Set<Job>();
+  #ids = 0;
+  /** The clock as of the current burst of submits. */
+  #burst = NEVER;
+  /** performance.now() as of the last dispatch, read only while task events are watched. */
+  #clock = 0;
+  /** performance.now() when the results being read arrived. */
+  #arrival = 0;
+  /** Someone listens to task events or their channels: only then are they built. */
+  #watched = false;
+  readonly #waitTimes = new TimeBuckets();
+  readonly #runTimes = new TimeBuckets();
+  readonly #queueHistory = new QueueHistory();
   readonly #context: BaseContext;
   readonly #initializer: TaskRef | null;
   readonly #initargs: unknown[];
@@ -372,21 +513,56 @@ export class Pool {
   readonly #keepAlive = setInterval(() => {}, 1 << 30).unref();
 
   constructor(options: PoolOptions = {}) {
-    const processes = options.processes ?? cpuCount();
+    super();
+    // Listeners come and go through these two events: #watched follows them (channels are asked per task).
+    const untyped = this as unknown as EventEmitter; // Node's own events, outside PoolEvents
+    untyped.on('newListener', (event: string) => {
+      if ((TASK_EVENTS as readonly string[]).includes(event)) this.#watched = true;
+    });
+    untyped.on('removeListener', () => {
+      this.#watched = TASK_EVENTS.some((e) => this.listenerCount(e) > 0);
+    });
+    if (options.processes != null && options.maxWorkers != null && options.processes !== options.maxWorkers) {
+      throw new ValueError(`processes and maxWorkers are the same setting: give one (got ${options.processes} and ${options.maxWorkers})`);
+    }
+    const processes = options.maxWorkers ?? options.processes ?? cpuCount();
     if (!Number.isInteger(processes) || processes < 1) throw new ValueError(`Number of processes must be at least 1, got ${processes}`);
+    const minWorkers = options.minWorkers ?? processes;
+    if (!Number.isInteger(minWorkers) || minWorkers < 0 || minWorkers > processes) {
+      throw new ValueError(`minWorkers must be an integer from 0 to maxWorkers (${processes}), got ${options.minWorkers}`);
+    }
+    const idleTimeout = options.idleTimeout ?? 10;
+    if (!(idleTimeout >= 0)) throw new ValueError(`idleTimeout must be a non-negative number of seconds, got ${options.idleTimeout}`);
     const maxTasks = options.maxTasksPerChild ?? 0;
     if (options.maxTasksPerChild != null && (!Number.isInteger(maxTasks) || maxTasks < 1)) {
       throw new ValueError(`maxTasksPerChild must be a positive integer or null, got ${options.maxTasksPerChild}`);
     }
+    const maxQueue = options.maxQueue ?? Infinity;
+    if (options.maxQueue != null && (!Number.isInteger(maxQueue) || maxQueue < 1)) {
+      throw new ValueError(`maxQueue must be a positive integer or null, got ${options.maxQueue}`);
+    }
     this.#processes = processes;
+    this.#minWorkers = minWorkers;
+    this.#idleTimeout = idleTimeout;
+    this.#maxQueue = maxQueue;
+    this.#retry = retryPolicy(options, null);
     this.#context = typeof options.context === 'object' ? options.context : getContext(options.context);
+    this.#name = options.name ?? 'PoolWorker';
+    this.#workerOptions = {
+      env: options.env,
+      execArgv: options.execArgv,
+      argv: options.argv,
+      resourceLimits: options.resourceLimits,
+      title: options.name,
+    };
+    childOptions(this.#workerOptions, this.#context.name); // refused here, before any worker starts
     this.#initializer = options.initializer ? this.#taskRef(options.initializer, 'initializer') : null;
     this.#initargs = options.initargs ? [...options.initargs] : [];
     this.#maxTasks = maxTasks;
     this.#shared = PoolBlock.create();
     this.#shared.results.getLock.tryAcquire(); // this process is the only reader, for good
     try {
-      for (let i = 0; i < processes; i++) this.#spawn();
+      for (let i = 0; i < minWorkers; i++) this.#spawn();
     } catch (err) {
       for (const w of this.#workers) w.proc.kill();
       throw err;
@@ -403,9 +579,14 @@ export class Pool {
     return ref;
   }
 
-  /** The number of workers. */
+  /** The most workers at once (`processes`, `maxWorkers`). */
   get processes(): number {
     return this.#processes;
+  }
+
+  /** Whether the queue reached `maxQueue` and has not emptied since ('drain' comes then). */
+  get needsDrain(): boolean {
+    return this.#needsDrain;
   }
 
   // ---------------------------------------------------------------- submitting
@@ -424,8 +605,31 @@ export class Pool {
    * @throws {Error} (rejection) the task's error with its class name, message, remote stack and cause;
    *   {@link WorkerLostError}, `TimeoutError`, {@link AbortError}, or `UnsendableError` naming an argument or result that cannot cross.
    */
-  apply<F extends PoolTask>(fn: F, args: Parameters<F>, options: CallOptions = {}): Promise<TaskResult<F>> {
-    return this.applyAsync(fn, args, options).get();
+  async apply<F extends PoolTask>(fn: F, args: Parameters<F>, options: CallOptions = {}): Promise<TaskResult<F>> {
+    return (await this.submit(fn, args, options)).get();
+  }
+
+  /**
+   * `applyAsync` that waits while the queue holds `maxQueue` tasks (Python's `Executor.submit`,
+   * with a queue's back-pressure): a producer that awaits it never runs ahead of the workers.
+   * Resolves once the task is queued; its value comes through the {@link AsyncResult}.
+   * @example
+   * import { Pool, isMainModule, task } from 'weft';
+   * export const square = task(import.meta, (x: number) => x * x);
+   * if (isMainModule(import.meta)) {
+   *   await using pool = new Pool({ processes: 1, maxQueue: 100 });
+   *   const results = [];
+   *   for (let i = 0; i < 1000; i++) results.push(await pool.submit(square, [i])); // at most 100 wait at once
+   *   console.log(await results[999]!.get()); // 998001
+   * }
+   * @throws {TypeError} when `fn` was not declared with `task()`, or where no child can import it.
+   * @throws {ValueError} when the pool is closed or terminated.
+   * @throws {Full} (rejection) with `block: false` when the queue is full.
+   */
+  async submit<F extends PoolTask>(fn: F, args: Parameters<F>, options: ApplyOptions<TaskResult<F>> = {}): Promise<AsyncResult<TaskResult<F>>> {
+    // A loop: another submit may take the room between the wake-up and this turn.
+    while (this.#pendingLive >= this.#maxQueue) await this.#room(options);
+    return this.applyAsync(fn, args, options);
   }
 
   /**
@@ -441,10 +645,12 @@ export class Pool {
    * }
    * @throws {TypeError} when `fn` was not declared with `task()`, or where no child can import it.
    * @throws {ValueError} when the pool is closed or terminated.
+   * @throws {Full} when `maxQueue` tasks wait already: `applyAsync` cannot wait, `await pool.submit(...)` does.
    */
   applyAsync<F extends PoolTask>(fn: F, args: Parameters<F>, options: ApplyOptions<TaskResult<F>> = {}): AsyncResult<TaskResult<F>> {
     this.#checkRunning();
     const ref = this.#taskRef(fn);
+    if (this.#pendingLive >= this.#maxQueue) throw this.#full();
     const result = new AsyncResult<TaskResult<F>>(options.callback, options.errorCallback);
     let payload: Uint8Array | null;
     let mode: Mode = CALL;
@@ -461,6 +667,8 @@ export class Pool {
       group.dispose();
       result.settle(ok, value);
     } : result, group, args);
+    const retry = this.#policy(options);
+    if (retry) job.extras().retry = retry;
     group?.jobs.add(job);
     this.#submit(job);
     return result;
@@ -573,6 +781,7 @@ export class Pool {
 
   /** No more tasks may be submitted; workers exit once every task is done. Python's `close`. */
   close(): void {
+    log?.('%s: close', this);
     if (this.#state === RUN) this.#state = CLOSE;
     this.#maybeStop();
     this.#kick();
@@ -593,11 +802,14 @@ export class Pool {
    */
   async terminate(): Promise<void> {
     if (this.#state !== TERMINATE) {
+      log?.('%s: terminate (%d tasks unfinished)', this, this.#pendingLive + this.#inflight.size);
       this.#state = TERMINATE;
       const reason = new ValueError('the pool was terminated before the task finished');
-      for (const job of [...this.#inflight.values(), ...this.#pending.slice(this.#head)]) this.#settle(job, false, reason);
+      for (const job of [...this.#inflight.values(), ...this.#pending.slice(this.#head), ...this.#retrying]) this.#settle(job, false, reason);
+      this.#retrying.clear();
       this.#pending = [];
       this.#head = 0;
+      this.#queueShrank(); // waiters for room learn the pool is gone
       for (const w of this.#workers) {
         w.accepting = false;
         w.proc.terminate();
@@ -650,21 +862,31 @@ export class Pool {
    * }
    */
   stats(): PoolStats {
+    const now = performance.now();
+    let busy = 0;
+    let lived = 0;
+    const workers = this.#workers.map((w) => {
+      const busySeconds = w.blk.busy[0]!;
+      const life = Math.max(1e-9, (now - w.startedAt) / 1000);
+      busy += busySeconds;
+      lived += life;
+      return { pid: w.pid, tasksDone: Atomics.load(w.blk.slots, DONE), busySeconds, utilization: Math.min(1, busySeconds / life) };
+    });
     return {
       queued: this.#pendingLive,
       running: this.#inflight.size,
       completed: this.#completed,
       failed: this.#failed,
-      workers: this.#workers.map((w) => ({
-        pid: w.pid,
-        tasksDone: Atomics.load(w.blk.slots, DONE),
-        busySeconds: w.blk.busy[0]!,
-      })),
+      workers,
+      waitTime: this.#waitTimes.summary(),
+      runTime: this.#runTimes.summary(),
+      utilization: lived > 0 ? Math.min(1, busy / lived) : 0,
+      queueLastMinute: this.#queueHistory.lastMinute(now),
     };
   }
 
   /** Python's repr: `<Pool state=RUN pool_size=2>`. */
-  toString(): string {
+  override toString(): string {
     return `<Pool state=${['RUN', 'CLOSE', 'TERMINATE'][this.#state]} pool_size=${this.#processes}>`;
   }
 
@@ -672,6 +894,92 @@ export class Pool {
 
   #checkRunning(): void {
     if (this.#state !== RUN) throw new ValueError('Pool not running');
+  }
+
+  /** Emits an event and publishes it on its channel. */
+  #publish<K extends Exclude<keyof PoolEvents, 'error'>>(name: K, message: PoolEvents[K][0]): void {
+    const channel = poolChannels[name];
+    if (channel.hasSubscribers) channel.publish(message);
+    (this.emit as (event: K, message: PoolEvents[K][0]) => boolean)(name, message);
+  }
+
+  /** A task's event; `wait` given while it has no result (taskStart), `failure` for taskFail. */
+  #taskEvent(job: Job, failure: { value: unknown } | null, wait?: number): TaskEvent {
+    const x = job.extras();
+    x.id ||= ++this.#ids;
+    const event: TaskEvent = {
+      pool: this,
+      id: x.id,
+      task: job.ref.name,
+      worker: job.worker?.pid ?? 0,
+      wait: wait ?? x.wait,
+      run: x.run,
+      attempt: x.attempts,
+    };
+    if (failure) event.error = failure.value;
+    return event;
+  }
+
+  #policy(options: CallOptions): RetryPolicy | null {
+    return retryPolicy(options, this.#retry);
+  }
+
+  #full(): Full {
+    this.#needsDrain = true;
+    return new Full(`the pool's queue holds maxQueue (${this.#maxQueue}) tasks: await pool.submit(...) to wait for room, or pass block: true`);
+  }
+
+  /**
+   * Waits until the queue has room under `maxQueue` (first come, first served), or rejects:
+   * `Full` at once with `block: false`; `TimeoutError` or {@link AbortError} by the call's `timeout` and `signal`.
+   */
+  #room(options: CallOptions): Promise<void> {
+    if (options.block === false) return Promise.reject(this.#full());
+    this.#needsDrain = true;
+    const { signal, timeout } = options;
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const i = this.#roomWaiters.indexOf(wake);
+        if (i >= 0) this.#roomWaiters.splice(i, 1);
+      };
+      const wake = () => {
+        done();
+        if (this.#state === RUN) resolve();
+        else reject(new ValueError('Pool not running'));
+      };
+      const onAbort = () => {
+        done();
+        reject(new AbortError('the call was aborted', { cause: signal!.reason }));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeout != null) {
+        timer = setTimeout(() => {
+          done();
+          reject(new TimeoutError(`no room in the pool's queue (maxQueue ${this.#maxQueue}) within ${timeout} s`));
+        }, timeout * 1000);
+      }
+      this.#roomWaiters.push(wake);
+      this.#keepAlive.ref();
+    });
+  }
+
+  /** Lets waiters in while there is room, and says 'drain' once a queue that was full is empty. */
+  #queueShrank(): void {
+    while (this.#roomWaiters.length && (this.#pendingLive < this.#maxQueue || this.#state !== RUN)) {
+      // Counted as taken now: each woken waiter queues one task before the next may look.
+      const n = this.#maxQueue - this.#pendingLive;
+      const wake = this.#roomWaiters.slice(0, this.#state === RUN ? n : Infinity);
+      for (const w of wake) w();
+      if (this.#state === RUN) break;
+    }
+    if (this.#needsDrain && this.#pendingLive === 0 && this.#roomWaiters.length === 0) {
+      this.#needsDrain = false;
+      this.#publish('drain', { pool: this });
+    }
   }
 
   /** A group for a call's timeout and signal, or null when it has neither. */
@@ -704,8 +1012,11 @@ export class Pool {
       this.#settle(job, false, this.#broken);
       return;
     }
+    if (!this.#scheduled) this.#burst = new Instant(performance.now());
+    job.queued = this.#burst;
     this.#pending.push(job);
     if (this.#pendingLive++ === 0) this.#keepAlive.ref();
+    if (this.#watched || poolChannels.taskQueued.hasSubscribers) this.#publish('taskQueued', this.#taskEvent(job, null));
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => {
@@ -716,13 +1027,23 @@ export class Pool {
     }
   }
 
-  #settle(job: Job, ok: boolean, value: unknown): void {
+  /** Settles a job, or queues it again when it failed as its retry policy says (`retryable`: not a cancellation). */
+  #settle(job: Job, ok: boolean, value: unknown, retryable = true): void {
     if (job.state === SETTLED) return;
+    const retry = job.x?.retry;
+    if (!ok && retryable && retry && job.x!.attempts < retry.retries && this.#state !== TERMINATE && !this.#broken && retry.retryIf(value)) {
+      this.#retryLater(job);
+      return;
+    }
     if (job.state === SENT) {
       this.#inflight.delete(job.seq);
-      job.worker!.outstanding--;
+      if (--job.worker!.outstanding === 0) this.#idle(job.worker!);
     } else {
       this.#pendingLive--;
+      if (this.#roomWaiters.length || this.#needsDrain) this.#queueShrank();
+    }
+    if (this.#watched || poolChannels.taskFinish.hasSubscribers || poolChannels.taskFail.hasSubscribers) {
+      this.#publish(ok ? 'taskFinish' : 'taskFail', this.#taskEvent(job, ok ? null : { value }));
     }
     job.state = SETTLED;
     job.group?.jobs.delete(job);
@@ -741,7 +1062,46 @@ export class Pool {
       const { slots } = job.worker!.blk;
       if (Atomics.load(slots, RUNNING) === job.seq && Atomics.load(slots, FINISHED) !== job.seq) job.worker!.proc.kill();
     }
-    this.#settle(job, false, reason);
+    this.#settle(job, false, reason, false);
+  }
+
+  /** A failed job runs again after its policy's delay: back in the queue, at its end. */
+  #retryLater(job: Job): void {
+    if (job.state === SENT) {
+      this.#inflight.delete(job.seq);
+      if (--job.worker!.outstanding === 0) this.#idle(job.worker!);
+      this.#pendingLive++;
+    }
+    job.state = QUEUED;
+    job.worker = null;
+    job.x!.attempts++;
+    log?.('%s: task %s failed: retry %d of %d in %d s', this, job.ref.name, job.x!.attempts, job.x!.retry!.retries, job.x!.retry!.delay);
+    this.#retrying.add(job);
+    this.#keepAlive.ref();
+    setTimeout(() => {
+      if (!this.#retrying.delete(job) || job.state !== QUEUED) return;
+      this.#pending.push(job);
+      this.#dispatch();
+      this.#kick();
+    }, job.x!.retry!.delay * 1000);
+  }
+
+  /**
+   * A worker has nothing in flight: beyond `minWorkers`, it exits after `idleTimeout`
+   * seconds unless work comes first (#send clears the timer).
+   */
+  #idle(w: Worker): void {
+    if (this.#minWorkers === this.#processes || this.#state !== RUN || w.retired) return;
+    clearTimeout(w.idleTimer);
+    w.idleTimer = setTimeout(() => {
+      w.idleTimer = undefined;
+      const kept = this.#workers.filter((x) => x.alive && !x.retired).length;
+      if (w.outstanding !== 0 || !w.alive || this.#state !== RUN || kept <= this.#minWorkers) return;
+      w.retired = true;
+      log?.('%s: worker %s idle for %d s: told to exit', this, w.proc.name, this.#idleTimeout);
+      w.accepting = false;
+      w.feeder.send(encodeStop());
+    }, this.#idleTimeout * 1000).unref();
   }
 
   /** Tasks per worker in flight: about WINDOW_SECONDS of measured work, 1 before anything was measured. */
@@ -758,7 +1118,11 @@ export class Pool {
 
   #dispatch(): void {
     if (this.#pendingLive === 0 || this.#state === TERMINATE) return;
+    // The clock of the last burst of submits, not a reading per dispatch: the queue peaks when tasks come.
+    this.#queueHistory.note(this.#burst.at, this.#pendingLive);
+    if (this.#watched) this.#clock = performance.now();
     const window = this.#window();
+    if (this.#workers.length < this.#processes) this.#grow();
     const workers = this.#workers.filter((w) => w.accepting);
     if (!workers.length) return;
     // A worker holds at most half its fair share of the unfinished tasks: a few long
@@ -782,6 +1146,15 @@ export class Pool {
       this.#pending = this.#pending.slice(this.#head);
       this.#head = 0;
     }
+    if (this.#roomWaiters.length || this.#needsDrain) this.#queueShrank();
+  }
+
+  /** Below `maxWorkers`: a worker more for each queued task no idle worker can take. */
+  #grow(): void {
+    if (this.#state !== RUN || this.#broken) return;
+    const idle = this.#workers.filter((w) => w.accepting && w.outstanding === 0).length;
+    const want = Math.min(this.#processes - this.#workers.length, this.#pendingLive - idle);
+    for (let i = 0; i < want; i++) this.#spawn();
   }
 
   #take(n: number): Job[] {
@@ -803,6 +1176,10 @@ export class Pool {
       job.worker = w;
       this.#inflight.set(job.seq, job);
       w.held.push(job);
+      if (this.#watched || poolChannels.taskStart.hasSubscribers) {
+        if (!this.#watched) this.#clock = performance.now();
+        this.#publish('taskStart', this.#taskEvent(job, null, (this.#clock - job.queued.at) / 1000));
+      }
       bytes += job.payload.length;
       if (bytes >= FRAME_BYTES || i === jobs.length - 1) {
         w.feeder.send(encodeTasks(jobs.slice(start, i + 1)));
@@ -813,6 +1190,10 @@ export class Pool {
     this.#pendingLive -= jobs.length;
     w.outstanding += jobs.length;
     w.sent += jobs.length;
+    if (w.idleTimer) {
+      clearTimeout(w.idleTimer);
+      w.idleTimer = undefined;
+    }
     if (this.#maxTasks && w.sent >= this.#maxTasks) w.accepting = false;
     if (w.held.length > 4096 && w.held.length > 4 * w.outstanding) w.held = w.held.filter((j) => j.state === SENT && j.worker === w);
   }
@@ -824,7 +1205,8 @@ export class Pool {
       args: [new PoolChannel(blk, this.#shared), this.#initializer, this.#initargs, this.#maxTasks],
       context: this.#context,
       daemon: true,
-      name: 'PoolWorker',
+      name: `${this.#name}-${++this.#spawned}`,
+      ...this.#workerOptions,
     });
     try {
       proc.start();
@@ -834,8 +1216,21 @@ export class Pool {
     }
     const w = new Worker(proc, blk);
     this.#workers.push(w);
+    const name = proc.name;
+    log?.('%s: worker %s started (pid %d)', this, name, proc.context === 'process' ? proc.pid : 0);
+    // On the next microtask: the constructor's workers reach listeners added right after `new Pool()`.
+    queueMicrotask(() => {
+      if (this.listenerCount('workerStart') > 0 || poolChannels.workerStart.hasSubscribers) {
+        this.#publish('workerStart', { pool: this, pid: w.pid, name, exitCode: null, signal: null });
+      }
+    });
     void ended(proc).then(() => {
       w.alive = false;
+      log?.('%s: worker %s exited (pid %d, exit code %d)%s', this, name, w.pid, proc.exitCode, w.retired ? ' after idling' : '');
+      if (this.listenerCount('workerExit') > 0 || poolChannels.workerExit.hasSubscribers) {
+        const exitCode = proc.exitCode;
+        this.#publish('workerExit', { pool: this, pid: w.pid, name, exitCode, signal: signalOf(exitCode) });
+      }
       this.#deaths.push(w);
       const data = this.#shared.results.data;
       Atomics.add(data.i32, data.index, 1); // wake the pump if it sleeps on the result ring
@@ -887,10 +1282,18 @@ export class Pool {
     return !ring.isEmpty() || ring.data.spin(seen, SPIN_SECONDS * 1000, 1000);
   }
 
-  readonly #onResult = (seq: number, status: number, payload: Uint8Array): void => {
+  readonly #onResult = (seq: number, status: number, payload: Uint8Array, run: number): void => {
     const job = this.#inflight.get(seq);
     if (!job || status === SKIPPED) return;
     this.#startFailures = 0;
+    const wait = Math.max(0, (this.#arrival - job.queued.at) / 1000 - run);
+    this.#runTimes.add(run);
+    this.#waitTimes.add(wait);
+    if (this.#watched || poolChannels.taskFinish.hasSubscribers || poolChannels.taskFail.hasSubscribers) {
+      const x = job.extras();
+      x.wait = wait;
+      x.run = run;
+    }
     let ok = status === OK;
     let value: unknown;
     try {
@@ -920,9 +1323,10 @@ export class Pool {
         if (frame === EMPTY) continue;
       }
       let initError: unknown;
-      const kind = decodeResults(frame, (seq, status, payload) => {
+      this.#arrival = performance.now();
+      const kind = decodeResults(frame, (seq, status, payload, run) => {
         if (seq === 0) initError = loads(payload);
-        else this.#onResult(seq, status, payload);
+        else this.#onResult(seq, status, payload, run);
       });
       if (kind === INIT_FAILED) this.#breakPool(initError);
     }
@@ -932,7 +1336,11 @@ export class Pool {
   #breakPool(error: unknown): void {
     if (this.#broken) return;
     this.#broken = error;
-    for (const job of [...this.#inflight.values(), ...this.#pending.slice(this.#head)]) this.#settle(job, false, error);
+    log?.('%s: broken, every task rejects: %s', this, error instanceof Error ? error.message : String(error));
+    if (poolChannels.error.hasSubscribers) poolChannels.error.publish({ pool: this, error });
+    if (this.listenerCount('error') > 0) this.emit('error', { pool: this, error });
+    for (const job of [...this.#inflight.values(), ...this.#pending.slice(this.#head), ...this.#retrying]) this.#settle(job, false, error);
+    this.#retrying.clear();
     this.#pending = [];
     this.#head = 0;
   }
@@ -943,6 +1351,7 @@ export class Pool {
       const { slots } = w.blk;
       // Results it made and had not sent (it died on a later task): as good as sent.
       const unsent = w.blk.unsent();
+      this.#arrival = performance.now();
       if (unsent) decodeResults(unsent, this.#onResult);
       const running = Atomics.load(slots, RUNNING);
       const finished = Atomics.load(slots, FINISHED);
@@ -975,8 +1384,11 @@ export class Pool {
       if (this.#startFailures >= 3 && !this.#broken) {
         this.#breakPool(new WorkerLostError(pid, exitCode));
       }
+      clearTimeout(w.idleTimer);
       const workLeft = this.#pendingLive > 0 || this.#inflight.size > 0;
-      if (this.#state === RUN || (this.#state === CLOSE && workLeft && !this.#broken)) {
+      // A worker retired after idling is not replaced; #grow starts one when work comes.
+      const needed = !w.retired || this.#workers.length < this.#minWorkers;
+      if ((this.#state === RUN && needed) || (this.#state === CLOSE && workLeft && !this.#broken)) {
         if (!this.#broken || this.#state === RUN) this.#spawn();
       }
     }
@@ -1032,6 +1444,7 @@ export class Pool {
       }
       const out = new Array<unknown>(items.length);
       const jobs: Job[] = [];
+      const retry = this.#policy(o);
       let remaining = Math.ceil(items.length / size);
       let spent = performance.now();
       for (let start = 0; start < items.length; start += size) {
@@ -1047,6 +1460,16 @@ export class Pool {
           for (const job of jobs) if (job.state === QUEUED) this.#settle(job, false, err);
           return finish(false, err);
         }
+        while (this.#pendingLive >= this.#maxQueue) {
+          try {
+            await this.#room(o);
+          } catch (err) {
+            for (const job of jobs) if (job.state === QUEUED) this.#settle(job, false, err);
+            return finish(false, err);
+          }
+          if (result.ready()) break;
+          if (this.#state === TERMINATE) return finish(false, new ValueError('Pool not running'));
+        }
         const at = start;
         const job = new Job(ref, chunkMode, payload, (ok, value) => {
           if (!ok) return finish(false, value);
@@ -1054,6 +1477,7 @@ export class Pool {
           for (let k = 0; k < values.length; k++) out[at + k] = values[k];
           if (--remaining === 0) finish(true, out);
         }, group, chunk);
+        if (retry) job.extras().retry = retry;
         jobs.push(job);
         group?.jobs.add(job);
         this.#submit(job);
@@ -1113,6 +1537,7 @@ export class Pool {
       notify();
     });
     const owner = {};
+    const retry = this.#policy(o);
     // One sink for every chunk of this call: no closure per task.
     const sink = {
       settle(ok: boolean, value: unknown, job: Job): void {
@@ -1147,6 +1572,7 @@ export class Pool {
             chunk.push(next.value);
           }
           if (!chunk.length) break;
+          while (this.#pendingLive >= this.#maxQueue) await this.#room(o);
           if (this.#state === TERMINATE) throw new ValueError('Pool not running');
           const index = submitted++;
           let payload: Uint8Array | null;
@@ -1161,6 +1587,7 @@ export class Pool {
             continue;
           }
           const job = new Job(ref, chunkMode, payload, sink, group, chunk);
+          if (retry) job.extras().retry = retry;
           job.index = index;
           job.owner = owner;
           group?.jobs.add(job);
@@ -1199,7 +1626,7 @@ export class Pool {
       // The consumer stopped early or a task failed: drop what has not started.
       for (let i = this.#head; i < this.#pending.length; i++) {
         const job = this.#pending[i]!;
-        if (job.owner === owner && job.state === QUEUED) this.#settle(job, false, new AbortError('imap consumer stopped'));
+        if (job.owner === owner && job.state === QUEUED) this.#settle(job, false, new AbortError('imap consumer stopped'), false);
       }
       if (!exhausted) {
         try {

@@ -256,6 +256,9 @@ export function decodeTasks(frame: Uint8Array): TaskFrame {
   return { kind, refs, tasks };
 }
 
+/** A result's header: seq (u32), status (u8), payload length (u32), seconds the worker ran the task (f32). */
+const RESULT_HEADER = 13;
+
 /**
  * Accumulates results in a worker until they are sent as one frame, written
  * straight into its block's pending area (see {@link PENDING_BYTES}): each
@@ -277,12 +280,12 @@ export class ResultBuffer {
   }
 
   /** Adds one result; sends what is pending first when the area is full (a result too big for it goes alone). */
-  push(seq: number, status: number, payload: Uint8Array): void {
-    const need = 9 + payload.length;
+  push(seq: number, status: number, payload: Uint8Array, run = 0): void {
+    const need = RESULT_HEADER + payload.length;
     if (this.#bytes + need > this.#area.length) {
       this.flush();
       if (8 + need > this.#area.length) {
-        this.#send(resultFrame(TASKS, seq, status, payload));
+        this.#send(resultFrame(TASKS, seq, status, payload, run));
         return;
       }
     }
@@ -290,7 +293,8 @@ export class ResultBuffer {
     this.#view.setUint32(at, seq, true);
     this.#view.setUint8(at + 4, status);
     this.#view.setUint32(at + 5, payload.length, true);
-    this.#area.set(payload, at + 9);
+    this.#view.setFloat32(at + 9, run, true);
+    this.#area.set(payload, at + RESULT_HEADER);
     this.#bytes += need;
     this.#view.setUint32(4, ++this.#count, true);
     Atomics.store(this.#slots, PENDING, this.#bytes);
@@ -311,28 +315,29 @@ export class ResultBuffer {
 }
 
 /** A results frame of one result (`kind` INIT_FAILED: the initializer's error, with seq 0). */
-export function resultFrame(kind: number, seq: number, status: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(17 + payload.length);
+export function resultFrame(kind: number, seq: number, status: number, payload: Uint8Array, run = 0): Uint8Array {
+  const out = new Uint8Array(8 + RESULT_HEADER + payload.length);
   const view = new DataView(out.buffer);
   view.setUint32(0, kind, true);
   view.setUint32(4, 1, true);
   view.setUint32(8, seq, true);
   view.setUint8(12, status);
   view.setUint32(13, payload.length, true);
-  out.set(payload, 17);
+  view.setFloat32(17, run, true);
+  out.set(payload, 8 + RESULT_HEADER);
   return out;
 }
 
-/** Calls `each(seq, status, payload)` for every result of a frame; returns the frame kind. */
-export function decodeResults(frame: Uint8Array, each: (seq: number, status: number, payload: Uint8Array) => void): number {
+/** Calls `each(seq, status, payload, run)` for every result of a frame (`run`: seconds the worker ran it); returns the frame kind. */
+export function decodeResults(frame: Uint8Array, each: (seq: number, status: number, payload: Uint8Array, run: number) => void): number {
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const kind = view.getUint32(0, true);
   const count = view.getUint32(4, true);
   let at = 8;
   for (let i = 0; i < count; i++) {
     const length = view.getUint32(at + 5, true);
-    each(view.getUint32(at, true), view.getUint8(at + 4), frame.subarray(at + 9, at + 9 + length));
-    at += 9 + length;
+    each(view.getUint32(at, true), view.getUint8(at + 4), frame.subarray(at + RESULT_HEADER, at + RESULT_HEADER + length), view.getFloat32(at + 9, true));
+    at += RESULT_HEADER + length;
   }
   return kind;
 }

@@ -192,10 +192,10 @@ export const poolWorker = task(
             value = err;
           }
           const [s, payload] = status === OK_F64 || status === OK_NUMBER ? [status, value as Uint8Array] : encode(status, value);
-          out.push(t.seq, s, payload);
+          const run = (performance.now() - started) / 1000;
+          out.push(t.seq, s, payload, run);
           Atomics.store(slots, FINISHED, t.seq);
-          const now = performance.now();
-          busy[0] = busy[0]! + (now - started) / 1000;
+          busy[0] = busy[0]! + run;
         }
         Atomics.store(slots, DONE, ++done);
         // Flushed only once counted: whoever gets this result sees it in tasksDone.

@@ -3,7 +3,34 @@
  * `popen_*.py` per start method behind the same methods; `context.ts` picks).
  * @module
  */
+import type { Readable } from 'node:stream';
+import type { ResourceLimits } from 'node:worker_threads';
+import type { StdioMode } from './process.js';
 import type { Preparation } from './spawn.js';
+
+
+/**
+ * How a child is started when it is not a plain one. Any of `execArgv`, `argv`,
+ * `stdio`, `resourceLimits` and `title` makes the start method boot a child of
+ * its own for it instead of taking the one booted ahead (whose Node was
+ * started with the parent's options); `env` and `cwd` are handed over with the
+ * work, so they cost nothing.
+ */
+export interface ChildOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  execArgv?: string[];
+  argv?: string[];
+  stdio?: StdioMode;
+  resourceLimits?: ResourceLimits;
+  title?: string;
+}
+
+/** Whether `options` need a child booted for them (see {@link ChildOptions}). */
+export function needsOwnBoot(options: ChildOptions): boolean {
+  return options.execArgv !== undefined || options.argv !== undefined || (options.stdio ?? 'inherit') !== 'inherit' ||
+    options.resourceLimits !== undefined || options.title !== undefined;
+}
 
 /** A started child, process or thread. */
 export interface Popen {
@@ -19,6 +46,9 @@ export interface Popen {
   kill(): void;
   /** Stop keeping the parent's event loop alive for this child (daemons). */
   unref(): void;
+  /** The child's output with `stdio: 'pipe'`; null otherwise. */
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
 }
 
 /** What a start method needs: the preparation and the parent-side fds to hand over. */
@@ -26,6 +56,7 @@ export interface StartRequest {
   prep: Preparation;
   fds: number[];
   daemon: boolean;
+  options: ChildOptions;
 }
 
 /** A start method. */

@@ -18,7 +18,7 @@ import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { SharedBlock } from './shared_memory.js';
 import { Spares, type Life } from './boot_ahead.js';
-import type { Popen, StartRequest } from './popen.js';
+import { needsOwnBoot, type ChildOptions, type Popen, type StartRequest } from './popen.js';
 
 
 /**
@@ -64,17 +64,23 @@ interface Spare {
   life: Life | null;
 }
 
-const spares = new Spares<Spare>(spawnSpare, discard);
+const spares = new Spares<Spare>(() => spawnSpare(), discard);
 
-function spawnSpare(): Spare {
+/**
+ * Boots a child: a spare like every other (the parent's loader options and
+ * environment, stdout and stderr inherited), or one for `custom` options
+ * (popen.ts's `needsOwnBoot`), which nobody else is offered.
+ */
+function spawnSpare(custom?: ChildOptions): Spare {
   const pair = native.socketPair();
   if (typeof pair === 'number') check(pair);
   const [mine, theirs] = pair as [number, number];
+  const out = custom?.stdio ?? 'inherit';
   let child: ChildProcess;
   try {
-    child = lazy.childProcess.spawn(process.execPath, [...childExecArgv(), fileURLToPath(childMain)], {
-      stdio: ['ignore', 'inherit', 'inherit', theirs],
-      env: { ...process.env, WEFT_PARENT_PID: String(process.pid) },
+    child = lazy.childProcess.spawn(process.execPath, [...childExecArgv(), ...(custom?.execArgv ?? []), fileURLToPath(childMain), ...(custom?.argv ?? [])], {
+      stdio: ['ignore', out, out, theirs],
+      env: { ...(custom?.env ?? process.env), WEFT_PARENT_PID: String(process.pid) },
     });
   } finally {
     native.fdClose(theirs);
@@ -113,8 +119,8 @@ process.on('exit', () => {
  * shared objects' fds passed over the socket (SCM_RIGHTS). A small message,
  * so the send never blocks; false when the child is already gone.
  */
-function hand(s: Spare, { prep, fds }: StartRequest): boolean {
-  const payload = v8.serialize({ prep, env: { ...process.env }, cwd: process.cwd() });
+function hand(s: Spare, { prep, fds, options }: StartRequest): boolean {
+  const payload = v8.serialize({ prep, env: { ...(options.env ?? process.env) }, cwd: options.cwd ?? process.cwd() });
   const block = SharedBlock.create(payload.length + 4);
   new DataView(block.buffer).setUint32(0, payload.length, true);
   new Uint8Array(block.buffer, 4, payload.length).set(payload);
@@ -168,10 +174,12 @@ function booted(s: Spare): Promise<void> {
  * after a few idle seconds; it dies with its parent like any child.
  */
 export function startProcess(request: StartRequest): Popen {
-  let s = spares.take() ?? null;
+  // A title is set by the child itself (spawn.ts): a spare can take it.
+  const own = needsOwnBoot({ ...request.options, title: undefined });
+  let s = own ? null : spares.take() ?? null;
   if (!s || s.exitCode !== null || !hand(s, request)) {
     if (s) discard(s);
-    s = spawnSpare();
+    s = spawnSpare(own ? request.options : undefined);
     if (!hand(s, request)) {
       discard(s);
       throw new Error(`could not start a process for ${request.prep.name}`);
@@ -189,6 +197,8 @@ export function startProcess(request: StartRequest): Popen {
     terminate: () => void (owned.exitCode === null && child.kill('SIGTERM')),
     kill: () => void (owned.exitCode === null && child.kill('SIGKILL')),
     unref: () => child.unref(),
+    stdout: request.options.stdio === 'pipe' ? child.stdout : null,
+    stderr: request.options.stdio === 'pipe' ? child.stderr : null,
   };
   if (!request.daemon) child.ref();
   return popen;

@@ -14,7 +14,7 @@ import { native } from '../native.js';
 import { Spares, type Life } from './boot_ahead.js';
 import { ledgerAdd, leftovers, newLedgerBuffer } from './ledger.js';
 import { childMain } from '../layout.js';
-import type { Popen, StartRequest } from './popen.js';
+import { needsOwnBoot, type ChildOptions, type Popen, type StartRequest } from './popen.js';
 import { childExecArgv } from './popen_spawn.js';
 import { childChain, childEnded, settleBeforeExit, stopWhenSafe } from './thread_stop.js';
 
@@ -71,25 +71,38 @@ function stop(s: Spare): void {
   stopWhenSafe(s.word, () => void s.worker.terminate());
 }
 
-const spares = new Spares<Spare>(bootSpare, stop);
+const spares = new Spares<Spare>(() => bootSpare(), stop);
 
 // Node terminates this thread's worker threads as it exits (a program's end,
 // process.exit): let their evaluations finish first.
 process.on('exit', () => settleBeforeExit([...live].map((s) => s.word)));
 
-function bootSpare(): Spare {
+/**
+ * Boots a worker: a spare like every other, or one for `custom` options
+ * (popen.ts's `needsOwnBoot`), which nobody else is offered.
+ */
+function bootSpare(custom?: ChildOptions): Spare {
   const ledgerBuffer = newLedgerBuffer();
   const tid = new SharedArrayBuffer(4);
   const { word, buffers: chain } = childChain();
+  const piped = (custom?.stdio ?? 'inherit') !== 'inherit';
   const worker = new Worker(childMain, {
     workerData: { ledger: ledgerBuffer, tid, chain },
-    execArgv: workerExecArgv(),
+    execArgv: [...workerExecArgv(), ...(custom?.execArgv ?? [])],
+    argv: custom?.argv ?? [],
     stdin: false,
+    stdout: piped,
+    stderr: piped,
     // With an explicit heap limit, a worker that runs out of memory is stopped
     // alone (ERR_WORKER_OUT_OF_MEMORY, exit code 1); without one, V8 aborts the
-    // whole process. The limit is the starter's own.
-    resourceLimits: { maxOldGenerationSizeMb: heapLimitMb },
+    // whole process. The limit is the starter's own unless the caller set one.
+    resourceLimits: { maxOldGenerationSizeMb: heapLimitMb, ...custom?.resourceLimits },
+    ...(custom?.title !== undefined && { name: custom.title }),
   });
+  if (custom?.stdio === 'ignore') {
+    worker.stdout.resume();
+    worker.stderr.resume();
+  }
   worker.unref();
   let settle: (code: number) => void = () => {};
   const s: Spare = {
@@ -137,16 +150,17 @@ export function checkThreadImport(url: string): void {
  * worker start-up and weft's import already done) and boots the next one in
  * the background. An unused spare is let go after a few idle seconds.
  */
-export function startThread({ prep, fds, daemon }: StartRequest): Popen {
+export function startThread({ prep, fds, daemon, options }: StartRequest): Popen {
   checkThreadImport(childMain.href);
   checkThreadImport(prep.task.url);
-  let s = spares.take() ?? null;
-  if (!s || s.exitCode !== null) s = bootSpare();
+  const own = needsOwnBoot(options);
+  let s = own ? null : spares.take() ?? null;
+  if (!s || s.exitCode !== null) s = bootSpare(own ? options : undefined);
   // The worker's own copies of the fds, made now (the starter may close its
   // copies as soon as start() returns), in its ledger from the outset.
-  const own = fds.map((fd) => check(native.fdDup(fd)));
-  for (const fd of own) ledgerAdd(s.ledger, fd);
-  s.worker.postMessage({ prep, fds: own, env: { ...process.env }, cwd: process.cwd() });
+  const ownFds = fds.map((fd) => check(native.fdDup(fd)));
+  for (const fd of ownFds) ledgerAdd(s.ledger, fd);
+  s.worker.postMessage({ prep, fds: ownFds, env: { ...(options.env ?? process.env) }, cwd: process.cwd() });
   if (!daemon) s.worker.ref();
   s.life = spares.started();
   const owned = s;
@@ -168,5 +182,7 @@ export function startThread({ prep, fds, daemon }: StartRequest): Popen {
     terminate: () => end(SIGTERM),
     kill: () => end(SIGKILL),
     unref: () => owned.worker.unref(),
+    stdout: options.stdio === 'pipe' ? owned.worker.stdout : null,
+    stderr: options.stdio === 'pipe' ? owned.worker.stderr : null,
   };
 }

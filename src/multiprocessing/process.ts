@@ -5,12 +5,17 @@
  * names, starts, joins and stops children.
  * @module
  */
+import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
+import { debugLog } from '../debug.js';
 import { ValueError } from '../errors.js';
 import { lazy } from '../lazy.js';
 import type { BaseContext, ContextName } from './context.js';
 import { getContext } from './context.js';
-import type { Popen } from './popen.js';
+import type { Readable } from 'node:stream';
+import type { ResourceLimits } from 'node:worker_threads';
+import type { ChildOptions, Popen } from './popen.js';
+import { processChannels, signalOf, type ProcessEvents } from './pool_events.js';
 import { dumps, type FdChannel } from './reduction.js';
 import type { Preparation } from './spawn.js';
 import { requireTaskRef, type TaskFunction } from './task.js';
@@ -40,7 +45,42 @@ export interface ProcessOptions<F extends TaskFunction = TaskFunction> {
   daemon?: boolean;
   /** `'process'` (default) or `'thread'`, or a context from `getContext`. */
   context?: ContextName | BaseContext;
+  /** The child's whole environment (as `child_process` takes it); the parent's `process.env` at `start()` by default. */
+  env?: NodeJS.ProcessEnv;
+  /** The child's working directory; the parent's by default. Process context only: a thread shares its process's. */
+  cwd?: string;
+  /** Node options for the child, after those it inherits from the parent (loaders such as `--import tsx`). */
+  execArgv?: string[];
+  /** Arguments the child finds in `process.argv` after the script's path. */
+  argv?: string[];
+  /**
+   * The child's stdout and stderr: the parent's (`'inherit'`, default), discarded, or
+   * (`'pipe'`) Node Readable streams the parent reads as {@link Process.stdout} and {@link Process.stderr}.
+   */
+  stdio?: StdioMode;
+  /** A worker thread's heap and stack limits (Node's `resourceLimits`). Thread context only: a process takes `execArgv: ['--max-old-space-size=N']`. */
+  resourceLimits?: ResourceLimits;
+  /** What the OS tools show: the child's `process.title` (`ps`, `top`), or a worker thread's `name` (Node 22+). */
+  title?: string;
 }
+
+/**
+ * Where a child's stdout and stderr go: the parent's own (`'inherit'`), nowhere, or
+ * (`'pipe'`) Node Readable streams the parent reads as `p.stdout` and `p.stderr`.
+ * @example
+ * import { Process, isMainModule, task, type StdioMode } from 'weft';
+ * export const hello = task(import.meta, () => console.log('hello from the child'));
+ * if (isMainModule(import.meta)) {
+ *   const stdio: StdioMode = 'pipe';
+ *   const p = new Process({ target: hello, stdio });
+ *   p.start();
+ *   let text = '';
+ *   for await (const chunk of p.stdout!) text += chunk;
+ *   await p.join();
+ *   console.log(text.trim()); // hello from the child
+ * }
+ */
+export type StdioMode = 'inherit' | 'ignore' | 'pipe';
 
 interface Self {
   name: string;
@@ -59,6 +99,8 @@ let self: Self = {
   parent: null,
 };
 let childCounter = 0;
+/** WEFT_DEBUG=process (debug.ts). */
+const log = debugLog('process');
 let bootstrapping = false;
 const children = new Set<Process>();
 /** Each started child's end, for weft's own watchers (see {@link ended}). */
@@ -109,6 +151,32 @@ export function setBootstrapping(on: boolean): void {
   bootstrapping = on;
 }
 
+const STDIO_MODES: readonly string[] = ['inherit', 'ignore', 'pipe'];
+
+/** @internal Checks the start options of {@link ProcessOptions}, refusing those the context cannot honour. */
+export function childOptions(o: Omit<ProcessOptions, 'target'>, context: ContextName): ChildOptions {
+  const strings = (name: string, v: unknown) => {
+    if (v !== undefined && !(Array.isArray(v) && v.every((a) => typeof a === 'string'))) {
+      throw new TypeError(`${name} must be an array of strings, got ${lazy.util.inspect(v)}`);
+    }
+  };
+  strings('execArgv', o.execArgv);
+  strings('argv', o.argv);
+  if (o.stdio !== undefined && !STDIO_MODES.includes(o.stdio)) {
+    throw new ValueError(`stdio must be 'inherit', 'ignore' or 'pipe', got ${lazy.util.inspect(o.stdio)}`);
+  }
+  if (o.env !== undefined && (o.env === null || typeof o.env !== 'object')) throw new TypeError(`env must be an object of strings, got ${lazy.util.inspect(o.env)}`);
+  if (o.cwd !== undefined && typeof o.cwd !== 'string') throw new TypeError(`cwd must be a string, got ${lazy.util.inspect(o.cwd)}`);
+  if (o.cwd !== undefined && context === 'thread') {
+    throw new ValueError("cwd does not apply to a worker thread (it shares its process's working directory): use the 'process' context for a child with its own cwd");
+  }
+  if (o.resourceLimits !== undefined && context === 'process') {
+    throw new ValueError("resourceLimits applies to worker threads: give a process child execArgv: ['--max-old-space-size=N'] instead");
+  }
+  const env = o.env === undefined ? undefined : Object.fromEntries(Object.entries(o.env).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+  return { env, cwd: o.cwd, execArgv: o.execArgv && [...o.execArgv], argv: o.argv && [...o.argv], stdio: o.stdio, resourceLimits: o.resourceLimits, title: o.title };
+}
+
 /**
  * A child process or thread running `target(...args)`: Python's
  * `multiprocessing.Process`.
@@ -123,18 +191,20 @@ export function setBootstrapping(on: boolean): void {
  *   console.log(p.exitCode); // 0
  * }
  */
-export class Process<F extends TaskFunction = TaskFunction> {
+export class Process<F extends TaskFunction = TaskFunction> extends EventEmitter<ProcessEvents> {
   readonly #target: F;
   readonly #args: unknown[];
   readonly #context: BaseContext;
   readonly #identity: number[];
   #name: string;
   #daemon: boolean;
+  readonly #options: ChildOptions;
   #popen: Popen | null = null;
   #closed = false;
   #authkey: Buffer = keyCopy(authkey());
 
   constructor(options: ProcessOptions<F>) {
+    super();
     if (options === null || typeof options !== 'object') {
       throw new TypeError('new Process({ target, args }): pass an options object');
     }
@@ -145,6 +215,17 @@ export class Process<F extends TaskFunction = TaskFunction> {
     this.#identity = [...self.identity, ++childCounter];
     this.#name = options.name ?? `Process-${this.#identity.join(':')}`;
     this.#daemon = options.daemon ?? self.daemon;
+    this.#options = childOptions(options, this.#context.name);
+  }
+
+  /** The child's stdout with `stdio: 'pipe'` (a Node Readable), from `start()` on; null otherwise. */
+  get stdout(): Readable | null {
+    return this.#popen?.stdout ?? null;
+  }
+
+  /** The child's stderr with `stdio: 'pipe'` (a Node Readable), from `start()` on; null otherwise. */
+  get stderr(): Readable | null {
+    return this.#popen?.stderr ?? null;
   }
 
   /** The name; settable until started. */
@@ -239,12 +320,28 @@ export class Process<F extends TaskFunction = TaskFunction> {
       parentName: self.name,
       authkey: this.#authkey,
       context: this.#context.name,
+      title: this.#options.title,
     };
-    this.#popen = this.#context.start({ prep, fds, daemon: this.#daemon });
+    this.#popen = this.#context.start({ prep, fds, daemon: this.#daemon, options: this.#options });
     for (const handOver of handOvers) handOver();
     children.add(this);
     ends.set(this, this.#popen.exited);
-    void this.#popen.exited.then(() => children.delete(this));
+    const pid = this.#context.name === 'process' ? this.#popen.pid : 0; // a thread's tid may not exist yet: read at exit
+    log?.('%s started', this);
+    void this.#popen.exited.then((exitCode) => {
+      children.delete(this);
+      log?.('%s exited', this);
+      if (this.listenerCount('exit') > 0 || processChannels.exit.hasSubscribers) {
+        const message = { process: this as Process, pid: pid || this.#popen!.pid, exitCode, signal: signalOf(exitCode) };
+        if (processChannels.exit.hasSubscribers) processChannels.exit.publish(message);
+        this.emit('exit', message);
+      }
+    });
+    if (this.listenerCount('start') > 0 || processChannels.start.hasSubscribers) {
+      const message = { process: this as Process, pid: this.#popen.pid };
+      if (processChannels.start.hasSubscribers) processChannels.start.publish(message);
+      this.emit('start', message);
+    }
   }
 
   /**
@@ -316,7 +413,7 @@ export class Process<F extends TaskFunction = TaskFunction> {
   }
 
   /** Python's repr: `<Process name='Process-1' pid=123 started>`. */
-  toString(): string {
+  override toString(): string {
     const state = !this.#popen ? 'initial' : this.#popen.exitCode === null ? 'started' : `stopped exitcode=${this.#popen.exitCode}`;
     return `<Process name='${this.#name}'${this.#popen ? ` pid=${this.#popen.pid}` : ''} ${state}${this.#daemon ? ' daemon' : ''}>`;
   }

@@ -26,12 +26,15 @@ export interface Preparation {
   parentName: string;
   authkey: Uint8Array;
   context: 'process' | 'thread';
+  /** The child's `process.title` (a process child only: a thread would rename its whole process). */
+  title?: string | undefined;
 }
 
 /** Runs a child to completion; `fds` are the child's own fds for the shared objects. */
 export async function runChild(prep: Preparation, fds: number[]): Promise<void> {
   markChild();
   setChildState(prep);
+  if (prep.title !== undefined && prep.context === 'process') process.title = prep.title;
   // An error nothing catches (thrown by a timer, a promise nobody awaits), during the
   // target or after it returned: reported as the target's own error is, exit code 1.
   // Where the task added a handler of its own, that one decides instead.

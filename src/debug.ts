@@ -1,0 +1,38 @@
+/**
+ * `WEFT_DEBUG=pool,process` (or `all`): lifecycle lines on stderr, with a
+ * timestamp and the pid of the process (or tid of the thread) that writes
+ * them — Node's `NODE_DEBUG` in spirit (no CPython twin; `multiprocessing`
+ * has `log_to_stderr()`). A section not named costs one boolean test at each
+ * place that would log.
+ *
+ * Sections: `pool` (workers started, exited and replaced; close, terminate,
+ * a broken pool), `process` (children started and exited). Other sections
+ * are accepted, so a program may name those a later weft adds.
+ * @module
+ */
+import { format } from 'node:util';
+import { isMainThread, threadId } from 'node:worker_threads';
+
+const named = new Set((process.env.WEFT_DEBUG ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
+
+/** Whether `section` logs: named in WEFT_DEBUG, or `all` / `*` is. */
+export function debugEnabled(section: string): boolean {
+  return named.has(section) || named.has('all') || named.has('*');
+}
+
+/**
+ * A logger for `section`, or null when WEFT_DEBUG does not name it (so a call
+ * site pays nothing but `log?.(…)`). Lines read
+ * `2026-12-06T18:40:00.123Z weft:pool 4242 worker 4250 started`.
+ */
+export function debugLog(section: string): ((message: string, ...args: unknown[]) => void) | null {
+  if (!debugEnabled(section)) return null;
+  return (message, ...args) => {
+    process.stderr.write(`${new Date().toISOString()} weft:${section} ${selfTag()} ${format(message, ...args)}\n`);
+  };
+}
+
+/** This process's pid; in a worker thread, `pid/thread N` (Node's threadId). */
+function selfTag(): string {
+  return isMainThread ? String(process.pid) : `${process.pid}/thread ${threadId}`;
+}
