@@ -17,6 +17,7 @@ export {
 } from './multiprocessing/process.js';
 export { getContext, BaseContext, type ContextName } from './multiprocessing/context.js';
 export { UnsendableError } from './multiprocessing/reduction.js';
+export { registerType, type TypeReduction } from './multiprocessing/copyreg.js';
 export {
   OSError,
   BlockingIOError,

@@ -10,7 +10,7 @@
  */
 import { Empty, Full, ValueError } from '../errors.js';
 import { Deadline, Word, waitFor } from './futex.js';
-import { dumps, loads, reduce, registerType, type Reduced } from './reduction.js';
+import { dumps, loads, reduce, registerShareable, type Reduced } from './reduction.js';
 import { EMPTY, PARTIAL, Ring, USER_WORDS, checkCapacity, ringBytes } from './ring.js';
 import { SharedBlock } from './shared_memory.js';
 import { Feeder } from './feeder.js';
@@ -344,6 +344,6 @@ export class SimpleQueue<T = unknown> {
   }
 }
 
-registerType('Queue', (_state, fds) => new Queue({}, SharedBlock.adopt(fds[0]!)));
-registerType('JoinableQueue', (_state, fds) => new JoinableQueue({}, SharedBlock.adopt(fds[0]!)));
-registerType('SimpleQueue', (_state, fds) => new SimpleQueue(new Queue({}, SharedBlock.adopt(fds[0]!))));
+registerShareable('Queue', (_state, fds) => new Queue({}, SharedBlock.adopt(fds[0]!)));
+registerShareable('JoinableQueue', (_state, fds) => new JoinableQueue({}, SharedBlock.adopt(fds[0]!)));
+registerShareable('SimpleQueue', (_state, fds) => new SimpleQueue(new Queue({}, SharedBlock.adopt(fds[0]!))));

@@ -12,7 +12,13 @@
  *   `v8.serialize`, after a walk that keeps what V8 would drop: an `Error`'s class
  *   name and own properties, and weft's own shareable objects (locks, queues,
  *   pipe ends, shared values, manager proxies), which travel as
- *   `{type, state, fds}` and are rebuilt by the type registered for them.
+ *   `{type, state, fds}` and are rebuilt by the type registered for them, and
+ *   instances of the user's classes registered with `registerType`
+ *   (copyreg.ts), which travel as their class's name and reduced state.
+ *
+ * msgpack would change two things: a string with a lone UTF-16 surrogate (it
+ * writes UTF-8, where `'\ud800'` becomes U+FFFD) and -0 (written as the integer
+ * 0). Values holding either take the structured path, which keeps both.
  *
  * A value that cannot cross (a function, a symbol, a socket or any other class
  * instance with native state) is refused before anything is sent, with an error
@@ -23,6 +29,14 @@ import v8 from 'node:v8';
 // 'msgpackr/pack' is msgpackr without its optional native extractor, whose failed
 // lookup (its install script is not run) costs ~45 ms at every process start.
 import { Packr, RESERVE_START_SPACE } from 'msgpackr/pack';
+import { registerType, registeredFor, registeredNamed } from './copyreg.js';
+
+declare global {
+  // ES2024, in V8 since Node 20; tsconfig's lib stops at ES2023.
+  interface String {
+    isWellFormed(): boolean;
+  }
+}
 
 /** Symbol under which a shareable weft object describes itself for transfer. */
 export const reduce: unique symbol = Symbol.for('weft.reduce');
@@ -49,8 +63,8 @@ export type Rebuilder = (state: unknown, fds: number[]) => object;
 
 const rebuilders = new Map<string, Rebuilder>();
 
-/** Registers how to rebuild objects of `type` on the receiving side. */
-export function registerType(type: string, rebuild: Rebuilder): void {
+/** Registers how to rebuild weft's shareable objects of `type` on the receiving side. */
+export function registerShareable(type: string, rebuild: Rebuilder): void {
   rebuilders.set(type, rebuild);
 }
 
@@ -100,11 +114,36 @@ export function unpackPlain(payload: Uint8Array, start: number): unknown {
   return packr.unpack(scratch, { start, end });
 }
 
-/** True for data msgpackr carries exactly: JSON-like trees, shallow enough to have no cycle. */
+/**
+ * Strings at least this long are not checked for lone surrogates one by one
+ * (`isWellFormed` walks a two-byte string at ~0.5 ns a character, 15% of
+ * packing CJK text). msgpackr writes them with `Buffer.utf8Write` (its own
+ * encoder below 0x40 characters, pack.js), which turns a lone surrogate into
+ * U+FFFD: so the packed message is searched for that character's UTF-8 bytes
+ * instead (memmem, ~10x faster), and one that holds it takes the structured path.
+ */
+const LONG_STRING = 0x40;
+const REPLACEMENT = Buffer.from('\ufffd');
+/** Set by {@link isPlain} when it let a long string through unchecked. */
+let longString = false;
+
+function wellFormed(s: string): boolean {
+  if (s.length < LONG_STRING) return s.isWellFormed();
+  longString = true;
+  return true;
+}
+
+/**
+ * True for data msgpackr carries exactly: JSON-like trees, shallow enough to
+ * have no cycle, with no -0, no lone surrogate (long strings: see
+ * {@link LONG_STRING}), and no key that would read as one of the codec's records.
+ */
 function isPlain(value: unknown, depth: number): boolean {
   switch (typeof value) {
     case 'string':
+      return wellFormed(value);
     case 'number':
+      return value !== 0 || 1 / value > 0;
     case 'boolean':
     case 'undefined':
       return true;
@@ -118,7 +157,9 @@ function isPlain(value: unknown, depth: number): boolean {
       }
       if (Object.getPrototypeOf(value) !== Object.prototype) return false;
       for (const key in value) {
-        if (key === '__proto__' || !isPlain((value as Record<string, unknown>)[key], depth + 1)) return false;
+        if (key === '__proto__' || key === MARK || !wellFormed(key) || !isPlain((value as Record<string, unknown>)[key], depth + 1)) {
+          return false;
+        }
       }
       return true;
     }
@@ -137,6 +178,8 @@ function isPlain(value: unknown, depth: number): boolean {
 export class UnsendableError extends TypeError {
   override name = 'UnsendableError';
 }
+// A child's refusal (a pool task's result that cannot cross) reaches the parent as itself.
+registerType(UnsendableError, { name: 'weft.UnsendableError' });
 
 function describe(value: unknown): string {
   if (typeof value === 'function') return `a function (${value.name || 'anonymous'})`;
@@ -193,6 +236,20 @@ function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<
     seen.set(value, record);
     return record;
   }
+  const proto = Object.getPrototypeOf(value);
+  const registered = registeredFor(proto);
+  if (registered) {
+    const record: Record<string, unknown> = { [MARK]: 'custom', type: registered.name };
+    seen.set(value, record);
+    if (registered.isError) {
+      const err = value as Error;
+      record.message = err.message;
+      record.stack = err.stack;
+      if ('cause' in err) record.cause = prepare(err.cause, `${path}.cause`, fds, seen, d);
+    }
+    record.state = prepare(registered.reduce(value), `${path}<${registered.name} state>`, fds, seen, d);
+    return record;
+  }
   if (value instanceof Error) {
     const record: Record<string, unknown> = { [MARK]: 'error', className: value.constructor.name, name: value.name };
     seen.set(value, record);
@@ -206,9 +263,10 @@ function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<
     record.props = props;
     return record;
   }
-  const proto = Object.getPrototypeOf(value);
   if (!cloneable.has(proto) && Object.getPrototypeOf(proto) !== typedArrayProto && !ArrayBuffer.isView(value)) {
-    throw new UnsendableError(`cannot send ${describe(value)} at ${path}: only structured-clone data crosses`);
+    const fix = typeof proto?.constructor === 'function' && proto.constructor.prototype === proto
+      ? ` (or a class registered with registerType(${proto.constructor.name || 'TheClass'}))` : '';
+    throw new UnsendableError(`cannot send ${describe(value)} at ${path}: only structured-clone data crosses${fix}`);
   }
   if (Array.isArray(value)) {
     const out: unknown[] = new Array(value.length);
@@ -258,10 +316,60 @@ function errorClass(name: string): ErrorConstructor {
   return C;
 }
 
-/** Receiving side: rebuilds errors and shareables from their records. */
+/** What an instance of a registered class travels as. */
+export interface CustomRecord {
+  type: string;
+  state: unknown;
+  message?: string;
+  stack?: string;
+  cause?: unknown;
+}
+
+/** Marks a record whose rebuild is under way: met again, the state contains the object itself. */
+export const REBUILDING = Symbol('rebuilding');
+
+/**
+ * Rebuilds an instance of a registered class from its record; `inner` revives
+ * the values inside it. The default rebuild makes the object first, so state
+ * that refers back to it (a cycle) comes out right; a custom `rebuild` needs
+ * the state first, so such a cycle is refused.
+ * @throws {TypeError} when this realm did not register the class.
+ */
+export function reviveCustom(record: CustomRecord, inner: (value: unknown) => unknown, seen: Map<object, unknown>): object {
+  const entry = registeredNamed(String(record.type));
+  let out: object;
+  if (entry.rebuild === null) {
+    out = entry.create();
+    seen.set(record, out);
+    const state = inner(record.state);
+    if (state !== null && typeof state === 'object') {
+      for (const [key, value] of Object.entries(state)) {
+        Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
+      }
+    }
+  } else {
+    seen.set(record, REBUILDING);
+    const state = inner(record.state);
+    out = entry.rebuild(state);
+    if (out === null || typeof out !== 'object') {
+      throw new TypeError(`weft: the rebuild registered for class '${entry.name}' returned ${out === null ? 'null' : typeof out}, not an object`);
+    }
+    seen.set(record, out);
+  }
+  if (entry.isError && out instanceof Error) {
+    const define = (key: string, value: unknown) => Object.defineProperty(out, key, { value, writable: true, configurable: true });
+    if (typeof record.message === 'string' && out.message !== record.message) define('message', record.message);
+    define('stack', record.stack);
+    if ('cause' in record) define('cause', inner(record.cause));
+  }
+  return out;
+}
+
+/** Receiving side: rebuilds errors, shareables and registered classes from their records. */
 function revive(value: unknown, fds: number[] | null, seen: Map<object, unknown>): unknown {
   if (value === null || typeof value !== 'object') return value;
   const done = seen.get(value);
+  if (done === REBUILDING) throw new TypeError('weft: an instance of a class with its own rebuild contains itself; it cannot be rebuilt');
   if (done !== undefined) return done;
   const mark = (value as Record<string, unknown>)[MARK];
   if (mark === 'shareable') {
@@ -272,6 +380,7 @@ function revive(value: unknown, fds: number[] | null, seen: Map<object, unknown>
     seen.set(value, out);
     return out;
   }
+  if (mark === 'custom') return reviveCustom(value as CustomRecord, (v) => revive(v, fds, seen), seen);
   if (mark === 'error') {
     const record = value as { className: string; name: string; message: string; stack?: string; cause?: unknown; props: Record<string, unknown> };
     const err = new (errorClass(record.className))(record.message);
@@ -310,12 +419,15 @@ function revive(value: unknown, fds: number[] | null, seen: Map<object, unknown>
  * @throws {UnsendableError} when part of `value` cannot cross; nothing is sent.
  */
 export function dumps(value: unknown, path = 'obj', fds: FdChannel | null = null): Uint8Array {
+  longString = false;
   if (isPlain(value, 0)) {
     // One byte reserved in front for the tag: no copy. msgpackr never writes
     // over a buffer it returned (it moves on to a new one), so this is ours.
     const out = packr.pack(value, RESERVE_START_SPACE | 1);
-    out[0] = PLAIN;
-    return out;
+    if (!longString || out.indexOf(REPLACEMENT) === -1) {
+      out[0] = PLAIN;
+      return out;
+    }
   }
   const body = v8.serialize(prepare(value, path, fds, new Map()));
   const out = new Uint8Array(body.length + 1);

@@ -25,7 +25,7 @@
  * integer code throws TypeError, as ctypes does.
  * @module
  */
-import { reduce, registerType, type Reduced, type Shareable } from './reduction.js';
+import { reduce, registerShareable, type Reduced, type Shareable } from './reduction.js';
 import { SharedBlock } from './shared_memory.js';
 import { Lock, RLock, rebuildLock } from './synchronize.js';
 
@@ -352,11 +352,11 @@ function rebuildParts(state: unknown, fds: number[]): [CState, SharedBlock, Lock
   return [s, SharedBlock.adopt(fds[0]!), lock];
 }
 
-registerType('weft.Value', (state, fds) => {
+registerShareable('weft.Value', (state, fds) => {
   const [s, block, lock] = rebuildParts(state, fds);
   return adopt(block, lock, () => new Value(s.typecode));
 });
-registerType('weft.SharedArray', (state, fds) => {
+registerShareable('weft.SharedArray', (state, fds) => {
   const [s, block, lock] = rebuildParts(state, fds);
   return adopt(block, lock, () => new SharedArray(s.typecode, s.length));
 });
