@@ -172,7 +172,7 @@ export class TransferChannel {
     const fd = this.#take(record.id);
     let sab;
     try {
-      sab = native.shmMap(fd);
+      sab = native.shmMap(fd, true); // the data is all there: map it in one go, not a fault per page
     } finally {
       native.fdClose(fd);
     }
