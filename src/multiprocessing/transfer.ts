@@ -27,7 +27,13 @@ import { selfId } from './util.js';
 
 const marked = new WeakSet<object>();
 
-/** Binary data {@link transfer} accepts. */
+/**
+ * Binary data {@link transfer} accepts: an ArrayBuffer, or a Buffer, typed array or DataView over a whole one.
+ * @example
+ * import { transfer, type Transferable } from 'weft';
+ * const frames: Transferable[] = [new ArrayBuffer(8), new Float32Array(4), Buffer.alloc(16)];
+ * console.log(frames.map((f) => transfer(f).byteLength)); // [ 8, 16, 16 ]
+ */
 export type Transferable = ArrayBuffer | ArrayBufferView;
 
 /**
