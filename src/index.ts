@@ -18,6 +18,8 @@ export {
 } from './multiprocessing/process.js';
 export { getContext, BaseContext, type ContextName } from './multiprocessing/context.js';
 export { UnsendableError } from './multiprocessing/reduction.js';
+export { registerType, type TypeReduction } from './multiprocessing/copyreg.js';
+export { transfer, type Transferable } from './multiprocessing/transfer.js';
 export {
   OSError,
   BlockingIOError,

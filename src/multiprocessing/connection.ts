@@ -19,7 +19,7 @@ import { native } from '../native.js';
 import { Feeder } from './feeder.js';
 import { Deadline, type Word, waitFor } from './futex.js';
 import { ledger } from './ledger.js';
-import { PLAIN, STRUCTURED, dumps, dumpsBytes, isBytes, loads, reduce, registerType, tagBytes, type Reduced } from './reduction.js';
+import { PLAIN, STRUCTURED, dumps, dumpsBytes, isBytes, loads, reduce, registerShareable, tagBytes, type Reduced } from './reduction.js';
 import { EMPTY, Ring, checkCapacity, ringBytes } from './ring.js';
 import { SharedBlock } from './shared_memory.js';
 
@@ -421,7 +421,7 @@ export function Pipe({ duplex = true, capacity = DEFAULT_CAPACITY }: PipeOptions
   return [new Connection(block, { readFrom: 0, writeTo: -1 }, s0), new Connection(dup, { readFrom: -1, writeTo: 0 }, s1)];
 }
 
-registerType('Connection', (state, fds) => new Connection(SharedBlock.adopt(fds[0]!), state as EndState, fds[1]!));
+registerShareable('Connection', (state, fds) => new Connection(SharedBlock.adopt(fds[0]!), state as EndState, fds[1]!));
 
 /**
  * What {@link wait} can wait on: connection ends (ready to `recv`) and processes (ended).

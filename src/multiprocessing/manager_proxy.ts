@@ -20,7 +20,7 @@ import {
 import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { Connection, Pipe } from './connection.js';
-import { dumps, reduce, registerType, type Reduced, type Shareable } from './reduction.js';
+import { dumps, reduce, registerShareable, type Reduced, type Shareable } from './reduction.js';
 import { BrokenBarrierError } from './manager_sync_types.js';
 import type { Key } from './manager_types.js';
 import {
@@ -398,7 +398,7 @@ function rebuild(state: ProxyState, from: Client | null): BaseProxy {
   return proxy;
 }
 
-registerType(PROXY_TYPE, (state) => rebuild(checkProxyState(state), null));
+registerShareable(PROXY_TYPE, (state) => rebuild(checkProxyState(state), null));
 
 /**
  * Base of every manager proxy: Python's `BaseProxy`. It refers to one object

@@ -450,7 +450,7 @@ export class ManagerServer {
   }
 
   #handle(conn: ServerConn, payload: Buffer): void {
-    const msg = decode(payload, (state) => this.#adopt(conn, state));
+    const msg = decode(payload, (state) => this.#adopt(conn, state), true);
     if (!Array.isArray(msg) || msg.length !== 4) throw new ProtocolError('a request is [id, object, method, args]');
     const [req, oid, method, args] = msg as [unknown, unknown, unknown, unknown];
     if (!Number.isSafeInteger(req) || !Number.isSafeInteger(oid) || typeof method !== 'string' || !Array.isArray(args)) {

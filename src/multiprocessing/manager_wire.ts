@@ -13,15 +13,17 @@
  * replayed nor a reflected answer passes. A TCP listener that turns a
  * connection away (too many waiting to authenticate) sends `WEFTBUSY` + the
  * reason instead of a greeting or a verdict, then closes. Messages after it are encoded with
- * `reduction.dumps`; decoding rebuilds only plain data, errors and manager
- * proxies — never another shareable type, never code.
+ * `reduction.dumps`; decoding rebuilds only plain data, errors, manager
+ * proxies and instances of classes registered with `registerType` (by the
+ * `rebuild` this process registered) — never another shareable type, never code.
  * @module
  */
 import type { Socket } from 'node:net';
 import v8 from 'node:v8';
 import { ConnectionRefusedError, EOFError } from '../errors.js';
 import { lazy } from '../lazy.js';
-import { MARK, MAX_DEPTH, PLAIN, STRUCTURED, unpackPlain } from './reduction.js';
+import { MARK, MAX_DEPTH, PLAIN, REBUILDING, STRUCTURED, reviveCustom, unpackPlain, type CustomRecord } from './reduction.js';
+import { isRegisteredName } from './copyreg.js';
 
 /**
  * Python's `multiprocessing.AuthenticationError`: the other side does not hold the same authkey.
@@ -428,15 +430,17 @@ export function checkProxyState(state: unknown): ProxyState {
  * else from `v8.deserialize`, after which only errors and manager proxies
  * (rebuilt by `proxy`) are turned back into objects: a record of any other
  * shareable type is refused, so a peer cannot make this process map memory or
- * adopt fds.
+ * adopt fds. An instance of a registered class is rebuilt; one of a class this
+ * process did not register is refused, or with `keep` (the server, which
+ * stores values for its clients) kept as its record, to be sent on as it came.
  * @throws {TypeError} on a corrupt or refused message.
  */
-export function decode(payload: Uint8Array, proxy: (state: ProxyState) => object): unknown {
+export function decode(payload: Uint8Array, proxy: (state: ProxyState) => object, keep = false): unknown {
   switch (payload[0]) {
     case PLAIN:
       return unpackPlain(payload, 1);
     case STRUCTURED:
-      return revive(v8.deserialize(payload.subarray(1)), proxy, new Map(), 0);
+      return revive(v8.deserialize(payload.subarray(1)), proxy, new Map(), 0, keep);
     default:
       throw new TypeError(`corrupt manager message (unknown tag ${payload[0]})`);
   }
@@ -457,13 +461,17 @@ function errorClass(name: string): ErrorConstructor {
   return C;
 }
 
-function revive(value: unknown, proxy: (state: ProxyState) => object, seen: Map<object, unknown>, depth: number): unknown {
+function revive(value: unknown, proxy: (state: ProxyState) => object, seen: Map<object, unknown>, depth: number, keep: boolean): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (depth > MAX_DEPTH) throw new TypeError('manager message nested too deeply');
   const done = seen.get(value);
+  if (done === REBUILDING) throw new TypeError('an instance of a class with its own rebuild contains itself; it cannot be rebuilt');
   if (done !== undefined) return done;
   const record = value as Record<string, unknown>;
   const mark = record[MARK];
+  if (mark === 'custom' && !(keep && !isRegisteredName(record.type))) {
+    return reviveCustom(record as unknown as CustomRecord, (v) => revive(v, proxy, seen, depth + 1, keep), seen);
+  }
   if (mark === 'shareable') {
     if (record.type !== PROXY_TYPE) throw new TypeError(`refused shared object of type '${String(record.type)}' from a manager connection`);
     const out = proxy(checkProxyState(record.state));
@@ -477,22 +485,22 @@ function revive(value: unknown, proxy: (state: ProxyState) => object, seen: Map<
     seen.set(value, err);
     return err;
   }
-  if (mark !== undefined) throw new TypeError('corrupt manager message (unknown record)');
+  if (mark !== undefined && mark !== 'custom') throw new TypeError('corrupt manager message (unknown record)');
   seen.set(value, value);
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = revive(value[i], proxy, seen, depth + 1);
+    for (let i = 0; i < value.length; i++) value[i] = revive(value[i], proxy, seen, depth + 1, keep);
   } else if (value instanceof Map) {
     const entries = [...value];
     value.clear();
-    for (const [k, v] of entries) value.set(revive(k, proxy, seen, depth + 1), revive(v, proxy, seen, depth + 1));
+    for (const [k, v] of entries) value.set(revive(k, proxy, seen, depth + 1, keep), revive(v, proxy, seen, depth + 1, keep));
   } else if (value instanceof Set) {
     const items = [...value];
     value.clear();
-    for (const v of items) value.add(revive(v, proxy, seen, depth + 1));
+    for (const v of items) value.add(revive(v, proxy, seen, depth + 1, keep));
   } else if (!ArrayBuffer.isView(value) && !(value instanceof Date) && !(value instanceof RegExp) && !(value instanceof ArrayBuffer)) {
     for (const key of Object.keys(value)) {
       if (key === '__proto__') continue;
-      record[key] = revive(record[key], proxy, seen, depth + 1);
+      record[key] = revive(record[key], proxy, seen, depth + 1, keep);
     }
   }
   return value;

@@ -20,7 +20,7 @@
  *               then per result: u32 seq · u8 status · u32 length · payload (`dumps(value)`)
  * @module
  */
-import { reduce, registerType, type Reduced } from './reduction.js';
+import { reduce, registerShareable, type Reduced } from './reduction.js';
 import { Ring, ringBytes } from './ring.js';
 import { SharedBlock } from './shared_memory.js';
 import type { TaskRef } from './task.js';
@@ -173,7 +173,7 @@ export class PoolChannel {
   }
 }
 
-registerType(
+registerShareable(
   'weft.PoolChannel',
   (_state, fds) => new PoolChannel(new WorkerBlock(SharedBlock.adopt(fds[0]!), false), new PoolBlock(SharedBlock.adopt(fds[1]!), false)),
 );

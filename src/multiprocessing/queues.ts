@@ -10,10 +10,11 @@
  */
 import { Empty, Full, ValueError } from '../errors.js';
 import { Deadline, Word, waitFor } from './futex.js';
-import { dumps, loads, reduce, registerType, type Reduced } from './reduction.js';
+import { dumps, loads, reduce, registerShareable, type Reduced } from './reduction.js';
 import { EMPTY, PARTIAL, Ring, USER_WORDS, checkCapacity, ringBytes } from './ring.js';
 import { SharedBlock } from './shared_memory.js';
 import { Feeder } from './feeder.js';
+import { TransferChannel } from './transfer.js';
 
 /**
  * Options of {@link Queue}.
@@ -75,8 +76,11 @@ export class Queue<T = unknown> {
   #closed = false;
   /** Moves messages into the ring without making `put` wait (unbounded queues only). */
   #feeder: Feeder | null = null;
+  /** Where buffers marked by transfer() go: memfds beside the ring. */
+  readonly #channel: TransferChannel;
 
-  constructor(options: QueueOptions = {}, rebuilt?: SharedBlock) {
+  constructor(options: QueueOptions = {}, rebuilt?: SharedBlock, channel?: TransferChannel) {
+    this.#channel = channel ?? new TransferChannel();
     if (rebuilt) {
       this.block = rebuilt;
       this.ring = new Ring(rebuilt.buffer, 0, 0, false);
@@ -111,7 +115,7 @@ export class Queue<T = unknown> {
     // then allocates no promise of its own, which shows at half a million puts a second.
     try {
       this.#checkOpen();
-      const payload = dumps(obj);
+      const payload = dumps(obj, 'obj', null, this.#channel);
       this.beforePut();
       if (this.#maxsize !== 0) return this.#putBounded(payload, new Deadline(block ? timeout : 0));
       const feeder = (this.#feeder ??= new Feeder(this.ring));
@@ -146,7 +150,7 @@ export class Queue<T = unknown> {
    */
   putNowait(obj: T): void {
     this.#checkOpen();
-    const payload = dumps(obj);
+    const payload = dumps(obj, 'obj', null, this.#channel);
     this.beforePut();
     if (this.#maxsize === 0) {
       (this.#feeder ??= new Feeder(this.ring)).send(payload);
@@ -175,14 +179,14 @@ export class Queue<T = unknown> {
     // Fast path: a message ready and the get lock free; no promise is awaited.
     const now = ring.takeNow();
     const first = now instanceof Promise ? await now : now;
-    if (first !== EMPTY) return loads(first) as T;
+    if (first !== EMPTY) return loads(first, null, this.#channel) as T;
     const deadline = new Deadline(block ? timeout : 0);
     for (;;) {
       const ready = await waitFor(ring.data, deadline, () => (ring.isEmpty() ? undefined : true));
       if (!ready) throw new Empty();
       const got = await ring.take(deadline);
       if (got === undefined) throw new Empty();
-      if (got !== EMPTY) return loads(got) as T;
+      if (got !== EMPTY) return loads(got, null, this.#channel) as T;
     }
   }
 
@@ -202,7 +206,7 @@ export class Queue<T = unknown> {
       } finally {
         ring.getLock.release();
       }
-      if (payload !== EMPTY && payload !== PARTIAL) return loads(payload) as T;
+      if (payload !== EMPTY && payload !== PARTIAL) return loads(payload, null, this.#channel) as T;
     }
     throw new Empty();
   }
@@ -251,7 +255,7 @@ export class Queue<T = unknown> {
 
   /** @internal */
   [reduce](): Reduced {
-    return { type: this instanceof JoinableQueue ? 'JoinableQueue' : 'Queue', state: null, fds: [this.block.fd] };
+    return { type: this instanceof JoinableQueue ? 'JoinableQueue' : 'Queue', state: null, fds: [this.block.fd, ...this.#channel.fds()] };
   }
 }
 
@@ -344,6 +348,7 @@ export class SimpleQueue<T = unknown> {
   }
 }
 
-registerType('Queue', (_state, fds) => new Queue({}, SharedBlock.adopt(fds[0]!)));
-registerType('JoinableQueue', (_state, fds) => new JoinableQueue({}, SharedBlock.adopt(fds[0]!)));
-registerType('SimpleQueue', (_state, fds) => new SimpleQueue(new Queue({}, SharedBlock.adopt(fds[0]!))));
+const channelOf = (fds: number[]) => new TransferChannel([fds[1]!, fds[2]!]);
+registerShareable('Queue', (_state, fds) => new Queue({}, SharedBlock.adopt(fds[0]!), channelOf(fds)));
+registerShareable('JoinableQueue', (_state, fds) => new JoinableQueue({}, SharedBlock.adopt(fds[0]!), channelOf(fds)));
+registerShareable('SimpleQueue', (_state, fds) => new SimpleQueue(new Queue({}, SharedBlock.adopt(fds[0]!), channelOf(fds))));

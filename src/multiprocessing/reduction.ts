@@ -12,7 +12,13 @@
  *   `v8.serialize`, after a walk that keeps what V8 would drop: an `Error`'s class
  *   name and own properties, and weft's own shareable objects (locks, queues,
  *   pipe ends, shared values, manager proxies), which travel as
- *   `{type, state, fds}` and are rebuilt by the type registered for them.
+ *   `{type, state, fds}` and are rebuilt by the type registered for them, and
+ *   instances of the user's classes registered with `registerType`
+ *   (copyreg.ts), which travel as their class's name and reduced state.
+ *
+ * msgpack would change two things: a string with a lone UTF-16 surrogate (it
+ * writes UTF-8, where `'\ud800'` becomes U+FFFD) and -0 (written as the integer
+ * 0). Values holding either take the structured path, which keeps both.
  *
  * A value that cannot cross (a function, a symbol, a socket or any other class
  * instance with native state) is refused before anything is sent, with an error
@@ -24,6 +30,15 @@ import { EOFError, Empty, Full, KeyError, MemoryError, OverflowError, RuntimeErr
 // 'msgpackr/pack' is msgpackr without its optional native extractor, whose failed
 // lookup (its install script is not run) costs ~45 ms at every process start.
 import { Packr, RESERVE_START_SPACE } from 'msgpackr/pack';
+import { registeredFor, registeredNamed } from './copyreg.js';
+import { detach, isMarked, type MovedRecord, type Transferable, type TransferChannel } from './transfer.js';
+
+declare global {
+  // ES2024, in V8 since Node 20; tsconfig's lib stops at ES2023.
+  interface String {
+    isWellFormed(): boolean;
+  }
+}
 
 /** Symbol under which a shareable weft object describes itself for transfer. */
 export const reduce: unique symbol = Symbol.for('weft.reduce');
@@ -50,8 +65,8 @@ export type Rebuilder = (state: unknown, fds: number[]) => object;
 
 const rebuilders = new Map<string, Rebuilder>();
 
-/** Registers how to rebuild objects of `type` on the receiving side. */
-export function registerType(type: string, rebuild: Rebuilder): void {
+/** Registers how to rebuild weft's shareable objects of `type` on the receiving side. */
+export function registerShareable(type: string, rebuild: Rebuilder): void {
   rebuilders.set(type, rebuild);
 }
 
@@ -101,11 +116,36 @@ export function unpackPlain(payload: Uint8Array, start: number): unknown {
   return packr.unpack(scratch, { start, end });
 }
 
-/** True for data msgpackr carries exactly: JSON-like trees, shallow enough to have no cycle. */
+/**
+ * Strings at least this long are not checked for lone surrogates one by one
+ * (`isWellFormed` walks a two-byte string at ~0.5 ns a character, 15% of
+ * packing CJK text). msgpackr writes them with `Buffer.utf8Write` (its own
+ * encoder below 0x40 characters, pack.js), which turns a lone surrogate into
+ * U+FFFD: so the packed message is searched for that character's UTF-8 bytes
+ * instead (memmem, ~10x faster), and one that holds it takes the structured path.
+ */
+const LONG_STRING = 0x40;
+const REPLACEMENT = Buffer.from('\ufffd');
+/** Set by {@link isPlain} when it let a long string through unchecked. */
+let longString = false;
+
+function wellFormed(s: string): boolean {
+  if (s.length < LONG_STRING) return s.isWellFormed();
+  longString = true;
+  return true;
+}
+
+/**
+ * True for data msgpackr carries exactly: JSON-like trees, shallow enough to
+ * have no cycle, with no -0, no lone surrogate (long strings: see
+ * {@link LONG_STRING}), and no key that would read as one of the codec's records.
+ */
 function isPlain(value: unknown, depth: number): boolean {
   switch (typeof value) {
     case 'string':
+      return wellFormed(value);
     case 'number':
+      return value !== 0 || 1 / value > 0;
     case 'boolean':
     case 'undefined':
       return true;
@@ -119,7 +159,9 @@ function isPlain(value: unknown, depth: number): boolean {
       }
       if (Object.getPrototypeOf(value) !== Object.prototype) return false;
       for (const key in value) {
-        if (key === '__proto__' || !isPlain((value as Record<string, unknown>)[key], depth + 1)) return false;
+        if (key === '__proto__' || key === MARK || !wellFormed(key) || !isPlain((value as Record<string, unknown>)[key], depth + 1)) {
+          return false;
+        }
       }
       return true;
     }
@@ -166,16 +208,39 @@ function shortPath(path: string): string {
   return path.length <= 160 ? path : `${path.slice(0, 60)} … ${path.slice(-60)}`;
 }
 
+/** One message's walk on the sending side. */
+interface Walk {
+  seen: Map<object, unknown>;
+  /** Given only when a process or thread is being started. */
+  fds: FdChannel | null;
+  /** A queue's side channel for moved buffers, or null: they are copied. */
+  channel: TransferChannel | null;
+  /** Buffers marked by transfer(): each and its record (null: copied in the message). */
+  moved: [Transferable, Record<string, unknown> | null][];
+}
+
+/**
+ * A buffer marked by transfer(). With a channel it becomes a record, filled
+ * once the whole message proved sendable (see dumps); without, it is copied
+ * as any buffer. Either way it is detached once the message is made.
+ */
+function move(value: Transferable, w: Walk): unknown {
+  const record = w.channel ? { [MARK]: 'moved' } : null;
+  w.moved.push([value, record]);
+  w.seen.set(value, record ?? value);
+  return record ?? value;
+}
+
 /**
  * Copies `value` into something `v8.serialize` carries faithfully: errors and
  * shareables become marked records, everything unsendable throws with its path.
  */
-function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<object, unknown>, depth = 0): unknown {
+function prepare(value: unknown, path: string, w: Walk, depth = 0): unknown {
   if (value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol')) {
     return value;
   }
   if (typeof value !== 'object') throw new UnsendableError(`cannot send ${describe(value)} at ${path}`);
-  const done = seen.get(value);
+  const done = w.seen.get(value);
   if (done !== undefined) return done;
   if (depth >= MAX_DEPTH) {
     throw new UnsendableError(`cannot send a value nested more than ${MAX_DEPTH} levels deep: gave up at ${shortPath(path)}`);
@@ -183,62 +248,78 @@ function prepare(value: unknown, path: string, fds: FdChannel | null, seen: Map<
   const d = depth + 1;
   if (isShareable(value)) {
     const { type, state, fds: own = [], handOver } = value[reduce]();
-    if (own.length && !fds) {
+    if (own.length && !w.fds) {
       throw new UnsendableError(
         `${value.constructor.name} objects can only be shared with a process or thread by passing them in its ` +
           `args (found at ${path})`,
       );
     }
-    const record = { [MARK]: 'shareable', type, state, fds: own.map((fd) => fds!.collect(fd)) };
-    if (handOver) fds?.handOver(handOver);
-    seen.set(value, record);
+    const record = { [MARK]: 'shareable', type, state, fds: own.map((fd) => w.fds!.collect(fd)) };
+    if (handOver) w.fds?.handOver(handOver);
+    w.seen.set(value, record);
+    return record;
+  }
+  if (isMarked(value)) return move(value, w);
+  const proto = Object.getPrototypeOf(value);
+  const registered = registeredFor(proto);
+  if (registered) {
+    const record: Record<string, unknown> = { [MARK]: 'custom', type: registered.name };
+    w.seen.set(value, record);
+    if (registered.isError) {
+      const err = value as Error;
+      record.message = err.message;
+      record.stack = err.stack;
+      if ('cause' in err) record.cause = prepare(err.cause, `${path}.cause`, w, d);
+    }
+    record.state = prepare(registered.reduce(value), `${path}<${registered.name} state>`, w, d);
     return record;
   }
   if (value instanceof Error) {
     const record: Record<string, unknown> = { [MARK]: 'error', className: value.constructor.name, name: value.name };
-    seen.set(value, record);
+    w.seen.set(value, record);
     record.message = value.message;
     record.stack = value.stack;
-    if ('cause' in value) record.cause = prepare(value.cause, `${path}.cause`, fds, seen, d);
+    if ('cause' in value) record.cause = prepare(value.cause, `${path}.cause`, w, d);
     const props: Record<string, unknown> = {};
     for (const key of Object.keys(value)) {
-      if (key !== 'cause') props[key] = prepare((value as unknown as Record<string, unknown>)[key], `${path}.${key}`, fds, seen, d);
+      if (key !== 'cause') props[key] = prepare((value as unknown as Record<string, unknown>)[key], `${path}.${key}`, w, d);
     }
     record.props = props;
     return record;
   }
-  const proto = Object.getPrototypeOf(value);
   if (!cloneable.has(proto) && Object.getPrototypeOf(proto) !== typedArrayProto && !ArrayBuffer.isView(value)) {
-    throw new UnsendableError(`cannot send ${describe(value)} at ${path}: only structured-clone data crosses`);
+    const fix = typeof proto?.constructor === 'function' && proto.constructor.prototype === proto
+      ? ` (or a class registered with registerType(${proto.constructor.name || 'TheClass'}))` : '';
+    throw new UnsendableError(`cannot send ${describe(value)} at ${path}: only structured-clone data crosses${fix}`);
   }
   if (Array.isArray(value)) {
     const out: unknown[] = new Array(value.length);
-    seen.set(value, out);
-    for (let i = 0; i < value.length; i++) out[i] = prepare(value[i], `${path}[${i}]`, fds, seen, d);
+    w.seen.set(value, out);
+    for (let i = 0; i < value.length; i++) out[i] = prepare(value[i], `${path}[${i}]`, w, d);
     return out;
   }
   if (value instanceof Map) {
     const out = new Map();
-    seen.set(value, out);
+    w.seen.set(value, out);
     let i = 0;
     for (const [k, v] of value) {
-      out.set(prepare(k, `${path}.<key ${i}>`, fds, seen, d), prepare(v, `${path}.get(${String(k)})`, fds, seen, d));
+      out.set(prepare(k, `${path}.<key ${i}>`, w, d), prepare(v, `${path}.get(${String(k)})`, w, d));
       i++;
     }
     return out;
   }
   if (value instanceof Set) {
     const out = new Set();
-    seen.set(value, out);
+    w.seen.set(value, out);
     let i = 0;
-    for (const v of value) out.add(prepare(v, `${path}.<item ${i++}>`, fds, seen, d));
+    for (const v of value) out.add(prepare(v, `${path}.<item ${i++}>`, w, d));
     return out;
   }
   if (proto === Object.prototype || proto === null) {
     const out: Record<string, unknown> = proto === null ? Object.create(null) : {};
-    seen.set(value, out);
+    w.seen.set(value, out);
     for (const key of Object.keys(value)) {
-      out[key] = prepare((value as Record<string, unknown>)[key], `${path}.${key}`, fds, seen, d);
+      out[key] = prepare((value as Record<string, unknown>)[key], `${path}.${key}`, w, d);
     }
     return out;
   }
@@ -264,47 +345,113 @@ function errorClass(name: string): ErrorConstructor {
   return C;
 }
 
-/** Receiving side: rebuilds errors and shareables from their records. */
-function revive(value: unknown, fds: number[] | null, seen: Map<object, unknown>): unknown {
+/** What an instance of a registered class travels as. */
+export interface CustomRecord {
+  type: string;
+  state: unknown;
+  message?: string;
+  stack?: string;
+  cause?: unknown;
+}
+
+/** Marks a record whose rebuild is under way: met again, the state contains the object itself. */
+export const REBUILDING = Symbol('rebuilding');
+
+/**
+ * Rebuilds an instance of a registered class from its record; `inner` revives
+ * the values inside it. The default rebuild makes the object first, so state
+ * that refers back to it (a cycle) comes out right; a custom `rebuild` needs
+ * the state first, so such a cycle is refused.
+ * @throws {TypeError} when this realm did not register the class.
+ */
+export function reviveCustom(record: CustomRecord, inner: (value: unknown) => unknown, seen: Map<object, unknown>): object {
+  const entry = registeredNamed(String(record.type));
+  let out: object;
+  if (entry.rebuild === null) {
+    out = entry.create();
+    seen.set(record, out);
+    const state = inner(record.state);
+    if (state !== null && typeof state === 'object') {
+      for (const [key, value] of Object.entries(state)) {
+        Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
+      }
+    }
+  } else {
+    seen.set(record, REBUILDING);
+    const state = inner(record.state);
+    out = entry.rebuild(state);
+    if (out === null || typeof out !== 'object') {
+      throw new TypeError(`weft: the rebuild registered for class '${entry.name}' returned ${out === null ? 'null' : typeof out}, not an object`);
+    }
+    seen.set(record, out);
+  }
+  if (entry.isError && out instanceof Error) {
+    const define = (key: string, value: unknown) => Object.defineProperty(out, key, { value, writable: true, configurable: true });
+    if (typeof record.message === 'string' && out.message !== record.message) define('message', record.message);
+    define('stack', record.stack);
+    if ('cause' in record) define('cause', inner(record.cause));
+  }
+  return out;
+}
+
+/** One message's walk on the receiving side. */
+interface Revival {
+  seen: Map<object, unknown>;
+  fds: number[] | null;
+  channel: TransferChannel | null;
+}
+
+/** Receiving side: rebuilds errors, shareables, registered classes and moved buffers from their records. */
+function revive(value: unknown, r: Revival): unknown {
   if (value === null || typeof value !== 'object') return value;
-  const done = seen.get(value);
+  const done = r.seen.get(value);
+  if (done === REBUILDING) throw new TypeError('weft: an instance of a class with its own rebuild contains itself; it cannot be rebuilt');
   if (done !== undefined) return done;
   const mark = (value as Record<string, unknown>)[MARK];
   if (mark === 'shareable') {
     const record = value as { type: string; state: unknown; fds: number[] };
     const rebuild = rebuilders.get(record.type);
     if (!rebuild) throw new TypeError(`weft: no rebuilder for shared object type '${record.type}'`);
-    const out = rebuild(revive(record.state, fds, seen), record.fds.map((i) => fds![i]!));
-    seen.set(value, out);
+    const out = rebuild(revive(record.state, r), record.fds.map((i) => r.fds![i]!));
+    r.seen.set(value, out);
     return out;
   }
+  if (mark === 'moved') {
+    const record = value as { id?: [number, number]; kind: string; length: number; inline?: Transferable };
+    if (record.inline !== undefined) return record.inline;
+    if (!r.channel) throw new TypeError('weft: corrupt message (a moved buffer outside a queue)');
+    const out = r.channel.receive(record as MovedRecord);
+    r.seen.set(value, out);
+    return out;
+  }
+  if (mark === 'custom') return reviveCustom(value as CustomRecord, (v) => revive(v, r), r.seen);
   if (mark === 'error') {
     const record = value as { className: string; name: string; message: string; stack?: string; cause?: unknown; props: Record<string, unknown> };
     const err = new (errorClass(record.className))(record.message);
-    seen.set(value, err);
+    r.seen.set(value, err);
     Object.defineProperty(err, 'stack', { value: record.stack, writable: true, configurable: true });
     if (record.name !== err.name) Object.defineProperty(err, 'name', { value: record.name, writable: true, configurable: true });
-    if ('cause' in record) Object.defineProperty(err, 'cause', { value: revive(record.cause, fds, seen), writable: true, configurable: true });
-    for (const [k, v] of Object.entries(record.props)) (err as unknown as Record<string, unknown>)[k] = revive(v, fds, seen);
+    if ('cause' in record) Object.defineProperty(err, 'cause', { value: revive(record.cause, r), writable: true, configurable: true });
+    for (const [k, v] of Object.entries(record.props)) (err as unknown as Record<string, unknown>)[k] = revive(v, r);
     return err;
   }
   if (Array.isArray(value)) {
-    seen.set(value, value);
-    for (let i = 0; i < value.length; i++) value[i] = revive(value[i], fds, seen);
+    r.seen.set(value, value);
+    for (let i = 0; i < value.length; i++) value[i] = revive(value[i], r);
   } else if (value instanceof Map) {
-    seen.set(value, value);
+    r.seen.set(value, value);
     const entries = [...value];
     value.clear();
-    for (const [k, v] of entries) value.set(revive(k, fds, seen), revive(v, fds, seen));
+    for (const [k, v] of entries) value.set(revive(k, r), revive(v, r));
   } else if (value instanceof Set) {
-    seen.set(value, value);
+    r.seen.set(value, value);
     const items = [...value];
     value.clear();
-    for (const v of items) value.add(revive(v, fds, seen));
+    for (const v of items) value.add(revive(v, r));
   } else if (!ArrayBuffer.isView(value) && !(value instanceof Date) && !(value instanceof RegExp)) {
-    seen.set(value, value);
+    r.seen.set(value, value);
     for (const key of Object.keys(value)) {
-      (value as Record<string, unknown>)[key] = revive((value as Record<string, unknown>)[key], fds, seen);
+      (value as Record<string, unknown>)[key] = revive((value as Record<string, unknown>)[key], r);
     }
   }
   return value;
@@ -315,15 +462,24 @@ function revive(value: unknown, fds: number[] | null, seen: Map<object, unknown>
  * `fds` is given only when a process or thread is being started.
  * @throws {UnsendableError} when part of `value` cannot cross; nothing is sent.
  */
-export function dumps(value: unknown, path = 'obj', fds: FdChannel | null = null): Uint8Array {
+export function dumps(value: unknown, path = 'obj', fds: FdChannel | null = null, channel: TransferChannel | null = null): Uint8Array {
+  longString = false;
   if (isPlain(value, 0)) {
     // One byte reserved in front for the tag: no copy. msgpackr never writes
     // over a buffer it returned (it moves on to a new one), so this is ours.
     const out = packr.pack(value, RESERVE_START_SPACE | 1);
-    out[0] = PLAIN;
-    return out;
+    if (!longString || out.indexOf(REPLACEMENT) === -1) {
+      out[0] = PLAIN;
+      return out;
+    }
   }
-  const body = v8.serialize(prepare(value, path, fds, new Map()));
+  const w: Walk = { seen: new Map(), fds, channel, moved: [] };
+  const prepared = prepare(value, path, w);
+  for (const [data, record] of w.moved) {
+    if (record) Object.assign(record, channel!.send(data) ?? { inline: data }); // inline: its socket is full
+  }
+  const body = v8.serialize(prepared);
+  for (const [data] of w.moved) detach(data);
   const out = new Uint8Array(body.length + 1);
   out[0] = STRUCTURED;
   out.set(body, 1);
@@ -361,12 +517,12 @@ export function isBytes(payload: Uint8Array): boolean {
 }
 
 /** Deserialises one message; `fds` are the local fds that arrived with it. */
-export function loads(payload: Uint8Array, fds: number[] | null = null): unknown {
+export function loads(payload: Uint8Array, fds: number[] | null = null, channel: TransferChannel | null = null): unknown {
   switch (payload[0]) {
     case PLAIN:
       return unpackPlain(payload, 1);
     case STRUCTURED:
-      return revive(v8.deserialize(payload.subarray(1)), fds, new Map());
+      return revive(v8.deserialize(payload.subarray(1)), { seen: new Map(), fds, channel });
     case BYTES:
       return Buffer.from(payload.subarray(1));
     default:

@@ -30,7 +30,7 @@
  * integer code throws TypeError, as ctypes does.
  * @module
  */
-import { reduce, registerType, type Reduced, type Shareable } from './reduction.js';
+import { reduce, registerShareable, type Reduced, type Shareable } from './reduction.js';
 import { SharedBlock } from './shared_memory.js';
 import { Lock, RLock, rebuildLock } from './synchronize.js';
 
@@ -515,19 +515,19 @@ function rebuildParts(state: unknown, fds: number[]): [CState, SharedBlock, Lock
   return [s, SharedBlock.adopt(fds[0]!), lock];
 }
 
-registerType('weft.RawValue', (state, fds) => {
+registerShareable('weft.RawValue', (state, fds) => {
   const [s, block] = rebuildParts(state, fds);
   return adopt(block, null, () => new RawValue(s.typecode));
 });
-registerType('weft.Value', (state, fds) => {
+registerShareable('weft.Value', (state, fds) => {
   const [s, block, lock] = rebuildParts(state, fds);
   return adopt(block, lock, () => new Value(s.typecode));
 });
-registerType('weft.RawArray', (state, fds) => {
+registerShareable('weft.RawArray', (state, fds) => {
   const [s, block] = rebuildParts(state, fds);
   return adopt(block, null, () => new RawArray(s.typecode, s.length));
 });
-registerType('weft.SharedArray', (state, fds) => {
+registerShareable('weft.SharedArray', (state, fds) => {
   const [s, block, lock] = rebuildParts(state, fds);
   return adopt(block, lock, () => new SharedArray(s.typecode, s.length));
 });

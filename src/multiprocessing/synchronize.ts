@@ -38,7 +38,7 @@
  */
 import { RuntimeError, TimeoutError, ValueError } from '../errors.js';
 import { Deadline, spinUntil, Word } from './futex.js';
-import { reduce, registerType, type Reduced, type Shareable } from './reduction.js';
+import { reduce, registerShareable, type Reduced, type Shareable } from './reduction.js';
 import { SharedBlock } from './shared_memory.js';
 import { loadTask, taskRef, type TaskRef } from './task.js';
 import { currentProcess } from './process.js';
@@ -1343,12 +1343,12 @@ export function rebuildLock(type: string, fds: number[]): Lock | RLock {
   return adopt(block, () => (type === 'weft.RLock' ? new RLock() : new Lock()));
 }
 
-registerType('weft.Lock', (_state, fds) => rebuildLock('weft.Lock', fds));
-registerType('weft.RLock', (_state, fds) => rebuildLock('weft.RLock', fds));
-registerType('weft.Semaphore', (_state, fds) => adopt(SharedBlock.adopt(fds[0]!), () => new Semaphore()));
-registerType('weft.BoundedSemaphore', (_state, fds) => adopt(SharedBlock.adopt(fds[0]!), () => new BoundedSemaphore()));
-registerType('weft.Event', (_state, fds) => adopt(SharedBlock.adopt(fds[0]!), () => new Event()));
-registerType('weft.Condition', (state, fds) => {
+registerShareable('weft.Lock', (_state, fds) => rebuildLock('weft.Lock', fds));
+registerShareable('weft.RLock', (_state, fds) => rebuildLock('weft.RLock', fds));
+registerShareable('weft.Semaphore', (_state, fds) => adopt(SharedBlock.adopt(fds[0]!), () => new Semaphore()));
+registerShareable('weft.BoundedSemaphore', (_state, fds) => adopt(SharedBlock.adopt(fds[0]!), () => new BoundedSemaphore()));
+registerShareable('weft.Event', (_state, fds) => adopt(SharedBlock.adopt(fds[0]!), () => new Event()));
+registerShareable('weft.Condition', (state, fds) => {
   const lock = rebuildLock((state as { lock: string }).lock, fds.slice(1));
   conditionLock = lock;
   try {
@@ -1357,7 +1357,7 @@ registerType('weft.Condition', (state, fds) => {
     conditionLock = null;
   }
 });
-registerType('weft.Barrier', (state, fds) => {
+registerShareable('weft.Barrier', (state, fds) => {
   const { action, timeout } = state as { action: TaskRef | null; timeout: number | null };
   const barrier = adopt(SharedBlock.adopt(fds[0]!), () => new Barrier(1, null, timeout));
   if (action) barrier.setActionRef(action);

@@ -12,7 +12,7 @@ test("weft exports exactly its public API", () => {
     'ListProxy', 'Lock', 'LockProxy', 'Manager', 'MemoryError', 'NamespaceProxy', 'OSError', 'Pipe', 'Pool', 'PoolProxy', 'Process', 'Queue',
     'QueueProxy', 'RLock', 'RawArray', 'RawValue', 'RemoteError', 'Semaphore', 'SemaphoreProxy', 'SharedArray', 'SimpleQueue', 'TimeoutError',
     'UnsendableError', 'Value', 'ValueError', 'ValueProxy', 'WorkerLostError', 'activeChildren', 'cpuCount',
-    'currentProcess', 'getContext', 'isMainModule', 'parentProcess', 'task', 'wait',
+    'currentProcess', 'getContext', 'isMainModule', 'parentProcess', 'registerType', 'task', 'transfer', 'wait',
   ]);
 });
 

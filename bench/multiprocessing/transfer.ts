@@ -1,0 +1,94 @@
+// A 64 MiB Buffer crossing a Queue to a child, copied through the ring
+// (q.put(buf)) against moved through shared memory (q.put(transfer(buf))),
+// in both contexts, side by side in one run: the same child takes all kinds,
+// interleaved, each run timing 3 crossings. A crossing is the put until the
+// child's ack, sent as soon as its get() returned ("arrived"), or after it
+// read a byte of every page ("arrived+read": a moved buffer's pages are mapped
+// lazily, and on a VM the first touch of a fresh page is not free). Buffers
+// are made and filled before the clock starts. Medians with min..max, and
+// each contender's CPU time (parent + child) per crossing; JSON in
+// bench/results/transfer.json.
+//
+//   node dist/bench/multiprocessing/transfer.js [--runs 7] [--mib 64]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Process, Queue, isMainModule, transfer, type ContextName } from 'weft';
+import { readFileSync } from 'node:fs';
+import { summarize, type Summary } from '../lib/stats.js';
+import { receive } from './transfer_tasks.js';
+
+const PER_RUN = 3;
+const KINDS = [
+  ['copy', false, false],
+  ['transfer', true, false],
+  ['copy+read', false, true],
+  ['transfer+read', true, true],
+] as const;
+
+/** CPU seconds of this process (all its threads, worker threads included) and of the child process `pid` (0: none). */
+function cpuSeconds(pid: number): number {
+  const { user, system } = process.cpuUsage();
+  if (!pid) return (user + system) / 1e6;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (user + system) / 1e6 + (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (proc(5))
+}
+
+interface Sample {
+  ms: number;
+  cpuMs: number;
+}
+
+async function crossings(inbox: Queue<[Buffer, boolean] | null>, acks: Queue<number>, child: number, bytes: number, move: boolean, read: boolean): Promise<Sample> {
+  const buffers = Array.from({ length: PER_RUN }, (_, i) => Buffer.alloc(bytes, i + 1));
+  const cpu0 = cpuSeconds(child);
+  const started = performance.now();
+  for (const b of buffers) {
+    await inbox.put([move ? transfer(b) : b, read]);
+    await acks.get({ timeout: 120 });
+  }
+  const ms = (performance.now() - started) / PER_RUN;
+  return { ms, cpuMs: ((cpuSeconds(child) - cpu0) * 1000) / PER_RUN };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' }, mib: { type: 'string', default: '64' } } });
+  const runs = Number(values.runs);
+  const bytes = Number(values.mib) * 2 ** 20;
+  const results: Record<string, Record<string, { ms: Summary; cpuMs: Summary }>> = {};
+  for (const context of ['process', 'thread'] as ContextName[]) {
+    const inbox = new Queue<[Buffer, boolean] | null>();
+    const acks = new Queue<number>();
+    const child = new Process({ target: receive, args: [inbox, acks], context });
+    child.start();
+    // a thread's CPU time is counted with this process's
+    const childPid = context === 'process' ? child.pid! : 0;
+    for (const [, move, read] of KINDS) await crossings(inbox, acks, childPid, bytes, move, read); // warm-up
+    const samples = new Map<string, Sample[]>(KINDS.map(([name]) => [name, []]));
+    for (let r = 0; r < runs; r++) {
+      // each run takes the contenders in another order, so none always follows another's garbage
+      for (let k = 0; k < KINDS.length; k++) {
+        const [name, move, read] = KINDS[(k + r) % KINDS.length]!;
+        samples.get(name)!.push(await crossings(inbox, acks, childPid, bytes, move, read));
+      }
+    }
+    await inbox.put(null);
+    await child.join(60);
+    const row: Record<string, { ms: Summary; cpuMs: Summary }> = {};
+    for (const [name, xs] of samples) row[name] = { ms: summarize(xs.map((x) => x.ms)), cpuMs: summarize(xs.map((x) => x.cpuMs)) };
+    results[context] = row;
+    const f = (s: Summary) => `${s.median.toFixed(0)} ms (${s.min.toFixed(0)}..${s.max.toFixed(0)})`;
+    for (const [plain, moved] of [['copy', 'transfer'], ['copy+read', 'transfer+read']] as const) {
+      const a = row[plain]!;
+      const b = row[moved]!;
+      console.log(`${context}, ${values.mib} MiB, ${plain === 'copy' ? 'arrived' : 'arrived+read'}: copy ${f(a.ms)} cpu ${a.cpuMs.median.toFixed(0)} ms, ` +
+        `transfer ${f(b.ms)} cpu ${b.cpuMs.median.toFixed(0)} ms: ${(a.ms.median / b.ms.median).toFixed(1)}x (cpu ${(a.cpuMs.median / b.cpuMs.median).toFixed(1)}x)`);
+    }
+  }
+  const out = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
+  mkdirSync(out, { recursive: true });
+  writeFileSync(`${out}transfer.json`, `${JSON.stringify({ node: process.version, mib: Number(values.mib), runs, perRun: PER_RUN, results }, null, 2)}\n`);
+}
+
+if (isMainModule(import.meta)) await main();

@@ -1,0 +1,127 @@
+// transfer(): buffers moved through a Queue's shared memory to processes and
+// threads, the sender's copy detached; copied (and detached) elsewhere; and no
+// memory left behind when the holders are SIGKILLed.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { Pipe, Process, Queue, transfer } from 'weft';
+import { describeBuffers, sendAndExit, stage, type Seen } from './fixtures/transfer.js';
+import { dumps, loads } from '../../src/internals.js';
+import { sleep } from '../helpers/run.js';
+
+const MiB = 1 << 20;
+
+describe('transfer() in one realm', () => {
+  test('the sent buffer is detached, and what arrives is a view of shared memory with the same bytes', async () => {
+    const q = new Queue<{ b: Buffer; f: Float64Array; d: DataView; a: ArrayBuffer }>();
+    const b = Buffer.alloc(2 * MiB, 5);
+    const f = new Float64Array(1000).fill(0.5);
+    const d = new DataView(new ArrayBuffer(16));
+    d.setInt32(12, -7);
+    const a = new Uint8Array([1, 2, 3]).buffer;
+    await q.put({ b: transfer(b), f: transfer(f), d: transfer(d), a: transfer(a) });
+    assert.deepEqual([b.length, f.length, d.buffer.byteLength, a.byteLength], [0, 0, 0, 0]);
+    const got = await q.get({ timeout: 5 });
+    assert.ok(Buffer.isBuffer(got.b) && got.b.buffer instanceof SharedArrayBuffer);
+    assert.equal(got.b.length, 2 * MiB);
+    assert.ok(got.b.every((x) => x === 5));
+    assert.ok(got.f instanceof Float64Array && got.f.length === 1000 && got.f[999] === 0.5);
+    assert.ok(got.d instanceof DataView && got.d.getInt32(12) === -7);
+    assert.ok(got.a instanceof ArrayBuffer); // an ArrayBuffer cannot be shared memory: copied on arrival
+    assert.deepEqual([...new Uint8Array(got.a)], [1, 2, 3]);
+  });
+
+  test('the same buffer twice in one message arrives as one', async () => {
+    const q = new Queue<Buffer[]>();
+    const b = Buffer.alloc(8192, 1);
+    transfer(b);
+    await q.put([b, b]);
+    const [x, y] = await q.get({ timeout: 5 });
+    assert.equal(x, y);
+  });
+
+  test('a Pipe copies a transferred buffer, and detaches it all the same', async () => {
+    const [r, w] = Pipe();
+    const b = Buffer.alloc(64 * 1024, 3);
+    await w.send(transfer(b));
+    assert.equal(b.length, 0);
+    const got = (await r.recv()) as Buffer;
+    assert.equal(got.length, 64 * 1024);
+    assert.ok(!(got.buffer instanceof SharedArrayBuffer));
+    r.close();
+    w.close();
+  });
+
+  test('a message that cannot be sent detaches nothing', () => {
+    const b = Buffer.alloc(8192);
+    assert.throws(() => dumps({ b: transfer(b), f: () => 1 }), /cannot send a function/);
+    assert.equal(b.length, 8192);
+    assert.equal((loads(dumps(b)) as Buffer).length, 8192); // marked, but no channel: copied
+    assert.equal(b.length, 0);
+  });
+
+  test('what cannot be moved is refused with the fix', () => {
+    assert.throws(() => transfer(Buffer.from('abc')), /covers 3 of its \d+ bytes.*use Buffer\.alloc/);
+    assert.throws(() => transfer(new Uint8Array(new ArrayBuffer(8), 4)), /covers 4 of its 8 bytes/);
+    assert.throws(() => transfer(new Uint8Array(new SharedArrayBuffer(8))), /SharedArrayBuffer is shared already/);
+  });
+});
+
+for (const context of ['process', 'thread'] as const) {
+  describe(`transfer() to a ${context}`, () => {
+    test('buffers moved to a child arrive whole, as views of shared memory', async () => {
+      const inbox = new Queue<ArrayBufferView[]>();
+      const outbox = new Queue<Seen[]>();
+      const p = new Process({ target: describeBuffers, args: [inbox, outbox], context });
+      p.start();
+      const big = Buffer.alloc(16 * MiB, 1);
+      big[big.length - 1] = 2;
+      await inbox.put([transfer(big), transfer(new Uint16Array(10).fill(9))]);
+      assert.equal(big.length, 0);
+      assert.deepEqual(await outbox.get({ timeout: 20 }), [
+        { kind: 'Buffer', length: 16 * MiB, shared: true, first: 1, last: 2 },
+        { kind: 'Uint16Array', length: 20, shared: true, first: 9, last: 0 },
+      ]);
+      await p.join();
+      assert.equal(p.exitCode, 0);
+    });
+
+    test('a buffer moved by a child that ended before it was read still arrives', async () => {
+      const outbox = new Queue<Buffer>();
+      const p = new Process({ target: sendAndExit, args: [outbox, 4 * MiB, 6], context });
+      p.start();
+      await p.join(20);
+      assert.equal(p.exitCode, 0);
+      const got = await outbox.get({ timeout: 20 });
+      assert.equal(got.length, 4 * MiB);
+      assert.equal(got[4 * MiB - 1], 6);
+    });
+  });
+}
+
+/** Shared memory in use on this machine (tmpfs, memfds), in bytes. */
+function shmem(): number {
+  return Number(/^Shmem:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
+}
+
+test('moved buffers nobody will read are freed once their queue\'s holders are SIGKILLed', async () => {
+  // One process holds the queue and moves 4 x 64 MiB into it; its child takes one and
+  // holds it mapped; the other three stay in flight. Then both are killed. Others may
+  // use shared memory on this machine meanwhile: the bounds leave room for that.
+  const before = shmem();
+  const report = new Queue<[number, number]>();
+  const stager = new Process({ target: stage, args: [report, 4, 64 * MiB] });
+  stager.start();
+  const [stagerPid, holderPid] = await report.get({ timeout: 60 });
+  const staged = shmem() - before;
+  assert.ok(staged >= 200 * MiB, `4 x 64 MiB in flight or held show as shared memory (grew by ${staged / MiB} MiB)`);
+  process.kill(holderPid, 'SIGKILL');
+  process.kill(stagerPid, 'SIGKILL');
+  await stager.join(20);
+  let left = Infinity;
+  for (let i = 0; i < 100 && left > 40 * MiB; i++) {
+    await sleep(0.1);
+    left = shmem() - before;
+  }
+  assert.ok(left <= 40 * MiB, `the 256 MiB went back to the kernel (still ${(left / MiB).toFixed(0)} MiB above the start)`);
+});
