@@ -47,6 +47,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   tour: () => import('./tour.js'),
   load: () => import('./load.js'),
   fetch: () => import('./fetch.js'),
+  worker: () => import('./worker.js'),
 };
 
 function usage(summaries: [string, string][]): string {

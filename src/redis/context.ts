@@ -12,6 +12,7 @@ import { AuthenticationError } from '../multiprocessing/manager_wire.js';
 import { RedisConnection, Script } from './connection.js';
 import { JoinableQueue, Queue, type QueueOptions } from './queues.js';
 import { DictProxy, ListProxy, NamespaceProxy, ValueProxy } from './proxies.js';
+import { Pool, type PoolOptions } from './pool.js';
 import { Barrier, BoundedSemaphore, Event, Lock, RLock, Semaphore, type LeaseOptions } from './synchronize.js';
 
 /**
@@ -161,6 +162,12 @@ export class Cluster implements AsyncDisposable {
   Barrier(name: string, parties: number): Barrier {
     this._conn.checkOpen();
     return new Barrier(this._conn, name, parties);
+  }
+
+  /** A Pool whose tasks run on `weft worker` processes serving `options.queue` (see {@link Pool}). */
+  Pool(options: PoolOptions = {}): Pool {
+    this._conn.checkOpen();
+    return new Pool(this._conn, options);
   }
 
   /** Closes every connection; objects made through the cluster stop working, leases they held lapse. */

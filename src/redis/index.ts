@@ -7,6 +7,9 @@
 export { connect, Cluster, type ConnectOptions } from './context.js';
 export { Queue, JoinableQueue, type QueueOptions } from './queues.js';
 export { DictProxy, ListProxy, NamespaceProxy, ValueProxy } from './proxies.js';
+export { Pool, WorkerLostError, type PoolOptions } from './pool.js';
+export { serve, Worker, type ServeOptions, type WorkerCounts } from './worker.js';
+export { AbortError, AsyncResult } from '../multiprocessing/pool_result.js';
 export { Lock, RLock, Semaphore, BoundedSemaphore, Event, Barrier, type LeaseOptions, type Held } from './synchronize.js';
 // The errors weft/redis throws, for `instanceof` without a second import.
 export { AuthenticationError, IndexError } from '../multiprocessing/manager_wire.js';
