@@ -103,7 +103,7 @@ export class RedisConnection {
   /** Lends a connection of its own to `fn` (a blocking command), then keeps it for the next. */
   async blocking<T>(fn: (conn: Redis) => Promise<T>): Promise<T> {
     this.checkOpen();
-    const conn = this.#idle.pop() ?? this.client.duplicate();
+    const conn = this.#idle.pop() ?? this.duplicate();
     this.#lent.add(conn);
     try {
       return await fn(conn);
@@ -112,6 +112,17 @@ export class RedisConnection {
       if (this.#closed || this.#idle.length >= 8) conn.disconnect();
       else this.#idle.push(conn);
     }
+  }
+
+  /**
+   * A new connection with the same server, credentials and reconnection;
+   * its errors while reconnecting are not reported (the calls on it fail or
+   * wait as the main connection's do).
+   */
+  duplicate(options: Partial<RedisOptions> = {}): Redis {
+    const conn = this.client.duplicate(options);
+    conn.on('error', () => {});
+    return conn;
   }
 
   /** Waits for a token on the list `wakeKey` for at most `seconds` (capped at {@link POLL_SECONDS}). */

@@ -144,12 +144,15 @@ export class Pool implements AsyncDisposable {
     this.#root = options.root ?? process.cwd();
     const prefix = bullPrefix(conn, queue);
     const connection = () => {
-      const c = conn.client.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false });
+      const c = conn.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false });
       this.#clients.push(c);
       return c;
     };
     this.#bull = new BullQueue(queue, { connection: connection(), prefix });
     this.#events = new QueueEvents(queue, { connection: connection(), prefix });
+    // Lost connections are made again by ioredis; what was pending then is settled by the sweep.
+    this.#bull.on('error', () => {});
+    this.#events.on('error', () => {});
     this.#events.on('completed', ({ jobId, returnvalue }) => this.#finished(jobId, returnvalue));
     this.#events.on('failed', ({ jobId, failedReason }) => this.#failed(jobId, failedReason));
     // Completion events come from a stream this pool reads from now on: it must be reading before a job goes out.

@@ -83,7 +83,7 @@ export class Worker {
     this.#queue = queue;
     this.#prefix = bullPrefix(cluster._conn, queue);
     this.#pool = new LocalPool({ processes: concurrency, context: options.context ?? 'process' });
-    this.#client = cluster._conn.client.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false });
+    this.#client = cluster._conn.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false });
     this.#bull = new BullWorker(queue, (job: Job) => this.#run(job), {
       connection: this.#client,
       prefix: this.#prefix,
