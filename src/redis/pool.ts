@@ -129,6 +129,8 @@ export class Pool implements AsyncDisposable {
   readonly #pending = new Map<string, { settle: Settle; since: number }>();
   readonly #sweep: NodeJS.Timeout;
   #closed = false;
+  /** Calls not settled yet (their jobs may not be sent yet): what `join` waits for. */
+  #calls = 0;
   #idle: (() => void) | null = null;
 
   /** @internal Made by `cluster.Pool(options)`. */
@@ -215,7 +217,7 @@ export class Pool implements AsyncDisposable {
   /** Waits until every call in flight has settled (after `close`). @throws {ValueError} before `close()`. */
   async join(): Promise<void> {
     if (!this.#closed) throw new ValueError('Pool is still running: close() or terminate() it first');
-    while (this.#pending.size > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
+    while (this.#calls > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
     await this.#shutdown();
   }
 
@@ -261,14 +263,16 @@ export class Pool implements AsyncDisposable {
     let left = jobs.length;
     let over = false;
     const ids: string[] = [];
+    this.#calls++;
     const finish = (ok: boolean, value: unknown) => {
       if (over) return;
       over = true;
+      this.#calls--;
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       if (!ok) for (const id of ids) if (this.#pending.delete(id)) void this.#bull.remove(id).catch(() => 0);
-      this.#wakeIdle();
       done(ok, value);
+      this.#wakeIdle();
     };
     const timeout = options.timeout ?? this.#timeout;
     const timer = timeout == null ? undefined : setTimeout(() => finish(false, new TimeoutError(`the call did not finish within ${timeout} s`)), timeout * 1000);
@@ -304,13 +308,20 @@ export class Pool implements AsyncDisposable {
   #mapCall(fn: PoolTask, k: 'map' | 'starmap', iterable: Items<unknown>, chunksize: unknown, options: unknown): AsyncResult<unknown[]> {
     const o = this.#mapOptions(chunksize, options) as MapOptions<unknown[]>;
     const result = new AsyncResult<unknown[]>(o.callback, o.errorCallback);
+    if (this.#closed) throw new ValueError('Pool not running');
+    this.#calls++; // while the items are read, before its jobs are sent
     void (async () => {
-      const items: unknown[] = [];
-      for await (const item of iterable) items.push(item);
-      const size = o.chunksize ?? Math.max(1, Math.ceil(items.length / 32));
-      const jobs: JobData[] = [];
-      for (let i = 0; i < items.length; i += size) jobs.push(this.#data(fn, k, items.slice(i, i + size)));
-      this.#call(jobs, o, (ok, chunks) => result.settle(ok, ok ? (chunks as unknown[][]).flat() : chunks));
+      try {
+        const items: unknown[] = [];
+        for await (const item of iterable) items.push(item);
+        const size = o.chunksize ?? Math.max(1, Math.ceil(items.length / 32));
+        const jobs: JobData[] = [];
+        for (let i = 0; i < items.length; i += size) jobs.push(this.#data(fn, k, items.slice(i, i + size)));
+        this.#call(jobs, o, (ok, chunks) => result.settle(ok, ok ? (chunks as unknown[][]).flat() : chunks));
+      } finally {
+        this.#calls--;
+        this.#wakeIdle();
+      }
     })().catch((err: unknown) => result.settle(false, err));
     return result;
   }
@@ -377,7 +388,7 @@ export class Pool implements AsyncDisposable {
   }
 
   #wakeIdle(): void {
-    if (this.#pending.size === 0 && this.#idle) {
+    if (this.#calls === 0 && this.#idle) {
       const idle = this.#idle;
       this.#idle = null;
       idle();
