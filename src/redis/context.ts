@@ -210,7 +210,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
   const tls = options.tls === true ? {} : options.tls || undefined;
   const client = new Redis(url, {
     lazyConnect: true,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     connectTimeout: (options.connectTimeout ?? 10) * 1000,
     maxRetriesPerRequest: 10,
     // How long a disconnected socket may linger before it is destroyed (ioredis's default, 2 s, holds a process that is done).
