@@ -47,6 +47,12 @@ export interface PoolOptions {
   root?: string;
 }
 
+/** A pool queue's name is BullMQ's, which may not hold a colon. @throws {ValueError} */
+export function checkQueueName(queue: string): void {
+  checkName(queue);
+  if (queue.includes(':')) throw new ValueError(`a pool queue's name may not contain ':' (BullMQ's key separator), got ${JSON.stringify(queue)}`);
+}
+
 /** The wire format of a job (see the module's comment). */
 export interface JobData {
   m: string;
@@ -104,15 +110,17 @@ const WINDOW = 64;
  * every host needs the same code there. Values cross with weft's codec.
  * @example
  * import { task, isMainModule } from 'weft';
- * import { connect } from 'weft/redis';
+ * import { connect, serve } from 'weft/redis';
  * export const square = task(import.meta, (x: number) => x * x);
  * if (isMainModule(import.meta)) {
  *   await using cluster = await connect(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
- *   await using pool = cluster.Pool({ queue: 'squares' }); // and `weft worker --redis URL --queue squares` elsewhere
+ *   const worker = await serve(cluster, { queue: 'squares' }); // here for the example: `weft worker --queue squares` on other hosts
+ *   await using pool = cluster.Pool({ queue: 'squares' });
  *   console.log(await pool.map(square, [1, 2, 3], { timeout: 60 })); // [ 1, 4, 9 ]
+ *   await worker.close();
  * }
  * @throws {TypeError} from every call whose function was not declared with `task()`.
- * @throws {ValueError} from every call whose task's module lies outside `root`, or after `close()`.
+ * @throws {ValueError} from every call whose task's module lies outside `root`, or after `close()`; at once for a queue name with ':'.
  */
 export class Pool implements AsyncDisposable {
   readonly #conn: RedisConnection;
@@ -136,7 +144,7 @@ export class Pool implements AsyncDisposable {
   /** @internal Made by `cluster.Pool(options)`. */
   constructor(conn: RedisConnection, options: PoolOptions = {}) {
     const queue = options.queue ?? 'default';
-    checkName(queue);
+    checkQueueName(queue);
     const retries = options.retries ?? 0;
     if (!Number.isInteger(retries) || retries < 0) throw new ValueError(`retries must be a non-negative integer, got ${retries}`);
     this.#conn = conn;

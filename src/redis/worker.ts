@@ -17,10 +17,9 @@ import { ValueError } from '../errors.js';
 import type { ContextName } from '../multiprocessing/context.js';
 import { Pool as LocalPool } from '../multiprocessing/pool.js';
 import { dumps, loads } from '../multiprocessing/reduction.js';
-import { loadTask, type TaskFunction } from '../multiprocessing/task.js';
+import { declaredTask, loadTask, type TaskFunction } from '../multiprocessing/task.js';
 import type { Cluster } from './context.js';
-import { FAILED, KEEP_FINISHED, LOST, VALUE, bullPrefix, type JobData } from './pool.js';
-import { checkName } from './queues.js';
+import { FAILED, KEEP_FINISHED, LOST, VALUE, bullPrefix, checkQueueName, type JobData } from './pool.js';
 
 /**
  * Options of {@link serve}.
@@ -54,7 +53,7 @@ export interface WorkerCounts {
  * @example
  * import { connect, serve } from 'weft/redis';
  * await using cluster = await connect(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
- * const worker = await serve(cluster, { queue: 'example:serve', concurrency: 1 });
+ * const worker = await serve(cluster, { queue: 'example-serve', concurrency: 1 });
  * console.log(worker.name.endsWith(`:${process.pid}`)); // true
  * await worker.close();
  */
@@ -74,7 +73,7 @@ export class Worker {
   /** @internal Made by {@link serve}. */
   constructor(cluster: Cluster, options: ServeOptions) {
     const queue = options.queue ?? 'default';
-    checkName(queue);
+    checkQueueName(queue);
     const concurrency = options.concurrency ?? 1;
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new ValueError(`concurrency must be a positive integer, got ${concurrency}`);
     const lease = options.lease ?? 30;
@@ -183,7 +182,8 @@ export class Worker {
         if (isAbsolute(module) || !real.startsWith(this.#root + sep)) {
           throw new ValueError(`task module ${module} lies outside this worker's root ${this.#root}: refused`);
         }
-        return loadTask({ url: pathToFileURL(real).href, name });
+        const ref = { url: pathToFileURL(real).href, name };
+        return declaredTask(ref) ?? loadTask(ref);
       })();
       found.catch(() => this.#tasks.delete(key));
       this.#tasks.set(key, found);
@@ -208,10 +208,10 @@ function encode(outcome: [number, unknown]): string {
  * @example
  * import { connect, serve } from 'weft/redis';
  * await using cluster = await connect(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
- * const worker = await serve(cluster, { queue: 'example:serve2', concurrency: 2, context: 'thread' });
+ * const worker = await serve(cluster, { queue: 'example-serve2', concurrency: 2, context: 'thread' });
  * console.log(worker.stats()); // { running: 0, completed: 0, failed: 0 }
  * await worker.close();
- * @throws {ValueError} for a concurrency that is not a positive integer.
+ * @throws {ValueError} for a concurrency that is not a positive integer, or a queue name with ':'.
  */
 export async function serve(cluster: Cluster, options: ServeOptions = {}): Promise<Worker> {
   const worker = new Worker(cluster, options);
