@@ -9,6 +9,7 @@ export * as index from './index.js';
 export { bootChild } from './multiprocessing/child.js';
 export const coro = () => import('./coro/index.js');
 export const io = () => import('./io/index.js');
-export const redis = () => import('./redis/index.js');
 export const internals = () => import('./internals.js');
 export const cli = () => import('./cli/commands.js');
+// Last: where its names meet another module's (`connect`), esbuild renames this one's, and stack traces elsewhere keep theirs.
+export const redis = () => import('./redis/index.js');
