@@ -36,7 +36,12 @@ export class RedisServer {
   /** Starts a server and resolves once it accepts connections (10 s at most). */
   static async start(args: string[] = []): Promise<RedisServer> {
     const server = new RedisServer(await freePort(), args);
-    await server.restart();
+    try {
+      await server.restart();
+    } catch (err) {
+      rmSync(server.dir, { recursive: true, force: true });
+      throw err;
+    }
     return server;
   }
 
