@@ -188,6 +188,7 @@ const entries = {
   'index.js': `${header}${fromLoader(0)}\n${reexport(weft.index, 'weft.index')}`,
   'coro/index.js': `${header}${fromLoader(1)}\n${reexport(await weft.coro(), 'await weft.coro()')}`,
   'io/index.js': `${header}${fromLoader(1)}\n${reexport(await weft.io(), 'await weft.io()')}`,
+  'redis/index.js': `${header}${fromLoader(1)}\n${reexport(await weft.redis(), 'await weft.redis()')}`,
   // require('weft') (package.json's "require" condition): the same instance, for CommonJS.
   'index.cjs':
     "// Written by scripts/bundle.mjs: weft's exports for require('weft'), from its one instance (load.cjs).\n" +

@@ -188,7 +188,13 @@ export class FileNotFoundError extends OSError {}
  * console.log(e instanceof OSError, e.code); // true EINTR
  */
 export class InterruptedError extends OSError {}
-/** EACCES, EPERM. */
+/**
+ * EACCES, EPERM; weft/redis raises it at `connect` for an ACL user that lacks a command or key pattern it needs.
+ * @example
+ * import { PermissionError } from 'weft/redis';
+ * const e = new PermissionError(13);
+ * console.log(e.code, e.message); // EACCES [Errno 13] Permission denied
+ */
 export class PermissionError extends OSError {}
 /** ESRCH. */
 export class ProcessLookupError extends OSError {}

@@ -48,6 +48,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   load: () => import('./load.js'),
   fetch: () => import('./fetch.js'),
   bench: () => import('./bench.js'),
+  worker: () => import('./worker.js'),
 };
 
 function usage(summaries: [string, string][]): string {

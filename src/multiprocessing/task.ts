@@ -187,6 +187,11 @@ export function importModule(url: string): Promise<unknown> {
   return typeof __weftImport === 'function' ? __weftImport(url) : import(url);
 }
 
+/** The task `ref` names if its module was imported here already (importing the main module from itself would wait for ever). */
+export function declaredTask(ref: TaskRef): TaskFunction | undefined {
+  return byKey.get(`${ref.url}#${ref.name}`);
+}
+
 /** Imports the module of `ref` and returns the task it declares (in a child). */
 export async function loadTask(ref: TaskRef): Promise<TaskFunction> {
   // A worker thread is not terminated while it evaluates the module (thread_stop.ts says why).

@@ -22,7 +22,9 @@ import ts from 'typescript';
 import * as weft from 'weft';
 import * as coro from 'weft/coro';
 import * as io from 'weft/io';
+import * as redis from 'weft/redis';
 import { collectSnippets, expectedOutput, publicDeclarations, type Snippet } from './snippets.js';
+import { RedisServer } from '../redis/server.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const dir = join(root, 'dist/test/docs', `.examples-${process.pid}`);
@@ -33,8 +35,17 @@ const CONCURRENCY = 4;
 const snippets = collectSnippets(root);
 const fileOf = (i: number, ext: string) => join(dir, `${String(i).padStart(3, '0')}-${snippets[i]!.symbol.replace(/\W+/g, '_')}.${ext}`);
 
-before(() => mkdirSync(dir, { recursive: true }));
-after(() => rmSync(dir, { recursive: true, force: true }));
+// weft/redis's examples connect to process.env.REDIS_URL: a redis-server of this suite's own.
+let redisServer: RedisServer;
+before(async () => {
+  mkdirSync(dir, { recursive: true });
+  redisServer = await RedisServer.start();
+  process.env.REDIS_URL = redisServer.url;
+});
+after(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await redisServer.stop();
+});
 
 interface Run {
   code: number | null;
@@ -78,7 +89,7 @@ function inOrder(lines: string[], expected: string[]): boolean {
 }
 
 test('every public class, function and constant has an @example', () => {
-  const entries = [['src/index.ts', weft], ['src/coro/index.ts', coro], ['src/io/index.ts', io]] as const;
+  const entries = [['src/index.ts', weft], ['src/coro/index.ts', coro], ['src/io/index.ts', io], ['src/redis/index.ts', redis]] as const;
   const documented = new Set(snippets.map((s) => `${s.file}: ${s.symbol.replace(/ \(\d+\)$/, '')}`));
   const missing: string[] = [];
   for (const [entry, module] of entries) {

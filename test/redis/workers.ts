@@ -1,0 +1,52 @@
+/**
+ * `weft worker` processes for the weft/redis Pool suites, started on a
+ * suite's redis-server and stopped by pid.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** The root the workers serve and the producers name tasks against. */
+export const root = fileURLToPath(new URL('./fixtures/', import.meta.url));
+
+export class WeftWorker {
+  readonly child: ChildProcess;
+  log = '';
+  /** Set by a test that froze it (SIGSTOP): not to be given work again. */
+  frozen = false;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(url: string, queue: string, { lease = 1, concurrency = 1, context = 'process' } = {}) {
+    const args = [cli, 'worker', '--redis', url, '--queue', queue, '--root', root, '--lease', String(lease), '-c', String(concurrency), '--context', context];
+    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (d: Buffer) => (this.log += d));
+    this.child.stderr!.on('data', (d: Buffer) => (this.log += d));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Resolves once the worker said it serves (30 s at most: a busy machine boots slowly). */
+  async ready(): Promise<this> {
+    const t0 = Date.now();
+    while (!this.log.includes('serving queue')) {
+      if (this.child.exitCode !== null) throw new Error(`weft worker exited: ${this.log}`);
+      if (Date.now() - t0 > 30_000) throw new Error(`weft worker did not start within 30 s: ${this.log}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return this;
+  }
+
+  /** Sends `signal` (SIGKILL by default) unless it already exited. */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) process.kill(this.child.pid!, signal);
+  }
+
+  async stop(): Promise<void> {
+    this.kill('SIGCONT');
+    this.kill();
+    await this.exited;
+  }
+}
