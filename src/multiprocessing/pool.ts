@@ -1550,7 +1550,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     let submitted = 0;
     let yielded = 0;
     let exhausted = false;
-    /** The input threw: raised once every chunk read before it has been yielded, as Python 3 does. */
+    /** The input threw: raised once every whole chunk read before it has been yielded, as Python 3 does. */
     let inputError = null as { error: unknown } | null;
     try {
       for (;;) {
@@ -1561,8 +1561,11 @@ export class Pool extends EventEmitter<PoolEvents> {
             try {
               next = sync ? (source as Iterator<unknown>).next() : await (source as AsyncIterator<unknown>).next();
             } catch (error) {
+              // As Python's task feeder: the chunk the input failed in is never sent, so the
+              // results before it come out, then the error (CPython's test_imap_handle_iterable_exception).
               inputError = { error };
               exhausted = true;
+              chunk.length = 0;
               break;
             }
             if (next.done) {

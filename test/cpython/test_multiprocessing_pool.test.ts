@@ -19,9 +19,6 @@
  *   skipped for the manager. Python's `int('a')` is a task `int` that raises ValueError.
  * - test_unpickleable_result: a result that cannot be sent back (a function) rejects the call with
  *   UnsendableError naming it (Python: MaybeEncodingError).
- * - test_imap_handle_iterable_exception is skipped: when the input iterable throws, weft's imap raises at once,
- *   without first yielding the results finished before the failure as Python 3 does (issue 14, item 6: a change
- *   to src/multiprocessing/pool.ts, not made here). imapUnordered passes its version.
  * - test_release_task_refs: WeakRefs and V8's collector (`gc()` through `--expose-gc`) stand for weakref and
  *   gc.collect(); the CountedObject count of copies made by a process pool has no JavaScript equivalent.
  * - Not ported: test_enter (Python's `__enter__` refuses a pool that is not running; an
@@ -56,10 +53,6 @@ interface AnyPool {
 }
 
 const { all, manager } = mixins(['processes', 'threads', 'manager']);
-
-/** Why test_imap_handle_iterable_exception is skipped: see the header. */
-const IMAP_INPUT_ERROR =
-  'weft difference not closed yet: imap yields nothing before an input error (issue 14 item 6, in pool.ts)';
 
 class SayWhenError extends ValueError {
   override name = 'SayWhenError';
@@ -202,7 +195,7 @@ for (const m of all) {
     });
 
     if (m.TYPE !== 'manager') {
-      test('test_imap_handle_iterable_exception', { skip: IMAP_INPUT_ERROR }, async () => {
+      test('test_imap_handle_iterable_exception', async () => {
         let it = pool.imap(t.sqr, exceptionThrowingGenerator(1, -1), 1);
         await assert.rejects(it.next(), SayWhenError);
         it = pool.imap(t.sqr, exceptionThrowingGenerator(1, -1), 1); // reentrant
