@@ -38,6 +38,16 @@ export function fdOf(fileobj: FileLike): number {
 }
 
 /**
+ * Python's `math.ceil` of a float, its errors included: the selectors round
+ * a timeout up to whole milliseconds with it. @internal
+ */
+export function pyCeil(x: number): number {
+  if (Number.isNaN(x)) throw new ValueError('cannot convert float NaN to integer');
+  if (!Number.isFinite(x)) throw new OverflowError('cannot convert float infinity to integer');
+  return Math.ceil(x);
+}
+
+/**
  * CPython converts every timeout to a `_PyTime_t` (int64 nanoseconds) first;
  * `nanosPerUnit` is 1e9 for seconds, 1e6 for milliseconds. Its errors, texts
  * included: NaN, an integer past int64 and anything whose nanoseconds overflow.
@@ -48,8 +58,8 @@ function checkPyTime(t: number, nanosPerUnit: number): void {
   if (!(Math.abs(t * nanosPerUnit) < 2 ** 63)) throw new OverflowError('timestamp out of range for platform time_t');
 }
 
-/** select()'s timeout in seconds (-1: forever), checked as CPython's select_select_impl. */
-function selectTimeout(timeout: unknown): number {
+/** select()'s timeout in seconds (-1: forever), checked as CPython's select_select_impl. @internal */
+export function selectTimeout(timeout: unknown): number {
   if (timeout === null || timeout === undefined) return -1;
   if (typeof timeout !== 'number') throw new TypeError('timeout must be a float or None');
   checkPyTime(timeout, 1e9);
@@ -60,9 +70,9 @@ function selectTimeout(timeout: unknown): number {
 /**
  * poll(2)/epoll_wait(2) take an int of milliseconds; CPython rounds up and
  * refuses what does not fit ('timeout is too large'). Negative waits forever.
- * Returns seconds for the native call (-1: forever).
+ * Returns seconds for the native call (-1: forever). @internal
  */
-function millisTimeout(timeout: unknown, nanosPerUnit: number): number {
+export function millisTimeout(timeout: unknown, nanosPerUnit: number): number {
   if (timeout === null || timeout === undefined) return -1;
   if (typeof timeout !== 'number') throw new TypeError('timeout must be an integer or None');
   checkPyTime(timeout, nanosPerUnit);

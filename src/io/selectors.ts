@@ -17,7 +17,7 @@ import { inspect } from 'node:util';
 import { KeyError, RuntimeError, ValueError } from '../errors.js';
 import { io, ok, type WatchHandle } from './_native.js';
 import { EPOLLIN, EPOLLOUT, FD_SETSIZE, POLLIN, POLLOUT } from './constants.js';
-import { epoll, Poll, type FileLike } from './select.js';
+import { epoll, millisTimeout, Poll, pyCeil, selectTimeout, type FileLike } from './select.js';
 
 /**
  * The file object is ready to read.
@@ -307,6 +307,8 @@ abstract class BaseSelectorImpl<D> extends BaseSelector<D> {
   }
 
   override async selectAsync(timeout: number | null = null): Promise<Ready<D>> {
+    if (timeout !== null && typeof timeout !== 'number') throw new TypeError('timeout must be a number or null');
+    if (Number.isNaN(timeout)) throw new ValueError('Invalid value NaN (not a number)');
     const deadline = timeout === null ? Infinity : now() + Math.max(timeout, 0);
     for (;;) {
       const ready = this.select(0);
@@ -409,7 +411,8 @@ export class SelectSelector<D = unknown> extends BaseSelectorImpl<D> {
    * a.close(); b.close();
    */
   override select(timeout: number | null = null): Ready<D> {
-    const t = timeout === null ? -1 : Math.max(timeout, 0);
+    // Python: select.select(..., max(timeout, 0)), whose checks raise for NaN and huge values.
+    const t = selectTimeout(timeout === null ? null : Math.max(timeout, 0));
     const r = Int32Array.from(this.#readers);
     const w = Int32Array.from(this.#writers);
     for (const fd of r) if (fd >= FD_SETSIZE) throw new ValueError('filedescriptor out of range in select()');
@@ -533,7 +536,7 @@ export class PollSelector<D = unknown> extends PollLikeSelector<D> {
    * a.close(); b.close();
    */
   override select(timeout: number | null = null): Ready<D> {
-    const ms = timeout === null ? null : timeout <= 0 ? 0 : Math.ceil(timeout * 1e3);
+    const ms = timeout === null ? null : timeout <= 0 ? 0 : pyCeil(timeout * 1e3);
     const ready: Ready<D> = [];
     for (const [fd, event] of this.selector.poll(ms)) this.readyEvents(ready, fd, event);
     return ready;
@@ -587,7 +590,8 @@ export class EpollSelector<D = unknown> extends PollLikeSelector<D> {
    * a.close(); b.close();
    */
   override select(timeout: number | null = null): Ready<D> {
-    const t = timeout === null ? -1 : Math.max(timeout, 0);
+    // Python: math.ceil(timeout * 1e3) * 1e-3, then epoll.poll's own checks (too large for its int of ms).
+    const t = timeout === null ? -1 : timeout <= 0 ? 0 : millisTimeout(pyCeil(timeout * 1e3) * 1e-3, 1e9);
     // Python asks for max(len(fd_to_key), 1) events; weft reuses one array for them.
     const maxev = Math.max(this.fdToKey.size, 1);
     if (this.#out.length < maxev * 2) this.#out = new Int32Array(maxev * 2);

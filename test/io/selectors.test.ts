@@ -1,8 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DefaultSelector, EVENT_READ, EVENT_WRITE, EpollSelector, KeyError, RuntimeError, SelectorKey, ValueError,
-  socketpair, type BaseSelector,
+  DefaultSelector, EVENT_READ, EVENT_WRITE, EpollSelector, KeyError, OverflowError, PollSelector, RuntimeError,
+  SelectSelector, SelectorKey, ValueError, socketpair, type BaseSelector,
 } from 'weft/io';
 import { backends, openFds, sleep } from './helpers.js';
 
@@ -18,6 +18,36 @@ test('DefaultSelector is the epoll selector on Linux', () => {
   const sel = new DefaultSelector();
   assert.ok(sel instanceof EpollSelector);
   sel.close();
+});
+
+test('select() refuses what Python\'s selectors refuse: NaN, infinite and huge timeouts, each with CPython\'s message', () => {
+  // Taken from python3.11 here: each selector rounds (or not) as CPython's does, then meets its system call's limits.
+  const cases: [new () => BaseSelector<unknown>, number, typeof ValueError | typeof OverflowError, string][] = [
+    [SelectSelector, 1e10, OverflowError, 'timestamp out of range for platform time_t'],
+    [SelectSelector, Infinity, OverflowError, 'timestamp out of range for platform time_t'],
+    [SelectSelector, NaN, ValueError, 'Invalid value NaN (not a number)'],
+    [PollSelector, Infinity, OverflowError, 'cannot convert float infinity to integer'],
+    [PollSelector, 3e6, OverflowError, 'timeout is too large'],
+    [PollSelector, NaN, ValueError, 'cannot convert float NaN to integer'],
+    [EpollSelector, 1e10, OverflowError, 'timestamp out of range for platform time_t'],
+    [EpollSelector, Infinity, OverflowError, 'cannot convert float infinity to integer'],
+    [EpollSelector, 3e6, OverflowError, 'timeout is too large'],
+    [EpollSelector, NaN, ValueError, 'cannot convert float NaN to integer'],
+  ];
+  const [a, b] = socketpair();
+  b.send(Buffer.from('x'));
+  for (const [Selector, timeout, Err, message] of cases) {
+    const sel = new Selector();
+    sel.register(a, EVENT_READ);
+    assert.throws(() => sel.select(timeout), (e: unknown) => e instanceof Err && (e as Error).message === message,
+      `${Selector.name}.select(${timeout})`);
+    // A negative timeout polls, as in Python; a large one that fits still returns at once when ready.
+    assert.equal(sel.select(-1).length, 1);
+    assert.equal(sel.select(2e5).length, 1);
+    sel.close();
+  }
+  a.close();
+  b.close();
 });
 
 for (const [name, Selector] of backends) {
