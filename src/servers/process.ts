@@ -17,6 +17,7 @@ import { SHUT_RDWR, SOCK_STREAM } from '../io/constants.js';
 import { createServer, socket } from '../io/socket.js';
 import { DefaultSelector, EVENT_READ } from '../io/selectors.js';
 import { BlockingIOError, ConnectionError, OSError } from '../errors.js';
+import { ledger } from '../multiprocessing/ledger.js';
 import { Process } from '../multiprocessing/process.js';
 import { reduce, registerType, type Reduced, type Shareable } from '../multiprocessing/reduction.js';
 import type { SharedArray } from '../multiprocessing/sharedctypes.js';
@@ -47,6 +48,7 @@ export const serveConnection = task(
     if (isMainThread) process.on('SIGINT', () => {});
     const tally = new Tally(counts);
     const buf = Buffer.allocUnsafe(CHUNK);
+    const fd = conn.fileno();
     try {
       for (;;) {
         const n = conn.recvInto(buf);
@@ -60,6 +62,9 @@ export const serveConnection = task(
       if (!(err instanceof ConnectionError)) throw err; // a reset or a closed peer ends the connection, nothing more
     } finally {
       tally.flush();
+      // A worker thread's starter closes the fds it handed over that are still listed when the
+      // thread ends: unlisted first, or it would close a number some other thread reuses.
+      ledger.forget(fd);
       conn.close();
     }
   },
