@@ -128,6 +128,14 @@ async function runCommand(argv: string[]): Promise<number> {
   process.exit(0);
 }
 
+/** What Node's `net` says when listen() fails, as strerror says it for weft/io's sockets. */
+const NODE_LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EACCES: 'permission denied',
+  EADDRNOTAVAIL: 'cannot assign requested address',
+  ENOTFOUND: 'name or service not known',
+};
+
 /** The server, or a CommandError that says in one line why there is none. */
 async function start(model: Model, host: string, options: Omit<Parameters<typeof serve>[0], 'model' | 'host'>): Promise<EchoServer> {
   try {
@@ -136,11 +144,12 @@ async function start(model: Model, host: string, options: Omit<Parameters<typeof
     if (err instanceof Unavailable) {
       throw new CommandError(`--model uring cannot run here: ${err.message}`, '--model epoll serves without it', { cause: err, exitCode: 2 });
     }
+    // weft/io's OSError, or Node's own error for the event model (its code, no strerror).
     const code = (err as { code?: unknown }).code;
-    if (err instanceof OSError || code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
-      const why = err instanceof OSError ? err.strerror.toLowerCase() : String(code);
+    const why = err instanceof OSError ? err.strerror.toLowerCase() : typeof code === 'string' ? NODE_LISTEN_ERRORS[code] : undefined;
+    if (why !== undefined) {
       const hint =
-        code === 'EADDRINUSE' || (err instanceof OSError && err.errno === 98)
+        code === 'EADDRINUSE'
           ? 'is another server on that port? pick another --port (0: any free one)'
           : 'is --host an address of this machine, and may this user bind that port?';
       throw new CommandError(`cannot listen on ${host}:${options.port}: ${why}`, hint, { cause: err });
