@@ -12,6 +12,7 @@
  * peer's end of file once it has answered what was already sent.
  * @module
  */
+import { freemem } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import { SHUT_RDWR, SOCK_STREAM } from '../io/constants.js';
 import { createServer, socket } from '../io/socket.js';
@@ -26,6 +27,9 @@ import {
   BACKLOG, CHUNK, type EchoServer, STOP_TIMEOUT, type Settings, shutdownRead, taskModule, upperInPlace,
 } from './echo.js';
 import { SharedCounts, Stats, Tally } from './stats.js';
+
+/** Memory (MemAvailable) below which no child is started for a new connection. */
+const MIN_FREE_MEMORY = 1024 * 2 ** 20;
 
 /** How a connection's socket crosses to its child: as its fd, rebuilt there as a weft/io socket. */
 class HandedSocket implements Shareable {
@@ -89,6 +93,7 @@ export async function servePerConnection(settings: Settings, context: 'process' 
   const counts = new SharedCounts();
   const served = new Set<Served>();
   let stopping = false;
+  let lastMemoryLog = -Infinity;
 
   const start = (sock: socket): void => {
     const child = new Process({
@@ -126,6 +131,18 @@ export async function servePerConnection(settings: Settings, context: 'process' 
       if (stats.active >= settings.maxConnections) {
         sock.close();
         stats.refused++;
+        continue;
+      }
+      const free = freemem();
+      if (free < MIN_FREE_MEMORY) {
+        // A child per connection costs tens of MB: 10,000 idle connections would take the machine's memory
+        // (and the OOM killer would pick among everyone's processes). Refuse, saying why, at most once a second.
+        sock.close();
+        stats.refused++;
+        if (performance.now() - lastMemoryLog >= 1000) {
+          lastMemoryLog = performance.now();
+          settings.log(`refusing connections: ${Math.round(free / 2 ** 20)} MiB of memory left, under the ${MIN_FREE_MEMORY / 2 ** 20} MiB kept free (${stats.active} ${context === 'process' ? 'processes' : 'threads'} serve; ${stats.refused} refused so far)`);
+        }
         continue;
       }
       try {

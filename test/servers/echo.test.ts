@@ -30,7 +30,7 @@ for (const model of MODELS) {
       } finally {
         const end = await server.stop();
         assert.equal(end.code, 0, end.stderr);
-        assert.equal(end.stopped?.connections, 102);
+        assert.equal(end.stopped?.connections, 102, end.stdout + end.stderr);
       }
     });
 
