@@ -28,8 +28,8 @@ const READY = 2;
 /** Counts per worker, in its slot of the shared array. */
 const FIELDS = ['connections', 'active', 'messages', 'bytes', 'refused'] as const;
 
-/** Seconds the workers get to start listening. */
-const START_TIMEOUT = 30;
+/** Seconds the workers get to start listening (a Node process boots in ~50 ms idle, in seconds on a loaded machine). */
+const START_TIMEOUT = 60;
 
 /** A worker's work: an epoll loop on its own socket, until the parent asks it to stop. */
 export const preforkWorker = task(

@@ -21,29 +21,27 @@ for (const model of MODELS) {
 
     test('echoes byte for byte to Python (1 and 100 connections) and to weft client', async () => {
       const server = await Served.start(model);
-      try {
+      await server.stopOnFailure(async () => {
         await pythonEcho(server.port, { connections: 1, big: 300_000 });
         await pythonEcho(server.port, { connections: 100, big: 65_537 });
         const client = await weftClient(server.port, lines.join('\n') + '\n');
         assert.equal(client.code, 0, client.stderr);
         assert.equal(client.stdout, lines.join('\n') + '\n');
-      } finally {
-        const end = await server.stop();
-        assert.equal(end.code, 0, end.stderr);
-        assert.equal(end.stopped?.connections, 102, end.stdout + end.stderr);
-      }
+      });
+      const end = await server.stop();
+      assert.equal(end.code, 0, end.stderr);
+      assert.equal(end.stopped?.connections, 102);
     });
 
     test('--upper replies upper-cased (ASCII letters only)', async () => {
       const server = await Served.start(model, ['--upper']);
-      try {
+      await server.stopOnFailure(async () => {
         await pythonEcho(server.port, { connections: 100, upper: true, big: 10_000 });
         const client = await weftClient(server.port, lines.join('\n'));
         assert.equal(client.code, 0, client.stderr);
         assert.equal(client.stdout, lines.map(asciiUpper).join('\n') + '\n');
-      } finally {
-        assert.equal((await server.stop()).code, 0);
-      }
+      });
+      assert.equal((await server.stop()).code, 0);
     });
   });
 }

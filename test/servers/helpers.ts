@@ -46,7 +46,7 @@ export class Served {
     return this.listening.port;
   }
 
-  /** Start `weft serve --model model --port 0 --json ...args`; resolves once its listening line is out (30 s at most). */
+  /** Start `weft serve --model model --port 0 --json ...args`; resolves once its listening line is out (60 s at most). */
   static start(model: string, args: string[] = [], options: { prefix?: string[] } = {}): Promise<Served> {
     const [cmd, ...pre] = options.prefix ?? [process.execPath];
     const argv = [...pre, ...(options.prefix ? [process.execPath] : []), cli, 'serve', '--model', model, '--port', '0', '--json', ...args];
@@ -71,8 +71,8 @@ export class Served {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new Error(`weft serve --model ${model} did not listen within 30 s; stderr: ${stderr}`));
-      }, 30_000);
+        reject(new Error(`weft serve --model ${model} did not listen within 60 s; stderr: ${stderr}`));
+      }, 60_000);
       child.stderr.on('data', (d) => {
         stderr += d;
         if (served) served.stderr = stderr;
@@ -94,6 +94,17 @@ export class Served {
         if (!served) reject(Object.assign(new Error(`weft serve --model ${model} exited with ${e.code} before listening: ${e.stderr}`), { ended: e }));
       });
     });
+  }
+
+  /** Run `checks`; when they fail, the server is killed before their failure is reported (and no later assertion hides it). */
+  async stopOnFailure(checks: () => Promise<void>): Promise<void> {
+    try {
+      await checks();
+    } catch (err) {
+      this.child.kill('SIGKILL');
+      await this.ended;
+      throw err;
+    }
   }
 
   /** Send `signal` and wait for the end (20 s at most, then SIGKILL and a failure). */
@@ -122,13 +133,15 @@ export class Served {
  * values) and then `big` random bytes streamed (sent from one thread, read
  * from another, so that no buffer size matters), checked byte for byte (the
  * reply upper-cased with `upper`, as bytes.upper() does), then EOF both ways.
- * Prints `ok N` or the first errors.
+ * Prints `ok N` or the first errors. Its waits are long: the process design
+ * boots a Node process per connection, ~50 ms each on an idle machine but
+ * seconds each on one that other builds and tests load.
  */
 const PY_CLIENT = String.raw`
 import random, socket, sys, threading
 port, conns, upper, big = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == '1', int(sys.argv[4])
 errors = []
-barrier = threading.Barrier(conns, timeout=60)
+barrier = threading.Barrier(conns, timeout=150)
 def exact(s, n):
     got = bytearray()
     while len(got) < n:
@@ -140,7 +153,7 @@ def exact(s, n):
 def one(i):
     rnd = random.Random(i)
     try:
-        s = socket.create_connection(('127.0.0.1', port), timeout=60)
+        s = socket.create_connection(('127.0.0.1', port), timeout=150)
     except Exception as e:
         errors.append('connection %d: connect: %r' % (i, e))
         barrier.abort()
@@ -196,7 +209,7 @@ export function run(cmd: string, args: string[], { input = '', timeout = 60 } = 
 
 /** Python's socket client against `port` (see PY_CLIENT); fails the test with its errors. */
 export async function pythonEcho(port: number, { connections = 1, upper = false, big = 100_000 } = {}): Promise<void> {
-  const r = await run('python3', ['-c', PY_CLIENT, String(port), String(connections), upper ? '1' : '0', String(big)], { timeout: 90 });
+  const r = await run('python3', ['-c', PY_CLIENT, String(port), String(connections), upper ? '1' : '0', String(big)], { timeout: 240 });
   assert.equal(r.code, 0, `python client: ${r.stdout}${r.stderr}`);
   assert.equal(r.stdout.trim(), `ok ${connections}`);
 }

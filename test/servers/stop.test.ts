@@ -23,9 +23,9 @@ async function connect(port: number): Promise<{ sock: net.Socket; received: () =
   return { sock, received: () => Buffer.concat(chunks), closed };
 }
 
-/** Resolves once `client` has received `n` bytes (10 s at most). */
+/** Resolves once `client` has received `n` bytes (60 s at most: a process per connection boots slowly on a loaded machine). */
 const receivedBytes = (client: { received: () => Buffer }, n: number): Promise<void> =>
-  eventually(() => client.received().length >= n, 10, `${n} bytes echoed`);
+  eventually(() => client.received().length >= n, 60, `${n} bytes echoed`);
 
 for (const model of MODELS) {
   test(`--model ${model}: SIGTERM answers a message in flight, prints the summary, exits 0, leaves no process`, async (t) => {
@@ -48,6 +48,13 @@ for (const model of MODELS) {
     assert.equal(client.received().toString(), 'warmin flight');
     const end = await server.wait();
     assert.equal(end.code, 0, end.stderr);
+    // The --json contract `weft bench servers` reads: one line when listening, one when stopped, nothing between.
+    const [listening, stopped, ...more] = end.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(Object.keys(listening!), ['event', 'model', 'host', 'port', 'pid', 'pids']);
+    assert.deepEqual([listening!.event, listening!.model, listening!.host, listening!.pid], ['listening', model, '127.0.0.1', server.child.pid]);
+    assert.equal((listening!.pids as number[])[0], server.child.pid);
+    assert.deepEqual(Object.keys(stopped!), ['event', 'connections', 'messages', 'bytes', 'seconds']);
+    assert.equal(more.length, 0);
     assert.deepEqual(
       { connections: end.stopped?.connections, messages: end.stopped?.messages, bytes: end.stopped?.bytes },
       { connections: 1, messages: 2, bytes: 13 },
