@@ -51,11 +51,7 @@ const FLUSH_MS = 250;
  * end: a lock per message would cost more than the echo.
  */
 export class SharedCounts {
-  readonly #counts: SharedArray<'d'>;
-
-  constructor(counts?: SharedArray<'d'>) {
-    this.#counts = counts ?? new SharedArray('d', 2, { lock: new Lock() });
-  }
+  readonly #counts = new SharedArray('d', 2, { lock: new Lock() });
 
   /** What crosses to a child (a SharedArray travels with its lock). */
   get shared(): SharedArray<'d'> {
@@ -66,14 +62,9 @@ export class SharedCounts {
   read(): { messages: number; bytes: number } {
     return { messages: this.#counts.get(0), bytes: this.#counts.get(1) };
   }
-
-  /** A child's tally, which it adds to the totals now and then. */
-  tally(): Tally {
-    return new Tally(this.#counts);
-  }
 }
 
-/** One child's counts not yet added to the shared totals. */
+/** One child's counts not yet added to the shared totals ({@link SharedCounts.shared}, passed to the child). */
 export class Tally {
   messages = 0;
   bytes = 0;
