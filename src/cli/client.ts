@@ -53,12 +53,18 @@ async function runCommand(argv: string[]): Promise<number> {
   const sock = connect(host, port, timeout);
   const interactive = process.stdin.isTTY === true;
   const rl = readline.createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined, terminal: interactive });
+  // A last line without its newline arrives as the input closes: no prompt after it (Node 22+ throws on a closed readline).
+  let closed = false;
+  rl.once('close', () => (closed = true));
+  const prompt = (): void => {
+    if (interactive && !closed) rl.prompt();
+  };
   try {
-    if (interactive) rl.setPrompt('>>:');
-    rl.prompt();
+    rl.setPrompt('>>:');
+    prompt();
     for await (const line of rl) {
       if (line.length > 0) writeSync(1, Buffer.concat([exchange(sock, Buffer.from(line, 'utf8'), where), Buffer.from('\n')]));
-      rl.prompt();
+      prompt();
     }
   } finally {
     rl.close();
