@@ -89,6 +89,17 @@ export const BACKLOG = 4096;
 /** Bytes read at once from a connection. */
 export const CHUNK = 64 * 1024;
 
+/** `promise`'s settling (fulfilled or rejected), or 'late' after `seconds`: how a stop bounds its waits. */
+export async function within(promise: Promise<unknown>, seconds: number): Promise<'done' | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, seconds * 1000, 'late')));
+  try {
+    return await Promise.race([promise.then(() => 'done' as const, () => 'done' as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** bytes.upper() in place: ASCII letters only, as Python's. */
 export function upperInPlace(data: Uint8Array): void {
   for (let i = 0; i < data.length; i++) {

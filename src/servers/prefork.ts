@@ -16,7 +16,7 @@ import { createServer } from '../io/socket.js';
 import { Process } from '../multiprocessing/process.js';
 import { SharedArray } from '../multiprocessing/sharedctypes.js';
 import { task } from '../multiprocessing/task.js';
-import { BACKLOG, type EchoServer, STOP_TIMEOUT, type Settings, taskModule } from './echo.js';
+import { BACKLOG, type EchoServer, STOP_TIMEOUT, type Settings, taskModule, within } from './echo.js';
 import { Reactor } from './reactor.js';
 import type { ServerStats } from './stats.js';
 
@@ -119,12 +119,12 @@ export async function servePrefork(settings: Settings): Promise<EchoServer> {
     async stop({ graceful = true, timeout = STOP_TIMEOUT } = {}) {
       control.set(TIMEOUT, Math.ceil(timeout));
       control.set(STOP, graceful ? 1 : 2);
-      let timer: NodeJS.Timeout | undefined;
-      // The workers' own deadline, one wait of theirs, and a margin for their exit.
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, ((graceful ? timeout : 0) + 2) * 1000, 'late')));
-      if ((await Promise.race([done.catch(() => undefined), late])) === 'late') for (const c of children) c.kill();
-      clearTimeout(timer);
-      await done.catch(() => undefined);
+      // The workers' own deadline, one wait of theirs, and a margin for their exit; then they are killed,
+      // and a worker whose end is never reported does not hold the stop (it dies with this process).
+      if ((await within(done, (graceful ? timeout : 0) + 2)) === 'late') {
+        for (const c of children) c.kill();
+        await within(done, 2);
+      }
       return total();
     },
   };

@@ -24,7 +24,7 @@ import { reduce, registerType, type Reduced, type Shareable } from '../multiproc
 import type { SharedArray } from '../multiprocessing/sharedctypes.js';
 import { task } from '../multiprocessing/task.js';
 import {
-  BACKLOG, CHUNK, type EchoServer, STOP_TIMEOUT, type Settings, shutdownRead, taskModule, upperInPlace,
+  BACKLOG, CHUNK, type EchoServer, STOP_TIMEOUT, type Settings, shutdownRead, taskModule, upperInPlace, within,
 } from './echo.js';
 import { SharedCounts, Stats, Tally } from './stats.js';
 
@@ -181,16 +181,17 @@ export async function servePerConnection(settings: Settings, context: 'process' 
       }
       const left = [...served];
       const all = Promise.all(left.map((s) => s.ended));
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, (graceful ? timeout : 0.5) * 1000, 'late')));
-      if ((await Promise.race([all, late])) === 'late') {
+      if ((await within(all, graceful ? timeout : 0.5)) === 'late') {
         for (const s of left) {
           endNow(s.sock);
           s.child.kill();
         }
-        await all;
+        // Bounded too: a child whose end is never reported must not hold the stop (it dies with this process).
+        if ((await within(all, 2)) === 'late') {
+          settings.log(`${served.size} ${context === 'process' ? 'processes' : 'threads'} did not report their end; leaving them to end with this process`);
+          for (const s of served) s.sock.close();
+        }
       }
-      clearTimeout(timer);
       return stats.snapshot(counts.read());
     },
   };
