@@ -47,6 +47,8 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   tour: () => import('./tour.js'),
   load: () => import('./load.js'),
   fetch: () => import('./fetch.js'),
+  serve: () => import('./serve.js'),
+  client: () => import('./client.js'),
   bench: () => import('./bench.js'),
   worker: () => import('./worker.js'),
 };
