@@ -20,7 +20,7 @@ import { DefaultSelector, EVENT_READ } from '../io/selectors.js';
 import { BlockingIOError, ConnectionError, OSError } from '../errors.js';
 import { ledger } from '../multiprocessing/ledger.js';
 import { Process } from '../multiprocessing/process.js';
-import { reduce, registerType, type Reduced, type Shareable } from '../multiprocessing/reduction.js';
+import { reduce, registerShareable, type Reduced, type Shareable } from '../multiprocessing/reduction.js';
 import type { SharedArray } from '../multiprocessing/sharedctypes.js';
 import { task } from '../multiprocessing/task.js';
 import {
@@ -39,7 +39,7 @@ class HandedSocket implements Shareable {
     return { type: 'weft.servers.socket', state: this.sock.family, fds: [this.sock.fileno()] };
   }
 }
-registerType('weft.servers.socket', (family, fds) => new socket(family as number, SOCK_STREAM, 0, fds[0]!));
+registerShareable('weft.servers.socket', (family, fds) => new socket(family as number, SOCK_STREAM, 0, fds[0]!));
 
 /**
  * A child's work: echo on `conn` until the peer (or the parent's graceful
