@@ -3,11 +3,20 @@
 // memory left behind when the holders are SIGKILLed.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { Pipe, Process, Queue, transfer } from 'weft';
 import { describeBuffers, sendAndExit, stage, type Seen } from './fixtures/transfer.js';
 import { dumps, loads } from '../../src/internals.js';
 import { sleep } from '../helpers/run.js';
+import { machineLock } from '../helpers/machine_lock.js';
+
+// This file moves hundreds of MiB through shared memory and reads the machine's Shmem figure:
+// one run of it at a time on the machine (CI runs two Node versions side by side).
+let unlock: () => void = () => {};
+before(async () => {
+  unlock = await machineLock('shmem');
+});
+after(() => unlock());
 
 const MiB = 1 << 20;
 
