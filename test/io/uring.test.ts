@@ -525,15 +525,20 @@ if (!available.ok) {
         const start = openFds();
         // The worker arms a multishot accept, then spins in JavaScript: the kernel
         // accepts (its fds appear in this process's table) but nothing reaps them.
+        // It spins in a timer, not at the module's top level: a worker terminated
+        // while its ES module is still evaluating can abort the whole process on
+        // Node 22 (nodejs/node#53238; thread_stop.ts has the story).
         const code = `
           import { IoUring } from '${weftIo}';
           import { parentPort, workerData } from 'node:worker_threads';
           const ring = new IoUring();
           ring.accept(workerData, { multishot: true }, () => {});
           ring.submit();
-          parentPort.postMessage('armed');
-          const end = Date.now() + 20_000; // terminated long before; bounded all the same
-          while (Date.now() < end) {}`;
+          setTimeout(() => {
+            parentPort.postMessage('armed');
+            const end = Date.now() + 20_000; // terminated long before; bounded all the same
+            while (Date.now() < end) {}
+          }, 0);`;
         const worker = new Worker(code, { eval: true, workerData: srv.fileno() });
         await new Promise((resolve, reject) => {
           worker.once('message', resolve);
