@@ -67,9 +67,9 @@ for (const context of ['process', 'thread'] as const) {
     // a stall (fewer after it): on an idle machine about a quarter of them did. Ten fills is already
     // the producer held back by maxQueue again and again, which is what the memory reading is about.
     assert.ok(waits >= Math.min(10, TASKS / 10_000 / 2), `the producer outran the worker at its stalls (the queue filled ${waits} times), or this test tests nothing`);
-X
-    // unbounded queueing would add ~300 MB. The live heap below is the strict one.
-    assert.ok(growth < 128, `RSS grew ${growth.toFixed(1)} MiB over ${TASKS * 0.9} tasks`);
+    // RSS is the coarse reading: on Node 24 it grew 65-107 MiB with the live heap flat (what the
+    // allocator keeps after collections); unbounded queueing would add ~300 MB more. The heap is the strict one.
+    assert.ok(growth < 192, `RSS grew ${growth.toFixed(1)} MiB over ${TASKS * 0.9} tasks`);
     // The live heap, the stricter reading (RSS also holds what the allocator keeps after a collection).
     assert.ok((heapEnd - heapWarm) / 2 ** 20 < 8, `heap used grew ${((heapEnd - heapWarm) / 2 ** 20).toFixed(1)} MiB`);
   });
