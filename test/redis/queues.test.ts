@@ -4,12 +4,12 @@
  * consumer killed or frozen after taking a message does not lose it.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Empty, Full, ValueError, connect, type Cluster } from 'weft/redis';
-import { RedisServer } from './server.js';
+import { RedisServer, startFixture } from './server.js';
 
 let server: RedisServer;
 let cluster: Cluster;
@@ -29,26 +29,8 @@ const consumer = fileURLToPath(new URL('./fixtures/consumer.js', import.meta.url
 
 /** Starts the consumer fixture and resolves once it took a message (its line `got …`). */
 async function startConsumer(name: string, lease: number): Promise<{ child: ChildProcess; got: string; lines: string[] }> {
-  const child = spawn(process.execPath, [consumer, server.url, name, String(lease)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines: string[] = [];
-  let buf = '';
-  const got = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the consumer took nothing within 10 s')), 10_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d;
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      for (const line of parts) {
-        lines.push(line);
-        if (line.startsWith('got ')) {
-          clearTimeout(timer);
-          resolve(line.slice(4));
-        }
-      }
-    });
-    child.once('exit', () => reject(new Error(`the consumer exited early: ${lines.join('\n')}`)));
-  });
-  return { child, got, lines };
+  const { child, rest, lines } = await startFixture(consumer, [server.url, name, String(lease)], 'got ', 'consumer');
+  return { child, got: rest, lines };
 }
 
 describe('Queue', () => {

@@ -98,3 +98,33 @@ export class RedisServer {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Starts a fixture script (`node file ...args`) and resolves once it prints a
+ * line starting with `mark` (within 10 s): the child, the rest of that line,
+ * and every line so far (the array keeps growing).
+ */
+export async function startFixture(
+  file: string, args: string[], mark: string, what: string,
+): Promise<{ child: ChildProcess; rest: string; lines: string[] }> {
+  const child = spawn(process.execPath, [file, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  let buf = '';
+  const rest = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the ${what} did not print '${mark}' within 10 s`)), 10_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d;
+      const parts = buf.split('\n');
+      buf = parts.pop()!;
+      for (const line of parts) {
+        lines.push(line);
+        if (line.startsWith(mark)) {
+          clearTimeout(timer);
+          resolve(line.slice(mark.length));
+        }
+      }
+    });
+    child.once('exit', () => reject(new Error(`the ${what} exited early: ${lines.join('\n')}`)));
+  });
+  return { child, rest, lines };
+}

@@ -4,12 +4,12 @@
  * freezes loses the lock, a live one keeps it, and the fencing token grows.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BrokenBarrierError, RuntimeError, TimeoutError, ValueError, connect, type Cluster } from 'weft/redis';
-import { RedisServer } from './server.js';
+import { RedisServer, startFixture } from './server.js';
 
 let server: RedisServer;
 let cluster: Cluster;
@@ -28,26 +28,8 @@ after(async () => {
 const holder = fileURLToPath(new URL('./fixtures/holder.js', import.meta.url));
 
 async function startHolder(name: string, lease: number): Promise<{ child: ChildProcess; token: number; lines: string[] }> {
-  const child = spawn(process.execPath, [holder, server.url, name, String(lease)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines: string[] = [];
-  let buf = '';
-  const token = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the holder did not acquire within 10 s')), 10_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d;
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      for (const line of parts) {
-        lines.push(line);
-        if (line.startsWith('held ')) {
-          clearTimeout(timer);
-          resolve(Number(line.slice(5)));
-        }
-      }
-    });
-    child.once('exit', () => reject(new Error(`the holder exited early: ${lines.join('\n')}`)));
-  });
-  return { child, token, lines };
+  const { child, rest, lines } = await startFixture(holder, [server.url, name, String(lease)], 'held ', 'holder');
+  return { child, token: Number(rest), lines };
 }
 
 describe('Lock', () => {
