@@ -36,5 +36,11 @@ export const childMain = new URL(fromSource ? 'src/multiprocessing/spawn_main.ts
 /** weft's main entry (what `import 'weft'` loads), which a child loads before it has work. */
 export const mainEntry = new URL(fromSource ? 'src/index.ts' : 'dist/src/index.js', packageRoot);
 
+/**
+ * weft/redis's entry: the module a `weft worker`'s consumer child imports to
+ * find its task (the bundle evaluates weft/redis only on first use).
+ */
+export const redisEntry = new URL(fromSource ? 'src/redis/index.ts' : 'dist/src/redis/index.js', packageRoot);
+
 /** The compiled examples `weft tour` runs. */
 export const examplesDir = new URL('dist/examples/', packageRoot);

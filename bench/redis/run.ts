@@ -138,19 +138,21 @@ async function poolBench(cluster: Cluster, url: string, items: number, repeats: 
   const rawMap = async () => {
     const jobs = [];
     for (let i = 0; i < items; i += 100) jobs.push({ name: 'square', data: { items: numbers.slice(i, i + 100) }, opts: { removeOnComplete: true } });
-    const added = await bull.addBulk(jobs);
+    // Listening before the jobs go out: a fast worker finishes the first ones before addBulk resolves.
     const out = new Map<string, number[]>();
-    await new Promise<void>((resolve) => {
-      const on = ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => {
-        out.set(jobId, (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as number[]);
-        if (out.size === added.length) {
-          events.off('completed', on);
-          resolve();
-        }
-      };
-      events.on('completed', on);
-    });
-    return added.flatMap((j) => out.get(j.id!)!);
+    let ids: string[] | null = null;
+    let done = () => {};
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    const on = ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => {
+      out.set(jobId, (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as number[]);
+      if (ids && ids.every((id) => out.has(id))) done();
+    };
+    events.on('completed', on);
+    ids = (await bull.addBulk(jobs)).map((j) => j.id!);
+    if (ids.every((id) => out.has(id))) done();
+    await finished;
+    events.off('completed', on);
+    return ids.flatMap((id) => out.get(id)!);
   };
   const rows: Row[] = [{ name: 'weft/redis Pool.map, 2 weft workers', runs: [] }, { name: 'raw BullMQ, 2 workers, same chunks', runs: [] }, { name: 'local weft Pool.map, 2 processes', runs: [] }];
   const time = async (fn: () => Promise<number[]>) => {

@@ -6,10 +6,10 @@
  * @module
  */
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { Redis } from 'ioredis';
+import { Cluster as RedisCluster, Redis, type RedisOptions } from 'ioredis';
 import { ConnectionRefusedError, PermissionError, ValueError } from '../errors.js';
 import { AuthenticationError } from '../multiprocessing/manager_wire.js';
-import { RedisConnection, Script } from './connection.js';
+import { RedisConnection, Script, type Client } from './connection.js';
 import { JoinableQueue, Queue, type QueueOptions } from './queues.js';
 import { DictProxy, ListProxy, NamespaceProxy, ValueProxy } from './proxies.js';
 import { Pool, type PoolOptions } from './pool.js';
@@ -73,10 +73,13 @@ export class Cluster implements AsyncDisposable {
   readonly _conn: RedisConnection;
   /** The URL given to `connect` (its password hidden). */
   readonly url: string;
+  /** @internal What `connect` was given: a `weft worker`'s consumers connect again with it. */
+  readonly _given: { url: string; options: ConnectOptions };
 
   /** @internal Clusters come from {@link connect}. */
-  constructor(conn: RedisConnection, url: string) {
+  constructor(conn: RedisConnection, url: string, options: ConnectOptions = {}) {
     this._conn = conn;
+    this._given = { url, options };
     this.url = url.replace(/\/\/([^@/]*)@/, (_, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : auth}@`);
   }
 
@@ -207,30 +210,18 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
   }
   let ready = false;
   let lastError: Error | null = null;
-  const tls = options.tls === true ? {} : options.tls || undefined;
-  const client = new Redis(url, {
-    lazyConnect: true,
-    enableAutoPipelining: false,
-    connectTimeout: (options.connectTimeout ?? 10) * 1000,
-    maxRetriesPerRequest: 10,
-    // How long a disconnected socket may linger before it is destroyed (ioredis's default, 2 s, holds a process that is done).
-    disconnectTimeout: 200,
-    // Fail at once until the first connection worked (a wrong address or password is
-    // the caller's to fix); then reconnect for ever, as a server restart needs.
-    retryStrategy: (times) => (ready ? Math.min(times * 100, 2000) : null),
-    ...(options.username !== undefined && { username: options.username }),
-    ...(options.password !== undefined && { password: options.password }),
-    ...(tls && { tls }),
-  });
+  // Fail at once until the first connection worked (a wrong address or password is
+  // the caller's to fix); then reconnect for ever, as a server restart needs.
+  const retry = (times: number) => (ready ? Math.min(times * 100, 2000) : null);
+  const { client, where, username } = openClient(url, options, retry);
   client.on('error', (err: Error) => {
     lastError = err;
   });
-  const where = `${client.options.host ?? '127.0.0.1'}:${client.options.port ?? 6379}`;
   try {
     await client.connect();
   } catch (err) {
     client.disconnect();
-    throw connectError(lastError ?? (err as Error), where, client.options.username);
+    throw connectError(lastError ?? (err as Error), where, username);
   }
   ready = true;
   const conn = new RedisConnection(client, prefix);
@@ -250,14 +241,56 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
   }
   if (denied.length > 0) {
     await conn.close();
-    const user = client.options.username || 'default';
+    const user = username || 'default';
     throw new PermissionError(
       1,
       `Redis user '${user}' at ${where} may not run ${[...new Set(denied)].join(', ')} on keys '${prefix}*' — ` +
         `grant them (ACL SETUSER ${user} ~${prefix}* +@all -@dangerous, or at least those commands) or connect as another user`,
     );
   }
-  return new Cluster(conn, url);
+  return new Cluster(conn, url, options);
+}
+
+/** `redis+cluster://[user:password@]host:port[,host:port…]` (`rediss+cluster://` for TLS): the nodes to start from. */
+const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/(\d*))?$/;
+
+/**
+ * The ioredis client for `url`, not connected yet: a `Redis` for one server,
+ * or, for a `redis+cluster://` URL, a `Cluster` that learns the slots from any
+ * of the nodes named and sends each command to its key's node.
+ * @throws {ValueError} for a cluster URL that names a database other than 0 (a cluster has only one).
+ */
+function openClient(url: string, options: ConnectOptions, retry: (times: number) => number | null): { client: Client; where: string; username: string | undefined } {
+  const tls = options.tls === true ? {} : options.tls || undefined;
+  const node: RedisOptions = {
+    enableAutoPipelining: false,
+    connectTimeout: (options.connectTimeout ?? 10) * 1000,
+    maxRetriesPerRequest: 10,
+    // How long a disconnected socket may linger before it is destroyed (ioredis's default, 2 s, holds a process that is done).
+    disconnectTimeout: 200,
+    ...(options.username !== undefined && { username: options.username }),
+    ...(options.password !== undefined && { password: options.password }),
+    ...(tls && { tls }),
+  };
+  const m = CLUSTER_URL.exec(url);
+  if (!m) {
+    const client = new Redis(url, { ...node, lazyConnect: true, retryStrategy: retry });
+    return { client, where: `${client.options.host ?? '127.0.0.1'}:${client.options.port ?? 6379}`, username: client.options.username };
+  }
+  const [, scheme, auth, hosts, db] = m as unknown as [string, string, string | undefined, string, string | undefined];
+  if (db && db !== '0') throw new ValueError(`a Redis Cluster has only database 0, got /${db} in ${url.replace(/\/\/[^@/]*@/, '//***@')}`);
+  if (auth) {
+    const at = auth.indexOf(':');
+    node.username ??= (at < 0 ? '' : decodeURIComponent(auth.slice(0, at))) || undefined;
+    node.password ??= decodeURIComponent(at < 0 ? auth : auth.slice(at + 1));
+  }
+  if (scheme === 'rediss') node.tls ??= {};
+  const nodes = hosts.split(',').map((h) => {
+    const colon = h.lastIndexOf(':');
+    return colon < 0 ? { host: h, port: 6379 } : { host: h.slice(0, colon), port: Number(h.slice(colon + 1)) };
+  });
+  const client = new RedisCluster(nodes, { lazyConnect: true, enableAutoPipelining: false, clusterRetryStrategy: retry, redisOptions: node });
+  return { client, where: hosts, username: node.username };
 }
 
 function connectError(err: Error, where: string, username: string | undefined): Error {
@@ -269,7 +302,7 @@ function connectError(err: Error, where: string, username: string | undefined): 
       { cause: err },
     );
   }
-  if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') {
+  if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED' || /None of startup nodes is available/.test(text)) {
     return new ConnectionRefusedError(111, `Connection refused: no Redis server at ${where} — is redis-server running there?`, { cause: err });
   }
   return new Error(`cannot connect to Redis at ${where}: ${text}`, { cause: err });

@@ -1,25 +1,30 @@
 /**
- * The serving side of `cluster.Pool()`: takes jobs from a pool's BullMQ queue
- * and runs them on a local weft `Pool` (processes or threads). What
- * `weft worker --redis URL` runs. No Python twin (Celery's worker is the
- * nearest); the task lookup is weft's own: a job names a module relative to
- * the worker's root and a task in it, the worker imports only modules under its
- * root, and nothing received is ever run as code.
+ * The serving side of `cluster.Pool()`: what `weft worker --redis URL` runs.
+ * It starts `concurrency` consumers (processes or threads, consumer.ts), each
+ * of which takes jobs from the pool's BullMQ queue and runs their tasks
+ * itself; this process supervises: it starts again a consumer that died,
+ * stops them gracefully on `close()`, and sums their counts. Every consumer
+ * dies with it (a process child by PR_SET_PDEATHSIG, a thread with its
+ * process), so a `weft worker` SIGKILLed loses its running jobs to other
+ * workers after their lease. No Python twin (Celery's worker is the nearest);
+ * the task lookup is weft's own: a job names a module relative to the worker's
+ * root and a task in it, the worker imports only modules under its root, and
+ * nothing received is ever run as code.
  * @module
  */
 import { realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { isAbsolute, resolve, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker as BullWorker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { ValueError } from '../errors.js';
 import type { ContextName } from '../multiprocessing/context.js';
-import { Pool as LocalPool } from '../multiprocessing/pool.js';
-import { dumps, loads } from '../multiprocessing/reduction.js';
-import { declaredTask, loadTask, type TaskFunction } from '../multiprocessing/task.js';
+import { Process } from '../multiprocessing/process.js';
+import { RawArray } from '../multiprocessing/sharedctypes.js';
+import { Event as LocalEvent } from '../multiprocessing/synchronize.js';
+import { COMPLETED, FAILED_COUNT, READY, RUNNING, SLOT, consume, type ConsumerSpec } from './consumer.js';
 import type { Cluster } from './context.js';
-import { FAILED, KEEP_FINISHED, LOST, VALUE, bullPrefix, checkQueueName, type JobData } from './pool.js';
+import { checkQueueName } from './pool.js';
+
+/** Seconds before a consumer that died is started again (a Redis server that is down must not make it spin). */
+const RESTART_DELAY = 0.5;
 
 /**
  * Options of {@link serve}.
@@ -31,7 +36,7 @@ import { FAILED, KEEP_FINISHED, LOST, VALUE, bullPrefix, checkQueueName, type Jo
 export interface ServeOptions {
   /** The pool queue to serve (default `'default'`). */
   queue?: string;
-  /** Tasks run at once: the local pool's size (default 1). */
+  /** Tasks run at once: the number of consumers, each a process (or thread) that takes jobs and runs them (default 1). */
   concurrency?: number;
   /** Where tasks run: `'process'` (default) or `'thread'`. */
   context?: ContextName;
@@ -60,14 +65,15 @@ export interface WorkerCounts {
 export class Worker {
   /** `host:pid`, as a WorkerLostError names it. */
   readonly name = `${hostname()}:${process.pid}`;
-  readonly #bull: BullWorker;
-  readonly #pool: LocalPool;
-  readonly #client: Redis;
-  readonly #root: string;
-  readonly #prefix: string;
-  readonly #queue: string;
-  readonly #counts: WorkerCounts = { running: 0, completed: 0, failed: 0 };
-  readonly #tasks = new Map<string, Promise<TaskFunction>>();
+  readonly #context: ContextName;
+  readonly #spec: Omit<ConsumerSpec, 'slot'>;
+  /** Per consumer: ready, running, completed, failed (consumer.ts's SLOT). */
+  readonly #counts: RawArray<'i'>;
+  readonly #stop = new LocalEvent();
+  readonly #consumers: Process[] = [];
+  #restarts = new Set<NodeJS.Timeout>();
+  #stopping = false;
+  #started = false;
   #closing: Promise<void> | null = null;
 
   /** @internal Made by {@link serve}. */
@@ -78,132 +84,92 @@ export class Worker {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new ValueError(`concurrency must be a positive integer, got ${concurrency}`);
     const lease = options.lease ?? 30;
     if (!(lease > 0)) throw new RangeError(`lease must be a positive number of seconds, got ${lease}`);
-    this.#root = realpathSync(options.root ?? process.cwd());
-    this.#queue = queue;
-    this.#prefix = bullPrefix(cluster._conn, queue);
-    this.#pool = new LocalPool({ processes: concurrency, context: options.context ?? 'process' });
-    this.#client = cluster._conn.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false });
-    this.#bull = new BullWorker(queue, (job: Job) => this.#run(job), {
-      connection: this.#client,
-      prefix: this.#prefix,
-      // Twice the local pool: the next job is fetched from Redis while a pool process runs the last,
-      // so no pool process waits for a round trip (one job per process: 14.8k tasks/s here, raw BullMQ 59k).
-      concurrency: concurrency * 2,
-      name: this.name,
-      lockDuration: Math.ceil(lease * 1000),
-      stalledInterval: Math.ceil((lease * 1000) / 2),
-      // A job's own `retries` decides (see #run); BullMQ must never fail a stalled job by itself.
-      maxStalledCount: 1_000_000,
-      removeOnComplete: KEEP_FINISHED,
-      removeOnFail: KEEP_FINISHED,
-      autorun: false,
+    const context = options.context ?? 'process';
+    if (context !== 'process' && context !== 'thread') throw new ValueError(`context must be 'process' or 'thread', got ${String(context)}`);
+    this.#context = context;
+    const root = realpathSync(options.root ?? process.cwd());
+    this.#spec = { url: cluster._given.url, connect: cluster._given.options, queue, root, lease, name: this.name };
+    this.#counts = new RawArray('i', SLOT * concurrency);
+  }
+
+  /** @internal Starts every consumer; resolves once all take jobs. @throws {Error} when one exits first (its error is on stderr). */
+  async start(): Promise<void> {
+    const n = this.#counts.length / SLOT;
+    for (let slot = 0; slot < n; slot++) this.#consumers.push(this.#spawn(slot));
+    for (;;) {
+      const failed = this.#consumers.find((p) => p.exitCode !== null);
+      if (failed) {
+        await this.terminate();
+        throw new Error(`a consumer of weft worker ${this.name} exited while starting (exit code ${failed.exitCode}); its error is above`);
+      }
+      if (this.#consumers.every((_, slot) => this.#counts.get(slot * SLOT + READY) === 1)) {
+        this.#started = true;
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  #spawn(slot: number): Process {
+    const p = new Process({
+      target: consume,
+      args: [{ ...this.#spec, slot }, this.#counts, this.#stop],
+      context: this.#context,
+      name: `weft-worker-${slot}`,
+      daemon: true,
     });
-    // A result refused because this worker lost the job's lease (it froze) is BullMQ's to report; ours to ignore.
-    this.#bull.on('error', () => {});
+    p.start();
+    p.once('exit', () => {
+      if (this.#stopping || !this.#started) return; // stopping, or start() reports it
+      // Died while serving: its job goes to a worker after the lease; this slot gets a new consumer.
+      this.#counts.set(slot * SLOT + READY, 0);
+      this.#counts.set(slot * SLOT + RUNNING, 0);
+      const timer = setTimeout(() => {
+        this.#restarts.delete(timer);
+        if (!this.#stopping) this.#consumers[slot] = this.#spawn(slot);
+      }, RESTART_DELAY * 1000);
+      this.#restarts.add(timer);
+    });
+    return p;
   }
 
-  /** @internal */
-  start(): Promise<void> {
-    void this.#bull.run().catch(() => {});
-    return this.#bull.waitUntilReady().then(() => undefined);
-  }
-
-  /** Tasks running, completed and failed so far. */
+  /** Tasks running, completed and failed so far, over every consumer. */
   stats(): WorkerCounts {
-    return { ...this.#counts };
+    const sum = (i: number) => {
+      let total = 0;
+      for (let base = 0; base < this.#counts.length; base += SLOT) total += this.#counts.get(base + i);
+      return total;
+    };
+    return { running: sum(RUNNING), completed: sum(COMPLETED), failed: sum(FAILED_COUNT) };
   }
 
   /**
    * Stops taking jobs, lets the running ones finish (their results are
-   * recorded), then stops the local pool. Idempotent.
+   * recorded), then waits for every consumer to end. Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      await this.#bull.close();
-      this.#pool.close();
-      await this.#pool.join();
-      this.#client.disconnect();
-    })();
+    this.#closing ??= this.#end(() => this.#stop.set());
     return this.#closing;
   }
 
-  /** Stops at once: running jobs go back to the queue after their lease, the local pool is terminated. */
-  async terminate(): Promise<void> {
-    this.#closing ??= (async () => {
-      await this.#bull.close(true);
-      await this.#pool.terminate();
-      this.#client.disconnect();
-    })();
+  /** Stops at once: running jobs go to another worker after their lease. */
+  terminate(): Promise<void> {
+    this.#closing ??= this.#end(() => {
+      for (const p of this.#consumers) if (p.exitCode === null) p.kill();
+    });
     return this.#closing;
   }
 
-  async #run(job: Job): Promise<string> {
-    const data = job.data as JobData;
-    const key = `${this.#prefix}:${this.#queue}:${job.id}`;
-    if (job.stalledCounter > data.r) {
-      // Its worker (recorded when it took the job) was lost more times than the task may be retried.
-      const by = (await this.#client.hget(key, 'weftBy')) ?? 'unknown host:0';
-      return encode([LOST, [by, data.r]]);
-    }
-    void this.#client.hset(key, 'weftBy', this.name).catch(() => {});
-    this.#counts.running++;
-    try {
-      const fn = await this.#task(data.m, data.n);
-      const input = loads(Buffer.from(data.a, 'base64')) as unknown[];
-      const value =
-        data.k === 'apply'
-          ? await this.#pool.apply(fn, input as [])
-          : data.k === 'map'
-            ? await this.#pool.map(fn as (x: never) => unknown, input as never[], input.length || 1)
-            : await this.#pool.starmap(fn, input as [][], input.length || 1);
-      this.#counts.completed++;
-      return encode([VALUE, value]);
-    } catch (err) {
-      this.#counts.failed++;
-      return encode([FAILED, err]);
-    } finally {
-      this.#counts.running--;
-    }
+  async #end(how: () => void): Promise<void> {
+    this.#stopping = true;
+    for (const t of this.#restarts) clearTimeout(t);
+    how();
+    await Promise.all(this.#consumers.map((p) => p.join()));
   }
-
-  /** The task `name` of `module` (relative to the root), imported once. @throws {ValueError} for a module outside the root. */
-  #task(module: string, name: string): Promise<TaskFunction> {
-    const key = `${module}#${name}`;
-    let found = this.#tasks.get(key);
-    if (!found) {
-      found = (async () => {
-        const path = resolve(this.#root, module);
-        let real: string;
-        try {
-          real = realpathSync(path);
-        } catch {
-          throw new ValueError(`task module ${module} is not under this worker's root ${this.#root}: is the same code checked out there?`);
-        }
-        if (isAbsolute(module) || !real.startsWith(this.#root + sep)) {
-          throw new ValueError(`task module ${module} lies outside this worker's root ${this.#root}: refused`);
-        }
-        const ref = { url: pathToFileURL(real).href, name };
-        return declaredTask(ref) ?? loadTask(ref);
-      })();
-      found.catch(() => this.#tasks.delete(key));
-      this.#tasks.set(key, found);
-    }
-    return found;
-  }
-}
-
-function encode(outcome: [number, unknown]): string {
-  let bytes: Uint8Array;
-  try {
-    bytes = dumps(outcome, 'result');
-  } catch (err) {
-    bytes = dumps([FAILED, err]); // an unsendable result: its error goes back instead
-  }
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 /**
- * Serves a pool queue of `cluster` with a local weft Pool until `close()`:
+ * Serves a pool queue of `cluster` with `concurrency` consumers until `close()`:
  * what `weft worker --redis URL` runs. Resolves once it is taking jobs.
  * @example
  * import { connect, serve } from 'weft/redis';

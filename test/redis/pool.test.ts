@@ -156,12 +156,11 @@ describe('Pool', () => {
     const first = await runner(file);
     const frozen = [a!, b!].find((w) => w.pid === first)!;
     const other = [a!, b!].find((w) => w !== frozen)!;
-    frozen.kill('SIGSTOP');
-    frozen.frozen = true;
+    frozen.freeze();
     try {
       assert.equal(await call, `slept in ${other.pid}`);
     } finally {
-      frozen.kill('SIGCONT'); // it finishes too; its late result is refused (its lease is gone) and settles nothing
+      frozen.thaw(); // it finishes too; its late result is refused (its lease is gone) and settles nothing
     }
   });
 

@@ -16,9 +16,10 @@ export class WeftWorker {
   frozen = false;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(url: string, queue: string, { lease = 1, concurrency = 1, context = 'process' } = {}) {
-    const args = [cli, 'worker', '--redis', url, '--queue', queue, '--root', root, '--lease', String(lease), '-c', String(concurrency), '--context', context];
-    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(url: string, queue: string, { lease = 1, concurrency = 1, context = 'process', prefix = 'weft:' } = {}) {
+    const args = [cli, 'worker', '--redis', url, '--queue', queue, '--root', root, '--lease', String(lease), '-c', String(concurrency), '--context', context, '--prefix', prefix];
+    // A process group of its own: the worker and its consumer children freeze together (freeze()).
+    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.child.stdout!.on('data', (d: Buffer) => (this.log += d));
     this.child.stderr!.on('data', (d: Buffer) => (this.log += d));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -44,8 +45,21 @@ export class WeftWorker {
     if (this.child.exitCode === null && this.child.signalCode === null) process.kill(this.child.pid!, signal);
   }
 
+  /**
+   * Freezes the whole worker, its consumers included (SIGSTOP to its process
+   * group), as a host that stalls would; `thaw()` lets it go on.
+   */
+  freeze(): void {
+    process.kill(-this.child.pid!, 'SIGSTOP');
+    this.frozen = true;
+  }
+
+  thaw(): void {
+    if (this.frozen) process.kill(-this.child.pid!, 'SIGCONT');
+  }
+
   async stop(): Promise<void> {
-    this.kill('SIGCONT');
+    this.thaw();
     this.kill();
     await this.exited;
   }
