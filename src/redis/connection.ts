@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster as RedisCluster, Redis, type RedisOptions } from 'ioredis';
 import { ValueError } from '../errors.js';
 import { dumps, loads } from '../multiprocessing/reduction.js';
 
@@ -59,18 +59,24 @@ export function unpack(bytes: Buffer): unknown {
   return loads(bytes);
 }
 
+/**
+ * A connection to one server or to a Redis Cluster: ioredis gives both the
+ * same commands; a cluster routes each by its key's slot.
+ */
+export type Client = Redis | RedisCluster;
+
 export class RedisConnection {
   /** The connection every non-blocking call goes through. */
-  readonly client: Redis;
+  readonly client: Client;
   /** This process's name among the consumers and holders of every object: `host:pid:random`. */
   readonly id = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-  readonly #idle: Redis[] = [];
-  readonly #lent = new Set<Redis>();
+  readonly #idle: Client[] = [];
+  readonly #lent = new Set<Client>();
   readonly #timers = new Set<{ stop(): void }>();
   #closed = false;
 
   constructor(
-    client: Redis,
+    client: Client,
     readonly prefix: string,
   ) {
     this.client = client;
@@ -102,7 +108,7 @@ export class RedisConnection {
   }
 
   /** Lends a connection of its own to `fn` (a blocking command), then keeps it for the next. */
-  async blocking<T>(fn: (conn: Redis) => Promise<T>): Promise<T> {
+  async blocking<T>(fn: (conn: Client) => Promise<T>): Promise<T> {
     this.checkOpen();
     const conn = this.#idle.pop() ?? this.duplicate();
     this.#lent.add(conn);
@@ -120,11 +126,20 @@ export class RedisConnection {
    * its errors while reconnecting are not reported (the calls on it fail or
    * wait as the main connection's do).
    */
-  duplicate(options: Partial<RedisOptions> = {}): Redis {
-    const conn = this.client.duplicate(options);
+  duplicate(options: Partial<RedisOptions> = {}): Client {
+    const { client } = this;
+    // A cluster client takes per-node options under `redisOptions`, and auto-pipelining at its own level.
+    const conn =
+      client instanceof RedisCluster
+        ? client.duplicate([], {
+            enableAutoPipelining: options.enableAutoPipelining ?? client.options.enableAutoPipelining,
+            redisOptions: { ...client.options.redisOptions, ...options },
+          })
+        : client.duplicate(options);
     conn.on('error', () => {});
     return conn;
   }
+
 
   /** Waits for a token on the list `wakeKey` for at most `seconds` (capped at {@link POLL_SECONDS}). */
   async nap(wakeKey: string, seconds: number): Promise<void> {

@@ -18,13 +18,12 @@
 import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QueueEvents, Queue as BullQueue, Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { TimeoutError, ValueError } from '../errors.js';
 import type { Items, MapTask, PoolTask, TaskResult, ApplyOptions, MapOptions, CallOptions } from '../multiprocessing/pool.js';
 import { AbortError, AsyncResult, WorkerLostError as LocalWorkerLostError } from '../multiprocessing/pool_result.js';
 import { dumps, loads } from '../multiprocessing/reduction.js';
 import { requireTaskRef } from '../multiprocessing/task.js';
-import type { RedisConnection } from './connection.js';
+import type { Client, RedisConnection } from './connection.js';
 import { checkName } from './queues.js';
 
 /**
@@ -129,7 +128,7 @@ export class Pool implements AsyncDisposable {
   readonly #retries: number;
   readonly #timeout: number | null;
   readonly #root: string;
-  readonly #clients: Redis[] = [];
+  readonly #clients: Client[] = [];
   readonly #bull: BullQueue;
   readonly #events: QueueEvents;
   readonly #ready: Promise<unknown>;

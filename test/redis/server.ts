@@ -128,3 +128,55 @@ export async function startFixture(
   });
   return { child, rest, lines };
 }
+
+/**
+ * A local Redis Cluster of `masters` servers (no replicas), each a
+ * {@link RedisServer} with cluster mode on, joined by `redis-cli --cluster
+ * create`; resolves once every node reports `cluster_state:ok`.
+ */
+export class RedisClusterFixture {
+  private constructor(readonly nodes: RedisServer[]) {}
+
+  static async start(masters = 3): Promise<RedisClusterFixture> {
+    const nodes: RedisServer[] = [];
+    const fixture = new RedisClusterFixture(nodes);
+    try {
+      for (let i = 0; i < masters; i++) {
+        // Its node table in its own directory (the server's --dir); a short node timeout: nothing here fails over.
+        nodes.push(await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', '--appendonly', 'no']));
+      }
+      await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+      for (const t0 = Date.now(); ; await new Promise((r) => setTimeout(r, 100))) {
+        const states = await Promise.all(nodes.map((n) => run('redis-cli', ['-p', String(n.port), 'cluster', 'info'])));
+        if (states.every((s) => s.includes('cluster_state:ok'))) break;
+        if (Date.now() - t0 > 15_000) throw new Error(`the cluster did not become ready within 15 s:\n${states.join('\n')}`);
+      }
+    } catch (err) {
+      await fixture.stop();
+      throw err;
+    }
+    return fixture;
+  }
+
+  /** `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,…`: what `connect` takes for a cluster. */
+  get url(): string {
+    return `redis+cluster://${this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
+  }
+
+  /** Every server stopped by pid, their directories removed. */
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+  }
+}
+
+/** Runs a command to its end; its stdout, or an error with its output. */
+function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    child.stderr!.on('data', (d: Buffer) => (out += d));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${out}`))));
+  });
+}
