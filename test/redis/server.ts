@@ -22,6 +22,12 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Where a server runs: its address, and the command prefix that puts it there (none on loopback). */
+export interface ServerPlace {
+  host: string;
+  prefix: string[];
+}
+
 /** One redis-server of a suite. `args` are added to its command line (`--appendonly yes`, `--requirepass x`). */
 export class RedisServer {
   readonly dir = mkdtempSync(join(tmpdir(), 'weft-redis-'));
@@ -31,11 +37,16 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     readonly args: string[],
+    readonly where: ServerPlace,
   ) {}
 
-  /** Starts a server and resolves once it accepts connections (10 s at most). */
-  static async start(args: string[] = []): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), args);
+  /**
+   * Starts a server and resolves once it accepts connections (10 s at most).
+   * `where` puts it on another address, run through a command prefix
+   * (`ip netns exec NS`): a second host's server.
+   */
+  static async start(args: string[] = [], where: ServerPlace = { host: '127.0.0.1', prefix: [] }): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), args, where);
     try {
       await server.restart();
     } catch (err) {
@@ -45,9 +56,9 @@ export class RedisServer {
     return server;
   }
 
-  /** `redis://127.0.0.1:PORT`, with `/db` when given. */
+  /** `redis://HOST:PORT` (127.0.0.1 unless started elsewhere). */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://${this.where.host}:${this.port}`;
   }
 
   get pid(): number | undefined {
@@ -56,8 +67,10 @@ export class RedisServer {
 
   /** Starts the server again on the same port and directory (after `kill`). */
   restart(): Promise<void> {
-    const argv = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--daemonize', 'no', ...this.args];
-    const child = spawn('redis-server', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = ['--port', String(this.port), '--bind', this.where.host, '--dir', this.dir, '--save', '', '--daemonize', 'no', ...this.args];
+    // `ip netns exec` execs the command, so the pid stays the server's own.
+    const [command, ...rest] = [...this.where.prefix, 'redis-server', ...argv] as [string, ...string[]];
+    const child = spawn(command, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error(`redis-server did not start within 10 s:\n${this.#log}`)), 10_000);
@@ -100,17 +113,19 @@ export class RedisServer {
 }
 
 /**
- * Starts a fixture script (`node file ...args`) and resolves once it prints a
+ * Starts a fixture script (`node file ...args`, after `wrap`) and resolves once it prints a
  * line starting with `mark` (within 10 s): the child, the rest of that line,
  * and every line so far (the array keeps growing).
  */
 export async function startFixture(
-  file: string, args: string[], mark: string, what: string,
+  file: string, args: string[], mark: string, what: string, wrap: string[] = [],
 ): Promise<{ child: ChildProcess; rest: string; lines: string[] }> {
-  const child = spawn(process.execPath, [file, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // `wrap` (`ip netns exec NS`) runs it on another host; it execs node, so the pid is node's.
+  const [command, ...rest] = [...wrap, process.execPath, file, ...args] as [string, ...string[]];
+  const child = spawn(command, rest, { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines: string[] = [];
   let buf = '';
-  const rest = await new Promise<string>((resolve, reject) => {
+  const found = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the ${what} did not print '${mark}' within 10 s`)), 10_000);
     child.stdout!.on('data', (d: Buffer) => {
       buf += d;
@@ -126,7 +141,7 @@ export async function startFixture(
     });
     child.once('exit', () => reject(new Error(`the ${what} exited early: ${lines.join('\n')}`)));
   });
-  return { child, rest, lines };
+  return { child, rest: found, lines };
 }
 
 /**
@@ -170,7 +185,7 @@ export class RedisClusterFixture {
 }
 
 /** Runs a command to its end; its stdout, or an error with its output. */
-function run(command: string, args: string[]): Promise<string> {
+export function run(command: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -16,10 +16,12 @@ export class WeftWorker {
   frozen = false;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(url: string, queue: string, { lease = 1, concurrency = 1, context = 'process', prefix = 'weft:' } = {}) {
+  /** `wrap` runs it through a command that execs it elsewhere (another network namespace), its pid unchanged. */
+  constructor(url: string, queue: string, { lease = 1, concurrency = 1, context = 'process', prefix = 'weft:', wrap = [] as string[] } = {}) {
     const args = [cli, 'worker', '--redis', url, '--queue', queue, '--root', root, '--lease', String(lease), '-c', String(concurrency), '--context', context, '--prefix', prefix];
+    const [command, ...rest] = [...wrap, process.execPath, ...args] as [string, ...string[]];
     // A process group of its own: the worker and its consumer children freeze together (freeze()).
-    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    this.child = spawn(command, rest, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.child.stdout!.on('data', (d: Buffer) => (this.log += d));
     this.child.stderr!.on('data', (d: Buffer) => (this.log += d));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
