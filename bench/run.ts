@@ -16,6 +16,7 @@ const benches = [
   ['Pool vs Python, piscina, tinypool, workerpool', 'multiprocessing/pool.js'],
   ['weft/coro vs gevent, greenlet, p-map, p-limit', 'coro/run.js'],
   ['weft/io servers vs Node net, Python selectors, uvloop, C epoll', 'io/run.js'],
+  ['weft/redis vs raw ioredis and BullMQ (its own redis-server)', 'redis/run.js'],
 ] as const;
 
 function runAll(): number {

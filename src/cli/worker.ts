@@ -1,6 +1,7 @@
 /**
  * `weft worker --redis URL [--queue NAME] [--concurrency N] [--context process|thread] [--root DIR] [--lease S]`:
- * serves a weft/redis Pool queue with a local weft Pool until SIGTERM or
+ * serves a weft/redis Pool queue with N consumers (processes or threads that
+ * take jobs and run their tasks; this process supervises them) until SIGTERM or
  * SIGINT, then finishes the running tasks (their results are recorded) and
  * exits 0; a second signal stops at once (the running tasks go to another
  * worker after their lease). A status line on a TTY.
@@ -18,7 +19,7 @@ const help = [
   '',
   '      --redis URL          redis://[user:password@]host:port[/db] (rediss:// for TLS); or $WEFT_REDIS_URL',
   '      --queue NAME         the pool queue to serve (default "default")',
-  '  -c, --concurrency N      tasks at once, each in a process (or thread) of a local weft Pool (default 1)',
+  '  -c, --concurrency N      tasks at once: N consumers, each a process (or thread) that takes a job and runs it (default 1)',
   '      --context NAME       process (default) or thread',
   '      --root DIR           where task modules are looked up (default: the current directory)',
   '      --lease SECONDS      a task whose worker stops renewing (dies, freezes) goes to another after this (default 30)',
@@ -28,7 +29,7 @@ const help = [
 ].join('\n');
 
 export const command: Command = {
-  summary: 'serve a weft/redis Pool queue: run its tasks with a local weft Pool',
+  summary: 'serve a weft/redis Pool queue: run its tasks in consumer processes or threads',
   help,
   async run(argv) {
     const { values } = parseArgs({

@@ -68,7 +68,17 @@ redis.call('DEL', KEYS[1], KEYS[2])
 ${WAKE_ONE}
 return 0`);
 
-/** A hold to give back with `await using`: `await using held = await lock.hold()`. */
+/**
+ * A hold to give back with `await using`: `await using held = await lock.hold()`.
+ * @example
+ * import { connect, type Held } from 'weft/redis';
+ * await using cluster = await connect(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+ * const lock = cluster.Lock('example:held', { lease: 5 });
+ * {
+ *   await using held: Held = await lock.hold();
+ *   console.log(held.token > 0); // true
+ * } // released here
+ */
 export interface Held extends AsyncDisposable {
   /** The fencing token of this hold. */
   readonly token: number;

@@ -46,7 +46,13 @@ export interface ServeOptions {
   lease?: number;
 }
 
-/** What {@link Worker.stats} reports. */
+/**
+ * What {@link Worker.stats} reports, summed over the worker's consumers.
+ * @example
+ * import { type WorkerCounts } from 'weft/redis';
+ * const counts: WorkerCounts = { running: 1, completed: 3, failed: 1 };
+ * console.log(counts.completed + counts.failed); // 4
+ */
 export interface WorkerCounts {
   running: number;
   completed: number;
