@@ -15,6 +15,7 @@
  * through the codec: 0 a value, 1 the task's error, 2 a lost worker.
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QueueEvents, Queue as BullQueue, Job } from 'bullmq';
@@ -139,6 +140,14 @@ export class Pool implements AsyncDisposable {
   /** Calls not settled yet (their jobs may not be sent yet): what `join` waits for. */
   #calls = 0;
   #idle: (() => void) | null = null;
+  /**
+   * Job ids are made here, before the jobs go out, so a job's completion is
+   * known as this pool's however soon it comes: a worker may finish the first
+   * jobs of a large addBulk before the call resolves (1,000 jobs here), and
+   * BullMQ's own ids would be known only then. No ':' (BullMQ refuses it).
+   */
+  readonly #idPrefix = `w${randomBytes(6).toString('hex')}-`;
+  #lastId = 0;
 
   /** @internal Made by `cluster.Pool(options)`. */
   constructor(conn: RedisConnection, options: PoolOptions = {}) {
@@ -269,7 +278,8 @@ export class Pool implements AsyncDisposable {
     const values = new Array<unknown>(jobs.length);
     let left = jobs.length;
     let over = false;
-    const ids: string[] = [];
+    let stopped = false;
+    const ids = jobs.map(() => `${this.#idPrefix}${++this.#lastId}`);
     this.#calls++;
     const finish = (ok: boolean, value: unknown) => {
       if (over) return;
@@ -277,6 +287,7 @@ export class Pool implements AsyncDisposable {
       this.#calls--;
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
+      stopped = !ok;
       if (!ok) for (const id of ids) if (this.#pending.delete(id)) void this.#bull.remove(id).catch(() => 0);
       done(ok, value);
       this.#wakeIdle();
@@ -293,14 +304,14 @@ export class Pool implements AsyncDisposable {
       if (--left === 0) finish(true, values);
     };
     if (left === 0) return finish(true, values);
+    const since = performance.now();
+    ids.forEach((id, i) => this.#pending.set(id, { settle: settle(i), since }));
+    const opts = { removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED };
     void this.#ready
-      .then(() => this.#bull.addBulk(jobs.map((data) => ({ name: data.n, data, opts: { removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED } }))))
-      .then((added) => {
-        added.forEach((job, i) => {
-          ids.push(job.id!);
-          if (over) void this.#bull.remove(job.id!).catch(() => 0);
-          else this.#pending.set(job.id!, { settle: settle(i), since: performance.now() });
-        });
+      .then(() => this.#bull.addBulk(jobs.map((data, i) => ({ name: data.n, data, opts: { ...opts, jobId: ids[i]! } }))))
+      .then(() => {
+        // Stopped (timeout, signal, a failed job) while the jobs were going out: those still waiting go.
+        if (stopped) for (const id of ids) void this.#bull.remove(id).catch(() => 0);
       })
       .catch((err: unknown) => finish(false, err));
   }
