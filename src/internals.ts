@@ -16,5 +16,5 @@ export { MAGIC, answerChallenge, frame } from './multiprocessing/manager_wire.js
 export { SpinEstimate, spinUntil } from './multiprocessing/futex.js';
 export { AuthenticationError, FrameReader, ProtocolError, decode, deliverChallenge } from './multiprocessing/manager_wire.js';
 export { main as cliMain } from './cli/commands.js';
-export { MODELS, SCENARIOS, cannotTake, openFileLimit, processTree, runBench, sampleTree } from './servers/bench.js';
-export { chartTitles, describeModel, formatTable, renderHtml } from './servers/report.js';
+export { MODELS, QUICK_IDLE, SCENARIOS, cannotTake, openFileLimit, processTree, quickVariant, runBench, sampleTree } from './servers/bench.js';
+export { charts, chartTitles, describeModel, formatTable, renderHtml } from './servers/report.js';
