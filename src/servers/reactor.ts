@@ -18,7 +18,7 @@ import {
   type BaseSelector, EVENT_READ, EVENT_WRITE, EpollSelector, PollSelector, SelectSelector,
 } from '../io/selectors.js';
 import { BlockingIOError, ConnectionError, OSError } from '../errors.js';
-import { BACKLOG, CHUNK, type EchoServer, STOP_TIMEOUT, type Settings, type StopOptions, upperInPlace } from './echo.js';
+import { BACKLOG, CHUNK, type EchoServer, STOP_TIMEOUT, type Settings, type StopOptions, servedHere, upperInPlace } from './echo.js';
 import { Stats } from './stats.js';
 
 /** The selector each model waits on. */
@@ -246,19 +246,5 @@ export async function serveReactor(settings: Settings, model: SelectorModel): Pr
     full: (stats) => stats.active >= settings.maxConnections,
     log: settings.log,
   });
-  const [host, port] = listener.getSockName() as [string, number];
-  const done = reactor.run();
-  return {
-    model,
-    host,
-    port,
-    done,
-    pids: () => [process.pid],
-    stats: () => reactor.stats.snapshot(),
-    async stop(options) {
-      reactor.stop(options);
-      await done;
-      return reactor.stats.snapshot();
-    },
-  };
+  return servedHere(model, listener.getSockName() as [string, number], reactor.stats, reactor.run(), (options) => reactor.stop(options));
 }

@@ -1,5 +1,5 @@
 // The API reference (`npm run docs`, TypeDoc with typedoc.json) covers every
-// name the three entry points export, types included: each has its own
+// name the entry points export, types included: each has its own
 // reflection (a page, or for a name re-exported by a second entry point a
 // link to the first one's), is filed under a Python module, and shows a
 // summary and an `@example` (a class: in its class comment). The names come
@@ -26,6 +26,7 @@ const entries = [
   { module: 'weft', dts: 'dist/src/index.d.ts', load: () => import('weft') },
   { module: 'weft/coro', dts: 'dist/src/coro/index.d.ts', load: () => import('weft/coro') },
   { module: 'weft/io', dts: 'dist/src/io/index.d.ts', load: () => import('weft/io') },
+  { module: 'weft/servers', dts: 'dist/src/servers/index.d.ts', load: () => import('weft/servers') },
 ] as const;
 
 /** Keeps TypeDoc's warnings and errors to assert on. */

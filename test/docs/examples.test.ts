@@ -5,7 +5,7 @@
 // nothing on stderr, and print what its `console.log(…); // text` comments
 // say, in that order (`text` exactly as node prints it: `// x`, `// [ 1, 2 ]`).
 //
-// So an example imports what it uses from 'weft', 'weft/coro' or 'weft/io',
+// So an example imports what it uses from 'weft', 'weft/coro', 'weft/io' (...),
 // ends by itself (closing what it opened), and talks to loopback only. One
 // that runs code in a child declares it at the top level,
 // `export const f = task(import.meta, …)`, and guards the rest with
@@ -23,6 +23,7 @@ import * as weft from 'weft';
 import * as coro from 'weft/coro';
 import * as io from 'weft/io';
 import * as redis from 'weft/redis';
+import * as servers from 'weft/servers';
 import { collectSnippets, expectedOutput, publicDeclarations, type Snippet } from './snippets.js';
 import { RedisServer } from '../redis/server.js';
 
@@ -89,7 +90,7 @@ function inOrder(lines: string[], expected: string[]): boolean {
 }
 
 test('every public class, function and constant has an @example', () => {
-  const entries = [['src/index.ts', weft], ['src/coro/index.ts', coro], ['src/io/index.ts', io], ['src/redis/index.ts', redis]] as const;
+  const entries = [['src/index.ts', weft], ['src/coro/index.ts', coro], ['src/io/index.ts', io], ['src/redis/index.ts', redis], ['src/servers/index.ts', servers]] as const;
   const documented = new Set(snippets.map((s) => `${s.file}: ${s.symbol.replace(/ \(\d+\)$/, '')}`));
   const missing: string[] = [];
   for (const [entry, module] of entries) {
