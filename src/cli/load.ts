@@ -23,10 +23,10 @@ import { parseArgs } from 'node:util';
 import hdr from 'hdr-histogram-js';
 import { type LoadEngine, native } from '../native.js';
 import { ok } from '../io/_native.js';
-import { createConnection, socket } from '../io/socket.js';
+import type { socket } from '../io/socket.js';
 import { IPPROTO_TCP, TCP_NODELAY } from '../io/constants.js';
-import { ConnectionRefusedError, OSError, gaierror } from '../errors.js';
 import { CommandError, type Command } from './commands.js';
+import { connectOrSay } from './client.js';
 
 /** What to run. Times in seconds. */
 export interface LoadOptions {
@@ -89,26 +89,9 @@ export interface LoadResult {
   cpuUserUsPerMessage: number;
 }
 
-/**
- * A connection to the server under load, or a {@link CommandError} that says
- * in one line why there is none and what to check.
- */
-function connect(host: string, port: number): socket {
-  try {
-    return createConnection([host, port], 10);
-  } catch (err) {
-    if (!(err instanceof OSError)) throw err;
-    const hint =
-      err instanceof gaierror
-        ? 'is --host a name or address this machine can resolve?'
-        : err instanceof ConnectionRefusedError
-          ? 'is the server running?'
-          : err.errno === 24 || err.errno === 23 // EMFILE, ENFILE
-            ? 'raise the limit on open files (ulimit -n) or use fewer --connections'
-            : 'is the server reachable from here, and is the port right?';
-    throw new CommandError(`cannot connect to ${host}:${port}: ${err.strerror.toLowerCase()}`, hint, { cause: err });
-  }
-}
+/** A connection to the server under load, or a {@link CommandError} that says in one line why there is none. */
+const connect = (host: string, port: number): socket =>
+  connectOrSay(host, port, 10, { refused: 'is the server running?', tooManyFiles: 'raise the limit on open files (ulimit -n) or use fewer --connections' });
 
 /** The engine runs in slices of at most this long, so that progress is shown and latencies are handed over. */
 const SLICE = 0.25;
