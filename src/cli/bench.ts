@@ -35,8 +35,9 @@ memory at hand, a server that refuses to start or dies) gets a row saying why.
   --svg-dir DIR        also write each chart of the report as an SVG file there
                        (throughput-rate.svg, throughput-latency.svg, ..., memory.svg)
   --json               print the results as JSON instead of the table
-  --from RUN.json[,...]  measure nothing: the table, --out and --svg-dir from
-                       earlier runs' --json output (several: their scenarios side by side)
+  --from RUN.json[,...] measure nothing: the table, --out and --svg-dir from
+                       earlier runs' --json output (several: their scenarios side by side,
+                       each from the last run that measured it)
 
 Progress goes to stderr, one line per scenario. Exit status: 0 when at least one
 scenario was measured; 1 when none could be; 2 on bad usage.`;
@@ -78,25 +79,20 @@ function readReport(file: string): BenchReport {
 }
 
 /**
- * Runs of different scenarios as one report (a full run taken in parts): the
- * first run's header, every model in order of appearance, the scenarios in
- * the usual order.
- * @throws {CommandError} when two runs measured the same scenario.
+ * Runs as one report (a full run taken in parts, or a part measured again):
+ * the first run's header, every model in order of appearance, the scenarios
+ * in the usual order, each from the last run that measured it.
  */
 export function mergeReports(runs: readonly BenchReport[]): BenchReport {
-  const seen = new Set<string>();
-  for (const run of runs) {
-    for (const s of run.scenarios) {
-      if (seen.has(s.name)) throw new CommandError(`two runs given to --from both measured '${s.name}'`, 'give --from runs of different --scenarios');
-      seen.add(s.name);
-    }
-  }
+  const latest = new Map<string, BenchReport>();
+  for (const run of runs) for (const s of run.scenarios) latest.set(s.name, run);
   const order = (name: string): number => SCENARIOS.findIndex((s) => s.name === name);
+  const names = [...latest.keys()].sort((x, y) => order(x) - order(y));
   return {
     ...runs[0]!,
     models: [...new Set(runs.flatMap((r) => r.models))],
-    scenarios: runs.flatMap((r) => r.scenarios).sort((a, b) => order(a.name) - order(b.name)),
-    results: runs.flatMap((r) => r.results),
+    scenarios: names.map((n) => latest.get(n)!.scenarios.find((s) => s.name === n)!),
+    results: names.flatMap((n) => latest.get(n)!.results.filter((r) => r.scenario === n)),
   };
 }
 

@@ -132,7 +132,7 @@ test('each chart is also a standalone SVG document, the same one the page embeds
 
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-test('weft bench servers --from: the table, the page and the SVG files from earlier runs, merged by scenario, nothing measured', async () => {
+test('weft bench servers --from: the table, the page and the SVG files from earlier runs, merged by scenario (the last run of each), nothing measured', async () => {
   const report = fixedReport();
   const dir = mkdtempSync(join(tmpdir(), 'weft-from-'));
   try {
@@ -149,9 +149,15 @@ test('weft bench servers --from: the table, the page and the SVG files from earl
     assert.deepEqual(files, charts(report).map((c) => `${c.name}.svg`).sort());
     assert.equal(readFileSync(join(dir, 'svg', 'memory.svg'), 'utf8'), `${charts(report).at(-1)!.svg}\n`);
 
-    const twice = await runNode([cli, 'bench', 'servers', '--from', `${join(dir, 'a.json')},${join(dir, 'a.json')}`]);
-    assert.equal(twice.code, 1);
-    assert.match(twice.stderr, /two runs given to --from both measured 'idle'/);
+    // a scenario measured again: the later run's figures count
+    const again = { ...part(['idle']), results: part(['idle']).results.map((r) => ({ ...r, messagesPerSecond: r.messagesPerSecond + 1 })) };
+    writeFileSync(join(dir, 'again.json'), JSON.stringify(again));
+    const twice = await runNode([cli, 'bench', 'servers', '--json', '--from', `${join(dir, 'a.json')},${join(dir, 'again.json')}`]);
+    assert.equal(twice.code, 0, twice.stderr);
+    const merged = JSON.parse(twice.stdout) as BenchReport;
+    assert.deepEqual(merged.scenarios.map((s) => s.name), ['idle', 'churn']);
+    assert.deepEqual(merged.results.filter((r) => r.scenario === 'idle'), again.results);
+    assert.equal(merged.results.length, again.results.length * 2);
     writeFileSync(join(dir, 'c.json'), '{"models": []}');
     const notARun = await runNode([cli, 'bench', 'servers', '--from', join(dir, 'c.json')]);
     assert.equal(notARun.code, 1);
