@@ -4,15 +4,16 @@
  * pipe); the model is `postMessage`'s transfer list: the sender's buffer is
  * detached once sent.
  *
- * Through a Queue the bytes are written once into a fresh memfd (pwrite, no
- * mapping on the sending side), and the memfd itself crosses — as SCM_RIGHTS
- * on a socket pair that belongs to the queue — while the ring carries a small
- * record naming it. The receiver maps the memfd and gets a view of it: no
- * copy. The socket holds a memfd nobody took yet, so its memory lives exactly
- * as long as the queue: a sender that exits before its message is read loses
- * nothing, and once the last holder of the queue is gone (closed, collected,
- * or SIGKILLed) the kernel frees every memfd still in flight (unix(7): fds in
- * a socket's queue are released with the socket).
+ * Through a Queue the bytes are written once into a memfd — one of this
+ * realm's pool whose pages exist already when its last receiver let go of it
+ * (MemfdPool below), else a fresh one — and the memfd itself crosses, as
+ * SCM_RIGHTS on a socket pair that belongs to the queue, while the ring
+ * carries a small record naming it. The receiver maps the memfd and gets a
+ * view of it: no copy. The socket holds a memfd nobody took yet, so a sender
+ * that exits before its message is read loses nothing, and once the last
+ * holder of the queue is gone (closed, collected, or SIGKILLed) the kernel
+ * frees every memfd still in flight that no live sender's pool holds (unix(7):
+ * fds in a socket's queue are released with the socket).
  *
  * Elsewhere (Pipe, Pool, Manager) a transferred buffer is copied as any buffer
  * is, and detached all the same, so that a program means the same thing
@@ -161,10 +162,11 @@ class MemfdPool {
       const have = e.memory.byteLength;
       if (have >= size && have <= 2 * size) {
         if (!fit || have < fit.memory.byteLength) fit = e;
-      } else if (!other || have > other.memory.byteLength) other = e;
+      } else if (have < size && (!other || have > other.memory.byteLength)) other = e;
     }
     if (!fit && other) {
-      ftruncateSync(other.fd, size); // the pages it keeps are warm; shrinking gives the rest back
+      // Grown, it keeps its warm pages; a much larger one is left whole for a buffer of its size.
+      ftruncateSync(other.fd, size);
       this.map(other);
       fit = other;
     }
