@@ -48,8 +48,11 @@ export type Transferable = ArrayBuffer | ArrayBufferView;
  * 0 and it must not be used again. Pipes, Pools and the Manager copy it as any
  * buffer, and detach it too.
  *
- * Worth it from about a megabyte: a 64 MiB Buffer crosses a Queue 3.6–5.6x
- * faster than a copy on a busy 2-core VM (docs/PERFORMANCE.md).
+ * Worth it for buffers of several megabytes: a 64 MiB Buffer crosses a Queue
+ * 6.6–7.2x faster than a copy on a 2-core VM, 256 MiB 8–13x, 1 MiB only
+ * 1.3–2.6x (docs/PERFORMANCE.md). The memfds it sent stay in this realm's
+ * pool, so the next buffer goes into pages that exist; a receiver that keeps
+ * every buffer it got gets none back and costs the sender a fresh memfd each.
  * @throws {TypeError} for a view that covers only part of its ArrayBuffer (a
  *   small `Buffer.from`/`allocUnsafe` shares Node's pool: use `Buffer.alloc`),
  *   and for a SharedArrayBuffer (already shared: send it as it is).
