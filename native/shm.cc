@@ -142,7 +142,7 @@ Napi::Value ShmMap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   bool populate = info.Length() > 1 && info[1].ToBoolean();
-  int64_t release_at = info.Length() > 2 ? info[2].As<Napi::Number>().Int64Value() : -1;
+  int64_t release_at = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : -1;
   struct stat st;
   if (fstat(fd, &st) < 0) return Fail(env, errno);
   if (st.st_size <= 0) return Fail(env, EINVAL);
