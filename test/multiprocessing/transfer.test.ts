@@ -133,14 +133,18 @@ describe('the sender\'s pool of memfds', () => {
     const q = new Queue<Buffer>();
     await collect();
     const fds = openFds();
+    const shm = shmem();
     const pooled = memfdPool.size;
-    await q.put(transfer(Buffer.alloc(4 * MiB, 1)));
+    await q.put(transfer(Buffer.alloc(8 * MiB, 1)));
     let held: Buffer | null = await q.get({ timeout: 5 });
     for (let i = 2; i < 30; i++) {
-      await roundTrip(q, 4 * MiB, i);
+      await roundTrip(q, 8 * MiB, i);
       await collect(); // frees the last one's mapping, never `held`'s
     }
     assert.ok(held.every((x) => x === 1), 'the held buffer was not written over');
+    // 29 x 8 MiB went through; a memfd per transfer kept would show as 232 MiB.
+    const grown = (shmem() - shm) / MiB;
+    assert.ok(grown < 96, `shared memory grew by ${grown.toFixed(0)} MiB`);
     // One memfd held, one or two going round: a pool that never saw a release would have made one per send, up to its cap.
     assert.ok(memfdPool.size <= pooled + 3, `the pool grew from ${pooled} to ${memfdPool.size} memfds`);
     assert.ok(openFds() - fds <= 4, `fds grew by ${openFds() - fds}`);
