@@ -49,7 +49,7 @@ export type Transferable = ArrayBuffer | ArrayBufferView;
  * buffer, and detach it too.
  *
  * Worth it for buffers of several megabytes: a 64 MiB Buffer crosses a Queue
- * 6.6–7.2x faster than a copy on a 2-core VM, 256 MiB 8–13x, 1 MiB only
+ * 6.6–8.3x faster than a copy on a 2-core VM, 256 MiB 8–13x, 1 MiB only
  * 1.3–2.6x (docs/PERFORMANCE.md). The memfds it sent stay in this realm's
  * pool, so the next buffer goes into pages that exist; a receiver that keeps
  * every buffer it got gets none back and costs the sender a fresh memfd each.
