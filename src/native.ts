@@ -29,7 +29,7 @@ export interface LoadEngine {
 export interface NativeAddon {
   // shm.cc
   shmCreate(size: number): number;
-  shmMap(fd: number, populate?: boolean): SharedArrayBuffer | number;
+  shmMap(fd: number, populate?: boolean, releaseAt?: number): SharedArrayBuffer | number;
   fdDup(fd: number): number;
   fdClose(fd: number): number;
   // futex.cc: the word is `view[index]`, `view` an Int32Array over a SharedArrayBuffer
