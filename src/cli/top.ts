@@ -208,7 +208,8 @@ async function live(inspector: Inspector, interval: number): Promise<number> {
         failure = err;
         break;
       }
-      writeSync(1, HOME_CLEAR + render(snap, previous, columns(), true).replaceAll('\n', '\r\n'));
+      // libuv's raw mode keeps ONLCR: a \n still returns the carriage.
+      writeSync(1, HOME_CLEAR + render(snap, previous, columns(), interval));
       previous = snap;
       let timer: NodeJS.Timeout | undefined;
       const next = await Promise.race([stopped.then((code) => ({ code })), new Promise<null>((r) => (timer = setTimeout(r, interval * 1000, null)))]);

@@ -9,16 +9,17 @@ import type { ManagerSnapshot, PoolSnapshot, Program, QueueSnapshot, Snapshot } 
 
 const SPARKS = '▁▂▃▄▅▆▇█';
 
-/** The whole frame: a header line, then a section per kind; lines cut to `width`. */
-export function render(snap: Snapshot, previous: Snapshot | null, width: number, live = false): string {
+/** The whole frame: a header line, then a section per kind; lines cut to `width`. Live, a last line says how to quit. */
+export function render(snap: Snapshot, previous: Snapshot | null, width: number, refresh: number | null = null): string {
   const seconds = previous ? Math.max(1e-3, (Date.parse(snap.time) - Date.parse(previous.time)) / 1000) : 0;
-  const lines = [header(snap, previous, seconds, live), ''];
+  const lines = [header(snap, previous, seconds), ''];
   if (snap.pools.length === 0) lines.push('POOLS: none');
   for (const pool of snap.pools) {
     const before = previous?.pools.find((p) => p.id === pool.id) ?? null;
     lines.push(...poolLines(pool, before, seconds), '');
   }
   lines.push(...queueLines(snap.queues), '', ...managerLines(snap.managers));
+  if (refresh !== null) lines.push('', `every ${refresh} s · q or Ctrl-C quits`);
   return lines.map((l) => cut(l, width)).join('\n');
 }
 
@@ -32,10 +33,10 @@ export function renderList(programs: (Program & { snapshot: Snapshot | null })[]
     s ? String(s.managers.length) : '?',
     s ? s.argv.join(' ') : '(no answer)',
   ]);
-  return [`${programs.length} inspectable programs (weft top PID shows one):`, ...table(['PID', 'UP', 'POOLS', 'QUEUES', 'MANAGERS', 'COMMAND'], rows, [1, 1, 1, 1, 1, 0])].join('\n');
+  return [`${programs.length} inspectable program${programs.length === 1 ? '' : 's'} (weft top PID shows one):`, ...table(['PID', 'UP', 'POOLS', 'QUEUES', 'MANAGERS', 'COMMAND'], rows, [1, 1, 1, 1, 1, 0])].join('\n');
 }
 
-function header(s: Snapshot, previous: Snapshot | null, seconds: number, live: boolean): string {
+function header(s: Snapshot, previous: Snapshot | null, seconds: number): string {
   const cpuNow = s.cpu.user + s.cpu.system;
   // Between two frames: the share of a core used since the last; a single frame: the average since the start.
   const cpu = previous ? (cpuNow - previous.cpu.user - previous.cpu.system) / seconds : cpuNow / Math.max(1e-3, s.uptime);
@@ -48,7 +49,7 @@ function header(s: Snapshot, previous: Snapshot | null, seconds: number, live: b
     `node ${s.node}`,
     s.time.slice(11, 19),
   ];
-  return parts.join(' · ') + (live ? '   (q quits)' : '');
+  return parts.join(' · ');
 }
 
 function poolLines(p: PoolSnapshot, before: PoolSnapshot | null, seconds: number): string[] {

@@ -13,7 +13,7 @@ const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 test('weft --help lists every command; each command has --help', async () => {
   const r = await runNode([cli, '--help']);
   assert.equal(r.code, 0);
-  for (const name of ['tour', 'load', 'fetch', 'serve', 'client', 'bench', 'worker']) {
+  for (const name of ['tour', 'load', 'fetch', 'serve', 'client', 'bench', 'worker', 'top']) {
     assert.match(r.stdout, new RegExp(`^  ${name} `, 'm'));
     const help = await runNode([cli, name, '--help']);
     assert.equal(help.code, 0, help.stderr);
