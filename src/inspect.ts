@@ -322,7 +322,7 @@ export function listPrograms(except = process.pid): Program[] {
 }
 
 /** True when a process `pid` exists (EPERM: it does, as another user's). */
-function processExists(pid: number): boolean {
+export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -8,7 +8,7 @@
 import { writeSync } from 'node:fs';
 import type net from 'node:net';
 import { parseArgs } from 'node:util';
-import { inspectDir, listPrograms, socketPathFor, type Snapshot } from '../inspect.js';
+import { inspectDir, listPrograms, processExists, socketPathFor, type Snapshot } from '../inspect.js';
 import { lazy } from '../lazy.js';
 import { CommandError, type Command } from './commands.js';
 import { render, renderList } from './top_view.js';
@@ -163,15 +163,6 @@ async function snapshotOnce(path: string): Promise<Snapshot> {
     return await inspector.snapshot();
   } finally {
     inspector.close();
-  }
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
