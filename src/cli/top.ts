@@ -96,7 +96,8 @@ async function runCommand(argv: string[]): Promise<number> {
 }
 
 const out = (text: string): void => void writeSync(1, `${text}\n`);
-const columns = (): number => process.stdout.columns || 100;
+// A pipe has no width: its lines are left whole.
+const columns = (): number => process.stdout.columns || Infinity;
 
 /** One connection to a program's socket, asking a snapshot at a time. */
 class Inspector {
