@@ -222,7 +222,11 @@ function listen(registry: Registry): void {
   }
   server.unref();
   server.once('listening', () => {
-    chmodSync(path, 0o600);
+    try {
+      chmodSync(path, 0o600); // in case the file system ignored the umask
+    } catch {
+      // removed already: the program is ending
+    }
     log?.('listening on %s', path);
   });
   const remove = () => {

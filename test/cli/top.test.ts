@@ -133,6 +133,21 @@ test('a thread pool shows its workers by tid; a SIGTERM nobody handles still rem
   assert.deepEqual(sockets(dir), []);
 });
 
+test('the socket keeps no program alive: one that only imports weft ends at once, and takes its socket along', async () => {
+  const dir = runtimeDir();
+  const weft = new URL('../../src/index.js', import.meta.url).href;
+  const script = [
+    `const { Queue } = await import(${JSON.stringify(weft)});`,
+    `const { existsSync } = await import('node:fs');`,
+    'new Queue();',
+    "console.log('listening', existsSync(`${process.env.XDG_RUNTIME_DIR}/weft-inspect-${process.pid}.sock`));",
+  ].join(' ');
+  const r = await runNode(['--input-type=module', '-e', script], { env: { XDG_RUNTIME_DIR: dir, WEFT_INSPECT: '1' }, timeout: 20 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'listening true\n');
+  assert.deepEqual(sockets(dir), []);
+});
+
 test('without WEFT_INSPECT no socket is opened, and weft top says how to fix it in one line, exit 2', async () => {
   const dir = runtimeDir();
   const child = await start(dir, ['thread'], undefined);
