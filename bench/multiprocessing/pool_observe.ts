@@ -15,7 +15,8 @@
  *   git archive 7fc43d4 | tar -x -C /tmp/base && cd /tmp/base && ln -s $OLDPWD/node_modules &&
  *   npm run build:native && npm run build:ts
  *
- * Both contexts run in each round unless `--context` names one.
+ * Both contexts run in each round unless `--context` names one. `--ops` instead times, alone, the
+ * operations those lines add (a bound that no run on a busy machine can give).
  *
  * Each measure is `--one`: a fresh process imports weft from WEFT_BUILD (a
  * built checkout's dist/src/index.js; its workers, which import this file
@@ -70,6 +71,40 @@ async function one(n: number, context: 'process' | 'thread', listen: boolean): P
   }
 }
 
+/**
+ * `--ops`: what the lines a task passes through cost here, timed alone: the two histogram adds and the wait
+ * computed for them (per task), the four `hasSubscribers` tests (per task), and a clock reading (per result frame).
+ */
+async function ops(): Promise<void> {
+  const { TimeBuckets } = (await import(new URL('../../src/internals.js', import.meta.url).href)) as typeof import('../../src/internals.js');
+  const dc = await import('node:diagnostics_channel');
+  const runs = new TimeBuckets();
+  const waits = new TimeBuckets();
+  const channels = ['queued', 'start', 'finish', 'fail'].map((n) => dc.channel(`weft:bench:${n}`));
+  const xs = Float64Array.from({ length: 4096 }, (_, i) => ((i * 7919) % 4096) / 4096e3);
+  const time = (n: number, body: (i: number) => number): number => {
+    let sink = 0;
+    const t = performance.now();
+    for (let i = 0; i < n; i++) sink += body(i);
+    const ns = ((performance.now() - t) / n) * 1e6;
+    return sink === -1 ? 0 : ns;
+  };
+  const rows: Record<string, number[]> = { 'histograms, per task': [], 'channel tests, per task': [], 'clock reading, per frame': [] };
+  for (let r = 0; r < 5; r++) {
+    rows['histograms, per task']!.push(
+      time(1e7, (i) => {
+        const run = xs[i & 4095]!;
+        runs.add(run);
+        waits.add(Math.max(0, 0.25 - run));
+        return 0;
+      }),
+    );
+    rows['channel tests, per task']!.push(time(1e7, () => channels.reduce((n, c) => n + (c.hasSubscribers ? 1 : 0), 0)));
+    rows['clock reading, per frame']!.push(time(1e6, () => performance.now()));
+  }
+  for (const [name, ns] of Object.entries(rows)) console.log(`  ${name.padEnd(26)} ${median(ns).toFixed(1)} ns (${Math.min(...ns).toFixed(1)}–${Math.max(...ns).toFixed(1)}, 5 runs)`);
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -99,6 +134,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     context: { type: 'string', default: 'process,thread' },
     baseline: { type: 'string' },
+    ops: { type: 'boolean', default: false },
   },
 });
 const n = Number(values.n);
@@ -110,7 +146,9 @@ const contexts = values.context!.split(',').map((c) => {
 const ROWS = ['baseline', 'this build', 'this build, listened to'] as const;
 type Row = (typeof ROWS)[number];
 
-if (values.one && weft.isMainModule(import.meta)) {
+if (values.ops && weft.isMainModule(import.meta)) {
+  await ops();
+} else if (values.one && weft.isMainModule(import.meta)) {
   await one(n, contexts[0]!, values.listen);
 } else if (weft.isMainModule(import.meta)) {
   if (!values.baseline) throw new Error('pass --baseline DIR: a built checkout of weft to compare this build with');
