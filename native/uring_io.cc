@@ -207,10 +207,10 @@ napi_value OpName(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// uringOpen(entries, out: Int32Array) -> handle | -errno. `out` receives
-// completions, three int32 each.
+// uringOpen(entries, out: Int32Array, waitOnly) -> handle | -errno. `out`
+// receives completions, three int32 each.
 napi_value Open(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ARGS(3);
   IoRing* r = new IoRing();
   // SUBMIT_ALL: an entry the kernel rejects (a bad fd) completes with its
   // error and the ones after it are still taken.
@@ -220,7 +220,13 @@ napi_value Open(napi_env env, napi_callback_info info) {
   // the kernel finishes the work at the thread's next system call or sleep,
   // which batches it. (DEFER_TASKRUN would batch further but stops the ring
   // fd from waking an epoll that watches it: Node's event loop would hang.)
-  int err = r->ring.Open(static_cast<unsigned>(I32(env, argv[0])), IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN);
+  // A ring driven by wait() alone (`waitOnly`) takes it: SINGLE_ISSUER |
+  // DEFER_TASKRUN (6.1) keeps the kernel's work for a completion on a list
+  // of the ring's own, run only inside io_uring_enter, in one batch.
+  bool wait_only = false;
+  napi_get_value_bool(env, argv[2], &wait_only);
+  unsigned flags = wait_only ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN : IORING_SETUP_COOP_TASKRUN;
+  int err = r->ring.Open(static_cast<unsigned>(I32(env, argv[0])), IORING_SETUP_SUBMIT_ALL | flags);
   if (err != 0) {
     delete r;
     return Num(env, err);

@@ -12,8 +12,9 @@
  *    10 / 100 / 1000 / 10,000 idle connections (table + docs/io-wait-cost.svg).
  *
  * Medians of REPEATS runs with [min, max]; JSON to bench/results/io.json.
- * Usage: node dist/bench/io/run.js [--quick] [--repeats N] [--servers epoll,uring,...] [--loads 100,1000] [--echo-only]
- * (--servers picks by a word of the name, case-insensitive; --echo-only skips part 2 and writes no files.)
+ * Usage: node dist/bench/io/run.js [--quick] [--repeats N] [--servers epoll,uring,...] [--loads 100,1000] [--engine epoll|uring] [--echo-only]
+ * (--servers picks by a word of the name, case-insensitive; --engine is weft load's; --echo-only skips part 2
+ * and writes no files.)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,6 +33,7 @@ const flag = (name: string): string | undefined => {
 const REPEATS = Number(flag('--repeats') ?? (quick ? 1 : 5));
 const only = flag('--servers')?.toLowerCase().split(',');
 const echoOnly = process.argv.includes('--echo-only');
+const engine = flag('--engine'); // weft load's engine (epoll, uring); default: weft load's default
 const WARMUP = 0.3;
 const DURATION = quick ? 1 : 1.5;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
@@ -95,7 +97,7 @@ function loadRun(server: Server, cfg: (typeof configs)[number]): Promise<Run> {
     const args = [
       '-c', '1', process.execPath, dist + 'src/cli/main.js', 'load', '--port', String(server.port),
       '--connections', String(cfg.connections), '--size', String(cfg.size), '--depth', '1',
-      '--warmup', String(WARMUP), '--duration', String(DURATION), '--json',
+      '--warmup', String(WARMUP), '--duration', String(DURATION), '--json', ...(engine ? ['--engine', engine] : []),
     ];
     const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = server.child!.pid!;
@@ -197,7 +199,10 @@ async function main(): Promise<void> {
   if (!uring.ok) process.stderr.write(`  no io_uring echo server: ${uring.reason}\n`);
   const all: Server[] = [
     { name: 'weft selectors (epoll)', cmd: [process.execPath, dist + 'bench/io/weft-echo-server.js', '0'] },
-    ...(uring.ok ? [{ name: 'weft io_uring', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0'] }] : []),
+    ...(uring.ok ? [
+      { name: 'weft io_uring', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0'] },
+      { name: 'weft io_uring waitOnly', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0', '--wait-only'] },
+    ] : []),
     { name: 'Node net', cmd: [process.execPath, dist + 'bench/io/node-net-echo-server.js', '0'] },
     { name: 'Python selectors', cmd: ['/usr/bin/python3', root + 'bench/io/py_selectors_echo.py', '0'] },
     { name: 'uvloop', cmd: ['/usr/bin/python3', root + 'bench/io/py_uvloop_echo.py', '0'] },

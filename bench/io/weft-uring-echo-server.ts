@@ -11,13 +11,14 @@
  * per batch both submits the sends the previous batch queued and waits for
  * the next: one system call per batch instead of epoll_wait + recv + send
  * per message.
- * Usage: node dist/bench/io/weft-uring-echo-server.js PORT   (prints "ready PORT")
+ * Usage: node dist/bench/io/weft-uring-echo-server.js PORT [--wait-only]   (prints "ready PORT")
+ * (--wait-only: a `waitOnly` ring, IORING_SETUP_DEFER_TASKRUN.)
  */
 import {
   AF_INET, IPPROTO_TCP, IoUring, SOCK_STREAM, TCP_NODELAY, createServer, socket, type Completion,
 } from 'weft/io';
 
-const ring = new IoUring({ entries: 4096, bufferCount: 8192, bufferSize: 2048 });
+const ring = new IoUring({ entries: 4096, bufferCount: 8192, bufferSize: 2048, waitOnly: process.argv.includes('--wait-only') });
 const ENOBUFS = -105;
 
 function accepted(c: Completion): void {

@@ -20,7 +20,7 @@ import type { Address, socket } from './socket.js';
 interface UringNative {
   uringProbe(): number;
   uringOpName(index: number): string;
-  uringOpen(entries: number, out: Int32Array): RingHandle | number;
+  uringOpen(entries: number, out: Int32Array, waitOnly: boolean): RingHandle | number;
   uringFd(ring: RingHandle): number;
   uringBuffers(ring: RingHandle, pool: Uint8Array, size: number, count: number, group: number): number;
   uringGive(ring: RingHandle, bufferId: number): number;
@@ -159,6 +159,14 @@ export interface IoUringOptions {
   bufferCount?: number;
   /** Bytes per receive buffer. Default 4096. */
   bufferSize?: number;
+  /**
+   * The ring is driven by `wait()` alone: callbacks run inside `wait()`, never
+   * on Node's event loop, and there is no `completions()`. The kernel then
+   * keeps the work behind each completion on a list of the ring's own and
+   * runs it in one batch inside the wait (IORING_SETUP_DEFER_TASKRUN; such a
+   * ring's fd cannot wake the event loop). Default false.
+   */
+  waitOnly?: boolean;
 }
 
 const ETIME = 62;
@@ -253,6 +261,7 @@ export class IoUring implements Disposable {
   #waiters: ((batch: Completion[] | null) => void)[] = [];
   #iterators = 0;
   #closing = false;
+  #waitOnly: boolean;
 
   /**
    * Whether this process can use io_uring, decided once: `{ ok: true }`, or
@@ -290,7 +299,8 @@ export class IoUring implements Disposable {
     const a = IoUring.available();
     if (!a.ok) throw new OSError(a.errno, `io_uring unavailable: ${a.reason}`);
     this.#out = new Int32Array(entries * 8 * 3);
-    const ring = un.uringOpen(entries, this.#out);
+    this.#waitOnly = options.waitOnly === true;
+    const ring = un.uringOpen(entries, this.#out, this.#waitOnly);
     if (typeof ring === 'number') throw fromErrno(ring);
     this.#ring = ring;
     finalizer.register(this, ring, this);
@@ -749,6 +759,7 @@ export class IoUring implements Disposable {
    * Batches of completions (of operations without a callback) as they come,
    * on Node's event loop: the ring's fd is polled by libuv, and each wake-up
    * reaps every completion ready at once. The loop ends when the ring closes.
+   * @throws {ValueError} on a `waitOnly` ring (at the first iteration).
    * @example
    * import { IoUring } from 'weft/io';
    * if (IoUring.available().ok) {
@@ -762,6 +773,7 @@ export class IoUring implements Disposable {
    */
   async *completions(): AsyncGenerator<Completion[], void, undefined> {
     this.#handle();
+    if (this.#waitOnly) throw new ValueError('a waitOnly ring has no completions(): call wait(), or make the ring without waitOnly');
     this.#iterators++;
     this.#arm();
     try {
@@ -904,7 +916,7 @@ export class IoUring implements Disposable {
 
   /** Start or stop the event loop's watch on the ring fd, as callbacks and iterators need it. */
   #arm(): void {
-    const want = this.#ring !== null && (this.#callbacks > 0 || this.#iterators > 0);
+    const want = this.#ring !== null && !this.#waitOnly && (this.#callbacks > 0 || this.#iterators > 0);
     if (want === this.#watching) return;
     if (want) {
       if (!this.#watch) {

@@ -116,6 +116,33 @@ describe('IoUring, allocation-free path', { skip: !available.ok && available.rea
     conn.close();
   });
 
+  test('a waitOnly ring runs its callbacks inside wait() and has no completions()', async () => {
+    using ring = new IoUring({ waitOnly: true, bufferCount: 4 });
+    const [client, conn] = tcpPair();
+    const got: number[] = [];
+    ring.recvMultishot(conn, (n, bufferId) => {
+      got.push(n);
+      if (n > 0) ring.sendBuffer(conn, bufferId, n);
+    });
+    client.sendAll(Buffer.from('deferred'));
+    await new Promise((r) => setTimeout(r, 20)); // the event loop turns: nothing runs there
+    assert.deepEqual(got, []);
+    until(ring, () => got.length > 0);
+    assert.deepEqual(got, [8]);
+    let echoed = '';
+    until(ring, () => {
+      try {
+        echoed += client.recv(8, 0x40).toString(); // MSG_DONTWAIT
+      } catch {
+        // not back yet
+      }
+      return echoed === 'deferred';
+    });
+    await assert.rejects(ring.completions().next(), /a waitOnly ring has no completions\(\)/);
+    client.close();
+    conn.close();
+  });
+
   test('sendBuffer and bufferView refuse ids and ranges outside the ring\'s buffers', () => {
     using ring = new IoUring({ bufferCount: 2, bufferSize: 16 });
     const [a, b] = tcpPair();
