@@ -276,7 +276,7 @@ struct Engine {
     int err = ring.Open(entries, IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN);
     if (err != 0) return err;
     unsigned count = 256;
-    while (count < conns.size() * 4 && count < 32768) count <<= 1;
+    while (count < conns.size() * 4 && count < 8192) count <<= 1;  // at most 32 MiB
     pool.resize(static_cast<size_t>(count) * kBufSize);
     err = bufs.Register(ring.fd(), 0, pool.data(), kBufSize, count);
     if (err != 0) return err;

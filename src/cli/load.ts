@@ -56,7 +56,7 @@ export interface LoadOptions {
   /**
    * The engine's I/O: `'epoll'` (readiness, a recv and a send system call per
    * message) or `'uring'` (io_uring completions, one system call per batch;
-   * not with churn). Default {@link DEFAULT_ENGINE}.
+   * not with churn). Default {@link defaultEngine}.
    */
   engine?: LoadEngineName;
 }
@@ -64,8 +64,14 @@ export interface LoadOptions {
 /** How `weft load` does its I/O. */
 export type LoadEngineName = 'epoll' | 'uring';
 
-/** The engine `weft load` uses unless told: the one whose own CPU per message measured lower (docs/io.md). */
-export const DEFAULT_ENGINE: LoadEngineName = 'epoll';
+/**
+ * The engine `weft load` uses unless told: io_uring, whose own CPU per
+ * message measured lower (docs/io.md), where it is available; else, and for
+ * churn, epoll.
+ */
+export function defaultEngine(churn = false): LoadEngineName {
+  return !churn && IoUring.available().ok ? 'uring' : 'epoll';
+}
 
 /** Called at the edges of the measured window, while the connections are still open. */
 export interface LoadHooks {
@@ -141,7 +147,7 @@ const CDF_PERCENTILES = [0, 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 97.5, 
 export function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): LoadResult {
   const { connections, size, depth, rate } = opts;
   const churn = opts.churn === true;
-  const engineName = checkEngine(opts.engine ?? DEFAULT_ENGINE, churn);
+  const engineName = checkEngine(opts.engine ?? defaultEngine(churn), churn);
   const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
   const socks: socket[] = [];
   let engine: LoadEngine | undefined;
@@ -254,11 +260,11 @@ each message's intended send time). Every echoed byte is checked.
   --warmup SECONDS     load before measuring (default 0)
   --churn              each connection connects, echoes one message, closes and
                        starts again (connections/s; --host an IPv4 address)
-  --engine epoll|uring how the generator does its I/O (default ${DEFAULT_ENGINE}): epoll
-                       makes a recv and a send system call per message, uring
-                       (io_uring, Linux 6.0+) one io_uring_enter per batch; the
-                       default is the one whose own CPU per message measured
-                       lower (docs/io.md). Not with --churn
+  --engine epoll|uring how the generator does its I/O: epoll makes a recv and a
+                       send system call per message, uring (io_uring, Linux 6.0+)
+                       one io_uring_enter per batch and costs less CPU per
+                       message (docs/io.md). Default uring where io_uring is
+                       available, else epoll; --churn runs on epoll only
   --json               print the result as JSON
 
 Reports messages/s, MB/s, latency p50/p90/p99/p99.9/max (µs, HDR histogram),
@@ -356,7 +362,7 @@ function runCommand(argv: string[]): number {
     churn: values.churn,
     engine: values.engine as LoadEngineName | undefined,
   };
-  checkEngine(opts.engine ?? DEFAULT_ENGINE, opts.churn === true);
+  checkEngine(opts.engine ?? defaultEngine(opts.churn), opts.churn === true);
   if (!(opts.warmup >= 0)) throw new RangeError(`--warmup must be >= 0, got ${values.warmup}`);
   checkLimits(opts);
   const tty = process.stderr.isTTY;
