@@ -57,7 +57,7 @@ export interface NativeAddon {
   /** Returns the value it replaces. */
   setContinuationData?: (value: unknown) => unknown;
   // load.cc (weft load's engine)
-  loadCreate(fds: Int32Array, size: number, depth: number, rate: number): LoadEngine | number;
+  loadCreate(fds: Int32Array, size: number, depth: number, rate: number, uring?: boolean): LoadEngine | number;
   /** Churn: `concurrency` slots that connect to ipv4:port, echo one message, close, again. */
   loadChurn(ipv4: string, port: number, size: number, concurrency: number): LoadEngine | number;
   /**
