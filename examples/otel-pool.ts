@@ -1,6 +1,7 @@
 // A Pool's tasks as OpenTelemetry spans, from weft's diagnostics channels alone: no wrapper
 // around the pool, so an instrumentation package could do the same for every pool of a program.
-// Not part of `weft tour`. Run: node dist/examples/otel-pool.js
+// Not part of `weft tour`. Run: node dist/examples/otel-pool.js, in a project that has
+// @opentelemetry/api installed (`npm i @opentelemetry/api`): weft itself does not depend on it.
 //
 // @opentelemetry/api is only the API: without an SDK registered (for instance
 // @opentelemetry/sdk-trace-node with a console exporter) its spans go nowhere. This example

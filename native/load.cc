@@ -19,6 +19,14 @@
 // loopback connections (net.ipv4.tcp_tw_reuse, 2 by default), so a long churn
 // does not run out of ephemeral ports. A slot whose connect fails is counted
 // as an error and not retried, so a refusing server cannot spin the engine.
+//
+// The io_uring engine (loadCreate's `uring`, `weft load --engine uring`) runs
+// the same loops on completions instead of readiness: a multishot recv per
+// connection into a ring of provided buffers, each send an IORING_OP_SEND
+// (MSG_WAITALL: the kernel finishes a partial send), and one io_uring_enter
+// per batch that submits the batch's sends and waits for the next
+// completions -- no recv or send system call per message.
+#include "uring.h"
 #include "weft.h"
 
 #include <arpa/inet.h>
@@ -57,7 +65,20 @@ struct Conn {
   std::deque<double> times;        // intended send times of the messages in flight
   std::vector<uint8_t> pending;    // bytes the kernel did not take yet
   size_t pendingOff = 0;
+  // io_uring: the bytes of the send in flight (the kernel reads them until
+  // its completion; `pending` collects what comes meanwhile), and whether
+  // the multishot recv is armed.
+  std::vector<uint8_t> sending;
+  bool sendBusy = false;
+  bool recvArmed = false;
 };
+
+// io_uring user_data: the connection's index, and what the operation is.
+constexpr uint64_t kOpRecv = 1ull << 32;
+constexpr uint64_t kOpSend = 2ull << 32;
+constexpr uint64_t kOpCancel = 3ull << 32;
+constexpr uint64_t kOpMask = 3ull << 32;
+constexpr unsigned kBufSize = 4096;
 
 struct Engine {
   int epfd = -1;
@@ -65,6 +86,11 @@ struct Engine {
   int depth = 1;
   double intervalMs = 0;  // open loop: ms between messages; 0: closed loop
   bool churn = false;     // connect, one echo, close, again (the engine owns the fds)
+  bool uring = false;     // completions (io_uring) instead of readiness (epoll)
+  Uring ring;
+  BufRing bufs;
+  std::vector<char> pool;  // the provided buffers' memory
+  unsigned inflight = 0;   // io_uring operations whose last completion has not come
   struct sockaddr_in addr;
   std::vector<uint8_t> pattern;
   std::vector<uint8_t> batch;
@@ -82,8 +108,9 @@ struct Engine {
 
   ~Engine() { Close(); }
 
-  // Releases the epoll fd and, in churn, the sockets the engine opened.
+  // Releases the epoll fd (or the ring) and, in churn, the sockets the engine opened.
   void Close() {
+    CloseRing();
     if (churn) {
       for (Conn& c : conns) {
         if (c.alive) Drop(c);
@@ -101,6 +128,8 @@ struct Engine {
       c.alive = false;
       if (churn) {
         Drop(c);
+      } else if (uring) {
+        if (c.recvArmed) Cancel(c);
       } else {
         epoll_ctl(epfd, EPOLL_CTL_DEL, c.fd, nullptr);
       }
@@ -175,6 +204,11 @@ struct Engine {
       c.times.push_back(when);
     }
     size_t len = count * size;
+    if (uring) {
+      c.pending.insert(c.pending.end(), batch.begin(), batch.begin() + len);
+      if (!c.sendBusy) SendNext(c);
+      return;
+    }
     if (c.pendingOff < c.pending.size()) {
       c.pending.insert(c.pending.end(), batch.begin(), batch.begin() + len);
       return;
@@ -202,12 +236,12 @@ struct Engine {
     }
   }
 
-  // Check the `n` bytes just read on `c`; count and time each message completed.
-  size_t Receive(Conn& c, size_t n, double now) {
+  // Check the `n` bytes just read on `c` (at `data`); count and time each message completed.
+  size_t Receive(Conn& c, const uint8_t* data, size_t n, double now) {
     size_t done = 0;
     for (size_t i = 0; i < n;) {
       size_t take = size - c.rpos < n - i ? size - c.rpos : n - i;
-      if (memcmp(&rbuf[i], &c.expect[c.rpos], take) != 0) {
+      if (memcmp(&data[i], &c.expect[c.rpos], take) != 0) {
         Fail(c, "echo mismatch");
         return done;
       }
@@ -233,6 +267,135 @@ struct Engine {
     return done;
   }
 
+  // io_uring: the ring, its provided buffers and a multishot recv per connection. 0 or -errno.
+  int OpenRing() {
+    uring = true;
+    unsigned entries = 1;
+    while (entries < conns.size() * 2 && entries < 4096) entries <<= 1;
+    if (entries < 64) entries = 64;
+    int err = ring.Open(entries, IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN);
+    if (err != 0) return err;
+    unsigned count = 256;
+    while (count < conns.size() * 4 && count < 8192) count <<= 1;  // at most 32 MiB
+    pool.resize(static_cast<size_t>(count) * kBufSize);
+    err = bufs.Register(ring.fd(), 0, pool.data(), kBufSize, count);
+    if (err != 0) return err;
+    for (Conn& c : conns) Arm(c);
+    return 0;
+  }
+
+  // Releases the ring after cancelling what is in flight and waiting (up to
+  // a second) for the kernel to let go of the memory it reads and writes.
+  void CloseRing() {
+    if (ring.fd() < 0) return;
+    if (inflight > 0) {
+      struct io_uring_sqe* sqe = Sqe(kOpCancel);
+      if (sqe) {
+        sqe->opcode = IORING_OP_ASYNC_CANCEL;
+        sqe->fd = -1;
+        sqe->cancel_flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
+      }
+      double deadline = Now() + 1;
+      while (inflight > 0 && Now() < deadline) {
+        if (ring.Enter(1, 0, deadline - Now(), false) < 0 && ring.Ready() == 0) break;
+        ring.ReapUpTo(~0u, [this](uint64_t data, int32_t, uint32_t flags) {
+          if ((data & kOpMask) != kOpCancel && !(flags & IORING_CQE_F_MORE)) inflight--;
+        });
+      }
+    }
+    bufs.Unregister();
+    ring.Close();
+  }
+
+  // A zeroed submission entry carrying `data`, submitting first when the queue is full.
+  struct io_uring_sqe* Sqe(uint64_t data) {
+    if (ring.Space() == 0 && (ring.Submit(true) < 0 || ring.Space() == 0)) {
+      errors["io_uring submit"]++;
+      errorCount++;
+      return nullptr;
+    }
+    struct io_uring_sqe* sqe = ring.Prepare();
+    sqe->user_data = data;
+    if ((data & kOpMask) != kOpCancel) inflight++;
+    return sqe;
+  }
+
+  uint64_t Index(const Conn& c) const { return static_cast<uint64_t>(&c - conns.data()); }
+
+  void Arm(Conn& c) {
+    struct io_uring_sqe* sqe = Sqe(kOpRecv | Index(c));
+    if (!sqe) return Fail(c, "io_uring submit");
+    sqe->opcode = IORING_OP_RECV;
+    sqe->fd = c.fd;
+    sqe->flags = IOSQE_BUFFER_SELECT;
+    sqe->buf_group = bufs.group();
+    sqe->ioprio = IORING_RECV_MULTISHOT;
+    c.recvArmed = true;
+  }
+
+  void Cancel(Conn& c) {
+    struct io_uring_sqe* sqe = Sqe(kOpCancel | Index(c));
+    if (!sqe) return;
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->fd = -1;
+    sqe->addr = kOpRecv | Index(c);
+  }
+
+  // io_uring: send what `c` has queued, as one operation.
+  void SendNext(Conn& c) {
+    if (c.pendingOff >= c.pending.size() || !c.alive) return;
+    c.sending.swap(c.pending);
+    c.pending.clear();
+    c.pendingOff = 0;
+    struct io_uring_sqe* sqe = Sqe(kOpSend | Index(c));
+    if (!sqe) return Fail(c, "io_uring submit");
+    sqe->opcode = IORING_OP_SEND;
+    sqe->fd = c.fd;
+    sqe->addr = reinterpret_cast<uint64_t>(c.sending.data());
+    sqe->len = static_cast<uint32_t>(c.sending.size());
+    sqe->msg_flags = MSG_NOSIGNAL | MSG_WAITALL;
+    c.sendBusy = true;
+  }
+
+  // io_uring: one completion.
+  void Complete(uint64_t data, int32_t res, uint32_t flags, double now) {
+    uint64_t op = data & kOpMask;
+    if (op == kOpCancel) return;
+    bool more = flags & IORING_CQE_F_MORE;
+    if (!more) inflight--;
+    Conn& c = conns[static_cast<uint32_t>(data)];
+    if (op == kOpSend) {
+      c.sendBusy = false;
+      if (!c.alive) return;
+      if (res < 0) return Fail(c, "send errno " + std::to_string(-res));
+      return SendNext(c);
+    }
+    size_t got = 0;
+    if (flags & IORING_CQE_F_BUFFER) {
+      uint16_t id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+      if (res > 0 && c.alive) got = Receive(c, reinterpret_cast<const uint8_t*>(bufs.slice(id)), res, now);
+      bufs.Add(id);
+      bufs.Publish();
+    }
+    if (!more) c.recvArmed = false;
+    if (!c.alive) return;
+    if (res == 0) return Fail(c, "server closed the connection");
+    if (res < 0 && res != -ENOBUFS) return Fail(c, "recv errno " + std::to_string(-res));
+    if (intervalMs == 0 && got > 0) Send(c, got, now);
+    if (!more) Arm(c);  // ENOBUFS (every buffer in use: they are back now), or the kernel ended it
+  }
+
+  // io_uring: wait up to `timeoutMs` for completions and handle them.
+  void Turn(double timeoutMs) {
+    int n = ring.Enter(1, 0, timeoutMs <= 0 ? 0 : timeoutMs / 1000, true);
+    if (n < 0 && n != -ETIME && n != -EINTR && n != -EBUSY) {
+      errors["io_uring_enter errno " + std::to_string(-n)]++;
+      errorCount++;
+    }
+    double now = Now() * 1e3;
+    ring.ReapUpTo(~0u, [this, now](uint64_t data, int32_t res, uint32_t flags) { Complete(data, res, flags, now); });
+  }
+
   // Run the load for `seconds` (the first call starts it).
   void Run(double seconds) {
     double now = Now() * 1e3;
@@ -246,6 +409,7 @@ struct Engine {
         for (Conn& c : conns) Send(c, depth, now);
       }
     }
+    if (uring) return RunRing(now, end);
     int maxevents = conns.size() < 1024 ? static_cast<int>(conns.size()) : 1024;
     if (maxevents < 1) maxevents = 1;
     std::vector<struct epoll_event> evs(maxevents);
@@ -284,7 +448,7 @@ struct Engine {
           Fail(c, "server closed the connection");
           continue;
         }
-        size_t got = Receive(c, r, now);
+        size_t got = Receive(c, rbuf.data(), r, now);
         if (churn && got > 0 && c.alive) {
           Drop(c);
           Open(c, now);
@@ -292,14 +456,30 @@ struct Engine {
           Send(c, got, now);
         }
       }
+      if (intervalMs > 0) Schedule(now);
+    }
+  }
+
+  // The loops of Run on the ring.
+  void RunRing(double now, double end) {
+    while (now < end) {
+      double timeout = end - now;
       if (intervalMs > 0) {
-        // everything due by now leaves now, stamped with the time it was due
-        while (t0 + scheduled * intervalMs <= now) {
-          Conn& c = conns[scheduled % conns.size()];
-          if (c.alive) Send(c, 1, t0 + scheduled * intervalMs);
-          scheduled++;
-        }
+        double due = t0 + scheduled * intervalMs - now;
+        if (due < timeout) timeout = due;
       }
+      Turn(timeout);
+      now = Now() * 1e3;
+      if (intervalMs > 0) Schedule(now);
+    }
+  }
+
+  // Open loop: everything due by `now` leaves now, stamped with the time it was due.
+  void Schedule(double now) {
+    while (t0 + scheduled * intervalMs <= now) {
+      Conn& c = conns[scheduled % conns.size()];
+      if (c.alive) Send(c, 1, t0 + scheduled * intervalMs);
+      scheduled++;
     }
   }
 };
@@ -315,8 +495,9 @@ Engine* EngineOf(const Napi::Value& v) {
   return v.As<Napi::External<Engine>>().Data();
 }
 
-// loadCreate(fds: Int32Array, size, depth, ratePerSecond) -> engine | -errno.
+// loadCreate(fds: Int32Array, size, depth, ratePerSecond, uring) -> engine | -errno.
 // The fds are connected, non-blocking TCP sockets; the caller keeps and closes them.
+// `uring`: the io_uring engine instead of epoll.
 Napi::Value LoadCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Int32Array fds = info[0].As<Napi::Int32Array>();
@@ -332,8 +513,9 @@ Napi::Value LoadCreate(const Napi::CallbackInfo& info) {
     delete e;
     return Napi::Number::New(env, -EINVAL);
   }
-  e->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (e->epfd < 0) {
+  bool uring = info[4].ToBoolean();
+  e->epfd = uring ? -1 : epoll_create1(EPOLL_CLOEXEC);
+  if (!uring && e->epfd < 0) {
     int err = errno;
     delete e;
     return Napi::Number::New(env, -err);
@@ -353,6 +535,7 @@ Napi::Value LoadCreate(const Napi::CallbackInfo& info) {
     Stamp(c.expect.data(), e->size, 0);
     if (c.fd >= static_cast<int>(e->byFd.size())) e->byFd.resize(c.fd + 1, -1);
     e->byFd[c.fd] = static_cast<int>(i);
+    if (uring) continue;
     struct epoll_event ev;
     memset(&ev, 0, sizeof(ev));
     ev.events = EPOLLIN;
@@ -361,6 +544,13 @@ Napi::Value LoadCreate(const Napi::CallbackInfo& info) {
       int err = errno;
       delete e;
       return Napi::Number::New(env, -err);
+    }
+  }
+  if (uring) {
+    int err = e->OpenRing();
+    if (err != 0) {
+      delete e;
+      return Napi::Number::New(env, err);
     }
   }
   auto engine = Napi::External<Engine>::New(env, e, [](Napi::Env, Engine* p) { delete p; });

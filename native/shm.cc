@@ -56,15 +56,33 @@ const Symbols& Found() {
   return symbols;
 }
 
-// Wrap `len` bytes at `addr` (a MAP_SHARED mapping we own) as a SharedArrayBuffer
-// whose last release unmaps them. Takes the mapping over even when it fails.
-Napi::Value WrapMapping(Napi::Env env, void* addr, size_t len) {
+// A mapping a SharedArrayBuffer owns. With `release_at` set, the word at that
+// offset is zeroed as the mapping goes (the last isolate let go of it): how a
+// moved buffer's receiver tells the sender its memfd may be written again
+// (transfer.ts). The store comes before munmap, so it lands in the file.
+struct Mapping {
+  void* addr;
+  size_t len;
+  ptrdiff_t release_at;  // -1: none
+};
+
+void Unmap(Mapping* m) {
+  if (m->release_at >= 0) {
+    __atomic_store_n(reinterpret_cast<int32_t*>(static_cast<char*>(m->addr) + m->release_at), 0, __ATOMIC_SEQ_CST);
+  }
+  munmap(m->addr, m->len);
+  delete m;
+}
+
+// Wrap a mapping as a SharedArrayBuffer whose last release unmaps it. Takes
+// the mapping over even when it fails.
+Napi::Value WrapMapping(Napi::Env env, Mapping* m) {
   const Symbols& sym = Found();
   napi_value out;
   if (sym.create_external_sab != nullptr) {
-    auto unmap = [](void* data, void* hint) { munmap(data, reinterpret_cast<size_t>(hint)); };
-    if (sym.create_external_sab(env, addr, len, unmap, reinterpret_cast<void*>(len), &out) != napi_ok) {
-      munmap(addr, len);
+    auto unmap = [](void*, void* hint) { Unmap(static_cast<Mapping*>(hint)); };
+    if (sym.create_external_sab(env, m->addr, m->len, unmap, m, &out) != napi_ok) {
+      Unmap(m);
       bool pending = false;
       napi_is_exception_pending(env, &pending);
       if (!pending) napi_throw_error(env, nullptr, "weft: node_api_create_external_sharedarraybuffer failed");
@@ -74,7 +92,7 @@ Napi::Value WrapMapping(Napi::Env env, void* addr, size_t len) {
   }
   if (sym.HasV8()) {
     OwnedStore owned = sym.new_backing_store(
-        addr, len, [](void* data, size_t length, void*) { munmap(data, length); }, nullptr);
+        m->addr, m->len, [](void*, size_t, void* info) { Unmap(static_cast<Mapping*>(info)); }, m);
     // V8 allocated the store with operator new; its unique_ptr would call the
     // destructor and operator delete, and so does this shared_ptr's deleter.
     DestroyStore destroy = sym.destroy_store;
@@ -85,7 +103,7 @@ Napi::Value WrapMapping(Napi::Env env, void* addr, size_t len) {
     owned.store = nullptr;
     return Napi::Value(env, ToNapi(sym.new_sab(sym.current_isolate(), std::move(shared))));
   }
-  munmap(addr, len);
+  Unmap(m);
   napi_throw_error(env, nullptr,
                    "weft: this Node can wrap shared memory in a SharedArrayBuffer neither through N-API "
                    "(node_api_create_external_sharedarraybuffer, Node 22 and later) nor through V8's "
@@ -93,10 +111,10 @@ Napi::Value WrapMapping(Napi::Env env, void* addr, size_t len) {
   return Napi::Value(env, nullptr);
 }
 
-Napi::Value MapFd(Napi::Env env, int fd, size_t len, bool populate) {
+Napi::Value MapFd(Napi::Env env, int fd, size_t len, bool populate, ptrdiff_t release_at) {
   void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
   if (addr == MAP_FAILED) return Fail(env, errno);
-  return WrapMapping(env, addr, len);
+  return WrapMapping(env, new Mapping{addr, len, release_at});
 }
 
 // shmCreate(size) -> fd (>= 0) or -errno. The fd is close-on-exec: it reaches a
@@ -115,17 +133,21 @@ Napi::Value ShmCreate(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-// shmMap(fd, populate = false) -> SharedArrayBuffer over the whole memfd, or -errno.
-// `populate` maps every page at once (MAP_POPULATE, mmap(2)): for data that is
-// there already and will be read, one call instead of a page fault per 4 KiB.
+// shmMap(fd, populate = false, releaseAt = -1) -> SharedArrayBuffer over the
+// whole memfd, or -errno. `populate` maps every page at once (MAP_POPULATE,
+// mmap(2)): for data that is there already and will be read, one call instead
+// of a page fault per 4 KiB. `releaseAt` (a 4-aligned offset in the memfd):
+// the int32 there is set to 0 when the mapping is released.
 Napi::Value ShmMap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   bool populate = info.Length() > 1 && info[1].ToBoolean();
+  int64_t release_at = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : -1;
   struct stat st;
   if (fstat(fd, &st) < 0) return Fail(env, errno);
   if (st.st_size <= 0) return Fail(env, EINVAL);
-  return MapFd(env, fd, static_cast<size_t>(st.st_size), populate);
+  if (release_at >= 0 && (release_at % 4 != 0 || release_at + 4 > st.st_size)) return Fail(env, EINVAL);
+  return MapFd(env, fd, static_cast<size_t>(st.st_size), populate, release_at < 0 ? -1 : static_cast<ptrdiff_t>(release_at));
 }
 
 // fdDup(fd) -> a new close-on-exec fd above the stdio range, or -errno.

@@ -312,6 +312,8 @@ class BufRing {
   }
 
   bool registered() const { return bufs_ != nullptr; }
+  // The memory of slice `id`.
+  char* slice(uint16_t id) const { return base_ + static_cast<size_t>(id) * size_; }
   uint16_t group() const { return group_; }
   unsigned size() const { return size_; }
   unsigned count() const { return mask_ + 1; }

@@ -44,6 +44,14 @@ constexpr RequiredOp kRequired[] = {
 // that a drain at teardown, which has no JavaScript to ask, can close the
 // sockets accepted while it cancels (ReapInto hands only the low 32 bits on).
 constexpr uint64_t kAcceptTag = 1ull << 32;
+// A send from a provided buffer (uringSendBuffer) carries its buffer id in
+// bits 40-55 and this bit: its last completion hands the buffer back to the
+// kernel here, without a JavaScript call.
+constexpr uint64_t kGiveTag = 1ull << 33;
+// ...and this one when nobody asked for its completion: it is consumed here
+// and never reaches JavaScript (the buffer still goes back).
+constexpr uint64_t kQuietTag = 1ull << 34;
+constexpr int kBufferShift = 40;
 
 struct IoRing {
   Uring ring;
@@ -103,15 +111,29 @@ struct io_uring_sqe* Entry(IoRing* r, double id, int* err) {
 }
 
 // Moves up to out_slots completions into the caller's array: how many.
+// A send from a provided buffer gives the buffer back on its way through;
+// a quiet one is consumed here.
 unsigned ReapInto(IoRing* r) {
   unsigned i = 0;
-  return r->ring.ReapUpTo(r->out_slots, [r, &i](uint64_t data, int32_t res, uint32_t flags) {
+  bool gave = false;
+  auto take = [r, &i, &gave](uint64_t data, int32_t res, uint32_t flags) {
+    if (!(flags & IORING_CQE_F_MORE)) {
+      r->inflight--;
+      if (data & kGiveTag) {
+        r->bufs.Add(static_cast<uint16_t>(data >> kBufferShift));
+        gave = true;
+      }
+    }
+    if (data & kQuietTag) return;
     r->out[i * 3] = static_cast<int32_t>(static_cast<uint32_t>(data));
     r->out[i * 3 + 1] = res;
     r->out[i * 3 + 2] = static_cast<int32_t>(flags);
-    if (!(flags & IORING_CQE_F_MORE)) r->inflight--;
     i++;
-  });
+  };
+  while (i < r->out_slots && r->ring.ReapUpTo(r->out_slots - i, take) > 0) {
+  }
+  if (gave) r->bufs.Publish();
+  return i;
 }
 
 // A ring garbage-collected, or torn down with its worker thread, with
@@ -185,10 +207,10 @@ napi_value OpName(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// uringOpen(entries, out: Int32Array) -> handle | -errno. `out` receives
-// completions, three int32 each.
+// uringOpen(entries, out: Int32Array, waitOnly) -> handle | -errno. `out`
+// receives completions, three int32 each.
 napi_value Open(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ARGS(3);
   IoRing* r = new IoRing();
   // SUBMIT_ALL: an entry the kernel rejects (a bad fd) completes with its
   // error and the ones after it are still taken.
@@ -198,7 +220,13 @@ napi_value Open(napi_env env, napi_callback_info info) {
   // the kernel finishes the work at the thread's next system call or sleep,
   // which batches it. (DEFER_TASKRUN would batch further but stops the ring
   // fd from waking an epoll that watches it: Node's event loop would hang.)
-  int err = r->ring.Open(static_cast<unsigned>(I32(env, argv[0])), IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN);
+  // A ring driven by wait() alone (`waitOnly`) takes it: SINGLE_ISSUER |
+  // DEFER_TASKRUN (6.1) keeps the kernel's work for a completion on a list
+  // of the ring's own, run only inside io_uring_enter, in one batch.
+  bool wait_only = false;
+  napi_get_value_bool(env, argv[2], &wait_only);
+  unsigned flags = wait_only ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN : IORING_SETUP_COOP_TASKRUN;
+  int err = r->ring.Open(static_cast<unsigned>(I32(env, argv[0])), IORING_SETUP_SUBMIT_ALL | flags);
   if (err != 0) {
     delete r;
     return Num(env, err);
@@ -346,6 +374,38 @@ napi_value Transfer(napi_env env, napi_callback_info info, uint8_t op) {
     double position = F64(env, argv[6]);
     sqe->off = position < 0 ? ~0ull : static_cast<uint64_t>(position);
   }
+  return Num(env, 0);
+}
+
+// uringSendBuffer(handle, id, fd, bufferId, offset, length, quiet) -> 0 | -errno:
+// sends bytes [offset, offset + length) of provided buffer `bufferId` (a
+// recv's data, echoed without a copy into JavaScript). MSG_WAITALL makes the
+// kernel send the rest of a partial send itself on a stream socket (Linux
+// 6.0's io_net_retry), so the completion is all of it or an error; then the
+// buffer goes back to the kernel (ReapInto). `quiet`: no completion reaches
+// JavaScript.
+napi_value SendBuffer(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  RING();
+  if (!r->bufs.registered()) return Num(env, -EINVAL);
+  int32_t buffer = I32(env, argv[3]);
+  int32_t offset = I32(env, argv[4]);
+  int32_t length = I32(env, argv[5]);
+  if (buffer < 0 || static_cast<unsigned>(buffer) >= r->bufs.count() || offset < 0 || length < 0 ||
+      static_cast<unsigned>(offset) + static_cast<unsigned>(length) > r->bufs.size()) {
+    return Num(env, -EINVAL);
+  }
+  bool quiet = false;
+  napi_get_value_bool(env, argv[6], &quiet);
+  int err = 0;
+  struct io_uring_sqe* sqe = Entry(r, F64(env, argv[1]), &err);
+  if (!sqe) return Num(env, err);
+  sqe->user_data |= kGiveTag | (static_cast<uint64_t>(buffer) << kBufferShift) | (quiet ? kQuietTag : 0);
+  sqe->opcode = IORING_OP_SEND;
+  sqe->fd = I32(env, argv[2]);
+  sqe->addr = reinterpret_cast<uint64_t>(r->bufs.slice(static_cast<uint16_t>(buffer)) + offset);
+  sqe->len = static_cast<uint32_t>(length);
+  sqe->msg_flags = MSG_NOSIGNAL | MSG_WAITALL;
   return Num(env, 0);
 }
 
@@ -552,6 +612,7 @@ void InitUringIo(Napi::Env env, Napi::Object exports) {
   ExportRaw(env, exports, "uringRecv", Recv);
   ExportRaw(env, exports, "uringSend", Send);
   ExportRaw(env, exports, "uringSendmsg", Sendmsg);
+  ExportRaw(env, exports, "uringSendBuffer", SendBuffer);
   ExportRaw(env, exports, "uringRead", Read);
   ExportRaw(env, exports, "uringWrite", Write);
   ExportRaw(env, exports, "uringCloseFd", CloseFd);

@@ -189,7 +189,7 @@ const entries = {
   'coro/index.js': `${header}${fromLoader(1)}\n${reexport(await weft.coro(), 'await weft.coro()')}`,
   'io/index.js': `${header}${fromLoader(1)}\n${reexport(await weft.io(), 'await weft.io()')}`,
   'redis/index.js': `${header}${fromLoader(1)}\n${reexport(await weft.redis(), 'await weft.redis()')}`,
-  // Not a package export (yet): the module a server's child processes and threads import to find their tasks.
+  // weft/servers, and the module a server's child processes and threads import to find their tasks.
   'servers/index.js': `${header}${fromLoader(1)}\n${reexport(await weft.servers(), 'await weft.servers()')}`,
   // require('weft') (package.json's "require" condition): the same instance, for CommonJS.
   'index.cjs':

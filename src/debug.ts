@@ -1,13 +1,19 @@
 /**
- * `WEFT_DEBUG=pool,process` (or `all`): lifecycle lines on stderr, with a
+ * `WEFT_DEBUG=pool,queue` (or `all`): lifecycle lines on stderr, with a
  * timestamp and the pid of the process (or tid of the thread) that writes
  * them — Node's `NODE_DEBUG` in spirit (no CPython twin; `multiprocessing`
  * has `log_to_stderr()`). A section not named costs one boolean test at each
  * place that would log.
  *
  * Sections: `pool` (workers started, exited and replaced; close, terminate,
- * a broken pool), `process` (children started and exited). Other sections
- * are accepted, so a program may name those a later weft adds.
+ * a broken pool), `process` (children started and exited), `queue` (queues
+ * created, received by a child and closed; a feeder started because the ring
+ * was full and stopped once drained; a pipe whose other end is gone; a ring
+ * lock taken over from a process that died holding it), `manager` (this
+ * side: a server started, connected to, shut down; the server's side, in its
+ * own pid: listening, clients connected and disconnected, a failed
+ * handshake, stopping), `inspect` (the WEFT_INSPECT socket, inspect.ts).
+ * Other sections are accepted, so a program may name those a later weft adds.
  * @module
  */
 import { format } from 'node:util';

@@ -29,7 +29,7 @@ export interface LoadEngine {
 export interface NativeAddon {
   // shm.cc
   shmCreate(size: number): number;
-  shmMap(fd: number, populate?: boolean): SharedArrayBuffer | number;
+  shmMap(fd: number, populate?: boolean, releaseAt?: number): SharedArrayBuffer | number;
   fdDup(fd: number): number;
   fdClose(fd: number): number;
   // futex.cc: the word is `view[index]`, `view` an Int32Array over a SharedArrayBuffer
@@ -57,7 +57,7 @@ export interface NativeAddon {
   /** Returns the value it replaces. */
   setContinuationData?: (value: unknown) => unknown;
   // load.cc (weft load's engine)
-  loadCreate(fds: Int32Array, size: number, depth: number, rate: number): LoadEngine | number;
+  loadCreate(fds: Int32Array, size: number, depth: number, rate: number, uring?: boolean): LoadEngine | number;
   /** Churn: `concurrency` slots that connect to ipv4:port, echo one message, close, again. */
   loadChurn(ipv4: string, port: number, size: number, concurrency: number): LoadEngine | number;
   /**

@@ -12,7 +12,9 @@
  *    10 / 100 / 1000 / 10,000 idle connections (table + docs/io-wait-cost.svg).
  *
  * Medians of REPEATS runs with [min, max]; JSON to bench/results/io.json.
- * Usage: node dist/bench/io/run.js [--quick]
+ * Usage: node dist/bench/io/run.js [--quick] [--repeats N] [--servers epoll,uring,...] [--loads 100,1000] [--engine epoll|uring] [--echo-only]
+ * (--servers picks by a word of the name, case-insensitive; --engine is weft load's; --echo-only skips part 2
+ * and writes no files.)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +26,14 @@ import type { WaitCost } from './waitcost.js';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const dist = root + 'dist/';
 const quick = process.argv.includes('--quick');
-const REPEATS = quick ? 1 : 5;
+const flag = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const REPEATS = Number(flag('--repeats') ?? (quick ? 1 : 5));
+const only = flag('--servers')?.toLowerCase().split(',');
+const echoOnly = process.argv.includes('--echo-only');
+const engine = flag('--engine'); // weft load's engine (epoll, uring); default: weft load's default
 const WARMUP = 0.3;
 const DURATION = quick ? 1 : 1.5;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
@@ -36,11 +45,12 @@ interface Server {
   port?: number;
 }
 
+const loads = flag('--loads')?.split(',').map(Number); // by connection count: --loads 100,1000
 const configs = [
   { name: '1 x 64 B', connections: 1, size: 64 },
   { name: '100 x 1 KiB', connections: 100, size: 1024 },
   { name: '1000 x 64 B', connections: 1000, size: 64 },
-];
+].filter((c) => !loads || loads.includes(c.connections));
 
 interface Run {
   server: string;
@@ -87,7 +97,7 @@ function loadRun(server: Server, cfg: (typeof configs)[number]): Promise<Run> {
     const args = [
       '-c', '1', process.execPath, dist + 'src/cli/main.js', 'load', '--port', String(server.port),
       '--connections', String(cfg.connections), '--size', String(cfg.size), '--depth', '1',
-      '--warmup', String(WARMUP), '--duration', String(DURATION), '--json',
+      '--warmup', String(WARMUP), '--duration', String(DURATION), '--json', ...(engine ? ['--engine', engine] : []),
     ];
     const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = server.child!.pid!;
@@ -187,14 +197,18 @@ async function main(): Promise<void> {
   execFileSync('cc', ['-O2', '-o', build + '/c-epoll-echo', root + 'bench/io/c-epoll-echo.c']);
   const uring = IoUring.available();
   if (!uring.ok) process.stderr.write(`  no io_uring echo server: ${uring.reason}\n`);
-  const servers: Server[] = [
+  const all: Server[] = [
     { name: 'weft selectors (epoll)', cmd: [process.execPath, dist + 'bench/io/weft-echo-server.js', '0'] },
-    ...(uring.ok ? [{ name: 'weft io_uring', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0'] }] : []),
+    ...(uring.ok ? [
+      { name: 'weft io_uring', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0'] },
+      { name: 'weft io_uring waitOnly', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0', '--wait-only'] },
+    ] : []),
     { name: 'Node net', cmd: [process.execPath, dist + 'bench/io/node-net-echo-server.js', '0'] },
     { name: 'Python selectors', cmd: ['/usr/bin/python3', root + 'bench/io/py_selectors_echo.py', '0'] },
     { name: 'uvloop', cmd: ['/usr/bin/python3', root + 'bench/io/py_uvloop_echo.py', '0'] },
     { name: 'C epoll', cmd: [build + '/c-epoll-echo', '0'] },
   ];
+  const servers = only ? all.filter((s) => only.some((w) => s.name.toLowerCase().includes(w))) : all;
   const runs: Run[] = [];
   try {
     for (const s of servers) await start(s);
@@ -215,8 +229,8 @@ async function main(): Promise<void> {
     rmSync(build, { recursive: true, force: true });
   }
 
-  process.stderr.write('  wait cost: select / poll / epoll with 1 active + N idle connections\n');
-  const waits = JSON.parse(
+  if (!echoOnly) process.stderr.write('  wait cost: select / poll / epoll with 1 active + N idle connections\n');
+  const waits = echoOnly ? [] : JSON.parse(
     execFileSync(process.execPath, [dist + 'bench/io/waitcost.js', String(REPEATS)], { stdio: ['ignore', 'pipe', 'inherit'] }).toString(),
   ) as WaitCost[];
 
@@ -237,7 +251,9 @@ async function main(): Promise<void> {
       };
     }),
   );
-  const get = (server: string, config: string) => summary.find((x) => x.server === server && x.config === config)!;
+  // A server left out (--servers) reads as NaN in the ratios.
+  const none = { messagesPerSecond: { median: NaN }, serverCpuUsPerMessage: NaN, loadCpuUsPerMessage: NaN };
+  const get = (server: string, config: string) => summary.find((x) => x.server === server && x.config === config) ?? none;
   const weft = get('weft selectors (epoll)', '100 x 1 KiB');
   const node = get('Node net', '100 x 1 KiB');
   const uv = get('uvloop', '100 x 1 KiB');
@@ -249,7 +265,7 @@ async function main(): Promise<void> {
     loadVsNodeNetServerCpuPerMsg: node.loadCpuUsPerMessage / node.serverCpuUsPerMessage,
   };
   // io_uring against weft's own epoll server, at both loads the targets name.
-  const uringRatios = uring.ok
+  const uringRatios = uring.ok && servers.some((s) => s.name === 'weft io_uring')
     ? ['100 x 1 KiB', '1000 x 64 B'].map((config) => {
       const u = get('weft io_uring', config);
       const e = get('weft selectors (epoll)', config);
@@ -278,11 +294,16 @@ async function main(): Promise<void> {
     lines.push(`| io_uring vs epoll (weft), messages/s, ${r.config} | ≥ 1.15× | ${r.msgs.toFixed(2)}× |`);
     lines.push(`| io_uring vs epoll (weft), server CPU/msg, ${r.config} | ≤ 0.85× | ${r.cpu.toFixed(2)}× |`);
   }
-  lines.push('', `### One wait, timeout 0, 1 active + N idle connections: µs per call (median of ${REPEATS}, [min–max])`, '');
-  lines.push('| idle connections | select | poll | epoll |', '|---:|---:|---:|---:|');
+  if (!echoOnly) lines.push('', `### One wait, timeout 0, 1 active + N idle connections: µs per call (median of ${REPEATS}, [min–max])`, '');
+  if (!echoOnly) lines.push('| idle connections | select | poll | epoll |', '|---:|---:|---:|---:|');
   const cell = (s: WaitCost['poll'] | null) => (s ? `${f2(s.median)} [${f2(s.min)}–${f2(s.max)}]` : 'n/a (fd ≥ 1024)');
   for (const w of waits) lines.push(`| ${w.idle.toLocaleString('en-US')} | ${cell(w.select)} | ${cell(w.poll)} | ${cell(w.epoll)} |`);
   console.log(lines.join('\n'));
+  if (echoOnly) {
+    // A partial run (some servers, no wait cost) must not overwrite the full run's files.
+    console.log(`\n${JSON.stringify({ summary, uringRatios })}`);
+    return;
+  }
 
   mkdirSync(root + 'bench/results', { recursive: true });
   writeFileSync(

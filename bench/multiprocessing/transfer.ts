@@ -3,9 +3,11 @@
 // in both contexts, side by side in one run: the same child takes all kinds,
 // interleaved, each run timing 3 crossings. A crossing is the put until the
 // child's ack, sent as soon as its get() returned ("arrived"), or after it
-// read a byte of every page ("arrived+read": a moved buffer's pages are mapped
-// lazily, and on a VM the first touch of a fresh page is not free). Buffers
-// are made and filled before the clock starts. Medians with min..max, and
+// read a byte of every page ("arrived+read": on a VM the first touch of a
+// fresh page is not free). Buffers
+// are made and filled before the clock starts; the warm-up crossings fill the
+// sender's pool of memfds, as any program moving buffers of one size does
+// after its first (transfer.ts). Medians with min..max, and
 // each contender's CPU time (parent + child) per crossing; JSON in
 // bench/results/transfer.json.
 //

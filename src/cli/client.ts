@@ -50,7 +50,11 @@ async function runCommand(argv: string[]): Promise<number> {
   const timeout = Number(values.timeout);
   if (!(timeout > 0)) throw new RangeError(`--timeout must be a positive number of seconds, got ${values.timeout}`);
   const where = `${host}:${port}`;
-  const sock = connect(host, port, timeout);
+  const sock = connectOrSay(host, port, timeout, {
+    refused: 'is the server running? `weft serve --model epoll` starts one',
+    tooManyFiles: 'raise the limit on open files (ulimit -n)',
+  });
+  sock.setTimeout(timeout);
   const interactive = process.stdin.isTTY === true;
   const rl = readline.createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined, terminal: interactive });
   // A last line without its newline arrives as the input closes: no prompt after it (Node 22+ throws on a closed readline).
@@ -92,20 +96,25 @@ function exchange(sock: socket, data: Buffer, where: string): Buffer {
   return reply;
 }
 
-/** A connection, or a CommandError that says in one line why there is none. */
-function connect(host: string, port: number, timeout: number): socket {
+/**
+ * A connection (connect() waits at most `timeout` seconds), or a
+ * {@link CommandError} that says in one line why there is none and what to
+ * check: `hints.refused` for a refused connection, `hints.tooManyFiles` for
+ * EMFILE/ENFILE. weft load's too.
+ */
+export function connectOrSay(host: string, port: number, timeout: number, hints: { refused: string; tooManyFiles: string }): socket {
   try {
-    const sock = createConnection([host, port], timeout);
-    sock.setTimeout(timeout);
-    return sock;
+    return createConnection([host, port], timeout);
   } catch (err) {
     if (!(err instanceof OSError)) throw err;
     const hint =
       err instanceof gaierror
         ? 'is --host a name or address this machine can resolve?'
         : err instanceof ConnectionRefusedError
-          ? 'is the server running? `weft serve --model epoll` starts one'
-          : 'is the server reachable from here, and is the port right?';
+          ? hints.refused
+          : err.errno === 24 || err.errno === 23 // EMFILE, ENFILE
+            ? hints.tooManyFiles
+            : 'is the server reachable from here, and is the port right?';
     throw new CommandError(`cannot connect to ${host}:${port}: ${err.strerror.toLowerCase()}`, hint, { cause: err });
   }
 }

@@ -51,6 +51,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   client: () => import('./client.js'),
   bench: () => import('./bench.js'),
   worker: () => import('./worker.js'),
+  top: () => import('./top.js'),
 };
 
 function usage(summaries: [string, string][]): string {

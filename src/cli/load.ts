@@ -23,10 +23,11 @@ import { parseArgs } from 'node:util';
 import hdr from 'hdr-histogram-js';
 import { type LoadEngine, native } from '../native.js';
 import { ok } from '../io/_native.js';
-import { createConnection, socket } from '../io/socket.js';
+import type { socket } from '../io/socket.js';
 import { IPPROTO_TCP, TCP_NODELAY } from '../io/constants.js';
-import { ConnectionRefusedError, OSError, gaierror } from '../errors.js';
+import { IoUring } from '../io/uring.js';
 import { CommandError, type Command } from './commands.js';
+import { connectOrSay } from './client.js';
 
 /** What to run. Times in seconds. */
 export interface LoadOptions {
@@ -52,6 +53,24 @@ export interface LoadOptions {
    * `host` must be an IPv4 address).
    */
   churn?: boolean;
+  /**
+   * The engine's I/O: `'epoll'` (readiness, a recv and a send system call per
+   * message) or `'uring'` (io_uring completions, one system call per batch;
+   * not with churn). Default {@link defaultEngine}.
+   */
+  engine?: LoadEngineName;
+}
+
+/** How `weft load` does its I/O. */
+export type LoadEngineName = 'epoll' | 'uring';
+
+/**
+ * The engine `weft load` uses unless told: io_uring, whose own CPU per
+ * message measured lower (docs/io.md), where it is available; else, and for
+ * churn, epoll.
+ */
+export function defaultEngine(churn = false): LoadEngineName {
+  return !churn && IoUring.available().ok ? 'uring' : 'epoll';
 }
 
 /** Called at the edges of the measured window, while the connections are still open. */
@@ -73,6 +92,8 @@ export interface LoadResult {
   rate: number | null;
   /** Churn: each message is one connection (connect, echo, close), so messagesPerSecond is connections/s. */
   churn: boolean;
+  /** The engine that ran the load. */
+  engine: LoadEngineName;
   seconds: number;
   /** Seconds of warm-up, `warmup` plus what `settle` added. */
   warmupSeconds: number;
@@ -89,26 +110,9 @@ export interface LoadResult {
   cpuUserUsPerMessage: number;
 }
 
-/**
- * A connection to the server under load, or a {@link CommandError} that says
- * in one line why there is none and what to check.
- */
-function connect(host: string, port: number): socket {
-  try {
-    return createConnection([host, port], 10);
-  } catch (err) {
-    if (!(err instanceof OSError)) throw err;
-    const hint =
-      err instanceof gaierror
-        ? 'is --host a name or address this machine can resolve?'
-        : err instanceof ConnectionRefusedError
-          ? 'is the server running?'
-          : err.errno === 24 || err.errno === 23 // EMFILE, ENFILE
-            ? 'raise the limit on open files (ulimit -n) or use fewer --connections'
-            : 'is the server reachable from here, and is the port right?';
-    throw new CommandError(`cannot connect to ${host}:${port}: ${err.strerror.toLowerCase()}`, hint, { cause: err });
-  }
-}
+/** A connection to the server under load, or a {@link CommandError} that says in one line why there is none. */
+const connect = (host: string, port: number): socket =>
+  connectOrSay(host, port, 10, { refused: 'is the server running?', tooManyFiles: 'raise the limit on open files (ulimit -n) or use fewer --connections' });
 
 /** The engine runs in slices of at most this long, so that progress is shown and latencies are handed over. */
 const SLICE = 0.25;
@@ -120,11 +124,13 @@ const CDF_PERCENTILES = [0, 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 97.5, 
  * Run the load and return what it measured. Blocks the calling thread for
  * `warmup + duration` seconds.
  * @throws {CommandError} when the server cannot be reached.
- * @throws {RangeError} for churn with a host that is not an IPv4 address.
+ * @throws {RangeError} for churn with a host that is not an IPv4 address, churn on
+ * the io_uring engine, or an io_uring engine where io_uring is unavailable.
  */
 export function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): LoadResult {
   const { connections, size, depth, rate } = opts;
   const churn = opts.churn === true;
+  const engineName = checkEngine(opts.engine ?? defaultEngine(churn), churn);
   const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
   const socks: socket[] = [];
   let engine: LoadEngine | undefined;
@@ -141,7 +147,7 @@ export function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): LoadResult {
     }
     const made = churn
       ? native.loadChurn(opts.host, opts.port, size, connections)
-      : native.loadCreate(Int32Array.from(socks, (s) => s.fileno()), size, depth, rate ?? 0);
+      : native.loadCreate(Int32Array.from(socks, (s) => s.fileno()), size, depth, rate ?? 0, engineName === 'uring');
     if (typeof made === 'number') ok(made);
     engine = made as LoadEngine;
     const running = engine;
@@ -183,6 +189,7 @@ export function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): LoadResult {
       depth,
       rate: churn ? null : (rate ?? null),
       churn,
+      engine: engineName,
       seconds,
       warmupSeconds: (tMeasure - t0) / 1000,
       messages: completed,
@@ -236,6 +243,11 @@ each message's intended send time). Every echoed byte is checked.
   --warmup SECONDS     load before measuring (default 0)
   --churn              each connection connects, echoes one message, closes and
                        starts again (connections/s; --host an IPv4 address)
+  --engine epoll|uring how the generator does its I/O: epoll makes a recv and a
+                       send system call per message, uring (io_uring, Linux 6.0+)
+                       one io_uring_enter per batch and costs less CPU per
+                       message (docs/io.md). Default uring where io_uring is
+                       available, else epoll; --churn runs on epoll only
   --json               print the result as JSON
 
 Reports messages/s, MB/s, latency p50/p90/p99/p99.9/max (µs, HDR histogram),
@@ -280,6 +292,20 @@ export function checkLimits(opts: Pick<LoadOptions, 'connections' | 'size' | 'de
   }
 }
 
+/**
+ * `engine` if it can run here, else a RangeError (a usage error, exit 2) naming the fix.
+ * @throws {RangeError} an unknown engine, churn on io_uring, or io_uring unavailable.
+ */
+function checkEngine(engine: string, churn: boolean): LoadEngineName {
+  if (engine !== 'epoll' && engine !== 'uring') throw new RangeError(`--engine must be epoll or uring, got ${engine}`);
+  if (engine === 'uring') {
+    if (churn) throw new RangeError('--churn runs on the epoll engine only: leave out --engine uring');
+    const a = IoUring.available();
+    if (!a.ok) throw new RangeError(`--engine uring: ${a.reason}; use --engine epoll`);
+  }
+  return engine;
+}
+
 /** The `weft load` subcommand. */
 export const command: Command = {
   summary: 'drive a TCP echo server: messages/s, latency percentiles, errors, own CPU',
@@ -303,6 +329,7 @@ function runCommand(argv: string[]): number {
       rate: { type: 'string' },
       warmup: { type: 'string' },
       churn: { type: 'boolean', default: false },
+      engine: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -316,7 +343,9 @@ function runCommand(argv: string[]): number {
     rate: values.rate === undefined ? undefined : positive('rate', values.rate, 0, false),
     warmup: values.warmup === undefined ? 0 : Number(values.warmup),
     churn: values.churn,
+    engine: values.engine as LoadEngineName | undefined,
   };
+  checkEngine(opts.engine ?? defaultEngine(opts.churn), opts.churn === true);
   if (!(opts.warmup >= 0)) throw new RangeError(`--warmup must be >= 0, got ${values.warmup}`);
   checkLimits(opts);
   const tty = process.stderr.isTTY;

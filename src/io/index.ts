@@ -20,7 +20,7 @@ export {
   MemoryError, OverflowError, ValueError, KeyError, RuntimeError,
 } from '../errors.js';
 export {
-  IoUring, type IoUringAvailability, type IoUringOptions, type IoUringOp, type Completion, type CompletionCallback,
+  IoUring, type IoUringAvailability, type IoUringOptions, type IoUringOp, type Completion, type CompletionCallback, type LeanCallback,
   type AncillaryData, type SendmsgOptions,
 } from './uring.js';
 export { Proactor } from './proactor.js';

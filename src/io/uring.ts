@@ -20,7 +20,7 @@ import type { Address, socket } from './socket.js';
 interface UringNative {
   uringProbe(): number;
   uringOpName(index: number): string;
-  uringOpen(entries: number, out: Int32Array): RingHandle | number;
+  uringOpen(entries: number, out: Int32Array, waitOnly: boolean): RingHandle | number;
   uringFd(ring: RingHandle): number;
   uringBuffers(ring: RingHandle, pool: Uint8Array, size: number, count: number, group: number): number;
   uringGive(ring: RingHandle, bufferId: number): number;
@@ -30,6 +30,7 @@ interface UringNative {
     ring: RingHandle, id: number, fd: number, buf: Uint8Array | null, offset: number, length: number, multishot: boolean,
   ): number;
   uringSend(ring: RingHandle, id: number, fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
+  uringSendBuffer(ring: RingHandle, id: number, fd: number, bufferId: number, offset: number, length: number, quiet: boolean): number;
   uringSendmsg(
     ring: RingHandle, id: number, fd: number, scratch: Uint8Array, buffers: Uint8Array[], ancdata: AncillaryData[],
     flags: number, name: Uint8Array | null,
@@ -132,6 +133,19 @@ export interface Completion {
 export type CompletionCallback = (completion: Completion) => void;
 
 /**
+ * Called with each completion of an operation of the allocation-free path
+ * (`recvMultishot`, `sendBuffer`): the completion's fields as numbers, no
+ * object. `result` is bytes moved, or `-errno` on failure (`IoUring.error(result)`
+ * turns it into Python's exception); `bufferId` names the ring buffer the
+ * bytes are in (-1 for none); `more`: further completions will come.
+ * @example
+ * import { type LeanCallback } from 'weft/io';
+ * const log: LeanCallback = (result, bufferId, more) => console.log(result, bufferId, more);
+ * log(5, 3, true); // 5 3 true
+ */
+export type LeanCallback = (result: number, bufferId: number, more: boolean) => void;
+
+/**
  * Options of `new IoUring()`.
  * @example
  * import { type IoUringOptions } from 'weft/io';
@@ -145,6 +159,14 @@ export interface IoUringOptions {
   bufferCount?: number;
   /** Bytes per receive buffer. Default 4096. */
   bufferSize?: number;
+  /**
+   * The ring is driven by `wait()` alone: callbacks run inside `wait()`, never
+   * on Node's event loop, and there is no `completions()`. The kernel then
+   * keeps the work behind each completion on a list of the ring's own and
+   * runs it in one batch inside the wait (IORING_SETUP_DEFER_TASKRUN; such a
+   * ring's fd cannot wake the event loop). Default false.
+   */
+  waitOnly?: boolean;
 }
 
 const ETIME = 62;
@@ -159,7 +181,9 @@ const IOV_MAX = 1024;
 
 interface Pending {
   op: IoUringOp;
-  callback: CompletionCallback | undefined;
+  callback: CompletionCallback | LeanCallback | undefined;
+  /** The callback is a LeanCallback: called with numbers, no Completion made. */
+  lean?: boolean;
   /** Memory the kernel uses until the last completion (a send's bytes, a recv's buffer, an address). */
   hold: unknown;
 }
@@ -237,6 +261,7 @@ export class IoUring implements Disposable {
   #waiters: ((batch: Completion[] | null) => void)[] = [];
   #iterators = 0;
   #closing = false;
+  #waitOnly: boolean;
 
   /**
    * Whether this process can use io_uring, decided once: `{ ok: true }`, or
@@ -274,7 +299,8 @@ export class IoUring implements Disposable {
     const a = IoUring.available();
     if (!a.ok) throw new OSError(a.errno, `io_uring unavailable: ${a.reason}`);
     this.#out = new Int32Array(entries * 8 * 3);
-    const ring = un.uringOpen(entries, this.#out);
+    this.#waitOnly = options.waitOnly === true;
+    const ring = un.uringOpen(entries, this.#out, this.#waitOnly);
     if (typeof ring === 'number') throw fromErrno(ring);
     this.#ring = ring;
     finalizer.register(this, ring, this);
@@ -390,6 +416,119 @@ export class IoUring implements Disposable {
     if (!(data instanceof Uint8Array)) throw new TypeError('a bytes-like object is required');
     const fd = fdOf(sock);
     return this.#add('send', callback, data, (id, ring) => un.uringSend(ring, id, fd, data, 0, data.length, 0));
+  }
+
+  /**
+   * The allocation-free receive: a multishot recv into the ring's buffers
+   * whose completions come to `callback` as numbers (no Completion object,
+   * no Buffer view): `(bytes, bufferId, more)` per chunk, `(0, -1, false)` at
+   * EOF, `(-errno, -1, false)` on an error (`-105`, ENOBUFS: every buffer in
+   * use; recv again once some are back). Read the bytes with
+   * `bufferView(bufferId, bytes)`, or send them on with `sendBuffer`; hand
+   * the buffer back with `releaseBuffer` otherwise.
+   * @returns the operation's id.
+   * @example
+   * import { IoUring, socketpair } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   const [a, b] = socketpair();
+   *   a.send(Buffer.from('hi'));
+   *   const id = ring.recvMultishot(b, (n, buf) => {
+   *     if (n > 0) console.log(String(ring.bufferView(buf, n))); // hi
+   *     if (buf >= 0) ring.releaseBuffer(buf);
+   *   });
+   *   ring.wait(0, 0.05);
+   *   ring.cancel(id);
+   *   ring.wait(1, 5);
+   *   a.close(); b.close();
+   * }
+   */
+  recvMultishot(sock: FileLike, callback: LeanCallback): number {
+    if (typeof callback !== 'function') throw new TypeError('callback must be a function');
+    const fd = fdOf(sock);
+    this.#buffers();
+    return this.#add('recv', callback, null, (id, ring) => un.uringRecv(ring, id, fd, null, 0, 0, true), true);
+  }
+
+  /**
+   * Send `length` bytes of ring buffer `bufferId` from `offset` (a chunk
+   * `recvMultishot` received: an echo or a proxy without copying it into
+   * JavaScript). The kernel sends all of it (MSG_WAITALL: it retries a
+   * partial send itself), then takes the buffer back: do not `releaseBuffer`
+   * it. Without a callback the completion is not reported at all (the
+   * cheapest send; an error shows on the connection's next recv).
+   * Order: the kernel may run two sends queued on one socket in either order
+   * (the first waiting for room while the second goes out), as with `send`:
+   * queue the next send on a socket from the previous one's callback, unless
+   * the protocol has one message in flight at a time (a request and its reply).
+   * @returns the operation's id; 0 without a callback (nothing to wait for or cancel).
+   * @throws {ValueError} a buffer id or a range outside the ring's buffers.
+   * @example
+   * import { IoUring, socketpair } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   const [a, b] = socketpair();
+   *   a.send(Buffer.from('ping'));
+   *   ring.recvMultishot(b, (n, buf) => {
+   *     if (n > 0) ring.sendBuffer(b, buf, n, 0, (sent) => console.log(sent)); // 4
+   *   });
+   *   ring.wait(0, 0.05);
+   *   ring.wait(0, 0.05);
+   *   console.log(String(a.recv(4))); // ping
+   *   a.close(); b.close();
+   * }
+   */
+  sendBuffer(sock: FileLike, bufferId: number, length: number, offset = 0, callback?: (result: number) => void): number {
+    const size = this.#bufferSize;
+    if (!this.#pool || !Number.isInteger(bufferId) || bufferId < 0 || bufferId >= this.#bufferCount) {
+      throw new ValueError(`not a buffer id of this ring: ${bufferId}`);
+    }
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+      throw new ValueError(`offset ${offset} + length ${length} must lie within a buffer of ${size} bytes`);
+    }
+    const fd = fdOf(sock);
+    if (callback === undefined) {
+      // Consumed natively: no id in the table, nothing dispatched.
+      this.#check(this.#prep((id, ring) => un.uringSendBuffer(ring, id, fd, bufferId, offset, length, true), 0));
+      this.#queueFlush();
+      return 0;
+    }
+    return this.#add('send', callback, null, (id, ring) => un.uringSendBuffer(ring, id, fd, bufferId, offset, length, false), true);
+  }
+
+  /**
+   * A view of the first `length` bytes of ring buffer `bufferId` (valid
+   * until the buffer is handed back).
+   * @throws {ValueError} a buffer id or a length outside the ring's buffers.
+   * @example
+   * import { IoUring } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring({ bufferCount: 2, bufferSize: 8 });
+   *   ring.recvMultishot(0, () => {}); // allocates the buffers (stdin never sends here)
+   *   console.log(ring.bufferView(1, 8).length); // 8
+   *   ring.close();
+   * }
+   */
+  bufferView(bufferId: number, length: number): Buffer {
+    if (!this.#pool || !Number.isInteger(bufferId) || bufferId < 0 || bufferId >= this.#bufferCount) {
+      throw new ValueError(`not a buffer id of this ring: ${bufferId}`);
+    }
+    if (!Number.isInteger(length) || length < 0 || length > this.#bufferSize) {
+      throw new ValueError(`length must be from 0 to ${this.#bufferSize}, not ${length}`);
+    }
+    const start = bufferId * this.#bufferSize;
+    return this.#pool.subarray(start, start + length);
+  }
+
+  /**
+   * Python's exception for a `-errno` result of the allocation-free path.
+   * @example
+   * import { IoUring } from 'weft/io';
+   * console.log(IoUring.error(-104).name); // ConnectionResetError
+   */
+  static error(result: number): OSError {
+    if (!Number.isInteger(result) || result >= 0) throw new ValueError(`not a -errno result: ${result}`);
+    return fromErrno(result);
   }
 
   /**
@@ -620,6 +759,7 @@ export class IoUring implements Disposable {
    * Batches of completions (of operations without a callback) as they come,
    * on Node's event loop: the ring's fd is polled by libuv, and each wake-up
    * reaps every completion ready at once. The loop ends when the ring closes.
+   * @throws {ValueError} on a `waitOnly` ring (at the first iteration).
    * @example
    * import { IoUring } from 'weft/io';
    * if (IoUring.available().ok) {
@@ -633,6 +773,7 @@ export class IoUring implements Disposable {
    */
   async *completions(): AsyncGenerator<Completion[], void, undefined> {
     this.#handle();
+    if (this.#waitOnly) throw new ValueError('a waitOnly ring has no completions(): call wait(), or make the ring without waitOnly');
     this.#iterators++;
     this.#arm();
     try {
@@ -725,30 +866,39 @@ export class IoUring implements Disposable {
   }
 
   /** Queue one operation: `prep` writes its entry; the id and what it holds go in the table. */
-  #add(op: IoUringOp, callback: CompletionCallback | undefined, hold: unknown, prep: (id: number, ring: RingHandle) => number): number {
+  #add(
+    op: IoUringOp, callback: CompletionCallback | LeanCallback | undefined, hold: unknown,
+    prep: (id: number, ring: RingHandle) => number, lean = false,
+  ): number {
     if (callback !== undefined && typeof callback !== 'function') throw new TypeError('callback must be a function');
-    const ring = this.#handle();
-    if (this.#closing) throw new OSError(9, 'Bad file descriptor (the IoUring is closing)');
     let id = this.#take();
     while (this.#pending.has(id)) id = this.#take();
-    let r = prep(id, ring);
-    if (r === -16) {
-      // EBUSY: the completion queue is full; take what is there, then retry.
-      this.#dispatchReady();
-      r = prep(id, ring);
-    }
-    this.#check(r);
+    this.#check(this.#prep(prep, id));
     if (this.#pending.size === 0) busy.add(this);
-    this.#pending.set(id, { op, callback, hold });
+    this.#pending.set(id, lean ? { op, callback, hold, lean } : { op, callback, hold });
     if (callback) {
       this.#callbacks++;
       if (!this.#watching) this.#arm();
     }
+    this.#queueFlush();
+    return id;
+  }
+
+  /** Write one entry with `prep`; when the completion queue is full (EBUSY), take what is there and retry. */
+  #prep(prep: (id: number, ring: RingHandle) => number, id: number): number {
+    const ring = this.#handle();
+    if (this.#closing) throw new OSError(9, 'Bad file descriptor (the IoUring is closing)');
+    const r = prep(id, ring);
+    if (r !== -16) return r;
+    this.#dispatchReady();
+    return prep(id, ring);
+  }
+
+  #queueFlush(): void {
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(() => this.#flush());
     }
-    return id;
   }
 
   /** End of the current job: hand what was queued to the kernel, one system call per batch. */
@@ -766,7 +916,7 @@ export class IoUring implements Disposable {
 
   /** Start or stop the event loop's watch on the ring fd, as callbacks and iterators need it. */
   #arm(): void {
-    const want = this.#ring !== null && (this.#callbacks > 0 || this.#iterators > 0);
+    const want = this.#ring !== null && !this.#waitOnly && (this.#callbacks > 0 || this.#iterators > 0);
     if (want === this.#watching) return;
     if (want) {
       if (!this.#watch) {
@@ -820,6 +970,10 @@ export class IoUring implements Disposable {
         if (p.callback) this.#callbacks--;
         if (this.#pending.size === 0) busy.delete(this);
       }
+      if (p.lean) {
+        (p.callback as LeanCallback)(res, flags & F_BUFFER ? flags >>> 16 : -1, more);
+        continue;
+      }
       let result = res;
       let error: OSError | null = null;
       if (p.op === 'timeout' && res === -ETIME) result = 0;
@@ -837,7 +991,7 @@ export class IoUring implements Disposable {
         data = this.#pool!.subarray(start, start + Math.max(0, res));
       }
       const c: Completion = { id, op: p.op, result, error, more, data, bufferId };
-      if (p.callback) p.callback(c);
+      if (p.callback) (p.callback as CompletionCallback)(c);
       else if (out) out.push(c);
     }
   }

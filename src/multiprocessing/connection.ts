@@ -14,6 +14,7 @@
  * (with Python, the starter must remember to close its copy, or it hangs).
  * @module
  */
+import { debugLog } from '../debug.js';
 import { BrokenPipeError, EOFError, OSError, ValueError, check } from '../errors.js';
 import { native } from '../native.js';
 import { Feeder } from './feeder.js';
@@ -22,6 +23,9 @@ import { ledger } from './ledger.js';
 import { PLAIN, STRUCTURED, dumps, dumpsBytes, isBytes, loads, reduce, registerShareable, tagBytes, type Reduced } from './reduction.js';
 import { EMPTY, Ring, checkCapacity, ringBytes } from './ring.js';
 import { SharedBlock } from './shared_memory.js';
+
+/** WEFT_DEBUG=queue (debug.ts): a pipe's peer gone. */
+const log = debugLog('queue');
 
 /**
  * Options of {@link Pipe}.
@@ -140,7 +144,9 @@ export class Connection {
   /** True once every holder of the other end closed it or died (a system call: see #peerGoneLately). */
   #peerGone(): boolean {
     if (this.#peerDead) return true;
-    return (this.#peerDead = this.#socket >= 0 && native.peerClosed(this.#socket));
+    this.#peerDead = this.#socket >= 0 && native.peerClosed(this.#socket);
+    if (this.#peerDead) log?.('Pipe end (fd %d): the other end is gone (closed, or every holder died)', this.#socket);
+    return this.#peerDead;
   }
 
   /**
@@ -193,7 +199,11 @@ export class Connection {
 
   #sendPayload(payload: Uint8Array): void {
     if (this.#peerGoneLately()) throw new BrokenPipeError(32);
-    (this.#feeder ??= new Feeder(this.#out!, () => (this.#peerGone() || (this.#closed && this.#socket < 0) ? new BrokenPipeError(32) : undefined))).send(payload);
+    (this.#feeder ??= new Feeder(
+      this.#out!,
+      () => (this.#peerGone() || (this.#closed && this.#socket < 0) ? new BrokenPipeError(32) : undefined),
+      log && `Pipe end (fd ${this.#socket})`,
+    )).send(payload);
   }
 
   /** The file descriptor of this end (the socket that tells whether the other end is held), as Python's `fileno()`. */

@@ -6,9 +6,13 @@
  * child does not exit before its feeders are drained (util.registerFlush).
  * @module
  */
+import { debugLog } from '../debug.js';
 import { Deadline, waitFor } from './futex.js';
 import type { Ring } from './ring.js';
 import { registerFlush } from './util.js';
+
+/** WEFT_DEBUG=queue (debug.ts): a labelled feeder's start, stop and lost reader. */
+const log = debugLog('queue');
 
 /** Ordered, never-waiting writes into one ring from this realm. */
 export class Feeder {
@@ -18,10 +22,13 @@ export class Feeder {
   #pending: Uint8Array[] = [];
   #feeding: Promise<void> | null = null;
   #unregister: (() => void) | null = null;
+  /** What WEFT_DEBUG=queue calls this feeder's owner; null: it logs nothing (a pool's, which `pool` covers). */
+  readonly #label: string | null;
 
-  constructor(ring: Ring, abandon: () => Error | undefined = () => undefined) {
+  constructor(ring: Ring, abandon: () => Error | undefined = () => undefined, label: string | null = null) {
     this.#ring = ring;
     this.#abandon = abandon;
+    this.#label = label;
   }
 
   /** Number of messages waiting in the local buffer. */
@@ -60,6 +67,7 @@ export class Feeder {
     this.#unregister ??= registerFlush(() => this.flush());
     const ring = this.#ring;
     const pending = this.#pending;
+    if (this.#label) log?.('%s: feeder started: the ring is full, %d message(s) buffered', this.#label, pending.length);
     try {
       while (pending.length) {
         await ring.putLock.acquire(new Deadline(null));
@@ -77,12 +85,15 @@ export class Feeder {
       }
     } finally {
       this.#feeding = null;
+      if (this.#label) log?.('%s: feeder stopped: %d message(s) left in the buffer', this.#label, pending.length);
     }
   }
 
   /** True (and the buffer dropped) when nobody will ever read it, as with a pipe whose reader died. */
   #abandonNow(): boolean {
-    if (!this.#abandon()) return false;
+    const reason = this.#abandon();
+    if (!reason) return false;
+    if (this.#label) log?.('%s: the reader is gone (%s): %d buffered message(s) dropped', this.#label, reason.message, this.#pending.length);
     this.#pending.length = 0;
     return true;
   }

@@ -23,6 +23,7 @@ import { rmSync } from 'node:fs';
 import type net from 'node:net';
 import { constants } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
+import { debugLog } from '../debug.js';
 import { KeyError, PermissionError } from '../errors.js';
 import { lazy } from '../lazy.js';
 import { native } from '../native.js';
@@ -130,6 +131,9 @@ export function isBuiltinType(typeid: string): boolean {
 
 let nextConn = 1;
 
+/** WEFT_DEBUG=manager (debug.ts): the server's start and stop, connections, failed handshakes. */
+const log = debugLog('manager');
+
 /** One authenticated client connection. */
 class ServerConn implements CallContext {
   readonly conn = nextConn++;
@@ -193,6 +197,8 @@ export class ManagerServer {
   readonly #disposing = new Set<Promise<unknown>>();
   #shuttingDown = false;
   #nextId = 1;
+  /** Requests handled, server operations included (`info`'s `calls`). */
+  #calls = 0;
   /** The connection a response is being encoded for: proxies inside it are counted for it. */
   #encodingFor: ServerConn | null = null;
   #stopped: Promise<void>;
@@ -258,6 +264,7 @@ export class ManagerServer {
     });
     this.#listeners.push(server);
     const addr = server.address();
+    log?.('server listening on %s', typeof addr === 'string' || addr === null ? (where as { path: string }).path : `tcp://${addr.address}:${addr.port}`);
     if (typeof addr === 'string' || addr === null) {
       endpoint.address = (where as { path: string }).path;
       this.#own.add(endpoint.address);
@@ -283,6 +290,7 @@ export class ManagerServer {
       },
       (err: unknown) => {
         gate?.waiting.delete(sock);
+        log?.('connection from %s not authenticated: %s', sock.remoteAddress ?? 'the Unix socket', (err as Error).message);
         // A TCP peer learns why (the handshake's time ran out, a frame too big); a wrong key has had its FAILURE.
         if (gate && !sock.writableEnded && !sock.destroyed) turnAway(sock, `closed unauthenticated: ${(err as Error).message}`);
         else sock.destroy();
@@ -321,6 +329,7 @@ export class ManagerServer {
     if (sock.destroyed) return;
     const conn = new ServerConn(sock, endpoint);
     this.conns.add(conn);
+    log?.('client %d connected on %s (%d connections)', conn.conn, endpoint.address, this.conns.size);
     if (endpoint.gate) endpoint.gate.open++;
     // A peer must finish a frame it started within the handshake limit, as it must finish the handshake.
     const stallMs = this.handshakeMs;
@@ -401,6 +410,7 @@ export class ManagerServer {
     if (conn.closed) return;
     conn.closed = true;
     this.conns.delete(conn);
+    log?.('client %d disconnected (%d connections)', conn.conn, this.conns.size);
     if (conn.endpoint.gate) conn.endpoint.gate.open--;
     conn.runClosers();
     for (const [id, n] of conn.refs) this.release(id, n);
@@ -457,6 +467,7 @@ export class ManagerServer {
       throw new ProtocolError('malformed request');
     }
     let result: unknown;
+    this.#calls++;
     try {
       result = oid === 0 ? this.#serverCall(conn, method, args) : this.#made(this.#objectCall(conn, oid as number, method, args), oid as number);
     } catch (err) {
@@ -529,7 +540,13 @@ export class ManagerServer {
       case 'ping':
         return 'pong';
       case 'info':
-        return { objects: this.objects.size, connections: this.conns.size, refs: [...this.objects.values()].reduce((n, e) => n + e.refs, 0), pid: process.pid };
+        return {
+          objects: this.objects.size,
+          connections: this.conns.size,
+          refs: [...this.objects.values()].reduce((n, e) => n + e.refs, 0),
+          calls: this.#calls,
+          pid: process.pid,
+        };
       case 'lookup': {
         const name = args[0];
         const ref = typeof name === 'string' ? (gate?.published ?? this.published).get(name) : undefined;
@@ -627,6 +644,7 @@ export class ManagerServer {
   shutdown(): void {
     if (this.#shuttingDown) return;
     this.#shuttingDown = true;
+    log?.('server stopping: %d objects, %d connections', this.objects.size, this.conns.size);
     for (const l of this.#listeners) l.close();
     // Closed now, not at the sockets' 'close' events: a call the ending of an object
     // fails (a Pool's pending apply) must not answer, its client sees the server go.
@@ -726,4 +744,5 @@ export const managerServerMain = task(import.meta, async function managerServerM
   await server.stopped;
   clearInterval(watch);
   cleanup();
+  log?.('server stopped');
 });

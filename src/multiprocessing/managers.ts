@@ -14,7 +14,9 @@
 import { mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { debugLog } from '../debug.js';
 import { ConnectionRefusedError, FileNotFoundError, OverflowError, ValueError } from '../errors.js';
+import { describe, inspection, type ManagerSnapshot } from '../inspect.js';
 import type { BaseContext, ContextName } from './context.js';
 import { Process, currentProcess, ended } from './process.js';
 import { requireTaskRef, type TaskFunction } from './task.js';
@@ -145,6 +147,8 @@ export interface ManagerStats {
   connections: number;
   /** References held to those objects, by clients and by other shared objects. */
   refs: number;
+  /** Requests the server has handled since it started, from every client (its own operations such as this one included). */
+  calls: number;
   /** The server's pid. */
   pid: number;
 }
@@ -228,6 +232,9 @@ function taskRoots(given: unknown): string[] {
 
 const OPERATIONS = ['create', 'serve', 'shutdown'];
 
+/** WEFT_DEBUG=manager (debug.ts): managers started, connected and shut down here (the server logs its side). */
+const log = debugLog('manager');
+
 /**
  * A manager: Python's `multiprocessing.Manager()` / `SyncManager`. Start one
  * with {@link Manager.start} (a server of your own) or reach another with
@@ -259,6 +266,7 @@ export class Manager implements AsyncDisposable {
     this.#client = client;
     this.#process = process;
     this.#dir = dir;
+    inspection?.track('managers', this);
   }
 
   /**
@@ -321,6 +329,7 @@ export class Manager implements AsyncDisposable {
       const client = clientFor(path, authkey);
       try {
         await client.connect();
+        log?.('started %s (pid %d) on %s', proc.name, proc.pid, path);
         return new Manager(path, client, proc, dir);
       } catch (err) {
         if (!(err instanceof FileNotFoundError || err instanceof ConnectionRefusedError)) {
@@ -362,7 +371,13 @@ export class Manager implements AsyncDisposable {
     const host = options.host.includes(':') ? `[${options.host}]` : options.host;
     const address = `tcp://${host}:${options.port}`;
     const client = clientFor(address, key);
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (err) {
+      log?.('connect to %s failed: %s', address, (err as Error).message);
+      throw err;
+    }
+    log?.('connected to %s', address);
     return new Manager(address, client, null, null);
   }
 
@@ -669,6 +684,7 @@ export class Manager implements AsyncDisposable {
   async shutdown(): Promise<void> {
     if (this.#shut) return;
     this.#shut = true;
+    log?.('%s %s', this.#process ? 'shutting down the server on' : 'disconnecting from', this.address);
     if (!this.#process) {
       this.#client.close();
       return;
@@ -687,6 +703,17 @@ export class Manager implements AsyncDisposable {
     }
     this.#client.close();
     if (this.#dir) removeDir(this.#dir);
+  }
+
+  /** @internal What `weft top` shows of this manager (inspect.ts): its server's counts, asked now. */
+  async [describe](): Promise<Omit<ManagerSnapshot, 'id'>> {
+    const base = { address: this.address, started: this.#process !== null, pid: this.#process?.pid ?? null };
+    if (this.#shut) return { ...base, stats: null, error: 'shut down' };
+    try {
+      return { ...base, stats: await this.stats() };
+    } catch (err) {
+      return { ...base, stats: null, error: (err as Error).message };
+    }
   }
 
   /** `await using manager = await Manager.start()` shuts it down at the end of the block. */

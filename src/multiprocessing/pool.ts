@@ -19,6 +19,7 @@
 import { EventEmitter } from 'node:events';
 import type { ResourceLimits } from 'node:worker_threads';
 import { debugLog } from '../debug.js';
+import { describe, inspection, type PoolSnapshot, type WorkerSnapshot } from '../inspect.js';
 import { Full, TimeoutError, ValueError } from '../errors.js';
 import { getContext, type BaseContext, type ContextName } from './context.js';
 import { Deadline, waitFor } from './futex.js';
@@ -567,6 +568,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       for (const w of this.#workers) w.proc.kill();
       throw err;
     }
+    inspection?.track('pools', this);
   }
 
   /**
@@ -883,6 +885,17 @@ export class Pool extends EventEmitter<PoolEvents> {
       utilization: lived > 0 ? Math.min(1, busy / lived) : 0,
       queueLastMinute: this.#queueHistory.lastMinute(now),
     };
+  }
+
+  /** @internal What `weft top` shows of this pool (inspect.ts): `stats()` with each worker's name, state and tasks held. */
+  [describe](): Omit<PoolSnapshot, 'id'> {
+    const { workers, ...stats } = this.stats();
+    const described = this.#workers.map((w, i): WorkerSnapshot => {
+      const state = !w.alive ? 'exited' : w.retired || !w.accepting ? 'stopping' : w.outstanding > 0 ? 'busy' : 'idle';
+      return { ...workers[i]!, name: w.proc.name, state, held: w.outstanding };
+    });
+    const state = (['RUN', 'CLOSE', 'TERMINATE'] as const)[this.#state]!;
+    return { name: this.#name, context: this.#context.name, state, maxWorkers: this.#processes, workers: described, stats };
   }
 
   /** Python's repr: `<Pool state=RUN pool_size=2>`. */

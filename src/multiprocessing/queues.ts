@@ -8,7 +8,9 @@
  * arrive in the order it put them.
  * @module
  */
+import { debugLog } from '../debug.js';
 import { Empty, Full, ValueError } from '../errors.js';
+import { describe, inspection, type QueueSnapshot } from '../inspect.js';
 import { Deadline, Word, waitFor } from './futex.js';
 import { dumps, loads, reduce, registerShareable, type Reduced } from './reduction.js';
 import { EMPTY, PARTIAL, Ring, USER_WORDS, checkCapacity, ringBytes } from './ring.js';
@@ -54,6 +56,8 @@ const UNFINISHED = USER_WORDS + 1;
 const UNFINISHED_WAITERS = USER_WORDS + 2;
 
 const DEFAULT_CAPACITY = 1 << 20;
+/** WEFT_DEBUG=queue (debug.ts). */
+const log = debugLog('queue');
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
@@ -85,6 +89,7 @@ export class Queue<T = unknown> {
       this.block = rebuilt;
       this.ring = new Ring(rebuilt.buffer, 0, 0, false);
       this.#maxsize = Atomics.load(this.ring.i32, MAXSIZE);
+      log?.('%s received (fd %d)', this.#kind, rebuilt.fd);
       return;
     }
     const maxsize = options.maxsize ?? 0;
@@ -96,6 +101,8 @@ export class Queue<T = unknown> {
     this.ring = new Ring(this.block.buffer, 0, capacity, true);
     this.#maxsize = maxsize;
     Atomics.store(this.ring.i32, MAXSIZE, maxsize);
+    log?.('%s created (fd %d, capacity %d bytes, maxsize %d)', this.#kind, this.block.fd, capacity, maxsize);
+    inspection?.track('queues', this);
   }
 
   /** The limit given at construction (0: none). */
@@ -118,7 +125,7 @@ export class Queue<T = unknown> {
       const payload = dumps(obj, 'obj', null, this.#channel);
       this.beforePut();
       if (this.#maxsize !== 0) return this.#putBounded(payload, new Deadline(block ? timeout : 0));
-      const feeder = (this.#feeder ??= new Feeder(this.ring));
+      const feeder = (this.#feeder ??= this.#newFeeder());
       feeder.send(payload);
       // With a backlog, let the event loop turn once so the feeder's wake-ups
       // get in even when the caller loops on `await put()` alone.
@@ -153,7 +160,7 @@ export class Queue<T = unknown> {
     const payload = dumps(obj, 'obj', null, this.#channel);
     this.beforePut();
     if (this.#maxsize === 0) {
-      (this.#feeder ??= new Feeder(this.ring)).send(payload);
+      (this.#feeder ??= this.#newFeeder()).send(payload);
       return;
     }
     const ring = this.ring;
@@ -231,6 +238,7 @@ export class Queue<T = unknown> {
    * messages are still delivered (await `joinThread()` to wait for that).
    */
   close(): void {
+    if (!this.#closed) log?.('%s (fd %d) closed here (%d messages still buffered)', this.#kind, this.block.fd, this.#feeder?.backlog ?? 0);
     this.#closed = true;
   }
 
@@ -242,6 +250,21 @@ export class Queue<T = unknown> {
   /** Iterates over messages as they arrive (`for await (const x of q)`); break to stop. */
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
     for (;;) yield await this.get();
+  }
+
+  /** The class's Python name, for logs and `weft top`. */
+  get #kind(): string {
+    return this instanceof JoinableQueue ? 'JoinableQueue' : 'Queue';
+  }
+
+  #newFeeder(): Feeder {
+    return new Feeder(this.ring, undefined, log && `${this.#kind} (fd ${this.block.fd})`);
+  }
+
+  /** @internal What `weft top` shows of this queue (inspect.ts). */
+  [describe](): Omit<QueueSnapshot, 'id'> {
+    const { written, read } = this.ring.totals();
+    return { kind: this.#kind, maxsize: this.#maxsize, capacity: this.ring.capacity, qsize: this.qsize(), puts: written, gets: read, buffered: this.#feeder?.backlog ?? 0, closed: this.#closed };
   }
 
   #checkOpen(): void {

@@ -20,6 +20,7 @@
  * skips orphan chunks that lack FIRST.
  * @module
  */
+import { debugLog } from '../debug.js';
 import { Deadline, Word, waitFor } from './futex.js';
 import { isAlive, selfId } from './util.js';
 
@@ -40,6 +41,9 @@ const READ_COUNT = 11; // whole messages consumed
 const CAPACITY = 12;
 /** First header word free for the users of a ring (queues keep their counters there). */
 export const USER_WORDS = 16;
+
+/** WEFT_DEBUG=queue (debug.ts): a lock taken over from a dead owner. */
+const log = debugLog('queue');
 
 // Record header flags.
 const WRAP = 0x80000000;
@@ -78,7 +82,12 @@ class OwnedLock {
     const { i32, index } = this.word;
     const owner = Atomics.compareExchange(i32, index, 0, selfId);
     if (owner === 0) return true;
-    if (owner !== selfId && !isAlive(owner)) return Atomics.compareExchange(i32, index, owner, selfId) === owner;
+    if (owner !== selfId && !isAlive(owner)) {
+      if (Atomics.compareExchange(i32, index, owner, selfId) !== owner) return false;
+      // Its owner died mid-put or mid-get: at most the message it was moving is lost.
+      log?.('ring %s lock taken over from process %d, which died holding it', index === PUT_LOCK ? 'put' : 'get', owner);
+      return true;
+    }
     return false;
   }
   release(): void {
@@ -127,6 +136,11 @@ export class Ring {
   /** Whole messages written and not yet read (approximate while others work, as in Python). */
   count(): number {
     return (Atomics.load(this.i32, WRITE_COUNT) - Atomics.load(this.i32, READ_COUNT)) | 0;
+  }
+
+  /** Whole messages written and read since the ring was made, by every process (32-bit counters that wrap). */
+  totals(): { written: number; read: number } {
+    return { written: Atomics.load(this.i32, WRITE_COUNT) >>> 0, read: Atomics.load(this.i32, READ_COUNT) >>> 0 };
   }
 
   /** True when no chunk is waiting to be read. */

@@ -4,26 +4,27 @@
  * pipe); the model is `postMessage`'s transfer list: the sender's buffer is
  * detached once sent.
  *
- * Through a Queue the bytes are written once into a fresh memfd (pwrite, no
- * mapping on the sending side), and the memfd itself crosses — as SCM_RIGHTS
- * on a socket pair that belongs to the queue — while the ring carries a small
- * record naming it. The receiver maps the memfd and gets a view of it: no
- * copy. The socket holds a memfd nobody took yet, so its memory lives exactly
- * as long as the queue: a sender that exits before its message is read loses
- * nothing, and once the last holder of the queue is gone (closed, collected,
- * or SIGKILLed) the kernel frees every memfd still in flight (unix(7): fds in
- * a socket's queue are released with the socket).
+ * Through a Queue the bytes are written once into a memfd — one of this
+ * realm's pool whose pages exist already when its last receiver let go of it
+ * (MemfdPool below), else a fresh one — and the memfd itself crosses, as
+ * SCM_RIGHTS on a socket pair that belongs to the queue, while the ring
+ * carries a small record naming it. The receiver maps the memfd and gets a
+ * view of it: no copy. The socket holds a memfd nobody took yet, so a sender
+ * that exits before its message is read loses nothing, and once the last
+ * holder of the queue is gone (closed, collected, or SIGKILLed) the kernel
+ * frees every memfd still in flight that no live sender's pool holds (unix(7):
+ * fds in a socket's queue are released with the socket).
  *
  * Elsewhere (Pipe, Pool, Manager) a transferred buffer is copied as any buffer
  * is, and detached all the same, so that a program means the same thing
  * wherever it sends.
  * @module
  */
-import { readSync, writeSync } from 'node:fs';
+import { ftruncateSync, readSync, writeSync } from 'node:fs';
 import { check } from '../errors.js';
 import { native } from '../native.js';
 import { ledger } from './ledger.js';
-import { selfId } from './util.js';
+import { isAlive, selfId } from './util.js';
 
 const marked = new WeakSet<object>();
 
@@ -47,8 +48,11 @@ export type Transferable = ArrayBuffer | ArrayBufferView;
  * 0 and it must not be used again. Pipes, Pools and the Manager copy it as any
  * buffer, and detach it too.
  *
- * Worth it from about a megabyte: a 64 MiB Buffer crosses a Queue 3.6–5.6x
- * faster than a copy on a busy 2-core VM (docs/PERFORMANCE.md).
+ * Worth it for buffers of several megabytes: a 64 MiB Buffer crosses a Queue
+ * 6.6–8.3x faster than a copy on a 2-core VM, 256 MiB 8–13x, 1 MiB only
+ * 1.3–2.6x (docs/PERFORMANCE.md). The memfds it sent stay in this realm's
+ * pool, so the next buffer goes into pages that exist; a receiver that keeps
+ * every buffer it got gets none back and costs the sender a fresh memfd each.
  * @throws {TypeError} for a view that covers only part of its ArrayBuffer (a
  *   small `Buffer.from`/`allocUnsafe` shares Node's pool: use `Buffer.alloc`),
  *   and for a SharedArrayBuffer (already shared: send it as it is).
@@ -97,11 +101,20 @@ export interface MovedRecord {
   length: number;
 }
 
-/** Bytes before the data in a memfd: the id (2 words) and the length (2 words), padded for any typed array. */
+/** Bytes before the data in a memfd: the id (2 words), the length (2 words) and its holder, padded for any typed array. */
 const HEADER = 64;
+/** Byte offset of the holder word: 0 free, IN_FLIGHT, or the pid whose mapping holds the memfd (zeroed as it goes). */
+const HOLDER = 16;
+const IN_FLIGHT = -1;
 const EAGAIN = 11;
 /** How long a receiver waits for a memfd another receiver holds for a moment (only with several consumers). */
 const LOOKUP_SECONDS = 5;
+/** The sender's pool of memfds whose pages are already there: at most this many, this many bytes in all. */
+const POOL_ENTRIES = 8;
+const POOL_BYTES = 1 << 30;
+/** A free pooled memfd unused this long goes back to the kernel; one sent and never taken this long leaves the pool. */
+const IDLE_SECONDS = 5;
+const UNTAKEN_SECONDS = 60;
 
 const sockSetNonblock = native.sockSetNonblock as (fd: number, on: boolean) => number;
 
@@ -114,6 +127,148 @@ const closer = new FinalizationRegistry<number[]>((fds) => {
 
 let counter = 0;
 const nap = new Int32Array(new SharedArrayBuffer(4));
+
+/** A memfd of the pool, mapped here, and when it was last sent (performance.now() ms). */
+interface Pooled {
+  fd: number;
+  memory: Uint8Array;
+  header: Int32Array;
+  sentAt: number;
+}
+
+/**
+ * Memfds this realm sent, kept so the next buffer moved goes into pages that
+ * exist already. Writing a fresh memfd makes the kernel allocate and zero
+ * every page, and the receiver's first touch of each fresh page is dear on a
+ * VM: both are most of a moved buffer's cost. A pooled memfd is written again
+ * only once its receiver let go of it: the receiver's mapping zeroes the
+ * holder word in the header as it is unmapped (native/shm.cc), a receiver
+ * process found dead counts as gone, and one that never took its memfd leaves
+ * the pool after {@link UNTAKEN_SECONDS} (the queue's socket still holds it).
+ * Free memfds unused for {@link IDLE_SECONDS} are closed.
+ */
+class MemfdPool {
+  readonly #entries: Pooled[] = [];
+  #timer: ReturnType<typeof setTimeout> | null = null;
+
+  /**
+   * A memfd of `size` bytes to send: a pooled one, free and mapped here (its
+   * pages are there: writing it is a memcpy), or null when the pool cannot
+   * take one this large, and the caller writes a fresh memfd of its own.
+   */
+  acquire(size: number): Pooled | null {
+    const now = performance.now();
+    let fit: Pooled | undefined;
+    let other: Pooled | undefined;
+    for (const e of [...this.#entries]) {
+      if (!this.#isFree(e, now)) continue;
+      const have = e.memory.byteLength;
+      if (have >= size && have <= 2 * size) {
+        if (!fit || have < fit.memory.byteLength) fit = e;
+      } else if (have < size && (!other || have > other.memory.byteLength)) other = e;
+    }
+    if (!fit && other) {
+      // Grown, it keeps its warm pages; a much larger one is left whole for a buffer of its size.
+      ftruncateSync(other.fd, size);
+      this.map(other);
+      fit = other;
+    }
+    if (!fit) {
+      if (!this.#makeRoom(size)) return null;
+      // Not mapped yet: a fresh memfd is written faster with pwrite (no page
+      // faults, the kernel allocates as it copies), then mapped for next time.
+      const fd = check(native.shmCreate(size));
+      ledger.remember(fd);
+      fit = { fd, memory: new Uint8Array(0), header: new Int32Array(0), sentAt: now };
+      this.#entries.push(fit);
+      this.#schedule();
+    }
+    fit.sentAt = now;
+    return fit;
+  }
+
+  /**
+   * Maps a pooled memfd here whole, every page at once: its pages are there,
+   * and MAP_POPULATE spares a fault per page when it is written again.
+   */
+  map(e: Pooled): void {
+    const sab = native.shmMap(e.fd, true);
+    if (typeof sab === 'number') check(sab);
+    e.memory = new Uint8Array(sab as SharedArrayBuffer);
+    e.header = new Int32Array(sab as SharedArrayBuffer, 0, HEADER / 4);
+  }
+
+  /** Marks a pooled memfd free again after a send that did not happen (drops it if it was never written). */
+  release(e: Pooled): void {
+    if (e.header.length) Atomics.store(e.header, HOLDER / 4, 0);
+    else this.#drop(e, true);
+  }
+
+  /** How many memfds the pool holds (tests). */
+  get size(): number {
+    return this.#entries.length;
+  }
+
+  /** Each pooled memfd's holder word (tests). */
+  holders(): number[] {
+    return this.#entries.map((e) => (e.header.length ? Atomics.load(e.header, HOLDER / 4) : IN_FLIGHT));
+  }
+
+  #isFree(e: Pooled, now: number): boolean {
+    const holder = Atomics.load(e.header, HOLDER / 4);
+    if (holder === 0) return true;
+    if (holder === IN_FLIGHT) {
+      if (now - e.sentAt > UNTAKEN_SECONDS * 1000) this.#drop(e, false);
+      return false;
+    }
+    if (holder === process.pid || isAlive(holder)) return false;
+    this.release(e); // its receiver died holding it: the mapping went with it
+    return true;
+  }
+
+  /** Evicts the least recently sent memfds (free ones first) until `size` more fits; false if it never can. */
+  #makeRoom(size: number): boolean {
+    if (size > POOL_BYTES) return false;
+    const now = performance.now();
+    const total = () => this.#entries.reduce((n, e) => n + e.memory.byteLength, 0);
+    while (this.#entries.length >= POOL_ENTRIES || total() + size > POOL_BYTES) {
+      const byAge = [...this.#entries].sort((a, b) => a.sentAt - b.sentAt);
+      const free = byAge.find((e) => this.#isFree(e, now));
+      this.#drop(free ?? byAge[0]!, free !== undefined);
+    }
+    return true;
+  }
+
+  /**
+   * Takes a memfd out of the pool. A free one is truncated first, so its pages
+   * go back at once rather than when this realm's mapping of it is collected;
+   * one a receiver holds goes with the receiver's mapping.
+   */
+  #drop(e: Pooled, free: boolean): void {
+    const i = this.#entries.indexOf(e);
+    if (i < 0) return;
+    this.#entries.splice(i, 1);
+    if (free) ftruncateSync(e.fd, 0);
+    native.fdClose(e.fd);
+    ledger.forget(e.fd);
+  }
+
+  /** Closes free memfds unused for a while; looks again while any are left. */
+  #schedule(): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      const now = performance.now();
+      for (const e of [...this.#entries]) {
+        if (now - e.sentAt > IDLE_SECONDS * 1000 && this.#isFree(e, now)) this.#drop(e, true);
+      }
+      if (this.#entries.length) this.#schedule();
+    }, IDLE_SECONDS * 1000).unref();
+  }
+}
+
+/** This realm's pool. */
+export const memfdPool = new MemfdPool();
 
 /**
  * A queue's side channel for memfds: a Unix socket pair every holder of the
@@ -150,42 +305,63 @@ export class TransferChannel {
   }
 
   /**
-   * Writes `data` into a new memfd and sends that; null when the socket is
-   * full (a great many moved buffers nobody read), and the caller copies instead.
+   * Writes `data` into a memfd (one of the pool's when one is free) and sends
+   * that; null when the socket is full (a great many moved buffers nobody
+   * read), and the caller copies instead.
    */
   send(data: Transferable): MovedRecord | null {
     const bytes = ArrayBuffer.isView(data)
       ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
       : new Uint8Array(data);
-    const fd = check(native.shmCreate(HEADER + bytes.length));
+    const id: [number, number] = [selfId, ++counter];
+    const header = new Int32Array([id[0], id[1], bytes.length % 2 ** 32, Math.floor(bytes.length / 2 ** 32), IN_FLIGHT]);
+    const pooled = memfdPool.acquire(HEADER + bytes.length);
+    const fd = pooled?.fd ?? check(native.shmCreate(HEADER + bytes.length));
+    let sent = false;
     try {
-      const id: [number, number] = [selfId, ++counter];
-      const header = new Int32Array([id[0], id[1], bytes.length % 2 ** 32, Math.floor(bytes.length / 2 ** 32)]);
-      writeSync(fd, header, 0, header.byteLength, 0);
-      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, HEADER + done);
-      const sent = native.sendFds(this.fds()[0], [fd]);
-      if (sent === -EAGAIN) return null;
-      check(sent);
+      if (pooled?.memory.byteLength) {
+        pooled.memory.set(bytes, HEADER);
+        pooled.header.set(header);
+      } else {
+        writeSync(fd, header, 0, header.byteLength, 0);
+        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, HEADER + done);
+        if (pooled) memfdPool.map(pooled);
+      }
+      const status = native.sendFds(this.fds()[0], [fd]);
+      if (status === -EAGAIN) return null;
+      check(status);
+      sent = true;
       const kind = data instanceof ArrayBuffer ? 'ArrayBuffer' : Buffer.isBuffer(data) ? 'Buffer' : data.constructor.name;
       return { id, kind, length: bytes.length };
     } finally {
-      native.fdClose(fd);
+      if (!pooled) native.fdClose(fd);
+      else if (!sent) memfdPool.release(pooled);
     }
   }
 
-  /** The data a record names, as a view of the memfd it came in. */
+  /**
+   * The data a record names, as a view of the memfd it came in, whose release
+   * (collected here and in every thread it was passed on to) frees the memfd
+   * for its sender to write again. An ArrayBuffer is read out and freed at once.
+   */
   receive(record: MovedRecord): Transferable {
     const fd = this.#take(record.id);
+    const { kind, length } = record;
     let sab;
     try {
-      sab = native.shmMap(fd, true); // the data is all there: map it in one go, not a fault per page
+      if (kind === 'ArrayBuffer') {
+        const out = new Uint8Array(length);
+        for (let done = 0; done < length; ) done += readSync(fd, out, done, length - done, HEADER + done);
+        writeSync(fd, new Int32Array([0]), 0, 4, HOLDER);
+        return out.buffer;
+      }
+      sab = native.shmMap(fd, true, HOLDER); // the data is all there: map it in one go, not a fault per page
     } finally {
       native.fdClose(fd);
     }
     if (typeof sab === 'number') check(sab);
     const memory = sab as SharedArrayBuffer;
-    const { kind, length } = record;
-    if (kind === 'ArrayBuffer') return new Uint8Array(memory, HEADER, length).slice().buffer;
+    Atomics.store(new Int32Array(memory, 0, HEADER / 4), HOLDER / 4, process.pid);
     if (kind === 'Buffer') return Buffer.from(memory, HEADER, length);
     if (kind === 'DataView') return new DataView(memory, HEADER, length);
     const Ctor = typedArrays.get(kind);

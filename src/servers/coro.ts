@@ -6,7 +6,7 @@
  */
 import { type CoroSocket, StreamServer } from '../coro/server.js';
 import { ConnectionError } from '../errors.js';
-import { BACKLOG, CHUNK, type EchoServer, STOP_TIMEOUT, type Settings, shutdownRead, upperInPlace } from './echo.js';
+import { BACKLOG, CHUNK, type EchoServer, type Settings, servedHere, shutdownRead, upperInPlace } from './echo.js';
 import { Stats } from './stats.js';
 
 /** Serve with a greenlet per connection. */
@@ -43,23 +43,11 @@ export async function serveCoro(settings: Settings): Promise<EchoServer> {
     { backlog: BACKLOG },
   );
   await server.start();
-  const [host, port] = server.address;
   let stopped: Promise<void> | undefined;
-  const done = server.serveForever();
-  return {
-    model: 'coro',
-    host,
-    port,
-    done,
-    pids: () => [process.pid],
-    stats: () => stats.snapshot(),
-    async stop({ graceful = true, timeout = STOP_TIMEOUT } = {}) {
-      stopping = true;
-      if (graceful) for (const sock of open) shutdownRead(sock.fileno());
-      stopped ??= server.stop(graceful ? timeout : 0);
-      await stopped;
-      await done;
-      return stats.snapshot();
-    },
-  };
+  return servedHere('coro', server.address, stats, server.serveForever(), async ({ graceful, timeout }) => {
+    stopping = true;
+    if (graceful) for (const sock of open) shutdownRead(sock.fileno());
+    stopped ??= server.stop(graceful ? timeout : 0);
+    await stopped;
+  });
 }

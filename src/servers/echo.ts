@@ -11,19 +11,34 @@ import { socket } from '../io/socket.js';
 import { OSError } from '../errors.js';
 import { mainEntry } from '../layout.js';
 import type { TaskModule } from '../multiprocessing/task.js';
-import type { ServerStats } from './stats.js';
+import type { ServerStats, Stats } from './stats.js';
 
-/** The server designs, in the lecture's order. */
+/**
+ * The server designs, in the lecture's order.
+ * @example
+ * import { MODELS } from 'weft/servers';
+ * console.log(MODELS.join(' ')); // process thread select poll epoll coro event prefork uring
+ */
 export const MODELS = ['process', 'thread', 'select', 'poll', 'epoll', 'coro', 'event', 'prefork', 'uring'] as const;
 
 /**
  * One server design: a process or a thread per connection, one thread on a
  * selector (select, poll, epoll), greenlets (coro), Node's own loop (event),
  * epoll in N processes on one port (prefork), or io_uring completions (uring).
+ * @example
+ * import { MODELS, type Model } from 'weft/servers';
+ * const model: Model = 'epoll';
+ * console.log(MODELS.indexOf(model)); // 4
  */
 export type Model = (typeof MODELS)[number];
 
-/** How to serve. Times in seconds. */
+/**
+ * How to serve. Times in seconds.
+ * @example
+ * import type { ServeOptions } from 'weft/servers';
+ * const options: ServeOptions = { model: 'prefork', port: 0, workers: 2, upper: true };
+ * console.log(options.workers); // 2
+ */
 export interface ServeOptions {
   model: Model;
   /** Address to bind (default 127.0.0.1). */
@@ -43,7 +58,14 @@ export interface ServeOptions {
 /** {@link ServeOptions} with every default filled in. */
 export type Settings = Required<ServeOptions>;
 
-/** How a server stops. */
+/**
+ * How a server stops.
+ * @example
+ * import { serve, type StopOptions } from 'weft/servers';
+ * const server = await serve({ model: 'poll', port: 0 });
+ * const now: StopOptions = { graceful: false };
+ * console.log((await server.stop(now)).connections); // 0
+ */
 export interface StopOptions {
   /**
    * true (default): stop accepting, answer what every connection already
@@ -54,7 +76,19 @@ export interface StopOptions {
   timeout?: number;
 }
 
-/** A running echo server. */
+/**
+ * A running echo server, as {@link serve} resolves it.
+ * @example
+ * import net from 'node:net';
+ * import { serve, type EchoServer } from 'weft/servers';
+ * const server: EchoServer = await serve({ model: 'epoll', port: 0, upper: true });
+ * const conn = net.connect(server.port, server.host);
+ * conn.end('hello');
+ * let reply = '';
+ * for await (const chunk of conn) reply += chunk;
+ * console.log(reply); // HELLO
+ * console.log((await server.stop()).connections); // 1
+ */
 export interface EchoServer {
   readonly model: Model;
   /** The bound address (the real port when 0 was asked). */
@@ -79,6 +113,33 @@ export interface EchoServer {
 export const taskModule = {
   url: new URL(mainEntry.pathname.endsWith('.ts') ? 'servers/index.ts' : 'servers/index.js', mainEntry).href,
 } as TaskModule;
+
+/**
+ * The running server of a design that serves in this process alone (select,
+ * poll, epoll, coro, event, uring): `halt` stops it with the defaults filled
+ * in, then `done` is awaited and stop() resolves with what `stats` counted.
+ */
+export function servedHere(
+  model: Model,
+  [host, port]: readonly [string, number],
+  stats: Stats,
+  done: Promise<void>,
+  halt: (options: Required<StopOptions>) => Promise<void> | void,
+): EchoServer {
+  return {
+    model,
+    host,
+    port,
+    done,
+    pids: () => [process.pid],
+    stats: () => stats.snapshot(),
+    async stop({ graceful = true, timeout = STOP_TIMEOUT } = {}) {
+      await halt({ graceful, timeout });
+      await done;
+      return stats.snapshot();
+    },
+  };
+}
 
 /** Seconds a graceful stop waits for connections to finish, unless told otherwise. */
 export const STOP_TIMEOUT = 5;

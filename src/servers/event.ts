@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import { once } from 'node:events';
-import { type EchoServer, STOP_TIMEOUT, type Settings, upperInPlace } from './echo.js';
+import { type EchoServer, type Settings, servedHere, upperInPlace } from './echo.js';
 import { Stats } from './stats.js';
 
 /** Serve on Node's event loop. */
@@ -45,31 +45,20 @@ export async function serveEvent(settings: Settings): Promise<EchoServer> {
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
   const { address: host, port } = server.address() as net.AddressInfo;
   const done = once(server, 'close').then(() => undefined);
-  return {
-    model: 'event',
-    host,
-    port,
-    done,
-    pids: () => [process.pid],
-    stats: () => stats.snapshot(),
-    async stop({ graceful = true, timeout = STOP_TIMEOUT } = {}) {
-      stopping = true;
-      server.close();
-      if (sockets.size > 0) {
-        const closed = new Promise<void>((resolve) => (allClosed = resolve));
-        if (graceful) {
-          // What the kernel already holds is read in this turn of the loop and answered; end() then
-          // flushes the replies and sends FIN. Node has no shutdown(SHUT_RD) to do it more exactly.
-          await new Promise((resolve) => setImmediate(resolve));
-          for (const s of sockets) s.end();
-        }
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, graceful ? timeout * 1000 : 0)))]);
-        clearTimeout(timer);
-        for (const s of sockets) s.destroy();
-      }
-      await done;
-      return stats.snapshot();
-    },
-  };
+  return servedHere('event', [host, port], stats, done, async ({ graceful, timeout }) => {
+    stopping = true;
+    server.close();
+    if (sockets.size === 0) return;
+    const closed = new Promise<void>((resolve) => (allClosed = resolve));
+    if (graceful) {
+      // What the kernel already holds is read in this turn of the loop and answered; end() then
+      // flushes the replies and sends FIN. Node has no shutdown(SHUT_RD) to do it more exactly.
+      await new Promise((resolve) => setImmediate(resolve));
+      for (const s of sockets) s.end();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, graceful ? timeout * 1000 : 0)))]);
+    clearTimeout(timer);
+    for (const s of sockets) s.destroy();
+  });
 }

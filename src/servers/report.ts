@@ -197,23 +197,70 @@ function cdfChart(title: string, series: readonly Series[]): string {
   return svg(title, width, height, parts);
 }
 
+/**
+ * The charts' own styles, inside each SVG: a chart saved as a file of its own
+ * (`--svg-dir`) looks as it does in the page.
+ */
+const SVG_STYLE =
+  '.label,.value{font:12px system-ui,sans-serif;fill:#222}.note{font:italic 12px system-ui,sans-serif;fill:#888}' +
+  '.tick{font:11px system-ui,sans-serif;fill:#666}.axis{stroke:#888}.grid{stroke:#e0e0e0}';
+
 function svg(title: string, width: number, height: number, parts: string[]): string {
   return (
-    `<figure><figcaption>${escapeHtml(title)}</figcaption>` +
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img">` +
-    `<title>${escapeHtml(title)}</title>${parts.join('')}</svg></figure>`
+    `<title>${escapeHtml(title)}</title><style>${SVG_STYLE}</style>` +
+    `<rect width="${width}" height="${height}" fill="#fafafa"/>${parts.join('')}</svg>`
   );
+}
+
+/** One chart of the report: `name` is its file name without `.svg`. */
+export interface Chart {
+  name: string;
+  title: string;
+  svg: string;
+}
+
+/** The charts of one scenario: its rates, and its latency CDF when some model completed messages. */
+function scenarioCharts(report: BenchReport, s: Scenario, color: Map<string, string>): Chart[] {
+  const bars: Bar[] = report.models.map((m) => {
+    const r = resultOf(report, m, s.name);
+    const ok = r?.status === 'ok';
+    return { label: m, value: ok ? rate(s, r) : null, text: ok ? `${int(rate(s, r))}/s` : r ? `${r.status}: ${r.reason}`.slice(0, 80) : 'not run', color: color.get(m)! };
+  });
+  const rateTitle = `${s.title}: ${s.churn ? 'connections' : 'messages'} per second`;
+  const out: Chart[] = [{ name: `${s.name}-rate`, title: rateTitle, svg: barChart(rateTitle, bars) }];
+  const series: Series[] = report.models
+    .map((m) => ({ label: m, color: color.get(m)!, points: resultOf(report, m, s.name)?.latencyCdfUs ?? [] }))
+    .filter((x) => x.points.length > 0);
+  const cdfTitle = `${s.title}: latency CDF`;
+  if (series.length) out.push({ name: `${s.name}-latency`, title: cdfTitle, svg: cdfChart(cdfTitle, series) });
+  return out;
+}
+
+/** Memory per connection for every model, on a log scale. */
+function memoryChart(report: BenchReport, color: Map<string, string>): Chart {
+  const title = 'Server memory per connection (log scale)';
+  const bars = report.models.map((m) => {
+    const mem = memoryFigure(report, m);
+    return { label: m, value: mem?.bytes ?? null, text: mem ? `${formatBytes(mem.bytes)} (${mem.where.replace(/ connections?$/, '')})` : 'not measured', color: color.get(m)! };
+  });
+  return { name: 'memory', title, svg: barChart(title, bars, true) };
+}
+
+const colors = (report: BenchReport): Map<string, string> => new Map(report.models.map((m, i) => [m, PALETTE[i % PALETTE.length]!]));
+
+/**
+ * Every chart of the report, in the page's order, each a standalone SVG
+ * document: what `weft bench servers --svg-dir` writes.
+ */
+export function charts(report: BenchReport): Chart[] {
+  const color = colors(report);
+  return [...report.scenarios.flatMap((s) => scenarioCharts(report, s, color)), memoryChart(report, color)];
 }
 
 /** Every chart title of the page, in order (the tests look for each in the rendered DOM). */
 export function chartTitles(report: BenchReport): string[] {
-  const titles: string[] = [];
-  for (const s of report.scenarios) {
-    titles.push(`${s.title}: ${s.churn ? 'connections' : 'messages'} per second`);
-    if (report.results.some((r) => r.scenario === s.name && r.latencyCdfUs.length)) titles.push(`${s.title}: latency CDF`);
-  }
-  titles.push('Server memory per connection (log scale)');
-  return titles;
+  return charts(report).map((c) => c.title);
 }
 
 /** The memory figure the report shows for a model: per idle connection when measured, else at the most connections. */
@@ -273,10 +320,7 @@ h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bo
 .meta { color: #555; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; } figcaption { font-weight: 600; margin: 0.4em 0; }
-svg { background: #fafafa; border: 1px solid #e4e4e4; }
-svg .label { font: 12px system-ui, sans-serif; fill: #222; } svg .value { font: 12px system-ui, sans-serif; fill: #222; }
-svg .note { font: italic 12px system-ui, sans-serif; fill: #888; } svg .tick { font: 11px system-ui, sans-serif; fill: #666; }
-svg .axis { stroke: #888; } svg .grid { stroke: #e0e0e0; }
+svg { border: 1px solid #e4e4e4; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-variant-numeric: tabular-nums; }
 th, td { padding: 3px 10px; border-bottom: 1px solid #eee; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; } td.reason { text-align: left; color: #888; white-space: normal; }
@@ -287,8 +331,8 @@ th:first-child, td:first-child { text-align: left; } td.reason { text-align: lef
  * no image fetched.
  */
 export function renderHtml(report: BenchReport): string {
-  const color = new Map(report.models.map((m, i) => [m, PALETTE[i % PALETTE.length]!]));
-  const titles = chartTitles(report);
+  const color = colors(report);
+  const figure = (c: Chart): string => `<figure><figcaption>${escapeHtml(c.title)}</figcaption>${c.svg}</figure>`;
   const body: string[] = [];
   body.push('<h1>weft bench servers</h1>');
   body.push(
@@ -299,16 +343,7 @@ export function renderHtml(report: BenchReport): string {
   );
   for (const s of report.scenarios) {
     body.push(`<h2>${escapeHtml(s.title)}</h2><div class="charts">`);
-    const bars: Bar[] = report.models.map((m) => {
-      const r = resultOf(report, m, s.name);
-      const ok = r?.status === 'ok';
-      return { label: m, value: ok ? rate(s, r) : null, text: ok ? `${int(rate(s, r))}/s` : r ? `${r.status}: ${r.reason}`.slice(0, 80) : 'not run', color: color.get(m)! };
-    });
-    body.push(barChart(`${s.title}: ${s.churn ? 'connections' : 'messages'} per second`, bars));
-    const series: Series[] = report.models
-      .map((m) => ({ label: m, color: color.get(m)!, points: resultOf(report, m, s.name)?.latencyCdfUs ?? [] }))
-      .filter((x) => x.points.length > 0);
-    if (series.length) body.push(cdfChart(`${s.title}: latency CDF`, series));
+    body.push(...scenarioCharts(report, s, color).map(figure));
     body.push('</div>');
     body.push(`<table><thead><tr>${COLUMNS.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>`);
     for (const m of report.models) {
@@ -324,16 +359,7 @@ export function renderHtml(report: BenchReport): string {
     body.push('</tbody></table>');
   }
   body.push('<h2>Memory</h2><div class="charts">');
-  body.push(
-    barChart(
-      titles[titles.length - 1]!,
-      report.models.map((m) => {
-        const mem = memoryFigure(report, m);
-        return { label: m, value: mem?.bytes ?? null, text: mem ? `${formatBytes(mem.bytes)} (${mem.where.replace(/ connections?$/, '')})` : 'not measured', color: color.get(m)! };
-      }),
-      true,
-    ),
-  );
+  body.push(figure(memoryChart(report, color)));
   body.push('</div><h2>The models</h2>');
   for (const m of report.models) body.push(`<p><strong>${escapeHtml(m)}</strong>: ${escapeHtml(describeModel(report, m))}</p>`);
   return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>weft bench servers</title><style>${STYLE}</style></head><body>\n${body.join('\n')}\n</body></html>\n`;

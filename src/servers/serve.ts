@@ -27,6 +27,11 @@ const servers: Record<ServeOptions['model'], (settings: Settings) => Promise<Ech
 
 /**
  * Start an echo server of the given design; resolves once it listens.
+ * @example
+ * import { serve } from 'weft/servers';
+ * const server = await serve({ model: 'coro', port: 0 });
+ * console.log(server.model, server.pids().length); // coro 1
+ * await server.stop();
  * @throws {RangeError} an unknown model, or an option out of range.
  * @throws {Unavailable} `uring` where io_uring cannot be used (the reason says why).
  * @throws {OSError} binding failed (`EADDRINUSE`: the port is taken).

@@ -8,7 +8,16 @@
 import { Lock } from '../multiprocessing/synchronize.js';
 import { SharedArray } from '../multiprocessing/sharedctypes.js';
 
-/** A snapshot of what a server served. */
+/**
+ * A snapshot of what a server served: `stats()` while it runs, and what
+ * `stop()` resolves with.
+ * @example
+ * import { serve, type ServerStats } from 'weft/servers';
+ * const server = await serve({ model: 'event', port: 0 });
+ * const stats: ServerStats = server.stats();
+ * console.log(stats.active, stats.messages); // 0 0
+ * await server.stop();
+ */
 export interface ServerStats {
   /** Connections accepted and served (not those refused). */
   connections: number;

@@ -11,7 +11,7 @@ import { IoUring } from '../io/uring.js';
 import { Proactor } from '../io/proactor.js';
 import { createServer, type socket } from '../io/socket.js';
 import { ConnectionError, OSError } from '../errors.js';
-import { BACKLOG, type EchoServer, STOP_TIMEOUT, type Settings, shutdownRead, upperInPlace } from './echo.js';
+import { BACKLOG, type EchoServer, type Settings, servedHere, shutdownRead, upperInPlace } from './echo.js';
 import { Stats } from './stats.js';
 
 /**
@@ -21,7 +21,14 @@ import { Stats } from './stats.js';
  */
 const RECV_SIZE = 4096;
 
-/** The model cannot run here; `reason` says why (a refusal, not a failure). */
+/**
+ * The model cannot run here; `reason` says why (a refusal, not a failure):
+ * `serve({ model: 'uring' })` where io_uring is missing or forbidden.
+ * @example
+ * import { Unavailable } from 'weft/servers';
+ * const refusal = new Unavailable('io_uring_setup: operation not permitted');
+ * console.log(refusal.message); // io_uring is unavailable: io_uring_setup: operation not permitted
+ */
 export class Unavailable extends Error {
   constructor(readonly reason: string) {
     super(`io_uring is unavailable: ${reason}`);
@@ -89,31 +96,22 @@ export async function serveUring(settings: Settings): Promise<EchoServer> {
     proactor.close(); // every pending operation completes with ECANCELED
     for (const conn of open.keys()) conn.close();
   };
-  return {
-    model: 'uring',
-    host,
-    port,
-    done: done.finally(() => listener.close()),
-    pids: () => [process.pid],
-    stats: () => stats.snapshot(),
-    async stop({ graceful = true, timeout = STOP_TIMEOUT } = {}) {
-      stopping = true;
-      if (!graceful) stopNow();
-      stopped ??= (async () => {
-        // SHUT_RD on a listening socket ends the pending accept (EINVAL); on a connection it
-        // lets the recv read what was sent, then end of file.
-        shutdownRead(listener.fileno());
-        for (const conn of open.keys()) shutdownRead(conn.fileno());
-        let timer: NodeJS.Timeout | undefined;
-        const all = Promise.allSettled([done, ...open.values()]);
-        await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, timeout * 1000)))]);
-        clearTimeout(timer);
-        stopNow();
-        await all;
-        listener.close();
-      })();
-      await stopped;
-      return stats.snapshot();
-    },
-  };
+  return servedHere('uring', [host, port], stats, done.finally(() => listener.close()), async ({ graceful, timeout }) => {
+    stopping = true;
+    if (!graceful) stopNow();
+    stopped ??= (async () => {
+      // SHUT_RD on a listening socket ends the pending accept (EINVAL); on a connection it
+      // lets the recv read what was sent, then end of file.
+      shutdownRead(listener.fileno());
+      for (const conn of open.keys()) shutdownRead(conn.fileno());
+      let timer: NodeJS.Timeout | undefined;
+      const all = Promise.allSettled([done, ...open.values()]);
+      await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, timeout * 1000)))]);
+      clearTimeout(timer);
+      stopNow();
+      await all;
+      listener.close();
+    })();
+    await stopped;
+  });
 }

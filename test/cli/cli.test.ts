@@ -13,7 +13,7 @@ const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 test('weft --help lists every command; each command has --help', async () => {
   const r = await runNode([cli, '--help']);
   assert.equal(r.code, 0);
-  for (const name of ['tour', 'load', 'fetch', 'serve', 'client', 'bench', 'worker']) {
+  for (const name of ['tour', 'load', 'fetch', 'serve', 'client', 'bench', 'worker', 'top']) {
     assert.match(r.stdout, new RegExp(`^  ${name} `, 'm'));
     const help = await runNode([cli, name, '--help']);
     assert.equal(help.code, 0, help.stderr);
@@ -66,7 +66,7 @@ test('weft --version and -V print the version of package.json', async () => {
 });
 
 test('weft help <command> prints what weft <command> --help does; weft help alone the command list', async () => {
-  for (const name of ['tour', 'load', 'fetch', 'serve', 'client', 'bench', 'worker']) {
+  for (const name of ['tour', 'load', 'fetch', 'serve', 'client', 'bench', 'worker', 'top']) {
     const [viaHelp, viaFlag] = await Promise.all([runNode([cli, 'help', name]), runNode([cli, name, '--help'])]);
     assert.equal(viaHelp.code, 0, viaHelp.stderr);
     assert.match(viaHelp.stdout, new RegExp(`Usage: weft ${name}`));
@@ -77,7 +77,7 @@ test('weft help <command> prints what weft <command> --help does; weft help alon
   assert.match(list.stdout, /^  load /m);
   const unknown = await runNode([cli, 'help', 'frobnicate']);
   assert.equal(unknown.code, 2);
-  assert.deepEqual(lines(unknown.stderr), ["weft: unknown command 'frobnicate' — the commands are tour, load, fetch, serve, client, bench, worker; run `weft --help` for what each does"]);
+  assert.deepEqual(lines(unknown.stderr), ["weft: unknown command 'frobnicate' — the commands are tour, load, fetch, serve, client, bench, worker, top; run `weft --help` for what each does"]);
 });
 
 test('every error is one line with a hint: a bad option, an unknown command', async () => {

@@ -9,6 +9,15 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
 
+/**
+ * Whether the docs suites are skipped (WEFT_DOC_TESTS=0): what they check, the reference and the
+ * @example blocks, does not depend on the Node version, so .ci/run runs them under Node 20 (the
+ * README's `npm test`) and skips them under 22 and 24, where they would cost ~100 s of CPU each
+ * and push three Node versions on two cores past CI's time. Reported as skipped, with the reason.
+ */
+export const docTestsSkipped: string | false =
+  process.env.WEFT_DOC_TESTS === '0' ? 'WEFT_DOC_TESTS=0: the docs are checked under one Node version' : false;
+
 export interface Snippet {
   /** e.g. `src/multiprocessing/queues.ts: Queue.put` */
   name: string;

@@ -9,23 +9,31 @@ export interface RunResult {
   stderr: string;
 }
 
-/**
- * Runs `node [args]` with a time limit; resolves with its exit status and output.
- * `env` is laid over this process's environment; a variable set to `undefined` is removed.
- */
-export function runNode(
-  args: string[],
-  { env = {}, timeout = 30, input, cwd }: { env?: Record<string, string | undefined>; timeout?: number; input?: string; cwd?: string } = {},
-): Promise<RunResult> {
+export interface RunOptions {
+  /** Laid over this process's environment; a variable set to `undefined` is removed. */
+  env?: Record<string, string | undefined>;
+  /** Seconds before it is killed and the promise rejects (default 30). */
+  timeout?: number;
+  input?: string;
+  cwd?: string;
+}
+
+/** Runs `node [args]` with a time limit; resolves with its exit status and output. */
+export function runNode(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return runProgram(process.execPath, args, options);
+}
+
+/** Runs `command [args]` with a time limit; resolves with its exit status and output. */
+export function runProgram(command: string, args: string[], { env = {}, timeout = 30, input, cwd }: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`node ${args.join(' ')} ran past ${timeout} s\nstdout: ${stdout}\nstderr: ${stderr}`));
+      reject(new Error(`${command === process.execPath ? 'node' : command} ${args.join(' ')} ran past ${timeout} s\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, timeout * 1000);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);

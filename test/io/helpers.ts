@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
-import { DefaultSelector, EpollSelector, PollSelector, SelectSelector, type BaseSelector } from 'weft/io';
+import { DefaultSelector, EpollSelector, PollSelector, SelectSelector, createServer, socket, type BaseSelector } from 'weft/io';
 
 /** Number of fds this process has open now. */
 export function openFds(): number {
@@ -24,6 +24,15 @@ export const backends: [string, new () => BaseSelector<unknown>][] = [
 ];
 
 /** Wait `ms` milliseconds without blocking the loop. */
+/** A connected TCP pair over loopback: [client, server side]. */
+export function tcpPair(): [socket, socket] {
+  using srv = createServer(['127.0.0.1', 0]);
+  const client = new socket();
+  client.connect(srv.getSockName());
+  const [conn] = srv.accept();
+  return [client, conn];
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**

@@ -15,7 +15,7 @@ import {
   AF_INET, BrokenPipeError, ConnectionRefusedError, ConnectionResetError, IoUring, OSError, SCM_RIGHTS, SOCK_DGRAM,
   SOL_SOCKET, SO_LINGER, SO_SNDBUF, ValueError, createServer, socket, socketpair, type Completion,
 } from 'weft/io';
-import { noIoUringHelper, openFds, sleep } from './helpers.js';
+import { noIoUringHelper, openFds, sleep, tcpPair } from './helpers.js';
 
 const available = IoUring.available();
 
@@ -28,15 +28,6 @@ function gather(ring: IoUring, pred: (all: Completion[]) => boolean): Completion
     all.push(...ring.wait(1, 0.5));
   }
   return all;
-}
-
-/** A connected TCP pair over loopback: [client, server side]. */
-function tcpPair(): [socket, socket] {
-  using srv = createServer(['127.0.0.1', 0]);
-  const client = new socket();
-  client.connect(srv.getSockName());
-  const [conn] = srv.accept();
-  return [client, conn];
 }
 
 if (!available.ok) {

@@ -191,14 +191,17 @@ describe('Process: the main process and its children', () => {
     assert.ok(!activeChildren().includes(p));
   });
 
-  test('no child outlives a parent killed with SIGKILL (daemon or not), within 1 s', async () => {
+  test('no child outlives a parent killed with SIGKILL (daemon or not), within 5 s', async () => {
     const { spawn } = await import('node:child_process');
     const parent = spawn(process.execPath, [fixture('orphans.js'), 'wait'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const line = await new Promise<string>((resolve) => parent.stdout.once('data', (d) => resolve(String(d))));
     const pids = JSON.parse(line) as { daemon: number; normal: number };
     assert.ok(pidAlive(pids.daemon) && pidAlive(pids.normal));
     parent.kill('SIGKILL');
-    await eventually(() => !pidAlive(pids.daemon) && !pidAlive(pids.normal), 1, 'children to exit after their parent died');
+    // The kernel sends the children SIGKILL as the parent's exit ends (PR_SET_PDEATHSIG), at once
+    // on an idle machine; on one whose load average is in the tens, the parent's and then the
+    // children's teardown (unmapping a Node heap each) has been seen to take over a second.
+    await eventually(() => !pidAlive(pids.daemon) && !pidAlive(pids.normal), 5, 'children to exit after their parent died');
   });
 
   test('a worker thread that runs out of memory ends alone (exit 1); its starter lives on', async () => {

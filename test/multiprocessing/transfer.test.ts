@@ -4,10 +4,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { Pipe, Process, Queue, transfer } from 'weft';
-import { describeBuffers, sendAndExit, stage, type Seen } from './fixtures/transfer.js';
-import { dumps, loads } from '../../src/internals.js';
-import { sleep } from '../helpers/run.js';
+import { describeBuffers, holdOne, sendAndExit, stage, type Seen } from './fixtures/transfer.js';
+import { dumps, loads, memfdPool } from '../../src/internals.js';
+import { openFds, sleep } from '../helpers/run.js';
 import { machineLock } from '../helpers/machine_lock.js';
 
 // This file moves hundreds of MiB through shared memory and reads the machine's Shmem figure:
@@ -19,6 +21,16 @@ before(async () => {
 after(() => unlock());
 
 const MiB = 1 << 20;
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+async function collect(): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+}
 
 describe('transfer() in one realm', () => {
   test('the sent buffer is detached, and what arrives is a view of shared memory with the same bytes', async () => {
@@ -107,6 +119,60 @@ for (const context of ['process', 'thread'] as const) {
     });
   });
 }
+
+describe('the sender\'s pool of memfds', () => {
+  /** Moves a buffer of `fill` through `q` and checks what arrives; keeps no reference to it. */
+  async function roundTrip(q: Queue<Buffer>, size: number, fill: number): Promise<void> {
+    await q.put(transfer(Buffer.alloc(size, fill)));
+    const got = await q.get({ timeout: 5 });
+    assert.equal(got[0], fill);
+    assert.equal(got[size - 1], fill);
+  }
+
+  test('a received buffer stays whole while held, and its memfd is written again only once it is collected', async () => {
+    const q = new Queue<Buffer>();
+    await collect();
+    const fds = openFds();
+    const shm = shmem();
+    const pooled = memfdPool.size;
+    await q.put(transfer(Buffer.alloc(8 * MiB, 1)));
+    let held: Buffer | null = await q.get({ timeout: 5 });
+    for (let i = 2; i < 30; i++) {
+      await roundTrip(q, 8 * MiB, i);
+      await collect(); // frees the last one's mapping, never `held`'s
+    }
+    assert.ok(held.every((x) => x === 1), 'the held buffer was not written over');
+    // 29 x 8 MiB went through; a memfd per transfer kept would show as 232 MiB.
+    const grown = (shmem() - shm) / MiB;
+    assert.ok(grown < 96, `shared memory grew by ${grown.toFixed(0)} MiB`);
+    // One memfd held, one or two going round: a pool that never saw a release would have made one per send, up to its cap.
+    assert.ok(memfdPool.size <= pooled + 3, `the pool grew from ${pooled} to ${memfdPool.size} memfds`);
+    assert.ok(openFds() - fds <= 4, `fds grew by ${openFds() - fds}`);
+    assert.ok(memfdPool.holders().includes(process.pid), 'the held buffer\'s memfd is marked as held here');
+    held = null;
+    await collect();
+    assert.ok(!memfdPool.holders().includes(process.pid), 'its memfd was released when it was collected');
+  });
+
+  test('a memfd whose receiver was SIGKILLed while holding it is written again', async () => {
+    const q = new Queue<Buffer>();
+    const ready = new Queue<number>();
+    const holder = new Process({ target: holdOne, args: [q, ready] });
+    holder.start();
+    const fds = openFds();
+    await q.put(transfer(Buffer.alloc(8 * MiB, 1)));
+    assert.equal(await ready.get({ timeout: 20 }), 8 * MiB);
+    assert.ok(memfdPool.holders().includes(holder.pid!), 'the child holds its memfd');
+    holder.kill();
+    await holder.join(20);
+    const pooled = memfdPool.size;
+    await roundTrip(q, 8 * MiB, 2);
+    assert.ok(!memfdPool.holders().includes(holder.pid!), 'the dead child\'s memfd is free again');
+    await collect();
+    assert.ok(memfdPool.size <= pooled, `the pool grew from ${pooled} to ${memfdPool.size} memfds`);
+    assert.ok(openFds() - fds <= 2, `fds grew by ${openFds() - fds}`);
+  });
+});
 
 /** Shared memory in use on this machine (tmpfs, memfds), in bytes. */
 function shmem(): number {

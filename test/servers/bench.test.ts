@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MODELS, SCENARIOS, cannotTake, processTree, runBench, sampleTree } from '../../src/internals.js';
+import { MODELS, QUICK_IDLE, SCENARIOS, cannotTake, processTree, quickVariant, runBench, sampleTree } from '../../src/internals.js';
 import type { BenchReport, ScenarioResult } from '../../src/servers/bench.js';
 import { runNode } from '../helpers/run.js';
 
@@ -295,4 +295,26 @@ test('weft bench servers: usage errors exit 2 naming the fix; --help lists model
   assert.equal(help.code, 0);
   for (const s of SCENARIOS) assert.ok(help.stdout.includes(s.title), s.title);
   assert.match(help.stdout, /--models LIST +comma-separated, from process, thread, select, poll, epoll, coro, event, prefork, uring/);
+});
+
+test('churn whose connections come back in slow waves is measured over two waves and more, not reported as nothing', async () => {
+  // `slow` answers each connection 0.8 s after accepting it, as a process per connection that boots one:
+  // the 16 slots come back together, 0.8 s apart, and a 0.4 s window could fall between two waves
+  const { report } = await bench(['slow'], ['churn']);
+  const r = report.results[0]!;
+  assert.equal(r.status, 'ok', r.reason ?? '');
+  assert.ok(r.warmupSeconds >= 0.8, `warm-up ${r.warmupSeconds} s: every slot's first reply came after 0.8 s`);
+  assert.ok(r.seconds >= 2 * r.warmupSeconds, `measured over ${r.seconds} s, two waves of ${r.warmupSeconds} s`);
+  assert.ok(r.messages >= 16, `${r.messages} connections`);
+  // 16 slots, one connection each per 0.8 s (and the time to connect): at most 20/s, at least half of it
+  assert.ok(r.connectionsPerSecond! > 8 && r.connectionsPerSecond! <= 20.5, `${r.connectionsPerSecond} connections/s`);
+});
+
+test('--quick opens fewer idle connections and says so in the title; the other scenarios are unchanged', () => {
+  const idle = SCENARIOS.find((s) => s.name === 'idle')!;
+  const quick = quickVariant(idle);
+  assert.equal(quick.idle, QUICK_IDLE);
+  assert.equal(quick.title, `${QUICK_IDLE.toLocaleString('en-US')} idle + 100 active × 64 B`);
+  assert.equal(quick.connections, idle.connections);
+  for (const s of SCENARIOS.filter((x) => x !== idle)) assert.equal(quickVariant(s), s);
 });

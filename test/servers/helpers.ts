@@ -6,7 +6,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
-import { pidAlive, runNode, type RunResult } from '../helpers/run.js';
+import { pidAlive, runNode, runProgram, type RunResult } from '../helpers/run.js';
 
 export const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -188,24 +188,7 @@ sys.exit(1 if errors else 0)
 `;
 
 /** Run `program` to its end (bounded), collecting its output. */
-export function run(cmd: string, args: string[], { input = '', timeout = 60 } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${cmd} ${args.slice(0, 3).join(' ')} ran past ${timeout} s\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeout * 1000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
+export const run = (cmd: string, args: string[], { input = '', timeout = 60 } = {}): Promise<RunResult> => runProgram(cmd, args, { input, timeout });
 
 /** Python's socket client against `port` (see PY_CLIENT); fails the test with its errors. */
 export async function pythonEcho(port: number, { connections = 1, upper = false, big = 100_000 } = {}): Promise<void> {

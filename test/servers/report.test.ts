@@ -9,11 +9,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
-import { MODELS, SCENARIOS, chartTitles, describeModel, formatTable, renderHtml } from '../../src/internals.js';
+import { MODELS, SCENARIOS, charts, chartTitles, describeModel, formatTable, renderHtml } from '../../src/internals.js';
+import { runNode } from '../helpers/run.js';
 import type { BenchReport, ScenarioResult } from '../../src/servers/bench.js';
 
 /** Figures for every model and scenario: epoll 1.5x event at 100 x 1 KiB; select and process unable at 10k; uring refused. */
@@ -110,6 +112,62 @@ test('the HTML is one self-contained page: no script, nothing fetched, text esca
   assert.ok(html.includes('select &lt;cannot&gt; take'));
   assert.ok(!html.includes('<cannot>'));
   assert.equal(html.match(/<svg /g)?.length, chartTitles(fixedReport()).length);
+});
+
+test('each chart is also a standalone SVG document, the same one the page embeds', () => {
+  const report = fixedReport();
+  const list = charts(report);
+  assert.deepEqual(list.map((c) => c.title), chartTitles(report));
+  assert.deepEqual(list.map((c) => c.name), [...SCENARIOS.flatMap((s) => [`${s.name}-rate`, `${s.name}-latency`]), 'memory']);
+  const html = renderHtml(report);
+  for (const c of list) {
+    // its own namespace, size, title and styles: a file an <img> or a browser shows as it is in the page
+    assert.match(c.svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="\d+" height="\d+" viewBox="0 0 \d+ \d+" role="img"><title>/);
+    assert.ok(c.svg.includes(`<title>${c.title.replace(/&/g, '&amp;')}</title><style>`), c.name);
+    assert.ok(c.svg.endsWith('</svg>'));
+    assert.equal(c.svg.match(/<svg /g)?.length, 1);
+    assert.ok(html.includes(c.svg), `${c.name} is embedded in the page as it is`);
+  }
+});
+
+const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+test('weft bench servers --from: the table, the page and the SVG files from earlier runs, merged by scenario (the last run of each), nothing measured', async () => {
+  const report = fixedReport();
+  const dir = mkdtempSync(join(tmpdir(), 'weft-from-'));
+  try {
+    // a run taken in two parts, the later scenarios first
+    const part = (names: string[]) => ({ ...report, scenarios: report.scenarios.filter((s) => names.includes(s.name)), results: report.results.filter((r) => names.includes(r.scenario)) });
+    writeFileSync(join(dir, 'a.json'), JSON.stringify(part(['idle', 'churn'])));
+    writeFileSync(join(dir, 'b.json'), JSON.stringify(part(['latency', 'throughput', 'many'])));
+    const from = `${join(dir, 'a.json')},${join(dir, 'b.json')}`;
+    const r = await runNode([cli, 'bench', 'servers', '--from', from, '--out', join(dir, 'r.html'), '--svg-dir', join(dir, 'svg')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), formatTable(report), 'the scenarios in their usual order');
+    assert.equal(readFileSync(join(dir, 'r.html'), 'utf8'), renderHtml(report));
+    const files = readdirSync(join(dir, 'svg')).sort();
+    assert.deepEqual(files, charts(report).map((c) => `${c.name}.svg`).sort());
+    assert.equal(readFileSync(join(dir, 'svg', 'memory.svg'), 'utf8'), `${charts(report).at(-1)!.svg}\n`);
+
+    // a scenario measured again: the later run's figures count
+    const again = { ...part(['idle']), results: part(['idle']).results.map((r) => ({ ...r, messagesPerSecond: r.messagesPerSecond + 1 })) };
+    writeFileSync(join(dir, 'again.json'), JSON.stringify(again));
+    const twice = await runNode([cli, 'bench', 'servers', '--json', '--from', `${join(dir, 'a.json')},${join(dir, 'again.json')}`]);
+    assert.equal(twice.code, 0, twice.stderr);
+    const merged = JSON.parse(twice.stdout) as BenchReport;
+    assert.deepEqual(merged.scenarios.map((s) => s.name), ['idle', 'churn']);
+    assert.deepEqual(merged.results.filter((r) => r.scenario === 'idle'), again.results);
+    assert.equal(merged.results.length, again.results.length * 2);
+    writeFileSync(join(dir, 'c.json'), '{"models": []}');
+    const notARun = await runNode([cli, 'bench', 'servers', '--from', join(dir, 'c.json')]);
+    assert.equal(notARun.code, 1);
+    assert.match(notARun.stderr, /c\.json is not the output of weft bench servers --json/);
+    const measuring = await runNode([cli, 'bench', 'servers', '--from', join(dir, 'b.json'), '--quick']);
+    assert.equal(measuring.code, 2);
+    assert.match(measuring.stderr, /--from measures nothing, so --quick cannot apply/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 /** Runs Debian's chromium headless with a time limit and a profile of its own; resolves with stdout. */

@@ -19,7 +19,8 @@ async function connect(port: number): Promise<{ sock: net.Socket; received: () =
   const chunks: Buffer[] = [];
   sock.on('data', (d: Buffer) => chunks.push(d));
   sock.on('error', () => {}); // a reset shows as a short reply
-  const closed = once(sock, 'close').then(() => undefined);
+  // Not events.once: it rejects on an 'error' before 'close', a reset this file causes on purpose.
+  const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
   return { sock, received: () => Buffer.concat(chunks), closed };
 }
 
