@@ -36,11 +36,9 @@ for (const model of MODELS) {
     test('--upper replies upper-cased (ASCII letters only)', async () => {
       const server = await Served.start(model, ['--upper']);
       await server.stopOnFailure(async () => {
-        // --upper changes the bytes, not how connections are served, which the test above proved at 100 at
-        // once: a process or a thread per connection (each of those 100 a Node start-up, the suite's costliest
-        // part) is upper-cased over 10 at once, the others over 100.
-        const perConnection = model === 'process' || model === 'thread';
-        await pythonEcho(server.port, { connections: perConnection ? 10 : 100, upper: true, big: 10_000 });
+        // 100 at once for every model, a process or thread per connection included (each of those 100 a
+        // Node start-up, the suite's costliest part): the issue asks for 1 and 100 with --upper too.
+        await pythonEcho(server.port, { connections: 100, upper: true, big: 10_000 });
         const client = await weftClient(server.port, lines.join('\n'));
         assert.equal(client.code, 0, client.stderr);
         assert.equal(client.stdout, lines.map(asciiUpper).join('\n') + '\n');
