@@ -23,10 +23,10 @@ import { ValueError } from '../errors.js';
 import { redisEntry } from '../layout.js';
 import type { Event as LocalEvent } from '../multiprocessing/synchronize.js';
 import type { RawArray } from '../multiprocessing/sharedctypes.js';
-import { dumps, loads } from '../multiprocessing/reduction.js';
 import { declaredTask, loadTask, task, type TaskFunction } from '../multiprocessing/task.js';
 import { connect, type ConnectOptions } from './context.js';
-import { FAILED, KEEP_FINISHED, LOST, VALUE, bullPrefix, type JobData } from './pool.js';
+import { FAILED, LOST, VALUE, decodeInput, encodeOutcome } from './job_wire.js';
+import { KEEP_FINISHED, bullPrefix, type JobData } from './pool.js';
 
 /** What a consumer is told by its `weft worker`. */
 export interface ConsumerSpec {
@@ -65,24 +65,24 @@ export const consume = task({ url: redisEntry.href } as ImportMeta, async functi
   const base = spec.slot * SLOT;
   const add = (i: number, by: number) => counts.set(base + i, counts.get(base + i) + by);
 
-  const run = async (job: Job): Promise<string> => {
+  const run = async (job: Job): Promise<string | [unknown]> => {
     const data = job.data as JobData;
     if (job.stalledCounter > data.r) {
       // Its worker (recorded when it took the job) was lost more times than the task may be retried.
       const by = (await client.hget(`${prefix}:${spec.queue}:${job.id}`, 'weftBy')) ?? 'unknown host:0';
-      return encode([LOST, [by, data.r]]);
+      return encodeOutcome(LOST, [by, data.r]);
     }
     // Sent with the next command; not awaited: it needs no answer before the task runs.
     void client.hset(`${prefix}:${spec.queue}:${job.id}`, 'weftBy', spec.name).catch(() => {});
     add(RUNNING, 1);
     try {
       const fn = await taskOf(tasks, root, data.m, data.n);
-      const value = await runTask(fn, data.k, loads(Buffer.from(data.a, 'base64')) as unknown[]);
+      const value = await runTask(fn, data.k, decodeInput(data));
       add(COMPLETED, 1);
-      return encode([VALUE, value]);
+      return encodeOutcome(VALUE, value);
     } catch (err) {
       add(FAILED_COUNT, 1);
-      return encode([FAILED, err]);
+      return encodeOutcome(FAILED, err);
     } finally {
       add(RUNNING, -1);
     }
@@ -150,14 +150,4 @@ function taskOf(tasks: Map<string, Promise<TaskFunction>>, root: string, module:
     tasks.set(key, found);
   }
   return found;
-}
-
-function encode(outcome: [number, unknown]): string {
-  let bytes: Uint8Array;
-  try {
-    bytes = dumps(outcome, 'result');
-  } catch (err) {
-    bytes = dumps([FAILED, err]); // an unsendable result: its error goes back instead
-  }
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }

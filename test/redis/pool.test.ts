@@ -70,9 +70,15 @@ describe('Pool', () => {
     assert.equal(await pool.apply(square, [7]), 49);
     assert.deepEqual(await pool.map(square, [1, 2, 3, 4, 5], 2), [1, 4, 9, 16, 25]);
     assert.deepEqual(await pool.map(square, new Set([3])), [9]);
+    assert.deepEqual(await pool.map(square, numbers(), 2), [0, 1, 4, 9, 16]); // an async iterable, awaited item by item
     assert.deepEqual(await pool.starmap(add, [[1, 2], [3, 4]]), [3, 7]);
     const value = new Map<string, unknown>([['when', new Date(1)], ['big', 2n ** 70n], ['bytes', Buffer.from('x')]]);
     assert.deepEqual(await pool.apply(echo, [value]), value);
+    // Plain values ride as JSON; what JSON would change (Infinity, -0, NaN, undefined) goes through the codec, either way.
+    assert.deepEqual(await pool.map(square, [1e200, 2]), [Infinity, 4]);
+    const odd = (await pool.map(echo, [-0, NaN, { u: undefined }, [1, 2]])) as [number, number, object, number[]];
+    assert.ok(Object.is(odd[0], -0) && Number.isNaN(odd[1]) && 'u' in odd[2], String(odd));
+    assert.deepEqual(await pool.apply(echo, [{ nested: [{ a: 'x', b: null, c: true }] }]), { nested: [{ a: 'x', b: null, c: true }] });
     const ordered = [];
     for await (const v of pool.imap(square, [1, 2, 3, 4], 3)) ordered.push(v);
     assert.deepEqual(ordered, [1, 4, 9, 16]);
@@ -100,7 +106,10 @@ describe('Pool', () => {
     const local = (x: number) => x;
     await assert.rejects(pool.apply(local, [1]), (e: Error) => e instanceof TypeError && /task\(\)/.test(e.message));
     await using elsewhere = cluster.Pool({ queue: 'shared', root: scratch });
-    await assert.rejects(elsewhere.apply(square, [1]), (e: Error) => e instanceof ValueError && /outside the pool's root/.test(e.message));
+    const outside = (e: Error) => e instanceof ValueError && /outside the pool's root/.test(e.message);
+    await assert.rejects(elsewhere.apply(square, [1]), outside);
+    await assert.rejects(elsewhere.map(square, [1, 2, 3], 1), outside);
+    await assert.rejects(elsewhere.imap(square, [1]).next(), outside);
     assert.throws(() => pool.map(square, [1], 0), ValueError);
     pool.close();
     await assert.rejects(pool.apply(square, [1]), (e: Error) => e instanceof ValueError && /not running/.test(e.message));
