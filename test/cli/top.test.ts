@@ -103,11 +103,11 @@ test('WEFT_INSPECT=1: weft top --json shows the pool, queues and manager; the so
     assert.equal(frame.code, 0, frame.stderr);
     assert.match(frame.stdout, new RegExp(`^weft top: pid ${child.pid} · inspected\\.js process manager`));
     assert.match(frame.stdout, /^POOL 1 inspected · process · RUN · workers 2\/2 · queued 0 · running 0 · done 50 · failed 0/m);
-    for (const w of pool!.workers) assert.match(frame.stdout, new RegExp(`^ +${w.pid}  ${w.name} +idle +0 +${w.tasksDone} `, 'm'));
+    for (const w of pool!.workers) assert.match(frame.stdout, new RegExp(`^ *${w.pid}  ${w.name} +idle +0 +${w.tasksDone} `, 'm'));
     assert.match(frame.stdout, /^ +1 +Queue +2 +3 +1 +0 +- +1 MiB$/m);
     assert.match(frame.stdout, new RegExp(`^ +1 +${m!.address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} +${m!.pid} +1 +1 `, 'm'));
     const list = await top(dir, ['--list']);
-    assert.match(list.stdout, /^1 inspectable program \(weft top PID shows one\):\n +PID +UP +POOLS +QUEUES +MANAGERS +COMMAND\n/);
+    assert.match(list.stdout, /^1 inspectable program \(weft top PID shows one\):\n *PID +UP +POOLS +QUEUES +MANAGERS +COMMAND\n/);
     assert.match(list.stdout, new RegExp(`^ *${child.pid} +[\\d.]+ s +1 +2 +1 +\\S*/inspected\\.js process manager$`, 'm'));
   } finally {
     assert.equal(await finish(child), 0);
