@@ -205,7 +205,7 @@ describe('Manager when processes die', () => {
   });
 
   for (const context of ['process', 'thread'] as const) {
-    test(`parent SIGKILLed: the server (${context}) removes its directory and exits`, async () => {
+    test(`parent SIGKILLed: the server (${context}) removes its directory and exits`, async (t) => {
       const child = spawn(process.execPath, [...process.execArgv, new URL('./fixtures/manager-parent.js', import.meta.url).pathname, context], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -225,8 +225,9 @@ describe('Manager when processes die', () => {
         await until('the directory is removed', () => !existsSync(dir), 5);
       } else {
         // A server thread dies with its process and cannot clean up; the next Manager.start sweeps the directory.
+        // That may be another test file's, running side by side with this one (npm test runs three at once).
         await until('the fixture is gone', () => child.exitCode !== null || child.signalCode !== null, 5);
-        assert.ok(existsSync(dir));
+        if (!existsSync(dir)) t.diagnostic('a Manager started by another test file swept the directory first');
         await using m = await started();
         assert.equal(existsSync(dir), false);
         assert.ok(m.pid);
