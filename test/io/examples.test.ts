@@ -35,7 +35,8 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input
       child.kill('SIGKILL');
       reject(new Error(`${args.join(' ')} ran past 20 s; output so far:\n${out}`));
     }, 20_000);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': its stdio pipes are closed by then, so the fd check after the suite finds none left.
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, out });
     });
@@ -47,6 +48,7 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input
 function startServer(cmd: string, args: string[], ready: RegExp): Promise<{ child: ChildProcess; port: number; output: () => string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    closedOf.set(child, new Promise((r) => child.once('close', (code: number | null) => r(code))));
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -63,12 +65,15 @@ function startServer(cmd: string, args: string[], ready: RegExp): Promise<{ chil
   });
 }
 
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve();
-    child.on('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
+/**
+ * Each server's exit status, once it exited and its stdout pipe is closed ('close', not 'exit': the
+ * pipe's fd in this process may outlive the exit for a moment, and the fd check after the suite counts it).
+ */
+const closedOf = new WeakMap<ChildProcess, Promise<number | null>>();
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  await closedOf.get(child);
 }
 
 /** A client that sends half a message and then resets the connection (SO_LINGER 0 forces RST). */
@@ -265,7 +270,7 @@ describe('interop: a weft client drives the seed Python selectors server', () =>
       }
       a.close();
       b.close();
-      const code = await new Promise((r) => (srv.child.exitCode !== null ? r(srv.child.exitCode) : srv.child.on('exit', r)));
+      const code = await closedOf.get(srv.child);
       assert.equal(code, 0);
       assert.match(srv.output(), /echoing b'from weft' to <socket\.socket/);
       assert.equal(srv.output().match(/^closing /gm)?.length, 2);
