@@ -71,31 +71,31 @@ function poolLines(p: PoolSnapshot, before: PoolSnapshot | null, seconds: number
 }
 
 function queueLines(queues: QueueSnapshot[]): string[] {
-  if (queues.length === 0) return ['QUEUES: none'];
-  return [
+  return section(
     'QUEUES',
-    ...table(
-      ['ID', 'KIND', 'QSIZE', 'PUTS', 'GETS', 'BUFFERED', 'MAXSIZE', 'CAPACITY', ''],
-      queues.map((q) => [String(q.id), q.kind, count(q.qsize), count(q.puts), count(q.gets), count(q.buffered), q.maxsize ? count(q.maxsize) : '-', bytes(q.capacity), q.closed ? 'closed here' : '']),
-      [1, 0, 1, 1, 1, 1, 1, 1, 0],
-    ).map((l) => '  ' + l),
-  ];
+    ['ID', 'KIND', 'QSIZE', 'PUTS', 'GETS', 'BUFFERED', 'MAXSIZE', 'CAPACITY', ''],
+    queues.map((q) => [String(q.id), q.kind, count(q.qsize), count(q.puts), count(q.gets), count(q.buffered), q.maxsize ? count(q.maxsize) : '-', bytes(q.capacity), q.closed ? 'closed here' : '']),
+    [1, 0, 1, 1, 1, 1, 1, 1, 0],
+  );
 }
 
 function managerLines(managers: ManagerSnapshot[]): string[] {
-  if (managers.length === 0) return ['MANAGERS: none'];
-  return [
+  const n = (v: number | undefined) => (v === undefined ? '-' : count(v));
+  return section(
     'MANAGERS',
-    ...table(
-      ['ID', 'ADDRESS', 'SERVER PID', 'CLIENTS', 'OBJECTS', 'REFS', 'CALLS', ''],
-      managers.map((m) => {
-        const s = m.stats;
-        const n = (v: number | undefined) => (v === undefined ? '-' : count(v));
-        return [String(m.id), m.address, String(s?.pid ?? m.pid ?? '-'), n(s?.connections), n(s?.objects), n(s?.refs), n(s?.calls), m.error ?? (m.started ? 'started here' : 'connected')];
-      }),
-      [1, 0, 1, 1, 1, 1, 1, 0],
-    ).map((l) => '  ' + l),
-  ];
+    ['ID', 'ADDRESS', 'SERVER PID', 'CLIENTS', 'OBJECTS', 'REFS', 'CALLS', ''],
+    managers.map((m) => {
+      const s = m.stats;
+      return [String(m.id), m.address, String(s?.pid ?? m.pid ?? '-'), n(s?.connections), n(s?.objects), n(s?.refs), n(s?.calls), m.error ?? (m.started ? 'started here' : 'connected')];
+    }),
+    [1, 0, 1, 1, 1, 1, 1, 0],
+  );
+}
+
+/** A titled table indented under its title, or `TITLE: none` when it has no rows. */
+function section(title: string, head: string[], rows: string[][], right: number[]): string[] {
+  if (rows.length === 0) return [`${title}: none`];
+  return [title, ...table(head, rows, right).map((l) => '  ' + l)];
 }
 
 /** Columns padded to their widest cell; `right[i]` 1 aligns column i to the right. */
