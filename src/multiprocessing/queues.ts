@@ -191,7 +191,10 @@ export class Queue<T = unknown> {
     for (;;) {
       const ready = await waitFor(ring.data, deadline, () => (ring.isEmpty() ? undefined : true));
       if (!ready) throw new Empty();
-      const got = await ring.take(deadline);
+      // A message is there: take it at once if no other reader holds the get
+      // lock (the usual case: no lock wait, no more promises), else wait for it.
+      const quick = ring.takeNow();
+      const got = quick === EMPTY ? await ring.take(deadline) : quick instanceof Promise ? await quick : quick;
       if (got === undefined) throw new Empty();
       if (got !== EMPTY) return loads(got, null, this.#channel) as T;
     }
