@@ -288,6 +288,25 @@ napi_value WatchStop(napi_env env, napi_callback_info cbinfo) {
   return Num(env, 0);
 }
 
+// watchRef(handle, ref) -> 0: whether the handle, while armed, keeps the
+// event loop alive. A selector keeps its handle armed between waits (a stop
+// and a start cost the kernel a walk over every fd of the selector's epoll
+// set, see selectors.ts) and lets it hold the loop only while a wait is on.
+napi_value WatchRef(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
+  Watch* w = WatchOf(env, argv[0]);
+  if (!w) return nullptr;
+  bool ref = true;
+  if (argc > 1) napi_get_value_bool(env, argv[1], &ref);
+  if (!w->closed) {
+    if (ref) uv_ref(reinterpret_cast<uv_handle_t*>(&w->handle));
+    else uv_unref(reinterpret_cast<uv_handle_t*>(&w->handle));
+  }
+  return Num(env, 0);
+}
+
 // watchClose(handle) -> 0. Must come before the fd is closed (uv_poll_init(3)).
 napi_value WatchClose(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 1;
@@ -316,6 +335,7 @@ void InitSelect(Napi::Env env, Napi::Object exports) {
   ExportRaw(env, exports, "watchOpen", WatchOpen);
   ExportRaw(env, exports, "watchStart", WatchStart);
   ExportRaw(env, exports, "watchStop", WatchStop);
+  ExportRaw(env, exports, "watchRef", WatchRef);
   ExportRaw(env, exports, "watchClose", WatchClose);
 }
 

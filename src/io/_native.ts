@@ -48,6 +48,7 @@ export interface IoNative {
   watchOpen<T extends object>(fd: number, target: T, callback: (this: T, status: number) => void): WatchHandle | number;
   watchStart(watch: WatchHandle, repeat?: boolean): number;
   watchStop(watch: WatchHandle): number;
+  watchRef(watch: WatchHandle, ref: boolean): number;
   watchClose(watch: WatchHandle): number;
 }
 

@@ -199,32 +199,49 @@ export abstract class BaseSelector<D = unknown> {
   }
 }
 
-/** The async wake-up: a libuv poll handle's callback target (holds no selector). */
-class Waiter {
-  resolve: (() => void) | null = null;
-}
-function onReadable(this: Waiter): void {
-  const resolve = this.resolve;
-  this.resolve = null;
-  resolve?.();
-}
-
-/** What must be released when a selector is closed or collected, in this order. */
+/**
+ * What must be released when a selector is closed or collected, in this
+ * order; also the target of the libuv poll handle's callback (it holds no
+ * selector, so a selector nobody closed can still be collected).
+ */
 interface Resources {
-  waiter: Waiter;
+  /** The pending `selectAsync` wait's wake-up, if one is pending. */
+  resolve: (() => void) | null;
   watch: WatchHandle | null;
+  /**
+   * Whether `watch` is started. It stays started between waits: stopping and
+   * starting it again makes libuv take the epoll fd out of its own epoll set
+   * and put it back, and the kernel checks the nested set for loops on every
+   * such add, a walk over every fd registered in it (thousands, in a server).
+   */
+  armed: boolean;
   shadow: number; // shadow epoll fd for SelectSelector/PollSelector, -1 if none
   poller: epoll | null;
+}
+
+function onReadable(this: Resources): void {
+  const resolve = this.resolve;
+  if (resolve !== null) {
+    this.resolve = null;
+    resolve();
+    return;
+  }
+  // Readable with nobody waiting (the program awaits something else between
+  // two selects): a level-triggered poll would call back on every turn of
+  // the loop, so it stops until the next wait.
+  if (this.watch !== null) io.watchStop(this.watch);
+  this.armed = false;
 }
 
 function release(res: Resources): void {
   if (res.watch) io.watchClose(res.watch); // before its fd is closed (uv_poll_init(3))
   res.watch = null;
+  res.armed = false;
   if (res.shadow >= 0) io.sockClose(res.shadow);
   res.shadow = -1;
   res.poller?.close();
-  const resolve = res.waiter.resolve;
-  res.waiter.resolve = null;
+  const resolve = res.resolve;
+  res.resolve = null;
   resolve?.();
 }
 
@@ -240,7 +257,7 @@ abstract class BaseSelectorImpl<D> extends BaseSelector<D> {
 
   constructor(poller: epoll | null) {
     super();
-    this.res = { waiter: new Waiter(), watch: null, shadow: -1, poller };
+    this.res = { resolve: null, watch: null, armed: false, shadow: -1, poller };
     finalizer.register(this, this.res, this);
   }
 
@@ -341,24 +358,30 @@ abstract class BaseSelectorImpl<D> extends BaseSelector<D> {
 
   private waitReadable(left: number): Promise<void> {
     const res = this.res;
-    if (res.waiter.resolve) throw new RuntimeError('selectAsync() is already waiting on this selector');
+    if (res.resolve) throw new RuntimeError('selectAsync() is already waiting on this selector');
     if (res.watch === null) {
-      const w = io.watchOpen(this.wakeFd(), res.waiter, onReadable);
+      const w = io.watchOpen(this.wakeFd(), res, onReadable);
       if (typeof w === 'number') ok(w);
       res.watch = w as WatchHandle;
     }
     const watch = res.watch;
+    if (!res.armed) {
+      ok(io.watchStart(watch, true));
+      res.armed = true;
+    }
+    // Armed between waits, the handle holds the event loop only during one.
+    io.watchRef(watch, true);
     return new Promise<void>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
-      res.waiter.resolve = () => {
+      res.resolve = () => {
         if (timer) clearTimeout(timer);
+        io.watchRef(watch, false);
         resolve();
       };
-      ok(io.watchStart(watch));
       if (left !== Infinity) {
         timer = setTimeout(() => {
-          io.watchStop(watch);
-          res.waiter.resolve = null;
+          res.resolve = null;
+          io.watchRef(watch, false);
           resolve();
         }, Math.min(Math.ceil(left * 1000), 0x7fffffff));
       }

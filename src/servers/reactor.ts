@@ -5,9 +5,8 @@
  * three differ only in the selector; `prefork` runs this loop in each of its
  * processes. No Python twin (selectors.py is the selector, not the loop).
  *
- * The loop waits with `selectAsync` (past a thousand connections, after a
- * wait of at most a millisecond in the kernel), which parks on Node's event
- * loop until something is ready, so signals and timers still run; under a
+ * The loop waits with `selectAsync`, which parks on Node's event loop until
+ * something is ready, so signals and timers still run; under a
  * steady load that never parks, the loop yields to Node every few
  * milliseconds for the same reason.
  * @module
@@ -33,16 +32,6 @@ const MAX_PENDING = 64 * 1024;
 
 /** Seconds a wait lasts at most, so that a stop asked from shared memory (prefork) is seen. */
 const WAIT = 0.1;
-
-/**
- * Seconds the loop waits in the kernel (blocking this thread) before it parks
- * on Node's event loop, once it holds {@link MANY} connections or more: a
- * millisecond, the shortest wait epoll and poll take.
- */
-const BRIEF_WAIT = 0.001;
-
-/** Connections from which handing a wait to Node's loop costs more than a brief wait in the kernel. */
-const MANY = 1000;
 
 /** The loop yields to Node's event loop after this many ms without parking. */
 const YIELD_MS = 10;
@@ -96,13 +85,7 @@ export class Reactor {
         const asked = this.options.stopAsked?.();
         if (asked) this.stop(asked);
         if (this.#stopping && (this.#conns.size === 0 || performance.now() >= this.#deadline)) break;
-        // Each wait handed to Node's loop arms a libuv poll on the selector's own epoll fd, and adding an
-        // epoll fd to another epoll walks every fd registered in it (the kernel's loop check, ep_loop_check
-        // in fs/eventpoll.c): with 10,000 idle connections, half a millisecond each time. Past a thousand
-        // connections the loop first waits in the kernel, briefly (under load the next event is microseconds
-        // away); with fewer, the hand-over is cheap and lets the events of several connections gather.
-        let ready = this.#conns.size >= MANY ? this.#sel.select(BRIEF_WAIT) : [];
-        if (ready.length === 0) ready = await this.#sel.selectAsync(WAIT);
+        const ready = await this.#sel.selectAsync(WAIT);
         for (const [key, mask] of ready) {
           if (key.data === null) this.#accept();
           else this.#serve(key.data, mask);

@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import {
   DefaultSelector, EVENT_READ, EVENT_WRITE, EpollSelector, KeyError, OverflowError, PollSelector, RuntimeError,
   SelectSelector, SelectorKey, ValueError, socketpair, type BaseSelector,
@@ -213,6 +214,55 @@ for (const [name, Selector] of backends) {
         a.close();
         b.close();
       }
+    });
+
+    test('between two selectAsync waits, a ready fd nobody waits on does not spin the event loop', async () => {
+      // The wake-up stays armed between waits (re-arming it costs the kernel a
+      // walk over every registered fd); readable with nobody waiting, it must
+      // stop rather than call back on every turn of the loop.
+      const sel = make();
+      const [a, b] = socketpair();
+      try {
+        sel.register(a, EVENT_READ, 'a');
+        setTimeout(() => b.send(Buffer.from('x')), 10);
+        assert.deepEqual((await sel.selectAsync(5)).map(([k]) => k.data), ['a']);
+        a.recv(1);
+        b.send(Buffer.from('y')); // ready again, and nobody waits
+        const cpu0 = process.cpuUsage();
+        let turns = 0;
+        const t0 = performance.now();
+        while (performance.now() - t0 < 200) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          turns++;
+        }
+        const { user, system } = process.cpuUsage(cpu0);
+        assert.ok(turns >= 5, `the loop turned ${turns} times in 200 ms`);
+        assert.ok(user + system < 100_000, `${((user + system) / 1000).toFixed(0)} ms of CPU in 200 ms of awaiting timers`);
+        // ... and the next wait still sees the fd ready.
+        assert.deepEqual((await sel.selectAsync(5)).map(([k]) => k.data), ['a']);
+      } finally {
+        sel.close();
+        a.close();
+        b.close();
+      }
+    });
+
+    test('a selector left open after selectAsync returned does not keep the process alive', () => {
+      const script = `
+        import { ${Selector.name}, EVENT_READ, socketpair } from 'weft/io';
+        const sel = new ${Selector.name}();
+        const [a, b] = socketpair();
+        sel.register(a, EVENT_READ);
+        setTimeout(() => b.send(Buffer.from('x')), 10);
+        const ready = await sel.selectAsync(5);
+        await sel.selectAsync(0.01); // ready again: returns without a wait
+        process.stdout.write(String(ready.length));
+      `;
+      const t0 = performance.now();
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, '1');
+      assert.ok(performance.now() - t0 < 10_000, 'the child outlived its last await');
     });
 
     test('selectAsync times out with an empty list; a second concurrent wait is refused; close ends a wait', async () => {
