@@ -11,6 +11,7 @@ export { isAlive } from './multiprocessing/util.js';
 export { BootAhead, SHORT_LIFE_MS, Spares } from './multiprocessing/boot_ahead.js';
 export { STOP_GRACE_SECONDS } from './multiprocessing/thread_stop.js';
 export { dumps, loads } from './multiprocessing/reduction.js';
+export { KEEP_FINISHED } from './redis/pool.js';
 export { memfdPool } from './multiprocessing/transfer.js';
 export { Client } from './multiprocessing/manager_proxy.js';
 export { MAGIC, answerChallenge, frame } from './multiprocessing/manager_wire.js';

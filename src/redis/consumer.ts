@@ -19,6 +19,7 @@ import { isAbsolute, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { Worker as BullWorker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import { ValueError } from '../errors.js';
 import { redisEntry } from '../layout.js';
 import type { Event as LocalEvent } from '../multiprocessing/synchronize.js';
@@ -41,6 +42,12 @@ export interface ConsumerSpec {
   slot: number;
 }
 
+/**
+ * Milliseconds under which a task's jobs count as small: the next job of the
+ * task sends its worker's name with its result, not ahead of it (see run).
+ */
+const FAST_MS = 1;
+
 /** A slot of the shared counts: ready (0 or 1), running, completed, failed. */
 export const READY = 0;
 export const RUNNING = 1;
@@ -62,6 +69,8 @@ export const consume = task({ url: redisEntry.href } as ImportMeta, async functi
   const prefix = bullPrefix(cluster._conn, spec.queue);
   const root = realpathSync(spec.root);
   const tasks = new Map<string, Promise<TaskFunction>>();
+  /** The tasks (`module#name`) whose last job here ran within FAST_MS. */
+  const fast = new Set<string>();
   const base = spec.slot * SLOT;
   const add = (i: number, by: number) => counts.set(base + i, counts.get(base + i) + by);
 
@@ -72,9 +81,20 @@ export const consume = task({ url: redisEntry.href } as ImportMeta, async functi
       const by = (await client.hget(`${prefix}:${spec.queue}:${job.id}`, 'weftBy')) ?? 'unknown host:0';
       return encodeOutcome(LOST, [by, data.r]);
     }
-    // Sent with the next command; not awaited: it needs no answer before the task runs.
+    const key = `${data.m}#${data.n}`;
+    // The worker's name, for a WorkerLostError should this worker be lost while running the job; not awaited: it
+    // needs no answer before the task runs. A chunk of a task whose last job here took under FAST_MS holds it back
+    // to the end of this turn of the event loop, when the socket also has the job's result (BullMQ writes it on
+    // this connection as soon as run() returns): one packet and one answer for both, not two of each, which cost
+    // a small job ~30 µs of CPU (docs/distributed.md, "Performance"). Any other job sends it at once, before it starts.
+    const stream = data.k !== 'apply' && fast.has(key) && client instanceof Redis ? client.stream : null;
+    if (stream) {
+      stream.cork();
+      setImmediate(() => stream.uncork());
+    }
     void client.hset(`${prefix}:${spec.queue}:${job.id}`, 'weftBy', spec.name).catch(() => {});
     add(RUNNING, 1);
+    const t0 = performance.now();
     try {
       const fn = await taskOf(tasks, root, data.m, data.n);
       const value = await runTask(fn, data.k, decodeInput(data));
@@ -85,6 +105,8 @@ export const consume = task({ url: redisEntry.href } as ImportMeta, async functi
       return encodeOutcome(FAILED, err);
     } finally {
       add(RUNNING, -1);
+      if (performance.now() - t0 < FAST_MS) fast.add(key);
+      else fast.delete(key);
     }
   };
 
@@ -118,11 +140,12 @@ export const consume = task({ url: redisEntry.href } as ImportMeta, async functi
 /** Runs one job's work here: `fn(...args)`, or `fn` over a chunk's items in order (the first failure fails the chunk). */
 async function runTask(fn: TaskFunction, kind: JobData['k'], input: unknown[]): Promise<unknown> {
   if (kind === 'apply') return await fn(...input);
-  const out = new Array<unknown>(input.length);
+  // Filled by push, not preallocated: an array with holes takes JSON.stringify's slow path when BullMQ stores the result.
+  const out: unknown[] = [];
   for (let i = 0; i < input.length; i++) {
     const v = kind === 'map' ? fn(input[i]) : fn(...(input[i] as unknown[]));
     // Synchronous tasks are not awaited one by one: a chunk of a hundred small ones stays one turn of the loop.
-    out[i] = v instanceof Promise ? await v : v;
+    out.push(v instanceof Promise ? await v : v);
   }
   return out;
 }

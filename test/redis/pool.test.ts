@@ -13,7 +13,7 @@ import { task } from 'weft';
 import { AbortError, TimeoutError, ValueError, WorkerLostError, connect, type Cluster } from 'weft/redis';
 import { RedisServer } from './server.js';
 import { WeftWorker, root } from './workers.js';
-import { add, echo, fail, hang, square } from './fixtures/tasks.js';
+import { add, echo, fail, hang, quickUntil, square } from './fixtures/tasks.js';
 
 let server: RedisServer;
 let cluster: Cluster;
@@ -153,6 +153,23 @@ describe('Pool', () => {
       assert.equal((e as WorkerLostError).host, hostname());
       assert.equal((e as WorkerLostError).pid, first);
       assert.match(e.message, new RegExp(`weft worker ${first} on ${hostname()} was lost`));
+      return true;
+    });
+  });
+
+  test('a worker lost in a chunk of a task that was small until then: WorkerLostError still names it', async () => {
+    const [a, b] = await pair();
+    await using pool = cluster.Pool({ queue: 'shared', root });
+    // Chunks that finish at once: each worker now sends its name with a chunk's result, not ahead of it.
+    assert.equal((await pool.map(quickUntil, Array.from({ length: 400 }, (_, i) => i), 4)).length, 400);
+    const file = join(scratch, 'lost-small');
+    const call = pool.map(quickUntil, [1, 2, file], 3);
+    const first = await runner(file);
+    [a!, b!].find((w) => w.pid === first)!.kill();
+    await assert.rejects(call, (e: Error) => {
+      assert.ok(e instanceof WorkerLostError, String(e));
+      assert.equal((e as WorkerLostError).host, hostname());
+      assert.equal((e as WorkerLostError).pid, first);
       return true;
     });
   });
