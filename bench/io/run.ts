@@ -202,6 +202,7 @@ async function main(): Promise<void> {
     ...(uring.ok ? [
       { name: 'weft io_uring', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0'] },
       { name: 'weft io_uring waitOnly', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0', '--wait-only'] },
+      { name: 'weft io_uring plain fds', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0', '--plain-fds'] },
     ] : []),
     { name: 'Node net', cmd: [process.execPath, dist + 'bench/io/node-net-echo-server.js', '0'] },
     { name: 'Python selectors', cmd: ['/usr/bin/python3', root + 'bench/io/py_selectors_echo.py', '0'] },
