@@ -13,7 +13,7 @@
  *
  * Medians of REPEATS runs with [min, max]; JSON to bench/results/io.json.
  * Usage: node dist/bench/io/run.js [--quick] [--repeats N] [--servers epoll,uring,...] [--loads 100,1000] [--engine epoll|uring]
- *          [--server-bound] [--echo-only]
+ *          [--server-bound | --unpinned] [--echo-only]
  * (--servers picks by a word of the name, case-insensitive; --engine is weft load's; --echo-only skips part 2
  * and writes no files.)
  *
@@ -21,6 +21,7 @@
  * server alike. At depth 1 the load generator spends about as much CPU per message as the fastest servers,
  * so with a core each neither is the bottleneck and messages/s hardly tells the servers apart; with the
  * loop taking about half of core 0 the server is the bottleneck, and messages/s follows its CPU per message.
+ * --unpinned runs the server and the generator without taskset, wherever the scheduler puts them.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +42,10 @@ const only = flag('--servers')?.toLowerCase().split(',');
 const echoOnly = process.argv.includes('--echo-only');
 const engine = flag('--engine'); // weft load's engine (epoll, uring); default: weft load's default
 const serverBound = process.argv.includes('--server-bound');
+const unpinned = process.argv.includes('--unpinned');
+if (unpinned && serverBound) throw new Error('--server-bound pins a loop beside the server: leave out --unpinned');
+/** `cmd` run on `core`, or wherever the scheduler puts it with --unpinned. */
+const on = (core: string, cmd: string[]): string[] => (unpinned ? cmd : ['taskset', '-c', core, ...cmd]);
 const WARMUP = 0.3;
 const DURATION = quick ? 1 : 1.5;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
@@ -79,7 +84,7 @@ function cpuTicks(pid: number): number {
 
 function start(server: Server): Promise<void> {
   return new Promise((resolve, reject) => {
-    const [cmd, ...args] = ['taskset', '-c', '0', ...server.cmd];
+    const [cmd, ...args] = on('0', server.cmd);
     const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     server.child = child;
     let out = '';
@@ -102,12 +107,12 @@ function start(server: Server): Promise<void> {
 /** One `weft load` run against `server`, sampling the server's CPU over the steady part. */
 function loadRun(server: Server, cfg: (typeof configs)[number], rep: number): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const args = [
-      '-c', '1', process.execPath, dist + 'src/cli/main.js', 'load', '--port', String(server.port),
+    const [cmd, ...args] = on('1', [
+      process.execPath, dist + 'src/cli/main.js', 'load', '--port', String(server.port),
       '--connections', String(cfg.connections), '--size', String(cfg.size), '--depth', '1',
       '--warmup', String(WARMUP), '--duration', String(DURATION), '--json', ...(engine ? ['--engine', engine] : []),
-    ];
-    const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    ]);
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = server.child!.pid!;
     let a = { t: 0, cpu: 0 };
     let b = { t: 0, cpu: 0 };
@@ -299,8 +304,8 @@ async function main(): Promise<void> {
     : [];
 
   const lines: string[] = [];
-  const where = serverBound ? 'server on core 0 beside a CPU-bound loop' : 'server on core 0';
-  lines.push(`### Echo servers (closed loop, depth 1; ${where}, \`weft load\` on core 1; median of ${REPEATS} × ${DURATION} s, [min–max])`, '');
+  const where = unpinned ? 'server and `weft load` unpinned' : `${serverBound ? 'server on core 0 beside a CPU-bound loop' : 'server on core 0'}, \`weft load\` on core 1`;
+  lines.push(`### Echo servers (closed loop, depth 1; ${where}; median of ${REPEATS} × ${DURATION} s, [min–max])`, '');
   lines.push('| load | server | messages/s | [min–max] | server CPU µs/msg | load CPU µs/msg | p50 µs | p99 µs | errors |');
   lines.push('|---|---|---:|---|---:|---:|---:|---:|---:|');
   for (const x of summary) {
