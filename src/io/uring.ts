@@ -339,6 +339,10 @@ export class IoUring implements Disposable {
     if (!Number.isInteger(this.#bufferSize) || this.#bufferSize < 1 || this.#bufferSize > 1 << 30) {
       throw new ValueError(`bufferSize must be an integer from 1 to 2**30, not ${this.#bufferSize}`);
     }
+    const files = options.fixedFiles ?? 0;
+    if (!Number.isInteger(files) || files < 0 || files > MAX_FIXED_FILES) {
+      throw new ValueError(`fixedFiles must be an integer from 0 to ${MAX_FIXED_FILES}, not ${files}`);
+    }
     const a = IoUring.available();
     if (!a.ok) throw new OSError(a.errno, `io_uring unavailable: ${a.reason}`);
     this.#out = new Int32Array(entries * 8 * 3);
@@ -347,11 +351,6 @@ export class IoUring implements Disposable {
     if (typeof ring === 'number') throw fromErrno(ring);
     this.#ring = ring;
     finalizer.register(this, ring, this);
-    const files = options.fixedFiles ?? 0;
-    if (!Number.isInteger(files) || files < 0 || files > MAX_FIXED_FILES) {
-      this.close();
-      throw new ValueError(`fixedFiles must be an integer from 0 to ${MAX_FIXED_FILES}, not ${files}`);
-    }
     if (files > 0) {
       const r = un.uringFiles(ring, files);
       if (r < 0) this.#fixedFilesError = fromErrno(r);
@@ -424,8 +423,8 @@ export class IoUring implements Disposable {
    *   new socket(undefined, undefined, undefined, c!.result).close();
    * }
    */
-  accept(sock: RingFile, options: { multishot?: boolean; direct?: boolean } = {}, callback?: CompletionCallback): number {
-    const fd = this.#target(sock);
+  accept(sock: FileLike, options: { multishot?: boolean; direct?: boolean } = {}, callback?: CompletionCallback): number {
+    const fd = fdOf(sock);
     const direct = options.direct === true;
     if (direct && this.#fixedFiles === 0) {
       throw new ValueError(this.#fixedFilesError
