@@ -97,6 +97,29 @@ class Uring {
     return op <= probe->last_op && (probe->ops[op].flags & IO_URING_OP_SUPPORTED);
   }
 
+  // A table of `count` empty slots for registered files (IORING_REGISTER_FILES2
+  // with IORING_RSRC_REGISTER_SPARSE, Linux 5.19): an accept with
+  // IORING_FILE_INDEX_ALLOC puts its socket in a free slot instead of the fd
+  // table, and operations naming the slot (IOSQE_FIXED_FILE) skip the
+  // per-operation fd look-up and reference count. 0 or -errno (EMFILE: more
+  // slots than RLIMIT_NOFILE allows; EINVAL: a kernel without sparse tables).
+  int RegisterFiles(unsigned count) {
+    struct io_uring_rsrc_register reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.nr = count;
+    reg.flags = IORING_RSRC_REGISTER_SPARSE;
+    if (syscall(__NR_io_uring_register, fd_, IORING_REGISTER_FILES2, &reg, sizeof(reg)) < 0) return -errno;
+    return 0;
+  }
+
+  // Registers `count` open fds as the table of registered files
+  // (IORING_REGISTER_FILES, 5.1): slot i is fds[i]. The table holds its own
+  // reference to each file until the ring closes. 0 or -errno.
+  int RegisterFiles(const int* fds, unsigned count) {
+    if (syscall(__NR_io_uring_register, fd_, IORING_REGISTER_FILES, fds, count) < 0) return -errno;
+    return 0;
+  }
+
   // The next free submission entry, zeroed. Every Prepare is followed by
   // Submit before the next Prepare: the ring never holds more than one batch.
   struct io_uring_sqe* Prepare() {

@@ -52,6 +52,20 @@ constexpr uint64_t kGiveTag = 1ull << 33;
 // and never reaches JavaScript (the buffer still goes back).
 constexpr uint64_t kQuietTag = 1ull << 34;
 constexpr int kBufferShift = 40;
+// ...and this one marks an accept into the registered-file table: its result
+// is a slot, not an fd, and the table closes the socket with the ring.
+constexpr uint64_t kDirectTag = 1ull << 35;
+
+// A file argument from JavaScript: an fd (>= 0), or slot s of the ring's
+// registered files as -2 - s (-1 stays an invalid fd: EBADF).
+void Target(struct io_uring_sqe* sqe, int32_t file) {
+  if (file >= -1) {
+    sqe->fd = file;
+  } else {
+    sqe->fd = -2 - file;
+    sqe->flags |= IOSQE_FIXED_FILE;
+  }
+}
 
 struct IoRing {
   Uring ring;
@@ -65,6 +79,8 @@ struct IoRing {
   std::unique_ptr<struct __kernel_timespec[]> timespecs;
   // Operations queued whose last completion has not been reaped (for Drain).
   unsigned inflight = 0;
+  // Slots of the registered-file table (0: none registered).
+  unsigned files = 0;
 };
 
 IoRing* RingArg(napi_env env, napi_value v) {
@@ -153,7 +169,7 @@ void Drain(IoRing* r) {
   while (r->inflight > 0 && Now() < deadline) {
     if (r->ring.Enter(1, 0, deadline - Now(), true) < 0 && r->ring.Ready() == 0) break;
     r->ring.ReapUpTo(~0u, [r](uint64_t data, int32_t res, uint32_t flags) {
-      if ((data & kAcceptTag) && res >= 0) close(res);
+      if ((data & kAcceptTag) && !(data & kDirectTag) && res >= 0) close(res);
       if (!(flags & IORING_CQE_F_MORE)) r->inflight--;
     });
   }
@@ -284,22 +300,40 @@ napi_value Give(napi_env env, napi_callback_info info) {
   return Num(env, 0);
 }
 
-// uringAccept(handle, id, fd, multishot) -> 0 | -errno. Accepted sockets are
-// close-on-exec and blocking, as socket.accept() makes them.
+// uringAccept(handle, id, fd, multishot, direct) -> 0 | -errno. Accepted
+// sockets are close-on-exec and blocking, as socket.accept() makes them;
+// `direct` puts each in a free slot of the registered files (the result is
+// the slot) and gives it no fd at all.
 napi_value Accept(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  ARGS(5);
   RING();
+  bool multishot = false, direct = false;
+  napi_get_value_bool(env, argv[3], &multishot);
+  napi_get_value_bool(env, argv[4], &direct);
+  if (direct && !r->files) return Num(env, -ENXIO);
   int err = 0;
   struct io_uring_sqe* sqe = Entry(r, F64(env, argv[1]), &err);
   if (!sqe) return Num(env, err);
-  bool multishot = false;
-  napi_get_value_bool(env, argv[3], &multishot);
   sqe->opcode = IORING_OP_ACCEPT;
-  sqe->user_data |= kAcceptTag;
-  sqe->fd = I32(env, argv[2]);
-  sqe->accept_flags = SOCK_CLOEXEC;
+  sqe->user_data |= kAcceptTag | (direct ? kDirectTag : 0);
+  Target(sqe, I32(env, argv[2]));
+  // A slot has no fd to close on exec (the kernel refuses the flag with EINVAL).
+  sqe->accept_flags = direct ? 0 : SOCK_CLOEXEC;
+  if (direct) sqe->file_index = IORING_FILE_INDEX_ALLOC;
   if (multishot) sqe->ioprio |= IORING_ACCEPT_MULTISHOT;
   return Num(env, 0);
+}
+
+// uringFiles(handle, count) -> 0 | -errno: a table of `count` empty slots
+// for registered files.
+napi_value Files(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  RING();
+  if (r->files) return Num(env, -EEXIST);
+  unsigned count = static_cast<unsigned>(I32(env, argv[1]));
+  int err = r->ring.RegisterFiles(count);
+  if (err == 0) r->files = count;
+  return Num(env, err);
 }
 
 // uringConnect(handle, id, fd, sockaddr: Uint8Array) -> 0 | -errno.
@@ -313,7 +347,7 @@ napi_value Connect(napi_env env, napi_callback_info info) {
   struct io_uring_sqe* sqe = Entry(r, F64(env, argv[1]), &err);
   if (!sqe) return Num(env, err);
   sqe->opcode = IORING_OP_CONNECT;
-  sqe->fd = I32(env, argv[2]);
+  Target(sqe, I32(env, argv[2]));
   sqe->addr = reinterpret_cast<uint64_t>(addr);
   sqe->off = length;  // the address length goes in `off` for connect
   return Num(env, 0);
@@ -341,7 +375,7 @@ napi_value Recv(napi_env env, napi_callback_info info) {
   bool multishot = false;
   napi_get_value_bool(env, argv[6], &multishot);
   sqe->opcode = IORING_OP_RECV;
-  sqe->fd = I32(env, argv[2]);
+  Target(sqe, I32(env, argv[2]));
   if (base) {
     sqe->addr = reinterpret_cast<uint64_t>(base + I32(env, argv[4]));
     sqe->len = static_cast<uint32_t>(I32(env, argv[5]));
@@ -365,7 +399,7 @@ napi_value Transfer(napi_env env, napi_callback_info info, uint8_t op) {
   struct io_uring_sqe* sqe = Entry(r, F64(env, argv[1]), &err);
   if (!sqe) return Num(env, err);
   sqe->opcode = op;
-  sqe->fd = I32(env, argv[2]);
+  Target(sqe, I32(env, argv[2]));
   sqe->addr = reinterpret_cast<uint64_t>(base + I32(env, argv[4]));
   sqe->len = static_cast<uint32_t>(I32(env, argv[5]));
   if (op == IORING_OP_SEND) {
@@ -402,7 +436,7 @@ napi_value SendBuffer(napi_env env, napi_callback_info info) {
   if (!sqe) return Num(env, err);
   sqe->user_data |= kGiveTag | (static_cast<uint64_t>(buffer) << kBufferShift) | (quiet ? kQuietTag : 0);
   sqe->opcode = IORING_OP_SEND;
-  sqe->fd = I32(env, argv[2]);
+  Target(sqe, I32(env, argv[2]));
   sqe->addr = reinterpret_cast<uint64_t>(r->bufs.slice(static_cast<uint16_t>(buffer)) + offset);
   sqe->len = static_cast<uint32_t>(length);
   sqe->msg_flags = MSG_NOSIGNAL | MSG_WAITALL;
@@ -483,7 +517,7 @@ napi_value Sendmsg(napi_env env, napi_callback_info info) {
   struct io_uring_sqe* sqe = Entry(r, F64(env, argv[1]), &err);
   if (!sqe) return Num(env, err);
   sqe->opcode = IORING_OP_SENDMSG;
-  sqe->fd = I32(env, argv[2]);
+  Target(sqe, I32(env, argv[2]));
   sqe->addr = reinterpret_cast<uint64_t>(msg);
   sqe->len = 1;
   sqe->msg_flags = static_cast<uint32_t>(I32(env, argv[6])) | MSG_NOSIGNAL;
@@ -505,7 +539,12 @@ napi_value CloseFd(napi_env env, napi_callback_info info) {
   struct io_uring_sqe* sqe = Entry(r, F64(env, argv[1]), &err);
   if (!sqe) return Num(env, err);
   sqe->opcode = IORING_OP_CLOSE;
-  sqe->fd = I32(env, argv[2]);
+  int32_t file = I32(env, argv[2]);
+  if (file < -1) {
+    sqe->file_index = static_cast<uint32_t>(-2 - file) + 1;  // a registered slot, 1-based here (5.15)
+  } else {
+    sqe->fd = file;
+  }
   return Num(env, 0);
 }
 
@@ -608,6 +647,7 @@ void InitUringIo(Napi::Env env, Napi::Object exports) {
   ExportRaw(env, exports, "uringBuffers", Buffers);
   ExportRaw(env, exports, "uringGive", Give);
   ExportRaw(env, exports, "uringAccept", Accept);
+  ExportRaw(env, exports, "uringFiles", Files);
   ExportRaw(env, exports, "uringConnect", Connect);
   ExportRaw(env, exports, "uringRecv", Recv);
   ExportRaw(env, exports, "uringSend", Send);

@@ -12,9 +12,16 @@
  *    10 / 100 / 1000 / 10,000 idle connections (table + docs/io-wait-cost.svg).
  *
  * Medians of REPEATS runs with [min, max]; JSON to bench/results/io.json.
- * Usage: node dist/bench/io/run.js [--quick] [--repeats N] [--servers epoll,uring,...] [--loads 100,1000] [--engine epoll|uring] [--echo-only]
+ * Usage: node dist/bench/io/run.js [--quick] [--repeats N] [--servers epoll,uring,...] [--loads 100,1000] [--engine epoll|uring]
+ *          [--server-bound | --unpinned] [--echo-only]
  * (--servers picks by a word of the name, case-insensitive; --engine is weft load's; --echo-only skips part 2
  * and writes no files.)
+ *
+ * --server-bound runs a CPU-bound loop pinned to the server's core throughout the echo runs, for every
+ * server alike. At depth 1 the load generator spends about as much CPU per message as the fastest servers,
+ * so with a core each neither is the bottleneck and messages/s hardly tells the servers apart; with the
+ * loop taking about half of core 0 the server is the bottleneck, and messages/s follows its CPU per message.
+ * --unpinned runs the server and the generator without taskset, wherever the scheduler puts them.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +41,11 @@ const REPEATS = Number(flag('--repeats') ?? (quick ? 1 : 5));
 const only = flag('--servers')?.toLowerCase().split(',');
 const echoOnly = process.argv.includes('--echo-only');
 const engine = flag('--engine'); // weft load's engine (epoll, uring); default: weft load's default
+const serverBound = process.argv.includes('--server-bound');
+const unpinned = process.argv.includes('--unpinned');
+if (unpinned && serverBound) throw new Error('--server-bound pins a loop beside the server: leave out --unpinned');
+/** `cmd` run on `core`, or wherever the scheduler puts it with --unpinned. */
+const on = (core: string, cmd: string[]): string[] => (unpinned ? cmd : ['taskset', '-c', core, ...cmd]);
 const WARMUP = 0.3;
 const DURATION = quick ? 1 : 1.5;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
@@ -53,6 +65,7 @@ const configs = [
 ].filter((c) => !loads || loads.includes(c.connections));
 
 interface Run {
+  rep: number;
   server: string;
   config: string;
   messagesPerSecond: number;
@@ -71,7 +84,7 @@ function cpuTicks(pid: number): number {
 
 function start(server: Server): Promise<void> {
   return new Promise((resolve, reject) => {
-    const [cmd, ...args] = ['taskset', '-c', '0', ...server.cmd];
+    const [cmd, ...args] = on('0', server.cmd);
     const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     server.child = child;
     let out = '';
@@ -92,14 +105,14 @@ function start(server: Server): Promise<void> {
 }
 
 /** One `weft load` run against `server`, sampling the server's CPU over the steady part. */
-function loadRun(server: Server, cfg: (typeof configs)[number]): Promise<Run> {
+function loadRun(server: Server, cfg: (typeof configs)[number], rep: number): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const args = [
-      '-c', '1', process.execPath, dist + 'src/cli/main.js', 'load', '--port', String(server.port),
+    const [cmd, ...args] = on('1', [
+      process.execPath, dist + 'src/cli/main.js', 'load', '--port', String(server.port),
       '--connections', String(cfg.connections), '--size', String(cfg.size), '--depth', '1',
       '--warmup', String(WARMUP), '--duration', String(DURATION), '--json', ...(engine ? ['--engine', engine] : []),
-    ];
-    const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    ]);
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = server.child!.pid!;
     let a = { t: 0, cpu: 0 };
     let b = { t: 0, cpu: 0 };
@@ -117,6 +130,7 @@ function loadRun(server: Server, cfg: (typeof configs)[number]): Promise<Run> {
         const serverCpuUs = ((b.cpu - a.cpu) / CLK_TCK) * 1e6;
         const msgs = r.messagesPerSecond * ((b.t - a.t) / 1000);
         resolve({
+          rep,
           server: server.name,
           config: cfg.name,
           messagesPerSecond: r.messagesPerSecond,
@@ -202,6 +216,7 @@ async function main(): Promise<void> {
     ...(uring.ok ? [
       { name: 'weft io_uring', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0'] },
       { name: 'weft io_uring waitOnly', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0', '--wait-only'] },
+      { name: 'weft io_uring plain fds', cmd: [process.execPath, dist + 'bench/io/weft-uring-echo-server.js', '0', '--plain-fds'] },
     ] : []),
     { name: 'Node net', cmd: [process.execPath, dist + 'bench/io/node-net-echo-server.js', '0'] },
     { name: 'Python selectors', cmd: ['/usr/bin/python3', root + 'bench/io/py_selectors_echo.py', '0'] },
@@ -210,6 +225,8 @@ async function main(): Promise<void> {
   ];
   const servers = only ? all.filter((s) => only.some((w) => s.name.toLowerCase().includes(w))) : all;
   const runs: Run[] = [];
+  // The loop shares core 0 with the server (the scheduler gives each about half); killed by pid below.
+  const hog = serverBound ? spawn('taskset', ['-c', '0', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }) : undefined;
   try {
     for (const s of servers) await start(s);
     for (let rep = 0; rep < REPEATS; rep++) {
@@ -218,13 +235,14 @@ async function main(): Promise<void> {
         for (let k = 0; k < servers.length; k++) {
           const s = servers[(k + rep) % servers.length]!;
           await new Promise((r) => setTimeout(r, 200)); // let the previous run's connections close
-          const r = await retry(() => loadRun(s, cfg));
+          const r = await retry(() => loadRun(s, cfg, rep));
           runs.push(r);
           process.stderr.write(`  [${rep + 1}/${REPEATS}] ${cfg.name.padEnd(12)} ${s.name.padEnd(24)} ${f0(r.messagesPerSecond).padStart(9)} msg/s  server ${f2(r.serverCpuUsPerMessage)} µs/msg  load ${f2(r.loadCpuUsPerMessage)} µs/msg  errors ${r.errors}\n`);
         }
       }
     }
   } finally {
+    hog?.kill('SIGKILL');
     for (const s of servers) s.child?.kill('SIGKILL');
     rmSync(build, { recursive: true, force: true });
   }
@@ -269,16 +287,25 @@ async function main(): Promise<void> {
     ? ['100 x 1 KiB', '1000 x 64 B'].map((config) => {
       const u = get('weft io_uring', config);
       const e = get('weft selectors (epoll)', config);
+      // Also the median of the ratios within each repetition (the two servers ran seconds apart there).
+      const pairs = [...Array(REPEATS).keys()].flatMap((rep) => {
+        const ur = runs.find((r) => r.rep === rep && r.config === config && r.server === 'weft io_uring');
+        const er = runs.find((r) => r.rep === rep && r.config === config && r.server === 'weft selectors (epoll)');
+        return ur && er ? [[ur.messagesPerSecond / er.messagesPerSecond, ur.serverCpuUsPerMessage / er.serverCpuUsPerMessage]] : [];
+      });
       return {
         config,
         msgs: u.messagesPerSecond.median / e.messagesPerSecond.median,
         cpu: u.serverCpuUsPerMessage / e.serverCpuUsPerMessage,
+        pairedMsgs: median(pairs.map((p) => p[0]!)),
+        pairedCpu: median(pairs.map((p) => p[1]!)),
       };
     })
     : [];
 
   const lines: string[] = [];
-  lines.push(`### Echo servers (closed loop, depth 1; server on core 0, \`weft load\` on core 1; median of ${REPEATS} × ${DURATION} s, [min–max])`, '');
+  const where = unpinned ? 'server and `weft load` unpinned' : `${serverBound ? 'server on core 0 beside a CPU-bound loop' : 'server on core 0'}, \`weft load\` on core 1`;
+  lines.push(`### Echo servers (closed loop, depth 1; ${where}; median of ${REPEATS} × ${DURATION} s, [min–max])`, '');
   lines.push('| load | server | messages/s | [min–max] | server CPU µs/msg | load CPU µs/msg | p50 µs | p99 µs | errors |');
   lines.push('|---|---|---:|---|---:|---:|---:|---:|---:|');
   for (const x of summary) {
@@ -291,8 +318,8 @@ async function main(): Promise<void> {
   lines.push(`| weft server CPU/msg vs C epoll | ≤ 1.25× | ${ratios.weftVsCServerCpuPerMsg.toFixed(2)}× |`);
   lines.push(`| weft load CPU/msg vs Node net server CPU/msg | ≤ 0.8× | ${ratios.loadVsNodeNetServerCpuPerMsg.toFixed(2)}× |`);
   for (const r of uringRatios) {
-    lines.push(`| io_uring vs epoll (weft), messages/s, ${r.config} | ≥ 1.15× | ${r.msgs.toFixed(2)}× |`);
-    lines.push(`| io_uring vs epoll (weft), server CPU/msg, ${r.config} | ≤ 0.85× | ${r.cpu.toFixed(2)}× |`);
+    lines.push(`| io_uring vs epoll (weft), messages/s, ${r.config} | ≥ 1.15× | ${r.msgs.toFixed(2)}× (paired ${r.pairedMsgs.toFixed(2)}×) |`);
+    lines.push(`| io_uring vs epoll (weft), server CPU/msg, ${r.config} | ≤ 0.85× | ${r.cpu.toFixed(2)}× (paired ${r.pairedCpu.toFixed(2)}×) |`);
   }
   if (!echoOnly) lines.push('', `### One wait, timeout 0, 1 active + N idle connections: µs per call (median of ${REPEATS}, [min–max])`, '');
   if (!echoOnly) lines.push('| idle connections | select | poll | epoll |', '|---:|---:|---:|---:|');

@@ -21,6 +21,6 @@ export {
 } from '../errors.js';
 export {
   IoUring, type IoUringAvailability, type IoUringOptions, type IoUringOp, type Completion, type CompletionCallback, type LeanCallback,
-  type AncillaryData, type SendmsgOptions,
+  type AncillaryData, type SendmsgOptions, type FixedFile, type RingFile,
 } from './uring.js';
 export { Proactor } from './proactor.js';

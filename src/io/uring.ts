@@ -24,7 +24,8 @@ interface UringNative {
   uringFd(ring: RingHandle): number;
   uringBuffers(ring: RingHandle, pool: Uint8Array, size: number, count: number, group: number): number;
   uringGive(ring: RingHandle, bufferId: number): number;
-  uringAccept(ring: RingHandle, id: number, fd: number, multishot: boolean): number;
+  uringAccept(ring: RingHandle, id: number, fd: number, multishot: boolean, direct: boolean): number;
+  uringFiles(ring: RingHandle, count: number): number;
   uringConnect(ring: RingHandle, id: number, fd: number, sockaddr: Uint8Array): number;
   uringRecv(
     ring: RingHandle, id: number, fd: number, buf: Uint8Array | null, offset: number, length: number, multishot: boolean,
@@ -146,6 +147,33 @@ export type CompletionCallback = (completion: Completion) => void;
 export type LeanCallback = (result: number, bufferId: number, more: boolean) => void;
 
 /**
+ * A socket in the ring's table of registered files, by slot: what an accept
+ * with `direct` reports as its `result`. Operations given one
+ * (`recv`, `recvMultishot`, `send`, `sendBuffer`, `sendmsg`, `read`, `write`,
+ * `connect`, `closeFd`) name the slot, and the kernel skips the look-up of an
+ * fd and its reference count on every operation. It has no fd: only this ring
+ * can use it, and only `closeFd` closes it.
+ * @example
+ * import { type FixedFile } from 'weft/io';
+ * const conn: FixedFile = { fixed: 0 };
+ * console.log(conn.fixed); // 0
+ */
+export interface FixedFile {
+  /** The slot, from 0 to the ring's `fixedFiles` - 1. */
+  readonly fixed: number;
+}
+
+/**
+ * What IoUring's operations act on: an fd, anything with `fileno()` (a weft
+ * `socket`), or a slot of the ring's registered files.
+ * @example
+ * import { type RingFile } from 'weft/io';
+ * const files: RingFile[] = [0, { fileno: () => 1 }, { fixed: 2 }];
+ * console.log(files.length); // 3
+ */
+export type RingFile = FileLike | FixedFile;
+
+/**
  * Options of `new IoUring()`.
  * @example
  * import { type IoUringOptions } from 'weft/io';
@@ -159,6 +187,13 @@ export interface IoUringOptions {
   bufferCount?: number;
   /** Bytes per receive buffer. Default 4096. */
   bufferSize?: number;
+  /**
+   * Slots of a table of registered files (0 to 1,048,576), for accepts with
+   * `direct`. Where the kernel refuses the table (more slots than
+   * `ulimit -n`, a kernel before 5.19) the ring works without it:
+   * `fixedFiles` is then 0 and `fixedFilesError` says why. Default 0.
+   */
+  fixedFiles?: number;
   /**
    * The ring is driven by `wait()` alone: callbacks run inside `wait()`, never
    * on Node's event loop, and there is no `completions()`. The kernel then
@@ -176,6 +211,10 @@ const F_MORE = 2; // IORING_CQE_F_MORE
 const MAX_ID = 0x7fffffff;
 /** An accept's user_data carries this bit (native/uring_io.cc's kAcceptTag): a cancel must name it too. */
 const ACCEPT_TAG = 2 ** 32;
+/** ...and an accept into the registered files this one too (kDirectTag). */
+const DIRECT_TAG = 2 ** 35;
+/** The kernel's cap on registered files (IORING_MAX_FIXED_FILES). */
+const MAX_FIXED_FILES = 1 << 20;
 /** Linux's IOV_MAX: more buffers in one sendmsg are EMSGSIZE, as Python's sendmsg reports. */
 const IOV_MAX = 1024;
 
@@ -186,6 +225,8 @@ interface Pending {
   lean?: boolean;
   /** Memory the kernel uses until the last completion (a send's bytes, a recv's buffer, an address). */
   hold: unknown;
+  /** An accept into the registered files: its result is a slot, and a cancel names it with DIRECT_TAG too. */
+  direct?: boolean;
 }
 
 let availability: IoUringAvailability | undefined;
@@ -262,6 +303,8 @@ export class IoUring implements Disposable {
   #iterators = 0;
   #closing = false;
   #waitOnly: boolean;
+  #fixedFiles = 0;
+  #fixedFilesError: OSError | null = null;
 
   /**
    * Whether this process can use io_uring, decided once: `{ ok: true }`, or
@@ -296,6 +339,10 @@ export class IoUring implements Disposable {
     if (!Number.isInteger(this.#bufferSize) || this.#bufferSize < 1 || this.#bufferSize > 1 << 30) {
       throw new ValueError(`bufferSize must be an integer from 1 to 2**30, not ${this.#bufferSize}`);
     }
+    const files = options.fixedFiles ?? 0;
+    if (!Number.isInteger(files) || files < 0 || files > MAX_FIXED_FILES) {
+      throw new ValueError(`fixedFiles must be an integer from 0 to ${MAX_FIXED_FILES}, not ${files}`);
+    }
     const a = IoUring.available();
     if (!a.ok) throw new OSError(a.errno, `io_uring unavailable: ${a.reason}`);
     this.#out = new Int32Array(entries * 8 * 3);
@@ -304,6 +351,39 @@ export class IoUring implements Disposable {
     if (typeof ring === 'number') throw fromErrno(ring);
     this.#ring = ring;
     finalizer.register(this, ring, this);
+    if (files > 0) {
+      const r = un.uringFiles(ring, files);
+      if (r < 0) this.#fixedFilesError = fromErrno(r);
+      else this.#fixedFiles = files;
+    }
+  }
+
+  /**
+   * Slots in the ring's table of registered files: the `fixedFiles` option,
+   * or 0 when it was not asked for or the kernel refused it (`fixedFilesError`).
+   * @example
+   * import { IoUring } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring({ fixedFiles: 64 });
+   *   console.log(ring.fixedFiles || ring.fixedFilesError?.message); // 64
+   * }
+   */
+  get fixedFiles(): number {
+    return this.#fixedFiles;
+  }
+
+  /**
+   * Why the kernel refused the table of registered files (EMFILE: more slots
+   * than `ulimit -n`; EINVAL: a kernel before 5.19), else null.
+   * @example
+   * import { IoUring } from 'weft/io';
+   * if (IoUring.available().ok) {
+   *   using ring = new IoUring();
+   *   console.log(ring.fixedFilesError); // null
+   * }
+   */
+  get fixedFilesError(): OSError | null {
+    return this.#fixedFilesError;
   }
 
   /**
@@ -322,9 +402,14 @@ export class IoUring implements Disposable {
   /**
    * Accept connections on a listening socket: one completion whose `result`
    * is the new fd (blocking, close-on-exec), or with `multishot` one per
-   * connection until cancelled.
+   * connection until cancelled. With `direct` the socket goes into a free
+   * slot of the ring's registered files instead and `result` is the slot
+   * (use it as `{ fixed: result }`; ENFILE when every slot is taken). A
+   * direct socket has no fd, so no `setSockOpt`: it inherits the listener's
+   * options (TCP_NODELAY among them).
    * @returns the operation's id.
    * @throws {OSError} the ring is closed (EBADF).
+   * @throws {ValueError} `direct` on a ring without registered files.
    * @example
    * import { IoUring, createServer, socket } from 'weft/io';
    * if (IoUring.available().ok) {
@@ -338,9 +423,18 @@ export class IoUring implements Disposable {
    *   new socket(undefined, undefined, undefined, c!.result).close();
    * }
    */
-  accept(sock: FileLike, options: { multishot?: boolean } = {}, callback?: CompletionCallback): number {
+  accept(sock: FileLike, options: { multishot?: boolean; direct?: boolean } = {}, callback?: CompletionCallback): number {
     const fd = fdOf(sock);
-    return this.#add('accept', callback, null, (id, ring) => un.uringAccept(ring, id, fd, options.multishot === true));
+    const direct = options.direct === true;
+    if (direct && this.#fixedFiles === 0) {
+      throw new ValueError(this.#fixedFilesError
+        ? `a direct accept needs registered files, which the kernel refused (${this.#fixedFilesError.message}): accept without direct`
+        : 'a direct accept needs registered files: make the ring with new IoUring({ fixedFiles: N })');
+    }
+    const multishot = options.multishot === true;
+    const id = this.#add('accept', callback, null, (i, ring) => un.uringAccept(ring, i, fd, multishot, direct));
+    if (direct) this.#pending.get(id)!.direct = true;
+    return id;
   }
 
   /**
@@ -359,7 +453,7 @@ export class IoUring implements Disposable {
    */
   connect(sock: socket, address: Address, callback?: CompletionCallback): number {
     const addr = sockaddr(sock.family, address);
-    const fd = fdOf(sock);
+    const fd = this.#target(sock);
     return this.#add('connect', callback, addr, (id, ring) => un.uringConnect(ring, id, fd, addr));
   }
 
@@ -384,8 +478,8 @@ export class IoUring implements Disposable {
    *   a.close(); b.close();
    * }
    */
-  recv(sock: FileLike, options: { multishot?: boolean; into?: Uint8Array } = {}, callback?: CompletionCallback): number {
-    const fd = fdOf(sock);
+  recv(sock: RingFile, options: { multishot?: boolean; into?: Uint8Array } = {}, callback?: CompletionCallback): number {
+    const fd = this.#target(sock);
     const into = options.into;
     const multishot = options.multishot === true;
     if (into !== undefined) {
@@ -412,9 +506,9 @@ export class IoUring implements Disposable {
    *   a.close(); b.close();
    * }
    */
-  send(sock: FileLike, data: Uint8Array, callback?: CompletionCallback): number {
+  send(sock: RingFile, data: Uint8Array, callback?: CompletionCallback): number {
     if (!(data instanceof Uint8Array)) throw new TypeError('a bytes-like object is required');
-    const fd = fdOf(sock);
+    const fd = this.#target(sock);
     return this.#add('send', callback, data, (id, ring) => un.uringSend(ring, id, fd, data, 0, data.length, 0));
   }
 
@@ -443,9 +537,9 @@ export class IoUring implements Disposable {
    *   a.close(); b.close();
    * }
    */
-  recvMultishot(sock: FileLike, callback: LeanCallback): number {
+  recvMultishot(sock: RingFile, callback: LeanCallback): number {
     if (typeof callback !== 'function') throw new TypeError('callback must be a function');
-    const fd = fdOf(sock);
+    const fd = this.#target(sock);
     this.#buffers();
     return this.#add('recv', callback, null, (id, ring) => un.uringRecv(ring, id, fd, null, 0, 0, true), true);
   }
@@ -478,7 +572,7 @@ export class IoUring implements Disposable {
    *   a.close(); b.close();
    * }
    */
-  sendBuffer(sock: FileLike, bufferId: number, length: number, offset = 0, callback?: (result: number) => void): number {
+  sendBuffer(sock: RingFile, bufferId: number, length: number, offset = 0, callback?: (result: number) => void): number {
     const size = this.#bufferSize;
     if (!this.#pool || !Number.isInteger(bufferId) || bufferId < 0 || bufferId >= this.#bufferCount) {
       throw new ValueError(`not a buffer id of this ring: ${bufferId}`);
@@ -486,7 +580,7 @@ export class IoUring implements Disposable {
     if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > size) {
       throw new ValueError(`offset ${offset} + length ${length} must lie within a buffer of ${size} bytes`);
     }
-    const fd = fdOf(sock);
+    const fd = this.#target(sock);
     if (callback === undefined) {
       // Consumed natively: no id in the table, nothing dispatched.
       this.#check(this.#prep((id, ring) => un.uringSendBuffer(ring, id, fd, bufferId, offset, length, true), 0));
@@ -550,7 +644,7 @@ export class IoUring implements Disposable {
    *   a.close(); b.close();
    * }
    */
-  sendmsg(sock: FileLike, buffers: Iterable<Uint8Array>, options: SendmsgOptions = {}, callback?: CompletionCallback): number {
+  sendmsg(sock: RingFile, buffers: Iterable<Uint8Array>, options: SendmsgOptions = {}, callback?: CompletionCallback): number {
     const list = [...buffers];
     for (const b of list) if (!(b instanceof Uint8Array)) throw new TypeError('a bytes-like object is required');
     if (list.length > IOV_MAX) throw new OSError(90, 'Message too long');
@@ -572,7 +666,7 @@ export class IoUring implements Disposable {
       }
       name = sockaddr(sock.family, options.address);
     }
-    const fd = fdOf(sock);
+    const fd = this.#target(sock);
     // The msghdr (56 bytes) and iovecs (16 each) then the control messages, in memory of our own
     // that stays put (an ArrayBuffer of its own, 8-aligned) until the completion.
     const scratch = new Uint8Array(56 + 16 * list.length + control);
@@ -596,9 +690,9 @@ export class IoUring implements Disposable {
    *   closeSync(fd);
    * }
    */
-  read(file: FileLike, buffer: Uint8Array, position = -1, callback?: CompletionCallback): number {
+  read(file: RingFile, buffer: Uint8Array, position = -1, callback?: CompletionCallback): number {
     if (!(buffer instanceof Uint8Array)) throw new TypeError('buffer must be a Uint8Array');
-    const fd = fdOf(file);
+    const fd = this.#target(file);
     const at = checkPosition(position);
     return this.#add('read', callback, buffer, (id, ring) => un.uringRead(ring, id, fd, buffer, 0, buffer.length, at));
   }
@@ -619,16 +713,17 @@ export class IoUring implements Disposable {
    *   console.log(readFileSync(path, 'utf8')); // abc
    * }
    */
-  write(file: FileLike, data: Uint8Array, position = -1, callback?: CompletionCallback): number {
+  write(file: RingFile, data: Uint8Array, position = -1, callback?: CompletionCallback): number {
     if (!(data instanceof Uint8Array)) throw new TypeError('a bytes-like object is required');
-    const fd = fdOf(file);
+    const fd = this.#target(file);
     const at = checkPosition(position);
     return this.#add('write', callback, data, (id, ring) => un.uringWrite(ring, id, fd, data, 0, data.length, at));
   }
 
   /**
    * Close an fd through the ring. A weft `socket` passed here is detached first,
-   * so it does not close the fd a second time.
+   * so it does not close the fd a second time. A registered file (`{ fixed }`)
+   * is closed by emptying its slot, which a later direct accept may reuse.
    * @returns the operation's id.
    * @example
    * import { IoUring, socket } from 'weft/io';
@@ -639,8 +734,8 @@ export class IoUring implements Disposable {
    *   console.log(ring.wait(1, 5)[0]!.error, sock.fileno()); // null -1
    * }
    */
-  closeFd(file: FileLike, callback?: CompletionCallback): number {
-    const fd = fdOf(file);
+  closeFd(file: RingFile, callback?: CompletionCallback): number {
+    const fd = this.#target(file);
     const id = this.#add('close', callback, null, (i, ring) => un.uringCloseFd(ring, i, fd));
     if (typeof file === 'object' && 'detach' in file && typeof file.detach === 'function') file.detach();
     return id;
@@ -687,7 +782,8 @@ export class IoUring implements Disposable {
    */
   cancel(target: number, callback?: CompletionCallback): number {
     if (!Number.isInteger(target) || target < 1) throw new ValueError(`not an operation id: ${target}`);
-    const data = this.#pending.get(target)?.op === 'accept' ? target + ACCEPT_TAG : target;
+    const p = this.#pending.get(target);
+    const data = p?.op === 'accept' ? target + ACCEPT_TAG + (p.direct ? DIRECT_TAG : 0) : target;
     return this.#add('cancel', callback, null, (id, ring) => un.uringCancel(ring, id, data));
   }
 
@@ -854,6 +950,20 @@ export class IoUring implements Disposable {
     return this.#ring;
   }
 
+  /** The native form of a file argument: an fd, or slot s of the registered files as -2 - s (native Target()). */
+  #target(file: RingFile): number {
+    if (typeof file === 'object' && file !== null && 'fixed' in file) {
+      const slot = file.fixed;
+      if (!Number.isInteger(slot) || slot < 0 || slot >= this.#fixedFiles) {
+        throw new ValueError(this.#fixedFiles === 0
+          ? `{ fixed: ${slot} } names a registered file, and this ring has none: make it with new IoUring({ fixedFiles: N })`
+          : `{ fixed: ${slot} } is not a slot of this ring's ${this.#fixedFiles} registered files`);
+      }
+      return -2 - slot;
+    }
+    return fdOf(file);
+  }
+
   #check(r: number): number {
     if (r < 0) throw fromErrno(r);
     return r;
@@ -979,7 +1089,7 @@ export class IoUring implements Disposable {
       if (p.op === 'timeout' && res === -ETIME) result = 0;
       else if (res < 0) error = fromErrno(res);
       else if (this.#closing && p.op === 'accept') {
-        io.sockClose(res);
+        if (!p.direct) io.sockClose(res); // a slot goes with the ring's table
         result = -ECANCELED;
         error = fromErrno(result);
       }
