@@ -14,7 +14,11 @@
 //   still parked for it is written into a memfd and sent on the queue's
 //   socket, as a buffer moved across processes is (header as transfer.ts
 //   lays it out), so that process can take those messages too.
-// - The queue's socket pair for memfds: one per process, not one per thread.
+// - The queue's socket for memfds: one fd per process, not one per thread, and
+//   one socket, not a pair: an AF_UNIX datagram socket bound to an address the
+//   kernel draws (autobind, abstract namespace: nothing on disk) and connected
+//   to itself, so what is sent on it is received from it. Connected, it takes
+//   datagrams from itself alone (unix(7)): nobody else can send to the address.
 // - Lifetime. Each Queue object of each thread holds a small SharedArrayBuffer
 //   from queueHold(); when the last one in this process is released (collected,
 //   or its thread ended), the queue's parked buffers and socket go with it.
@@ -24,6 +28,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <memory>
@@ -67,7 +72,7 @@ struct Parked {
 
 struct QueueState {
   int refs = 0;
-  int sock[2] = {-1, -1};
+  int sock = -1;
 };
 
 // Never destroyed: deleters (WrapReleaseHook) may run on V8's threads while
@@ -91,11 +96,21 @@ uint64_t Key(const Napi::CallbackInfo& info, size_t at) {
 
 Napi::Value Fail(Napi::Env env, int err) { return Napi::Number::New(env, -err); }
 
-Napi::Value Pair(Napi::Env env, const int* sock) {
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, sock[0]);
-  out.Set(1u, sock[1]);
-  return out;
+// A datagram socket connected to itself (see the top of this file), close-on-exec and non-blocking; or -errno.
+int SelfSocket() {
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -errno;
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  socklen_t len = sizeof(sa_family_t);  // autobind: the kernel picks an unused abstract address
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) < 0 ||
+      (len = sizeof(addr), getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len)) < 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&addr), len) < 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  return fd;
 }
 
 // With S().mu held: the queue's parked buffers are dropped and its socket closed.
@@ -106,7 +121,7 @@ void Forget(State& s, uint64_t queue) {
   }
   auto q = s.queues.find(queue);
   if (q == s.queues.end()) return;
-  for (int fd : q->second.sock) if (fd >= 0) close(fd);
+  if (q->second.sock >= 0) close(q->second.sock);
   s.queues.erase(q);
 }
 
@@ -136,42 +151,34 @@ Napi::Value QueueHold(const Napi::CallbackInfo& info) {
   return WrapReleaseHook(info.Env(), Release, reinterpret_cast<void*>(static_cast<uintptr_t>(queue)));
 }
 
-// queueSocket(keyHi, keyLo) -> [fd, fd], the queue's socket pair in this
-// process (AF_UNIX stream, close-on-exec, non-blocking), made on first call;
-// or -errno.
+// queueSocket(keyHi, keyLo) -> fd, the queue's socket in this process, made
+// on first call; or -errno.
 Napi::Value QueueSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t queue = Key(info, 0);
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
   QueueState& q = s.queues[queue];
-  if (q.sock[0] < 0) {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) return Fail(env, errno);
-    q.sock[0] = sv[0];
-    q.sock[1] = sv[1];
+  if (q.sock < 0) {
+    int fd = SelfSocket();
+    if (fd < 0) return Fail(env, -fd);
+    q.sock = fd;
   }
-  return Pair(env, q.sock);
+  return Napi::Number::New(env, q.sock);
 }
 
-// queueSocketAdopt(keyHi, keyLo, fd, fd) -> [fd, fd]: the pair this process
-// received for the queue becomes its socket (made non-blocking); if it has one
-// already, the received fds are closed and that one is returned.
+// queueSocketAdopt(keyHi, keyLo, fd) -> fd: the socket this process received
+// for the queue becomes its socket; if it has one already, the received fd is
+// closed and that one is returned.
 Napi::Value QueueSocketAdopt(const Napi::CallbackInfo& info) {
   uint64_t queue = Key(info, 0);
-  int got[2] = {info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Number>().Int32Value()};
+  int got = info[2].As<Napi::Number>().Int32Value();
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
   QueueState& q = s.queues[queue];
-  if (q.sock[0] >= 0) {
-    for (int fd : got) close(fd);
-  } else {
-    for (int i = 0; i < 2; i++) {
-      fcntl(got[i], F_SETFL, fcntl(got[i], F_GETFL) | O_NONBLOCK);
-      q.sock[i] = got[i];
-    }
-  }
-  return Pair(info.Env(), q.sock);
+  if (q.sock >= 0) close(got);
+  else q.sock = got;  // non-blocking already: the flag belongs to the open file, shared with the sender's
+  return Napi::Number::New(info.Env(), q.sock);
 }
 
 // parkBuffer(arrayBuffer, keyHi, keyLo) -> its number (> 0), or -errno
@@ -268,11 +275,11 @@ Napi::Value ExportParked(const Napi::CallbackInfo& info) {
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
   auto q = s.queues.find(queue);
-  if (q == s.queues.end() || q->second.sock[0] < 0) return Fail(env, EBADF);
+  if (q == s.queues.end() || q->second.sock < 0) return Fail(env, EBADF);
   int sent = 0;
   for (auto it = s.parked.begin(); it != s.parked.end();) {
     if (it->second.queue != queue ||
-        SendAsMemfd(q->second.sock[0], -pid, static_cast<int32_t>(it->first), it->second) != 0) {
+        SendAsMemfd(q->second.sock, -pid, static_cast<int32_t>(it->first), it->second) != 0) {
       ++it;
       continue;
     }

@@ -35,8 +35,8 @@ export interface NativeAddon {
   // transfer.cc: a queue's key is two uint32 words
   transferCanPark(): boolean;
   queueHold(keyHi: number, keyLo: number): SharedArrayBuffer | number;
-  queueSocket(keyHi: number, keyLo: number): [number, number] | number;
-  queueSocketAdopt(keyHi: number, keyLo: number, a: number, b: number): [number, number];
+  queueSocket(keyHi: number, keyLo: number): number;
+  queueSocketAdopt(keyHi: number, keyLo: number, fd: number): number;
   parkBuffer(buffer: ArrayBuffer, keyHi: number, keyLo: number): number;
   unparkBuffer(id: number): ArrayBuffer | null;
   exportParked(keyHi: number, keyLo: number, pid: number): number;

@@ -87,13 +87,13 @@ export class Queue<T = unknown> {
   /** Where buffers marked by transfer() go: memfds beside the ring. */
   readonly #channel: TransferChannel;
 
-  /** `rebuilt`: the block of a queue passed to this child, and the queue's socket pair when the child is a process. */
-  constructor(options: QueueOptions = {}, rebuilt?: SharedBlock, socket?: [number, number]) {
+  /** `rebuilt`: the block of a queue passed to this child, and its socket for moved buffers when the child is a process. */
+  constructor(options: QueueOptions = {}, rebuilt?: SharedBlock, socket?: number) {
     if (rebuilt) {
       this.block = rebuilt;
       this.ring = new Ring(rebuilt.buffer, 0, 0, false);
       this.#channel = new TransferChannel(this.ring.i32, TRANSFER_KEY, ELSEWHERE);
-      if (socket) this.#channel.adopt(socket);
+      if (socket !== undefined) this.#channel.adopt(socket);
       this.#maxsize = Atomics.load(this.ring.i32, MAXSIZE);
       log?.('%s received (fd %d)', this.#kind, rebuilt.fd);
       return;
@@ -284,12 +284,12 @@ export class Queue<T = unknown> {
   protected afterFailedPut(): void {}
 
   /**
-   * @internal A thread shares its process's socket pair for moved buffers; a
-   * process gets its own copies, and the queue stops parking buffers (transfer.ts).
+   * @internal A thread shares its process's socket for moved buffers; a
+   * process gets its own copy of it, and the queue stops parking buffers (transfer.ts).
    */
   [reduce](to?: 'process' | 'thread'): Reduced {
-    const socket = to === 'process' ? this.#channel.toProcess() : [];
-    return { type: this instanceof JoinableQueue ? 'JoinableQueue' : 'Queue', state: null, fds: [this.block.fd, ...socket] };
+    const fds = to === 'process' ? [this.block.fd, this.#channel.toProcess()] : [this.block.fd];
+    return { type: this instanceof JoinableQueue ? 'JoinableQueue' : 'Queue', state: null, fds };
   }
 }
 
@@ -382,7 +382,7 @@ export class SimpleQueue<T = unknown> {
   }
 }
 
-const socketOf = (fds: number[]): [number, number] | undefined => (fds.length === 3 ? [fds[1]!, fds[2]!] : undefined);
+const socketOf = (fds: number[]): number | undefined => fds[1];
 registerShareable('Queue', (_state, fds) => new Queue({}, SharedBlock.adopt(fds[0]!), socketOf(fds)));
 registerShareable('JoinableQueue', (_state, fds) => new JoinableQueue({}, SharedBlock.adopt(fds[0]!), socketOf(fds)));
 registerShareable('SimpleQueue', (_state, fds) => new SimpleQueue(new Queue({}, SharedBlock.adopt(fds[0]!), socketOf(fds))));

@@ -12,7 +12,7 @@
  * another process, the bytes are written once into a memfd — one of this
  * realm's pool whose pages exist already when its last receiver let go of it
  * (MemfdPool below), else a fresh one — and the memfd itself crosses, as
- * SCM_RIGHTS on a socket pair that belongs to the queue, while the ring
+ * SCM_RIGHTS on a socket that belongs to the queue, while the ring
  * carries the record. The receiver maps the memfd and gets a view of it. The
  * socket holds a memfd nobody took yet, so a sender that exits before its
  * message is read loses nothing, and once the last holder of the queue is
@@ -286,10 +286,11 @@ const canPark = native.transferCanPark();
  *   without a port and without the sender's event loop.
  * - **Memfd** (one copy), once the queue was passed to another process (a
  *   word in the ring's header says so, set before that process starts): the
- *   bytes go into a memfd sent on the queue's socket pair, as SCM_RIGHTS, and
- *   the receiver maps it. A socket pair per queue per process (a thread uses
- *   its process's), made when the queue first goes to another process, which
- *   gets its own copies of both ends; every memfd carries the id its record
+ *   bytes go into a memfd sent on the queue's socket, as SCM_RIGHTS, and
+ *   the receiver maps it. The socket is a datagram socket connected to itself
+ *   (native/transfer.cc), so one fd both sends and receives: one fd per queue
+ *   per process (a thread uses its process's), made when the queue first goes
+ *   to another process, which gets its own copy of it; every memfd carries the id its record
  *   names, so a receiver that meets another's memfd (several consumers at
  *   once) puts it back. Buffers still parked when the queue goes to another
  *   process are written into memfds then, so that process can take them too.
@@ -320,28 +321,26 @@ export class TransferChannel {
     this.#hold = hold as SharedArrayBuffer;
   }
 
-  /** The queue's socket pair in this process, made on first need. */
-  fds(): [number, number] {
-    const pair = native.queueSocket(...this.#key);
-    if (typeof pair === 'number') check(pair);
-    return pair as [number, number];
+  /** The queue's socket in this process, made on first need. */
+  socket(): number {
+    return check(native.queueSocket(...this.#key));
   }
 
-  /** Takes the socket pair a started process received with the queue as this process's. */
-  adopt(fds: [number, number]): void {
-    native.queueSocketAdopt(...this.#key, fds[0], fds[1]);
+  /** Takes the socket a started process received with the queue as this process's. */
+  adopt(fd: number): void {
+    native.queueSocketAdopt(...this.#key, fd);
   }
 
   /**
    * The queue is being passed to a process about to start: from now on
    * buffers go by memfd, and those parked here go into memfds now. Returns
-   * the socket pair to hand over.
+   * the socket to hand over.
    */
-  toProcess(): [number, number] {
-    const fds = this.fds();
+  toProcess(): number {
+    const fd = this.socket();
     Atomics.store(this.#words, this.#elsewhere, 1);
     native.exportParked(...this.#key, process.pid);
-    return fds;
+    return fd;
   }
 
   /** How many buffers this process holds parked, every queue (tests). */
@@ -390,7 +389,7 @@ export class TransferChannel {
         for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, HEADER + done);
         if (pooled) memfdPool.map(pooled);
       }
-      const status = native.sendFds(this.fds()[0], [fd]);
+      const status = native.sendFds(this.socket(), [fd]);
       if (status === -EAGAIN) return null;
       check(status);
       sent = true;
@@ -433,11 +432,11 @@ export class TransferChannel {
 
   /** Receives memfds until the one with `id` comes; others go back. */
   #take(id: [number, number]): number {
-    const [out, inn] = this.fds();
+    const socket = this.socket();
     const deadline = Date.now() + LOOKUP_SECONDS * 1000;
     const header = new Int32Array(2);
     for (;;) {
-      const got = native.recvFds(inn);
+      const got = native.recvFds(socket);
       if (typeof got === 'number' && got !== -EAGAIN) check(got);
       if (Array.isArray(got) && got.length) {
         const [fd, ...extra] = got;
@@ -446,7 +445,7 @@ export class TransferChannel {
         if (header[0] === id[0] && header[1] === id[1]) return fd!;
         // Another consumer's, taken here first: back in the socket it goes. (So does one whose
         // reader died between ring and socket: it stays in flight until the queue is gone.)
-        native.sendFds(out, [fd!]);
+        native.sendFds(socket, [fd!]);
         native.fdClose(fd!);
         continue;
       }
