@@ -58,10 +58,11 @@ export type Transferable = ArrayBuffer | ArrayBufferView;
  *   processes and threads alike.
  * Pipes, Pools and the Manager copy it as any buffer, and detach it too.
  *
- * To a thread, a 64 MiB Buffer crosses in well under a millisecond, whatever
- * its size; across processes a 64 MiB Buffer crosses 6.6–8.3x faster than a
- * copy on a 2-core VM, 256 MiB 8–13x, 1 MiB only 1.3–2.6x
- * (docs/PERFORMANCE.md). The memfds it sent stay in this realm's pool, so
+ * To a thread a crossing costs about what a small message's does, whatever
+ * the size (a 64 MiB Buffer 20x and more faster than a copy on a 2-core VM).
+ * Across processes a 64 MiB Buffer crosses 6.6–8.4x faster than a copy,
+ * 256 MiB 8–13x, 1 MiB only 1.3–2.6x, and at 64 KiB and below a copy is
+ * faster (docs/PERFORMANCE.md). The memfds it sent stay in this realm's pool, so
  * the next buffer goes into pages that exist; a receiver that keeps every
  * buffer it got gets none back and costs the sender a fresh memfd each.
  * @throws {TypeError} for a view that covers only part of its ArrayBuffer (a
