@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Pipe, Process, Queue, transfer } from 'weft';
-import { checkAll, countFds, describeBuffers, holdOne, sendAndExit, sendAndWait, stage, touch, type Seen } from './fixtures/transfer.js';
+import { checkAll, countFds, describeBuffers, holdOne, parkThenPass, sendAndExit, sendAndWait, stage, touch, type Seen } from './fixtures/transfer.js';
 import { dumps, loads, memfdPool, native } from '../../src/internals.js';
 import { openFds, sleep } from '../helpers/run.js';
 import { machineLock } from '../helpers/machine_lock.js';
@@ -223,6 +223,17 @@ describe('transfer() to a thread: no copy', () => {
     await q.put(transfer(new Uint8Array(8).fill(9)));
     assert.equal(native.parkedCount(), parked, 'a queue another process holds parks nothing');
     assert.ok((await q.get({ timeout: 5 })).buffer instanceof SharedArrayBuffer);
+  });
+
+  test('a thread that parked buffers and then passes the queue to a process hands them over', async () => {
+    const outbox = new Queue<[number, boolean, boolean][]>();
+    const parked = native.parkedCount();
+    const thread = new Process({ target: parkThenPass, args: [outbox, 3, 2 * MiB], context: 'thread' });
+    thread.start();
+    assert.deepEqual(await outbox.get({ timeout: 20 }), [[2 * MiB, true, true], [2 * MiB, true, true], [2 * MiB, true, true]]);
+    await thread.join(20);
+    assert.equal(thread.exitCode, 0);
+    assert.equal(native.parkedCount(), parked);
   });
 
   test('a thread and a process taking from one queue get every buffer', async () => {
