@@ -288,17 +288,18 @@ const canPark = native.transferCanPark();
  * - **Memfd** (one copy), once the queue was passed to another process (a
  *   word in the ring's header says so, set before that process starts): the
  *   bytes go into a memfd sent on the queue's socket, as SCM_RIGHTS, and
- *   the receiver maps it. The socket is a datagram socket connected to itself
- *   (native/transfer.cc), so one fd both sends and receives: one fd per queue
- *   per process (a thread uses its process's), made when the queue first goes
- *   to another process, which gets its own copy of it; every memfd carries the id its record
- *   names, so a receiver that meets another's memfd (several consumers at
- *   once) puts it back. Buffers still parked when the queue goes to another
- *   process are written into memfds then, so that process can take them too.
+ *   the receiver maps it. The socket is a datagram socket connected to
+ *   itself (native/transfer.cc), so one fd both sends and receives: one fd
+ *   per queue per process (a thread uses its process's), made when the queue
+ *   first goes to another process, which gets its own copy of it. Every memfd
+ *   carries the id its record names, so a receiver that meets another's memfd
+ *   (several consumers at once) puts it back. Buffers still parked when the
+ *   queue goes to another process are written into memfds then, so that
+ *   process can take them too.
  */
 export class TransferChannel {
   readonly #key: [number, number];
-  /** The ring's header, whose word {@link ELSEWHERE} is set once another process holds the queue. */
+  /** The ring's header, whose word at `#elsewhere` is set once another process holds the queue. */
   readonly #words: Int32Array;
   readonly #elsewhere: number;
   /** Counts this object in the native table's holders of the queue (native/transfer.cc): its release counts it out. */
@@ -344,11 +345,6 @@ export class TransferChannel {
     return fd;
   }
 
-  /** How many buffers this process holds parked, every queue (tests). */
-  static get parked(): number {
-    return native.parkedCount();
-  }
-
   /**
    * Parks `data`'s ArrayBuffer (no copy) when no other process holds the
    * queue; null when one does (or this Node cannot park), and it goes by memfd.
@@ -365,9 +361,9 @@ export class TransferChannel {
   }
 
   /**
-   * Writes `data` into a memfd (one of the pool's when one is free) and sends
-   * that; null when the socket is full (a great many moved buffers nobody
-   * read), and the caller copies instead.
+   * Parks `data` when it can; else writes it into a memfd (one of the pool's
+   * when one is free) and sends that. Null when the socket is full (a great
+   * many moved buffers nobody read), and the caller copies instead.
    */
   send(data: Transferable): MovedRecord | null {
     const kind = data instanceof ArrayBuffer ? 'ArrayBuffer' : Buffer.isBuffer(data) ? 'Buffer' : data.constructor.name;
