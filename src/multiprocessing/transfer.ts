@@ -60,7 +60,7 @@ export type Transferable = ArrayBuffer | ArrayBufferView;
  *
  * To a thread a crossing costs about what a small message's does, whatever
  * the size (a 64 MiB Buffer 20x and more faster than a copy on a 2-core VM).
- * Across processes a 64 MiB Buffer crosses 6.6–8.4x faster than a copy,
+ * Across processes a 64 MiB Buffer crosses 6.3–10.9x faster than a copy,
  * 256 MiB 8–13x, 1 MiB only 1.3–2.6x, and at 64 KiB and below a copy is
  * faster (docs/PERFORMANCE.md). The memfds it sent stay in this realm's pool, so
  * the next buffer goes into pages that exist; a receiver that keeps every
