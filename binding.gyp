@@ -11,7 +11,8 @@
         "native/select.cc",
         "native/continuation.cc",
         "native/load.cc",
-        "native/uring_io.cc"
+        "native/uring_io.cc",
+        "native/transfer.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -52,6 +52,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   weft::InitContinuation(env, exports);
   weft::InitLoad(env, exports);
   weft::InitUringIo(env, exports);
+  weft::InitTransfer(env, exports);
   return exports;
 }
 

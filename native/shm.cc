@@ -64,6 +64,9 @@ struct Mapping {
   void* addr;
   size_t len;
   ptrdiff_t release_at;  // -1: none
+  // Called once the mapping is gone (WrapReleaseHook), from whichever thread V8 frees it on.
+  void (*on_release)(void*) = nullptr;
+  void* arg = nullptr;
 };
 
 void Unmap(Mapping* m) {
@@ -71,6 +74,7 @@ void Unmap(Mapping* m) {
     __atomic_store_n(reinterpret_cast<int32_t*>(static_cast<char*>(m->addr) + m->release_at), 0, __ATOMIC_SEQ_CST);
   }
   munmap(m->addr, m->len);
+  if (m->on_release) m->on_release(m->arg);
   delete m;
 }
 
@@ -164,6 +168,19 @@ Napi::Value FdClose(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+Napi::Value WrapReleaseHook(Napi::Env env, void (*on_release)(void*), void* arg) {
+  size_t len = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (addr == MAP_FAILED) {
+    on_release(arg);
+    return Fail(env, errno);
+  }
+  Mapping* m = new Mapping{addr, len, -1};
+  m->on_release = on_release;
+  m->arg = arg;
+  return WrapMapping(env, m);
+}
 
 void InitShm(Napi::Env env, Napi::Object exports) {
   Export<ShmCreate>(env, exports, "shmCreate");

@@ -17,6 +17,12 @@ void InitSelect(Napi::Env env, Napi::Object exports);
 void InitContinuation(Napi::Env env, Napi::Object exports);
 void InitLoad(Napi::Env env, Napi::Object exports);
 void InitUringIo(Napi::Env env, Napi::Object exports);
+void InitTransfer(Napi::Env env, Napi::Object exports);
+
+// A small SharedArrayBuffer whose release (the last isolate that held it let
+// go: collected, or its thread ended) calls on_release(arg) (shm.cc). A number
+// (-errno) if no memory could be had, and then on_release has run already.
+Napi::Value WrapReleaseHook(Napi::Env env, void (*on_release)(void*), void* arg);
 
 // Adds the raw N-API callback `cb` to `exports` as `name`, errors ignored: a
 // worker thread stopped while it loads the addon makes every N-API call fail,

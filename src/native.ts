@@ -32,6 +32,15 @@ export interface NativeAddon {
   shmMap(fd: number, populate?: boolean, releaseAt?: number): SharedArrayBuffer | number;
   fdDup(fd: number): number;
   fdClose(fd: number): number;
+  // transfer.cc: a queue's key is two uint32 words
+  transferCanPark(): boolean;
+  queueHold(keyHi: number, keyLo: number): SharedArrayBuffer | number;
+  queueSocket(keyHi: number, keyLo: number): number;
+  queueSocketAdopt(keyHi: number, keyLo: number, fd: number): number;
+  parkBuffer(buffer: ArrayBuffer, keyHi: number, keyLo: number): number;
+  unparkBuffer(id: number): ArrayBuffer | null;
+  exportParked(keyHi: number, keyLo: number, pid: number): number;
+  parkedCount(): number;
   // futex.cc: the word is `view[index]`, `view` an Int32Array over a SharedArrayBuffer
   futexWait(view: Int32Array, index: number, expected: number, timeoutSeconds: number): number;
   futexWake(view: Int32Array, index: number, count: number): number;

@@ -1,6 +1,7 @@
 // A 64 MiB Buffer crossing a Queue to a child, copied through the ring
-// (q.put(buf)) against moved through shared memory (q.put(transfer(buf))),
-// in both contexts, side by side in one run: the same child takes all kinds,
+// (q.put(buf)) against moved (q.put(transfer(buf))): through shared memory to
+// a process, without a copy to a thread (the queue is passed to that thread
+// alone). Both contexts, side by side in one run: the same child takes all kinds,
 // interleaved, each run timing 3 crossings. A crossing is the put until the
 // child's ack, sent as soon as its get() returned ("arrived"), or after it
 // read a byte of every page ("arrived+read": on a VM the first touch of a
@@ -9,9 +10,9 @@
 // sender's pool of memfds, as any program moving buffers of one size does
 // after its first (transfer.ts). Medians with min..max, and
 // each contender's CPU time (parent + child) per crossing; JSON in
-// bench/results/transfer.json.
+// bench/results/transfer.json (transfer-<size>.json for another size).
 //
-//   node dist/bench/multiprocessing/transfer.js [--runs 7] [--mib 64]
+//   node dist/bench/multiprocessing/transfer.js [--runs 7] [--mib 64 | --kib 4] [--per-run 3]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import { summarize, type Summary } from '../lib/stats.js';
 import { receive } from './transfer_tasks.js';
 
-const PER_RUN = 3;
+let PER_RUN = 3;
 const KINDS = [
   ['copy', false, false],
   ['transfer', true, false],
@@ -55,9 +56,13 @@ async function crossings(inbox: Queue<[Buffer, boolean] | null>, acks: Queue<num
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' }, mib: { type: 'string', default: '64' } } });
+  const { values } = parseArgs({
+    options: { runs: { type: 'string', default: '7' }, mib: { type: 'string', default: '64' }, kib: { type: 'string' }, 'per-run': { type: 'string', default: '3' } },
+  });
   const runs = Number(values.runs);
-  const bytes = Number(values.mib) * 2 ** 20;
+  PER_RUN = Number(values['per-run']);
+  const bytes = values.kib !== undefined ? Number(values.kib) * 2 ** 10 : Number(values.mib) * 2 ** 20;
+  const size = values.kib !== undefined ? `${values.kib} KiB` : `${values.mib} MiB`;
   const results: Record<string, Record<string, { ms: Summary; cpuMs: Summary }>> = {};
   for (const context of ['process', 'thread'] as ContextName[]) {
     const inbox = new Queue<[Buffer, boolean] | null>();
@@ -80,17 +85,19 @@ async function main(): Promise<void> {
     const row: Record<string, { ms: Summary; cpuMs: Summary }> = {};
     for (const [name, xs] of samples) row[name] = { ms: summarize(xs.map((x) => x.ms)), cpuMs: summarize(xs.map((x) => x.cpuMs)) };
     results[context] = row;
-    const f = (s: Summary) => `${s.median.toFixed(0)} ms (${s.min.toFixed(0)}..${s.max.toFixed(0)})`;
+    const n = (x: number) => x.toFixed(x < 1 ? 3 : x < 10 ? 1 : 0);
+    const f = (s: Summary) => `${n(s.median)} ms (${n(s.min)}..${n(s.max)})`;
     for (const [plain, moved] of [['copy', 'transfer'], ['copy+read', 'transfer+read']] as const) {
       const a = row[plain]!;
       const b = row[moved]!;
-      console.log(`${context}, ${values.mib} MiB, ${plain === 'copy' ? 'arrived' : 'arrived+read'}: copy ${f(a.ms)} cpu ${a.cpuMs.median.toFixed(0)} ms, ` +
-        `transfer ${f(b.ms)} cpu ${b.cpuMs.median.toFixed(0)} ms: ${(a.ms.median / b.ms.median).toFixed(1)}x (cpu ${(a.cpuMs.median / b.cpuMs.median).toFixed(1)}x)`);
+      console.log(`${context}, ${size}, ${plain === 'copy' ? 'arrived' : 'arrived+read'}: copy ${f(a.ms)} cpu ${n(a.cpuMs.median)} ms, ` +
+        `transfer ${f(b.ms)} cpu ${n(b.cpuMs.median)} ms: ${(a.ms.median / b.ms.median).toFixed(1)}x (cpu ${(a.cpuMs.median / b.cpuMs.median).toFixed(1)}x)`);
     }
   }
   const out = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
   mkdirSync(out, { recursive: true });
-  writeFileSync(`${out}transfer.json`, `${JSON.stringify({ node: process.version, mib: Number(values.mib), runs, perRun: PER_RUN, results }, null, 2)}\n`);
+  const name = bytes === 64 * 2 ** 20 ? 'transfer' : `transfer-${size.replace(' ', '')}`;
+  writeFileSync(`${out}${name}.json`, `${JSON.stringify({ node: process.version, bytes, runs, perRun: PER_RUN, results }, null, 2)}\n`);
 }
 
 if (isMainModule(import.meta)) await main();

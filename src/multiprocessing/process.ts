@@ -309,6 +309,7 @@ export class Process<F extends TaskFunction = TaskFunction> extends EventEmitter
         return i >= 0 ? i : fds.push(fd) - 1;
       },
       handOver: (fn) => handOvers.push(fn),
+      to: this.#context.name,
     };
     const prep: Preparation = {
       task,

@@ -54,6 +54,10 @@ export interface WaitOptions {
 const MAXSIZE = USER_WORDS;
 const UNFINISHED = USER_WORDS + 1;
 const UNFINISHED_WAITERS = USER_WORDS + 2;
+/** Two words: the queue's key in each process's table of moved buffers (transfer.ts). */
+const TRANSFER_KEY = USER_WORDS + 3;
+/** Set once the queue was passed to another process: moved buffers then go by memfd (transfer.ts). */
+const ELSEWHERE = USER_WORDS + 5;
 
 const DEFAULT_CAPACITY = 1 << 20;
 /** WEFT_DEBUG=queue (debug.ts). */
@@ -83,11 +87,13 @@ export class Queue<T = unknown> {
   /** Where buffers marked by transfer() go: memfds beside the ring. */
   readonly #channel: TransferChannel;
 
-  constructor(options: QueueOptions = {}, rebuilt?: SharedBlock, channel?: TransferChannel) {
-    this.#channel = channel ?? new TransferChannel();
+  /** `rebuilt`: the block of a queue passed to this child, and its socket for moved buffers when the child is a process. */
+  constructor(options: QueueOptions = {}, rebuilt?: SharedBlock, socket?: number) {
     if (rebuilt) {
       this.block = rebuilt;
       this.ring = new Ring(rebuilt.buffer, 0, 0, false);
+      this.#channel = new TransferChannel(this.ring.i32, TRANSFER_KEY, ELSEWHERE);
+      if (socket !== undefined) this.#channel.adopt(socket);
       this.#maxsize = Atomics.load(this.ring.i32, MAXSIZE);
       log?.('%s received (fd %d)', this.#kind, rebuilt.fd);
       return;
@@ -99,6 +105,7 @@ export class Queue<T = unknown> {
     const capacity = checkCapacity(options.capacity ?? DEFAULT_CAPACITY);
     this.block = SharedBlock.create(ringBytes(capacity));
     this.ring = new Ring(this.block.buffer, 0, capacity, true);
+    this.#channel = new TransferChannel(this.ring.i32, TRANSFER_KEY, ELSEWHERE);
     this.#maxsize = maxsize;
     Atomics.store(this.ring.i32, MAXSIZE, maxsize);
     log?.('%s created (fd %d, capacity %d bytes, maxsize %d)', this.#kind, this.block.fd, capacity, maxsize);
@@ -279,9 +286,13 @@ export class Queue<T = unknown> {
   /** Hook for JoinableQueue: un-counts a task whose put failed. */
   protected afterFailedPut(): void {}
 
-  /** @internal */
-  [reduce](): Reduced {
-    return { type: this instanceof JoinableQueue ? 'JoinableQueue' : 'Queue', state: null, fds: [this.block.fd, ...this.#channel.fds()] };
+  /**
+   * @internal A thread shares its process's socket for moved buffers; a
+   * process gets its own copy of it, and the queue stops parking buffers (transfer.ts).
+   */
+  [reduce](to?: 'process' | 'thread'): Reduced {
+    const fds = to === 'process' ? [this.block.fd, this.#channel.toProcess()] : [this.block.fd];
+    return { type: this instanceof JoinableQueue ? 'JoinableQueue' : 'Queue', state: null, fds };
   }
 }
 
@@ -369,12 +380,12 @@ export class SimpleQueue<T = unknown> {
     this.#queue.close();
   }
   /** @internal */
-  [reduce](): Reduced {
-    return { type: 'SimpleQueue', state: null, fds: this.#queue[reduce]().fds };
+  [reduce](to?: 'process' | 'thread'): Reduced {
+    return { type: 'SimpleQueue', state: null, fds: this.#queue[reduce](to).fds };
   }
 }
 
-const channelOf = (fds: number[]) => new TransferChannel([fds[1]!, fds[2]!]);
-registerShareable('Queue', (_state, fds) => new Queue({}, SharedBlock.adopt(fds[0]!), channelOf(fds)));
-registerShareable('JoinableQueue', (_state, fds) => new JoinableQueue({}, SharedBlock.adopt(fds[0]!), channelOf(fds)));
-registerShareable('SimpleQueue', (_state, fds) => new SimpleQueue(new Queue({}, SharedBlock.adopt(fds[0]!), channelOf(fds))));
+const socketOf = (fds: number[]): number | undefined => fds[1];
+registerShareable('Queue', (_state, fds) => new Queue({}, SharedBlock.adopt(fds[0]!), socketOf(fds)));
+registerShareable('JoinableQueue', (_state, fds) => new JoinableQueue({}, SharedBlock.adopt(fds[0]!), socketOf(fds)));
+registerShareable('SimpleQueue', (_state, fds) => new SimpleQueue(new Queue({}, SharedBlock.adopt(fds[0]!), socketOf(fds))));

@@ -55,9 +55,9 @@ export interface Reduced {
   handOver?: () => void;
 }
 
-/** An object that can be passed to a child: it reduces to {@link Reduced}. */
+/** An object that can be passed to a child: it reduces to {@link Reduced}; `to` is the kind of child being started. */
 export interface Shareable {
-  [reduce](): Reduced;
+  [reduce](to?: 'process' | 'thread'): Reduced;
 }
 
 /** Rebuilds a shareable object in the receiving realm from its state and its (now local) fds. */
@@ -83,6 +83,8 @@ function isShareable(value: object): value is Shareable {
 export interface FdChannel {
   collect(fd: number): number;
   handOver(fn: () => void): void;
+  /** The kind of child being started: a queue passed to another process stops moving buffers without a copy. */
+  to: 'process' | 'thread';
 }
 
 /** The key {@link dumps} marks its records with (errors, shareables); the manager's decoder reads it too. */
@@ -247,7 +249,7 @@ function prepare(value: unknown, path: string, w: Walk, depth = 0): unknown {
   }
   const d = depth + 1;
   if (isShareable(value)) {
-    const { type, state, fds: own = [], handOver } = value[reduce]();
+    const { type, state, fds: own = [], handOver } = value[reduce](w.fds?.to);
     if (own.length && !w.fds) {
       throw new UnsendableError(
         `${value.constructor.name} objects can only be shared with a process or thread by passing them in its ` +

@@ -4,16 +4,22 @@
  * pipe); the model is `postMessage`'s transfer list: the sender's buffer is
  * detached once sent.
  *
- * Through a Queue the bytes are written once into a memfd — one of this
+ * Through a Queue that no other process holds, whoever takes a message is a
+ * thread of this process, so nothing is copied: the buffer's ArrayBuffer
+ * store is parked in this process's native table (native/transfer.cc), the
+ * ring carries a small record naming it, and the taker, in whichever thread,
+ * gets an ArrayBuffer over the same memory. Once the queue was passed to
+ * another process, the bytes are written once into a memfd — one of this
  * realm's pool whose pages exist already when its last receiver let go of it
  * (MemfdPool below), else a fresh one — and the memfd itself crosses, as
- * SCM_RIGHTS on a socket pair that belongs to the queue, while the ring
- * carries a small record naming it. The receiver maps the memfd and gets a
- * view of it: no copy. The socket holds a memfd nobody took yet, so a sender
- * that exits before its message is read loses nothing, and once the last
- * holder of the queue is gone (closed, collected, or SIGKILLed) the kernel
- * frees every memfd still in flight that no live sender's pool holds (unix(7):
- * fds in a socket's queue are released with the socket).
+ * SCM_RIGHTS on a socket that belongs to the queue, while the ring
+ * carries the record. The receiver maps the memfd and gets a view of it. The
+ * socket holds a memfd nobody took yet, so a sender that exits before its
+ * message is read loses nothing, and once the last holder of the queue is
+ * gone (closed, collected, or SIGKILLed) the kernel frees every memfd still in
+ * flight that no live sender's pool holds (unix(7): fds in a socket's queue
+ * are released with the socket). A parked buffer outlives the thread that
+ * sent it, and goes when the queue's last holder in the process does.
  *
  * Elsewhere (Pipe, Pool, Manager) a transferred buffer is copied as any buffer
  * is, and detached all the same, so that a program means the same thing
@@ -39,20 +45,26 @@ export type Transferable = ArrayBuffer | ArrayBufferView;
 
 /**
  * Marks `data` to be moved, not copied, by the next send that carries it, and
- * returns it (so `q.put(transfer(buf))` keeps its type). Through a Queue, to a
- * process or a thread child alike, the bytes go once into shared memory and
- * arrive as a view of it (a Buffer, typed array or DataView whose `.buffer` is
- * a SharedArrayBuffer; an ArrayBuffer arrives copied into a new ArrayBuffer,
- * since an ArrayBuffer cannot be shared memory). As with `postMessage`'s
- * transfer list, the sender's buffer is detached once sent: its length becomes
- * 0 and it must not be used again. Pipes, Pools and the Manager copy it as any
- * buffer, and detach it too.
+ * returns it (so `q.put(transfer(buf))` keeps its type). As with
+ * `postMessage`'s transfer list, the sender's buffer is detached once sent:
+ * its length becomes 0 and it must not be used again. Through a Queue:
+ * - to a thread of this process (any queue no other process holds), nothing
+ *   is copied: the taker gets the very memory, in a Buffer, typed array,
+ *   DataView or ArrayBuffer of the kind sent;
+ * - once the queue was passed to a process, the bytes go once into shared
+ *   memory and arrive as a view of it (a Buffer, typed array or DataView
+ *   whose `.buffer` is a SharedArrayBuffer; an ArrayBuffer arrives copied into
+ *   a new ArrayBuffer, since an ArrayBuffer cannot be shared memory), in
+ *   processes and threads alike.
+ * Pipes, Pools and the Manager copy it as any buffer, and detach it too.
  *
- * Worth it for buffers of several megabytes: a 64 MiB Buffer crosses a Queue
- * 6.6–8.3x faster than a copy on a 2-core VM, 256 MiB 8–13x, 1 MiB only
- * 1.3–2.6x (docs/PERFORMANCE.md). The memfds it sent stay in this realm's
- * pool, so the next buffer goes into pages that exist; a receiver that keeps
- * every buffer it got gets none back and costs the sender a fresh memfd each.
+ * To a thread a crossing costs about what a small message's does, whatever
+ * the size (a 64 MiB Buffer 20x and more faster than a copy on a 2-core VM).
+ * Across processes a 64 MiB Buffer crosses 6.3–10.9x faster than a copy,
+ * 256 MiB 8–13x, 1 MiB only 1.3–2.6x, and at 64 KiB and below a copy is
+ * faster (docs/PERFORMANCE.md). The memfds it sent stay in this realm's pool, so
+ * the next buffer goes into pages that exist; a receiver that keeps every
+ * buffer it got gets none back and costs the sender a fresh memfd each.
  * @throws {TypeError} for a view that covers only part of its ArrayBuffer (a
  *   small `Buffer.from`/`allocUnsafe` shares Node's pool: use `Buffer.alloc`),
  *   and for a SharedArrayBuffer (already shared: send it as it is).
@@ -115,15 +127,6 @@ const POOL_BYTES = 1 << 30;
 /** A free pooled memfd unused this long goes back to the kernel; one sent and never taken this long leaves the pool. */
 const IDLE_SECONDS = 5;
 const UNTAKEN_SECONDS = 60;
-
-const sockSetNonblock = native.sockSetNonblock as (fd: number, on: boolean) => number;
-
-const closer = new FinalizationRegistry<number[]>((fds) => {
-  for (const fd of fds) {
-    native.fdClose(fd);
-    ledger.forget(fd);
-  }
-});
 
 let counter = 0;
 const nap = new Int32Array(new SharedArrayBuffer(4));
@@ -270,46 +273,102 @@ class MemfdPool {
 /** This realm's pool. */
 export const memfdPool = new MemfdPool();
 
+/** Whether this Node's V8 lets a buffer be parked (native/transfer.cc); without, every moved buffer takes a memfd. */
+const canPark = native.transferCanPark();
+
 /**
- * A queue's side channel for memfds: a Unix socket pair every holder of the
- * queue shares (both ends, non-blocking), created when the queue is first
- * shared or first moves a buffer. Memfds are sent on one end in the order
- * their records enter the ring and received from the other; each carries the
- * id its record names, so a receiver that meets another's memfd (several
- * consumers at once) puts it back.
+ * A queue's way of moving buffers, one per Queue object. Two paths:
+ *
+ * - **Parked** (no copy), while no other process holds the queue, so whoever
+ *   takes a message is a thread of this process: the buffer's ArrayBuffer
+ *   store is kept in this process's native table (native/transfer.cc) under a
+ *   number, the record names it as `[-pid, number]`, and the taker makes an
+ *   ArrayBuffer over the same memory: what `postMessage`'s transfer list does,
+ *   without a port and without the sender's event loop.
+ * - **Memfd** (one copy), once the queue was passed to another process (a
+ *   word in the ring's header says so, set before that process starts): the
+ *   bytes go into a memfd sent on the queue's socket, as SCM_RIGHTS, and
+ *   the receiver maps it. The socket is a datagram socket connected to
+ *   itself (native/transfer.cc), so one fd both sends and receives: one fd
+ *   per queue per process (a thread uses its process's), made when the queue
+ *   first goes to another process, which gets its own copy of it. Every memfd
+ *   carries the id its record names, so a receiver that meets another's memfd
+ *   (several consumers at once) puts it back. Buffers still parked when the
+ *   queue goes to another process are written into memfds then, so that
+ *   process can take them too.
  */
 export class TransferChannel {
-  #fds: [number, number] | null;
+  readonly #key: [number, number];
+  /** The ring's header, whose word at `#elsewhere` is set once another process holds the queue. */
+  readonly #words: Int32Array;
+  readonly #elsewhere: number;
+  /** Counts this object in the native table's holders of the queue (native/transfer.cc): its release counts it out. */
+  readonly #hold: SharedArrayBuffer;
 
-  constructor(fds: [number, number] | null = null) {
-    this.#fds = fds;
-    if (fds) this.#own(fds);
-  }
-
-  #own(fds: [number, number]): void {
-    for (const fd of fds) ledger.remember(fd);
-    closer.register(this, fds, this);
-  }
-
-  /** The socket pair, made on first need. */
-  fds(): [number, number] {
-    if (!this.#fds) {
-      const pair = native.socketPair();
-      if (typeof pair === 'number') check(pair);
-      const fds = pair as [number, number];
-      for (const fd of fds) check(sockSetNonblock(fd, true));
-      this.#fds = fds;
-      this.#own(fds);
+  /**
+   * @param words the ring's header; `keyAt` and the next word hold the queue's key (0 0 in a new
+   *   ring: one is drawn), `elsewhereAt` the word set once another process holds the queue.
+   */
+  constructor(words: Int32Array, keyAt: number, elsewhereAt: number) {
+    if (Atomics.load(words, keyAt) === 0 && Atomics.load(words, keyAt + 1) === 0) {
+      const key = crypto.getRandomValues(new Int32Array(2));
+      key[0] ||= 1;
+      words.set(key, keyAt);
     }
-    return this.#fds;
+    this.#key = [words[keyAt]! >>> 0, words[keyAt + 1]! >>> 0];
+    this.#words = words;
+    this.#elsewhere = elsewhereAt;
+    const hold = native.queueHold(...this.#key);
+    if (typeof hold === 'number') check(hold);
+    this.#hold = hold as SharedArrayBuffer;
+  }
+
+  /** The queue's socket in this process, made on first need. */
+  socket(): number {
+    return check(native.queueSocket(...this.#key));
+  }
+
+  /** Takes the socket a started process received with the queue as this process's. */
+  adopt(fd: number): void {
+    native.queueSocketAdopt(...this.#key, fd);
   }
 
   /**
-   * Writes `data` into a memfd (one of the pool's when one is free) and sends
-   * that; null when the socket is full (a great many moved buffers nobody
-   * read), and the caller copies instead.
+   * The queue is being passed to a process about to start: from now on
+   * buffers go by memfd, and those parked here go into memfds now. Returns
+   * the socket to hand over.
+   */
+  toProcess(): number {
+    const fd = this.socket();
+    Atomics.store(this.#words, this.#elsewhere, 1);
+    native.exportParked(...this.#key, process.pid);
+    return fd;
+  }
+
+  /**
+   * Parks `data`'s ArrayBuffer (no copy) when no other process holds the
+   * queue; null when one does (or this Node cannot park), and it goes by memfd.
+   */
+  #park(data: Transferable, kind: string): MovedRecord | null {
+    if (!canPark || Atomics.load(this.#words, this.#elsewhere) !== 0) return null;
+    const buffer = (ArrayBuffer.isView(data) ? data.buffer : data) as ArrayBuffer; // transfer() refused any other
+    const n = native.parkBuffer(buffer, ...this.#key);
+    if (n < 0) return null;
+    // Passed to a process between the look above and the parking: toProcess() may have exported
+    // before this buffer was parked, so export again (toProcess sets the word before it exports).
+    if (Atomics.load(this.#words, this.#elsewhere) !== 0) native.exportParked(...this.#key, process.pid);
+    return { id: [-process.pid, n], kind, length: buffer.byteLength };
+  }
+
+  /**
+   * Parks `data` when it can; else writes it into a memfd (one of the pool's
+   * when one is free) and sends that. Null when the socket is full (a great
+   * many moved buffers nobody read), and the caller copies instead.
    */
   send(data: Transferable): MovedRecord | null {
+    const kind = data instanceof ArrayBuffer ? 'ArrayBuffer' : Buffer.isBuffer(data) ? 'Buffer' : data.constructor.name;
+    const parked = this.#park(data, kind);
+    if (parked) return parked;
     const bytes = ArrayBuffer.isView(data)
       ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
       : new Uint8Array(data);
@@ -327,11 +386,10 @@ export class TransferChannel {
         for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, HEADER + done);
         if (pooled) memfdPool.map(pooled);
       }
-      const status = native.sendFds(this.fds()[0], [fd]);
+      const status = native.sendFds(this.socket(), [fd]);
       if (status === -EAGAIN) return null;
       check(status);
       sent = true;
-      const kind = data instanceof ArrayBuffer ? 'ArrayBuffer' : Buffer.isBuffer(data) ? 'Buffer' : data.constructor.name;
       return { id, kind, length: bytes.length };
     } finally {
       if (!pooled) native.fdClose(fd);
@@ -345,8 +403,12 @@ export class TransferChannel {
    * for its sender to write again. An ArrayBuffer is read out and freed at once.
    */
   receive(record: MovedRecord): Transferable {
-    const fd = this.#take(record.id);
     const { kind, length } = record;
+    if (record.id[0] === -process.pid) {
+      const buffer = native.unparkBuffer(record.id[1]);
+      if (buffer) return view(kind, buffer, 0, length); // else exported to a memfd when the queue went to a process
+    }
+    const fd = this.#take(record.id);
     let sab;
     try {
       if (kind === 'ArrayBuffer') {
@@ -362,20 +424,16 @@ export class TransferChannel {
     if (typeof sab === 'number') check(sab);
     const memory = sab as SharedArrayBuffer;
     Atomics.store(new Int32Array(memory, 0, HEADER / 4), HOLDER / 4, process.pid);
-    if (kind === 'Buffer') return Buffer.from(memory, HEADER, length);
-    if (kind === 'DataView') return new DataView(memory, HEADER, length);
-    const Ctor = typedArrays.get(kind);
-    if (!Ctor) throw new TypeError(`weft: corrupt message (a moved buffer of unknown kind '${kind}')`);
-    return new Ctor(memory, HEADER, length / Ctor.BYTES_PER_ELEMENT);
+    return view(kind, memory, HEADER, length);
   }
 
   /** Receives memfds until the one with `id` comes; others go back. */
   #take(id: [number, number]): number {
-    const [out, inn] = this.fds();
+    const socket = this.socket();
     const deadline = Date.now() + LOOKUP_SECONDS * 1000;
     const header = new Int32Array(2);
     for (;;) {
-      const got = native.recvFds(inn);
+      const got = native.recvFds(socket);
       if (typeof got === 'number' && got !== -EAGAIN) check(got);
       if (Array.isArray(got) && got.length) {
         const [fd, ...extra] = got;
@@ -384,7 +442,7 @@ export class TransferChannel {
         if (header[0] === id[0] && header[1] === id[1]) return fd!;
         // Another consumer's, taken here first: back in the socket it goes. (So does one whose
         // reader died between ring and socket: it stays in flight until the queue is gone.)
-        native.sendFds(out, [fd!]);
+        native.sendFds(socket, [fd!]);
         native.fdClose(fd!);
         continue;
       }
@@ -396,9 +454,21 @@ export class TransferChannel {
   }
 }
 
-const typedArrays = new Map<string, { new (buffer: SharedArrayBuffer, offset: number, length: number): ArrayBufferView; BYTES_PER_ELEMENT: number }>(
+/** A `kind` over `length` bytes of `memory` from `offset` (an ArrayBuffer kind is the whole ArrayBuffer). */
+function view(kind: string, memory: ArrayBufferLike, offset: number, length: number): Transferable {
+  if (kind === 'ArrayBuffer' && memory instanceof ArrayBuffer) return memory;
+  if (kind === 'Buffer') return Buffer.from(memory, offset, length);
+  if (kind === 'DataView') return new DataView(memory, offset, length);
+  const Ctor = typedArrays.get(kind);
+  if (!Ctor) throw new TypeError(`weft: corrupt message (a moved buffer of unknown kind '${kind}')`);
+  return new Ctor(memory, offset, length / Ctor.BYTES_PER_ELEMENT);
+}
+
+type TypedArrayClass = { new (buffer: ArrayBufferLike, offset: number, length: number): ArrayBufferView; BYTES_PER_ELEMENT: number };
+
+const typedArrays = new Map<string, TypedArrayClass>(
   [
     Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array,
     BigInt64Array, BigUint64Array,
-  ].map((C) => [C.name, C as unknown as { new (buffer: SharedArrayBuffer, offset: number, length: number): ArrayBufferView; BYTES_PER_ELEMENT: number }]),
+  ].map((C) => [C.name, C as unknown as TypedArrayClass]),
 );

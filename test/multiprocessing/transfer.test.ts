@@ -1,14 +1,15 @@
-// transfer(): buffers moved through a Queue's shared memory to processes and
-// threads, the sender's copy detached; copied (and detached) elsewhere; and no
-// memory left behind when the holders are SIGKILLed.
+// transfer(): buffers moved through a Queue without a copy to threads of the
+// same process, through shared memory to processes, the sender's copy detached;
+// copied (and detached) elsewhere; and no memory left behind when the holders
+// are SIGKILLed or their threads stopped.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Pipe, Process, Queue, transfer } from 'weft';
-import { describeBuffers, holdOne, sendAndExit, stage, type Seen } from './fixtures/transfer.js';
-import { dumps, loads, memfdPool } from '../../src/internals.js';
+import { checkAll, countFds, describeBuffers, holdOne, parkThenPass, sendAndExit, sendAndWait, stage, touch, type Seen } from './fixtures/transfer.js';
+import { dumps, loads, memfdPool, native } from '../../src/internals.js';
 import { openFds, sleep } from '../helpers/run.js';
 import { machineLock } from '../helpers/machine_lock.js';
 
@@ -32,8 +33,16 @@ async function collect(): Promise<void> {
   }
 }
 
+/** Passes `q` to a process that does nothing with it: from then on its moved buffers go by memfd. */
+async function passToProcess(q: Queue<never>): Promise<void> {
+  const p = new Process({ target: touch, args: [q] });
+  p.start();
+  await p.join(20);
+  assert.equal(p.exitCode, 0);
+}
+
 describe('transfer() in one realm', () => {
-  test('the sent buffer is detached, and what arrives is a view of shared memory with the same bytes', async () => {
+  test('the sent buffer is detached, and what arrives is the same memory, not shared memory', async () => {
     const q = new Queue<{ b: Buffer; f: Float64Array; d: DataView; a: ArrayBuffer }>();
     const b = Buffer.alloc(2 * MiB, 5);
     const f = new Float64Array(1000).fill(0.5);
@@ -42,12 +51,28 @@ describe('transfer() in one realm', () => {
     const a = new Uint8Array([1, 2, 3]).buffer;
     await q.put({ b: transfer(b), f: transfer(f), d: transfer(d), a: transfer(a) });
     assert.deepEqual([b.length, f.length, d.buffer.byteLength, a.byteLength], [0, 0, 0, 0]);
+    const pooled = memfdPool.size;
     const got = await q.get({ timeout: 5 });
-    assert.ok(Buffer.isBuffer(got.b) && got.b.buffer instanceof SharedArrayBuffer);
+    assert.ok(Buffer.isBuffer(got.b) && got.b.buffer instanceof ArrayBuffer);
     assert.equal(got.b.length, 2 * MiB);
     assert.ok(got.b.every((x) => x === 5));
-    assert.ok(got.f instanceof Float64Array && got.f.length === 1000 && got.f[999] === 0.5);
+    assert.ok(got.f instanceof Float64Array && got.f.length === 1000 && got.f[999] === 0.5 && got.f.buffer instanceof ArrayBuffer);
     assert.ok(got.d instanceof DataView && got.d.getInt32(12) === -7);
+    assert.ok(got.a instanceof ArrayBuffer);
+    assert.deepEqual([...new Uint8Array(got.a)], [1, 2, 3]);
+    assert.equal(memfdPool.size, pooled, 'no memfd was written');
+    assert.equal(native.parkedCount(), 0);
+  });
+
+  test('once the queue was passed to a process, what arrives is a view of shared memory', async () => {
+    const q = new Queue<{ b: Buffer; a: ArrayBuffer }>();
+    await passToProcess(q as Queue<never>);
+    const b = Buffer.alloc(2 * MiB, 5);
+    await q.put({ b: transfer(b), a: transfer(new Uint8Array([1, 2, 3]).buffer) });
+    assert.equal(b.length, 0);
+    const got = await q.get({ timeout: 5 });
+    assert.ok(Buffer.isBuffer(got.b) && got.b.buffer instanceof SharedArrayBuffer);
+    assert.ok(got.b.every((x) => x === 5));
     assert.ok(got.a instanceof ArrayBuffer); // an ArrayBuffer cannot be shared memory: copied on arrival
     assert.deepEqual([...new Uint8Array(got.a)], [1, 2, 3]);
   });
@@ -99,9 +124,11 @@ for (const context of ['process', 'thread'] as const) {
       big[big.length - 1] = 2;
       await inbox.put([transfer(big), transfer(new Uint16Array(10).fill(9))]);
       assert.equal(big.length, 0);
+      // To a thread no copy: the same ArrayBuffer memory; to a process, a view of the memfd it came in.
+      const shared = context === 'process';
       assert.deepEqual(await outbox.get({ timeout: 20 }), [
-        { kind: 'Buffer', length: 16 * MiB, shared: true, first: 1, last: 2 },
-        { kind: 'Uint16Array', length: 20, shared: true, first: 9, last: 0 },
+        { kind: 'Buffer', length: 16 * MiB, shared, first: 1, last: 2 },
+        { kind: 'Uint16Array', length: 20, shared, first: 9, last: 0 },
       ]);
       await p.join();
       assert.equal(p.exitCode, 0);
@@ -120,6 +147,138 @@ for (const context of ['process', 'thread'] as const) {
   });
 }
 
+describe('transfer() to a thread: no copy', () => {
+  test('many buffers in flight from a thread arrive whole, and none stays parked', async () => {
+    const q = new Queue<Uint8Array>();
+    const ready = new Queue<number>();
+    const fds = openFds();
+    const pooled = memfdPool.size;
+    const parked = native.parkedCount();
+    const sender = new Process({ target: sendAndWait, args: [q, ready, 200, 256 * 1024], context: 'thread' });
+    sender.start();
+    assert.equal(await ready.get({ timeout: 20 }), 0, 'every buffer was detached in the sender');
+    assert.equal(native.parkedCount() - parked, 200);
+    for (let i = 0; i < 200; i++) {
+      const got = await q.get({ timeout: 5 });
+      assert.ok(got.buffer instanceof ArrayBuffer, 'not a copy into shared memory');
+      assert.equal(got.length, 256 * 1024);
+      assert.ok(got[0] === i % 251 && got.every((x) => x === got[0]), `buffer ${i} arrived whole`);
+    }
+    assert.equal(native.parkedCount(), parked);
+    assert.equal(memfdPool.size, pooled, 'no memfd was written');
+    sender.terminate();
+    await sender.join(20);
+    assert.ok(openFds() - fds <= 2, `fds grew by ${openFds() - fds}`);
+  });
+
+  test('buffers a thread moved arrive whole after that thread was stopped', async () => {
+    const q = new Queue<Uint8Array>();
+    const ready = new Queue<number>();
+    const parked = native.parkedCount();
+    const sender = new Process({ target: sendAndWait, args: [q, ready, 4, 8 * MiB], context: 'thread' });
+    sender.start();
+    await ready.get({ timeout: 20 });
+    sender.kill();
+    await sender.join(20);
+    assert.notEqual(sender.exitCode, 0);
+    for (let i = 0; i < 4; i++) {
+      const got = await q.get({ timeout: 5 });
+      assert.equal(got.length, 8 * MiB);
+      assert.ok(got[0] === i && got.every((x) => x === i), `buffer ${i} arrived whole`);
+    }
+    assert.equal(native.parkedCount(), parked);
+  });
+
+  test('buffers moved to a thread that was stopped before it took them are freed with the queue', async () => {
+    await collect();
+    const parked = native.parkedCount();
+    // In a function of its own, so that nothing here refers to the queue (or to the Process holding its args) after it.
+    await (async () => {
+      const q = new Queue<Buffer>();
+      const ready = new Queue<number>();
+      const receiver = new Process({ target: holdOne, args: [q, ready], context: 'thread' });
+      receiver.start();
+      await q.put(transfer(Buffer.alloc(MiB, 1))); // taken and held when the thread is stopped
+      assert.equal(await ready.get({ timeout: 20 }), MiB);
+      for (let i = 0; i < 3; i++) await q.put(transfer(Buffer.alloc(16 * MiB, 2)));
+      receiver.kill();
+      await receiver.join(20);
+      assert.equal(native.parkedCount() - parked, 3, 'three buffers wait in the queue');
+    })();
+    for (let i = 0; i < 20 && native.parkedCount() > parked; i++) await collect();
+    assert.equal(native.parkedCount(), parked, 'the last holder of the queue in this process is gone: so are its buffers');
+  });
+
+  test('buffers parked for threads are handed over when the queue then goes to a process', async () => {
+    const q = new Queue<Uint8Array>();
+    const parked = native.parkedCount();
+    for (let i = 0; i < 3; i++) await q.put(transfer(new Uint8Array(4 * MiB).fill(i + 1)));
+    assert.equal(native.parkedCount() - parked, 3);
+    const outbox = new Queue<[number, boolean, boolean][]>();
+    const taker = new Process({ target: checkAll, args: [q, outbox, 3] });
+    taker.start();
+    assert.equal(native.parkedCount(), parked, 'written into memfds as the process started');
+    assert.deepEqual(await outbox.get({ timeout: 20 }), [[4 * MiB, true, true], [4 * MiB, true, true], [4 * MiB, true, true]]);
+    await taker.join(20);
+    await q.put(transfer(new Uint8Array(8).fill(9)));
+    assert.equal(native.parkedCount(), parked, 'a queue another process holds parks nothing');
+    assert.ok((await q.get({ timeout: 5 })).buffer instanceof SharedArrayBuffer);
+  });
+
+  test('a thread that parked buffers and then passes the queue to a process hands them over', async () => {
+    const outbox = new Queue<[number, boolean, boolean][]>();
+    const parked = native.parkedCount();
+    const thread = new Process({ target: parkThenPass, args: [outbox, 3, 2 * MiB], context: 'thread' });
+    thread.start();
+    assert.deepEqual(await outbox.get({ timeout: 20 }), [[2 * MiB, true, true], [2 * MiB, true, true], [2 * MiB, true, true]]);
+    await thread.join(20);
+    assert.equal(thread.exitCode, 0);
+    assert.equal(native.parkedCount(), parked);
+  });
+
+  test('a thread and a process taking from one queue get every buffer', async () => {
+    const q = new Queue<Uint8Array>();
+    const outbox = new Queue<[number, boolean, boolean][]>();
+    const takers = (['thread', 'process'] as const).map((context) => new Process({ target: checkAll, args: [q, outbox, 10], context }));
+    for (const t of takers) t.start();
+    for (let i = 0; i < 20; i++) await q.put(transfer(new Uint8Array(MiB).fill(i)));
+    const seen = [...(await outbox.get({ timeout: 20 })), ...(await outbox.get({ timeout: 20 }))];
+    assert.equal(seen.length, 20);
+    assert.ok(seen.every(([length, , whole]) => length === MiB && whole));
+    for (const t of takers) await t.join(20);
+  });
+});
+
+describe('what passing queues costs in fds', () => {
+  /** fds open in a child of `context` started with `n` queues, and how many its start added to this process. */
+  async function fdsWith(context: 'process' | 'thread', n: number): Promise<{ child: number; here: number }> {
+    const queues = Array.from({ length: n }, () => new Queue<number>());
+    const outbox = new Queue<number>();
+    await collect();
+    const before = openFds();
+    const child = new Process({ target: countFds, args: [outbox, queues], context });
+    child.start();
+    const counted = await outbox.get({ timeout: 20 });
+    const here = openFds() - before;
+    await child.join(20);
+    return { child: counted, here };
+  }
+
+  test('20 queues passed to a thread add one fd each (their rings), none for moving buffers', async () => {
+    const { here } = await fdsWith('thread', 20);
+    // 20 ring copies for the thread; before, each queue also had a socket pair, and the thread its copies of it (60 and more)
+    assert.ok(here <= 20 + 4, `the thread's start added ${here} fds to this process`);
+  });
+
+  test('20 queues passed to a process: two fds each in the child (the ring, one socket), one more here', async () => {
+    const { child: one, here: hereOne } = await fdsWith('process', 1);
+    const { child: twenty, here } = await fdsWith('process', 20);
+    // before: the ring and a socket pair (3 fds) a queue in the child, and the pair (2) here
+    assert.ok(twenty - one <= 19 * 2, `19 more queues cost the child ${twenty - one} fds`);
+    assert.ok(here - hereOne <= 19 + 2, `19 more queues cost this process ${here - hereOne} fds`);
+  });
+});
+
 describe('the sender\'s pool of memfds', () => {
   /** Moves a buffer of `fill` through `q` and checks what arrives; keeps no reference to it. */
   async function roundTrip(q: Queue<Buffer>, size: number, fill: number): Promise<void> {
@@ -131,6 +290,7 @@ describe('the sender\'s pool of memfds', () => {
 
   test('a received buffer stays whole while held, and its memfd is written again only once it is collected', async () => {
     const q = new Queue<Buffer>();
+    await passToProcess(q as Queue<never>);
     await collect();
     const fds = openFds();
     const shm = shmem();
