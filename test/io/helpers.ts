@@ -7,8 +7,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
-import { DefaultSelector, EpollSelector, PollSelector, SelectSelector, createServer, socket, type BaseSelector } from 'weft/io';
+import {
+  DefaultSelector, EpollSelector, PollSelector, SelectSelector, createServer, socket, type BaseSelector, type Completion, type IoUring,
+} from 'weft/io';
 
 /** Number of fds this process has open now. */
 export function openFds(): number {
@@ -57,4 +60,15 @@ export function noIoUringHelper(): { path: () => string } {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
   return { path: () => helper };
+}
+
+/** Wait until `pred` holds on the completions gathered so far (bounded: 5 s). */
+export function gather(ring: IoUring, pred: (all: Completion[]) => boolean): Completion[] {
+  const all: Completion[] = [];
+  const deadline = performance.now() + 5000;
+  while (!pred(all)) {
+    if (performance.now() > deadline) assert.fail(`completions never arrived; got ${JSON.stringify(all.map((c) => [c.op, c.result]))}`);
+    all.push(...ring.wait(1, 0.5));
+  }
+  return all;
 }

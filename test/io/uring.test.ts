@@ -15,20 +15,9 @@ import {
   AF_INET, BrokenPipeError, ConnectionRefusedError, ConnectionResetError, IoUring, OSError, SCM_RIGHTS, SOCK_DGRAM,
   SOL_SOCKET, SO_LINGER, SO_SNDBUF, ValueError, createServer, socket, socketpair, type Completion,
 } from 'weft/io';
-import { noIoUringHelper, openFds, sleep, tcpPair } from './helpers.js';
+import { gather, noIoUringHelper, openFds, sleep, tcpPair } from './helpers.js';
 
 const available = IoUring.available();
-
-/** Wait until `pred` holds on the completions gathered so far (bounded: 5 s). */
-function gather(ring: IoUring, pred: (all: Completion[]) => boolean): Completion[] {
-  const all: Completion[] = [];
-  const deadline = performance.now() + 5000;
-  while (!pred(all)) {
-    if (performance.now() > deadline) assert.fail(`completions never arrived; got ${JSON.stringify(all.map((c) => [c.op, c.result]))}`);
-    all.push(...ring.wait(1, 0.5));
-  }
-  return all;
-}
 
 if (!available.ok) {
   // Legitimate on a kernel without io_uring or in a container that forbids it:

@@ -12,21 +12,10 @@ import { fileURLToPath } from 'node:url';
 import {
   IoUring, SHUT_WR, ValueError, createServer, socket, type Completion, type FixedFile,
 } from 'weft/io';
-import { openFds } from './helpers.js';
+import { gather, openFds } from './helpers.js';
 
 const available = IoUring.available();
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-
-/** Wait until `pred` holds on the completions gathered so far (bounded: 5 s). */
-function gather(ring: IoUring, pred: (all: Completion[]) => boolean): Completion[] {
-  const all: Completion[] = [];
-  const deadline = performance.now() + 5000;
-  while (!pred(all)) {
-    if (performance.now() > deadline) assert.fail(`completions never arrived; got ${JSON.stringify(all.map((c) => [c.op, c.result]))}`);
-    all.push(...ring.wait(1, 0.5));
-  }
-  return all;
-}
 
 /** Turn the ring until `done()` (bounded: 5 s). */
 function until(ring: IoUring, done: () => boolean): void {

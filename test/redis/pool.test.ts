@@ -15,6 +15,17 @@ import { RedisServer } from './server.js';
 import { WeftWorker, root } from './workers.js';
 import { add, echo, fail, hang, quickUntil, square } from './fixtures/tasks.js';
 
+/** The check of a rejection: a WorkerLostError naming this host and the worker `pid`, in its fields and its message. */
+function lostBy(pid: number | undefined): (e: Error) => true {
+  return (e) => {
+    assert.ok(e instanceof WorkerLostError, String(e));
+    assert.equal(e.host, hostname());
+    assert.equal(e.pid, pid);
+    assert.match(e.message, new RegExp(`weft worker ${pid} on ${hostname()} was lost`));
+    return true;
+  };
+}
+
 let server: RedisServer;
 let cluster: Cluster;
 const workers: WeftWorker[] = [];
@@ -148,13 +159,7 @@ describe('Pool', () => {
     const call = pool.apply(hang, [file, 30]);
     const first = await runner(file);
     [a!, b!].find((w) => w.pid === first)!.kill();
-    await assert.rejects(call, (e: Error) => {
-      assert.ok(e instanceof WorkerLostError, String(e));
-      assert.equal((e as WorkerLostError).host, hostname());
-      assert.equal((e as WorkerLostError).pid, first);
-      assert.match(e.message, new RegExp(`weft worker ${first} on ${hostname()} was lost`));
-      return true;
-    });
+    await assert.rejects(call, lostBy(first));
   });
 
   test('a worker lost in a chunk of a task that was small until then: WorkerLostError still names it', async () => {
@@ -166,12 +171,7 @@ describe('Pool', () => {
     const call = pool.map(quickUntil, [1, 2, file], 3);
     const first = await runner(file);
     [a!, b!].find((w) => w.pid === first)!.kill();
-    await assert.rejects(call, (e: Error) => {
-      assert.ok(e instanceof WorkerLostError, String(e));
-      assert.equal((e as WorkerLostError).host, hostname());
-      assert.equal((e as WorkerLostError).pid, first);
-      return true;
-    });
+    await assert.rejects(call, lostBy(first));
   });
 
   test('a worker frozen past its lease: another takes the task; the caller sees one result', async () => {
