@@ -233,15 +233,18 @@ describe('Manager (dict, list and values)', () => {
     const before = (await m.stats()).objects;
     let held: unknown[] | null = [];
     for (let i = 0; i < 20; i++) held.push(await m.dict());
-    assert.equal((await m.stats()).objects, before + 20);
+    // Twenty made; a proxy of an earlier test collected late may have freed its object meanwhile (other test
+    // files run beside this one and keep the machine busy), so the count can be short of that, never over.
+    const during = (await m.stats()).objects;
+    assert.ok(during <= before + 20 && during >= before + 15, `${during - before} objects made for 20 proxies`);
     assert.equal(held.length, 20);
     held = null;
-    for (let i = 0; i < 50 && (await m.stats()).objects > before; i++) {
+    for (let i = 0; i < 50 && (await m.stats()).objects > during - 20; i++) {
       gc();
       await new Promise((r) => setTimeout(r, 10));
     }
     // Objects of earlier tests whose proxies are gone may be freed too.
-    assert.ok((await m.stats()).objects <= before);
+    assert.ok((await m.stats()).objects <= during - 20, 'the 20 collected proxies released their objects');
   });
 
   test('shutdown: pending and later calls reject, the directory is gone', async () => {
