@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Full, Pool, ValueError, WorkerLostError } from 'weft';
 import { eventually, sleep } from '../helpers/run.js';
-import { flaky, napFor, poolProbe, throwsFirst, twice } from './fixtures/options-tasks.js';
+import { busyFor, flaky, napFor, poolProbe, throwsFirst, twice } from './fixtures/options-tasks.js';
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 
@@ -73,8 +73,15 @@ for (const context of ['process', 'thread'] as const) {
       pool.on('drain', () => drains++);
       await pool.apply(twice, [1]);
       assert.equal(drains, 0, 'no drain when the queue never filled');
-      const rs = [];
-      for (let i = 0; i < 20; i++) rs.push(await pool.submit(twice, [i]));
+      // The worker is busy first, so the queue fills whatever the machine's speed: a worker that keeps up
+      // with the submits never lets it fill, and then no 'drain' is due.
+      const rs = [await pool.submit(busyFor, [200_000])];
+      let filled = false;
+      for (let i = 0; i < 20; i++) {
+        rs.push(await pool.submit(twice, [i]));
+        filled ||= pool.needsDrain;
+      }
+      assert.ok(filled, 'the queue reached maxQueue');
       await Promise.all(rs.map((r) => r.get()));
       await eventually(() => drains >= 1, 10, "'drain'");
       assert.equal(pool.needsDrain, false);
