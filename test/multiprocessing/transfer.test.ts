@@ -168,8 +168,9 @@ describe('transfer() to a thread: no copy', () => {
     assert.equal(memfdPool.size, pooled, 'no memfd was written');
     sender.terminate();
     await sender.join(20);
-    // The thread's own fds (its event loop's, its wait ring's) close as its loop is torn down, which may end after join.
-    await eventually(() => openFds() - fds <= 2, 5, 'the fds the sender thread held closed');
+    // The thread's own fds (its event loop's, its wait ring's) close as its loop is torn down, which may end after
+    // join, later still on a loaded machine; a leak of what the 200 buffers used (memfds, sockets) would be hundreds.
+    await eventually(() => openFds() - fds <= 8, 15, 'the fds the sender thread held closed');
   });
 
   test('buffers a thread moved arrive whole after that thread was stopped', async () => {
@@ -267,8 +268,9 @@ describe('what passing queues costs in fds', () => {
 
   test('20 queues passed to a thread add one fd each (their rings), none for moving buffers', async () => {
     const { here } = await fdsWith('thread', 20);
-    // 20 ring copies for the thread; before, each queue also had a socket pair, and the thread its copies of it (60 and more)
-    assert.ok(here <= 20 + 4, `the thread's start added ${here} fds to this process`);
+    // 20 ring copies for the thread, and the thread's own event loop (a few more on Node 22 and 24); before, each
+    // queue also had a socket pair, and the thread its copies of it (60 and more)
+    assert.ok(here <= 20 + 10, `the thread's start added ${here} fds to this process`);
   });
 
   test('20 queues passed to a process: two fds each in the child (the ring, one socket), one more here', async () => {
