@@ -3,7 +3,8 @@ start method) each increment a shared Value 50k times under one Lock.
 
 Prints one JSON line per repeat: {"seconds": ..., "final": ...}. The clock
 runs from the moment both children are ready and told to go until the last
-one finished its loop (time.monotonic is CLOCK_MONOTONIC, shared by processes).
+one finished its loop (time.monotonic is CLOCK_MONOTONIC, shared by processes);
+each child first warms up for WARMUP_SECONDS on a scratch Value, as weft's do.
 
 Usage: python3 lock_value.py [REPEATS] [N]
 """
@@ -13,12 +14,22 @@ import sys
 import time
 
 
-def worker(lock, value, n, ready, go, ends, slot):
-    ready.release()
-    go.wait()
+WARMUP_SECONDS = 1.0  # as bench/lib/warmup.ts: untimed, on a scratch Value under the same Lock
+
+
+def loop(lock, value, n):
     for _ in range(n):
         with lock:
             value.value += 1
+
+
+def worker(lock, value, n, ready, go, ends, slot, scratch):
+    end = time.perf_counter() + WARMUP_SECONDS
+    while time.perf_counter() < end:
+        loop(lock, scratch, 100)
+    ready.release()
+    go.wait()
+    loop(lock, value, n)
     ends[slot] = time.monotonic()
 
 
@@ -32,7 +43,8 @@ def main():
         ready = ctx.Semaphore(0)
         go = ctx.Event()
         ends = ctx.Array('d', 2, lock=False)
-        procs = [ctx.Process(target=worker, args=(lock, value, n, ready, go, ends, i)) for i in range(2)]
+        scratch = ctx.Value('i', 0, lock=False)
+        procs = [ctx.Process(target=worker, args=(lock, value, n, ready, go, ends, i, scratch)) for i in range(2)]
         for p in procs:
             p.start()
         for _ in procs:

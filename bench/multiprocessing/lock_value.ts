@@ -5,8 +5,9 @@
  *
  * The clock runs from the moment both children are ready and told to go (an
  * Event) until the last one finished its loop (each child stores its end time
- * from CLOCK_MONOTONIC in a SharedArray), so process start-up is not counted —
- * the Python script measures the same way. Variants, interleaved within each
+ * from CLOCK_MONOTONIC in a SharedArray), so process start-up is not counted,
+ * and each child first warms up for WARMUP_SECONDS on a scratch Value under
+ * the same Lock (bench/lib/warmup.ts) — the Python script measures the same way. Variants, interleaved within each
  * repeat so machine noise hits them alike:
  *
  * - weft process, `await lock.acquire()` / `release()` (the headline: the async API);
@@ -37,6 +38,7 @@ import {
   type ContextName,
 } from 'weft';
 import { median } from '../lib/stats.js';
+import { warmUp } from '../lib/warmup.js';
 
 type Mode = 'acquire' | 'hold' | 'acquireSync';
 
@@ -51,9 +53,17 @@ export const increment = task(import.meta, async function increment(
   go: Event,
   ends: SharedArray<'d'>,
   slot: number,
+  scratch: Value<'i'>,
 ) {
+  // Untimed, on a scratch Value under the same Lock (bench/lib/warmup.ts says why).
+  await warmUp(() => loop(lock, scratch, 100, mode));
   ready.release();
   await go.wait();
+  await loop(lock, value, n, mode);
+  ends.set(slot, monotonic());
+});
+
+async function loop(lock: Lock, value: Value<'i'>, n: number, mode: Mode): Promise<void> {
   if (mode === 'acquire') {
     for (let i = 0; i < n; i++) {
       await lock.acquire();
@@ -72,8 +82,7 @@ export const increment = task(import.meta, async function increment(
       lock.release();
     }
   }
-  ends.set(slot, monotonic());
-});
+}
 
 interface Variant {
   name: string;
@@ -89,8 +98,9 @@ function weft(context: ContextName, mode: Mode, n: number): Variant {
       const ready = new Semaphore(0);
       const go = new Event();
       const ends = new SharedArray('d', 2, { lock: false });
+      const scratch = new Value('i', 0, { lock: false });
       const procs = [0, 1].map(
-        (slot) => new Process({ target: increment, args: [lock, value, n, mode, ready, go, ends, slot], context }),
+        (slot) => new Process({ target: increment, args: [lock, value, n, mode, ready, go, ends, slot, scratch], context }),
       );
       for (const p of procs) p.start();
       for (let i = 0; i < 2; i++) await ready.acquire();

@@ -22,11 +22,16 @@ import sys
 import time
 
 
-WARMUP = 2000  # untimed calls on scratch objects first, as the weft side does
+WARMUP_SECONDS = 1.0  # untimed calls on scratch objects first, as the weft side does (bench/lib/warmup.ts)
+WARMUP_CALLS = 2000  # and at least this many
 
 
 def worker(point, d, l, lock, n, ready, go, ends, slot, scratch, scratch_list, latencies):
-    run(point, scratch, scratch_list, lock, WARMUP)
+    end = time.perf_counter() + WARMUP_SECONDS
+    calls = 0
+    while calls < WARMUP_CALLS or time.perf_counter() < end:
+        run(point, scratch, scratch_list, lock, 100)
+        calls += 100
     ready.release()
     go.wait()
     ns = [0] * n if point == 'dict_set' else None

@@ -30,11 +30,16 @@ import { Process, isMainModule, task } from 'weft';
 import { Manager, type DictProxy, type EventProxy, type ListProxy, type QueueProxy } from 'weft';
 import { encodeHistogram, latencyHistogram, mergeHistograms, percentilesUs } from '../lib/latency.js';
 import { median } from '../lib/stats.js';
+import { WARMUP_SECONDS, warmUp } from '../lib/warmup.js';
 
 type Point = 'dict_set' | 'dict_set_pipelined' | 'list_append' | 'incr' | 'incr_pipelined';
 const WINDOW = 256;
-/** Untimed calls each worker makes first, on scratch objects, so both runtimes are warm (V8's JIT; Python's caches). */
-const WARMUP = 2000;
+/**
+ * Untimed calls each worker makes first, on scratch objects, so both runtimes
+ * are warm (V8's JIT; Python's caches): for WARMUP_SECONDS (bench/lib/warmup.ts
+ * says why a time) and at least this many.
+ */
+const WARMUP_CALLS = 2000;
 
 const monotonic = (): number => Number(process.hrtime.bigint()) / 1e9;
 
@@ -59,7 +64,7 @@ export const worker = task(import.meta, async function worker(
   scratchList: ListProxy<number>,
 ) {
   await d.len(); // connect and authenticate before the clock starts
-  await run(point, scratch, scratchList, WARMUP);
+  await warmUp(() => run(point, scratch, scratchList, 100), WARMUP_SECONDS, WARMUP_CALLS / 100);
   await ready.put(1);
   await go.wait();
   const hist = point === 'dict_set' ? latencyHistogram() : undefined;

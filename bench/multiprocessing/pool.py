@@ -19,6 +19,9 @@ def square(x):
     return x * x
 
 
+WARMUP_SECONDS = 1.0
+
+
 def burn(n):
     s = 0
     for i in range(n):
@@ -43,7 +46,10 @@ def one(which, n):
             warm = n / timed(lambda: pool.map(square, items))
         return {"first": first, "warm": warm}
     with mp.Pool(2) as pool:
-        pool.map(square, range(100))  # warm up both workers
+        pool.map(square, range(100))  # both workers up
+        end = time.perf_counter() + WARMUP_SECONDS  # and warm, as weft's (bench/lib/warmup.ts)
+        while time.perf_counter() < end:
+            pool.apply(square, (0,))
         times = []
         start = time.perf_counter()
         for i in range(n):

@@ -15,6 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool, isMainModule, task } from 'weft';
+import { warmUp } from '../lib/warmup.js';
 
 export const square = task(import.meta, function square(x: number): number {
   return x * x;
@@ -240,7 +241,8 @@ async function one(which: string, context: 'process' | 'thread', n: number): Pro
   if (which !== 'apply') throw new Error(`--one ${which}: expected apply or map_first`);
   const pool = new Pool({ processes: 2, context });
   try {
-    await pool.map(square, numbers(100), 1); // both workers up and warm
+    await pool.map(square, numbers(100), 1); // both workers up
+    await warmUp(() => pool.apply(square, [0])); // and warm (bench/lib/warmup.ts)
     const { mean, median, p99 } = await latency((i) => pool.apply(square, [i]), n);
     return { value: 1e6 / mean, p50Us: median, p99Us: p99 };
   } finally {

@@ -7,6 +7,9 @@
 // Each measurement runs in a fresh process, the contenders interleaved,
 // repeated; medians with min..max. JSON in bench/results/transport.json.
 //
+// The pipe's clock starts after a warm-up of WARMUP_SECONDS (bench/lib/warmup.ts
+// says why), as does Python's.
+//
 // With --one, the pipe also reports p50 and p99 of a round trip (hdr-histogram-js;
 // Python: perf_counter_ns), so a slower tail shows even where the rate holds.
 //
@@ -20,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { Pipe, Process, Queue, isMainModule, type ContextName } from 'weft';
 import { cpuSeconds, nodeBoots } from '../lib/cpu.js';
 import { latencyHistogram, percentilesUs } from '../lib/latency.js';
+import { warmUp } from '../lib/warmup.js';
 import { median, summarize } from '../lib/stats.js';
 import { echo, noop, produce, putOne } from './transport_tasks.js';
 
@@ -55,10 +59,10 @@ async function pipe(context: ContextName): Promise<Sample> {
   const [a, b] = Pipe();
   const p = new Process({ target: echo, args: [b], context });
   p.start();
-  for (let i = 0; i < 200; i++) {
-    a.send(i);
+  await warmUp(async () => {
+    a.send(0);
     await a.recv();
-  }
+  });
   const hist = latencyHistogram();
   const t = performance.now();
   for (let i = 0; i < PIPE_N; i++) {
