@@ -13,9 +13,15 @@
  *
  * Medians of REPEATS runs with [min, max]; JSON to bench/results/io.json.
  * Usage: node dist/bench/io/run.js [--quick] [--repeats N] [--servers epoll,uring,...] [--loads 100,1000] [--engine epoll|uring]
- *          [--server-bound | --unpinned] [--echo-only]
- * (--servers picks by a word of the name, case-insensitive; --engine is weft load's; --echo-only skips part 2
- * and writes no files.)
+ *          [--generator weft,c] [--server-bound | --unpinned] [--echo-only]
+ * (--servers picks by a word of the name, case-insensitive, or by a whole name: `weft io_uring` is that server
+ * alone, not its waitOnly and plain-fds variants; --engine is weft load's; --echo-only skips part 2 and writes
+ * no files.)
+ *
+ * --generator picks the load generator(s): `weft` (weft load, the default) and/or `c` (bench/io/c-uring-load.c,
+ * a lean C generator on io_uring, compiled here with cc: no byte checks and no completion per send, so it
+ * costs less CPU per message than the servers and leaves them to be the bottleneck). With both, every
+ * repetition runs every server under each generator in turn, and the targets are given for each.
  *
  * --server-bound runs a CPU-bound loop pinned to the server's core throughout the echo runs, for every
  * server alike. At depth 1 the load generator spends about as much CPU per message as the fastest servers,
@@ -41,6 +47,11 @@ const REPEATS = Number(flag('--repeats') ?? (quick ? 1 : 5));
 const only = flag('--servers')?.toLowerCase().split(',');
 const echoOnly = process.argv.includes('--echo-only');
 const engine = flag('--engine'); // weft load's engine (epoll, uring); default: weft load's default
+type Generator = 'weft' | 'c';
+const generators = (flag('--generator') ?? 'weft').split(',') as Generator[];
+for (const g of generators) {
+  if (g !== 'weft' && g !== 'c') throw new Error(`--generator takes weft, c or weft,c; got ${g}`);
+}
 const serverBound = process.argv.includes('--server-bound');
 const unpinned = process.argv.includes('--unpinned');
 if (unpinned && serverBound) throw new Error('--server-bound pins a loop beside the server: leave out --unpinned');
@@ -66,6 +77,7 @@ const configs = [
 
 interface Run {
   rep: number;
+  generator: Generator;
   server: string;
   config: string;
   messagesPerSecond: number;
@@ -104,14 +116,16 @@ function start(server: Server): Promise<void> {
   });
 }
 
-/** One `weft load` run against `server`, sampling the server's CPU over the steady part. */
-function loadRun(server: Server, cfg: (typeof configs)[number], rep: number): Promise<Run> {
+/** One run of `generator` against `server`, sampling the server's CPU over the steady part. */
+function loadRun(server: Server, cfg: (typeof configs)[number], rep: number, generator: Generator, cLoad: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const [cmd, ...args] = on('1', [
-      process.execPath, dist + 'src/cli/main.js', 'load', '--port', String(server.port),
-      '--connections', String(cfg.connections), '--size', String(cfg.size), '--depth', '1',
-      '--warmup', String(WARMUP), '--duration', String(DURATION), '--json', ...(engine ? ['--engine', engine] : []),
-    ]);
+    const [cmd, ...args] = on('1', generator === 'c'
+      ? [cLoad, String(server.port), String(cfg.connections), String(cfg.size), String(WARMUP), String(DURATION)]
+      : [
+        process.execPath, dist + 'src/cli/main.js', 'load', '--port', String(server.port),
+        '--connections', String(cfg.connections), '--size', String(cfg.size), '--depth', '1',
+        '--warmup', String(WARMUP), '--duration', String(DURATION), '--json', ...(engine ? ['--engine', engine] : []),
+      ]);
     const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = server.child!.pid!;
     let a = { t: 0, cpu: 0 };
@@ -131,6 +145,7 @@ function loadRun(server: Server, cfg: (typeof configs)[number], rep: number): Pr
         const msgs = r.messagesPerSecond * ((b.t - a.t) / 1000);
         resolve({
           rep,
+          generator,
           server: server.name,
           config: cfg.name,
           messagesPerSecond: r.messagesPerSecond,
@@ -141,7 +156,7 @@ function loadRun(server: Server, cfg: (typeof configs)[number], rep: number): Pr
           errors: r.errors,
         });
       } catch (err) {
-        reject(new Error(`load against ${server.name} (${cfg.name}) failed: ${out}`, { cause: err }));
+        reject(new Error(`${generator} load against ${server.name} (${cfg.name}) failed: ${out}`, { cause: err }));
       }
     });
   });
@@ -211,6 +226,11 @@ async function main(): Promise<void> {
   execFileSync('cc', ['-O2', '-o', build + '/c-epoll-echo', root + 'bench/io/c-epoll-echo.c']);
   const uring = IoUring.available();
   if (!uring.ok) process.stderr.write(`  no io_uring echo server: ${uring.reason}\n`);
+  const cLoad = build + '/c-uring-load';
+  if (generators.includes('c')) {
+    if (!uring.ok) throw new Error(`--generator c runs on io_uring (${uring.reason}): use --generator weft`);
+    execFileSync('cc', ['-O2', '-o', cLoad, root + 'bench/io/c-uring-load.c']);
+  }
   const all: Server[] = [
     { name: 'weft selectors (epoll)', cmd: [process.execPath, dist + 'bench/io/weft-echo-server.js', '0'] },
     ...(uring.ok ? [
@@ -223,7 +243,12 @@ async function main(): Promise<void> {
     { name: 'uvloop', cmd: ['/usr/bin/python3', root + 'bench/io/py_uvloop_echo.py', '0'] },
     { name: 'C epoll', cmd: [build + '/c-epoll-echo', '0'] },
   ];
-  const servers = only ? all.filter((s) => only.some((w) => s.name.toLowerCase().includes(w))) : all;
+  const servers = only
+    ? all.filter((s) => {
+      const name = s.name.toLowerCase();
+      return only.some((w) => name === w || (!all.some((x) => x.name.toLowerCase() === w) && name.includes(w)));
+    })
+    : all;
   const runs: Run[] = [];
   // The loop shares core 0 with the server (the scheduler gives each about half); killed by pid below.
   const hog = serverBound ? spawn('taskset', ['-c', '0', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }) : undefined;
@@ -231,13 +256,15 @@ async function main(): Promise<void> {
     for (const s of servers) await start(s);
     for (let rep = 0; rep < REPEATS; rep++) {
       for (const cfg of configs) {
-        // Rotate the order each repetition so no server always runs first after a change of load.
-        for (let k = 0; k < servers.length; k++) {
-          const s = servers[(k + rep) % servers.length]!;
-          await new Promise((r) => setTimeout(r, 200)); // let the previous run's connections close
-          const r = await retry(() => loadRun(s, cfg, rep));
-          runs.push(r);
-          process.stderr.write(`  [${rep + 1}/${REPEATS}] ${cfg.name.padEnd(12)} ${s.name.padEnd(24)} ${f0(r.messagesPerSecond).padStart(9)} msg/s  server ${f2(r.serverCpuUsPerMessage)} µs/msg  load ${f2(r.loadCpuUsPerMessage)} µs/msg  errors ${r.errors}\n`);
+        for (const g of generators) {
+          // Rotate the order each repetition so no server always runs first after a change of load.
+          for (let k = 0; k < servers.length; k++) {
+            const s = servers[(k + rep) % servers.length]!;
+            await new Promise((r) => setTimeout(r, 200)); // let the previous run's connections close
+            const r = await retry(() => loadRun(s, cfg, rep, g, cLoad));
+            runs.push(r);
+            process.stderr.write(`  [${rep + 1}/${REPEATS}] ${cfg.name.padEnd(12)} ${g.padEnd(4)} ${s.name.padEnd(24)} ${f0(r.messagesPerSecond).padStart(9)} msg/s  server ${f2(r.serverCpuUsPerMessage)} µs/msg  load ${f2(r.loadCpuUsPerMessage)} µs/msg  errors ${r.errors}\n`);
+          }
         }
       }
     }
@@ -253,11 +280,12 @@ async function main(): Promise<void> {
   ) as WaitCost[];
 
   // Summaries.
-  const summary = configs.flatMap((cfg) =>
+  const summary = configs.flatMap((cfg) => generators.flatMap((generator) =>
     servers.map((s) => {
-      const rs = runs.filter((r) => r.server === s.name && r.config === cfg.name);
+      const rs = runs.filter((r) => r.generator === generator && r.server === s.name && r.config === cfg.name);
       const mps = rs.map((r) => r.messagesPerSecond);
       return {
+        generator,
         server: s.name,
         config: cfg.name,
         messagesPerSecond: { median: median(mps), spread: spread(mps), runs: mps },
@@ -267,11 +295,12 @@ async function main(): Promise<void> {
         p99: median(rs.map((r) => r.p99)),
         errors: rs.reduce((a, r) => a + r.errors, 0),
       };
-    }),
+    })),
   );
   // A server left out (--servers) reads as NaN in the ratios.
   const none = { messagesPerSecond: { median: NaN }, serverCpuUsPerMessage: NaN, loadCpuUsPerMessage: NaN };
-  const get = (server: string, config: string) => summary.find((x) => x.server === server && x.config === config) ?? none;
+  const get = (server: string, config: string, generator: Generator = generators[0]!) =>
+    summary.find((x) => x.generator === generator && x.server === server && x.config === config) ?? none;
   const weft = get('weft selectors (epoll)', '100 x 1 KiB');
   const node = get('Node net', '100 x 1 KiB');
   const uv = get('uvloop', '100 x 1 KiB');
@@ -284,42 +313,44 @@ async function main(): Promise<void> {
   };
   // io_uring against weft's own epoll server, at both loads the targets name.
   const uringRatios = uring.ok && servers.some((s) => s.name === 'weft io_uring')
-    ? ['100 x 1 KiB', '1000 x 64 B'].map((config) => {
-      const u = get('weft io_uring', config);
-      const e = get('weft selectors (epoll)', config);
+    ? ['100 x 1 KiB', '1000 x 64 B'].flatMap((config) => generators.map((generator) => {
+      const u = get('weft io_uring', config, generator);
+      const e = get('weft selectors (epoll)', config, generator);
       // Also the median of the ratios within each repetition (the two servers ran seconds apart there).
       const pairs = [...Array(REPEATS).keys()].flatMap((rep) => {
-        const ur = runs.find((r) => r.rep === rep && r.config === config && r.server === 'weft io_uring');
-        const er = runs.find((r) => r.rep === rep && r.config === config && r.server === 'weft selectors (epoll)');
+        const one = (server: string) => runs.find((r) => r.rep === rep && r.generator === generator && r.config === config && r.server === server);
+        const ur = one('weft io_uring');
+        const er = one('weft selectors (epoll)');
         return ur && er ? [[ur.messagesPerSecond / er.messagesPerSecond, ur.serverCpuUsPerMessage / er.serverCpuUsPerMessage]] : [];
       });
       return {
         config,
+        generator,
         msgs: u.messagesPerSecond.median / e.messagesPerSecond.median,
         cpu: u.serverCpuUsPerMessage / e.serverCpuUsPerMessage,
         pairedMsgs: median(pairs.map((p) => p[0]!)),
         pairedCpu: median(pairs.map((p) => p[1]!)),
       };
-    })
+    }))
     : [];
 
   const lines: string[] = [];
-  const where = unpinned ? 'server and `weft load` unpinned' : `${serverBound ? 'server on core 0 beside a CPU-bound loop' : 'server on core 0'}, \`weft load\` on core 1`;
+  const where = unpinned ? 'server and generator unpinned' : `${serverBound ? 'server on core 0 beside a CPU-bound loop' : 'server on core 0'}, generator on core 1`;
   lines.push(`### Echo servers (closed loop, depth 1; ${where}; median of ${REPEATS} × ${DURATION} s, [min–max])`, '');
-  lines.push('| load | server | messages/s | [min–max] | server CPU µs/msg | load CPU µs/msg | p50 µs | p99 µs | errors |');
-  lines.push('|---|---|---:|---|---:|---:|---:|---:|---:|');
+  lines.push('| load | generator | server | messages/s | [min–max] | server CPU µs/msg | load CPU µs/msg | p50 µs | p99 µs | errors |');
+  lines.push('|---|---|---|---:|---|---:|---:|---:|---:|---:|');
   for (const x of summary) {
-    lines.push(`| ${x.config} | ${x.server} | ${f0(x.messagesPerSecond.median)} | ${f0(x.messagesPerSecond.spread[0])}–${f0(x.messagesPerSecond.spread[1])} | ${f2(x.serverCpuUsPerMessage)} | ${f2(x.loadCpuUsPerMessage)} | ${f0(x.p50)} | ${f0(x.p99)} | ${x.errors} |`);
+    lines.push(`| ${x.config} | ${x.generator} | ${x.server} | ${f0(x.messagesPerSecond.median)} | ${f0(x.messagesPerSecond.spread[0])}–${f0(x.messagesPerSecond.spread[1])} | ${f2(x.serverCpuUsPerMessage)} | ${f2(x.loadCpuUsPerMessage)} | ${f0(x.p50)} | ${f0(x.p99)} | ${x.errors} |`);
   }
-  lines.push('', '### Targets at 100 × 1 KiB', '');
+  lines.push('', `### Targets at 100 × 1 KiB (generator: ${generators[0]})`, '');
   lines.push('| target | goal | measured |', '|---|---|---:|');
   lines.push(`| weft vs Node net, messages/s | ≥ 1.2× | ${ratios.weftVsNodeNetMsgs.toFixed(2)}× |`);
   lines.push(`| weft vs uvloop, messages/s | ≥ 1.0× | ${ratios.weftVsUvloopMsgs.toFixed(2)}× |`);
   lines.push(`| weft server CPU/msg vs C epoll | ≤ 1.25× | ${ratios.weftVsCServerCpuPerMsg.toFixed(2)}× |`);
   lines.push(`| weft load CPU/msg vs Node net server CPU/msg | ≤ 0.8× | ${ratios.loadVsNodeNetServerCpuPerMsg.toFixed(2)}× |`);
   for (const r of uringRatios) {
-    lines.push(`| io_uring vs epoll (weft), messages/s, ${r.config} | ≥ 1.15× | ${r.msgs.toFixed(2)}× (paired ${r.pairedMsgs.toFixed(2)}×) |`);
-    lines.push(`| io_uring vs epoll (weft), server CPU/msg, ${r.config} | ≤ 0.85× | ${r.cpu.toFixed(2)}× (paired ${r.pairedCpu.toFixed(2)}×) |`);
+    lines.push(`| io_uring vs epoll (weft), messages/s, ${r.config}, ${r.generator} generator | ≥ 1.15× | ${r.msgs.toFixed(2)}× (paired ${r.pairedMsgs.toFixed(2)}×) |`);
+    lines.push(`| io_uring vs epoll (weft), server CPU/msg, ${r.config}, ${r.generator} generator | ≤ 0.85× | ${r.cpu.toFixed(2)}× (paired ${r.pairedCpu.toFixed(2)}×) |`);
   }
   if (!echoOnly) lines.push('', `### One wait, timeout 0, 1 active + N idle connections: µs per call (median of ${REPEATS}, [min–max])`, '');
   if (!echoOnly) lines.push('| idle connections | select | poll | epoll |', '|---:|---:|---:|---:|');
