@@ -10,7 +10,7 @@
  * - how long it spins, if at all, it learns from what it observes
  *   ({@link SpinEstimate}): on an idle machine spins pay, on a machine whose
  *   cores are taken they hand the core to whoever else wants it, and the wait
- *   sleeps at once;
+ *   sleeps at once; a thread allowed on one CPU only never spins;
  * - then it sleeps on the word with FUTEX_WAIT (shared, not private, so
  *   processes meet on it) — synchronously in `…Sync` calls; in async calls
  *   so that Node's event loop runs on: an io_uring futex wait that wakes the
@@ -20,6 +20,7 @@
  *   futex can signal: a lock owner that died, a pipe peer that closed.
  * @module
  */
+import { availableParallelism } from 'node:os';
 import { native } from '../native.js';
 
 /** How long one sleep lasts before the caller re-checks the world, in seconds. */
@@ -56,6 +57,31 @@ const HOLD_MAX_MS = 1000;
 
 /** This thread's view of its core (module state is per thread: each worker has its own). */
 const core = { takenUntil: -Infinity, hold: HOLD_MIN_MS };
+
+/**
+ * How often, in ms, a thread re-reads the CPUs it may run on (its affinity,
+ * which `taskset -p` or a container runtime can change while it runs).
+ */
+const AFFINITY_CHECK_MS = 1000;
+
+/** The CPUs this thread may run on, as last read, and when. */
+const cpus = { count: availableParallelism(), readAt: performance.now() };
+
+/**
+ * True when this thread may run on one CPU only (`taskset -c 0`, a container
+ * pinned to a core). Its peer then runs on that CPU too, or on none that this
+ * thread could ever watch it from: a spin holds the CPU the answer needs until
+ * the scheduler takes it away, and never pays. Measured pinned to one core,
+ * awaited Manager sets: 14–16k/s without spins against 11k/s with them, a
+ * sixth of the core spent spinning.
+ */
+function pinnedToOneCpu(now: number): boolean {
+  if (now - cpus.readAt > AFFINITY_CHECK_MS) {
+    cpus.count = availableParallelism();
+    cpus.readAt = now;
+  }
+  return cpus.count === 1;
+}
 
 /** Weight of the newest observation in each moving average: 1/8 follows a change within ~10 waits. */
 const ALPHA = 1 / 8;
@@ -96,7 +122,7 @@ export class SpinEstimate {
   /** How long the next spin may last, at most `cap` ms; 0 when it should not spin. */
   budget(cap: number, now: number): number {
     if (!(cap > 0)) return 0;
-    if (now < core.takenUntil) return 0;
+    if (now < core.takenUntil || pinnedToOneCpu(now)) return 0;
     this.#waits++;
     if (this.#hitRate < PAYING) return this.#waits % PROBE_EVERY === 0 ? cap : 0;
     if (this.#hitMs < 0) return cap;

@@ -5,10 +5,12 @@
  * the second), and the spin policy before it.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import { SpinEstimate, spinUntil } from '../../src/internals.js';
-import { runNode } from '../helpers/run.js';
+import { runNode, runProgram } from '../helpers/run.js';
 
 const internals = new URL('../../src/internals.js', import.meta.url).href;
 
@@ -153,4 +155,24 @@ describe('spin policy', () => {
     assert.equal(other.budget(5, later()), 5, 'once the hold is over, waits spin again');
   });
 
+  test('a thread allowed on one CPU only never spins, and sees a change of its affinity within a second', async (t) => {
+    if (availableParallelism() < 2) return t.skip('one CPU here: nothing to compare with');
+    if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0) return t.skip('taskset (util-linux) is missing');
+    // A child, so that pinning it leaves this test runner's CPUs alone. It
+    // spins freely, is pinned to CPU 0 while it runs, and after the re-read
+    // interval spins no more; the same child pinned from its start never does.
+    const script = `
+      import { execFileSync } from 'node:child_process';
+      import { SpinEstimate } from ${JSON.stringify(internals)};
+      const before = new SpinEstimate().budget(0.03, performance.now());
+      execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, 1100));
+      console.log(JSON.stringify({ before, after: new SpinEstimate().budget(0.03, performance.now()) }));`;
+    const free = await runNode(['--input-type=module', '-e', script]);
+    assert.equal(free.code, 0, free.stderr);
+    assert.deepEqual(JSON.parse(free.stdout), { before: 0.03, after: 0 });
+    const pinned = await runProgram('taskset', ['-c', '0', process.execPath, '--input-type=module', '-e', script]);
+    assert.equal(pinned.code, 0, pinned.stderr);
+    assert.deepEqual(JSON.parse(pinned.stdout), { before: 0, after: 0 });
+  });
 });
