@@ -7,8 +7,9 @@
  * Event) until the last one finished its loop (each child stores its end time
  * from CLOCK_MONOTONIC in a SharedArray), so process start-up is not counted,
  * and each child first warms up for WARMUP_SECONDS on a scratch Value under
- * the same Lock (bench/lib/warmup.ts) — the Python script measures the same way. Variants, interleaved within each
- * repeat so machine noise hits them alike:
+ * the same Lock (bench/lib/warmup.ts); the Python script measures the same
+ * way. Variants, interleaved within each repeat so machine noise hits them
+ * alike:
  *
  * - weft process, `await lock.acquire()` / `release()` (the headline: the async API);
  * - weft process, `using held = await lock.hold()` (Python's `with lock:`);
