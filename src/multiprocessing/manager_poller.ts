@@ -6,6 +6,12 @@
  * the server a sixth of its calls. This loop takes whatever is waiting on any
  * connection, spins on all of them at once (SERVER_SPIN_MS), and sleeps on all of them when
  * none has anything.
+ *
+ * What it does per call is kept small, since on a machine whose cores are
+ * taken every call meets the server asleep: whether a client is gone (a
+ * system call per connection) is asked once a slice, busy or not, rather than
+ * before each sleep, and a sleep is one promise, resolved by whichever word
+ * changes first.
  * @module
  */
 import type { Connection } from './connection.js';
@@ -30,8 +36,8 @@ export interface PolledConnection {
  */
 export class ManagerPoller {
   readonly #conns = new Map<Connection, PolledConnection>();
-  /** A sleep armed on a connection's word, kept until it ends: arming another would be one more wait in flight on that word. */
-  readonly #sleeps = new Map<Connection, Promise<void>>();
+  /** Connections whose word has a sleep armed, kept until it ends: arming another would be one more wait in flight on that word. */
+  readonly #armed = new Set<Connection>();
   /**
    * Connections whose message is still being written, chunk by chunk: its read
    * finishes on its own, and the loop goes on with the others meanwhile (one
@@ -43,8 +49,15 @@ export class ManagerPoller {
   readonly #estimate = new SpinEstimate();
   /** The connections the loop spins and sleeps on, and their words: kept between looks, remade when a connection comes, goes or has a message half-read. */
   #watch: { rings: Connection[]; words: Word[]; seen: number[] } | null = null;
-  /** Wakes a sleeping loop when a connection is added. */
-  #kick: (() => void) | undefined = undefined;
+  /** Ends the loop's sleep: a word changed, or a connection came or finished a message. */
+  #wake: (() => void) | null = null;
+  /**
+   * When the loop last asked whether its clients are gone, in ms
+   * (performance.now): once a slice, busy or not. A client that dies leaves
+   * its word still, so a sleeping loop finds out when its slice ends; a loop
+   * kept busy by other clients finds out as soon.
+   */
+  #eofCheckedAt = -Infinity;
 
   #watched(): { rings: Connection[]; words: Word[]; seen: number[] } {
     if (this.#watch === null) {
@@ -57,7 +70,7 @@ export class ManagerPoller {
   add(ring: Connection, target: PolledConnection): void {
     this.#conns.set(ring, target);
     this.#watch = null;
-    if (this.#kick) this.#kick();
+    this.#rouse();
     if (!this.#running) void this.#run();
   }
 
@@ -65,7 +78,7 @@ export class ManagerPoller {
   remove(ring: Connection): void {
     this.#watch = null;
     this.#conns.delete(ring);
-    this.#sleeps.delete(ring);
+    this.#armed.delete(ring);
     this.#partial.delete(ring);
   }
 
@@ -80,6 +93,12 @@ export class ManagerPoller {
     this.#running = true;
     try {
       while (this.#conns.size > 0) {
+        const now = performance.now();
+        if (now - this.#eofCheckedAt >= SLICE * 1000) {
+          this.#eofCheckedAt = now;
+          this.#endGone();
+          continue;
+        }
         if (this.#serve()) {
           await null; // answers written in microtasks leave before the next look
           continue;
@@ -92,15 +111,18 @@ export class ManagerPoller {
           continue;
         }
         if (spinAny(words, seen, SERVER_SPIN_MS, 16, this.#estimate)) continue;
-        for (const r of rings) {
-          if (r._atEof()) this.#end(r);
-        }
-        if (this.#conns.size === 0) break;
         await this.#sleep(rings, words, seen);
       }
     } finally {
       this.#running = false;
-      this.#kick = undefined;
+      this.#wake = null;
+    }
+  }
+
+  /** Ends the connections whose client is gone, with nothing left to read. */
+  #endGone(): void {
+    for (const ring of [...this.#conns.keys()]) {
+      if (!this.#partial.has(ring) && ring._atEof()) this.#end(ring);
     }
   }
 
@@ -138,29 +160,34 @@ export class ManagerPoller {
         this.#partial.delete(ring);
         this.#watch = null;
         if (bytes !== undefined && this.#conns.has(ring)) target.onBytes(bytes);
-        this.#kick?.();
+        this.#rouse();
       },
       () => {
         this.#end(ring);
-        this.#kick?.();
+        this.#rouse();
       },
     );
   }
 
   /** Sleep until a word changes, a connection is added, or the slice ends. */
-  async #sleep(rings: Connection[], words: Word[], seen: number[]): Promise<void> {
-    const waits: Promise<void>[] = [new Promise<void>((resolve) => (this.#kick = resolve))];
-    rings.forEach((ring, i) => {
-      let s = this.#sleeps.get(ring);
-      if (s === undefined) {
-        s = words[i]!.sleep(seen[i]!, SLICE).then(() => {
-          if (this.#sleeps.get(ring) === s) this.#sleeps.delete(ring);
-        });
-        this.#sleeps.set(ring, s);
-      }
-      waits.push(s);
-    });
-    await Promise.race(waits);
-    this.#kick = undefined;
+  #sleep(rings: Connection[], words: Word[], seen: number[]): Promise<void> {
+    const asleep = new Promise<void>((resolve) => (this.#wake = resolve));
+    for (let i = 0; i < rings.length; i++) {
+      const ring = rings[i]!;
+      if (this.#armed.has(ring)) continue;
+      this.#armed.add(ring);
+      void words[i]!.sleep(seen[i]!, SLICE).then(() => {
+        this.#armed.delete(ring);
+        this.#rouse();
+      });
+    }
+    return asleep;
+  }
+
+  /** Ends the loop's sleep, if it sleeps. */
+  #rouse(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
   }
 }

@@ -217,6 +217,18 @@ describe('Manager (dict, list and values)', () => {
     assert.deepEqual(gets, Array.from({ length: 10 }, (_, k) => 990 + k));
   });
 
+  test('answers longer than a chunk of the ring arrive whole, one at a time and several in flight', async () => {
+    // 300 kB, past the ring's capacity (256 KiB): each answer comes in chunks, the
+    // client's reader waiting for the rest of a message it began.
+    const big = (k: number) => String.fromCharCode(97 + k).repeat(300_000);
+    const d = await m.dict<number, string>();
+    for (let k = 0; k < 4; k++) await d.set(k, big(k));
+    for (let k = 0; k < 4; k++) assert.equal(await d.get(k), big(k));
+    const all = await Promise.all([0, 1, 2, 3, 0, 1, 2, 3].map((k) => d.get(k)));
+    assert.deepEqual(all, [0, 1, 2, 3, 0, 1, 2, 3].map(big));
+    assert.equal(await d.len(), 4, 'small answers follow the long ones');
+  });
+
   test('a garbage-collected proxy releases its object on the server', async () => {
     const { setFlagsFromString } = await import('node:v8');
     const { runInNewContext } = await import('node:vm');

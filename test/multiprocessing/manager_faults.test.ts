@@ -264,4 +264,34 @@ describe('Manager when processes die', () => {
     await lock.release();
     assert.equal(await inner.len(), 0);
   });
+
+  test('a client that dies is let go while another keeps the server busy', async () => {
+    await using m = await started();
+    const d = await m.dict<string, ListProxy<number>>();
+    const inner = await m.list<number>();
+    await d.set('inner', inner);
+    const q = await m.Queue<string>();
+    const before = await m.stats();
+    const holder = new Process({ target: holdRefs, args: [d as unknown as DictProxy<string, ListProxy<number>>, q] });
+    holder.start();
+    assert.equal(await q.get({ timeout: 10 }), 'ready');
+    // Calls kept in flight: the server always has the next one at hand and need not sleep,
+    // yet it must still ask, once a slice, whether its other clients are gone.
+    let busy = true;
+    const load = (async () => {
+      while (busy) await Promise.all(Array.from({ length: 500 }, () => inner.len()));
+    })();
+    try {
+      await sleep(300);
+      holder.kill();
+      await holder.join();
+      await until('the dead client\'s references are released', async () => {
+        const now = await m.stats();
+        return now.refs === before.refs && now.connections === before.connections;
+      }, 3);
+    } finally {
+      busy = false;
+      await load;
+    }
+  });
 });
