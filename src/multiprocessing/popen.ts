@@ -36,6 +36,8 @@ export function needsOwnBoot(options: ChildOptions): boolean {
 export interface Popen {
   /** The child's id: its pid, or a worker thread's kernel tid (may wait a moment for the thread to start). */
   readonly pid: number;
+  /** The child's id if it is known already, else 0: never waits (a worker thread publishes its tid as it boots). */
+  readonly knownPid: number;
   /** null while running; then 0, a positive exit status, or -signal. */
   readonly exitCode: number | null;
   /** Resolves with the exit code once the child ended. */

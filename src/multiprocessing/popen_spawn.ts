@@ -190,6 +190,7 @@ export function startProcess(request: StartRequest): Popen {
   const owned = s;
   const popen: Popen = {
     pid: child.pid!,
+    knownPid: child.pid!,
     get exitCode() {
       return owned.exitCode;
     },

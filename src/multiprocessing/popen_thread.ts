@@ -175,6 +175,9 @@ export function startThread({ prep, fds, daemon, options }: StartRequest): Popen
       if (Atomics.load(owned.tid, 0) === 0) Atomics.wait(owned.tid, 0, 0, 10_000);
       return Atomics.load(owned.tid, 0);
     },
+    get knownPid() {
+      return Atomics.load(owned.tid, 0);
+    },
     get exitCode() {
       return owned.exitCode;
     },

@@ -414,9 +414,16 @@ export class Process<F extends TaskFunction = TaskFunction> extends EventEmitter
   }
 
   /** Python's repr: `<Process name='Process-1' pid=123 started>`. */
+  /**
+   * Python's repr. It never waits: a worker thread's tid is shown once the
+   * thread has published it as it boots (reading {@link pid} would block the
+   * event loop until then, tens of milliseconds, and a debug log of each start
+   * would make a pool's threads boot one after another).
+   */
   override toString(): string {
     const state = !this.#popen ? 'initial' : this.#popen.exitCode === null ? 'started' : `stopped exitcode=${this.#popen.exitCode}`;
-    return `<Process name='${this.#name}'${this.#popen ? ` pid=${this.#popen.pid}` : ''} ${state}${this.#daemon ? ' daemon' : ''}>`;
+    const pid = this.#popen?.knownPid ?? 0;
+    return `<Process name='${this.#name}'${pid > 0 ? ` pid=${pid}` : ''} ${state}${this.#daemon ? ' daemon' : ''}>`;
   }
 }
 

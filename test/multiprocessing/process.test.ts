@@ -191,6 +191,21 @@ describe('Process: the main process and its children', () => {
     assert.ok(!activeChildren().includes(p));
   });
 
+  test("a process's repr never waits: a thread's tid shows once the thread has published it", async () => {
+    const t = new Process({ target: noop, name: 'T', context: 'thread' });
+    assert.equal(String(t), "<Process name='T' initial>");
+    t.start();
+    // A worker thread boots for tens of milliseconds after start() returns:
+    // reading its tid now would block the event loop until then.
+    assert.equal(String(t), "<Process name='T' started>");
+    await t.join();
+    assert.match(String(t), /^<Process name='T' pid=\d+ stopped exitcode=0>$/);
+    const p = new Process({ target: noop, name: 'P' });
+    p.start();
+    assert.equal(String(p), `<Process name='P' pid=${p.pid} started>`);
+    await p.join();
+  });
+
   test('no child outlives a parent killed with SIGKILL (daemon or not), within 5 s', async () => {
     const { spawn } = await import('node:child_process');
     const parent = spawn(process.execPath, [fixture('orphans.js'), 'wait'], { stdio: ['ignore', 'pipe', 'inherit'] });
