@@ -192,18 +192,28 @@ describe('Process: the main process and its children', () => {
   });
 
   test("a process's repr never waits: a thread's tid shows once the thread has published it", async () => {
-    const t = new Process({ target: noop, name: 'T', context: 'thread' });
-    assert.equal(String(t), "<Process name='T' initial>");
-    t.start();
-    // A worker thread boots for tens of milliseconds after start() returns:
-    // reading its tid now would block the event loop until then.
-    assert.equal(String(t), "<Process name='T' started>");
-    await t.join();
-    assert.match(String(t), /^<Process name='T' pid=\d+ stopped exitcode=0>$/);
-    const p = new Process({ target: noop, name: 'P' });
-    p.start();
-    assert.equal(String(p), `<Process name='P' pid=${p.pid} started>`);
-    await p.join();
+    // In a fresh process, so that no thread booted ahead of need (whose tid
+    // is known at once) serves the start.
+    const { code, stdout, stderr } = await runNode(['--input-type=module', '-e', `
+      import { Process } from 'weft';
+      import { noop } from ${JSON.stringify(new URL('./fixtures/procs.js', import.meta.url).href)};
+      const t = new Process({ target: noop, name: 'T', context: 'thread' });
+      const out = [String(t)];
+      t.start();
+      out.push(String(t)); // the thread boots for tens of ms after start() returns
+      await t.join();
+      out.push(String(t));
+      const p = new Process({ target: noop, name: 'P' });
+      p.start();
+      out.push(String(p), String(p.pid));
+      await p.join();
+      console.log(JSON.stringify(out));`]);
+    assert.equal(code, 0, stderr);
+    const [initial, started, stopped, process, pid] = JSON.parse(stdout) as string[];
+    assert.equal(initial, "<Process name='T' initial>");
+    assert.equal(started, "<Process name='T' started>", 'reading the tid here would have blocked until the thread booted');
+    assert.match(stopped!, /^<Process name='T' pid=\d+ stopped exitcode=0>$/);
+    assert.equal(process, `<Process name='P' pid=${pid} started>`);
   });
 
   test('no child outlives a parent killed with SIGKILL (daemon or not), within 5 s', async () => {
