@@ -122,7 +122,9 @@ test('the warm-up waits (bounded) until every connection has had a reply, and sa
     serverCommand: (model, args) => ({ command: process.execPath, args: [fixture, '--model', model, ...args] }),
   });
   const r = unsettled.results[0]!;
-  assert.ok(r.warmupSeconds < 0.3, `no settling asked: ${r.warmupSeconds} s`);
+  // 0.1 s asked; a loaded machine stretches that (0.41 s seen with two suites side by side), still well short
+  // of the 0.8 s a settled warm-up waits for the first replies
+  assert.ok(r.warmupSeconds < 0.6, `no settling asked: ${r.warmupSeconds} s`);
   assert.equal(r.status, 'failed', 'nothing came back within 0.3 s');
   assert.match(r.reason!, /^no message came back/);
 });
@@ -226,11 +228,17 @@ test('sampleTree counts every process under the roots: children, their CPU and m
     const childPid = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d) => resolve(String(d)))));
     assert.deepEqual(processTree([parent.pid!]).sort((a, b) => a - b), [parent.pid!, childPid].sort((a, b) => a - b));
     const a = sampleTree([parent.pid!]);
-    await new Promise((r) => setTimeout(r, 500));
-    const b = sampleTree([parent.pid!]);
+    // The parent sleeps: what is counted is the child's. 30 ms of it comes
+    // within 0.5 s on a quiet machine; on one that other suites load, the
+    // child may get a few per cent of a core, so the test waits up to 10 s.
+    // A tree that left the child out would never get there.
+    let b = a;
+    for (const end = Date.now() + 10_000; Date.now() < end && b.cpuUs - a.cpuUs < 30_000; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      b = sampleTree([parent.pid!]);
+    }
     assert.deepEqual(b.pids.length, 2);
-    // the parent sleeps: what was counted is the child's (at least 30 ms of 0.5 s, on a machine others load too)
-    assert.ok(b.cpuUs - a.cpuUs >= 30_000, `a busy child over 0.5 s: ${b.cpuUs - a.cpuUs} µs`);
+    assert.ok(b.cpuUs - a.cpuUs >= 30_000, `a busy child over 10 s: ${b.cpuUs - a.cpuUs} µs`);
     assert.ok(b.rssBytes > 2 * 20e6, `two node processes: ${b.rssBytes} B`);
     assert.ok(b.fds >= 6);
   } finally {
