@@ -413,9 +413,8 @@ export class Process<F extends TaskFunction = TaskFunction> extends EventEmitter
     if (this.#closed) throw new ValueError('process object is closed');
   }
 
-  /** Python's repr: `<Process name='Process-1' pid=123 started>`. */
   /**
-   * Python's repr. It never waits: a worker thread's tid is shown once the
+   * Python's repr: `<Process name='Process-1' pid=123 started>`. It never waits: a worker thread's tid is shown once the
    * thread has published it as it boots (reading {@link pid} would block the
    * event loop until then, tens of milliseconds, and a debug log of each start
    * would make a pool's threads boot one after another).
