@@ -13,8 +13,7 @@ import multiprocessing as mp
 import sys
 import time
 
-
-WARMUP_SECONDS = 1.0  # as bench/lib/warmup.ts: untimed, on a scratch Value under the same Lock
+from warmup import warm_up
 
 
 def loop(lock, value, n):
@@ -24,9 +23,7 @@ def loop(lock, value, n):
 
 
 def worker(lock, value, n, ready, go, ends, slot, scratch):
-    end = time.perf_counter() + WARMUP_SECONDS
-    while time.perf_counter() < end:
-        loop(lock, scratch, 100)
+    warm_up(lambda: loop(lock, scratch, 100))  # untimed, on a scratch Value under the same Lock
     ready.release()
     go.wait()
     loop(lock, value, n)

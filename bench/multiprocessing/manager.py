@@ -21,17 +21,14 @@ import multiprocessing as mp
 import sys
 import time
 
+from warmup import warm_up
 
-WARMUP_SECONDS = 1.0  # untimed calls on scratch objects first, as the weft side does (bench/lib/warmup.ts)
-WARMUP_CALLS = 2000  # and at least this many
+
+WARMUP_CALLS = 2000  # untimed calls on scratch objects first, for a second and at least this many, as the weft side does
 
 
 def worker(point, d, l, lock, n, ready, go, ends, slot, scratch, scratch_list, latencies):
-    end = time.perf_counter() + WARMUP_SECONDS
-    calls = 0
-    while calls < WARMUP_CALLS or time.perf_counter() < end:
-        run(point, scratch, scratch_list, lock, 100)
-        calls += 100
+    warm_up(lambda: run(point, scratch, scratch_list, lock, 100), minimum=WARMUP_CALLS // 100)
     ready.release()
     go.wait()
     ns = [0] * n if point == 'dict_set' else None

@@ -14,12 +14,11 @@ import multiprocessing as mp
 import sys
 import time
 
+from warmup import warm_up
+
 
 def square(x):
     return x * x
-
-
-WARMUP_SECONDS = 1.0
 
 
 def burn(n):
@@ -47,9 +46,7 @@ def one(which, n):
         return {"first": first, "warm": warm}
     with mp.Pool(2) as pool:
         pool.map(square, range(100))  # both workers up
-        end = time.perf_counter() + WARMUP_SECONDS  # and warm, as weft's (bench/lib/warmup.ts)
-        while time.perf_counter() < end:
-            pool.apply(square, (0,))
+        warm_up(lambda: pool.apply(square, (0,)))  # and warm, as weft's (bench/lib/warmup.ts)
         times = []
         start = time.perf_counter()
         for i in range(n):

@@ -9,6 +9,8 @@ import resource
 import sys
 import time
 
+from warmup import warm_up
+
 
 def produce(q, n):
     for i in range(n):
@@ -30,19 +32,6 @@ def noop():
 
 def put_one(q, i):
     q.put(i)
-
-
-WARMUP_SECONDS = 1.0  # as bench/lib/warmup.ts: the steady-state points warm up for a time, not a count
-
-
-def warm_up(step, seconds=WARMUP_SECONDS, minimum=200):
-    """Runs step() until `seconds` have passed and it ran at least `minimum` times."""
-    end = time.perf_counter() + seconds
-    n = 0
-    while n < minimum or time.perf_counter() < end:
-        step()
-        n += 1
-    return n
 
 
 def percentiles_us(ns):
@@ -71,7 +60,7 @@ def pipe(n):
     a, b = mp.Pipe()
     p = mp.Process(target=echo, args=(b,))
     p.start()
-    warm_up(lambda: (a.send(0), a.recv()))
+    warm_up(lambda: (a.send(0), a.recv()), minimum=200)
     ns = [0] * n
     clock = time.perf_counter_ns
     t = time.perf_counter()
