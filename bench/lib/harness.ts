@@ -11,7 +11,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CONDITIONS, onExit, startCondition, type Condition, type ConditionName } from './conditions.js';
-import { NODE_BOOT, ROWS, points, type Contender, type Point, type Row } from './points.js';
+import { NODE_BOOT, ROWS, WITHOUT_EXTRA_CA, points, type Contender, type Point, type Row } from './points.js';
 import { renderCondition, type ConditionResult, type Figure } from './report.js';
 import { summarize } from './stats.js';
 
@@ -31,7 +31,12 @@ function measure(cond: Condition, c: Contender, timeoutS: number): Promise<Recor
   const argv = cond.wrap(c.argv);
   return new Promise((resolve, reject) => {
     // its own process group, so that it and every process it started end together
-    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let env: NodeJS.ProcessEnv | undefined;
+    if (c.unsetEnv) {
+      env = { ...process.env };
+      for (const k of c.unsetEnv) delete env[k];
+    }
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
     const killGroup = () => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
@@ -108,6 +113,7 @@ async function runCondition(name: ConditionName, selected: Point[], runs: number
   // Node's own boot beside weft's process start: what weft adds per start.
   const burst = selected.find((p) => p.weft.some((c) => c.label === NODE_BOOT));
   let weftSharePerStartMs: number | null = null;
+  let extraCaMsPerStart: number | null = null;
   if (burst) {
     const cpu = (label: string) => {
       const c = burst.weft.find((w) => w.label === label);
@@ -116,6 +122,8 @@ async function runCondition(name: ConditionName, selected: Point[], runs: number
     const proc = cpu('weft process');
     const boot = cpu(NODE_BOOT);
     if (proc && boot) weftSharePerStartMs = proc.median - boot.median;
+    const bare = cpu(`${NODE_BOOT}, ${WITHOUT_EXTRA_CA}`);
+    if (boot && bare) extraCaMsPerStart = boot.median - bare.median;
   }
   return {
     condition: name,
@@ -130,6 +138,7 @@ async function runCondition(name: ConditionName, selected: Point[], runs: number
     quick,
     rows,
     weftSharePerStartMs,
+    extraCaMsPerStart,
     errors,
   };
 }

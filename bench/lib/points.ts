@@ -22,6 +22,8 @@ export interface Metric {
 export interface Contender {
   label: string;
   argv: string[];
+  /** Variables taken out of the environment the command runs in (see {@link WITHOUT_EXTRA_CA}). */
+  unsetEnv?: string[];
   /** The metrics of `metric` keys out of the command's JSON, or a thrown Error if the run is wrong. */
   read(out: Record<string, number>): Record<string, number>;
 }
@@ -53,6 +55,22 @@ function asIs(key = 'value'): Contender['read'] {
 
 function node(label: string, file: string, args: string[], read: Contender['read'] = asIs()): Contender {
   return { label, argv: [process.execPath, bench(file), ...args], read };
+}
+
+/**
+ * Node 20 reads and parses the file NODE_EXTRA_CA_CERTS names at every start,
+ * TLS or not (~55 ms of CPU for a system bundle of ~140 certificates, more than
+ * the rest of Node's boot); Node 22 and later only when TLS first needs it, and
+ * Python never reads it. Where the environment sets it, the rows that start
+ * processes are measured a second time without it, which is how a Node 22+
+ * child starts, so that Node's own cost and weft's are told apart.
+ */
+export const WITHOUT_EXTRA_CA = 'no NODE_EXTRA_CA_CERTS';
+
+/** `c`, and where NODE_EXTRA_CA_CERTS is set, `c` again without it. */
+function andWithoutExtraCa(c: Contender): Contender[] {
+  if (!process.env.NODE_EXTRA_CA_CERTS) return [c];
+  return [c, { ...c, label: `${c.label}, ${WITHOUT_EXTRA_CA}`, unsetEnv: ['NODE_EXTRA_CA_CERTS'] }];
 }
 
 function python(file: string, args: string[], read: Contender['read']): Contender {
@@ -124,16 +142,17 @@ export function points(quick: boolean): Point[] {
         { key: 'first', title: 'fresh process: Pool start + first map', unit: 'items/s', better: 'higher' },
         { key: 'warm', title: 'the same map, warm', unit: 'items/s', better: 'higher' },
       ],
-      weft: ['process', 'thread'].map((context) =>
-        node(`weft ${context}`, 'pool.js', ['--one', 'map_first', '--context', context, '--n', String(n.map)], (out) => ({ ...out })),
-      ),
+      weft: ['process', 'thread'].flatMap((context) => {
+        const c = node(`weft ${context}`, 'pool.js', ['--one', 'map_first', '--context', context, '--n', String(n.map)], (out) => ({ ...out }));
+        return context === 'process' ? andWithoutExtraCa(c) : [c];
+      }),
       python: python('pool.py', ['one', 'map_first', String(n.map)], (out) => ({ ...out })),
     },
     {
       row: 'first',
       name: `2 short-lived children x ${k(n.shortLived)} awaited Manager dict sets, start and first connection counted`,
       metrics: [{ key: 'seconds', title: 'start to both joined', unit: 's', better: 'lower' }],
-      weft: [node('weft', 'manager.js', ['--one', 'short_lived', '--n', String(n.shortLived)], (out) => ({ seconds: out.value! }))],
+      weft: andWithoutExtraCa(node('weft', 'manager.js', ['--one', 'short_lived', '--n', String(n.shortLived)], (out) => ({ seconds: out.value! }))),
       python: python('manager.py', ['short_lived', String(n.shortLived)], (out) => {
         if (out.final !== n.shortLived) throw new Error(`Python short-lived: ${out.final} keys, expected ${n.shortLived}`);
         return { seconds: out.seconds! };
@@ -147,10 +166,9 @@ export function points(quick: boolean): Point[] {
         { key: 'cpuMsPerStart', title: 'CPU per start', unit: 'ms', better: 'lower' },
       ],
       weft: [
-        ...['process', 'thread'].map((context) =>
-          node(`weft ${context}`, 'transport.js', ['--one', 'burst', '--context', context, '--n', String(n.burst)], burstRead),
-        ),
-        node(NODE_BOOT, 'transport.js', ['--one', 'node_boot', '--n', String(n.burst)], burstRead),
+        ...andWithoutExtraCa(node('weft process', 'transport.js', ['--one', 'burst', '--context', 'process', '--n', String(n.burst)], burstRead)),
+        node('weft thread', 'transport.js', ['--one', 'burst', '--context', 'thread', '--n', String(n.burst)], burstRead),
+        ...andWithoutExtraCa(node(NODE_BOOT, 'transport.js', ['--one', 'node_boot', '--n', String(n.burst)], burstRead)),
       ],
       python: python('transport.py', ['burst', String(n.burst)], (out) => ({ seconds: out.seconds!, cpuMsPerStart: out.cpuMsPerStart! })),
     },

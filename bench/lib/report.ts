@@ -1,6 +1,6 @@
 // Tables of the load benchmarks (bench/lib/harness.ts): aligned text for a
 // terminal, or Markdown ready for docs/PERFORMANCE.md (--markdown).
-import type { Metric } from './points.js';
+import { WITHOUT_EXTRA_CA, type Metric } from './points.js';
 import type { Summary } from './stats.js';
 
 export type Figure = Summary;
@@ -30,6 +30,8 @@ export interface ConditionResult {
   rows: ResultRow[];
   /** CPU per process start of weft's burst minus that of `node -e 0`: weft's share. */
   weftSharePerStartMs: number | null;
+  /** CPU per start of `node -e 0` with NODE_EXTRA_CA_CERTS minus without it: Node's own cost of that variable; null where unset. */
+  extraCaMsPerStart?: number | null;
   errors: string[];
 }
 
@@ -78,6 +80,12 @@ export function renderCondition(res: ConditionResult, command: string, markdown:
   ];
   if (res.weftSharePerStartMs !== null) {
     notes.push(`Burst, CPU per process start: weft's share beyond Node's own boot (weft process minus \`node -e 0\`, medians): ${res.weftSharePerStartMs.toFixed(1)} ms.`);
+  }
+  if (res.extraCaMsPerStart != null) {
+    notes.push(
+      `This environment sets NODE_EXTRA_CA_CERTS, which Node ${res.node.replace(/^v/, '').split('.')[0]} reads at every start (Node 22+ only when TLS first needs it): ` +
+        `${res.extraCaMsPerStart.toFixed(1)} ms of CPU per \`node -e 0\`; the rows marked "${WITHOUT_EXTRA_CA}" ran without it.`,
+    );
   }
   for (const e of res.errors) notes.push(`FAILED: ${e}`);
   const title = `${res.condition}: ${res.describe}`;

@@ -14,7 +14,9 @@ import type { Preparation } from './spawn.js';
  * `stdio`, `resourceLimits` and `title` makes the start method boot a child of
  * its own for it instead of taking the one booted ahead (whose Node was
  * started with the parent's options); `env` and `cwd` are handed over with the
- * work, so they cost nothing.
+ * work, so they cost nothing, except that a process child whose variables
+ * read by Node as it starts (`NODE_OPTIONS`, `NODE_EXTRA_CA_CERTS`…) differ from
+ * the parent's is booted with them (popen_spawn.ts's `startupEnv`).
  */
 export interface ChildOptions {
   env?: NodeJS.ProcessEnv;

@@ -62,6 +62,24 @@ interface Spare {
   exited: Promise<number>;
   /** Its life since its work was handed over; null while it waits. */
   life: Life | null;
+  /** The variables its Node read as it started ({@link startupEnv}). */
+  startupEnv: string;
+}
+
+/**
+ * The variables of `env` that Node reads as it starts, as one string to
+ * compare: `NODE_OPTIONS`, `NODE_EXTRA_CA_CERTS`, `NODE_PATH`, `UV_THREADPOOL_SIZE`,
+ * `OPENSSL_CONF`, `SSL_CERT_FILE`… A child booted ahead was started with the
+ * parent's environment of that moment and takes the rest of its environment
+ * with its work (child.ts), which is too late for these: a start whose
+ * environment differs here needs a child booted with it.
+ */
+export function startupEnv(env: NodeJS.ProcessEnv): string {
+  return Object.keys(env)
+    .filter((k) => /^(NODE_|UV_|OPENSSL_|SSL_CERT_)/.test(k))
+    .sort()
+    .map((k) => `${k}=${env[k]}`)
+    .join('\0');
 }
 
 const spares = new Spares<Spare>(() => spawnSpare(), discard);
@@ -76,11 +94,12 @@ function spawnSpare(custom?: ChildOptions): Spare {
   if (typeof pair === 'number') check(pair);
   const [mine, theirs] = pair as [number, number];
   const out = custom?.stdio ?? 'inherit';
+  const env = custom?.env ?? process.env;
   let child: ChildProcess;
   try {
     child = lazy.childProcess.spawn(process.execPath, [...childExecArgv(), ...(custom?.execArgv ?? []), fileURLToPath(childMain), ...(custom?.argv ?? [])], {
       stdio: ['ignore', out, out, theirs],
-      env: { ...(custom?.env ?? process.env), WEFT_PARENT_PID: String(process.pid) },
+      env: { ...env, WEFT_PARENT_PID: String(process.pid) },
     });
   } finally {
     native.fdClose(theirs);
@@ -92,7 +111,10 @@ function spawnSpare(custom?: ChildOptions): Spare {
   }
   child.unref();
   let settle: (code: number) => void = () => {};
-  const s: Spare = { child, socket: mine, booting: null, exitCode: null, exited: new Promise((r) => (settle = r)), life: null };
+  const s: Spare = {
+    child, socket: mine, booting: null, exitCode: null, exited: new Promise((r) => (settle = r)), life: null,
+    startupEnv: startupEnv(env),
+  };
   child.on('exit', (code, signal) => {
     s.exitCode = code ?? -signalNumber(signal!);
     discard(s);
@@ -175,9 +197,11 @@ function booted(s: Spare): Promise<void> {
  */
 export function startProcess(request: StartRequest): Popen {
   // A title is set by the child itself (spawn.ts): a spare can take it.
-  const own = needsOwnBoot({ ...request.options, title: undefined });
+  const wanted = startupEnv(request.options.env ?? process.env);
+  const own = needsOwnBoot({ ...request.options, title: undefined }) || wanted !== startupEnv(process.env);
   let s = own ? null : spares.take() ?? null;
-  if (!s || s.exitCode !== null || !hand(s, request)) {
+  // A spare booted before the parent changed, say, its NODE_OPTIONS is let go.
+  if (!s || s.exitCode !== null || s.startupEnv !== wanted || !hand(s, request)) {
     if (s) discard(s);
     s = spawnSpare(own ? request.options : undefined);
     if (!hand(s, request)) {

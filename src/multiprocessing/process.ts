@@ -45,7 +45,11 @@ export interface ProcessOptions<F extends TaskFunction = TaskFunction> {
   daemon?: boolean;
   /** `'process'` (default) or `'thread'`, or a context from `getContext`. */
   context?: ContextName | BaseContext;
-  /** The child's whole environment (as `child_process` takes it); the parent's `process.env` at `start()` by default. */
+  /**
+   * The child's whole environment (as `child_process` takes it); the parent's `process.env` at `start()` by default.
+   * A process child whose variables read by Node as it starts (`NODE_OPTIONS`, `NODE_EXTRA_CA_CERTS`, `UV_*`…)
+   * differ from the parent's boots for them instead of taking the child booted ahead, so they take effect.
+   */
   env?: NodeJS.ProcessEnv;
   /** The child's working directory; the parent's by default. Process context only: a thread shares its process's. */
   cwd?: string;

@@ -41,6 +41,25 @@ for (const context of ['process', 'thread'] as const) {
       }
     });
 
+    if (context === 'process') {
+      test('variables Node reads as it starts (NODE_OPTIONS) take effect, given or changed after a child booted ahead', async () => {
+        const limited = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-old-space-size=96` };
+        // The default limit on this machine is gigabytes; 96 MiB of old space gives well under 200.
+        assert.ok((await run({ context })).heapLimitMb > 500);
+        assert.ok((await run({ context, env: limited })).heapLimitMb < 200, 'env given to the start');
+        // A child was booted ahead after the starts above, with the parent's environment of then.
+        const before = process.env.NODE_OPTIONS;
+        process.env.NODE_OPTIONS = '--max-old-space-size=96';
+        try {
+          assert.ok((await run({ context })).heapLimitMb < 200, 'the parent changed NODE_OPTIONS after the boot ahead');
+        } finally {
+          if (before === undefined) delete process.env.NODE_OPTIONS;
+          else process.env.NODE_OPTIONS = before;
+        }
+        assert.ok((await run({ context })).heapLimitMb > 500, 'and changed it back');
+      });
+    }
+
     test('argv lands in process.argv; execArgv is added to the inherited options', async () => {
       const seen = await run({ context, argv: ['--flag', 'value'], execArgv: ['--no-deprecation'] });
       assert.deepEqual(seen.argv, ['--flag', 'value']);
