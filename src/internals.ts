@@ -16,6 +16,7 @@ export { memfdPool } from './multiprocessing/transfer.js';
 export { Client } from './multiprocessing/manager_proxy.js';
 export { MAGIC, answerChallenge, frame } from './multiprocessing/manager_wire.js';
 export { SpinEstimate, spinUntil } from './multiprocessing/futex.js';
+export { cpuQuota } from './multiprocessing/cgroup.js';
 export { TimeBuckets } from './multiprocessing/pool_stats.js';
 export { AuthenticationError, FrameReader, ProtocolError, decode, deliverChallenge } from './multiprocessing/manager_wire.js';
 export { main as cliMain } from './cli/commands.js';

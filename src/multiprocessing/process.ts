@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
+import { cpuQuota } from './cgroup.js';
 import { debugLog } from '../debug.js';
 import { ValueError } from '../errors.js';
 import { lazy } from '../lazy.js';
@@ -563,15 +564,20 @@ export function activeChildren(): Process[] {
 }
 
 /**
- * The number of CPUs this process may use (`os.availableParallelism()`).
+ * The number of CPUs this process may use: those it may run on
+ * (`os.availableParallelism()`), and no more than its control group's CPU
+ * quota allows, rounded up — a container's CPU limit (`docker run --cpus 2`,
+ * Kubernetes' `limits.cpu`), which Node and Python's `os.cpu_count()` do not
+ * count. Read afresh at each call; Pool's default size and `weft serve`'s
+ * worker count.
  * @example
  * import { availableParallelism } from 'node:os';
  * import { cpuCount } from 'weft';
- * console.log(cpuCount() === availableParallelism()); // true
+ * console.log(cpuCount() <= availableParallelism()); // true
  * // e.g. new Pool({ processes: cpuCount() }), which is also Pool's default
  */
 export function cpuCount(): number {
-  return availableParallelism();
+  return Math.max(1, Math.min(availableParallelism(), Math.ceil(cpuQuota())));
 }
 
 /** @internal Stop daemon children when this process exits, as Python's atexit handler does. */
