@@ -58,6 +58,19 @@ for (const context of ['process', 'thread'] as const) {
         }
         assert.ok((await run({ context })).heapLimitMb > 500, 'and changed it back');
       });
+
+      test('any other variable travels with the work: the child booted ahead still serves', async () => {
+        await run({ context }); // a child is booted ahead once this one has booted
+        await new Promise((r) => setTimeout(r, 1500));
+        const asked = Date.now();
+        const seen = await run({ context, env: { ...process.env, WEFT_OPTION_PROBE: 'given' } });
+        assert.equal(seen.env, 'given');
+        assert.ok(seen.origin < asked - 100, `started ${seen.origin - asked} ms after start() was called: booted for it`);
+        await new Promise((r) => setTimeout(r, 1500));
+        const again = Date.now();
+        const own = await run({ context, env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --no-deprecation` } });
+        assert.ok(own.origin >= again - 5, `started ${again - own.origin} ms before start() was called: not booted for its NODE_OPTIONS`);
+      });
     }
 
     test('argv lands in process.argv; execArgv is added to the inherited options', async () => {
