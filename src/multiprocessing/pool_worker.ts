@@ -172,13 +172,8 @@ export const poolWorker = task(
                 value = packNumber(value);
               }
             } else {
-              const items = new Array<unknown>(args.length);
-              const spread = t.mode !== MAP && t.mode !== MAP_F64;
-              for (let i = 0; i < args.length; i++) {
-                let v = spread ? fn(...(args[i] as unknown[])) : fn(args[i]);
-                if (isThenable(v)) v = await v;
-                items[i] = v;
-              }
+              const mapped = mapItems(fn, args, t.mode !== MAP && t.mode !== MAP_F64);
+              const items = mapped instanceof Promise ? await mapped : mapped;
               const numbers = packNumbers(items);
               if (numbers) {
                 status = OK_F64;
@@ -211,3 +206,32 @@ export const poolWorker = task(
     await feeder.flush();
   },
 );
+
+/**
+ * A map chunk's results: `fn` over each item (spread over its arguments for
+ * starmap). A small function of its own, without an await in its loop: V8
+ * optimises its loop while the first chunk runs, where the same loop inside
+ * the worker's main loop (a large async function) ran unoptimised for the
+ * whole first map of a fresh worker. Goes async only at a task that returns
+ * a promise.
+ */
+function mapItems(fn: TaskFunction, args: ArrayLike<unknown>, spread: boolean): unknown[] | Promise<unknown[]> {
+  const items = new Array<unknown>(args.length);
+  for (let i = 0; i < args.length; i++) {
+    const v = spread ? fn(...(args[i] as unknown[])) : fn(args[i]);
+    if (isThenable(v)) return mapItemsAsync(fn, args, spread, items, i, v);
+    items[i] = v;
+  }
+  return items;
+}
+
+/** {@link mapItems} from item `i` on, whose result `pending` is a promise. */
+async function mapItemsAsync(fn: TaskFunction, args: ArrayLike<unknown>, spread: boolean, items: unknown[], i: number, pending: PromiseLike<unknown>): Promise<unknown[]> {
+  items[i] = await pending;
+  for (let k = i + 1; k < args.length; k++) {
+    let v = spread ? fn(...(args[k] as unknown[])) : fn(args[k]);
+    if (isThenable(v)) v = await v;
+    items[k] = v;
+  }
+  return items;
+}

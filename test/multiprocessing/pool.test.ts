@@ -21,6 +21,7 @@ import {
   makeFunction,
   readInit,
   sleepThen,
+  sometimesAsync,
   square,
   whoami,
 } from './fixtures/pool-tasks.js';
@@ -75,6 +76,14 @@ for (const context of ['process', 'thread'] as const) {
       assert.deepEqual(await r.get(), [9, 1, 4]);
       assert.deepEqual(got, [9, 1, 4]);
       assert.deepEqual(await pool.starmapAsync(add, [[1, 1]]).get(), [2]);
+    });
+
+    test('a chunk whose task returns a promise for some items only: every result in order, a rejection fails the map', async () => {
+      const items = Array.from({ length: 50 }, (_, i) => i);
+      assert.deepEqual(await pool.map(sometimesAsync, items, 25), items.map((i) => 2 * i));
+      assert.deepEqual(await pool.starmap(sometimesAsync, [[4], [5], [6, -1], [7, -1]]), [8, 10, 12, 14]);
+      await assert.rejects(pool.starmap(sometimesAsync, items.map((i) => [i, 31]), 50), { message: 'no 31' });
+      await assert.rejects(pool.starmap(sometimesAsync, [[1, 3], [3, 3], [4, 3]]), { message: 'no 3' });
     });
 
     test('imap yields in order, imapUnordered as they finish; async iterables as input', async () => {
