@@ -1462,13 +1462,14 @@ export class Pool extends EventEmitter<PoolEvents> {
       let spent = performance.now();
       for (let start = 0; start < items.length; start += size) {
         if (result.ready()) break;
-        const chunk = items.slice(start, start + size);
+        // Numbers are packed straight from the input: no copy of the chunk to collect.
+        let chunk: unknown[] | null = null;
         let payload: Uint8Array | null = null;
         let chunkMode = mode;
         try {
-          if (mode === MAP) payload = packNumbers(chunk);
+          if (mode === MAP) payload = packNumbers(items, start, Math.min(start + size, items.length));
           if (payload) chunkMode = MAP_F64;
-          else payload = dumps(chunk, `items[${start}..${start + size - 1}]`);
+          else payload = dumps((chunk = items.slice(start, start + size)), `items[${start}..${start + size - 1}]`);
         } catch (err) {
           for (const job of jobs) if (job.state === QUEUED) this.#settle(job, false, err);
           return finish(false, err);

@@ -99,13 +99,13 @@ export function unpackNumber(payload: Uint8Array): number {
   return asSent(scratch[0]!);
 }
 
-/** The float64 bytes of `values` when every one is a number, else null. */
-export function packNumbers(values: ArrayLike<unknown>): Uint8Array | null {
-  const n = values.length;
-  if (n === 1) return typeof values[0] === 'number' ? packNumber(values[0]) : null;
-  for (let i = 0; i < n; i++) if (typeof values[i] !== 'number') return null;
+/** The float64 bytes of `values[start..end)` when every one is a number, else null. */
+export function packNumbers(values: ArrayLike<unknown>, start = 0, end = values.length): Uint8Array | null {
+  const n = end - start;
+  if (n === 1) return typeof values[start] === 'number' ? packNumber(values[start] as number) : null;
+  for (let i = start; i < end; i++) if (typeof values[i] !== 'number') return null;
   const f64 = new Float64Array(n);
-  for (let i = 0; i < n; i++) f64[i] = values[i] as number;
+  for (let i = 0; i < n; i++) f64[i] = values[start + i] as number;
   return new Uint8Array(f64.buffer);
 }
 
