@@ -7,23 +7,16 @@
  * dup'd for it by its starter.
  * @module
  */
-import v8 from 'node:v8';
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { constants } from 'node:os';
+import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { ledger } from './ledger.js';
 import { SharedBlock } from './shared_memory.js';
 import { mainEntry } from '../layout.js';
-import { runChild, type Preparation } from './spawn.js';
+import { runChild, unpackHanded, type Handed } from './spawn.js';
 import { importModule } from './task.js';
 import { adoptChain } from './thread_stop.js';
-
-/** What a starter hands a booted child. */
-interface Handed {
-  prep: Preparation;
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}
+import { isMainThread } from './util.js';
 
 /** The starter's environment as of `start()`, not as of when this child booted. */
 function adoptEnvironment(env: NodeJS.ProcessEnv): void {
@@ -49,7 +42,7 @@ export async function bootChild(): Promise<void> {
     const [prepFd, ...fds] = got;
     const block = SharedBlock.adopt(prepFd!);
     const length = new DataView(block.buffer).getUint32(0, true);
-    const { prep, env, cwd } = v8.deserialize(new Uint8Array(block.buffer, 4, length)) as Handed;
+    const { prep, env, cwd } = unpackHanded(new Uint8Array(block.buffer, 4, length));
     block.close();
     adoptEnvironment(env);
     try {
@@ -59,6 +52,7 @@ export async function bootChild(): Promise<void> {
     }
     await runChild(prep, fds);
   } else {
+    const { parentPort, workerData } = lazy.workerThreads;
     const data = workerData as { ledger: SharedArrayBuffer; tid: SharedArrayBuffer; chain: SharedArrayBuffer[] };
     ledger.attach(data.ledger);
     adoptChain(data.chain);
