@@ -24,8 +24,12 @@ function adoptEnvironment(env: NodeJS.ProcessEnv): void {
   Object.assign(process.env, env);
 }
 
-/** Boots this child: waits for its work, then runs it to the end (the process or thread exits there). */
-export async function bootChild(): Promise<void> {
+/**
+ * Boots this child: waits for its work, then runs it to the end (the process
+ * or thread exits there). `atExit` runs as a child that took work exits
+ * (weft's loader passes one that writes a warm code cache, scripts/bundle.mjs).
+ */
+export async function bootChild(atExit?: () => void): Promise<void> {
   // A task's module imports 'weft': load that entry now, while there is no work
   // yet, rather than after the work came (about 1 ms of a start).
   const preloaded = importModule(mainEntry.href);
@@ -39,6 +43,7 @@ export async function bootChild(): Promise<void> {
     const got = native.recvFds(3);
     native.fdClose(3);
     if (typeof got === 'number' || got.length === 0) process.exit(0); // the parent let this spare go
+    if (atExit) process.once('exit', atExit);
     const [prepFd, ...fds] = got;
     const block = SharedBlock.adopt(prepFd!);
     const length = new DataView(block.buffer).getUint32(0, true);
@@ -60,6 +65,7 @@ export async function bootChild(): Promise<void> {
     Atomics.store(tid, 0, native.gettid());
     Atomics.notify(tid, 0);
     parentPort!.once('message', (work: Handed & { fds: number[] }) => {
+      if (atExit) process.once('exit', atExit);
       adoptEnvironment(work.env);
       void preloaded.then(() => runChild(work.prep, work.fds));
     });
