@@ -44,14 +44,13 @@ export interface Handed {
  * `v8.serialize` would need (lazy.ts says what that costs a booting process),
  * and with a parser that is native code from the start (msgpackr, cold in a
  * child, took ~1.5 ms for an environment of 35 variables). JSON keeps every
- * field as it is (a lone surrogate is written as an escape); the environment's
- * values are turned into the strings the child's `process.env` would turn
- * them into (`undefined` into 'undefined', which JSON would drop).
+ * field as it is: strings (a lone surrogate is written as an escape), numbers,
+ * booleans, and an environment of strings (process.ts's options drop its
+ * undefined values and turn the rest into strings).
  */
 export function packHanded({ prep, env, cwd }: Handed): Uint8Array {
   const { args, authkey, ...rest } = prep;
-  const strings = Object.fromEntries(Object.entries(env).map(([key, value]) => [key, `${value}`]));
-  const parts = [Buffer.from(JSON.stringify({ prep: rest, env: strings, cwd })), args, authkey];
+  const parts = [Buffer.from(JSON.stringify({ prep: rest, env, cwd })), args, authkey];
   const out = new Uint8Array(parts.reduce((n, part) => n + 4 + part.length, 0));
   const view = new DataView(out.buffer);
   let at = 0;
