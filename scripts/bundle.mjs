@@ -1,16 +1,27 @@
-// Bundles weft's TypeScript sources into one script after `tsc` has
+// Bundles weft's TypeScript sources into two scripts after `tsc` has
 // type-checked the project and written the declarations, the tests, the
 // examples and the benchmarks.
 //
-// Why one script: every child process and worker thread loads weft before it
+// Why bundles: every child process and worker thread loads weft before it
 // can run anything. Node 20 spends much of that time per module file (resolve,
 // read, compile, link: some forty files took ~37 ms, the same code in a few
 // chunks ~20 ms), and it keeps no code cache for ES modules, so each thread
-// compiled all of weft again (~7 ms). Here all of weft is one CommonJS script,
-// dist/src/weft.cjs, which dist/src/load.cjs (written below) compiles with a
-// cache of its compiled code: Node's compile cache on Node 22.1+, V8's code
-// cache through vm.Script on Node 20. A worker thread with weft boots in
-// ~32 ms, not ~39.
+// compiled all of weft again (~7 ms). Here weft is two CommonJS scripts,
+// which dist/src/load.cjs (written below) compiles with a cache of their
+// compiled code: Node's compile cache on Node 22.1+, V8's code cache through
+// vm.Script on Node 20. A worker thread with weft boots in ~32 ms, not ~39.
+//
+// Why two: dist/src/weft.cjs (src/bundle.ts) is weft itself and a child's
+// boot, what every thread loads; dist/src/weft-more.cjs (src/bundle_more.ts)
+// is weft/coro, weft/io, weft/redis, the servers and the CLI, half of the
+// code, which a child never needs before its work: loaded on first use, it no
+// longer costs each child the reading and the cache of it (together with the
+// lazy built-ins of lazy.ts and the addon's file handed down, weft's share of
+// a process child's CPU fell by about a third: docs/PERFORMANCE.md, "Bursts of
+// starts"). One instance of each module a thread: every module weft.cjs holds
+// is replaced in weft-more.cjs by a stand-in that takes it from weft.cjs
+// (the `shared` namespaces weft.cjs exports, by path), and the build fails
+// if a module lands in both.
 //
 // The package's entry points (weft, weft/coro, weft/io), the CLI and
 // src/internals.ts for weft's own tests stay as small ES modules that take
