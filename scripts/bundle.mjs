@@ -1,16 +1,27 @@
-// Bundles weft's TypeScript sources into one script after `tsc` has
+// Bundles weft's TypeScript sources into two scripts after `tsc` has
 // type-checked the project and written the declarations, the tests, the
 // examples and the benchmarks.
 //
-// Why one script: every child process and worker thread loads weft before it
+// Why bundles: every child process and worker thread loads weft before it
 // can run anything. Node 20 spends much of that time per module file (resolve,
 // read, compile, link: some forty files took ~37 ms, the same code in a few
 // chunks ~20 ms), and it keeps no code cache for ES modules, so each thread
-// compiled all of weft again (~7 ms). Here all of weft is one CommonJS script,
-// dist/src/weft.cjs, which dist/src/load.cjs (written below) compiles with a
-// cache of its compiled code: Node's compile cache on Node 22.1+, V8's code
-// cache through vm.Script on Node 20. A worker thread with weft boots in
-// ~32 ms, not ~39.
+// compiled all of weft again (~7 ms). Here weft is two CommonJS scripts,
+// which dist/src/load.cjs (written below) compiles with a cache of their
+// compiled code: Node's compile cache on Node 22.1+, V8's code cache through
+// vm.Script on Node 20. A worker thread with weft boots in ~32 ms, not ~39.
+//
+// Why two: dist/src/weft.cjs (src/bundle.ts) is weft itself and a child's
+// boot, what every thread loads; dist/src/weft-more.cjs (src/bundle_more.ts)
+// is weft/coro, weft/io, weft/redis, the servers and the CLI, half of the
+// code, which a child never needs before its work: loaded on first use, it no
+// longer costs each child the reading and the cache of it (together with the
+// lazy built-ins of lazy.ts and the addon's file handed down, weft's share of
+// a process child's CPU fell by about a third: docs/PERFORMANCE.md, "Bursts of
+// starts"). One instance of each module a thread: every module weft.cjs holds
+// is replaced in weft-more.cjs by a stand-in that takes it from weft.cjs
+// (the `shared` namespaces weft.cjs exports, by path), and the build fails
+// if a module lands in both.
 //
 // The package's entry points (weft, weft/coro, weft/io), the CLI and
 // src/internals.ts for weft's own tests stay as small ES modules that take
@@ -36,7 +47,7 @@
 //   node scripts/bundle.mjs
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -49,10 +60,9 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 // imports from devDependencies (msgpackr: every child uses it at once) is bundled.
 const external = Object.keys(pkg.dependencies ?? {});
 
-const { outputFiles } = await build({
+/** What both scripts are built with. */
+const common = {
   absWorkingDir: root,
-  entryPoints: ['src/bundle.ts'],
-  outfile: join(outdir, 'weft.cjs'),
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -67,32 +77,94 @@ const { outputFiles } = await build({
   sourcemap: true,
   sourcesContent: false,
   write: false,
+  metafile: true,
   logLevel: 'warning',
-});
+};
+
+/**
+ * weft.cjs: src/bundle.ts, and `shared`, the namespaces of the modules
+ * weft-more.cjs takes from it (keys: paths from the package root).
+ */
+const buildCore = (shared) =>
+  build({
+    ...common,
+    stdin: {
+      contents:
+        "export * from './bundle.ts';\n" +
+        shared.map((key, i) => `import * as m${i} from ${JSON.stringify(join(root, key))};\n`).join('') +
+        `export const shared = {\n${shared.map((key, i) => `  ${JSON.stringify(key)}: m${i},\n`).join('')}};\n`,
+      resolveDir: join(root, 'src'),
+      sourcefile: 'src/bundle.ts (with the modules weft-more.cjs shares)',
+      loader: 'ts',
+    },
+    outfile: join(outdir, 'weft.cjs'),
+  });
+
+// Pass 1: which modules weft.cjs holds.
+const inCore = new Set(Object.keys((await buildCore([])).metafile.inputs).map((key) => resolve(root, key)));
+
+// weft-more.cjs: every module weft.cjs holds is replaced by a stand-in that
+// takes it from there (load.cjs's `shared`), so each has one instance a thread.
+const used = new Set();
+const fromCore = {
+  name: 'weft-from-core',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/load\.cjs$/, namespace: 'weft-core' }, () => ({ path: './load.cjs', external: true }));
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData?.weftCore || args.kind === 'entry-point' || args.path.startsWith('node:')) return undefined;
+      const found = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { weftCore: true } });
+      if (found.errors.length > 0 || found.external || !inCore.has(found.path)) return undefined;
+      const key = relative(root, found.path);
+      used.add(key);
+      return { path: key, namespace: 'weft-core' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'weft-core' }, (args) => ({
+      contents: `module.exports = require('./load.cjs').shared[${JSON.stringify(args.path)}];\n`,
+      loader: 'js',
+    }));
+  },
+};
+const more = await build({ ...common, entryPoints: ['src/bundle_more.ts'], outfile: join(outdir, 'weft-more.cjs'), plugins: [fromCore] });
+
+// Pass 2: weft.cjs with the namespaces weft-more.cjs takes.
+const core = await buildCore([...used].sort());
+const inMore = new Set(Object.keys(more.metafile.inputs));
+const twice = Object.keys(core.metafile.inputs).filter((key) => !key.startsWith("<") && inMore.has(key));
+if (twice.length > 0) {
+  console.error(`scripts/bundle.mjs: in both weft.cjs and weft-more.cjs (two instances a thread): ${twice.join(', ')}`);
+  process.exit(1);
+}
 
 // esbuild escapes non-ASCII characters in code but leaves them in the comments
 // it keeps; one of them would make V8 hold the whole source as a two-byte
 // string in every thread (1.1 MB instead of 0.55). Escape those too.
-for (const { path, text } of outputFiles) {
+for (const { path, text } of [...core.outputFiles, ...more.outputFiles]) {
   writeFileSync(path, path.endsWith('.cjs') ? text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : text);
 }
 
 // The loader is CommonJS so that `require('weft')` (Node 20 cannot require an
 // ES module) and `import 'weft'` share it through Node's module cache: one
 // instance of weft per thread, whichever way it was reached first.
-const loader = `// weft's loader, written by scripts/bundle.mjs (see there why). All of weft
-// is one CommonJS script, weft.cjs, compiled once per thread with a cache of
-// its compiled code:
+const loader = `// weft's loader, written by scripts/bundle.mjs (see there why). weft is two
+// CommonJS scripts: weft.cjs (weft itself and a child's boot: what every
+// process and worker thread loads) and weft-more.cjs (weft/coro, weft/io,
+// weft/redis, the servers, the CLI; loaded on first use, taking the modules it
+// shares with weft.cjs from \`shared\` below). Each is compiled once per thread
+// with a cache of its compiled code:
 // - Node 22.1+: required through Node's module compile cache
 //   (module.enableCompileCache(), in NODE_COMPILE_CACHE or the OS's temporary
 //   directory, keyed by path and content).
-// - Node 20: compiled through vm.Script with V8's code cache in weft.cjs.cache
+// - Node 20: compiled through vm.Script with V8's code cache in <script>.cache
 //   beside it. V8 keeps the file name the cache was made under (stack traces
 //   would name the directory weft was built in), so the cache starts with the
 //   Node version and the path, size and time (whole seconds) of the script it
 //   was made for; any other cache is ignored, and the first load in a new place
 //   writes one for it (quietly skipped where the package's directory is
-//   read-only).
+//   read-only). That first cache holds the code compiled while weft.cjs was
+//   evaluated; the first child to finish its work with it writes weft.cjs's
+//   cache again, \`warm\`: with the code of a child's work too (taking the work,
+//   rebuilding the args, a put), which each later child would otherwise compile
+//   (~3 ms of a process child's CPU on Node 20, for ~60 kB more cache to read).
 // - With --enable-source-maps, Node 20 requires it too: Node maps stack traces
 //   of the files its loader compiled, not of a vm.Script.
 'use strict';
@@ -101,25 +173,26 @@ const module_ = require('node:module');
 const { join } = require('node:path');
 const vm = require('node:vm');
 
-const file = join(__dirname, 'weft.cjs');
-const requireFromWeft = module_.createRequire(file);
-
-function requireWeft() {
+/** \`require(file)\`, with Node's compile cache where there is one. */
+function requireScript(file) {
   const status = module_.enableCompileCache?.().status; // DISABLED under NODE_DISABLE_COMPILE_CACHE=1
   const { ENABLED, ALREADY_ENABLED } = module_.constants?.compileCacheStatus ?? {};
   const cached = status !== undefined && (status === ENABLED || status === ALREADY_ENABLED);
-  exports.compiledFrom = cached ? 'compile cache' : process.sourceMapsEnabled ? 'source maps' : 'source';
-  return require(file);
+  return { exports: require(file), from: cached ? 'compile cache' : process.sourceMapsEnabled ? 'source maps' : 'source', warmUp: null };
 }
 
-function runWithCodeCache() {
+function runWithCodeCache(file) {
   const cacheFile = \`\${file}.cache\`;
   const { size, mtimeMs } = statSync(file);
-  const key = Buffer.from(\`weft code cache \${process.version} \${process.arch} \${size} \${Math.trunc(mtimeMs / 1000)} \${file}\\n\`);
+  const made = \`\${process.version} \${process.arch} \${size} \${Math.trunc(mtimeMs / 1000)} \${file}\\n\`;
+  const keys = { cold: Buffer.from(\`weft code cache \${made}\`), warm: Buffer.from(\`weft code cache, warm, \${made}\`) };
+  const fits = (saved, key) => saved.subarray(0, key.length).equals(key);
   let cachedData;
+  let warm = false;
   try {
     const saved = readFileSync(cacheFile);
-    if (saved.subarray(0, key.length).equals(key)) cachedData = saved.subarray(key.length);
+    warm = fits(saved, keys.warm);
+    if (warm || fits(saved, keys.cold)) cachedData = saved.subarray((warm ? keys.warm : keys.cold).length);
   } catch {
     cachedData = undefined; // no cache yet: compile from source
   }
@@ -131,11 +204,8 @@ function runWithCodeCache() {
   // import() inside a vm.Script has no module loader to turn to (and on Node 20
   // a script taken from a code cache loses vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER):
   // weft's import() of a task's module goes through this one, made in a module Node loaded.
-  script.runInThisContext()(mod.exports, requireFromWeft, mod, file, __dirname, (url) => import(url));
-  exports.compiledFrom = cachedData !== undefined && !script.cachedDataRejected ? 'code cache' : 'source';
-  // A cache for this Node and this file that V8 rejects was made under other V8
-  // flags (a child with --max-old-space-size): it stays, for the usual flags.
-  if (cachedData === undefined) {
+  script.runInThisContext()(mod.exports, module_.createRequire(file), mod, file, __dirname, (url) => import(url));
+  const save = (key) => {
     // Written whole under another name, then renamed: a child booting at the same time reads the old cache or the new.
     const partial = \`\${cacheFile}.\${process.pid}.\${Math.random().toString(36).slice(2)}\`;
     try {
@@ -145,27 +215,59 @@ function runWithCodeCache() {
       // a read-only install: every load compiles from source (~6 ms more a thread)
       rmSync(partial, { force: true });
     }
-  }
-  return mod.exports;
+  };
+  if (cachedData === undefined) save(keys.cold);
+  // A cache for this Node and this file that V8 rejects was made under other V8
+  // flags (a child with --max-old-space-size): it stays, for the usual flags.
+  const rejected = cachedData !== undefined && script.cachedDataRejected;
+  const warmUp = () => {
+    try {
+      if (fits(readFileSync(cacheFile), keys.warm)) return; // another child was first
+    } catch {
+      return; // none to warm: a read-only install, or weft was rebuilt meanwhile
+    }
+    save(keys.warm);
+  };
+  return { exports: mod.exports, from: cachedData !== undefined && !rejected ? 'code cache' : 'source', warmUp: warm || rejected ? null : warmUp };
 }
 
+const load = typeof module_.enableCompileCache === 'function' || process.sourceMapsEnabled ? requireScript : runWithCodeCache;
+const core = load(join(__dirname, 'weft.cjs'));
+
 /**
- * How weft was compiled in this thread: 'compile cache' (Node's, on 22.1+),
+ * How weft.cjs was compiled in this thread: 'compile cache' (Node's, on 22.1+),
  * 'code cache' (Node 20: V8 took weft.cjs.cache), 'source maps' (Node 20 with
  * --enable-source-maps: no cache) or 'source' (no cache fitted; on Node 20 one
  * has been written for the next load where the directory allows).
  */
-exports.compiledFrom = undefined;
+exports.compiledFrom = core.from;
+
+/** The modules of weft.cjs that weft-more.cjs uses, by path from the package root: its only way to them. */
+exports.shared = core.exports.shared;
+
+let more;
+/** An entry of weft-more.cjs, which is loaded by the first call of any. */
+const fromMore = (name) => () => (more ??= load(join(__dirname, 'weft-more.cjs')).exports)[name]();
 
 /** weft's modules: one instance per thread. */
-exports.weft = typeof module_.enableCompileCache === 'function' || process.sourceMapsEnabled ? requireWeft() : runWithCodeCache();
+exports.weft = {
+  index: core.exports.index,
+  /** Boots a weft child; one that finishes its work with a cache not yet warm writes the warm one as it exits. */
+  bootChild: () => core.exports.bootChild(core.warmUp ?? undefined),
+  coro: fromMore('coro'),
+  io: fromMore('io'),
+  servers: fromMore('servers'),
+  internals: fromMore('internals'),
+  cli: fromMore('cli'),
+  redis: fromMore('redis'),
+};
 `;
 writeFileSync(join(outdir, 'load.cjs'), loader);
 
 // Loading the bundle once gives each entry's export names and, on Node 20,
 // writes the code cache for it (a stale one could fit the new script: V8 checks
 // only its length); it needs the native addon (node-gyp builds it before this runs).
-rmSync(join(outdir, 'weft.cjs.cache'), { force: true });
+for (const script of ['weft.cjs', 'weft-more.cjs']) rmSync(join(outdir, `${script}.cache`), { force: true });
 let weft;
 try {
   ({ weft } = createRequire(import.meta.url)(join(outdir, 'load.cjs')));
@@ -214,7 +316,7 @@ for (const [name, text] of Object.entries(entries)) {
 
 // Remove the per-module JavaScript tsc wrote under dist/src (its declarations
 // stay): a stale copy would be a second instance of weft waiting to be imported.
-const written = new Set(['weft.cjs', 'weft.cjs.map', 'load.cjs', ...Object.keys(entries)].map((p) => join(outdir, p)));
+const written = new Set(['weft.cjs', 'weft.cjs.map', 'weft-more.cjs', 'weft-more.cjs.map', 'load.cjs', ...Object.keys(entries)].map((p) => join(outdir, p)));
 (function sweep(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);

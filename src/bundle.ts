@@ -1,16 +1,11 @@
 /**
- * Everything weft is, as the one module the build bundles (scripts/bundle.mjs):
- * every public and internal entry point reaches its modules through here, so
- * each module has exactly one instance. `weft` itself is evaluated at once;
- * `weft/coro`, `weft/io`, `weft/redis`, the servers, the CLI and the test internals on first use.
+ * What every child process and worker thread loads, as the one module the
+ * build bundles into `weft.cjs` (scripts/bundle.mjs): `weft` itself and a
+ * child's boot. `weft/coro`, `weft/io`, `weft/redis`, the servers, the CLI and
+ * the test internals are bundled apart (bundle_more.ts), so that a child neither
+ * reads nor compiles them; they take the modules they share with this script
+ * from it, so each module has exactly one instance in a thread.
  * @module
  */
 export * as index from './index.js';
 export { bootChild } from './multiprocessing/child.js';
-export const coro = () => import('./coro/index.js');
-export const io = () => import('./io/index.js');
-export const servers = () => import('./servers/index.js');
-export const internals = () => import('./internals.js');
-export const cli = () => import('./cli/commands.js');
-// Last: where its names meet another module's (`connect`), esbuild renames this one's, and stack traces elsewhere keep theirs.
-export const redis = () => import('./redis/index.js');

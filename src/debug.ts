@@ -17,7 +17,8 @@
  * @module
  */
 import { format } from 'node:util';
-import { isMainThread, threadId } from 'node:worker_threads';
+import { lazy } from './lazy.js';
+import { isMainThread } from './multiprocessing/util.js';
 
 const named = new Set((process.env.WEFT_DEBUG ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
 
@@ -40,5 +41,5 @@ export function debugLog(section: string): ((message: string, ...args: unknown[]
 
 /** This process's pid; in a worker thread, `pid/thread N` (Node's threadId). */
 function selfTag(): string {
-  return isMainThread ? String(process.pid) : `${process.pid}/thread ${threadId}`;
+  return isMainThread ? String(process.pid) : `${process.pid}/thread ${lazy.workerThreads.threadId}`;
 }

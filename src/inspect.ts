@@ -22,9 +22,9 @@ import { chmodSync, readdirSync, unlinkSync } from 'node:fs';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isMainThread } from 'node:worker_threads';
 import { debugLog } from './debug.js';
 import { lazy } from './lazy.js';
+import { isMainThread } from './multiprocessing/util.js';
 
 /** The method an inspectable object answers a snapshot with (its part of {@link Snapshot}). */
 export const describe = Symbol('weft.describe');

@@ -5,7 +5,7 @@
  * and get the very instance the public API uses.
  * @module
  */
-export { loadAddon, native } from './native.js';
+export { addonFile, loadAddon, native } from './native.js';
 export { context as hubContext } from './coro/hub.js';
 export { isAlive } from './multiprocessing/util.js';
 export { BootAhead, SHORT_LIFE_MS, Spares } from './multiprocessing/boot_ahead.js';

@@ -134,22 +134,31 @@ function candidates(gypBuild: NodeGypBuild, root: string): string[] {
   return [...new Set(found)];
 }
 
+/** dlopen()s one addon file (RTLD_NOW: see the module's comment). */
+function open(file: string): NativeAddon {
+  const module = { exports: {} as NativeAddon };
+  process.dlopen(module, file, constants.dlopen.RTLD_NOW);
+  return module.exports;
+}
+
 /**
  * Loads weft's addon from the package at `root`: the first candidate that
  * loads wins. Internal; exported for weft's tests.
  * @throws {Error} when none loads (its `cause` lists each file and why).
  */
 export function loadAddon(root: string): NativeAddon {
+  return findAddon(root).addon;
+}
+
+function findAddon(root: string): { addon: NativeAddon; file: string } {
   if (process.platform !== 'linux') {
     throw new Error(`weft needs Linux (memfd, futex, epoll); this is ${process.platform}`);
   }
   const gypBuild = require('node-gyp-build') as NodeGypBuild;
   const failures: Error[] = [];
   for (const file of candidates(gypBuild, root)) {
-    const module = { exports: {} as NativeAddon };
     try {
-      process.dlopen(module, file, constants.dlopen.RTLD_NOW);
-      return module.exports;
+      return { addon: open(file), file };
     } catch (err) {
       failures.push(new Error(`${file}: ${(err as Error).message}`, { cause: err }));
     }
@@ -162,5 +171,31 @@ export function loadAddon(root: string): NativeAddon {
   );
 }
 
+/**
+ * The environment variable in which a starter hands its children the addon
+ * file it loaded. A child runs the same Node, so that file fits; loading it
+ * straight away skips node-gyp-build and the search (~3.5 ms of every
+ * process or thread start on Node 20). A file that fails to load there is
+ * ignored: the search runs as in any process.
+ */
+export const ADDON_ENV = 'WEFT_ADDON_FILE';
+
+function loadHere(): { addon: NativeAddon; file: string } {
+  const handed = process.env[ADDON_ENV];
+  if (handed !== undefined && process.platform === 'linux') {
+    try {
+      return { addon: open(handed), file: handed };
+    } catch {
+      // not loadable here after all (moved, another Node): search as usual
+    }
+  }
+  return findAddon(addonRoot);
+}
+
+const loaded = loadHere();
+
+/** The file the addon was loaded from in this thread (what a starter puts in {@link ADDON_ENV} for its children). */
+export const addonFile: string = loaded.file;
+
 /** The loaded addon, shared by every module of this realm. */
-export const native: NativeAddon = loadAddon(addonRoot);
+export const native: NativeAddon = loaded.addon;

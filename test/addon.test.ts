@@ -133,6 +133,25 @@ test('with no addon at all the error says how to build one', async () => {
   assert.match(run.stdout, /error .*no prebuilt addon for linux-.* fits Node .*none was found.*npm rebuild weft/);
 });
 
+/** The file weft's addon was loaded from in a fresh node with WEFT_ADDON_FILE set to `handed`. */
+async function loadedWith(handed: string): Promise<string> {
+  const run = await runNode(
+    ['--input-type=module', '-e', `const { addonFile, native } = await import(${JSON.stringify(internals)}); native.gettid(); console.log(addonFile);`],
+    { env: { WEFT_ADDON_FILE: handed }, timeout: 60 },
+  );
+  assert.equal(run.code, 0, run.stderr);
+  return run.stdout.trim();
+}
+
+test("a child loads the addon file its starter hands it (WEFT_ADDON_FILE); one that does not load is passed over", async () => {
+  const searched = await loadedWith(join(dir, 'no-such.node'));
+  assert.ok(addonFiles().includes(searched), `${searched} is none of the package's addon files`);
+  const handed = join(dir, 'handed', 'weft.node');
+  mkdirSync(join(dir, 'handed'), { recursive: true });
+  copyFileSync(searched, handed);
+  assert.equal(await loadedWith(handed), handed);
+});
+
 test('shared memory is unmapped once its SharedArrayBuffer is collected, map after map', async () => {
   // 200 mappings of 1 MiB: a deleter that never ran leaves 200 memfd mappings in /proc/self/maps.
   const run = await runNode(

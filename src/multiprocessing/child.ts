@@ -7,23 +7,16 @@
  * dup'd for it by its starter.
  * @module
  */
-import v8 from 'node:v8';
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { constants } from 'node:os';
+import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { ledger } from './ledger.js';
 import { SharedBlock } from './shared_memory.js';
 import { mainEntry } from '../layout.js';
-import { runChild, type Preparation } from './spawn.js';
+import { runChild, unpackHanded, type Handed } from './spawn.js';
 import { importModule } from './task.js';
 import { adoptChain } from './thread_stop.js';
-
-/** What a starter hands a booted child. */
-interface Handed {
-  prep: Preparation;
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}
+import { isMainThread } from './util.js';
 
 /** The starter's environment as of `start()`, not as of when this child booted. */
 function adoptEnvironment(env: NodeJS.ProcessEnv): void {
@@ -31,8 +24,12 @@ function adoptEnvironment(env: NodeJS.ProcessEnv): void {
   Object.assign(process.env, env);
 }
 
-/** Boots this child: waits for its work, then runs it to the end (the process or thread exits there). */
-export async function bootChild(): Promise<void> {
+/**
+ * Boots this child: waits for its work, then runs it to the end (the process
+ * or thread exits there). `atExit` runs as a child that took work exits
+ * (weft's loader passes one that writes a warm code cache, scripts/bundle.mjs).
+ */
+export async function bootChild(atExit?: () => void): Promise<void> {
   // A task's module imports 'weft': load that entry now, while there is no work
   // yet, rather than after the work came (about 1 ms of a start).
   const preloaded = importModule(mainEntry.href);
@@ -46,10 +43,11 @@ export async function bootChild(): Promise<void> {
     const got = native.recvFds(3);
     native.fdClose(3);
     if (typeof got === 'number' || got.length === 0) process.exit(0); // the parent let this spare go
+    if (atExit) process.once('exit', atExit);
     const [prepFd, ...fds] = got;
     const block = SharedBlock.adopt(prepFd!);
     const length = new DataView(block.buffer).getUint32(0, true);
-    const { prep, env, cwd } = v8.deserialize(new Uint8Array(block.buffer, 4, length)) as Handed;
+    const { prep, env, cwd } = unpackHanded(new Uint8Array(block.buffer, 4, length));
     block.close();
     adoptEnvironment(env);
     try {
@@ -59,6 +57,7 @@ export async function bootChild(): Promise<void> {
     }
     await runChild(prep, fds);
   } else {
+    const { parentPort, workerData } = lazy.workerThreads;
     const data = workerData as { ledger: SharedArrayBuffer; tid: SharedArrayBuffer; chain: SharedArrayBuffer[] };
     ledger.attach(data.ledger);
     adoptChain(data.chain);
@@ -66,6 +65,7 @@ export async function bootChild(): Promise<void> {
     Atomics.store(tid, 0, native.gettid());
     Atomics.notify(tid, 0);
     parentPort!.once('message', (work: Handed & { fds: number[] }) => {
+      if (atExit) process.once('exit', atExit);
       adoptEnvironment(work.env);
       void preloaded.then(() => runChild(work.prep, work.fds));
     });

@@ -64,8 +64,12 @@ const core = { takenUntil: -Infinity, hold: HOLD_MIN_MS };
  */
 const AFFINITY_CHECK_MS = 1000;
 
-/** The CPUs this thread may run on, as last read, and when. */
-const cpus = { count: availableParallelism(), readAt: performance.now() };
+/**
+ * The CPUs this thread may run on, as last read, and when: first read at the
+ * first wait, not at import (the first `performance.now()` loads Node's
+ * perf_hooks, ~1.4 ms of a child's boot that a child which never waits skips).
+ */
+const cpus = { count: 0, readAt: -Infinity };
 
 /**
  * True when this thread may run on one CPU only (`taskset -c 0`, a container

@@ -22,7 +22,6 @@
 import { rmSync } from 'node:fs';
 import type net from 'node:net';
 import { constants } from 'node:os';
-import { isMainThread } from 'node:worker_threads';
 import { debugLog } from '../debug.js';
 import { KeyError, PermissionError } from '../errors.js';
 import { lazy } from '../lazy.js';
@@ -33,7 +32,7 @@ import { ManagerPoller } from './manager_poller.js';
 import { SharedBlock } from './shared_memory.js';
 import { allowChildren } from './process.js';
 import { loadTask, task, type TaskRef } from './task.js';
-import { isAlive } from './util.js';
+import { isAlive, isMainThread } from './util.js';
 import { Referent, arrayType, dictType, listType, namespaceType, valueType, type CallContext, type TypeSpec } from './manager_types.js';
 import { syncTypes } from './manager_sync_types.js';
 import { allowTaskRoots, poolTypes } from './manager_pool.js';

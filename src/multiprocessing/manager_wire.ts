@@ -19,7 +19,6 @@
  * @module
  */
 import type { Socket } from 'node:net';
-import v8 from 'node:v8';
 import { ConnectionRefusedError, EOFError } from '../errors.js';
 import { lazy } from '../lazy.js';
 import { MARK, MAX_DEPTH, PLAIN, REBUILDING, STRUCTURED, reviveCustom, unpackPlain, type CustomRecord } from './reduction.js';
@@ -440,7 +439,7 @@ export function decode(payload: Uint8Array, proxy: (state: ProxyState) => object
     case PLAIN:
       return unpackPlain(payload, 1);
     case STRUCTURED:
-      return revive(v8.deserialize(payload.subarray(1)), proxy, new Map(), 0, keep);
+      return revive(lazy.v8.deserialize(payload.subarray(1)), proxy, new Map(), 0, keep);
     default:
       throw new TypeError(`corrupt manager message (unknown tag ${payload[0]})`);
   }

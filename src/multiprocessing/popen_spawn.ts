@@ -11,14 +11,14 @@
 import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import v8 from 'node:v8';
 import { check } from '../errors.js';
 import { childMain } from '../layout.js';
 import { lazy } from '../lazy.js';
-import { native } from '../native.js';
+import { ADDON_ENV, addonFile, native } from '../native.js';
 import { SharedBlock } from './shared_memory.js';
 import { Spares, type Life } from './boot_ahead.js';
 import { needsOwnBoot, type ChildOptions, type Popen, type StartRequest } from './popen.js';
+import { packHanded } from './spawn.js';
 
 
 /**
@@ -99,7 +99,7 @@ function spawnSpare(custom?: ChildOptions): Spare {
   try {
     child = lazy.childProcess.spawn(process.execPath, [...childExecArgv(), ...(custom?.execArgv ?? []), fileURLToPath(childMain), ...(custom?.argv ?? [])], {
       stdio: ['ignore', out, out, theirs],
-      env: { ...env, WEFT_PARENT_PID: String(process.pid) },
+      env: { ...env, WEFT_PARENT_PID: String(process.pid), [ADDON_ENV]: addonFile },
     });
   } finally {
     native.fdClose(theirs);
@@ -142,7 +142,7 @@ process.on('exit', () => {
  * so the send never blocks; false when the child is already gone.
  */
 function hand(s: Spare, { prep, fds, options }: StartRequest): boolean {
-  const payload = v8.serialize({ prep, env: { ...(options.env ?? process.env) }, cwd: options.cwd ?? process.cwd() });
+  const payload = packHanded({ prep, env: { ...(options.env ?? process.env) }, cwd: options.cwd ?? process.cwd() });
   const block = SharedBlock.create(payload.length + 4);
   new DataView(block.buffer).setUint32(0, payload.length, true);
   new Uint8Array(block.buffer, 4, payload.length).set(payload);

@@ -7,10 +7,10 @@
  * does for a dead process.
  * @module
  */
-import { getHeapStatistics } from 'node:v8';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { check } from '../errors.js';
-import { native } from '../native.js';
+import { lazy } from '../lazy.js';
+import { ADDON_ENV, addonFile, native } from '../native.js';
 import { Spares, type Life } from './boot_ahead.js';
 import { ledgerAdd, leftovers, newLedgerBuffer } from './ledger.js';
 import { childMain } from '../layout.js';
@@ -46,7 +46,8 @@ function workerExecArgv(): string[] {
 }
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);
-const heapLimitMb = Math.floor(getHeapStatistics().heap_size_limit / 2 ** 20);
+/** This thread's heap limit in MiB, read at its first thread start (node:v8 is lazy: lazy.ts). */
+let heapLimitMb: number | undefined;
 
 /** A worker thread booted ahead of need, waiting for its work message. */
 interface Spare {
@@ -86,8 +87,11 @@ function bootSpare(custom?: ChildOptions): Spare {
   const tid = new SharedArrayBuffer(4);
   const { word, buffers: chain } = childChain();
   const piped = (custom?.stdio ?? 'inherit') !== 'inherit';
-  const worker = new Worker(childMain, {
+  heapLimitMb ??= Math.floor(lazy.v8.getHeapStatistics().heap_size_limit / 2 ** 20);
+  const worker = new lazy.workerThreads.Worker(childMain, {
     workerData: { ledger: ledgerBuffer, tid, chain },
+    // Node's default (a copy of this thread's environment), plus the addon's file (native.ts says why).
+    env: { ...process.env, [ADDON_ENV]: addonFile },
     execArgv: [...workerExecArgv(), ...(custom?.execArgv ?? [])],
     argv: custom?.argv ?? [],
     stdin: false,

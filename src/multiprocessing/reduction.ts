@@ -16,6 +16,11 @@
  *   instances of the user's classes registered with `registerType`
  *   (copyreg.ts), which travel as their class's name and reduced state.
  *
+ * The args of a process or thread being started take msgpack too when, their
+ * shareable objects turned into records, they are plain data (a Queue and a
+ * number): a child then rebuilds them without loading `node:v8` (lazy.ts says
+ * what that costs a booting process).
+ *
  * msgpack would change two things: a string with a lone UTF-16 surrogate (it
  * writes UTF-8, where `'\ud800'` becomes U+FFFD) and -0 (written as the integer
  * 0). Values holding either take the structured path, which keeps both.
@@ -25,11 +30,11 @@
  * naming its path in the message (`args[1].handler`).
  * @module
  */
-import v8 from 'node:v8';
 import { EOFError, Empty, Full, KeyError, MemoryError, OverflowError, RuntimeError, ValueError } from '../errors.js';
 // 'msgpackr/pack' is msgpackr without its optional native extractor, whose failed
 // lookup (its install script is not run) costs ~45 ms at every process start.
 import { Packr, RESERVE_START_SPACE } from 'msgpackr/pack';
+import { lazy } from '../lazy.js';
 import { registeredFor, registeredNamed } from './copyreg.js';
 import { detach, isMarked, type MovedRecord, type Transferable, type TransferChannel } from './transfer.js';
 
@@ -89,10 +94,11 @@ export interface FdChannel {
 
 /** The key {@link dumps} marks its records with (errors, shareables); the manager's decoder reads it too. */
 export const MARK = '\u0000weft';
-/** A payload's first byte: msgpack data, `v8.serialize` data, or raw bytes. */
+/** A payload's first byte: msgpack data, `v8.serialize` data, raw bytes, or msgpack data with records (a start's args). */
 export const PLAIN = 0;
 export const STRUCTURED = 1;
 const BYTES = 2;
+const RECORDS = 3;
 
 // copyBuffers: a binary field (none of weft's own messages has one, but a peer's may) is
 // copied out rather than left as a view of the buffer it was read from (see unpackPlain).
@@ -140,9 +146,10 @@ function wellFormed(s: string): boolean {
 /**
  * True for data msgpackr carries exactly: JSON-like trees, shallow enough to
  * have no cycle, with no -0, no lone surrogate (long strings: see
- * {@link LONG_STRING}), and no key that would read as one of the codec's records.
+ * {@link LONG_STRING}), and, unless `records` (a tree {@link prepare} made), no key
+ * that would read as one of the codec's records.
  */
-function isPlain(value: unknown, depth: number): boolean {
+function isPlain(value: unknown, depth: number, records = false): boolean {
   switch (typeof value) {
     case 'string':
       return wellFormed(value);
@@ -156,12 +163,12 @@ function isPlain(value: unknown, depth: number): boolean {
       if (depth > 16) return false;
       if (Array.isArray(value)) {
         if (Object.getPrototypeOf(value) !== Array.prototype) return false;
-        for (let i = 0; i < value.length; i++) if (!isPlain(value[i], depth + 1)) return false;
+        for (let i = 0; i < value.length; i++) if (!isPlain(value[i], depth + 1, records)) return false;
         return true;
       }
       if (Object.getPrototypeOf(value) !== Object.prototype) return false;
       for (const key in value) {
-        if (key === '__proto__' || key === MARK || !wellFormed(key) || !isPlain((value as Record<string, unknown>)[key], depth + 1)) {
+        if (key === '__proto__' || (key === MARK && !records) || !wellFormed(key) || !isPlain((value as Record<string, unknown>)[key], depth + 1, records)) {
           return false;
         }
       }
@@ -465,26 +472,35 @@ function revive(value: unknown, r: Revival): unknown {
  * @throws {UnsendableError} when part of `value` cannot cross; nothing is sent.
  */
 export function dumps(value: unknown, path = 'obj', fds: FdChannel | null = null, channel: TransferChannel | null = null): Uint8Array {
-  longString = false;
-  if (isPlain(value, 0)) {
-    // One byte reserved in front for the tag: no copy. msgpackr never writes
-    // over a buffer it returned (it moves on to a new one), so this is ours.
-    const out = packr.pack(value, RESERVE_START_SPACE | 1);
-    if (!longString || out.indexOf(REPLACEMENT) === -1) {
-      out[0] = PLAIN;
-      return out;
-    }
-  }
+  const plain = packPlain(value, PLAIN, false);
+  if (plain) return plain;
   const w: Walk = { seen: new Map(), fds, channel, moved: [] };
   const prepared = prepare(value, path, w);
+  if (fds && w.moved.length === 0) {
+    // A start's args, read by loads() alone (a manager's decoder never sees them).
+    const records = packPlain(prepared, RECORDS, true);
+    if (records) return records;
+  }
   for (const [data, record] of w.moved) {
     if (record) Object.assign(record, channel!.send(data) ?? { inline: data }); // inline: its socket is full
   }
-  const body = v8.serialize(prepared);
+  const body = lazy.v8.serialize(prepared);
   for (const [data] of w.moved) detach(data);
   const out = new Uint8Array(body.length + 1);
   out[0] = STRUCTURED;
   out.set(body, 1);
+  return out;
+}
+
+/** `value` as msgpack behind the tag `tag`, or null when it is not plain data (see {@link isPlain}). */
+function packPlain(value: unknown, tag: number, records: boolean): Uint8Array | null {
+  longString = false;
+  if (!isPlain(value, 0, records)) return null;
+  // One byte reserved in front for the tag: no copy. msgpackr never writes
+  // over a buffer it returned (it moves on to a new one), so this is ours.
+  const out = packr.pack(value, RESERVE_START_SPACE | 1);
+  if (longString && out.indexOf(REPLACEMENT) !== -1) return null;
+  out[0] = tag;
   return out;
 }
 
@@ -495,7 +511,7 @@ export function dumps(value: unknown, path = 'obj', fds: FdChannel | null = null
  * it is collected, and a rebuilt proxy counts only from the moment it is rebuilt.
  */
 export function carriesObjects(payload: Uint8Array): boolean {
-  return payload[0] === STRUCTURED;
+  return payload[0] === STRUCTURED || payload[0] === RECORDS;
 }
 
 /** Frames raw bytes (`Connection.sendBytes`) so `loads` hands them back untouched. */
@@ -524,7 +540,9 @@ export function loads(payload: Uint8Array, fds: number[] | null = null, channel:
     case PLAIN:
       return unpackPlain(payload, 1);
     case STRUCTURED:
-      return revive(v8.deserialize(payload.subarray(1)), { seen: new Map(), fds, channel });
+      return revive(lazy.v8.deserialize(payload.subarray(1)), { seen: new Map(), fds, channel });
+    case RECORDS:
+      return revive(unpackPlain(payload, 1), { seen: new Map(), fds, channel });
     case BYTES:
       return Buffer.from(payload.subarray(1));
     default:

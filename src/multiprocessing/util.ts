@@ -3,7 +3,6 @@
  * `multiprocessing/util.py`.
  * @module
  */
-import { isMainThread } from 'node:worker_threads';
 import { native } from '../native.js';
 
 /**
@@ -11,7 +10,14 @@ import { native } from '../native.js';
  * process's main thread, a unique tid in a worker thread. Lock owners are
  * recorded by it, and `native.isAlive(id)` tells whether they still run.
  */
-export const selfId: number = isMainThread ? process.pid : native.gettid();
+export const selfId: number = native.gettid();
+
+/**
+ * Node's `isMainThread`, read without loading `node:worker_threads` (and with
+ * it Node's streams: lazy.ts): Node runs the main thread's JavaScript on the
+ * process's first thread, whose kernel id is the pid.
+ */
+export const isMainThread: boolean = selfId === process.pid;
 
 /** True when `id` names a live process or thread. */
 export function isAlive(id: number): boolean {

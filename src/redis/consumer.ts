@@ -17,7 +17,7 @@
 import { realpathSync } from 'node:fs';
 import { isAbsolute, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread } from '../multiprocessing/util.js';
 import { Worker as BullWorker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ValueError } from '../errors.js';

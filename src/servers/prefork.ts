@@ -11,7 +11,7 @@
  * control array (stop requests, readiness) and one slot of counts each.
  * @module
  */
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread } from '../multiprocessing/util.js';
 import { createServer } from '../io/socket.js';
 import { Process } from '../multiprocessing/process.js';
 import { SharedArray } from '../multiprocessing/sharedctypes.js';

@@ -13,7 +13,7 @@
  * @module
  */
 import { freemem } from 'node:os';
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread } from '../multiprocessing/util.js';
 import { SHUT_RDWR, SOCK_STREAM } from '../io/constants.js';
 import { createServer, socket } from '../io/socket.js';
 import { DefaultSelector, EVENT_READ } from '../io/selectors.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { Process, Queue, ValueError } from 'weft';
-import { probe, speak, type Seen } from './fixtures/options-tasks.js';
+import { nameAndProbe, probe, speak, type Seen } from './fixtures/options-tasks.js';
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 
@@ -72,6 +72,19 @@ for (const context of ['process', 'thread'] as const) {
         assert.ok(own.origin >= again - 5, `started ${again - own.origin} ms before start() was called: not booted for its NODE_OPTIONS`);
       });
     }
+
+    test('a name and env values cross as they were given (a lone surrogate; undefined leaves the variable out; a number is a string)', async () => {
+      for (const [value, expected] of [[undefined, null], [5, '5'], ['\ud800 z', '\ufffd z']] as const) {
+        const q = new Queue<[string, string | null]>();
+        const env = { WEFT_OPTION_PROBE: value as string | undefined, PATH: process.env.PATH };
+        const p = new Process({ target: nameAndProbe, args: [q], context, env, name: 'lone \udc00 surrogate' });
+        p.start();
+        const [name, probed] = await q.get({ timeout: 30 });
+        await p.join(30);
+        assert.equal(name, 'lone \udc00 surrogate');
+        assert.equal(probed, expected);
+      }
+    });
 
     test('argv lands in process.argv; execArgv is added to the inherited options', async () => {
       const seen = await run({ context, argv: ['--flag', 'value'], execArgv: ['--no-deprecation'] });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Process, Queue } from 'weft';
-import { reportEntry } from './fixtures/entry-tasks.js';
+import { reportEntry, reportOptionalModules } from './fixtures/entry-tasks.js';
 
 for (const context of ['process', 'thread'] as const) {
   test(`a ${context} child boots from weft's CommonJS entry`, async () => {
@@ -20,6 +20,16 @@ for (const context of ['process', 'thread'] as const) {
     assert.ok(entry?.endsWith('/dist/src/multiprocessing/spawn_main.cjs'), `the child booted from ${entry ?? 'an ES module'}`);
   });
 }
+
+test('a process child given a Queue and putting plain data loads neither node:v8 nor node:worker_threads (nor the streams they bring)', async () => {
+  const q = new Queue<string[]>();
+  const p = new Process({ target: reportOptionalModules, args: [q] });
+  p.start();
+  const loaded = await q.get({ timeout: 30 });
+  await p.join(30);
+  assert.equal(p.exitCode, 0);
+  assert.deepEqual(loaded, []);
+});
 
 test("weft's ES entries import nothing but node:module (they require load.cjs)", () => {
   for (const entry of ['index.js', 'coro/index.js', 'io/index.js', 'internals.js', 'cli/main.js']) {

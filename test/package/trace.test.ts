@@ -79,3 +79,30 @@ test('with --enable-source-maps the trace names the TypeScript file and line tha
   const source = readFileSync(file!, 'utf8').split('\n')[Number(line) - 1]!;
   assert.match(source, /UnsendableError|cannot send/, `${file}:${line} is \`${source.trim()}\``);
 });
+
+test("on Node 20, the first child to finish its work leaves weft.cjs's code cache warm (with that work's code)", async (t) => {
+  if (typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function') {
+    t.diagnostic("Node's compile cache holds weft's code here: no cache of weft's own to warm");
+    return;
+  }
+  writeFileSync(
+    join(project, 'warm.mjs'),
+    `import { Process, Queue, isMainModule, task } from 'weft';
+export const putOne = task(import.meta, async (q) => { await q.put(1); });
+if (isMainModule(import.meta)) {
+  const q = new Queue();
+  const p = new Process({ target: putOne, args: [q] });
+  p.start();
+  await q.get();
+  await p.join();
+}
+`,
+  );
+  const cache = join(installed, 'dist/src/weft.cjs.cache');
+  rmSync(cache, { force: true });
+  const r = await runNode([join(project, 'warm.mjs')]);
+  assert.equal(r.code, 0, r.stderr);
+  const header = readFileSync(cache).subarray(0, 400).toString('latin1').split('\n')[0]!;
+  assert.ok(header.startsWith(`weft code cache, warm, ${process.version} `), header);
+  assert.ok(header.endsWith(join(installed, 'dist/src/weft.cjs')), header);
+});
