@@ -80,12 +80,13 @@ export function cpuQuota(read: ReadFile = readOrUndefined): number {
   const membership = read('/proc/self/cgroup');
   const mountinfo = read('/proc/self/mountinfo');
   if (membership === undefined || mountinfo === undefined) return Infinity;
+  // "0::/path" is the v2 group; "4:cpu,cpuacct:/path" a v1 hierarchy with the cpu controller.
+  const groups = membership.split('\n').map((l) => l.split(':'));
+  const v2 = groups.find(([id, controllers]) => id === '0' && controllers === '');
+  const v1 = groups.find(([, controllers]) => (controllers ?? '').split(',').includes('cpu'));
   let limit = Infinity;
   for (const mount of cgroupMounts(mountinfo)) {
-    // "0::/path" is the v2 group; "4:cpu,cpuacct:/path" a v1 hierarchy with the cpu controller.
-    const path = membership.split('\n').map((l) => l.split(':')).find(([id, controllers]) =>
-      mount.version === 2 ? id === '0' && controllers === '' : (controllers ?? '').split(',').includes('cpu'),
-    )?.slice(2).join(':');
+    const path = (mount.version === 2 ? v2 : v1)?.slice(2).join(':');
     // A group outside what the mount shows (another cgroup namespace) cannot be read from here.
     if (path === undefined || !(path === mount.root || path.startsWith(mount.root === '/' ? '/' : `${mount.root}/`))) continue;
     const inside = mount.root === '/' ? path : path.slice(mount.root.length);

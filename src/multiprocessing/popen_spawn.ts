@@ -197,8 +197,9 @@ function booted(s: Spare): Promise<void> {
  */
 export function startProcess(request: StartRequest): Popen {
   // A title is set by the child itself (spawn.ts): a spare can take it.
-  const wanted = startupEnv(request.options.env ?? process.env);
-  const own = needsOwnBoot({ ...request.options, title: undefined }) || wanted !== startupEnv(process.env);
+  const current = startupEnv(process.env);
+  const wanted = request.options.env ? startupEnv(request.options.env) : current;
+  const own = needsOwnBoot({ ...request.options, title: undefined }) || wanted !== current;
   let s = own ? null : spares.take() ?? null;
   // A spare booted before the parent changed, say, its NODE_OPTIONS is let go.
   if (!s || s.exitCode !== null || s.startupEnv !== wanted || !hand(s, request)) {
