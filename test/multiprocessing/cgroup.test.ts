@@ -17,6 +17,15 @@ const V2_MOUNT = '30 24 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime sh
 const V1_CPU_MOUNT = (root: string) =>
   `35 29 0:31 ${root} /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,cpu,cpuacct\n`;
 
+/** A v1 cpu hierarchy mounted as Docker does without a cgroup namespace: the mount's root is the group /docker/abc. */
+const dockerV1 = (membership: string, quotaUs: string) =>
+  fake({
+    '/proc/self/cgroup': membership,
+    '/proc/self/mountinfo': V1_CPU_MOUNT('/docker/abc'),
+    '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us': `${quotaUs}\n`,
+    '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us': '100000\n',
+  });
+
 describe('cpuQuota (fake cgroup trees)', () => {
   test('v2: the smallest cpu.max from the group up to the root wins, as a fraction of CPUs', () => {
     const read = fake({
@@ -36,20 +45,8 @@ describe('cpuQuota (fake cgroup trees)', () => {
 
   test('v1: cpu.cfs_quota_us over cpu.cfs_period_us; -1 means none; a mount whose root is the group', () => {
     const membership = '12:pids:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/\n';
-    const limited = fake({
-      '/proc/self/cgroup': membership,
-      '/proc/self/mountinfo': V1_CPU_MOUNT('/docker/abc'),
-      '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us': '50000\n',
-      '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us': '100000\n',
-    });
-    assert.equal(cpuQuota(limited), 0.5);
-    const unlimited = fake({
-      '/proc/self/cgroup': membership,
-      '/proc/self/mountinfo': V1_CPU_MOUNT('/docker/abc'),
-      '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us': '-1\n',
-      '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us': '100000\n',
-    });
-    assert.equal(cpuQuota(unlimited), Infinity);
+    assert.equal(cpuQuota(dockerV1(membership, '50000')), 0.5);
+    assert.equal(cpuQuota(dockerV1(membership, '-1')), Infinity);
   });
 
   test('hybrid: a v2 mount without the cpu controller and a v1 cpu hierarchy; the v1 limit of an ancestor counts', () => {
@@ -68,13 +65,7 @@ describe('cpuQuota (fake cgroup trees)', () => {
     assert.equal(cpuQuota(fake({})), Infinity);
     assert.equal(cpuQuota(fake({ '/proc/self/cgroup': '0::/a\n', '/proc/self/mountinfo': V2_MOUNT })), Infinity);
     assert.equal(cpuQuota(fake({ '/proc/self/cgroup': '0::/a\n', '/proc/self/mountinfo': V2_MOUNT, '/sys/fs/cgroup/a/cpu.max': 'garbage' })), Infinity);
-    const elsewhere = fake({
-      '/proc/self/cgroup': '4:cpu:/other\n',
-      '/proc/self/mountinfo': V1_CPU_MOUNT('/docker/abc'),
-      '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us': '50000\n',
-      '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us': '100000\n',
-    });
-    assert.equal(cpuQuota(elsewhere), Infinity);
+    assert.equal(cpuQuota(dockerV1('4:cpu:/other\n', '50000')), Infinity);
   });
 
   test('mountinfo escapes in mount points are read back', () => {
