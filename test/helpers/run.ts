@@ -39,6 +39,8 @@ export function runProgram(command: string, args: string[], { env = {}, timeout 
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
+    // A child that exits without reading its input closes the pipe first: EPIPE here is no failure of the run.
+    child.stdin.on('error', () => {});
     child.stdin.end(input ?? '');
   });
 }
