@@ -6,6 +6,7 @@
  */
 import { native } from '../native.js';
 import { fromErrno, TimeoutError } from '../errors.js';
+import { blockingStdio } from '../stdio.js';
 
 /** A libuv poll handle made by `watchOpen` (opaque). */
 export type WatchHandle = { readonly __watch: unique symbol };
@@ -52,7 +53,30 @@ export interface IoNative {
   watchClose(watch: WatchHandle): number;
 }
 
-export const io = native as unknown as IoNative;
+const raw = native as unknown as IoNative;
+
+/** `fn`, which blocks this thread unless `timeout` (its argument at `at`) is 0, first making stdio blocking (stdio.ts says why). */
+function mayBlock<K extends keyof IoNative>(name: K, at: number): IoNative[K] {
+  const fn = raw[name] as (...args: unknown[]) => unknown;
+  return ((...args: unknown[]) => {
+    if (args[at] !== 0) blockingStdio();
+    return fn(...args);
+  }) as IoNative[K];
+}
+
+export const io: IoNative = {
+  ...raw,
+  sockConnect: mayBlock('sockConnect', 1),
+  sockAccept: mayBlock('sockAccept', 1),
+  sockRecv: mayBlock('sockRecv', 5),
+  sockSend: mayBlock('sockSend', 5),
+  sockSendAll: mayBlock('sockSendAll', 5),
+  sockRecvFrom: mayBlock('sockRecvFrom', 5),
+  sockSendTo: mayBlock('sockSendTo', 5),
+  selectWait: mayBlock('selectWait', 3),
+  pollWait: mayBlock('pollWait', 2),
+  epollWait: mayBlock('epollWait', 3),
+};
 
 /** The sentinel socket.cc returns when a socket timeout runs out (ETIME, never a socket errno). */
 const TIMED_OUT = -62;

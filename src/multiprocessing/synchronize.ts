@@ -43,6 +43,7 @@ import { SharedBlock } from './shared_memory.js';
 import { loadTask, taskRef, type TaskRef } from './task.js';
 import { currentProcess } from './process.js';
 import { isAlive, selfId } from './util.js';
+import { blockingStdio } from '../stdio.js';
 
 /** Bytes asked of each block (the kernel rounds up to a page). */
 const BLOCK_SIZE = 64;
@@ -93,6 +94,7 @@ function parkSync<T>(word: Word, until: Deadline, ready: () => T | undefined): T
     const value = ready();
     if (value !== undefined) return value;
     if (until.expired) return undefined;
+    blockingStdio();
     word.sleepSync(seen, until.slice());
   }
 }
