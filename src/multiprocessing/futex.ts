@@ -58,11 +58,8 @@ const PREEMPTED_MS = 0.1;
 const HOLD_MIN_MS = 20;
 const HOLD_MAX_MS = 1000;
 
-/**
- * This thread's view of its core (module state is per thread: each worker has
- * its own), and how many of its spins lost the core so far.
- */
-const core = { takenUntil: -Infinity, hold: HOLD_MIN_MS, lost: 0 };
+/** This thread's view of its core (module state is per thread: each worker has its own). */
+const core = { takenUntil: -Infinity, hold: HOLD_MIN_MS };
 
 /**
  * How often, in ms, a thread re-reads the CPUs it may run on (its affinity,
@@ -128,29 +125,22 @@ const PROBE_EVERY = 8;
  * group's share for the moments it is woken (pipe round trips 49k/s against
  * 36k/s spinning, measured under a hog per core in another session).
  *
- * So a wait site tries four blocks, spinning, sleeping at once, sleeping at
- * once, spinning ({@link TRY_ARMS}: a process still warming up gets faster
- * from block to block, and this order gives both arms the same mean
- * position), each at least {@link TRY_BLOCK_MS} and {@link TRY_MIN_WAITS}
- * waits long, and compares the mean time its waits took under each, from the
- * first look to the answer, each counted up to {@link WAIT_CLAMP_MS} so that
- * one idle pause does not decide. Sleeping must win by {@link SLEEP_WINS}:
- * spinning is the better bet when the two are close. The winner holds for
- * {@link HOLD_TRY_MIN_MS}, doubled up to {@link HOLD_TRY_MAX_MS} each time the
- * same arm wins again. The first try comes after {@link FIRST_TRY_MS}, spinning
- * meanwhile: a fresh process's first half second is its start-up (compiling,
- * a spare child booting beside it), which would favour whichever arm came
- * last. A site that spins tries again only once a spin of its thread has lost
- * the core since its last try: where nothing else wants the CPUs there is
- * nothing to learn, and a try's sleeping blocks cost an idle machine's
- * round trips.
+ * So a wait site alternates {@link TRY_BLOCKS} blocks of spinning and of
+ * sleeping at once, each at least {@link TRY_BLOCK_MS} and
+ * {@link TRY_MIN_WAITS} waits long, and compares the mean time its waits took
+ * (from the first look to the answer, each counted up to
+ * {@link WAIT_CLAMP_MS} so that one idle pause does not decide). Sleeping must
+ * win by {@link SLEEP_WINS}: spinning is the better bet when the two are
+ * close. The winner holds for {@link HOLD_TRY_MIN_MS}, doubled up to
+ * {@link HOLD_TRY_MAX_MS} each time the same arm wins again; the first try
+ * comes after {@link FIRST_TRY_MS}, spinning meanwhile.
  */
-const TRY_ARMS = [0, 1, 1, 0] as const;
+const TRY_BLOCKS = 4;
 const TRY_BLOCK_MS = 10;
-const TRY_MIN_WAITS = 16;
+const TRY_MIN_WAITS = 8;
 const WAIT_CLAMP_MS = 10;
 const SLEEP_WINS = 0.9;
-const FIRST_TRY_MS = 500;
+const FIRST_TRY_MS = 100;
 const HOLD_TRY_MIN_MS = 200;
 const HOLD_TRY_MAX_MS = 3200;
 
@@ -160,8 +150,8 @@ const HOLD_TRY_MAX_MS = 3200;
  * of a pipe and each lock has its own peer. A loop that spins on many words at
  * once ({@link spinAny}) keeps one for all of them.
  *
- * Every wait that consults it reports how it ended: a spin that was answered
- * ({@link hit}), or the wake-up that ended its sleep ({@link woke}).
+ * Every wait that consults it reports how long it took: a spin that was
+ * answered ({@link hit}), or the wake-up that ended its sleep ({@link woke}).
  */
 export class SpinEstimate {
   /** Share of recent spins that were answered. Starts at 1: spinning pays until seen otherwise. */
@@ -169,21 +159,19 @@ export class SpinEstimate {
   /** How long recent answered spins took, in ms; -1 before the first (the first spin runs to its cap). */
   #hitMs = -1;
   #waits = 0;
-  /** When the wait under way began (its first spin or sleep), -1 when none is. */
+  /** When the wait being measured began (its first spin or sleep), -1 when none is. */
   #since = -1;
   /** The arm in force between tries: sleep at once (true) or spin (false). */
   #sleeps = false;
-  /** Which block of a try is running ({@link TRY_ARMS} says its arm), -1 between tries. */
+  /** Which block of a try is running (even: spin, odd: sleep), -1 between tries. */
   #block = -1;
-  /** When the current block began; between tries, when the next may begin (-1 before the first wait). */
+  /** When the current block began; between tries, when the next try begins (-1 before the first wait). */
   #at = -1;
   #blockWaits = 0;
-  /** Per arm (0 spin, 1 sleep) in the current try: its waits' summed ms, and how many. */
+  /** Per arm (0 spin, 1 sleep) in the current try: the waits' summed ms and their count. */
   readonly #sum = [0, 0];
   readonly #count = [0, 0];
   #hold = HOLD_TRY_MIN_MS;
-  /** `core.lost` when the last try began (or this estimate was made). */
-  #lost = core.lost;
 
   /** How long the next spin may last, at most `cap` ms; 0 when it should sleep at once. */
   budget(cap: number, now: number): number {
@@ -218,11 +206,11 @@ export class SpinEstimate {
     else this.#since = -1;
   }
 
-  /** The wait under way got its answer at `now`. */
+  /** The wait begun at `#since` got its answer at `now`. */
   #took(now: number): void {
     if (this.#since < 0) return;
     if (this.#block >= 0) {
-      const arm = TRY_ARMS[this.#block]!;
+      const arm = this.#block & 1;
       this.#sum[arm]! += Math.min(WAIT_CLAMP_MS, now - this.#since);
       this.#count[arm]!++;
       this.#blockWaits++;
@@ -234,8 +222,7 @@ export class SpinEstimate {
   #sleepsNow(now: number): boolean {
     if (this.#block < 0) {
       if (this.#at < 0) this.#at = now + FIRST_TRY_MS;
-      if (now < this.#at || (!this.#sleeps && core.lost === this.#lost)) return this.#sleeps;
-      this.#lost = core.lost;
+      if (now < this.#at) return this.#sleeps;
       this.#block = 0;
       this.#sum.fill(0);
       this.#count.fill(0);
@@ -244,12 +231,12 @@ export class SpinEstimate {
     } else if (now - this.#at >= TRY_BLOCK_MS && this.#blockWaits >= TRY_MIN_WAITS) {
       this.#at = now;
       this.#blockWaits = 0;
-      if (++this.#block === TRY_ARMS.length) return this.#decide(now);
+      if (++this.#block === TRY_BLOCKS) return this.#decide(now);
     }
-    return TRY_ARMS[this.#block] === 1;
+    return (this.#block & 1) === 1;
   }
 
-  /** The try is over: the arm whose waits ended sooner holds for a while. */
+  /** The try is over: the arm with the shorter waits holds for a while. */
   #decide(now: number): boolean {
     const spinMs = this.#sum[0]! / this.#count[0]!;
     const sleepMs = this.#sum[1]! / this.#count[1]!;
@@ -290,7 +277,6 @@ export function spinUntil(changed: () => boolean, ms: number, estimate: SpinEsti
     }
     const now = performance.now();
     if (now - last > PREEMPTED_MS) {
-      core.lost++;
       core.hold = probing ? Math.min(HOLD_MAX_MS, core.hold * 2) : HOLD_MIN_MS;
       core.takenUntil = now + core.hold;
       return false;
