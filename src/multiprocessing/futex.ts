@@ -10,10 +10,7 @@
  * - how long it spins, if at all, it learns from what it observes
  *   ({@link SpinEstimate}): on an idle machine spins pay, on a machine whose
  *   cores are taken they hand the core to whoever else wants it, and the wait
- *   sleeps at once; beside other work in another scheduling group, spinning
- *   uses up the group's share, so each wait site now and then tries a while
- *   of each and keeps the one whose waits ended sooner; a thread allowed on
- *   one CPU only never spins;
+ *   sleeps at once; a thread allowed on one CPU only never spins;
  * - then it sleeps on the word with FUTEX_WAIT (shared, not private, so
  *   processes meet on it) — synchronously in `…Sync` calls; in async calls
  *   so that Node's event loop runs on: an io_uring futex wait that wakes the
@@ -114,44 +111,10 @@ const PAYING = 0.25;
 const PROBE_EVERY = 8;
 
 /**
- * Whether a wait spins at all is chosen by trying both, since what pays
- * depends on who else runs and how the kernel groups them, which a wait cannot
- * see. On an idle machine, or beside CPU-bound processes in the same scheduling
- * group, a spin meets the peer's answer within microseconds (2–3x the round
- * trips of sleeping at once). Beside CPU-bound processes in another group
- * (another cgroup, another session under autogroups: two services on a
- * server), a spinning thread uses up its group's share of the CPU, and the
- * peer's answer then waits for a hog's time slice; sleeping at once keeps the
- * group's share for the moments it is woken (pipe round trips 49k/s against
- * 36k/s spinning, measured under a hog per core in another session).
- *
- * So a wait site alternates {@link TRY_BLOCKS} blocks of spinning and of
- * sleeping at once, each at least {@link TRY_BLOCK_MS} and
- * {@link TRY_MIN_WAITS} waits long, and compares the mean time its waits took
- * (from the first look to the answer, each counted up to
- * {@link WAIT_CLAMP_MS} so that one idle pause does not decide). Sleeping must
- * win by {@link SLEEP_WINS}: spinning is the better bet when the two are
- * close. The winner holds for {@link HOLD_TRY_MIN_MS}, doubled up to
- * {@link HOLD_TRY_MAX_MS} each time the same arm wins again; the first try
- * comes after {@link FIRST_TRY_MS}, spinning meanwhile.
- */
-const TRY_BLOCKS = 4;
-const TRY_BLOCK_MS = 10;
-const TRY_MIN_WAITS = 8;
-const WAIT_CLAMP_MS = 10;
-const SLEEP_WINS = 0.9;
-const FIRST_TRY_MS = 100;
-const HOLD_TRY_MIN_MS = 200;
-const HOLD_TRY_MAX_MS = 3200;
-
-/**
  * What the waits on one word have seen of their spins, and so how long the
- * next should spin, if at all: kept per word and per thread, since each side
- * of a pipe and each lock has its own peer. A loop that spins on many words at
- * once ({@link spinAny}) keeps one for all of them.
- *
- * Every wait that consults it reports how long it took: a spin that was
- * answered ({@link hit}), or the wake-up that ended its sleep ({@link woke}).
+ * next should spin: kept per word and per thread, since each side of a pipe
+ * and each lock has its own peer. A loop that spins on many words at once
+ * ({@link spinAny}) keeps one for all of them.
  */
 export class SpinEstimate {
   /** Share of recent spins that were answered. Starts at 1: spinning pays until seen otherwise. */
@@ -159,25 +122,11 @@ export class SpinEstimate {
   /** How long recent answered spins took, in ms; -1 before the first (the first spin runs to its cap). */
   #hitMs = -1;
   #waits = 0;
-  /** When the wait being measured began (its first spin or sleep), -1 when none is. */
-  #since = -1;
-  /** The arm in force between tries: sleep at once (true) or spin (false). */
-  #sleeps = false;
-  /** Which block of a try is running (even: spin, odd: sleep), -1 between tries. */
-  #block = -1;
-  /** When the current block began; between tries, when the next try begins (-1 before the first wait). */
-  #at = -1;
-  #blockWaits = 0;
-  /** Per arm (0 spin, 1 sleep) in the current try: the waits' summed ms and their count. */
-  readonly #sum = [0, 0];
-  readonly #count = [0, 0];
-  #hold = HOLD_TRY_MIN_MS;
 
-  /** How long the next spin may last, at most `cap` ms; 0 when it should sleep at once. */
+  /** How long the next spin may last, at most `cap` ms; 0 when it should not spin. */
   budget(cap: number, now: number): number {
     if (!(cap > 0)) return 0;
-    this.#since = now;
-    if (pinnedToOneCpu(now) || this.#sleepsNow(now) || now < core.takenUntil) return 0;
+    if (now < core.takenUntil || pinnedToOneCpu(now)) return 0;
     this.#waits++;
     if (this.#hitRate < PAYING) return this.#waits % PROBE_EVERY === 0 ? cap : 0;
     if (this.#hitMs < 0) return cap;
@@ -185,67 +134,14 @@ export class SpinEstimate {
   }
 
   /** A spin was answered after `ms`. */
-  hit(ms: number, now: number): void {
+  hit(ms: number): void {
     this.#hitRate += ALPHA * (1 - this.#hitRate);
     this.#hitMs = this.#hitMs < 0 ? ms : this.#hitMs + ALPHA * (ms - this.#hitMs);
-    this.#took(now);
   }
 
   /** A spin ran out of time. */
   miss(): void {
     this.#hitRate -= ALPHA * this.#hitRate;
-  }
-
-  /**
-   * The sleep that followed a spin (or replaced it) ended at `now`: with the
-   * word changed (`answered`), the wait took until now; otherwise its slice
-   * ran out, and a wait that long says nothing about spinning.
-   */
-  woke(answered: boolean, now: number): void {
-    if (answered) this.#took(now);
-    else this.#since = -1;
-  }
-
-  /** The wait begun at `#since` got its answer at `now`. */
-  #took(now: number): void {
-    if (this.#since < 0) return;
-    if (this.#block >= 0) {
-      const arm = this.#block & 1;
-      this.#sum[arm]! += Math.min(WAIT_CLAMP_MS, now - this.#since);
-      this.#count[arm]!++;
-      this.#blockWaits++;
-    }
-    this.#since = -1;
-  }
-
-  /** Whether this wait sleeps at once: the arm in force, or the block of a try that runs. */
-  #sleepsNow(now: number): boolean {
-    if (this.#block < 0) {
-      if (this.#at < 0) this.#at = now + FIRST_TRY_MS;
-      if (now < this.#at) return this.#sleeps;
-      this.#block = 0;
-      this.#sum.fill(0);
-      this.#count.fill(0);
-      this.#at = now;
-      this.#blockWaits = 0;
-    } else if (now - this.#at >= TRY_BLOCK_MS && this.#blockWaits >= TRY_MIN_WAITS) {
-      this.#at = now;
-      this.#blockWaits = 0;
-      if (++this.#block === TRY_BLOCKS) return this.#decide(now);
-    }
-    return (this.#block & 1) === 1;
-  }
-
-  /** The try is over: the arm with the shorter waits holds for a while. */
-  #decide(now: number): boolean {
-    const spinMs = this.#sum[0]! / this.#count[0]!;
-    const sleepMs = this.#sum[1]! / this.#count[1]!;
-    const sleeps = sleepMs < SLEEP_WINS * spinMs;
-    this.#hold = sleeps === this.#sleeps ? Math.min(HOLD_TRY_MAX_MS, this.#hold * 2) : HOLD_TRY_MIN_MS;
-    this.#sleeps = sleeps;
-    this.#block = -1;
-    this.#at = now + this.#hold;
-    return sleeps;
   }
 }
 
@@ -270,8 +166,7 @@ export function spinUntil(changed: () => boolean, ms: number, estimate: SpinEsti
   let last = start;
   for (;;) {
     if (changed()) {
-      const now = performance.now();
-      estimate.hit(now - start, now);
+      estimate.hit(performance.now() - start);
       if (probing) settle();
       return true;
     }
@@ -376,7 +271,6 @@ export class Word {
     } finally {
       Atomics.sub(this.i32, this.waitersIndex, 1);
     }
-    this.estimate.woke(Atomics.load(this.i32, this.index) !== seen, performance.now());
   }
 
   /** Sleeps without blocking the event loop while the word equals `seen`, for at most `seconds`. */
@@ -384,13 +278,11 @@ export class Word {
     Atomics.add(this.i32, this.waitersIndex, 1);
     if (Atomics.load(this.i32, this.index) !== seen) {
       Atomics.sub(this.i32, this.waitersIndex, 1);
-      this.estimate.woke(true, performance.now());
       return Promise.resolve();
     }
     return new Promise((resolve) => {
       native.futexWaitAsync(this.i32, this.index, seen, seconds, () => {
         Atomics.sub(this.i32, this.waitersIndex, 1);
-        this.estimate.woke(Atomics.load(this.i32, this.index) !== seen, performance.now());
         resolve();
       });
     });

@@ -112,7 +112,6 @@ export class ManagerPoller {
         }
         if (spinAny(words, seen, SERVER_SPIN_MS, 16, this.#estimate)) continue;
         await this.#sleep(rings, words, seen);
-        this.#estimate.woke(changed(words, seen), performance.now());
       }
     } finally {
       this.#running = false;
@@ -191,10 +190,4 @@ export class ManagerPoller {
     this.#wake = null;
     wake?.();
   }
-}
-
-/** Whether any of `words` differs from what was `seen` of it. */
-function changed(words: Word[], seen: number[]): boolean {
-  for (let i = 0; i < words.length; i++) if (words[i]!.load() !== seen[i]) return true;
-  return false;
 }
