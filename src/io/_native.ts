@@ -55,27 +55,37 @@ export interface IoNative {
 
 const raw = native as unknown as IoNative;
 
-/** `fn`, which blocks this thread unless `timeout` (its argument at `at`) is 0, first making stdio blocking (stdio.ts says why). */
-function mayBlock<K extends keyof IoNative>(name: K, at: number): IoNative[K] {
-  const fn = raw[name] as (...args: unknown[]) => unknown;
-  return ((...args: unknown[]) => {
-    if (args[at] !== 0) blockingStdio();
-    return fn(...args);
-  }) as IoNative[K];
-}
-
+/**
+ * The addon's functions; those that block this thread unless their timeout is
+ * 0 first make stdio blocking (stdio.ts says why).
+ */
 export const io: IoNative = {
   ...raw,
-  sockConnect: mayBlock('sockConnect', 1),
-  sockAccept: mayBlock('sockAccept', 1),
-  sockRecv: mayBlock('sockRecv', 5),
-  sockSend: mayBlock('sockSend', 5),
-  sockSendAll: mayBlock('sockSendAll', 5),
-  sockRecvFrom: mayBlock('sockRecvFrom', 5),
-  sockSendTo: mayBlock('sockSendTo', 5),
-  selectWait: mayBlock('selectWait', 3),
-  pollWait: mayBlock('pollWait', 2),
-  epollWait: mayBlock('epollWait', 3),
+  sockConnect: (fd, timeout, family, host, port, flowinfo, scope) => (
+    timeout !== 0 && blockingStdio(), raw.sockConnect(fd, timeout, family, host, port, flowinfo, scope)
+  ),
+  sockAccept: (fd, timeout) => (timeout !== 0 && blockingStdio(), raw.sockAccept(fd, timeout)),
+  sockRecv: (fd, buf, offset, length, flags, timeout) => (
+    timeout !== 0 && blockingStdio(), raw.sockRecv(fd, buf, offset, length, flags, timeout)
+  ),
+  sockSend: (fd, buf, offset, length, flags, timeout) => (
+    timeout !== 0 && blockingStdio(), raw.sockSend(fd, buf, offset, length, flags, timeout)
+  ),
+  sockSendAll: (fd, buf, offset, length, flags, timeout) => (
+    timeout !== 0 && blockingStdio(), raw.sockSendAll(fd, buf, offset, length, flags, timeout)
+  ),
+  sockRecvFrom: (fd, buf, offset, length, flags, timeout) => (
+    timeout !== 0 && blockingStdio(), raw.sockRecvFrom(fd, buf, offset, length, flags, timeout)
+  ),
+  sockSendTo: (fd, buf, offset, length, flags, timeout, family, host, port, flowinfo, scope) => (
+    timeout !== 0 && blockingStdio(),
+    raw.sockSendTo(fd, buf, offset, length, flags, timeout, family, host, port, flowinfo, scope)
+  ),
+  selectWait: (r, w, x, timeout) => (timeout !== 0 && blockingStdio(), raw.selectWait(r, w, x, timeout)),
+  pollWait: (pollfds, count, timeout) => (timeout !== 0 && blockingStdio(), raw.pollWait(pollfds, count, timeout)),
+  epollWait: (epfd, out, maxevents, timeout) => (
+    timeout !== 0 && blockingStdio(), raw.epollWait(epfd, out, maxevents, timeout)
+  ),
 };
 
 /** The sentinel socket.cc returns when a socket timeout runs out (ETIME, never a socket errno). */
