@@ -11,13 +11,17 @@
  * call on, as the `set-blocking` package does for CLIs that exit mid-write.
  *
  * Only the main thread's stdio has a libuv handle (a worker's goes through
- * its parent), and files and terminals are written synchronously already.
+ * its parent, and is not even made here), and files and terminals are
+ * written synchronously already.
  * Output already queued when the first blocking call comes stays queued until
  * the event loop next runs; later lines follow it in order.
  * @module
  */
 
-let done = false;
+import { isMainThread } from './multiprocessing/util.js';
+
+/** Set once stdio blocks; set from the start in a worker thread, whose stdio has no handle to change. */
+let done = !isMainThread;
 
 /** libuv's stream handle behind `process.stdout` when it is a pipe, socket or terminal. */
 type StdioHandle = { setBlocking?(blocking: boolean): number };
