@@ -18,7 +18,7 @@ export { MAGIC, answerChallenge, frame } from './multiprocessing/manager_wire.js
 export { SpinEstimate, spinUntil } from './multiprocessing/futex.js';
 export { cpuQuota } from './multiprocessing/cgroup.js';
 export { TimeBuckets } from './multiprocessing/pool_stats.js';
-export { AuthenticationError, FrameReader, ProtocolError, decode, deliverChallenge } from './multiprocessing/manager_wire.js';
+export { AuthenticationError, FrameReader, Outbox, ProtocolError, decode, deliverChallenge } from './multiprocessing/manager_wire.js';
 export { main as cliMain } from './cli/commands.js';
 export { MODELS, QUICK_IDLE, SCENARIOS, cannotTake, openFileLimit, processTree, quickVariant, runBench, sampleTree } from './servers/bench.js';
 export { charts, chartTitles, describeModel, formatTable, renderHtml } from './servers/report.js';
