@@ -103,12 +103,26 @@ const SLACK_MS = 0.02;
 
 /**
  * A wait spins while the share of its recent spins that were answered stays
- * above this; below, it sleeps at once, except every {@link PROBE_EVERY}th
- * wait, which spins once more up to its cap so that the wait learns when its
- * peer has become fast again.
+ * above this; below, it sleeps at once, except for a probe now and then: one
+ * wait that spins up to its cap, so that the wait learns when its peer has
+ * become fast again.
  */
 const PAYING = 0.25;
-const PROBE_EVERY = 8;
+
+/**
+ * A wait that has stopped spinning probes every {@link PROBE_MIN_WAITS}th
+ * wait at first; each probe that goes unanswered doubles the gap, up to
+ * {@link PROBE_MAX_WAITS}, and any answered spin brings it back. A probe
+ * costs its whole cap (0.03 ms for a pipe, 0.3 ms for the Manager server's
+ * loop), and where other programs hold the cores they keep going unanswered:
+ * beside a CPU hog per core in another scheduling group, probes every 8th wait
+ * took 36% of the Manager server's CPU and 12–25% of its clients' and of a
+ * pipe's two ends, for one answer in a hundred. At 512 a probe costs under
+ * 1 µs per wait, and a machine that frees up is seen within 512 waits (tens
+ * of ms at the rates where spinning matters).
+ */
+const PROBE_MIN_WAITS = 8;
+const PROBE_MAX_WAITS = 512;
 
 /**
  * What the waits on one word have seen of their spins, and so how long the
@@ -121,14 +135,23 @@ export class SpinEstimate {
   #hitRate = 1;
   /** How long recent answered spins took, in ms; -1 before the first (the first spin runs to its cap). */
   #hitMs = -1;
-  #waits = 0;
+  /** Waits that did not spin since the last probe, and how many make the next one probe. */
+  #sinceProbe = 0;
+  #probeEvery = PROBE_MIN_WAITS;
+  /** The spin under way is a probe. */
+  #probing = false;
 
   /** How long the next spin may last, at most `cap` ms; 0 when it should not spin. */
   budget(cap: number, now: number): number {
+    this.#probing = false;
     if (!(cap > 0)) return 0;
     if (now < core.takenUntil || pinnedToOneCpu(now)) return 0;
-    this.#waits++;
-    if (this.#hitRate < PAYING) return this.#waits % PROBE_EVERY === 0 ? cap : 0;
+    if (this.#hitRate < PAYING) {
+      if (++this.#sinceProbe < this.#probeEvery) return 0;
+      this.#sinceProbe = 0;
+      this.#probing = true;
+      return cap;
+    }
     if (this.#hitMs < 0) return cap;
     return Math.min(cap, Math.max(SLACK_MS, this.#hitMs * SLACK_FACTOR));
   }
@@ -137,11 +160,13 @@ export class SpinEstimate {
   hit(ms: number): void {
     this.#hitRate += ALPHA * (1 - this.#hitRate);
     this.#hitMs = this.#hitMs < 0 ? ms : this.#hitMs + ALPHA * (ms - this.#hitMs);
+    this.#probeEvery = PROBE_MIN_WAITS;
   }
 
   /** A spin ran out of time. */
   miss(): void {
     this.#hitRate -= ALPHA * this.#hitRate;
+    if (this.#probing) this.#probeEvery = Math.min(PROBE_MAX_WAITS, this.#probeEvery * 2);
   }
 }
 

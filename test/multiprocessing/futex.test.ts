@@ -125,6 +125,28 @@ describe('spin policy', () => {
     assert.ok(budgets.every((b) => b === 0 || b === 0.03));
   });
 
+  test('probes that go unanswered come ever further apart, up to every 512th wait; an answer brings them back', () => {
+    // Where other programs hold the cores, probes every 8th wait cost the Manager server a third of its CPU.
+    const estimate = new SpinEstimate();
+    for (let i = 0; i < 20; i++) estimate.miss();
+    /** Waits until the next probe, which then goes unanswered (or is answered, with `answer`). */
+    const nextProbe = (answer = false): number => {
+      for (let waits = 1; waits <= 10_000; waits++) {
+        if (estimate.budget(0.03, later()) > 0) {
+          if (answer) estimate.hit(0.005);
+          else estimate.miss();
+          return waits;
+        }
+      }
+      return Infinity;
+    };
+    const gaps = Array.from({ length: 9 }, () => nextProbe());
+    assert.deepEqual(gaps, [8, 16, 32, 64, 128, 256, 512, 512, 512]);
+    assert.equal(nextProbe(true), 512);
+    assert.equal(nextProbe(), 8, 'after an answered probe, the next comes 8 waits on');
+    assert.equal(nextProbe(), 16);
+  });
+
   test('a wait spins a few times as long as recent answers took, within its cap', () => {
     const estimate = new SpinEstimate();
     for (let i = 0; i < 30; i++) estimate.hit(0.005);
