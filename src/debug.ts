@@ -12,7 +12,10 @@
  * lock taken over from a process that died holding it), `manager` (this
  * side: a server started, connected to, shut down; the server's side, in its
  * own pid: listening, clients connected and disconnected, a failed
- * handshake, stopping), `inspect` (the WEFT_INSPECT socket, inspect.ts).
+ * handshake, stopping), `inspect` (the WEFT_INSPECT socket, inspect.ts),
+ * `spin` (as each process or thread exits, what its waits' spins came to:
+ * how many spun, were answered, lost the core or were probes, and the time
+ * spent spinning; futex.ts).
  * Other sections are accepted, so a program may name those a later weft adds.
  * @module
  */

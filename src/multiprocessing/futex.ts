@@ -21,6 +21,7 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
+import { debugLog } from '../debug.js';
 import { native } from '../native.js';
 
 /** How long one sleep lasts before the caller re-checks the world, in seconds. */
@@ -141,6 +142,11 @@ export class SpinEstimate {
   /** The spin under way is a probe. */
   #probing = false;
 
+  /** The spin under way (the last budget given) is a probe. */
+  get probing(): boolean {
+    return this.#probing;
+  }
+
   /** How long the next spin may last, at most `cap` ms; 0 when it should not spin. */
   budget(cap: number, now: number): number {
     this.#probing = false;
@@ -185,28 +191,83 @@ export class SpinEstimate {
 export function spinUntil(changed: () => boolean, ms: number, estimate: SpinEstimate): boolean {
   const start = performance.now();
   const budget = estimate.budget(ms, start);
+  if (tally !== null) tally.asked++;
   if (budget === 0) return false;
   const probing = start >= core.takenUntil && core.takenUntil > -Infinity;
   const end = start + budget;
   let last = start;
   for (;;) {
     if (changed()) {
-      estimate.hit(performance.now() - start);
+      const now = performance.now();
+      estimate.hit(now - start);
       if (probing) settle();
+      if (tally !== null) count(tally, estimate, ANSWERED, now - start);
       return true;
     }
     const now = performance.now();
     if (now - last > PREEMPTED_MS) {
       core.hold = probing ? Math.min(HOLD_MAX_MS, core.hold * 2) : HOLD_MIN_MS;
       core.takenUntil = now + core.hold;
+      if (tally !== null) count(tally, estimate, LOST_CORE, now - start);
       return false;
     }
     if (now >= end) {
       estimate.miss();
       if (probing) settle();
+      if (tally !== null) count(tally, estimate, UNANSWERED, now - start);
       return false;
     }
     last = now;
+  }
+}
+
+/**
+ * What this thread's spins came to, counted only under `WEFT_DEBUG=spin` and
+ * logged when the thread exits: whether weft spins for nothing on a machine
+ * whose cores are taken (docs/PERFORMANCE.md, "Busy machines").
+ */
+interface Tally {
+  /** Waits that asked whether to spin, and those that did. */
+  asked: number;
+  spun: number;
+  answered: number;
+  lostCore: number;
+  probes: number;
+  probesAnswered: number;
+  /** Time spent spinning, in ms, and the part of it that ended in an answer. */
+  spinMs: number;
+  answeredMs: number;
+}
+const ANSWERED = 0;
+const UNANSWERED = 1;
+const LOST_CORE = 2;
+
+const spinLog = debugLog('spin');
+const tally: Tally | null = spinLog === null ? null : startTally(spinLog);
+
+function startTally(log: (message: string, ...args: unknown[]) => void): Tally {
+  const t: Tally = { asked: 0, spun: 0, answered: 0, lostCore: 0, probes: 0, probesAnswered: 0, spinMs: 0, answeredMs: 0 };
+  const since = performance.now();
+  process.on('exit', () => {
+    log(
+      'over %s ms: %d waits asked to spin, %d spun (%d answered, %d lost the core), %d of them probes (%d answered); %s ms spinning, %s ms of it answered; the process\'s CPU %s ms',
+      (performance.now() - since).toFixed(0), t.asked, t.spun, t.answered, t.lostCore, t.probes, t.probesAnswered,
+      t.spinMs.toFixed(1), t.answeredMs.toFixed(1), ((process.cpuUsage().user + process.cpuUsage().system) / 1000).toFixed(0),
+    );
+  });
+  return t;
+}
+
+function count(t: Tally, estimate: SpinEstimate, outcome: number, ms: number): void {
+  t.spun++;
+  t.spinMs += ms;
+  if (outcome === ANSWERED) {
+    t.answered++;
+    t.answeredMs += ms;
+  } else if (outcome === LOST_CORE) t.lostCore++;
+  if (estimate.probing) {
+    t.probes++;
+    if (outcome === ANSWERED) t.probesAnswered++;
   }
 }
 

@@ -1,4 +1,4 @@
-// WEFT_DEBUG=queue and WEFT_DEBUG=manager (src/debug.ts): the lines each section
+// WEFT_DEBUG=queue, manager and spin (src/debug.ts): the lines each section
 // writes on stderr, each with its writer's pid, and nothing from a section not named.
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,7 @@ import { runNode } from '../helpers/run.js';
 const program = fileURLToPath(new URL('./fixtures/debug-sections.js', import.meta.url));
 
 /** Runs the fixture in `mode` with WEFT_DEBUG=`debug`; its pid and its stderr lines. */
-async function run(mode: 'queue' | 'manager', debug: string): Promise<{ pid: number; lines: string[]; stdout: string }> {
+async function run(mode: 'queue' | 'manager' | 'spin', debug: string): Promise<{ pid: number; lines: string[]; stdout: string }> {
   const r = await runNode([program, mode], { env: { WEFT_DEBUG: debug, WEFT_INSPECT: undefined } });
   assert.equal(r.code, 0, r.stderr);
   const pid = Number(/^pid (\d+)$/m.exec(r.stdout)?.[1]);
@@ -49,6 +49,23 @@ test('WEFT_DEBUG=manager: the server started and stopped, clients connected and 
   line(lines, 'manager', server, /server stopping: 1 objects, 1 connections$/);
   line(lines, 'manager', server, /client 1 disconnected \(0 connections\)$/);
   assert.deepEqual(lines.filter((l) => !/ weft:manager /.test(l)), [], 'only the section named');
+});
+
+test('WEFT_DEBUG=spin: as each process and thread exits, what its spins came to, in figures that add up', async () => {
+  const { pid, lines, stdout } = await run('spin', 'spin');
+  const child = Number(/^process (\d+)$/m.exec(stdout)?.[1]);
+  assert.ok(child > 0, stdout);
+  const figures = /over (\d+) ms: (\d+) waits asked to spin, (\d+) spun \((\d+) answered, (\d+) lost the core\), (\d+) of them probes \((\d+) answered\); ([\d.]+) ms spinning, ([\d.]+) ms of it answered; the process's CPU (\d+) ms$/;
+  let asked = 0;
+  for (const who of [pid, `${pid}/thread \\d+`, child]) {
+    const l = line(lines, 'spin', who, figures);
+    const [, overMs, ask, spun, answered, lost, probes, probesAnswered, spinMs, answeredMs] = figures.exec(l)!.map(Number);
+    assert.ok(spun! <= ask! && answered! + lost! <= spun! && probesAnswered! <= probes! && probes! <= spun!, l);
+    assert.ok(answeredMs! <= spinMs! && spinMs! <= overMs!, l);
+    asked += ask!;
+  }
+  assert.ok(asked >= 1, 'the 4,000 round trips waited, and every wait asks whether to spin');
+  assert.deepEqual(lines.filter((l) => !/ weft:spin /.test(l)), [], 'only the section named');
 });
 
 test('a section not named logs nothing', async () => {
