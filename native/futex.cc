@@ -11,6 +11,12 @@
 //   waiting thread itself, so a wake-up is one thread woken, as in Python's
 //   blocking read(). On a machine whose cores are all busy that is what keeps a
 //   round trip short: each extra hop waits its turn behind the busy processes.
+//   A wait's time-out is not a linked IORING_OP_LINK_TIMEOUT: one timer per
+//   environment cancels the waits whose time is up (IORING_OP_ASYNC_CANCEL).
+//   Nearly every wait is woken long before its time (weft sleeps in slices of
+//   0.1 s to re-check for dead peers), and a linked timeout costs each of them
+//   a second entry, a kernel timer armed and cancelled and a second completion:
+//   ~0.5 us a wait, a twentieth of a round trip between two threads on one core.
 // - otherwise (an older kernel, a container that forbids io_uring, or
 //   WEFT_FUTEX_WAIT=thread): the wait runs on a parked helper thread (one per
 //   wait in flight, reused, never more than the waits pending) and its result
@@ -28,6 +34,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -35,6 +42,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_set>
+#include <vector>
 
 namespace weft {
 namespace {
@@ -69,8 +77,9 @@ struct WaitRequest {
   int* addr;
   int expected;
   double timeout;
-  struct __kernel_timespec ts;  // the ring's linked timeout
+  double deadline = INFINITY;  // Now() + timeout, for the ring's timer
   bool on_ring = false;
+  bool cancelling = false;  // the ring's timer asked the kernel to end it
   int result = 0;
   std::shared_ptr<EnvState> owner;
   napi_ref view = nullptr;  // keeps the mapping alive while a helper waits on it
@@ -88,10 +97,13 @@ struct EnvState {
   std::unordered_set<WaitRequest*> inflight;  // JS thread only: for waking on teardown
   std::shared_ptr<EnvState> self;  // keeps the handles valid until uv_close calls back
   napi_async_cleanup_hook_handle teardown = nullptr;
-  int open_handles = 1;  // `async`, and `poll` once the ring is open
+  int open_handles = 1;  // `async`, and `poll` and `timer` once the ring is open
   // The io_uring path, opened at the first async wait.
   std::unique_ptr<Uring> ring;
   uv_poll_t poll;
+  // Ends the ring's waits whose time is up; due at `timer_due` (Now()), INFINITY when stopped.
+  uv_timer_t timer;
+  double timer_due = INFINITY;
   // Every callback runs in this async context, with `receiver` as `this`: a
   // null context made Node run it the legacy way, through the domain module
   // once anything loaded it, which in the REPL reads `this.domain` -- and the
@@ -165,7 +177,12 @@ void Complete(EnvState* state, WaitRequest* req) {
 void Settle(EnvState* state) {
   if (state->pending != 0) return;
   uv_unref(reinterpret_cast<uv_handle_t*>(&state->async));
-  if (state->ring) uv_unref(reinterpret_cast<uv_handle_t*>(&state->poll));
+  if (state->ring) {
+    uv_unref(reinterpret_cast<uv_handle_t*>(&state->poll));
+    // No deadline left to watch: an idle loop is not woken for one that has passed.
+    uv_timer_stop(&state->timer);
+    state->timer_due = INFINITY;
+  }
 }
 
 void Deliver(uv_async_t* handle) {
@@ -211,14 +228,68 @@ void RingReady(uv_poll_t* handle, int status, int events) {
   napi_handle_scope scope;
   napi_open_handle_scope(state->env, &scope);
   state->ring->Reap([state](uint64_t data, int32_t res) {
-    if (data == 0) return;  // a linked timeout's own completion
+    if (data == 0) return;  // a cancel's own completion
     WaitRequest* req = reinterpret_cast<WaitRequest*>(data);
-    // The linked timeout cancels the wait when it fires: that is a time-out.
+    // Only the timer cancels a wait: that is a time-out.
     req->result = res == -ECANCELED ? -ETIMEDOUT : res;
     Complete(state, req);
   });
   Settle(state);
   napi_close_handle_scope(state->env, scope);
+}
+
+void ArmTimer(EnvState* state, double due);
+
+// The timer: cancels every wait on the ring whose deadline has passed, and
+// sets itself for the next one. A cancel the ring cannot take now is tried
+// again a millisecond later.
+void OnTimer(uv_timer_t* handle) {
+  EnvState* state = static_cast<EnvState*>(handle->data);
+  state->timer_due = INFINITY;
+  Uring* ring = state->ring.get();
+  double now = Now();
+  double next = INFINITY;
+  std::vector<WaitRequest*> ending;
+  for (WaitRequest* req : state->inflight) {
+    if (!req->on_ring || req->cancelling) continue;
+    if (req->deadline <= now) {
+      ending.push_back(req);
+    } else if (req->deadline < next) {
+      next = req->deadline;
+    }
+  }
+  size_t done = 0;
+  while (done < ending.size()) {
+    size_t batch = 0;
+    while (done + batch < ending.size() && ring->Space() > 0) {
+      WaitRequest* req = ending[done + batch];
+      struct io_uring_sqe* sqe = ring->Prepare();
+      sqe->opcode = IORING_OP_ASYNC_CANCEL;
+      sqe->addr = reinterpret_cast<uint64_t>(req);
+      sqe->user_data = 0;
+      req->cancelling = true;
+      batch++;
+    }
+    int taken = ring->Submit();
+    size_t took = taken > 0 ? static_cast<size_t>(taken) : 0;
+    for (size_t i = took; i < batch; i++) ending[done + i]->cancelling = false;
+    done += took;
+    if (took < batch) {
+      next = std::min(next, now + 0.001);
+      break;
+    }
+  }
+  if (next < INFINITY) ArmTimer(state, next);
+}
+
+// Makes the timer fire by `due` (Now()), unless it already will. libuv counts
+// whole milliseconds from the loop's cached time: it may fire a little early,
+// and OnTimer then sets it again for what is left.
+void ArmTimer(EnvState* state, double due) {
+  if (due >= state->timer_due) return;
+  state->timer_due = due;
+  double ms = std::ceil((due - Now()) * 1000);
+  uv_timer_start(&state->timer, OnTimer, ms > 0 ? static_cast<uint64_t>(ms) : 0, 0);
 }
 
 // The environment's ring, opened at its first async wait; nullptr when this
@@ -234,16 +305,19 @@ Uring* RingOf(EnvState* state) {
   }
   state->poll.data = state;
   uv_poll_start(&state->poll, UV_READABLE, RingReady);
+  // The timer never keeps the loop alive by itself: the poll handle does, while waits are pending.
+  uv_timer_init(loop, &state->timer);
+  state->timer.data = state;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&state->timer));
   state->ring = std::move(ring);
-  state->open_handles++;
+  state->open_handles += 2;
   return state->ring.get();
 }
 
-// Submits req as a futex wait on the ring, with a linked timeout when it has
-// one; false when the ring refused it (the caller falls back to a helper).
-// Were the wait taken without its timeout (the kernel short of memory between
-// the two), it would still end on the next wake-up of its word.
-bool SubmitToRing(Uring* ring, WaitRequest* req) {
+// Submits req as a futex wait on the ring, and sets the timer for its
+// deadline when it has one; false when the ring refused it (the caller falls
+// back to a helper).
+bool SubmitToRing(EnvState* state, Uring* ring, WaitRequest* req) {
   struct io_uring_sqe* sqe = ring->Prepare();
   sqe->opcode = kOpFutexWait;
   sqe->fd = kFutex2SizeU32;
@@ -251,20 +325,12 @@ bool SubmitToRing(Uring* ring, WaitRequest* req) {
   sqe->off = static_cast<uint32_t>(req->expected);
   sqe->addr3 = 0xffffffffu;
   sqe->user_data = reinterpret_cast<uint64_t>(req);
-  unsigned count = 1;
+  if (ring->Submit() < 1) return false;
   if (req->timeout >= 0) {
-    sqe->flags |= IOSQE_IO_LINK;
-    req->ts.tv_sec = static_cast<int64_t>(req->timeout);
-    req->ts.tv_nsec = static_cast<long long>((req->timeout - req->ts.tv_sec) * 1e9);
-    struct io_uring_sqe* link = ring->Prepare();
-    link->opcode = IORING_OP_LINK_TIMEOUT;
-    link->addr = reinterpret_cast<uint64_t>(&req->ts);
-    link->len = 1;
-    link->user_data = 0;
-    count = 2;
+    req->deadline = Now() + req->timeout;
+    ArmTimer(state, req->deadline);
   }
-  (void)count;
-  return ring->Submit() >= 1;
+  return true;
 }
 
 std::shared_ptr<EnvState>* StateOf(Napi::Env env) {
@@ -311,7 +377,7 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   Uring* ring = RingOf(state.get());
   if (ring != nullptr) {
     uv_ref(reinterpret_cast<uv_handle_t*>(&state->poll));
-    req->on_ring = SubmitToRing(ring, req);
+    req->on_ring = SubmitToRing(state.get(), ring, req);
     if (req->on_ring) return env.Undefined();
   }
   uv_ref(reinterpret_cast<uv_handle_t*>(&state->async));
@@ -361,6 +427,7 @@ void Teardown(napi_async_cleanup_hook_handle hook, void* arg) {
   state->teardown = hook;
   // libuv must stop polling the ring's fd before it is closed.
   if (state->ring) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&state->timer), HandleClosed);
     uv_close(reinterpret_cast<uv_handle_t*>(&state->poll), [](uv_handle_t* h) {
       static_cast<EnvState*>(h->data)->ring->Close();
       HandleClosed(h);

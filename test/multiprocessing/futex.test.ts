@@ -28,9 +28,11 @@ function kernelHasRingFutex(): boolean {
 
 /**
  * Exercises futexWaitAsync in a fresh process and prints what it saw: a word
- * that already differs, a time-out, a wake from a worker thread, and 300 waits
- * in flight at once (more completions than the ring's queue holds, since each
- * wait with a time-out completes twice), all woken.
+ * that already differs, a time-out, a wake from a worker thread, 300 waits
+ * in flight at once (more than the ring's queue holds), all woken, time-outs
+ * that each end at their own time whatever was armed before them (the ring's
+ * waits share one timer per thread), and 200 time-outs at once (more cancels
+ * than the ring takes in one batch).
  */
 const SCRIPT = `
 const { native } = await import(${JSON.stringify(internals)});
@@ -66,6 +68,22 @@ for (let k = 0; k < 300; k++) { Atomics.store(i32, 100 + k, 1); native.futexWake
 const results = await Promise.all(many);
 out.manyWoken = results.every((r) => r === 0 || r === -EAGAIN);
 out.manyMs = performance.now() - t;
+// each time-out at its own time, though a 10 s wait was armed first
+const long = wait(4, 0, 10);
+t = performance.now();
+const ends = await Promise.all([0.09, 0.03, 0.06].map(async (s, k) => {
+  const r = await wait(5 + k, 0, s);
+  return r === -ETIMEDOUT ? performance.now() - t : r;
+}));
+out.ownTimeoutsMs = ends;
+// 200 time-outs at once
+t = performance.now();
+const lots = await Promise.all(Array.from({ length: 200 }, (_, k) => wait(500 + k, 0, 0.05)));
+out.lotsTimedOut = lots.every((r) => r === -ETIMEDOUT);
+out.lotsMs = performance.now() - t;
+Atomics.store(i32, 4, 1);
+native.futexWake(i32, 4, 1);
+out.longWoken = (await long) === 0;
 // a pending wait keeps the loop alive; once it ends nothing does (this exits)
 const last = wait(3, 0, 0.2);
 out.lastTimedOut = (await last) === -ETIMEDOUT;
@@ -86,6 +104,12 @@ describe('futexWaitAsync', () => {
       assert.ok((out.timeoutMs as number) >= 45 && (out.timeoutMs as number) < 2000, `timed out after ${out.timeoutMs} ms`);
       assert.equal(out.wokenByWorker, true, 'a wake from a worker thread ends the wait with 0');
       assert.equal(out.manyWoken, true, 'each of 300 waits in flight is woken once');
+      const [ms90, ms30, ms60] = out.ownTimeoutsMs as unknown as number[];
+      assert.ok(ms30! >= 28 && ms60! >= 58 && ms90! >= 88, `time-outs of 30, 60, 90 ms ended after ${ms30}, ${ms60}, ${ms90} ms`);
+      assert.ok(ms30! < ms60! && ms60! < ms90! && ms90! < 2000, `each at its own time, not the 10 s wait's: ${ms30}, ${ms60}, ${ms90} ms`);
+      assert.equal(out.lotsTimedOut, true, '200 waits of 50 ms at once all time out');
+      assert.ok((out.lotsMs as number) >= 45 && (out.lotsMs as number) < 2000, `200 time-outs took ${out.lotsMs} ms`);
+      assert.equal(out.longWoken, true, 'the 10 s wait, still pending through all that, is woken');
       assert.equal(out.lastTimedOut, true);
     });
   }
