@@ -118,7 +118,8 @@ const PAYING = 0.25;
  * loop), and where other programs hold the cores they keep going unanswered:
  * beside a CPU hog per core in another scheduling group, probes every 8th wait
  * took 36% of the Manager server's CPU and 12–25% of its clients' and of a
- * pipe's two ends, for one answer in a hundred. At 512 a probe costs under
+ * pipe's two ends, and under one probe in a hundred was answered at the
+ * Manager, one in six at a pipe. At 512 a probe costs under
  * 1 µs per wait, and a machine that frees up is seen within 512 waits (tens
  * of ms at the rates where spinning matters).
  */
@@ -139,7 +140,6 @@ export class SpinEstimate {
   /** Waits that did not spin since the last probe, and how many make the next one probe. */
   #sinceProbe = 0;
   #probeEvery = PROBE_MIN_WAITS;
-  /** The spin under way is a probe. */
   #probing = false;
 
   /** The spin under way (the last budget given) is a probe. */
@@ -193,27 +193,28 @@ export function spinUntil(changed: () => boolean, ms: number, estimate: SpinEsti
   const budget = estimate.budget(ms, start);
   if (tally !== null) tally.asked++;
   if (budget === 0) return false;
-  const probing = start >= core.takenUntil && core.takenUntil > -Infinity;
+  // The first spin after a hold tells whether this thread has its core back.
+  const coreProbe = start >= core.takenUntil && core.takenUntil > -Infinity;
   const end = start + budget;
   let last = start;
   for (;;) {
     if (changed()) {
       const now = performance.now();
       estimate.hit(now - start);
-      if (probing) settle();
+      if (coreProbe) settle();
       if (tally !== null) count(tally, estimate, ANSWERED, now - start);
       return true;
     }
     const now = performance.now();
     if (now - last > PREEMPTED_MS) {
-      core.hold = probing ? Math.min(HOLD_MAX_MS, core.hold * 2) : HOLD_MIN_MS;
+      core.hold = coreProbe ? Math.min(HOLD_MAX_MS, core.hold * 2) : HOLD_MIN_MS;
       core.takenUntil = now + core.hold;
       if (tally !== null) count(tally, estimate, LOST_CORE, now - start);
       return false;
     }
     if (now >= end) {
       estimate.miss();
-      if (probing) settle();
+      if (coreProbe) settle();
       if (tally !== null) count(tally, estimate, UNANSWERED, now - start);
       return false;
     }
@@ -249,10 +250,11 @@ function startTally(log: (message: string, ...args: unknown[]) => void): Tally {
   const t: Tally = { asked: 0, spun: 0, answered: 0, lostCore: 0, probes: 0, probesAnswered: 0, spinMs: 0, answeredMs: 0 };
   const since = performance.now();
   process.on('exit', () => {
+    const cpu = process.cpuUsage();
     log(
       'over %s ms: %d waits asked to spin, %d spun (%d answered, %d lost the core), %d of them probes (%d answered); %s ms spinning, %s ms of it answered; the process\'s CPU %s ms',
       (performance.now() - since).toFixed(0), t.asked, t.spun, t.answered, t.lostCore, t.probes, t.probesAnswered,
-      t.spinMs.toFixed(1), t.answeredMs.toFixed(1), ((process.cpuUsage().user + process.cpuUsage().system) / 1000).toFixed(0),
+      t.spinMs.toFixed(1), t.answeredMs.toFixed(1), ((cpu.user + cpu.system) / 1000).toFixed(0),
     );
   });
   return t;
