@@ -177,12 +177,7 @@ void Complete(EnvState* state, WaitRequest* req) {
 void Settle(EnvState* state) {
   if (state->pending != 0) return;
   uv_unref(reinterpret_cast<uv_handle_t*>(&state->async));
-  if (state->ring) {
-    uv_unref(reinterpret_cast<uv_handle_t*>(&state->poll));
-    // No deadline left to watch: an idle loop is not woken for one that has passed.
-    uv_timer_stop(&state->timer);
-    state->timer_due = INFINITY;
-  }
+  if (state->ring) uv_unref(reinterpret_cast<uv_handle_t*>(&state->poll));
 }
 
 void Deliver(uv_async_t* handle) {
@@ -284,7 +279,10 @@ void OnTimer(uv_timer_t* handle) {
 
 // Makes the timer fire by `due` (Now()), unless it already will. libuv counts
 // whole milliseconds from the loop's cached time: it may fire a little early,
-// and OnTimer then sets it again for what is left.
+// and OnTimer then sets it again for what is left. The timer is left set when
+// its waits end early, as nearly all do: it then fires once for nothing (at
+// most once a slice), where stopping it at each wait's end and setting it at
+// the next would be two heap operations on every wait.
 void ArmTimer(EnvState* state, double due) {
   if (due >= state->timer_due) return;
   state->timer_due = due;
