@@ -32,12 +32,8 @@ export function cpuList(list: string): Set<number> | undefined {
  * The idle ticks (idle and I/O wait: a CPU waiting on I/O runs nothing) so
  * far of the CPUs this process may run on; undefined where they cannot be
  * read (not Linux, no /proc).
+ * Two readings `ms` apart: `(after - before) * TICK_MS / ms` cores stood idle meanwhile.
  * @param read reads `/proc/self/status` and `/proc/stat` (tests pass fakes).
- * @example
- * const before = idleTicks();
- * await new Promise((r) => setTimeout(r, 100));
- * const after = idleTicks();
- * if (before !== undefined && after !== undefined) console.log(((after - before) * TICK_MS) / 100, 'cores stood idle');
  */
 export function idleTicks(read: ReadFile = readOrUndefined): number | undefined {
   const stat = read('/proc/stat');
