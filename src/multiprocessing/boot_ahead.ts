@@ -162,8 +162,8 @@ export class Spares<S> {
 
   /**
    * Boots the spare after a start once a look of {@link LOOK_MS} finds a core
-   * free, or once {@link LATEST_MS} have passed; at once where the idle time
-   * cannot be read.
+   * free, or once {@link LATEST_MS} have passed; after one look where the
+   * idle time cannot be read.
    */
   #whenCoreFree(): void {
     if (this.#looking || this.#ready.length >= AFTER_START) return;

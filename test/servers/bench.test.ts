@@ -98,7 +98,7 @@ test('churn: connections/s, each connection one checked echo', async () => {
   assert.ok(r.serverCpuUsPerMessage !== null && r.serverCpuUsPerMessage > 5, `${r.serverCpuUsPerMessage} µs/connection`);
 });
 
-test('the warm-up waits (bounded) until every connection has had a reply, and says how long it took', async () => {
+test('the warm-up waits (bounded) until every connection has had a reply, and says how long it took', async (t) => {
   const settled = await runBench({
     models: ['slow'],
     scenarios: ['throughput', 'churn'],
@@ -125,7 +125,13 @@ test('the warm-up waits (bounded) until every connection has had a reply, and sa
   // 0.1 s asked; a loaded machine stretches that (0.41 s seen with two suites side by side), still well short
   // of the 0.8 s a settled warm-up waits for the first replies
   assert.ok(r.warmupSeconds < 0.6, `no settling asked: ${r.warmupSeconds} s`);
-  assert.equal(r.status, 'failed', 'nothing came back within 0.3 s');
+  // A machine that stretches the measured window past the model's 0.8 s start
+  // may see its first replies come back in it: then there is nothing to check.
+  if (r.status === 'ok' && r.warmupSeconds + r.seconds >= 0.7) {
+    t.diagnostic(`the window ran ${(r.warmupSeconds + r.seconds).toFixed(2)} s on this loaded machine, past the slow start`);
+    return;
+  }
+  assert.equal(r.status, 'failed', `nothing came back within ${(r.warmupSeconds + r.seconds).toFixed(2)} s`);
   assert.match(r.reason!, /^no message came back/);
 });
 
