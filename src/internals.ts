@@ -8,8 +8,7 @@
 export { addonFile, loadAddon, native } from './native.js';
 export { context as hubContext } from './coro/hub.js';
 export { isAlive } from './multiprocessing/util.js';
-export { BootAhead, LATEST_MS, SHORT_LIFE_MS, Spares, type SparesOptions } from './multiprocessing/boot_ahead.js';
-export { TICK_MS, cpuList, idleTicks } from './multiprocessing/idle.js';
+export { BootAhead, SHORT_LIFE_MS, Spares } from './multiprocessing/boot_ahead.js';
 export { STOP_GRACE_SECONDS } from './multiprocessing/thread_stop.js';
 export { dumps, loads } from './multiprocessing/reduction.js';
 export { KEEP_FINISHED } from './redis/pool.js';

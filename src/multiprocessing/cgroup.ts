@@ -19,8 +19,7 @@ import { readFileSync } from 'node:fs';
 /** Reads a small file, or undefined when it cannot be read (no such group, no controller, no /proc). */
 export type ReadFile = (path: string) => string | undefined;
 
-/** Reads a file of /proc or /sys, or undefined when it cannot be read. */
-export const readOrUndefined: ReadFile = (path) => {
+const readOrUndefined: ReadFile = (path) => {
   try {
     return readFileSync(path, 'utf8');
   } catch {

@@ -1,12 +1,12 @@
 // How many children weft boots ahead (src/multiprocessing/boot_ahead.ts): one
-// after a start, once the children started have booted and a core stands free
-// (a spare booting beside them would take a core from them); two after a child that ran alone and
+// after a start, once the children started have booted (a spare booting beside
+// them would take a core from them); two after a child that ran alone and
 // briefly, so that a loop of start + join waits for half a boot, not a whole
 // one; never two after children that ran side by side, whose successors need
 // the cores themselves.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BootAhead, LATEST_MS, SHORT_LIFE_MS, Spares, type SparesOptions } from '../../src/internals.js';
+import { BootAhead, SHORT_LIFE_MS, Spares } from '../../src/internals.js';
 import { runNode } from '../helpers/run.js';
 
 describe('BootAhead: the policy', () => {
@@ -43,22 +43,15 @@ describe('BootAhead: the policy', () => {
   });
 });
 
-/**
- * Spares of fake children (numbers), and the boots they asked for so far, seen
- * once a look (1 ms here) and the loop's next turn have passed. Unless told
- * otherwise, the machine's idle time is unknown, which counts as a free core.
- */
-function fakeSpares(options: SparesOptions = {}) {
+/** Spares of fake children (numbers), and the boots they asked for so far, seen after the loop's next turn. */
+function fakeSpares() {
   let next = 0;
   const booted: number[] = [];
   const spares = new Spares<number>(() => {
     booted.push(next);
     return next++;
-  }, () => {}, { idleTicks: () => undefined, lookMs: 1, ...options });
-  const settle = async () => {
-    await new Promise((r) => setTimeout(r, 5));
-    await new Promise((r) => setImmediate(r));
-  };
+  }, () => {});
+  const settle = () => new Promise((r) => setImmediate(r));
   return { spares, booted, settle };
 }
 
@@ -112,18 +105,14 @@ describe('Spares: when the next spare boots', () => {
   });
 });
 
-/**
- * Runs `body` in a fresh node and returns how many child processes it has
- * afterwards (its spares: the children it started are joined), once a spare
- * after a start has had time to boot even on a machine whose cores stay busy.
- */
+/** Runs `body` in a fresh node and returns how many child processes it has 300 ms later (its spares: the children it started are joined). */
 async function sparesAfter(body: string): Promise<number> {
   const script = `
     import { readdirSync, readFileSync } from 'node:fs';
     import { Process } from 'weft';
     import { noop, sleepFor } from ${JSON.stringify(new URL('./fixtures/procs.js', import.meta.url).href)};
     ${body}
-    await new Promise((r) => setTimeout(r, ${LATEST_MS + 500}));
+    await new Promise((r) => setTimeout(r, 300));
     let children = 0;
     for (const pid of readdirSync('/proc').filter((d) => /^\\d+$/.test(d))) {
       try {
@@ -138,51 +127,6 @@ async function sparesAfter(body: string): Promise<number> {
   assert.equal(r.code, 0, r.stderr);
   return Number(r.stdout.trim());
 }
-
-describe('Spares: a spare after a start waits for a free core', () => {
-  test('no spare boots while the CPUs stay busy; one does at the first look that finds half a core idle', async () => {
-    let ticks = 1000;
-    const { spares, booted, settle } = fakeSpares({ idleTicks: () => ticks, lookMs: 5, latestMs: 10_000 });
-    spares.started();
-    for (let i = 0; i < 6; i++) await settle();
-    assert.deepEqual(booted, [], 'a spare booted while no CPU idled');
-    // From now on the CPUs idle by ten ticks (100 ms) per look: whatever the look's length, a core is free.
-    const idle = setInterval(() => (ticks += 10), 1);
-    try {
-      for (let i = 0; i < 10 && booted.length === 0; i++) await settle();
-    } finally {
-      clearInterval(idle);
-    }
-    assert.deepEqual(booted, [0]);
-    assert.equal(spares.take(), 0);
-  });
-
-  test('where the CPUs stay busy, the spare boots once the latest time has passed, and only one', async () => {
-    const { spares, booted, settle } = fakeSpares({ idleTicks: () => 42, lookMs: 5, latestMs: 30 });
-    spares.started();
-    spares.started(); // a second start while the look goes on starts no second look
-    await settle();
-    assert.deepEqual(booted, []);
-    await new Promise((r) => setTimeout(r, 60));
-    await settle();
-    assert.deepEqual(booted, [0]);
-    for (const s of spares.all()) spares.forget(s);
-  });
-
-  test('a spare already waiting needs no look', async () => {
-    let looks = 0;
-    const { spares, booted, settle } = fakeSpares({ idleTicks: () => (looks++, undefined) });
-    spares.started();
-    await settle();
-    assert.deepEqual(booted, [0]);
-    const before = looks;
-    spares.started();
-    await settle();
-    assert.equal(looks, before, 'looked at the CPUs with a spare ready');
-    assert.deepEqual(booted, [0]);
-    for (const s of spares.all()) spares.forget(s);
-  });
-});
 
 describe('BootAhead: the process start method', () => {
   test('after a brief child that ran alone, two children are booted ahead', async () => {

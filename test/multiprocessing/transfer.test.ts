@@ -9,7 +9,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Pipe, Process, Queue, transfer } from 'weft';
 import { checkAll, countFds, describeBuffers, holdOne, parkThenPass, sendAndExit, sendAndWait, stage, touch, type Seen } from './fixtures/transfer.js';
-import { LATEST_MS, dumps, loads, memfdPool, native } from '../../src/internals.js';
+import { dumps, loads, memfdPool, native } from '../../src/internals.js';
 import { eventually, openFds, sleep } from '../helpers/run.js';
 import { machineLock } from '../helpers/machine_lock.js';
 
@@ -256,8 +256,6 @@ describe('what passing queues costs in fds', () => {
   async function fdsWith(context: 'process' | 'thread', n: number): Promise<{ child: number; here: number }> {
     const queues = Array.from({ length: n }, () => new Queue<number>());
     const outbox = new Queue<number>();
-    // The child booted ahead after the last start waits for a free core, LATEST_MS at most: its fds go in the baseline.
-    await sleep(LATEST_MS / 1000 + 0.5);
     await collect();
     const before = openFds();
     const child = new Process({ target: countFds, args: [outbox, queues], context });
