@@ -50,7 +50,8 @@ import {
   encodeTasks,
   packNumbers,
   unpackNumber,
-  unpackNumbers,
+  numbersOf,
+  putNumbers,
   type Mode,
 } from './pool_wire.js';
 import { poolWorker } from './pool_worker.js';
@@ -1314,8 +1315,9 @@ export class Pool extends EventEmitter<PoolEvents> {
         ok = true;
         value = unpackNumber(payload);
       } else if (status === OK_F64) {
+        // A map chunk's numbers, left as float64s: its call writes them where they go (putNumbers).
         ok = true;
-        value = unpackNumbers(payload);
+        value = numbersOf(payload);
       } else {
         value = loads(payload);
       }
@@ -1487,8 +1489,11 @@ export class Pool extends EventEmitter<PoolEvents> {
         const at = start;
         const job = new Job(ref, chunkMode, payload, (ok, value) => {
           if (!ok) return finish(false, value);
-          const values = value as ArrayLike<unknown>;
-          for (let k = 0; k < values.length; k++) out[at + k] = values[k];
+          if (value instanceof Float64Array) putNumbers(value, out, at);
+          else {
+            const values = value as ArrayLike<unknown>;
+            for (let k = 0; k < values.length; k++) out[at + k] = values[k];
+          }
           if (--remaining === 0) finish(true, out);
         }, group, chunk);
         if (retry) job.extras().retry = retry;
@@ -1555,7 +1560,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     // One sink for every chunk of this call: no closure per task.
     const sink = {
       settle(ok: boolean, value: unknown, job: Job): void {
-        const entry = ok ? value : new Failure(value);
+        const entry = !ok ? new Failure(value) : value instanceof Float64Array ? putNumbers(value, new Array<number>(value.length)) : value;
         if (ordered) ready.set(job.index, entry);
         else arrived.push(entry);
         notify();

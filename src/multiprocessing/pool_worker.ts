@@ -30,7 +30,9 @@ import {
   resultFrame,
   SKIPPED,
   STOP,
+  asSent,
   decodeTasks,
+  numbersOf,
   packNumber,
   packNumbers,
   unpackNumbers,
@@ -161,20 +163,21 @@ export const poolWorker = task(
               fns.set(key, fn);
               started = performance.now();
             }
-            const f64 = t.mode === MAP_F64 || t.mode === CALL_F64;
-            const args = (f64 ? unpackNumbers(t.payload) : loads(t.payload)) as ArrayLike<unknown>;
             status = OK;
             if (t.mode === CALL || t.mode === CALL_F64) {
-              value = fn(...(args as unknown[]));
+              const args = (t.mode === CALL_F64 ? unpackNumbers(t.payload) : loads(t.payload)) as unknown[];
+              value = fn(...args);
               if (isThenable(value)) value = await value;
               if (typeof value === 'number') {
                 status = OK_NUMBER;
                 value = packNumber(value);
               }
             } else {
-              const mapped = mapItems(fn, args, t.mode !== MAP && t.mode !== MAP_F64);
+              const mapped = t.mode === MAP_F64
+                ? mapNumbers(fn, numbersOf(t.payload))
+                : mapItems(fn, loads(t.payload) as ArrayLike<unknown>, t.mode !== MAP);
               const items = mapped instanceof Promise ? await mapped : mapped;
-              const numbers = packNumbers(items);
+              const numbers = items instanceof Uint8Array ? items : packNumbers(items);
               if (numbers) {
                 status = OK_F64;
                 value = numbers;
@@ -215,14 +218,41 @@ export const poolWorker = task(
  * whole first map of a fresh worker. Goes async only at a task that returns
  * a promise.
  */
-function mapItems(fn: TaskFunction, args: ArrayLike<unknown>, spread: boolean): unknown[] | Promise<unknown[]> {
-  const items = new Array<unknown>(args.length);
-  for (let i = 0; i < args.length; i++) {
+function mapItems(fn: TaskFunction, args: ArrayLike<unknown>, spread: boolean, items = new Array<unknown>(args.length), from = 0): unknown[] | Promise<unknown[]> {
+  for (let i = from; i < args.length; i++) {
     const v = spread ? fn(...(args[i] as unknown[])) : fn(args[i]);
     if (isThenable(v)) return mapItemsAsync(fn, args, spread, items, i, v);
     items[i] = v;
   }
   return items;
+}
+
+/**
+ * A chunk of numbers mapped: `fn` over each float64 of `f64`, its results
+ * written as float64s while every one is a number — the packed payload, with
+ * no array of arguments or of results in between, so a fresh worker runs one
+ * loop cold instead of three. From the first result that is not a number it
+ * goes on as {@link mapItems} (async from a promise).
+ */
+function mapNumbers(fn: TaskFunction, f64: Float64Array): Uint8Array | unknown[] | Promise<unknown[]> {
+  const results = new Float64Array(f64.length);
+  for (let i = 0; i < f64.length; i++) {
+    const v = fn(asSent(f64[i]!));
+    if (typeof v !== 'number') return mapNumbersOn(fn, f64, results, i, v);
+    results[i] = v;
+  }
+  return new Uint8Array(results.buffer);
+}
+
+/** {@link mapNumbers} from item `i` on, whose result `v` is not a number: the results as an array. */
+function mapNumbersOn(fn: TaskFunction, f64: Float64Array, results: Float64Array, i: number, v: unknown): unknown[] | Promise<unknown[]> {
+  const args = new Array<number>(f64.length);
+  for (let k = 0; k < f64.length; k++) args[k] = asSent(f64[k]!);
+  const items = new Array<unknown>(f64.length);
+  for (let k = 0; k < i; k++) items[k] = results[k];
+  if (isThenable(v)) return mapItemsAsync(fn, args, false, items, i, v);
+  items[i] = v;
+  return mapItems(fn, args, false, items, i + 1);
 }
 
 /** {@link mapItems} from item `i` on, whose result `pending` is a promise. */

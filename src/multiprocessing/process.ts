@@ -6,6 +6,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { cpuQuota } from './cgroup.js';
 import { debugLog } from '../debug.js';
@@ -122,8 +123,21 @@ export function ended(p: Process): Promise<unknown> {
   return end;
 }
 
+/**
+ * This process's key, made at first need from 32 bytes of /dev/urandom, as
+ * Python's `os.urandom(32)`: `crypto.randomBytes` would load `node:crypto`,
+ * ~5 ms of a fresh parent's first start.
+ */
 function authkey(): Buffer {
-  return (self.authkey ??= lazy.crypto.randomBytes(32));
+  if (self.authkey) return self.authkey;
+  const key = Buffer.alloc(32);
+  const fd = openSync('/dev/urandom', 'r');
+  try {
+    if (readSync(fd, key) !== key.length) throw new Error('/dev/urandom gave fewer than 32 bytes');
+  } finally {
+    closeSync(fd);
+  }
+  return (self.authkey = key);
 }
 
 /** A copy: a caller that writes into the key it was given changes no one else's. */

@@ -15,6 +15,7 @@ import {
   echo,
   exitNow,
   nap,
+  numberThenText,
   fail,
   failInit,
   init,
@@ -84,6 +85,22 @@ for (const context of ['process', 'thread'] as const) {
       assert.deepEqual(await pool.starmap(sometimesAsync, [[4], [5], [6, -1], [7, -1]]), [8, 10, 12, 14]);
       await assert.rejects(pool.starmap(sometimesAsync, items.map((i) => [i, 31]), 50), { message: 'no 31' });
       await assert.rejects(pool.starmap(sometimesAsync, [[1, 3], [3, 3], [4, 3]]), { message: 'no 3' });
+    });
+
+    test('a map of numbers: every float64 comes back as sent, and results that stop being numbers midway a chunk', async () => {
+      const odd = [-0, 0, NaN, Infinity, -Infinity, 0.5, 2 ** 31, -(2 ** 31), 2 ** 53, Number.MIN_VALUE, -7];
+      const back = await pool.map(echo, odd, odd.length);
+      assert.equal(back.length, odd.length);
+      back.forEach((v, i) => assert.ok(Object.is(v, odd[i]), `item ${i}: ${v} for ${odd[i]}`));
+      const viaImap: number[] = [];
+      for await (const v of pool.imap(echo, odd, 4)) viaImap.push(v as number);
+      viaImap.forEach((v, i) => assert.ok(Object.is(v, odd[i]), `imap item ${i}: ${v} for ${odd[i]}`));
+      const items = Array.from({ length: 8 }, (_, i) => i);
+      const expected = items.map((i) => (i < 3 ? i * 10 : `n${i}`));
+      assert.deepEqual(await pool.map(numberThenText, items, 8), expected);
+      const mixed: (number | string)[] = [];
+      for await (const v of pool.imap(numberThenText, items, 8)) mixed.push(v);
+      assert.deepEqual(mixed, expected);
     });
 
     test('imap yields in order, imapUnordered as they finish; async iterables as input', async () => {

@@ -78,8 +78,11 @@ for (const context of ['process', 'thread'] as const) {
       const rs = [await pool.submit(busyFor, [200_000])];
       let filled = false;
       for (let i = 0; i < 20; i++) {
-        rs.push(await pool.submit(twice, [i]));
+        const submitted = pool.submit(twice, [i]);
+        // Read before the await: a submit that waited for room resolves once the busy task is done,
+        // and by then the worker may have emptied the queue again (no drain left due).
         filled ||= pool.needsDrain;
+        rs.push(await submitted);
       }
       assert.ok(filled, 'the queue reached maxQueue');
       await Promise.all(rs.map((r) => r.get()));
