@@ -6,23 +6,36 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 
-/** 256 KiB of lines: four times a pipe's buffer, so most of it must wait for the reader. */
-const FLOOD = 'for (let i = 0; i < 2048; i++) console.log(String(i).padStart(127, "."));';
+/**
+ * 256 KiB of lines: four times a pipe's buffer, so most of it must wait for the reader. A line on
+ * stderr first says the flood begins: the reader's 300 ms away count from there, not from the spawn
+ * (a child that took longer than that to boot on a loaded machine met a reader already reading, and
+ * its whole flood went out at once).
+ */
+const FLOOD = 'process.stderr.write("flood\\n"); for (let i = 0; i < 2048; i++) console.log(String(i).padStart(127, "."));';
 
 /**
  * Runs `code` (which floods stdout, prints "blocked", then blocks its thread for 6 s) with nobody
- * reading its stdout for the first 300 ms; resolves with the seconds until "blocked" arrived.
+ * reading its stdout for 300 ms from the flood's start; resolves with the seconds from then until
+ * "blocked" arrived.
  */
 function untilBlockedLine(code: string): Promise<{ seconds: number; lines: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const start = performance.now();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let start = NaN;
     let out = '';
+    let err = '';
     child.stdout.pause();
-    setTimeout(() => child.stdout.resume(), 300);
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (Number.isNaN(start) && err.includes('flood\n')) {
+        start = performance.now();
+        setTimeout(() => child.stdout.resume(), 300);
+      }
+    });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`no "blocked" line after 20 s; ${out.length} bytes came`));
+      reject(new Error(`no "blocked" line after 20 s; ${out.length} bytes came; stderr: ${err.trim()}`));
     }, 20_000);
     child.stdout.on('data', (d) => {
       out += d;
@@ -34,7 +47,7 @@ function untilBlockedLine(code: string): Promise<{ seconds: number; lines: numbe
     child.once('error', reject);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`exited (${code}) before its "blocked" line; ${out.length} bytes came`));
+      reject(new Error(`exited (${code}) before its "blocked" line; ${out.length} bytes came; stderr: ${err.trim()}`));
     });
   });
 }
