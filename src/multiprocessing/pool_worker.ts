@@ -35,6 +35,7 @@ import {
   numbersOf,
   packNumber,
   packNumbers,
+  putNumbers,
   unpackNumbers,
   type PoolChannel,
 } from './pool_wire.js';
@@ -246,8 +247,7 @@ function mapNumbers(fn: TaskFunction, f64: Float64Array): Uint8Array | unknown[]
 
 /** {@link mapNumbers} from item `i` on, whose result `v` is not a number: the results as an array. */
 function mapNumbersOn(fn: TaskFunction, f64: Float64Array, results: Float64Array, i: number, v: unknown): unknown[] | Promise<unknown[]> {
-  const args = new Array<number>(f64.length);
-  for (let k = 0; k < f64.length; k++) args[k] = asSent(f64[k]!);
+  const args = putNumbers(f64, new Array<number>(f64.length));
   const items = new Array<unknown>(f64.length);
   for (let k = 0; k < i; k++) items[k] = results[k];
   if (isThenable(v)) return mapItemsAsync(fn, args, false, items, i, v);
