@@ -39,6 +39,13 @@ function threadCpu(pid: number): Record<string, number> {
   return out;
 }
 
+/** Context switches of the main thread of `pid` so far: [voluntary (it slept), involuntary (it was preempted)]. */
+function switches(pid: number): [number, number] {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return [field('voluntary_ctxt_switches'), field('nonvoluntary_ctxt_switches')];
+}
+
 function since(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
 }
@@ -49,17 +56,19 @@ export const setter = task(import.meta, async function setter(
   n: number,
   ready: QueueProxy<number>,
   go: EventProxy,
-  ends: QueueProxy<[number, Record<string, number>]>,
+  ends: QueueProxy<[number, Record<string, number>, [number, number]]>,
 ) {
   let i = 0;
   await warmUp(() => d.set(-(++i % 100) - 1, i), WARMUP_SECONDS, 2000);
   await ready.put(1);
   await go.wait();
   const before = threadCpu(process.pid);
+  const [vol, invol] = switches(process.pid);
   const t = performance.now();
   for (let k = 0; k < n; k++) await d.set(k, k);
   const wall = performance.now() - t;
-  await ends.put([wall, since(before, threadCpu(process.pid))]);
+  const [vol2, invol2] = switches(process.pid);
+  await ends.put([wall, since(before, threadCpu(process.pid)), [vol2 - vol, invol2 - invol]]);
 });
 
 async function main(): Promise<void> {
@@ -69,15 +78,17 @@ async function main(): Promise<void> {
   const { pid } = await manager.stats();
   const d = await manager.dict<number, number>();
   const ready = await manager.Queue<number>();
-  const ends = await manager.Queue<[number, Record<string, number>]>();
+  const ends = await manager.Queue<[number, Record<string, number>, [number, number]]>();
   const go = await manager.Event();
   const workers = [0, 1].map(() => new Process({ target: setter, args: [d, n, ready, go, ends] }));
   for (const w of workers) w.start();
   for (const _ of workers) await ready.get({ timeout: 60 });
   const before = threadCpu(pid);
+  const [vol, invol] = switches(pid);
   await go.set();
   const done = [await ends.get({ timeout: 600 }), await ends.get({ timeout: 600 })];
   const server = since(before, threadCpu(pid));
+  const [vol2, invol2] = switches(pid);
   for (const w of workers) await w.join();
   const calls = 2 * n;
   const perCall = (ms: number) => (ms * 1000) / calls;
@@ -86,7 +97,9 @@ async function main(): Promise<void> {
   const wall = Math.max(...done.map(([ms]) => ms));
   console.log(
     `rate ${((calls / wall) * 1000 / 1000).toFixed(1)}k/s; CPU per call (us): clients ${done.map(([, cpu]) => perCall(total(cpu)).toFixed(1)).join(' + ')}, ` +
-      `server ${perCall(total(server)).toFixed(1)}`,
+      `server ${perCall(total(server)).toFixed(1)}; switches per call (voluntary/preempted): ` +
+      `clients ${done.map(([, , [v, i]]) => `${(v / calls).toFixed(2)}/${(i / calls).toFixed(2)}`).join(' + ')}, ` +
+      `server ${((vol2 - vol) / calls).toFixed(2)}/${((invol2 - invol) / calls).toFixed(2)}`,
     busy(server),
   );
 }

@@ -20,7 +20,7 @@ import {
 import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { Connection, Pipe } from './connection.js';
-import { SLICE } from './futex.js';
+import { SLICE, SpinEstimate, coreShared } from './futex.js';
 import { dumps, reduce, registerShareable, type Reduced, type Shareable } from './reduction.js';
 import { BrokenBarrierError } from './manager_sync_types.js';
 import type { Key } from './manager_types.js';
@@ -80,7 +80,13 @@ function connectError(address: string, err: NodeJS.ErrnoException): Error {
 interface Pending {
   resolve(value: unknown): void;
   reject(err: Error): void;
+  /** The object and method called: whose naps' record the wait for its answer follows (Client.#answerNow). */
+  oid: number;
+  method: string;
 }
+
+/** Objects a connection keeps naps' records for (Client.#napRecord) before it forgets them all. */
+const NAP_RECORDS = 256;
 
 /** Options every connection of this realm uses. */
 export const clientOptions = { handshakeTimeout: 10, maxFrame: DEFAULT_MAX_FRAME };
@@ -108,6 +114,8 @@ export class Client {
   #reader: FrameReader | null = null;
   /** Frames read and not yet answered (reused). */
   readonly #frames: Buffer[] = [];
+  /** Naps' records by object id and method (#napRecord). */
+  readonly #naps = new Map<number, Map<string, SpinEstimate>>();
 
   constructor(address: string, authkey: Buffer) {
     this.address = address;
@@ -207,12 +215,16 @@ export class Client {
    * Takes the answers to calls just written, spinning up to CLIENT_SPIN_MS for them
    * (the server usually answers within microseconds); true when none is
    * awaited any more. A call awaited on its own is then settled within the
-   * very microtask that wrote it, without the pump's chain of awaits.
+   * very microtask that wrote it, without the pump's chain of awaits. On a
+   * shared core, where a spin would only hold up the server, a call awaited
+   * on its own naps for its answer instead while such naps are answered
+   * (futex.ts, `Word.nap`).
    */
   #answerNow(): boolean {
     const ring = this.#ring!;
     const word = ring._dataWord();
     const end = performance.now() + CLIENT_SPIN_MS;
+    let napped = false;
     for (;;) {
       const seen = word.load();
       let got: Buffer | Promise<Buffer | undefined> | undefined;
@@ -235,9 +247,35 @@ export class Client {
         if (!this.#pending.size || this.#dead) return true;
         continue;
       }
+      // the record is looked up only where a nap may follow
+      if (!napped && this.#pending.size === 1 && coreShared(performance.now())) {
+        napped = true;
+        if (word.nap(seen, this.#napRecord(this.#pending.values().next().value!))) continue;
+      }
       const left = end - performance.now();
       if (left <= 0 || !word.spin(seen, left)) return false;
     }
+  }
+
+  /**
+   * How the naps for answers of this object and method went: a dict's `set`
+   * is answered at once, a queue's `get` may wait for an item, and one must
+   * not stop the other's naps. Forgotten, all at once, past
+   * {@link NAP_RECORDS} objects.
+   */
+  #napRecord(call: Pending): SpinEstimate {
+    let methods = this.#naps.get(call.oid);
+    if (methods === undefined) {
+      if (this.#naps.size >= NAP_RECORDS) this.#naps.clear();
+      methods = new Map();
+      this.#naps.set(call.oid, methods);
+    }
+    let record = methods.get(call.method);
+    if (record === undefined) {
+      record = new SpinEstimate();
+      methods.set(call.method, record);
+    }
+    return record;
   }
 
   #take(bytes: Buffer): void {
@@ -350,7 +388,7 @@ export class Client {
     } catch (err) {
       return Promise.reject(err);
     }
-    const promise = new Promise<unknown>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    const promise = new Promise<unknown>((resolve, reject) => this.#pending.set(id, { resolve, reject, oid, method }));
     if (this.#pending.size === 1) this.#refresh();
     this.#out.add(body, this.#ring !== null);
     if (!this.#sock) this.connect().catch(() => {}); // the failure rejects every pending call

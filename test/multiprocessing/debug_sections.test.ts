@@ -55,13 +55,13 @@ test('WEFT_DEBUG=spin: as each process and thread exits, what its spins came to,
   const { pid, lines, stdout } = await run('spin', 'spin');
   const child = Number(/^process (\d+)$/m.exec(stdout)?.[1]);
   assert.ok(child > 0, stdout);
-  const figures = /over (\d+) ms: (\d+) waits asked to spin, (\d+) spun \((\d+) answered, (\d+) lost the core\), (\d+) of them probes \((\d+) answered\); ([\d.]+) ms spinning, ([\d.]+) ms of it answered; the process's CPU (\d+) ms$/;
+  const figures = /over (\d+) ms: (\d+) waits asked to spin, (\d+) spun \((\d+) answered, (\d+) lost the core\), (\d+) of them probes \((\d+) answered\); ([\d.]+) ms spinning, ([\d.]+) ms of it answered; (\d+) naps \((\d+) answered\), ([\d.]+) ms napping; the process's CPU (\d+) ms$/;
   let asked = 0;
   for (const who of [pid, `${pid}/thread \\d+`, child]) {
     const l = line(lines, 'spin', who, figures);
-    const [, overMs, ask, spun, answered, lost, probes, probesAnswered, spinMs, answeredMs] = figures.exec(l)!.map(Number);
-    assert.ok(spun! <= ask! && answered! + lost! <= spun! && probesAnswered! <= probes! && probes! <= spun!, l);
-    assert.ok(answeredMs! <= spinMs! && spinMs! <= overMs!, l);
+    const [, overMs, ask, spun, answered, lost, probes, probesAnswered, spinMs, answeredMs, naps, napsAnswered, napMs] = figures.exec(l)!.map(Number);
+    assert.ok(spun! <= ask! && answered! + lost! <= spun! && probesAnswered! <= probes! && probes! <= spun! + naps!, l);
+    assert.ok(answeredMs! <= spinMs! && spinMs! + napMs! <= overMs! && napsAnswered! <= naps!, l);
     asked += ask!;
   }
   assert.ok(asked >= 1, 'the 4,000 round trips waited, and every wait asks whether to spin');

@@ -234,3 +234,74 @@ describe('spin policy', () => {
     assert.deepEqual(JSON.parse(pinned.stdout), { before: 0, after: 0 });
   });
 });
+
+describe('naps', () => {
+  test('on a shared core a nap is ended by the peer that answers; one nobody answers ends after NAP_MS; three misses stop that record\'s naps', async (t) => {
+    if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0) return t.skip('taskset (util-linux) is missing');
+    // A child pinned to one CPU (a shared core, whatever this machine has),
+    // with a worker thread on the same CPU as the peer: told to answer, it
+    // bumps the word and wakes it only once the nap has handed it the core.
+    const script = `
+      import { Worker } from 'node:worker_threads';
+      import { NAP_MS, SpinEstimate, Word, addonFile, coreShared } from ${JSON.stringify(internals)};
+      const sab = new SharedArrayBuffer(8);
+      const word = new Word(new Int32Array(sab), 0, 1);
+      const peer = new Worker(\`
+        import { createRequire } from 'node:module';
+        import { parentPort, workerData } from 'node:worker_threads';
+        // the eval'd worker is a module, as its parent was started (--input-type=module)
+        const native = createRequire(workerData.addonFile)(workerData.addonFile);
+        const i32 = new Int32Array(workerData.sab);
+        parentPort.on('message', () => { Atomics.add(i32, 0, 1); native.futexWake(i32, 0, 0); });
+        parentPort.postMessage('ready');\`, { eval: true, workerData: { sab, addonFile } });
+      await new Promise((r) => peer.once('message', r));
+      const timed = (estimate) => {
+        const seen = word.load();
+        const start = performance.now();
+        const changed = word.nap(seen, estimate);
+        return { changed, ms: performance.now() - start };
+      };
+      const record = new SpinEstimate();
+      peer.postMessage('answer');
+      const answered = timed(record);
+      const misses = [timed(record), timed(record), timed(record)];
+      const stopped = timed(record);
+      const fresh = timed(new SpinEstimate());
+      await peer.terminate();
+      console.log(JSON.stringify({ shared: coreShared(performance.now()), napMs: NAP_MS, answered, misses, stopped, fresh }));`;
+    const run = await runProgram('taskset', ['-c', '0', process.execPath, '--input-type=module', '-e', script]);
+    assert.equal(run.code, 0, run.stderr);
+    const r = JSON.parse(run.stdout) as {
+      shared: boolean; napMs: number;
+      answered: { changed: boolean; ms: number }; misses: { changed: boolean; ms: number }[];
+      stopped: { changed: boolean; ms: number }; fresh: { changed: boolean; ms: number };
+    };
+    assert.equal(r.shared, true, 'a thread pinned to one CPU shares its core');
+    assert.equal(r.answered.changed, true);
+    assert.ok(r.answered.ms < r.napMs, `answered after ${r.answered.ms} ms: the peer's wake ends the nap, not its time-out`);
+    for (const miss of r.misses) {
+      assert.equal(miss.changed, false);
+      // the kernel's time-out, give or take a timer's slack and a scheduler's delay
+      assert.ok(miss.ms >= r.napMs * 0.9 && miss.ms < r.napMs + 200, `a nap nobody answered lasted ${miss.ms} ms`);
+    }
+    assert.equal(r.stopped.changed, false);
+    assert.ok(r.stopped.ms < 1, `after three misses the record naps no more (took ${r.stopped.ms} ms)`);
+    assert.equal(r.fresh.changed, false);
+    assert.ok(r.fresh.ms >= r.napMs * 0.9, 'another record still naps');
+  });
+
+  test('a thread with a core of its own never naps', async () => {
+    const script = `
+      import { SpinEstimate, Word, coreShared } from ${JSON.stringify(internals)};
+      const word = new Word(new Int32Array(new SharedArrayBuffer(8)), 0, 1);
+      const start = performance.now();
+      const changed = word.nap(0, new SpinEstimate());
+      console.log(JSON.stringify({ shared: coreShared(performance.now()), changed, ms: performance.now() - start }));`;
+    const run = await runNode(['--input-type=module', '-e', script]);
+    assert.equal(run.code, 0, run.stderr);
+    const r = JSON.parse(run.stdout) as { shared: boolean; changed: boolean; ms: number };
+    if (r.shared) return; // one CPU here, or a spin of that child lost its core: nothing to see
+    assert.equal(r.changed, false);
+    assert.ok(r.ms < 1, `no nap: ${r.ms} ms`);
+  });
+});

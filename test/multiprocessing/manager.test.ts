@@ -2,6 +2,7 @@
  * Manager: shared dict, list and friends over a local server, in both contexts.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
@@ -9,6 +10,7 @@ import { after, describe, test } from 'node:test';
 import {
   EOFError, KeyError, ValueError, Process, IndexError, Manager, type DictProxy, type ListProxy, Queue,
 } from 'weft';
+import { runProgram } from '../helpers/run.js';
 import { appendFromQueue, appendNested, casMany, incrMany, recordPid, waitThenRecord } from './fixtures/manager-tasks.js';
 
 const dirs = new Set<string>();
@@ -322,5 +324,39 @@ describe('Manager errors', () => {
   test('Manager.register refuses what the server could not load', () => {
     assert.throws(() => Manager.register('Thing', () => ({})), /was not declared with task\(\)/);
     assert.throws(() => Manager.register('dict', () => ({})), /built-in manager type/);
+  });
+});
+
+describe('naps on a shared core (futex.ts, Word.nap)', () => {
+  test('pinned to one CPU, a client naps for answers the server gives at once, and stops napping for a call that waits', async (t) => {
+    if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0) return t.skip('taskset (util-linux) is missing');
+    const weft = new URL('../../src/index.js', import.meta.url).href;
+    // 300 awaited sets are answered at once; 12 gets of an empty queue wait
+    // 20 ms each on the server, so each nap for them runs out. Without the
+    // record per object and method, every get would hold the event loop for
+    // a nap's whole time-out, and the sets' naps would stop with them.
+    const script = `
+      import { Empty, Manager } from ${JSON.stringify(weft)};
+      const manager = await Manager.start();
+      const d = await manager.dict();
+      const q = await manager.Queue();
+      for (let i = 0; i < 300; i++) await d.set(i, i);
+      let empty = 0;
+      for (let i = 0; i < 12; i++) await q.get({ timeout: 0.02 }).catch((e) => { if (e instanceof Empty) empty++; else throw e; });
+      const n = await d.len();
+      await manager.shutdown();
+      console.log(JSON.stringify({ pid: process.pid, n, empty }));`;
+    const run = await runProgram('taskset', ['-c', '0', process.execPath, '--input-type=module', '-e', script], { env: { WEFT_DEBUG: 'spin' } });
+    assert.equal(run.code, 0, run.stderr);
+    const { pid, n, empty } = JSON.parse(run.stdout) as { pid: number; n: number; empty: number };
+    assert.deepEqual({ n, empty }, { n: 300, empty: 12 });
+    const mine = run.stderr.split('\n').find((l) => new RegExp(` weft:spin ${pid} over `).test(l));
+    const naps = mine && /; (\d+) naps \((\d+) answered\)/.exec(mine);
+    assert.ok(naps, run.stderr);
+    const [taken, answered] = [Number(naps[1]), Number(naps[2])];
+    // a set the server answered before its client looked needed no nap: some did, on a loaded machine more
+    assert.ok(answered >= 50, `${answered} of 300 sets answered in a nap (${mine})`);
+    // three misses stop the gets' naps; one probe may follow at the 8th get after
+    assert.ok(taken - answered >= 3 && taken - answered <= 6, `${taken - answered} naps ran out (${mine})`);
   });
 });
