@@ -15,7 +15,7 @@ export { KEEP_FINISHED } from './redis/pool.js';
 export { memfdPool } from './multiprocessing/transfer.js';
 export { Client } from './multiprocessing/manager_proxy.js';
 export { MAGIC, answerChallenge, frame } from './multiprocessing/manager_wire.js';
-export { NAP_MS, SpinEstimate, Word, coreShared, spinUntil } from './multiprocessing/futex.js';
+export { NAP_MS, SpinEstimate, Word, spinUntil } from './multiprocessing/futex.js';
 export { cpuQuota } from './multiprocessing/cgroup.js';
 export { TimeBuckets } from './multiprocessing/pool_stats.js';
 export { AuthenticationError, FrameReader, Outbox, ProtocolError, decode, deliverChallenge } from './multiprocessing/manager_wire.js';

@@ -11,9 +11,9 @@
  *   ({@link SpinEstimate}): on an idle machine spins pay, on a machine whose
  *   cores are taken they hand the core to whoever else wants it, and the wait
  *   sleeps at once; a thread allowed on one CPU only never spins;
- * - where the core is shared that way, a wait whose answer is due at once (a
- *   Manager call) may nap instead ({@link Word.nap}): a blocking sleep in the
- *   kernel that the peer ends directly, for at most {@link NAP_MS};
+ * - a wait whose answer is due at once (a Manager call) and that no spin
+ *   brought may nap ({@link Word.nap}): a blocking sleep in the kernel that
+ *   the peer ends directly, for at most {@link NAP_MS};
  * - then it sleeps on the word with FUTEX_WAIT (shared, not private, so
  *   processes meet on it) — synchronously in `…Sync` calls; in async calls
  *   so that Node's event loop runs on: an io_uring futex wait that wakes the
@@ -102,6 +102,16 @@ function pinnedToOneCpu(now: number): boolean {
  * (18.0k/s); 3 ms 22.0k/s; 5 ms 28.3k/s; 10 ms 25.4–29.2k/s.
  */
 export const NAP_MS = 10;
+
+/**
+ * A nap pays when its answer comes within this many ms: a call the server
+ * takes milliseconds over (a big dict's copy) would hold the event loop that
+ * long on every call, and its naps stop as unanswered ones do; its wait
+ * sleeps off the loop instead. Awaited Manager sets on a core shared by three
+ * processes were answered in a nap within 0.03–0.06 ms (median), 0.1–0.2 ms
+ * (90th percentile).
+ */
+const NAP_DUE_MS = 1;
 
 /**
  * A nap that runs out counts as this many misses of a spin: it held the
@@ -209,10 +219,9 @@ export class SpinEstimate {
 /**
  * True while this thread shares its core: it may run on one CPU only, or a
  * spin of its own lost the core lately ({@link HOLD_MIN_MS}). Whoever it
- * waits for then needs that very core, so a wait spins not at all, and one
- * whose answer is due at once may {@link Word.nap | nap} instead.
+ * waits for then needs that very core, so a wait spins not at all.
  */
-export function coreShared(now: number): boolean {
+function coreShared(now: number): boolean {
   return now < core.takenUntil || pinnedToOneCpu(now);
 }
 
@@ -419,23 +428,25 @@ export class Word {
    * Waits for the word to leave `seen` by sleeping in the kernel, blocking
    * this thread, for at most {@link NAP_MS}: true if it did. Only for a wait
    * whose answer is due at once (a Manager call the server answers without
-   * waiting) on a thread that shares its core ({@link coreShared}), and only
-   * while `estimate` says naps pay: they are answered, or they stop (a miss
-   * weighs {@link NAP_MISS_WEIGHT} spins' misses, then a probe now and then).
+   * waiting) that a spin did not bring, and only while `estimate` says its
+   * naps pay: they are answered within {@link NAP_DUE_MS} (a nap answered
+   * later, or not at all, weighs {@link NAP_MISS_WEIGHT} spins' misses; once
+   * naps stop, a probe now and then).
    *
-   * Why a nap: a spin there holds the very core the answer needs, and an
-   * async sleep costs a wake-up through the event loop on both sides, the
-   * most expensive part of a call when one core runs everything. A nap hands
-   * the core to the peer at once and is woken by it directly, as Python's
+   * Why a nap: where no spin brings the answer, the peer is waiting for a
+   * core (this one, on a shared core, which a spin would only hold), and an
+   * async sleep then costs a wake-up through the event loop on both sides,
+   * the most expensive part of a call when the cores are taken. A nap hands
+   * the core over at once and is woken by the peer directly, as Python's
    * blocking `recv` is. Measured pinned to one core, two processes making
    * awaited Manager sets: 18.0k/s (median of 10 interleaved runs) with async
-   * sleeps, 25.4k/s with naps (docs/PERFORMANCE.md, "Naps on a shared core").
-   * The event loop waits meanwhile, for as long as the answer takes (tens of
-   * microseconds; a nap that misses, at most NAP_MS).
+   * sleeps, 25.4k/s with naps (docs/PERFORMANCE.md, "Naps for answers due
+   * at once"). The event loop waits meanwhile, for as long as the answer
+   * takes (tens of microseconds there; a nap that misses, NAP_MS).
    */
   nap(seen: number, estimate: SpinEstimate): boolean {
     const start = performance.now();
-    if (!coreShared(start) || !estimate.pays()) return false;
+    if (!estimate.pays()) return false;
     Atomics.add(this.i32, this.waitersIndex, 1);
     try {
       if (Atomics.load(this.i32, this.index) === seen) native.futexWait(this.i32, this.index, seen, NAP_MS / 1000);
@@ -444,7 +455,8 @@ export class Word {
     }
     const changed = this.load() !== seen;
     const ms = performance.now() - start;
-    if (changed) estimate.hit(ms);
+    // An answer that took its time held the event loop as long: a miss all the same.
+    if (changed && ms <= NAP_DUE_MS) estimate.hit(ms);
     else estimate.miss(NAP_MISS_WEIGHT);
     if (tally !== null) countNap(tally, estimate, changed, ms);
     return changed;

@@ -20,7 +20,7 @@ import {
 import { lazy } from '../lazy.js';
 import { native } from '../native.js';
 import { Connection, Pipe } from './connection.js';
-import { SLICE, SpinEstimate, coreShared } from './futex.js';
+import { SLICE, SpinEstimate } from './futex.js';
 import { dumps, reduce, registerShareable, type Reduced, type Shareable } from './reduction.js';
 import { BrokenBarrierError } from './manager_sync_types.js';
 import type { Key } from './manager_types.js';
@@ -215,9 +215,10 @@ export class Client {
    * Takes the answers to calls just written, spinning up to CLIENT_SPIN_MS for them
    * (the server usually answers within microseconds); true when none is
    * awaited any more. A call awaited on its own is then settled within the
-   * very microtask that wrote it, without the pump's chain of awaits. On a
-   * shared core, where a spin would only hold up the server, a call awaited
-   * on its own naps for its answer instead while such naps are answered
+   * very microtask that wrote it, without the pump's chain of awaits. A call
+   * awaited on its own whose answer the spin did not bring (or that did not
+   * spin: a shared core, spins that have not paid of late) naps for it, while
+   * this object and method's answers come soon and its naps are answered
    * (futex.ts, `Word.nap`).
    */
   #answerNow(): boolean {
@@ -247,13 +248,12 @@ export class Client {
         if (!this.#pending.size || this.#dead) return true;
         continue;
       }
-      // the record is looked up only where a nap may follow
-      if (!napped && this.#pending.size === 1 && coreShared(performance.now())) {
-        napped = true;
-        if (word.nap(seen, this.#napRecord(this.#pending.values().next().value!))) continue;
-      }
       const left = end - performance.now();
-      if (left <= 0 || !word.spin(seen, left)) return false;
+      if (left > 0 && word.spin(seen, left)) continue;
+      // The spin did not bring the answer, or did not run (a shared core, spins that have not paid of late).
+      if (napped || this.#pending.size !== 1) return false;
+      napped = true;
+      if (!word.nap(seen, this.#napRecord(this.#pending.values().next().value!))) return false;
     }
   }
 

@@ -327,7 +327,7 @@ describe('Manager errors', () => {
   });
 });
 
-describe('naps on a shared core (futex.ts, Word.nap)', () => {
+describe('naps for answers due at once (futex.ts, Word.nap)', () => {
   test('pinned to one CPU, a client naps for answers the server gives at once, and stops napping for a call that waits', async (t) => {
     if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0) return t.skip('taskset (util-linux) is missing');
     const weft = new URL('../../src/index.js', import.meta.url).href;
