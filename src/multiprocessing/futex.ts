@@ -93,13 +93,15 @@ function pinnedToOneCpu(now: number): boolean {
 
 /**
  * The longest a {@link Word.nap} lasts, in ms. It is a time-out for the
- * naps that miss, and must not be shorter than the scheduler's tick (4 ms at
- * HZ=250, 10 ms at HZ=100): a shorter one is the CPU's earliest timer, and
- * the kernel reprograms the CPU's timer to arm it and again to cancel it when
- * the answer comes first, in a virtual machine an exit to the hypervisor each
- * time. Measured pinned to one core (HZ=250, awaited Manager sets, medians of
- * interleaved runs): naps of at most 1 ms 17.2k/s, the same as no naps
- * (18.0k/s); 3 ms 22.0k/s; 5 ms 28.3k/s; 10 ms 25.4–29.2k/s.
+ * naps that miss, not a budget, and it is kept no shorter than the
+ * scheduler's tick (4 ms at HZ=250, 10 ms at HZ=100). Measured pinned to one
+ * core (HZ=250, awaited Manager sets, medians of interleaved runs): naps of
+ * at most 1 ms 17.2k/s, the same as no naps (18.0k/s); 3 ms 22.0k/s; 5 ms
+ * 28.3k/s; 10 ms 25.4–29.2k/s, although nearly every nap was answered within
+ * 0.2 ms in all of them. The reading these figures fit: a time-out shorter
+ * than the tick is the CPU's earliest timer, so arming it and cancelling it
+ * reprogram the CPU's timer device, in a virtual machine an exit to the
+ * hypervisor each time.
  */
 export const NAP_MS = 10;
 
@@ -114,11 +116,15 @@ export const NAP_MS = 10;
 const NAP_DUE_MS = 1;
 
 /**
- * A nap that runs out counts as this many misses of a spin: it held the
- * event loop for {@link NAP_MS}, so three in a row stop the naps of that kind
- * of call (the share answered falls from 1 to 0.2, under {@link PAYING}).
+ * A nap that does not pay (answered after {@link NAP_DUE_MS}, or not at all)
+ * counts as this many misses of a spin: it held the event loop for
+ * milliseconds. Two in a row stop the naps of that kind of call (the share
+ * answered falls from 1 to 0.12, under {@link PAYING}), and so does a call
+ * that is answered at once only every other time (a queue's `get` that
+ * finds the queue empty half the time settles near 0.18), where a weight of
+ * 4 would keep it napping, and holding its event loop, at ~0.26.
  */
-const NAP_MISS_WEIGHT = 4;
+const NAP_MISS_WEIGHT = 8;
 
 /** Weight of the newest observation in each moving average: 1/8 follows a change within ~10 waits. */
 const ALPHA = 1 / 8;

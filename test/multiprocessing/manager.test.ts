@@ -332,9 +332,8 @@ describe('naps for answers due at once (futex.ts, Word.nap)', () => {
     if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0) return t.skip('taskset (util-linux) is missing');
     const weft = new URL('../../src/index.js', import.meta.url).href;
     // 300 awaited sets are answered at once; 12 gets of an empty queue wait
-    // 20 ms each on the server, so each nap for them runs out. Without the
-    // record per object and method, every get would hold the event loop for
-    // a nap's whole time-out, and the sets' naps would stop with them.
+    // 20 ms each on the server, so each nap for them runs out. Without a
+    // stop, every get would hold the event loop for a nap's whole time-out.
     const script = `
       import { Empty, Manager } from ${JSON.stringify(weft)};
       const manager = await Manager.start();
@@ -356,7 +355,7 @@ describe('naps for answers due at once (futex.ts, Word.nap)', () => {
     const [taken, answered] = [Number(naps[1]), Number(naps[2])];
     // a set the server answered before its client looked needed no nap: some did, on a loaded machine more
     assert.ok(answered >= 50, `${answered} of 300 sets answered in a nap (${mine})`);
-    // three misses stop the gets' naps; one probe may follow at the 8th get after
-    assert.ok(taken - answered >= 3 && taken - answered <= 6, `${taken - answered} naps ran out (${mine})`);
+    // two misses stop the gets' naps; a probe follows at the 8th get after
+    assert.ok(taken - answered >= 2 && taken - answered <= 5, `${taken - answered} naps ran out (${mine})`);
   });
 });
