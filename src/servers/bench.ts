@@ -592,6 +592,11 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
             // a refused connection, or a socket call that failed (EMFILE): the scenario's, not the run's
             if (!(err instanceof CommandError) && !(err instanceof OSError)) throw err;
             result = emptyResult(model, scenario, 'failed', (await server.hasExited()) ? `the server ${server.describeExit()}` : err.message);
+            // A connection the load could not make is an error it saw, counted as the load counts its own
+            // (a server that dies while the load still connects refuses the rest).
+            if (err instanceof CommandError && err.cause instanceof OSError) {
+              result = { ...result, errors: 1, errorKinds: { [`connect errno ${err.cause.errno}`]: 1 } };
+            }
           }
           if (result.status === 'ok' && (await server.hasExited())) {
             result = { ...result, status: 'failed', reason: `the server ${server.describeExit()} during the scenario` };

@@ -178,6 +178,16 @@ test('a server that dies during a scenario is reported as failed, and the run go
   assert.equal(event.status, 'ok');
 });
 
+test('a server that dies while the load still connects is failed, and the refused connection counts as an error the load saw', async () => {
+  const { report } = await bench(['vanish', 'event'], ['throughput']);
+  const [vanish, event] = report.results as [ScenarioResult, ScenarioResult];
+  assert.equal(vanish.status, 'failed');
+  assert.match(vanish.reason!, /^the server exited with code 1/);
+  assert.equal(vanish.errors, 1);
+  assert.deepEqual(vanish.errorKinds, { 'connect errno 111': 1 }, 'ECONNREFUSED, named as the load names its own');
+  assert.equal(event.status, 'ok');
+});
+
 test('a server that does not speak the contract is failed, not waited on for ever', async () => {
   const report = await runBench({
     models: ['silent'],
