@@ -255,24 +255,32 @@ describe('naps', () => {
         parentPort.on('message', () => { Atomics.add(i32, 0, 1); native.futexWake(i32, 0, 0); });
         parentPort.postMessage('ready');\`, { eval: true, workerData: { sab, addonFile } });
       await new Promise((r) => peer.once('message', r));
-      const timed = (estimate) => {
-        const seen = word.load();
+      const timed = (estimate, seen = word.load()) => {
         const start = performance.now();
         const changed = word.nap(seen, estimate);
         return { changed, ms: performance.now() - start };
       };
-      peer.postMessage('answer');
-      const answered = timed(new SpinEstimate());
+      // The peer needs the CPU within NAP_MS, which a loaded machine may not give it: a few tries.
+      let answered;
+      let attempts = 0;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        attempts++;
+        const seen = word.load();
+        peer.postMessage('answer');
+        answered = timed(new SpinEstimate(), seen);
+        if (answered.changed && answered.ms < NAP_MS) break;
+        while (word.load() === seen) await new Promise((r) => setTimeout(r, 1)); // its late answer, before the next try
+      }
       const record = new SpinEstimate();
       const misses = [timed(record), timed(record)];
       const stopped = timed(record);
       const fresh = timed(new SpinEstimate());
       await peer.terminate();
-      console.log(JSON.stringify({ napMs: NAP_MS, answered, misses, stopped, fresh }));`;
-    const run = await runProgram('taskset', ['-c', '0', process.execPath, '--input-type=module', '-e', script]);
+      console.log(JSON.stringify({ napMs: NAP_MS, attempts, answered, misses, stopped, fresh }));`;
+    const run = await runProgram('taskset', ['-c', '0', process.execPath, '--input-type=module', '-e', script], { env: { WEFT_DEBUG: 'spin' } });
     assert.equal(run.code, 0, run.stderr);
     const r = JSON.parse(run.stdout) as {
-      napMs: number;
+      napMs: number; attempts: number;
       answered: { changed: boolean; ms: number }; misses: { changed: boolean; ms: number }[];
       stopped: { changed: boolean; ms: number }; fresh: { changed: boolean; ms: number };
     };
@@ -284,9 +292,11 @@ describe('naps', () => {
       assert.ok(miss.ms >= r.napMs * 0.9 && miss.ms < r.napMs + 200, `a nap nobody answered lasted ${miss.ms} ms`);
     }
     assert.equal(r.stopped.changed, false);
-    assert.ok(r.stopped.ms < 1, `after two misses the record naps no more (took ${r.stopped.ms} ms)`);
+    assert.ok(r.stopped.ms < r.napMs / 2, `after two misses the record naps no more (took ${r.stopped.ms} ms)`);
     assert.equal(r.fresh.changed, false);
     assert.ok(r.fresh.ms >= r.napMs * 0.9, 'another record still naps');
+    // the main thread's own count: every try, the two misses and the fresh record's nap, and none after the misses
+    assert.match(run.stderr, new RegExp(`; ${r.attempts + 3} naps \\(\\d+ answered\\)`), run.stderr);
   });
 
   test('naps answered only after milliseconds stop as unanswered ones do: the event loop waited that long each time', async () => {
@@ -307,8 +317,8 @@ describe('naps', () => {
       const record = new SpinEstimate();
       const naps = [];
       for (let i = 0; i < 4; i++) {
-        peer.postMessage('answer');
         const seen = word.load();
+        peer.postMessage('answer');
         const start = performance.now();
         const changed = word.nap(seen, record);
         naps.push({ changed, ms: performance.now() - start });
@@ -316,10 +326,11 @@ describe('naps', () => {
       }
       await peer.terminate();
       console.log(JSON.stringify(naps));`;
-    const run = await runNode(['--input-type=module', '-e', script]);
+    const run = await runNode(['--input-type=module', '-e', script], { env: { WEFT_DEBUG: 'spin' } });
     assert.equal(run.code, 0, run.stderr);
     const naps = JSON.parse(run.stdout) as { changed: boolean; ms: number }[];
-    for (const nap of naps.slice(0, 2)) assert.ok(nap.changed && nap.ms >= 2, `a nap answered after ${nap.ms} ms`);
-    for (const nap of naps.slice(2)) assert.ok(!nap.changed && nap.ms < 1, `after two, waits do not nap (${nap.ms} ms)`);
+    for (const nap of naps.slice(0, 2)) assert.ok(nap.ms >= 1, `a nap ended after ${nap.ms} ms, before the answer came`);
+    // after two, the waits do not nap: the main thread's count says so, whatever the machine's timing
+    assert.match(run.stderr, /weft:spin \d+ over \d+ ms: .*; 2 naps \(\d answered\)/, run.stderr);
   });
 });

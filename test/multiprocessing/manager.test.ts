@@ -353,9 +353,10 @@ describe('naps for answers due at once (futex.ts, Word.nap)', () => {
     const naps = mine && /; (\d+) naps \((\d+) answered\)/.exec(mine);
     assert.ok(naps, run.stderr);
     const [taken, answered] = [Number(naps[1]), Number(naps[2])];
-    // a set the server answered before its client looked needed no nap: some did, on a loaded machine more
-    assert.ok(answered >= 50, `${answered} of 300 sets answered in a nap (${mine})`);
-    // two misses stop the gets' naps; a probe follows at the 8th get after
-    assert.ok(taken - answered >= 2 && taken - answered <= 5, `${taken - answered} naps ran out (${mine})`);
+    // A set the server answered before its client looked needed no nap, and on a loaded machine sets
+    // answered only after 1 ms stop their naps for a while: a few answered naps show they run.
+    assert.ok(answered >= 10, `${answered} of 300 sets answered in a nap (${mine})`);
+    // two misses stop the gets' naps, and a probe follows at the 8th get after (12 without the stop)
+    assert.ok(taken - answered >= 2 && taken - answered <= 6, `${taken - answered} naps ran out (${mine})`);
   });
 });
