@@ -236,12 +236,16 @@ describe('spin policy', () => {
 });
 
 describe('naps', () => {
-  test('a nap is ended by the peer that answers; one nobody answers ends after NAP_MS; two misses stop that record\'s naps', async (t) => {
-    if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0) return t.skip('taskset (util-linux) is missing');
-    // A child pinned to one CPU, with a worker thread on the same CPU as the
-    // peer: told to answer, it bumps the word and wakes it only once the nap
-    // has handed it the core.
-    const script = `
+  /**
+   * The start of a nap test's child script: a `word`; `timed(estimate, seen)`,
+   * which naps on it and says whether the word changed and how long that
+   * took; and a worker thread `peer` that, told to answer, bumps the word and
+   * wakes it `delayMs` later (at once for 0). The eval'd worker is a module,
+   * as its parent is started with --input-type=module.
+   */
+  const napPeer = (delayMs: number): string => {
+    const answer = 'Atomics.add(i32, 0, 1); native.futexWake(i32, 0, 0);';
+    return `
       import { Worker } from 'node:worker_threads';
       import { NAP_MS, SpinEstimate, Word, addonFile } from ${JSON.stringify(internals)};
       const sab = new SharedArrayBuffer(8);
@@ -249,17 +253,24 @@ describe('naps', () => {
       const peer = new Worker(\`
         import { createRequire } from 'node:module';
         import { parentPort, workerData } from 'node:worker_threads';
-        // the eval'd worker is a module, as its parent was started (--input-type=module)
         const native = createRequire(workerData.addonFile)(workerData.addonFile);
         const i32 = new Int32Array(workerData.sab);
-        parentPort.on('message', () => { Atomics.add(i32, 0, 1); native.futexWake(i32, 0, 0); });
+        parentPort.on('message', () => ${delayMs > 0 ? `setTimeout(() => { ${answer} }, ${delayMs})` : `{ ${answer} }`});
         parentPort.postMessage('ready');\`, { eval: true, workerData: { sab, addonFile } });
       await new Promise((r) => peer.once('message', r));
       const timed = (estimate, seen = word.load()) => {
         const start = performance.now();
         const changed = word.nap(seen, estimate);
         return { changed, ms: performance.now() - start };
-      };
+      };`;
+  };
+
+  test('a nap is ended by the peer that answers; one nobody answers ends after NAP_MS; two misses stop that record\'s naps', async (t) => {
+    if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0) return t.skip('taskset (util-linux) is missing');
+    // A child pinned to one CPU, with a worker thread on the same CPU as the
+    // peer: told to answer, it bumps the word and wakes it only once the nap
+    // has handed it the core.
+    const script = `${napPeer(0)}
       // The peer needs the CPU within NAP_MS, which a loaded machine may not give it: a few tries.
       let answered;
       let attempts = 0;
@@ -301,27 +312,13 @@ describe('naps', () => {
 
   test('naps answered only after milliseconds stop as unanswered ones do: the event loop waited that long each time', async () => {
     // The peer answers each nap 3 ms in (a call the server takes its time over).
-    const script = `
-      import { Worker } from 'node:worker_threads';
-      import { SpinEstimate, Word, addonFile } from ${JSON.stringify(internals)};
-      const sab = new SharedArrayBuffer(8);
-      const word = new Word(new Int32Array(sab), 0, 1);
-      const peer = new Worker(\`
-        import { createRequire } from 'node:module';
-        import { parentPort, workerData } from 'node:worker_threads';
-        const native = createRequire(workerData.addonFile)(workerData.addonFile);
-        const i32 = new Int32Array(workerData.sab);
-        parentPort.on('message', () => setTimeout(() => { Atomics.add(i32, 0, 1); native.futexWake(i32, 0, 0); }, 3));
-        parentPort.postMessage('ready');\`, { eval: true, workerData: { sab, addonFile } });
-      await new Promise((r) => peer.once('message', r));
+    const script = `${napPeer(3)}
       const record = new SpinEstimate();
       const naps = [];
       for (let i = 0; i < 4; i++) {
         const seen = word.load();
         peer.postMessage('answer');
-        const start = performance.now();
-        const changed = word.nap(seen, record);
-        naps.push({ changed, ms: performance.now() - start });
+        naps.push(timed(record, seen));
         while (word.load() === seen) await new Promise((r) => setTimeout(r, 1)); // the answer, napped for or not
       }
       await peer.terminate();
